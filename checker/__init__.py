@@ -1,0 +1,13 @@
+"""The grading engine: runs learner code against a fresh Postgres and reports results as data.
+
+This package never imports the UI. ``checks.py`` files of exercises import from here::
+
+    from checker import check, fixture, fail
+
+The parent side (``checker.runner``) imports no SQLAlchemy; the child side (``checker.harness``,
+``checker.capture``, ``checker.fixtures``) runs inside the grading subprocess.
+"""
+
+from checker.api import CheckFailed, check, fail, fixture
+
+__all__ = ["CheckFailed", "check", "fail", "fixture"]

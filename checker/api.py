@@ -1,0 +1,97 @@
+"""The check-authoring API: what an exercise's ``checks.py`` imports.
+
+A check is a function decorated with :func:`check`. Its parameters are fixtures, resolved by
+name as in pytest: the built-in ones (see ``checker.fixtures``) and any defined with
+:func:`fixture` in the same ``checks.py``. A check passes when it returns; it fails with the
+message of an ``assert`` or of :func:`fail`. Every check starts on an empty database.
+
+Example::
+
+    from checker import check, fail
+
+    @check("email-unique", "users.email is UNIQUE")
+    def email_unique(learner, db, schema):
+        learner.models.Base.metadata.create_all(db)
+        users = schema.table("users")
+        assert users.is_unique("email"), (
+            "users.email must be UNIQUE: add unique=True to mapped_column(...)"
+            f" ({learner.where('User', 'email')})"
+        )
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class CheckFailed(AssertionError):
+    """Raised by :func:`fail`: the learner's code ran, and a check did not hold."""
+
+
+def fail(message: str) -> None:
+    """Fail the current check with ``message`` (say what was expected, what happened, the fix)."""
+    raise CheckFailed(message)
+
+
+@dataclass
+class CheckSpec:
+    name: str
+    title: str
+    function: Callable
+    timeout: float | None = None
+
+    @property
+    def parameters(self) -> list[str]:
+        return list(inspect.signature(self.function).parameters)
+
+
+@dataclass
+class FixtureSpec:
+    name: str
+    function: Callable
+
+    @property
+    def parameters(self) -> list[str]:
+        return list(inspect.signature(self.function).parameters)
+
+
+@dataclass
+class Registry:
+    """What a ``checks.py`` declared, in definition order."""
+
+    checks: list[CheckSpec] = field(default_factory=list)
+    fixtures: dict[str, FixtureSpec] = field(default_factory=dict)
+
+
+_current = Registry()
+
+
+def check(name: str, title: str = "", *, timeout: float | None = None):
+    """Declare a check. ``name`` is its stable id (kebab-case); ``title`` a short human label.
+
+    ``timeout`` (seconds) overrides the exercise's per-check limit.
+    """
+
+    def decorate(function: Callable) -> Callable:
+        if any(existing.name == name for existing in _current.checks):
+            raise ValueError(f"two checks are named {name!r}")
+        doc = (function.__doc__ or "").strip().splitlines()
+        _current.checks.append(CheckSpec(name, title or (doc[0] if doc else name), function, timeout))
+        return function
+
+    return decorate
+
+
+def fixture(function: Callable) -> Callable:
+    """Declare a fixture named after the function. ``yield`` once to run teardown after the check."""
+    _current.fixtures[function.__name__] = FixtureSpec(function.__name__, function)
+    return function
+
+
+def take_registry() -> Registry:
+    """Hand over what has been declared since the last call (used by the harness)."""
+    global _current
+    registry, _current = _current, Registry()
+    return registry

@@ -1,0 +1,231 @@
+"""Built-in fixtures for checks: the learner's modules, the fresh database, the captured SQL.
+
+=================  ===========================================================================
+``learner``        :class:`Learner` — the learner's modules (``learner.models``), sources, ASTs
+``db``             a grader ``Engine`` on the fresh database, as the learner's role, not captured
+``admin``          a grader ``Engine`` on the fresh database as a superuser (``pg_stat_activity``,
+                   ``pg_terminate_backend``)
+``database_url``   the ``DATABASE_URL`` the learner's code was given
+``schema``         :class:`Schema` — the real schema, reflected from Postgres
+``sql``            :class:`Sql` — ``with sql.capture() as log:`` and ``sql.flag(...)``
+=================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from checker import capture
+from checker.api import fail
+from checker.capture import CapturedStatement, StatementLog
+
+
+class Learner:
+    """The learner's exercise folder and the modules imported from it."""
+
+    def __init__(self, directory: Path, modules: dict[str, ModuleType]):
+        self.dir = directory
+        self._modules = modules
+
+    def __getattr__(self, name: str) -> ModuleType:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.module(name)
+
+    def module(self, name: str) -> ModuleType:
+        """An imported learner module; importing it now if it was not imported up front."""
+        if name not in self._modules:
+            if not (self.dir / f"{name}.py").exists():
+                fail(f"{name}.py is missing from your exercise folder ({self.dir})")
+            import importlib
+
+            self._modules[name] = importlib.import_module(name)
+        return self._modules[name]
+
+    def require(self, module: str, name: str, what: str = "") -> object:
+        """``module.name``, or a failure that says exactly what to define where."""
+        value = getattr(self.module(module), name, None)
+        if value is None:
+            fail(f"{module}.py must define `{name}`{' (' + what + ')' if what else ''}")
+        return value
+
+    def source(self, filename: str) -> str:
+        path = self.dir / filename
+        return path.read_text() if path.exists() else ""
+
+    def tree(self, filename: str) -> ast.Module:
+        return ast.parse(self.source(filename), filename=filename)
+
+    def where(self, class_name: str, attribute: str | None = None, filename: str = "models.py") -> str:
+        """``models.py:12`` — where ``class_name`` (or its ``attribute``) is defined, for messages."""
+        for node in ast.walk(self.tree(filename)):
+            if isinstance(node, ast.ClassDef) and node.name == class_name:
+                if attribute is None:
+                    return f"{filename}:{node.lineno}"
+                for item in node.body:
+                    targets = []
+                    if isinstance(item, ast.AnnAssign):
+                        targets = [item.target]
+                    elif isinstance(item, ast.Assign):
+                        targets = item.targets
+                    elif isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name == attribute:
+                        return f"{filename}:{item.lineno}"
+                    if any(isinstance(t, ast.Name) and t.id == attribute for t in targets):
+                        return f"{filename}:{item.lineno}"
+                return f"{filename}:{node.lineno}"
+        return filename
+
+
+@dataclass
+class ColumnInfo:
+    name: str
+    type: object
+    nullable: bool
+    default: str | None
+    autoincrement: bool | str
+
+    @property
+    def type_name(self) -> str:
+        return type(self.type).__name__.upper()
+
+    @property
+    def length(self) -> int | None:
+        return getattr(self.type, "length", None)
+
+    def describe(self) -> str:
+        return f"{self.type} {'NULL' if self.nullable else 'NOT NULL'}"
+
+
+@dataclass
+class TableInfo:
+    name: str
+    columns: dict[str, ColumnInfo]
+    primary_key: list[str]
+    foreign_keys: list[dict]
+    unique_sets: list[frozenset[str]] = field(default_factory=list)
+
+    def column(self, name: str) -> ColumnInfo:
+        if name not in self.columns:
+            fail(f"table `{self.name}` has no column `{name}` (it has: {', '.join(self.columns) or 'none'})")
+        return self.columns[name]
+
+    def is_unique(self, *columns: str) -> bool:
+        """Whether exactly this set of columns carries a UNIQUE constraint or unique index."""
+        return frozenset(columns) in self.unique_sets or list(columns) == self.primary_key
+
+    def foreign_key(self, column: str) -> dict | None:
+        for fk in self.foreign_keys:
+            if fk["constrained_columns"] == [column]:
+                return fk
+        return None
+
+
+class Schema:
+    """The schema as it really is in Postgres (reflected fresh on every call)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def table_names(self) -> list[str]:
+        return inspect(self.engine).get_table_names()
+
+    def has_table(self, name: str) -> bool:
+        return name in self.table_names()
+
+    def table(self, name: str) -> TableInfo:
+        inspector = inspect(self.engine)
+        if name not in inspector.get_table_names():
+            found = ", ".join(inspector.get_table_names()) or "no tables"
+            fail(f"there is no table `{name}` in the database (found: {found}); check __tablename__")
+        columns = {
+            c["name"]: ColumnInfo(c["name"], c["type"], c["nullable"], c.get("default"), c.get("autoincrement", False))
+            for c in inspector.get_columns(name)
+        }
+        uniques = [frozenset(u["column_names"]) for u in inspector.get_unique_constraints(name)]
+        uniques += [frozenset(i["column_names"]) for i in inspector.get_indexes(name) if i.get("unique")]
+        return TableInfo(
+            name=name,
+            columns=columns,
+            primary_key=inspector.get_pk_constraint(name).get("constrained_columns") or [],
+            foreign_keys=inspector.get_foreign_keys(name),
+            unique_sets=uniques,
+        )
+
+
+class Sql:
+    """Captured SQL for the current check, and a way to mark the statements a failure is about."""
+
+    def __init__(self):
+        self.flagged: list[tuple[CapturedStatement, str]] = []
+        self.shown: StatementLog | None = None
+
+    @contextlib.contextmanager
+    def capture(self):
+        """Record what the learner's code sends inside the block; the result shows this log."""
+        with capture.capture() as log:
+            self.shown = log
+            yield log
+
+    def flag(self, statements, note: str = "") -> None:
+        """Mark ``statements`` as the ones the failure is about (shown highlighted)."""
+        for statement in statements:
+            self.flagged.append((statement, note))
+
+    @staticmethod
+    @contextlib.contextmanager
+    def paused():
+        with capture.paused():
+            yield
+
+
+@dataclass
+class Environment:
+    """What the harness knows about the run: handed to the built-in fixtures."""
+
+    learner: Learner
+    database_url: str
+    admin_url: str
+    engines: list[Engine] = field(default_factory=list)
+
+    def engine(self, url: str) -> Engine:
+        engine = capture.grader_engine(create_engine(url, poolclass=NullPool))
+        self.engines.append(engine)
+        return engine
+
+
+def _learner(environment: Environment) -> Learner:
+    return environment.learner
+
+
+def _database_url(environment: Environment) -> str:
+    return environment.database_url
+
+
+def _db(environment: Environment) -> Engine:
+    return environment.engine(environment.database_url)
+
+
+def _admin(environment: Environment) -> Engine:
+    return environment.engine(environment.admin_url)
+
+
+def _schema(db: Engine) -> Schema:
+    return Schema(db)
+
+
+BUILTINS = {
+    "learner": _learner,
+    "database_url": _database_url,
+    "db": _db,
+    "admin": _admin,
+    "schema": _schema,
+}
+"""Built-in fixtures; ``environment`` and ``sql`` are provided by the harness for each check."""

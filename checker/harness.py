@@ -1,0 +1,236 @@
+"""The grading subprocess: import the learner's code, run the checks, report on a private pipe.
+
+The parent (``checker.runner``) writes a job (JSON) to our stdin and reads results as JSON lines
+from the file descriptor named in the job. The learner's prints go to stdout/stderr, which the
+parent keeps apart, so nothing the learner prints can pass for a result.
+
+Usage: ``python -m checker.harness`` (job on stdin).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+
+class Channel:
+    """JSON lines to the parent over a pipe only we (and not print) write to."""
+
+    def __init__(self, fd: int):
+        self._file = os.fdopen(fd, "w", buffering=1, encoding="utf-8", closefd=True)
+
+    def send(self, kind: str, **data) -> None:
+        self._file.write(json.dumps({"type": kind, **data}, default=str) + "\n")
+        self._file.flush()
+
+
+def learner_traceback(error: BaseException, learner_dir: Path) -> str:
+    """The exception with only the learner's frames; a SyntaxError shows the line and caret."""
+    root = str(learner_dir)
+    if isinstance(error, SyntaxError) and error.filename and error.filename.startswith(root):
+        where = f"{Path(error.filename).relative_to(learner_dir)}:{error.lineno}"
+        text = (error.text or "").rstrip("\n")
+        caret = ""
+        if text and error.offset:
+            caret = "\n    " + " " * (error.offset - 1 - (len(text) - len(text.lstrip()))) + "^"
+        return f"{where}: {type(error).__name__}: {error.msg}\n    {text.strip()}{caret}"
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(root)]
+    lines = []
+    for frame in frames[-6:]:
+        lines.append(f"{Path(frame.filename).relative_to(learner_dir)}:{frame.lineno} in {frame.name}")
+        if frame.line:
+            lines.append(f"    {frame.line}")
+    summary = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()
+    first = "\n".join(summary[:3])
+    lines.append(first[:400] + ("…" if len(first) > 400 else ""))
+    return "\n".join(lines)
+
+
+def touches_learner(error: BaseException, learner_dir: Path) -> bool:
+    root = str(learner_dir)
+    if isinstance(error, SyntaxError) and (error.filename or "").startswith(root):
+        return True
+    return any(f.filename.startswith(root) for f in traceback.extract_tb(error.__traceback__))
+
+
+def load_checks(checks_file: Path):
+    """Import ``checks.py`` and return what it declared."""
+    from checker.api import take_registry
+
+    take_registry()
+    spec = importlib.util.spec_from_file_location("course_checks", checks_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["course_checks"] = module
+    spec.loader.exec_module(module)
+    return take_registry()
+
+
+class FixtureResolver:
+    """Resolve a check's parameters by name, pytest-style, with teardown for generator fixtures."""
+
+    def __init__(self, registry, seed: dict[str, object]):
+        from checker.fixtures import BUILTINS
+
+        self._specs = {name: fn for name, fn in BUILTINS.items()}
+        self._specs.update({name: spec.function for name, spec in registry.fixtures.items()})
+        self._values = dict(seed)
+        self._teardowns: list = []
+
+    def resolve(self, name: str, chain: tuple[str, ...] = ()):
+        if name in self._values:
+            return self._values[name]
+        if name in chain:
+            raise RuntimeError(f"fixture cycle: {' -> '.join(chain + (name,))}")
+        function = self._specs.get(name)
+        if function is None:
+            raise RuntimeError(f"unknown fixture {name!r} (built-in: {', '.join(sorted(self._specs))})")
+        args = [self.resolve(p, chain + (name,)) for p in inspect.signature(function).parameters]
+        value = function(*args)
+        if inspect.isgenerator(value):
+            generator = value
+            value = next(generator)
+            self._teardowns.append(generator)
+        self._values[name] = value
+        return value
+
+    def teardown(self) -> None:
+        for generator in reversed(self._teardowns):
+            try:
+                next(generator)
+            except StopIteration:
+                pass
+        self._teardowns.clear()
+
+
+def reset_database(environment) -> None:
+    """Give the next check an empty database: drop and recreate the public schema."""
+    from sqlalchemy import text
+
+    engine = environment.engine(environment.admin_url)
+    with engine.connect() as conn:
+        conn.execute(text("SET lock_timeout = '3s'"))
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND state LIKE 'idle in transaction%'"
+            )
+        )
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public AUTHORIZATION pg_database_owner"))
+        conn.commit()
+    engine.dispose()
+    environment.engines.remove(engine)
+
+
+def run_check(spec, registry, environment, learner_dir: Path):
+    """Run one check; return (status, message, sql state)."""
+    from checker.api import CheckFailed
+    from checker.capture import capture
+    from checker.fixtures import Sql
+
+    sql = Sql()
+    resolver = FixtureResolver(registry, {"environment": environment, "sql": sql})
+    status, message = "pass", ""
+    with capture() as everything:
+        try:
+            args = [resolver.resolve(name) for name in spec.parameters]
+            spec.function(*args)
+        except CheckFailed as failure:
+            status, message = "fail", str(failure)
+        except AssertionError as failure:
+            status = "fail"
+            message = str(failure) or _assertion_source(failure)
+        except Exception as error:  # the learner's code raised, or the grader is broken
+            if touches_learner(error, learner_dir):
+                status = "fail"
+                message = "your code raised an exception:\n" + learner_traceback(error, learner_dir)
+            else:
+                status = "error"
+                message = "the grader itself failed (please report this):\n" + "".join(
+                    traceback.format_exception(type(error), error, error.__traceback__)[-4:]
+                ).strip()
+        finally:
+            try:
+                resolver.teardown()
+            except Exception as error:
+                if status == "pass":
+                    status, message = "error", f"fixture teardown failed: {error}"
+    return status, message, sql, everything
+
+
+def _assertion_source(failure: AssertionError) -> str:
+    frames = traceback.extract_tb(failure.__traceback__)
+    return f"assertion failed: {frames[-1].line}" if frames else "assertion failed"
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    sys.stdin.close()
+    sys.stdin = open(os.devnull)  # learner code gets no input
+    channel = Channel(job["results_fd"])
+    learner_dir = Path(job["learner_dir"]).resolve()
+    os.environ["DATABASE_URL"] = job["database_url"]
+    os.chdir(learner_dir)
+    sys.path.insert(0, str(learner_dir))
+    sys.dont_write_bytecode = True  # no __pycache__ in the student's folder
+
+    from checker import capture
+    from checker.fixtures import Environment, Learner
+    from checker.report import statement_views
+
+    capture.set_learner_root(learner_dir)
+    capture.install()
+    try:
+        registry = load_checks(Path(job["checks_file"]))
+    except Exception as error:
+        channel.send("grader-error", message=f"cannot load the checks of this exercise: {type(error).__name__}: {error}")
+        return
+    wanted = job.get("only")
+    checks = [c for c in registry.checks if not wanted or c.name in wanted]
+    channel.send("checks", checks=[{"name": c.name, "title": c.title, "timeout": c.timeout} for c in checks])
+
+    modules = {}
+    for name in job["modules"]:
+        channel.send("importing", module=name)
+        try:
+            modules[name] = importlib.import_module(name)
+        except BaseException as error:  # SystemExit and KeyboardInterrupt at import are errors too
+            channel.send("import-error", module=name, message=learner_traceback(error, learner_dir))
+            return
+    environment = Environment(Learner(learner_dir, modules), job["database_url"], job["admin_url"])
+
+    for spec in checks:
+        channel.send("start", name=spec.name)
+        started = time.perf_counter()
+        reset_database(environment)
+        status, message, sql, everything = run_check(spec, registry, environment, learner_dir)
+        shown = sql.shown if sql.shown is not None else everything
+        views = statement_views(shown, sql.flagged)
+        channel.send(
+            "result",
+            name=spec.name,
+            title=spec.title,
+            status=status,
+            message=message,
+            duration_s=time.perf_counter() - started,
+            sql=[view.sql for view in views],
+            statements=[view.__dict__ for view in views],
+        )
+        for engine in environment.engines:
+            engine.dispose()
+        environment.engines.clear()
+    channel.send("done")
+
+
+if __name__ == "__main__":
+    main()
+    sys.stdout.flush()
+    os._exit(0)  # do not wait for threads the learner may have left running

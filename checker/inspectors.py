@@ -1,0 +1,57 @@
+"""Source inspection, for the few checks whose point is the style itself (SPEC §5).
+
+Used sparingly: 2.0 vs 1.x declarations, ``select()`` vs ``session.query``, no hard-coded URL.
+Everything else is graded by behaviour on a real database.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+_URL = re.compile(r"^[a-z][a-z0-9]*(\+[a-z0-9]+)?://", re.IGNORECASE)
+_DB_SCHEMES = ("postgres", "postgresql", "sqlite", "mysql", "mariadb", "oracle", "mssql")
+
+
+def url_literals(source: str) -> list[tuple[int, str]]:
+    """String constants that look like database URLs, with their line numbers."""
+    found = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _URL.match(node.value):
+            if node.value.split(":", 1)[0].split("+", 1)[0].lower() in _DB_SCHEMES:
+                found.append((node.lineno, node.value))
+    return found
+
+
+def calls(source: str, name: str) -> list[int]:
+    """Lines where a function or method called ``name`` is called (``x.name(...)`` or ``name(...)``)."""
+    lines = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return lines
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+            if called == name:
+                lines.append(node.lineno)
+    return sorted(lines)
+
+
+def sql_string_literals(source: str) -> list[tuple[int, str]]:
+    """String constants that look like hand-written SQL statements."""
+    found = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return found
+    pattern = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE)\b.+\b(FROM|INTO|SET|WHERE)\b", re.IGNORECASE | re.DOTALL)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.match(node.value):
+            found.append((node.lineno, node.value.strip()))
+    return found

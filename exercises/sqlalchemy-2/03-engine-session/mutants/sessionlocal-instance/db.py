@@ -1,0 +1,27 @@
+"""Database wiring for DocChat: one engine, a session factory, and add_user()."""
+
+import os
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from models import User
+
+# The engine is created once, from the environment - never from a literal URL.
+engine = create_engine(os.environ["DATABASE_URL"])
+
+# One Session object, created at import time.
+SessionLocal = Session(bind=engine)
+
+
+def add_user(email: str, name: str | None = None) -> int:
+    """Insert a user, commit, and return the id Postgres gave it."""
+    session = SessionLocal  # one Session object shared by every call
+    try:
+        user = User(email=email, name=name)
+        session.add(user)
+        session.commit()
+        session.refresh(user)
+        return user.id
+    finally:
+        session.close()

@@ -1,0 +1,26 @@
+"""Database wiring for DocChat: one engine, a session factory, and add_user()."""
+
+import os
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+from models import User
+
+# The engine is created once.
+engine = create_engine(
+    os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres:postgres@localhost:5432/docchat")
+)
+
+# A factory: every call SessionLocal() gives a new, short-lived Session.
+SessionLocal = sessionmaker(bind=engine)
+
+
+def add_user(email: str, name: str | None = None) -> int:
+    """Insert a user, commit, and return the id Postgres gave it."""
+    with SessionLocal() as session:
+        user = User(email=email, name=name)
+        session.add(user)
+        session.commit()
+        session.refresh(user)
+        return user.id
