@@ -91,6 +91,12 @@ class ColumnInfo:
     nullable: bool
     default: str | None
     autoincrement: bool | str
+    identity: dict | None = None
+
+    @property
+    def generated(self) -> bool:
+        """Whether Postgres generates values (SERIAL's sequence default, or an IDENTITY column)."""
+        return bool(self.identity) or "nextval(" in (self.default or "")
 
     @property
     def type_name(self) -> str:
@@ -146,7 +152,9 @@ class Schema:
             found = ", ".join(inspector.get_table_names()) or "no tables"
             fail(f"there is no table `{name}` in the database (found: {found}); check __tablename__")
         columns = {
-            c["name"]: ColumnInfo(c["name"], c["type"], c["nullable"], c.get("default"), c.get("autoincrement", False))
+            c["name"]: ColumnInfo(
+                c["name"], c["type"], c["nullable"], c.get("default"), c.get("autoincrement", False), c.get("identity")
+            )
             for c in inspector.get_columns(name)
         }
         uniques = [frozenset(u["column_names"]) for u in inspector.get_unique_constraints(name)]
