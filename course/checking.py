@@ -1,0 +1,84 @@
+"""``course check`` and ``course watch``: grade exercises, record progress, show results."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from checker.results import ExerciseResult
+from checker.runner import grade
+from course.content import Exercise
+from course.grading import job_for, materialised
+from course.workspace import grader_fingerprint
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False, highlight=False)
+
+
+def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: bool, verbose: bool) -> list[ExerciseResult]:
+    """Grade each exercise on one server session; the session is closed even on Ctrl-C."""
+    workspace = None if solution else ctx.workspace()
+    console = None if as_json else _console()
+    results = []
+    session = ctx.database_session()
+    try:
+        for exercise in exercises:
+            if solution:
+                with materialised(exercise, "solution") as folder:
+                    result = grade(job_for(exercise, folder), session)
+            else:
+                result = grade(job_for(exercise, workspace.folder(exercise)), session)
+                workspace.progress.record_result(
+                    exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json()
+                )
+                workspace.progress.set("position", exercise.full_id)
+            results.append(result)
+            if console is not None:
+                from course.render import print_result
+
+                print_result(console, result, verbose=verbose)
+                if result.status != "pass" and not solution:
+                    console.print(f"  [dim]Stuck? `course hint {exercise.id}` · edit {workspace.folder(exercise)}[/]")
+    finally:
+        session.close()
+    return results
+
+
+def watch_exercise(ctx, query: str | None) -> None:
+    """Re-grade on every save until Ctrl-C."""
+    from watchfiles import watch
+
+    from course.render import print_result
+
+    workspace = ctx.workspace()
+    if query is None:
+        position = workspace.progress.get("position")
+        query = position or ctx.modules[0].exercises[0].full_id
+    exercise = ctx.exercise(query)
+    folder = workspace.folder(exercise)
+    console = _console()
+    session = ctx.database_session()
+    try:
+        while True:
+            console.rule(f"{exercise.full_id} · {time.strftime('%H:%M:%S')}")
+            result = grade(job_for(exercise, folder), session)
+            workspace.progress.record_result(exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json())
+            print_result(console, result)
+            console.print(f"[dim]Watching {folder} — save a file to re-check, Ctrl-C to stop.[/]")
+            for changes in watch(folder, debounce=300, step=100, watch_filter=_source_filter):
+                if changes:
+                    break
+    except KeyboardInterrupt:
+        click.echo("")
+    finally:
+        session.close()
+
+
+def _source_filter(change, path: str) -> bool:
+    name = Path(path).name
+    return not (name.endswith((".pyc", "~", ".swp")) or "__pycache__" in path or name.startswith(".#"))

@@ -1,0 +1,338 @@
+"""The ``course`` command line: a thin click group over content, workspace, Postgres and checker.
+
+Heavy imports (SQLAlchemy, rich, Textual) happen inside commands, so ``course --help`` is instant.
+Exit codes: 0 all checks passed; 1 a check failed; 2 usage, configuration or environment error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from course import __version__, locations
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class Fatal(click.ClickException):
+    """A one-line error (cause and fix) that exits 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file=None) -> None:
+        click.echo(f"course: error: {self.message}", err=True)
+
+
+class Context:
+    """Options shared by every command, and the objects built from them on demand."""
+
+    def __init__(self, workspace: str | None, backend: str | None, database_url: str | None):
+        self.workspace_path = locations.workspace_dir(workspace)
+        self.backend = backend
+        self.database_url = database_url
+        self._modules = None
+
+    @property
+    def modules(self):
+        if self._modules is None:
+            from course.content import ContentError, load_modules
+
+            try:
+                self._modules = load_modules()
+            except ContentError as error:
+                raise Fatal(f"broken course content: {error}") from None
+            for module in self._modules:
+                for problem in module.problems:
+                    click.echo(f"course: warning: skipping a broken exercise: {problem}", err=True)
+        return self._modules
+
+    def exercise(self, query: str):
+        from course.content import ExerciseNotFound, Section
+
+        try:
+            found = find(self.modules, query)
+        except ExerciseNotFound as error:
+            raise Fatal(str(error)) from None
+        if isinstance(found, Section):
+            raise Fatal(
+                f"{found.id} is a quiz-only section with nothing to check; "
+                f"fix: run `course quiz --section {found.number}`"
+            )
+        return found
+
+    def workspace(self, *, create: bool = True):
+        from course.workspace import Workspace, WorkspaceError
+
+        workspace = Workspace(self.workspace_path)
+        if not workspace.exists and create:
+            try:
+                workspace.init(self.modules)
+            except WorkspaceError as error:
+                raise Fatal(str(error)) from None
+            click.echo(f"Created your workspace at {workspace.root}", err=True)
+        return workspace
+
+    def database_session(self):
+        from course.postgres.base import BackendError
+        from course.postgres.session import open_session
+
+        try:
+            return open_session(self.backend, self.database_url)
+        except BackendError as error:
+            raise Fatal(str(error)) from None
+
+
+def find(modules, query):
+    from course.content import find_exercise
+
+    return find_exercise(modules, query)
+
+
+def _terminate_cleanly(signum, frame):  # pragma: no cover - exercised through subprocess tests
+    raise SystemExit(128 + signum)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="course")
+@click.option("--workspace", metavar="DIR", help="Workspace folder (default ./course-work, or COURSE_WORKSPACE).")
+@click.option("--backend", type=click.Choice(["embedded", "docker", "url"]), help="Postgres backend (or COURSE_BACKEND).")
+@click.option("--database-url", metavar="URL", help="Existing server for the url backend (or COURSE_DATABASE_URL).")
+@click.pass_context
+def main(ctx: click.Context, workspace: str | None, backend: str | None, database_url: str | None) -> None:
+    """A course on SQLAlchemy 2.0, Alembic and FastAPI persistence, graded against a throwaway Postgres.
+
+    Start with `course start`. Exercises live in your workspace; grade one with `course check 05`.
+    """
+    signal.signal(signal.SIGTERM, _terminate_cleanly)
+    ctx.obj = Context(workspace, backend, database_url)
+
+
+# -- workspace --------------------------------------------------------------------------------
+
+@main.command()
+@click.pass_obj
+def init(obj: Context) -> None:
+    """Create the workspace (copies every exercise's starter files; never overwrites)."""
+    from course.workspace import Workspace, WorkspaceError
+
+    workspace = Workspace(obj.workspace_path)
+    try:
+        copied = workspace.init(obj.modules)
+    except WorkspaceError as error:
+        raise Fatal(str(error)) from None
+    click.echo(f"Workspace ready at {workspace.root} ({len(copied)} starter files copied).")
+    click.echo("Next: `course start`, or edit a file and run `course check 02`.")
+
+
+@main.command()
+@click.pass_obj
+def start(obj: Context) -> None:
+    """Open the course at your last position (creates the workspace on first run)."""
+    from course.start import run_start
+
+    run_start(obj)
+
+
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def list_(obj: Context, as_json: bool) -> None:
+    """Modules, sections, exercises and their status."""
+    from course.status import module_status
+
+    workspace = obj.workspace(create=False)
+    data = [module_status(module, workspace if workspace.exists else None) for module in obj.modules]
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    from course.status import print_status
+
+    print_status(data)
+
+
+# -- grading ----------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("exercise", required=False)
+@click.option("--all", "all_", is_flag=True, help="Grade every exercise.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (SPEC §4).")
+@click.option("--solution", is_flag=True, help="Grade the reference solution instead of your workspace.")
+@click.option("-v", "--verbose", is_flag=True, help="Show the SQL of passing checks too.")
+@click.pass_obj
+def check(obj: Context, exercise: str | None, all_: bool, as_json: bool, solution: bool, verbose: bool) -> None:
+    """Grade EXERCISE (e.g. 05, relationships, sqlalchemy-2/05-relationships) or --all."""
+    if bool(exercise) == all_:
+        raise Fatal("give one EXERCISE or --all; fix: e.g. `course check 05` or `course check --all`")
+    exercises = [e for m in obj.modules for e in m.exercises] if all_ else [obj.exercise(exercise)]
+    from course.checking import check_exercises
+
+    results = check_exercises(obj, exercises, solution=solution, as_json=as_json, verbose=verbose)
+    if as_json:
+        payload = [r.to_json() for r in results]
+        click.echo(json.dumps(payload if all_ else payload[0], indent=2))
+    sys.exit(0 if all(r.passed for r in results) else EXIT_FAILED)
+
+
+@main.command()
+@click.argument("exercise", required=False)
+@click.pass_obj
+def watch(obj: Context, exercise: str | None) -> None:
+    """Re-grade EXERCISE (default: your current one) every time you save a file."""
+    from course.checking import watch_exercise
+
+    watch_exercise(obj, exercise)
+
+
+@main.command()
+@click.argument("exercise")
+@click.pass_obj
+def hint(obj: Context, exercise: str) -> None:
+    """Show the next hint for EXERCISE (each call reveals one more)."""
+    found = obj.exercise(exercise)
+    workspace = obj.workspace()
+    shown = min(workspace.progress.bump(found.full_id, "hints"), len(found.hints))
+    for number, text in enumerate(found.hints[:shown], 1):
+        click.echo(f"Hint {number}/{len(found.hints)}: {text}\n")
+    if shown < len(found.hints):
+        click.echo(f"(run `course hint {found.id}` again for the next one)")
+
+
+@main.command()
+@click.argument("exercise")
+@click.pass_obj
+def solution(obj: Context, exercise: str) -> None:
+    """Show the reference solution (after you pass, or when you ask twice)."""
+    found = obj.exercise(exercise)
+    workspace = obj.workspace()
+    asked = workspace.progress.bump(found.full_id, "solution-requests")
+    if not workspace.progress.ever_passed(found.full_id) and asked < 2:
+        click.echo(
+            "Struggling is where the learning happens: try `course hint "
+            f"{found.id}` first. Run `course solution {found.id}` once more to see the solution anyway."
+        )
+        return
+    for name in found.edit:
+        path = found.solution_dir / name
+        if path.is_file():
+            click.echo(f"# ---- {name} ----")
+            click.echo(path.read_text())
+
+
+@main.command()
+@click.argument("exercise")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def reset(obj: Context, exercise: str, yes: bool) -> None:
+    """Restore EXERCISE's starter files (your current files are kept in a backup)."""
+    found = obj.exercise(exercise)
+    workspace = obj.workspace()
+    folder = workspace.folder(found)
+    if not yes and not click.confirm(f"Replace {folder} with the starter files? (a backup is kept)", default=False):
+        click.echo("Nothing changed.")
+        return
+    backup = workspace.reset(found)
+    click.echo(f"Restored the starter of {found.full_id}." + (f" Your previous files: {backup}" if backup else ""))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("exercise")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def exec(obj: Context, exercise: str, command: tuple[str, ...]) -> None:  # noqa: A001 - the CLI verb
+    """Run COMMAND in EXERCISE's folder with DATABASE_URL set to its dev database.
+
+    Example: course exec 07-migrations -- alembic revision --autogenerate -m "create tables"
+    """
+    from course.devdb import dev_database_url
+
+    found = obj.exercise(exercise)
+    folder = obj.workspace().folder(found)
+    url = dev_database_url(obj, found)
+    env = {**os.environ, "DATABASE_URL": url}
+    import subprocess
+
+    try:
+        completed = subprocess.run(list(command), cwd=folder, env=env, check=False)
+    except FileNotFoundError:
+        raise Fatal(f"command not found: {command[0]}; fix: check the spelling, or install it in this environment") from None
+    sys.exit(completed.returncode)
+
+
+# -- the server -------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """The throwaway Postgres server: status, start, stop, url."""
+
+
+@db.command("status")
+@click.pass_obj
+def db_status(obj: Context) -> None:
+    """Say whether a shared server is running, and which backend would be used."""
+    from course.postgres import embedded
+
+    server = embedded.running_persistent()
+    if server:
+        click.echo(f"running: {server.describe()} (pid {server.pid()})")
+    else:
+        click.echo("no shared server running; each command starts its own (or run `course db start`)")
+
+
+@db.command("start")
+@click.pass_obj
+def db_start(obj: Context) -> None:
+    """Start a shared embedded server that later commands reuse (until `course db stop`)."""
+    from course.postgres import embedded
+    from course.postgres.base import BackendError
+
+    server = embedded.running_persistent()
+    if server is None:
+        try:
+            server = embedded.start(persistent=True)
+        except BackendError as error:
+            raise Fatal(str(error)) from None
+    click.echo(f"running: {server.describe()} (pid {server.pid()})")
+
+
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the shared server and delete its data."""
+    from course.postgres import embedded
+
+    stopped = embedded.stop(locations.state_dir() / "servers" / "persistent")
+    click.echo("stopped the shared server" if stopped else "no shared server was running")
+
+
+@db.command("url")
+@click.pass_obj
+def db_url(obj: Context) -> None:
+    """Print the admin URL of the shared server (start it first with `course db start`)."""
+    from course.postgres import embedded
+
+    server = embedded.running_persistent()
+    if server is None:
+        raise Fatal("no shared server is running; fix: run `course db start` first")
+    click.echo(server.admin.sqlalchemy_url())
+
+
+@main.command()
+@click.pass_obj
+def doctor(obj: Context) -> None:
+    """Which backend would be used and why, versions, workspace health, file watching."""
+    from course.doctor import run_doctor
+
+    sys.exit(run_doctor(obj))
+
+
+def run() -> None:  # pragma: no cover - console entry point wrapper
+    main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

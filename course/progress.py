@@ -1,0 +1,140 @@
+"""The student's progress: a small SQLite database inside the workspace.
+
+SQLite (stdlib ``sqlite3``, no SQLAlchemy on the start-up path) gives atomic, durable writes:
+a crash or ``kill -9`` mid-write loses at most that write, never the file. Rows are keyed by
+stable ids (``sqlalchemy-2/05-relationships``), so reordering content loses nothing. The
+schema carries a version (``PRAGMA user_version``); :data:`MIGRATIONS` brings an older store up
+to date when a newer release opens it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, str] = {
+    # version reached -> SQL that gets there from the previous version
+    1: """
+        CREATE TABLE results (
+            exercise TEXT NOT NULL,
+            at REAL NOT NULL,
+            status TEXT NOT NULL,
+            grader TEXT NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX results_by_exercise ON results (exercise, at);
+        CREATE TABLE counters (
+            exercise TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            PRIMARY KEY (exercise, kind)
+        );
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+}
+
+
+class ProgressError(Exception):
+    """The store cannot be used; ``str()`` says why and what to do."""
+
+
+@dataclass
+class LatestResult:
+    status: str
+    at: float
+    grader: str
+    attempts: int
+
+
+class Progress:
+    """Read and record a student's progress. Every write is its own transaction."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=10, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise ProgressError(
+                f"cannot open the progress store {path}: {error}; "
+                "fix: make the workspace writable, or move the file aside to start fresh"
+            ) from None
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ProgressError(
+                f"{self.path} was written by a newer version of course (store v{version}, this one knows "
+                f"v{SCHEMA_VERSION}); fix: upgrade course (pip install -U course)"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, MIGRATIONS[target].split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {target}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- results -----------------------------------------------------------------------------
+
+    def record_result(self, exercise: str, status: str, grader: str, data: dict) -> None:
+        self._db.execute(
+            "INSERT INTO results (exercise, at, status, grader, data) VALUES (?, ?, ?, ?, ?)",
+            (exercise, time.time(), status, grader, json.dumps(data)),
+        )
+
+    def latest(self, exercise: str) -> LatestResult | None:
+        row = self._db.execute(
+            "SELECT status, at, grader, (SELECT count(*) FROM results WHERE exercise = ?) "
+            "FROM results WHERE exercise = ? ORDER BY at DESC LIMIT 1",
+            (exercise, exercise),
+        ).fetchone()
+        return LatestResult(*row) if row else None
+
+    def ever_passed(self, exercise: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM results WHERE exercise = ? AND status = 'pass' LIMIT 1", (exercise,))
+        return row.fetchone() is not None
+
+    # -- counters (hints seen, solution requests) ---------------------------------------------
+
+    def bump(self, exercise: str, kind: str) -> int:
+        self._db.execute(
+            "INSERT INTO counters (exercise, kind, value) VALUES (?, ?, 1) "
+            "ON CONFLICT (exercise, kind) DO UPDATE SET value = value + 1",
+            (exercise, kind),
+        )
+        return self.count(exercise, kind)
+
+    def count(self, exercise: str, kind: str) -> int:
+        row = self._db.execute("SELECT value FROM counters WHERE exercise = ? AND kind = ?", (exercise, kind)).fetchone()
+        return row[0] if row else 0
+
+    # -- settings (last position...) ---------------------------------------------------------
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
