@@ -94,7 +94,11 @@ def capture():
     try:
         yield log
     finally:
-        _active.remove(log)
+        # logs are lists: compare by identity, two equal logs are still different captures
+        for index, active in enumerate(_active):
+            if active is log:
+                del _active[index]
+                break
 
 
 @contextlib.contextmanager
@@ -127,20 +131,20 @@ def _before_cursor_execute(conn, cursor, statement, parameters, context, execute
         if not _active or conn.engine in _grader_engines:
             return
         context_id = id(context) if context is not None else 0
-        for log in _active:
-            if log and context_id and log[-1]._context_id == context_id:
-                log[-1].batches += 1  # insertmanyvalues / executemany: one logical statement
-                continue
-            log.append(
-                CapturedStatement(
-                    sql=statement,
-                    parameters=parameters,
-                    location=learner_location(),
-                    lazy_load=getattr(_orm_context, "lazy_load", None),
-                    relationship_load=getattr(_orm_context, "relationship_load", None),
-                    _context_id=context_id,
-                )
-            )
+        newest = _active[0][-1] if _active[0] else None
+        if newest is not None and context_id and newest._context_id == context_id:
+            newest.batches += 1  # insertmanyvalues / executemany: one logical statement
+            return
+        captured = CapturedStatement(
+            sql=statement,
+            parameters=parameters,
+            location=learner_location(),
+            lazy_load=getattr(_orm_context, "lazy_load", None),
+            relationship_load=getattr(_orm_context, "relationship_load", None),
+            _context_id=context_id,
+        )
+        for log in _active:  # nested captures share the same objects, so flags apply to all
+            log.append(captured)
     except Exception:  # a hook must never break the learner's query
         pass
 

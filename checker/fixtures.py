@@ -25,7 +25,7 @@ from sqlalchemy.pool import NullPool
 
 from checker import capture
 from checker.api import fail
-from checker.capture import CapturedStatement, StatementLog
+from checker.capture import CapturedStatement
 
 
 class Learner:
@@ -173,13 +173,12 @@ class Sql:
 
     def __init__(self):
         self.flagged: list[tuple[CapturedStatement, str]] = []
-        self.shown: StatementLog | None = None
 
     @contextlib.contextmanager
     def capture(self):
-        """Record what the learner's code sends inside the block; the result shows this log."""
+        """Record what the learner's code sends inside the block (the result shows everything the
+        learner's code sent during the check, with flagged statements marked)."""
         with capture.capture() as log:
-            self.shown = log
             yield log
 
     def flag(self, statements, note: str = "") -> None:

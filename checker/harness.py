@@ -212,8 +212,7 @@ def main() -> None:
         started = time.perf_counter()
         reset_database(environment)
         status, message, sql, everything = run_check(spec, registry, environment, learner_dir)
-        shown = sql.shown if sql.shown is not None else everything
-        views = statement_views(shown, sql.flagged)
+        views = statement_views(everything, sql.flagged)
         channel.send(
             "result",
             name=spec.name,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from checker.results import CheckResult, ExerciseResult
+from checker.results import CheckResult, ExerciseResult, StatementView
 
 OUTPUT_LIMIT = 20_000
 """Characters of the learner's own output kept for display."""
@@ -170,13 +170,16 @@ class _Run:
                     current = event["name"]
                     deadline = time.monotonic() + self._limit(current)
                 elif kind == "result":
-                    self.finished[event["name"]] = CheckResult(**{**event, "statements": event.get("statements", [])})
+                    views = [StatementView(**view) for view in event.get("statements", [])]
+                    self.finished[event["name"]] = CheckResult(**{**event, "statements": views})
                     current = None
                     deadline = time.monotonic() + IMPORT_TIMEOUT_S
                 elif kind == "import-error":
                     self.fatal = ("error", f"cannot import {event['module']}.py:\n{event['message']}")
+                    return
                 elif kind == "grader-error":
                     self.fatal = ("error", event["message"])
+                    return
                 elif kind == "done":
                     return
 

@@ -1,0 +1,70 @@
+"""Shared fixtures: an isolated state directory and one real embedded Postgres for the run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Every test run gets its own state dir (short: unix socket paths are limited to ~100 bytes),
+# so tests never touch a developer's real servers, and CLI subprocesses inherit it.
+_STATE = tempfile.mkdtemp(prefix="cst-", dir="/tmp")
+os.environ["COURSE_STATE_DIR"] = _STATE
+os.environ.pop("COURSE_BACKEND", None)
+os.environ.pop("COURSE_DATABASE_URL", None)
+os.environ.pop("COURSE_WORKSPACE", None)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from course.postgres import embedded
+
+    servers = Path(_STATE) / "servers"
+    if servers.is_dir():
+        for server in servers.iterdir():
+            embedded.stop(server)
+    shutil.rmtree(_STATE, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Path:
+    return Path(_STATE)
+
+
+@pytest.fixture(scope="session")
+def databases():
+    """One embedded server and database session for the whole run (the warm path)."""
+    from course.postgres.session import open_session
+
+    session = open_session("embedded")
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="session")
+def modules():
+    from course.content import load_modules
+
+    return load_modules()
+
+
+@pytest.fixture(scope="session")
+def exercises(modules):
+    return {exercise.id: exercise for module in modules for exercise in module.exercises}
+
+
+def postgres_processes(state_dir: Path) -> list[str]:
+    """Command lines of running postgres servers whose data lives under ``state_dir``."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "postgres" in cmdline and "-D" in cmdline and str(state_dir) in cmdline:
+            found.append(cmdline)
+    return found

@@ -1,0 +1,213 @@
+"""The grading engine against a real Postgres: isolation, time limits, faults, SQL capture."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from checker.runner import GradingJob, grade
+
+CHECKS = '''
+from sqlalchemy import text
+from checker import check, fail
+
+@check("runs", "the learner function runs")
+def runs(learner):
+    learner.mod.run()
+
+@check("second", "a second, independent check")
+def second(learner, db):
+    with db.connect() as conn:
+        tables = conn.execute(text("select count(*) from pg_tables where schemaname = 'public'")).scalar()
+    assert tables == 0, f"each check starts on an empty database, found {tables} tables"
+'''
+
+
+def make_job(tmp_path: Path, learner_source: str, checks: str = CHECKS, timeout: float = 5) -> GradingJob:
+    learner_dir = tmp_path / "learner"
+    learner_dir.mkdir()
+    (learner_dir / "mod.py").write_text(textwrap.dedent(learner_source))
+    checks_file = tmp_path / "checks.py"
+    checks_file.write_text(textwrap.dedent(checks))
+    return GradingJob("test/engine", checks_file, learner_dir, ["mod"], check_timeout_s=timeout)
+
+
+def statuses(result) -> dict[str, str]:
+    return {check.name: check.status for check in result.checks}
+
+
+def test_a_passing_run_reports_each_check(tmp_path, databases):
+    job = make_job(tmp_path, """
+        import os
+        from sqlalchemy import create_engine, text
+        engine = create_engine(os.environ["DATABASE_URL"])
+        def run():
+            with engine.begin() as conn:
+                conn.execute(text("create table t (x int)"))
+    """)
+    result = grade(job, databases)
+    assert statuses(result) == {"runs": "pass", "second": "pass"}, result.checks
+    assert result.status == "pass"
+    assert any("create table t" in sql for sql in result.checks[0].sql)
+
+
+def test_infinite_loop_in_a_check_times_out_and_the_next_check_still_runs(tmp_path, databases):
+    job = make_job(tmp_path, "def run():\n    while True:\n        pass\n", timeout=2)
+    started = time.monotonic()
+    result = grade(job, databases)
+    assert time.monotonic() - started < 15
+    assert statuses(result) == {"runs": "error", "second": "pass"}
+    assert "timed out" in result.checks[0].message
+    assert result.status == "error"
+
+
+def test_infinite_loop_at_import_is_an_error_for_every_check(tmp_path, databases, monkeypatch):
+    monkeypatch.setattr("checker.runner.IMPORT_TIMEOUT_S", 3.0)
+    job = make_job(tmp_path, "while True:\n    pass\n")
+    started = time.monotonic()
+    result = grade(job, databases)
+    assert time.monotonic() - started < 15
+    assert set(statuses(result).values()) == {"error"}
+    assert "importing" in result.checks[0].message
+
+
+def test_syntax_error_points_at_the_learners_line(tmp_path, databases):
+    job = make_job(tmp_path, "def run(:\n    pass\n")
+    result = grade(job, databases)
+    assert result.status == "error"
+    assert all(check.status == "error" for check in result.checks)
+    assert "mod.py:1" in result.checks[0].message
+    assert "SyntaxError" in result.checks[0].message
+
+
+def test_os_exit_in_a_check_is_an_error_and_the_run_goes_on(tmp_path, databases):
+    job = make_job(tmp_path, "import os\ndef run():\n    os._exit(3)\n")
+    result = grade(job, databases)
+    assert statuses(result) == {"runs": "error", "second": "pass"}
+    assert "exited with code 3" in result.checks[0].message
+
+
+def test_an_exception_in_learner_code_is_a_fail_with_the_learners_traceback(tmp_path, databases):
+    job = make_job(tmp_path, "def run():\n    return 1 / 0\n")
+    result = grade(job, databases)
+    assert statuses(result)["runs"] == "fail"
+    message = result.checks[0].message
+    assert "mod.py:2 in run" in message and "ZeroDivisionError" in message
+    assert "site-packages" not in message and "checker/" not in message
+
+
+def test_printing_a_fake_result_cannot_forge_a_pass(tmp_path, databases):
+    job = make_job(tmp_path, """
+        import json, sys
+        def run():
+            print(json.dumps({"type": "result", "name": "runs", "status": "pass", "title": "x", "message": ""}))
+            sys.stdout.flush()
+            raise RuntimeError("not done")
+    """)
+    result = grade(job, databases)
+    assert statuses(result)["runs"] == "fail"
+    assert '"status": "pass"' in result.output
+
+
+def test_learner_code_connects_as_a_role_without_superuser(tmp_path, databases):
+    job = make_job(tmp_path, """
+        import os
+        from sqlalchemy import create_engine, text
+        def run():
+            with create_engine(os.environ["DATABASE_URL"], isolation_level="AUTOCOMMIT").connect() as conn:
+                assert conn.execute(text("select rolsuper from pg_roles where rolname = current_user")).scalar() is False
+                conn.execute(text("create database course_evil"))
+    """)
+    result = grade(job, databases)
+    assert statuses(result)["runs"] == "fail"
+    assert "permission denied to create database" in result.checks[0].message
+
+
+CAPTURE_CHECKS = '''
+from checker import check, fail
+
+@check("capture", "capture N+1 facts")
+def capture(learner, sql, db):
+    from sqlalchemy.orm import Session
+    learner.mod.setup(db)
+    with sql.capture() as log:
+        learner.mod.lazy()
+    selects = log.selects
+    lazy = log.lazy_loads
+    assert len(selects) == 4, [s.sql for s in log]
+    assert len(lazy) == 3 and all(s.lazy_load == "Parent.children" for s in lazy), [s.lazy_load for s in log]
+    assert all(s.location and s.location.startswith("mod.py:") for s in lazy), [s.location for s in lazy]
+    with sql.capture() as log:
+        learner.mod.bulk_insert()
+    inserts = log.of_kind("INSERT")
+    assert len(inserts) == 1, f"insertmanyvalues batches count as one logical statement: {len(inserts)}"
+    sql.flag(lazy, "the N+1")
+    fail("shown")
+'''
+
+CAPTURE_LEARNER = '''
+import os
+from sqlalchemy import ForeignKey, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+class Base(DeclarativeBase):
+    pass
+
+class Parent(Base):
+    __tablename__ = "parents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    children: Mapped[list["Child"]] = relationship()
+
+class Child(Base):
+    __tablename__ = "children"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("parents.id"))
+
+engine = create_engine(os.environ["DATABASE_URL"])
+
+def setup(db):
+    Base.metadata.create_all(db)
+    with Session(db) as session:
+        session.add_all([Parent(children=[Child(), Child()]) for _ in range(3)])
+        session.commit()
+
+def lazy():
+    with Session(engine) as session:
+        for parent in session.scalars(select(Parent)):
+            parent.children
+
+def bulk_insert():
+    with Session(engine) as session:
+        session.add_all([Parent() for _ in range(50)])
+        session.commit()
+'''
+
+
+def test_capture_counts_logical_statements_and_names_lazy_loads(tmp_path, databases):
+    job = make_job(tmp_path, CAPTURE_LEARNER, CAPTURE_CHECKS)
+    result = grade(job, databases)
+    check = result.checks[0]
+    assert check.status == "fail" and check.message == "shown", check.message
+    flagged = [s for s in check.statements if s.flagged]
+    assert len(flagged) == 1 and flagged[0].count == 3, check.statements
+    assert flagged[0].note == "the N+1"
+
+
+def test_the_database_is_dropped_after_grading(tmp_path, databases):
+    import psycopg
+
+    job = make_job(tmp_path, "def run():\n    pass\n")
+    grade(job, databases)
+    with psycopg.connect(databases.server.admin.conninfo(), autocommit=True) as conn:
+        names = [row[0] for row in conn.execute("select datname from pg_database where datname like 'course_%'")]
+    assert names == []
+
+
+@pytest.mark.parametrize("source", ["import sys\nsys.exit(0)\n", "raise KeyboardInterrupt\n"])
+def test_exit_at_import_is_an_import_error(tmp_path, databases, source):
+    result = grade(make_job(tmp_path, source), databases)
+    assert result.status == "error"
+    assert "cannot import mod.py" in result.checks[0].message

@@ -1,0 +1,53 @@
+"""Every shipped exercise: the solution passes, the starter fails, each mutant is rejected by the
+check it names, each variant (a correct solution written differently) passes. Real Postgres."""
+
+from __future__ import annotations
+
+import pytest
+
+from checker.runner import grade
+from course.content import load_modules
+from course.grading import job_for, materialised
+
+
+def _cases():
+    for module in load_modules():
+        for exercise in module.exercises:
+            yield pytest.param(exercise.id, "solution", id=f"{exercise.id}-solution")
+            yield pytest.param(exercise.id, "starter", id=f"{exercise.id}-starter")
+            for name in exercise.mutants:
+                yield pytest.param(exercise.id, f"mutants/{name}", id=f"{exercise.id}-mutant-{name}")
+            for name in exercise.variants:
+                yield pytest.param(exercise.id, f"variants/{name}", id=f"{exercise.id}-variant-{name}")
+
+
+def _describe(result) -> str:
+    return "\n".join(f"{c.status:5} {c.name}: {c.message[:500]}" for c in result.checks)
+
+
+@pytest.mark.parametrize(("exercise_id", "variant"), list(_cases()))
+def test_exercise_case(exercise_id, variant, exercises, databases):
+    exercise = exercises[exercise_id]
+    with materialised(exercise, variant) as folder:
+        result = grade(job_for(exercise, folder), databases)
+    statuses = {check.name: check.status for check in result.checks}
+    if variant in ("solution",) or variant.startswith("variants/"):
+        assert result.status == "pass", _describe(result)
+    elif variant == "starter":
+        assert result.status == "fail", _describe(result)
+        assert any(status == "fail" for status in statuses.values())
+    else:
+        expected = exercise.mutants[variant.split("/", 1)[1]].expect
+        assert expected in statuses, f"the mutant names an unknown check {expected!r}; checks: {sorted(statuses)}"
+        assert statuses[expected] == "fail", f"{variant} must be caught by {expected}:\n{_describe(result)}"
+        assert result.status == "fail", _describe(result)
+
+
+def test_every_exercise_has_enough_material(modules):
+    for module in modules:
+        assert not module.problems, module.problems
+        for exercise in module.exercises:
+            assert len(exercise.hints) >= 2, exercise.id
+            assert len(exercise.mutants) >= 3, exercise.id
+            assert len(exercise.variants) >= 1, exercise.id
+            assert exercise.checks_file.is_file(), exercise.id
