@@ -251,6 +251,10 @@ def exec(obj: Context, exercise: str, command: tuple[str, ...]) -> None:  # noqa
     """
     from course.devdb import dev_database_url
 
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise Fatal("no command given; fix: e.g. `course exec 07 -- alembic upgrade head`")
     found = obj.exercise(exercise)
     folder = obj.workspace().folder(found)
     url = dev_database_url(obj, found)
