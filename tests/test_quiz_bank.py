@@ -35,8 +35,13 @@ def test_choice_answers_are_among_the_choices_and_every_question_explains():
 
 def test_sql_cards_compile_for_postgres():
     data = load()
-    namespace: dict = {}
-    exec(data["sql"]["setup"], namespace)
+    import sys
+    import types
+
+    module = types.ModuleType("course_quiz_models")  # SQLAlchemy resolves annotations via sys.modules
+    sys.modules[module.__name__] = module
+    exec(data["sql"]["setup"], module.__dict__)
+    namespace = module.__dict__
     cards = [q for q in data["question"] if q["kind"] == "sql"]
     assert len(cards) >= 5
     for card in cards:
