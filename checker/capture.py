@@ -40,7 +40,8 @@ class CapturedStatement:
     relationship_load: str | None = None
     """The attribute an eager loader (selectinload, subqueryload...) is loading, if any."""
     batches: int = 1
-    _context_id: int = field(default=0, repr=False)
+    _context: object = field(default=None, repr=False, compare=False)
+    """The execution context, held so that its id() cannot be reused by a later statement."""
 
     @property
     def shape(self) -> Shape:
@@ -130,9 +131,8 @@ def _before_cursor_execute(conn, cursor, statement, parameters, context, execute
     try:
         if not _active or conn.engine in _grader_engines:
             return
-        context_id = id(context) if context is not None else 0
         newest = _active[0][-1] if _active[0] else None
-        if newest is not None and context_id and newest._context_id == context_id:
+        if newest is not None and context is not None and newest._context is context:
             newest.batches += 1  # insertmanyvalues / executemany: one logical statement
             return
         captured = CapturedStatement(
@@ -141,7 +141,7 @@ def _before_cursor_execute(conn, cursor, statement, parameters, context, execute
             location=learner_location(),
             lazy_load=getattr(_orm_context, "lazy_load", None),
             relationship_load=getattr(_orm_context, "relationship_load", None),
-            _context_id=context_id,
+            _context=context,
         )
         for log in _active:  # nested captures share the same objects, so flags apply to all
             log.append(captured)

@@ -51,11 +51,26 @@ def test_starter_fails_with_a_teaching_message_and_records_progress(tmp_path):
     result = course("check", "relationships", workspace=workspace)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "✗" in result.stdout
-    assert "selectinload" in result.stdout
+    assert 'relationship(back_populates="owner")' in result.stdout.replace("\n", "")
     listing = json.loads(course("list", "--json", workspace=workspace).stdout)
     statuses = {e["id"]: e["status"] for s in listing[0]["sections"] for e in s["exercises"]}
     assert statuses["sqlalchemy-2/05-relationships"] == "fail"
     assert statuses["sqlalchemy-2/02-models"] == "not started"
+
+
+def test_an_n_plus_one_is_shown_numbered_folded_and_with_the_fix(tmp_path, exercises):
+    workspace = tmp_path / "ws"
+    course("init", workspace=workspace)
+    exercise = exercises["05-relationships"]
+    folder = workspace / "sqlalchemy-2" / "05-relationships"
+    (folder / "models.py").write_text((exercise.solution_dir / "models.py").read_text())
+    (folder / "queries.py").write_text((exercise.path / "mutants" / "lazy-loop" / "queries.py").read_text())
+    result = course("check", "05", workspace=workspace, env={"COLUMNS": "200"})
+    assert result.returncode == 1
+    out = result.stdout
+    assert "lazy load of User.documents" in out
+    assert "× 30" in out and "▶" in out
+    assert "selectinload(User.documents)" in out
 
 
 def test_fixing_the_workspace_file_makes_the_check_pass(tmp_path, exercises):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 
@@ -69,14 +69,8 @@ def seeded(learner, db):
 def engine(database_url):
     """An engine for the learner's sessions. Created here (not a grader engine), so its SQL is captured."""
     engine = create_engine(database_url)
-    # Keep every execution context alive until the check ends. The engine's capture tells statements
-    # apart by id(context); a freed context's id can be reused by the next statement, which would
-    # then be counted as a batch of the previous one (two lazy loads counted as one).
-    contexts = []
-    event.listen(engine, "before_cursor_execute", lambda *args: contexts.append(args[4]))
     yield engine
     engine.dispose()
-    contexts.clear()
 
 
 @fixture

@@ -10,7 +10,7 @@ import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, configure_mappers
 
@@ -66,7 +66,10 @@ def seed(db, user_ids: list[int], seed_value: int) -> dict[int, list[int]]:
             )
         for table in ("users", "documents"):
             conn.execute(
-                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT coalesce(max(id), 1) FROM {table}))")
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                )
             )
     return documents
 
@@ -84,7 +87,8 @@ def models(learner):
     try:
         configure_mappers()
     except SQLAlchemyError as error:
-        first = str(error).split("\n")[0]
+        first = str(error).split("\n")[0].split("Original exception was: ")[-1]
+        first = first.split("  If this property")[0].rstrip(". ")
         fail(
             f"SQLAlchemy cannot set up the relationships in models.py: {first}. Check that each "
             'back_populates="..." names the attribute on the *other* class, and that both sides exist'
@@ -101,14 +105,8 @@ def tables(models, db):
 def engine(database_url):
     """An engine for the learner's sessions. Created here (not a grader engine), so its SQL is captured."""
     engine = create_engine(database_url)
-    # Keep every execution context alive until the check ends. The engine's capture tells statements
-    # apart by id(context); a freed context's id can be reused by the next statement, which would
-    # then be counted as a batch of the previous one (two lazy loads counted as one).
-    contexts = []
-    event.listen(engine, "before_cursor_execute", lambda *args: contexts.append(args[4]))
     yield engine
     engine.dispose()
-    contexts.clear()
 
 
 @fixture
@@ -342,13 +340,19 @@ def no_n_plus_one(learner, models, tables, db, engine, users_with_documents, sql
     where = queries_line(learner)
     in_call = selects(large[:large_during])
     after = selects(large[large_during:])
+    if in_call and in_call[0].location:
+        where = in_call[0].location  # the line that runs the query
     lazy = [s for s in selects(large) if s.lazy_load]
     attribute = lazy[0].lazy_load if lazy else "User.documents"
     if lazy:  # both runs: the report lists every statement of the check
-        sql.flag([s for s in selects(small) + selects(large) if s.lazy_load], f"lazy load of {attribute} — one per user (N+1)")
+        lazy_loads = [s for s in selects(small) + selects(large) if s.lazy_load]
+        sql.flag(lazy_loads, f"lazy load of {attribute} — one per user (N+1)")
     else:
         sql.flag(selects(small)[2:] + selects(large)[2:], "extra SELECT")
-    counts = f"In all: {n_small} SELECT{'s' if n_small != 1 else ''} for {small_users} users, {n_large} for {large_users} users"
+    counts = (
+        f"In all: {n_small} SELECT{'s' if n_small != 1 else ''} for {small_users} users, "
+        f"{n_large} for {large_users} users"
+    )
 
     if after:
         hint = ""
@@ -363,7 +367,6 @@ def no_n_plus_one(learner, models, tables, db, engine, users_with_documents, sql
                 " Your code does call .options(...): statements are immutable, so .options() returns a *new* "
                 "statement — assign it (`stmt = stmt.options(...)`) or chain it into the select."
             )
-        where = in_call[0].location if in_call and in_call[0].location else where
         fail(
             f"users_with_documents() returned the users without their documents: touching user.documents "
             f"afterwards sent {len(after)} more SELECT{'s' if len(after) != 1 else ''}, one lazy load per "
