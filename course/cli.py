@@ -326,6 +326,31 @@ def db_url(obj: Context) -> None:
 
 
 @main.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--static", is_flag=True, help="Only the checks that need no Postgres (fast: run it on every save).")
+@click.pass_obj
+def validate(obj: Context, path: Path | None, static: bool) -> None:
+    """Check a content root (default: the built-in course): metadata, files, hints, quiz, and
+    that solutions pass, starters fail, mutants are rejected, variants pass, lesson code runs."""
+    from course.locations import builtin_content_root
+    from course.validate import validate as run_validate
+
+    root = (path or builtin_content_root()).resolve()
+    session = None if static else obj.database_session()
+    try:
+        problems = run_validate(root, session, progress=lambda step: click.echo(f"  … {step}", err=True))
+    finally:
+        if session is not None:
+            session.close()
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {root}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"{root}: no problems found" + (" (static checks only)" if static else ""))
+
+
+@main.command()
 @click.pass_obj
 def doctor(obj: Context) -> None:
     """Which backend would be used and why, versions, workspace health, file watching."""

@@ -1,0 +1,143 @@
+"""``course validate``: every problem of a content root, each with file and line.
+
+Static problems (metadata, missing files, hints, quiz) are found without Postgres in well under a
+second. With grading on (the default), every reference solution, starter, mutant and variant is
+graded and every lesson's code is run, against the throwaway Postgres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from course.content import ContentError, Exercise, Module, load_module
+from course.quizbank import load_quiz_bank
+
+MIN_HINTS = 2
+MIN_MUTANTS = 1
+
+
+@dataclass
+class Problem:
+    path: Path
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}{':' + str(self.line) if self.line else ''}: {self.message}"
+
+
+def _modules(root: Path) -> tuple[list[Module], list[Problem]]:
+    modules, problems = [], []
+    lessons = root / "lessons"
+    if not lessons.is_dir():
+        return [], [Problem(root, "not a content root: no lessons/ folder (expected lessons/, exercises/, quizzes/)")]
+    for module_dir in sorted(p for p in lessons.iterdir() if p.is_dir()):
+        try:
+            module = load_module(root, module_dir.name)
+        except ContentError as error:
+            problems.append(Problem(error.path, error.message, error.line))
+            continue
+        problems += [Problem(e.path, e.message, e.line) for e in module.problems]
+        modules.append(module)
+    return modules, problems
+
+
+def static_problems(module: Module) -> list[Problem]:
+    problems = []
+    for section in module.sections:
+        if not section.lesson.is_file():
+            problems.append(Problem(section.lesson, f"section {section.id} has no lesson file"))
+    try:
+        bank = load_quiz_bank(module.quiz, {s.id for s in module.sections})
+    except ContentError as error:
+        problems.append(Problem(error.path, error.message, error.line))
+    else:
+        for section in module.sections:
+            if not bank.for_section(section.id):
+                problems.append(Problem(module.quiz, f"section {section.id} has no quiz questions"))
+    for exercise in module.exercises:
+        problems += _exercise_static(exercise)
+    return problems
+
+
+def _exercise_static(exercise: Exercise) -> list[Problem]:
+    meta = exercise.path / "exercise.toml"
+    problems = []
+    if len([h for h in exercise.hints if h.strip()]) < MIN_HINTS:
+        problems.append(Problem(meta, f"needs at least {MIN_HINTS} hints (has {len(exercise.hints)})"))
+    if len(exercise.mutants) < MIN_MUTANTS:
+        problems.append(Problem(meta, "has no mutants: add [mutants.<name>] with a classic mistake each"))
+    if not exercise.checks_file.is_file():
+        problems.append(Problem(exercise.checks_file, "missing: the exercise has no checks"))
+    for folder in (exercise.starter_dir, exercise.solution_dir):
+        for name in exercise.files:
+            if not (folder / name).exists():
+                problems.append(Problem(folder / name, f"missing: {name} is listed in exercise.toml"))
+    for kind, entries in (("mutants", exercise.mutants), ("variants", exercise.variants)):
+        for name in entries:
+            if not (exercise.path / kind / name).is_dir():
+                problems.append(Problem(exercise.path / kind / name, f"missing: {kind}.{name} is declared in exercise.toml"))
+        for folder in sorted((exercise.path / kind).glob("*")) if (exercise.path / kind).is_dir() else []:
+            if folder.is_dir() and folder.name not in entries:
+                problems.append(Problem(folder, f"not declared in exercise.toml: add [{kind}.{folder.name}]"))
+    return problems
+
+
+def graded_problems(module: Module, databases, progress: Callable[[str], None] = lambda _: None) -> list[Problem]:
+    """Grade solution, starter, mutants and variants of every exercise; run every lesson's code."""
+    from checker.runner import grade
+    from course.grading import job_for, materialised
+    from course.lessoncode import run_lesson
+
+    problems = []
+    for exercise in module.exercises:
+        meta = exercise.path / "exercise.toml"
+        cases = ["solution", "starter", *(f"mutants/{m}" for m in exercise.mutants), *(f"variants/{v}" for v in exercise.variants)]
+        for case in cases:
+            progress(f"{exercise.id}: {case}")
+            if case != "solution" and case != "starter" and not (exercise.path / case).is_dir():
+                continue
+            with materialised(exercise, case) as folder:
+                result = grade(job_for(exercise, folder), databases)
+            failing = [c for c in result.checks if c.status != "pass"]
+            summary = "; ".join(f"{c.name}: {c.message.splitlines()[0] if c.message else c.status}" for c in failing[:3])
+            if case == "solution" and failing:
+                problems.append(Problem(exercise.solution_dir, f"the reference solution fails: {summary}"))
+            elif case == "starter" and not failing:
+                problems.append(Problem(exercise.starter_dir, "the starter already passes every check"))
+            elif case.startswith("variants/") and failing:
+                problems.append(Problem(exercise.path / case, f"this correct variant is rejected: {summary}"))
+            elif case.startswith("mutants/"):
+                mutant = exercise.mutants[case.split("/", 1)[1]]
+                names = {c.name for c in result.checks}
+                caught = {c.name for c in failing}
+                if mutant.expect not in names:
+                    problems.append(Problem(meta, f"mutants.{mutant.name}: expect names no check ({mutant.expect!r}); checks: {', '.join(sorted(names))}"))
+                elif not failing:
+                    problems.append(Problem(exercise.path / case, f"this mutant is not rejected (expected {mutant.expect} to fail)"))
+                elif mutant.expect not in caught:
+                    problems.append(Problem(exercise.path / case, f"rejected by {', '.join(sorted(caught))}, not by {mutant.expect} as declared"))
+    for section in module.sections:
+        if not section.lesson.is_file():
+            continue
+        progress(f"lesson {section.lesson.name}")
+        database = databases.create_database()
+        try:
+            failure = run_lesson(section.lesson, databases.learner_params(database).sqlalchemy_url())
+        finally:
+            databases.drop_database(database)
+        if failure is not None:
+            problems.append(Problem(section.lesson, f"this code block does not run: {failure[1]}", failure[0]))
+    return problems
+
+
+def validate(root: Path, databases=None, progress: Callable[[str], None] = lambda _: None) -> list[Problem]:
+    """All problems of the content root; graded checks only when ``databases`` is given."""
+    modules, problems = _modules(root)
+    for module in modules:
+        problems += static_problems(module)
+        if databases is not None:
+            problems += graded_problems(module, databases, progress)
+    return problems
