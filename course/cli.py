@@ -268,6 +268,45 @@ def exec(obj: Context, exercise: str, command: tuple[str, ...]) -> None:  # noqa
     sys.exit(completed.returncode)
 
 
+@main.command()
+@click.option("--section", "section", metavar="N", help="Drill one section (number or id), e.g. --section 11.")
+@click.option("--due", is_flag=True, help="Only the questions due for review (the default without --section).")
+@click.option("--all", "all_", is_flag=True, help="Every question of the module, due or not.")
+@click.option("--stats", "show_stats", is_flag=True, help="Retention per section and what is due when.")
+@click.pass_obj
+def quiz(obj: Context, section: str | None, due: bool, all_: bool, show_stats: bool) -> None:
+    """Self-check quiz with spaced repetition; answer from memory (works with piped input too)."""
+    from course.content import ContentError
+    from course.quiz import QuizSession
+    from course.quizbank import load_quiz_bank
+    from course.quizcli import print_stats, run_quiz
+
+    module = obj.modules[0]
+    try:
+        bank = load_quiz_bank(module.quiz, {s.id for s in module.sections})
+    except ContentError as error:
+        raise Fatal(f"broken quiz bank: {error}") from None
+    workspace = obj.workspace()
+    if show_stats:
+        print_stats(bank, workspace.progress, module.id)
+        return
+    section_id = None
+    if section:
+        match = [s for s in module.sections if section in (s.id, str(s.number), f"{s.number:02d}") or s.id.endswith(section)]
+        if len(match) != 1:
+            raise Fatal(f"no section {section!r}; fix: use a number 1-{len(module.sections)}, e.g. --section 11")
+        section_id = match[0].id
+    session = QuizSession(bank, workspace.progress, module.id)
+    if all_:
+        questions = [q for q in bank.questions if section_id in (None, q.section)]
+    else:
+        questions = session.select(section=section_id, due_only=due)
+    try:
+        run_quiz(session, questions, module.sections[-1].id)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 # -- the server -------------------------------------------------------------------------------
 
 @main.group()

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     # version reached -> SQL that gets there from the previous version
@@ -35,6 +35,17 @@ MIGRATIONS: dict[int, str] = {
             PRIMARY KEY (exercise, kind)
         );
         CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    2: """
+        CREATE TABLE quiz_cards (card TEXT PRIMARY KEY, state TEXT NOT NULL, due REAL NOT NULL);
+        CREATE TABLE quiz_reviews (
+            card TEXT NOT NULL,
+            at REAL NOT NULL,
+            rating INTEGER NOT NULL,
+            correct INTEGER,
+            answer TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX quiz_reviews_by_card ON quiz_reviews (card, at);
     """,
 }
 
@@ -126,6 +137,34 @@ class Progress:
     def count(self, exercise: str, kind: str) -> int:
         row = self._db.execute("SELECT value FROM counters WHERE exercise = ? AND kind = ?", (exercise, kind)).fetchone()
         return row[0] if row else 0
+
+    # -- quiz cards (spaced repetition) -------------------------------------------------------
+
+    def quiz_card(self, card: str) -> dict | None:
+        row = self._db.execute("SELECT state FROM quiz_cards WHERE card = ?", (card,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def record_quiz_review(self, card: str, state: dict, due: float, rating: int, correct: bool | None, answer: str) -> None:
+        """Store the review and the card's new state in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT INTO quiz_cards (card, state, due) VALUES (?, ?, ?) "
+                "ON CONFLICT (card) DO UPDATE SET state = excluded.state, due = excluded.due",
+                (card, json.dumps(state), due),
+            )
+            self._db.execute(
+                "INSERT INTO quiz_reviews (card, at, rating, correct, answer) VALUES (?, ?, ?, ?, ?)",
+                (card, time.time(), rating, None if correct is None else int(correct), answer),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def quiz_reviews(self, card: str) -> list[tuple[bool | None, int]]:
+        rows = self._db.execute("SELECT correct, rating FROM quiz_reviews WHERE card = ? ORDER BY at", (card,))
+        return [(None if correct is None else bool(correct), rating) for correct, rating in rows]
 
     # -- settings (last position...) ---------------------------------------------------------
 
