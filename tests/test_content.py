@@ -110,3 +110,18 @@ def test_kill_during_writes_never_corrupts_the_store(tmp_path):
         store = Progress(path)
         assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         store.close()
+
+
+def test_an_older_store_is_migrated_and_keeps_its_data(tmp_path):
+    from course.progress import MIGRATIONS
+
+    path = tmp_path / "p.sqlite3"
+    with sqlite3.connect(path) as raw:  # a store as release 1 wrote it
+        for statement in filter(str.strip, MIGRATIONS[1].split(";")):
+            raw.execute(statement)
+        raw.execute("PRAGMA user_version = 1")
+        raw.execute("INSERT INTO results VALUES ('m/e', 1.0, 'pass', 'g', '{}')")
+    store = Progress(path)
+    assert store.schema_version == SCHEMA_VERSION >= 2
+    assert store.latest("m/e").status == "pass"
+    assert store.quiz_card("m/q") is None
