@@ -80,12 +80,17 @@ class Context:
 
     def database_session(self):
         from course.postgres.base import BackendError
-        from course.postgres.session import open_session
 
         try:
-            return open_session(self.backend, self.database_url)
+            return self.database_session_opener()()
         except BackendError as error:
             raise Fatal(str(error)) from None
+
+    def database_session_opener(self):
+        """A function that opens a database session (raises BackendError) — for workers."""
+        from course.postgres.session import open_session
+
+        return lambda: open_session(self.backend, self.database_url)
 
 
 def find(modules, query):
@@ -194,12 +199,13 @@ def watch(obj: Context, exercise: str | None) -> None:
 @click.pass_obj
 def hint(obj: Context, exercise: str) -> None:
     """Show the next hint for EXERCISE (each call reveals one more)."""
+    from course.tutoring import reveal_hint
+
     found = obj.exercise(exercise)
-    workspace = obj.workspace()
-    shown = min(workspace.progress.bump(found.full_id, "hints"), len(found.hints))
-    for number, text in enumerate(found.hints[:shown], 1):
+    shown = reveal_hint(obj.workspace(), found)
+    for number, text in enumerate(shown, 1):
         click.echo(f"Hint {number}/{len(found.hints)}: {text}\n")
-    if shown < len(found.hints):
+    if len(shown) < len(found.hints):
         click.echo(f"(run `course hint {found.id}` again for the next one)")
 
 
@@ -208,20 +214,19 @@ def hint(obj: Context, exercise: str) -> None:
 @click.pass_obj
 def solution(obj: Context, exercise: str) -> None:
     """Show the reference solution (after you pass, or when you ask twice)."""
+    from course.tutoring import request_solution
+
     found = obj.exercise(exercise)
-    workspace = obj.workspace()
-    asked = workspace.progress.bump(found.full_id, "solution-requests")
-    if not workspace.progress.ever_passed(found.full_id) and asked < 2:
+    files = request_solution(obj.workspace(), found)
+    if files is None:
         click.echo(
             "Struggling is where the learning happens: try `course hint "
             f"{found.id}` first. Run `course solution {found.id}` once more to see the solution anyway."
         )
         return
-    for name in found.edit:
-        path = found.solution_dir / name
-        if path.is_file():
-            click.echo(f"# ---- {name} ----")
-            click.echo(path.read_text())
+    for name, text in files.items():
+        click.echo(f"# ---- {name} ----")
+        click.echo(text)
 
 
 @main.command()

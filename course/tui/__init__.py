@@ -1,0 +1,1 @@
+"""The Textual app behind ``course start``. Only this package imports Textual."""

@@ -1,0 +1,414 @@
+"""``course start``: read the lesson, edit, check, see the SQL, move on.
+
+The app wires widgets together; blocking work (starting Postgres, grading, watching files) runs
+in named thread workers that report back by message (``course.tui.messages``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, MarkdownViewer, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from course.content import Exercise, Module, Section
+from course.status import exercise_status
+from course.tui.messages import CheckFailedToRun, CheckFinished, FilesChanged, ServerFailed, ServerReady
+from course.tui.widgets.exercise import ExercisePanel
+from course.tui.widgets.results import ResultsView
+from course.tui.widgets.sqlview import SqlView
+from course.tui.widgets.toc import SectionList
+from course.workspace import Workspace, grader_fingerprint
+
+DEBOUNCE_MS = 400
+
+
+class CourseApp(App):
+    """The course runner's front door."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "course"
+    BINDINGS = [
+        Binding("n", "move(1)", "Next"),
+        Binding("p", "move(-1)", "Prev"),
+        Binding("c", "check", "Check"),
+        Binding("h", "hint", "Hint"),
+        Binding("e", "edit", "Edit"),
+        Binding("q", "quiz", "Quiz"),
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("s", "solution", "Solution", show=False),
+        Binding("r", "reset", "Reset", show=False),
+        Binding("x", "cancel_check", "Cancel check", show=False),
+        Binding("o", "open_editor", "Open in $EDITOR", show=False),
+        Binding("enter", "advance", "Next after pass", show=False),
+        Binding("1", "tab('lesson')", "Lesson", show=False),
+        Binding("2", "tab('exercise')", "Exercise", show=False),
+        Binding("3", "tab('results')", "Results", show=False),
+        Binding("4", "tab('sql')", "SQL", show=False),
+    ]
+
+    def __init__(self, module: Module, workspace: Workspace, open_session: Callable[[], object]):
+        super().__init__()
+        self.module = module
+        self.workspace = workspace
+        self.open_session = open_session
+        self.session = None
+        self.server_status = "starting Postgres…"
+        self.checking: str | None = None
+        self.pending_check = False
+        self.last_result = None
+        self._stop_watching = threading.Event()
+        self._closing = False
+        position = workspace.progress.get("section")
+        ids = [s.id for s in module.sections]
+        self.index = ids.index(position) if position in ids else 0
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Horizontal(id="main"):
+            yield SectionList(id="toc")
+            with TabbedContent(initial="lesson", id="tabs"):
+                with TabPane("Lesson", id="lesson"):
+                    yield MarkdownViewer(show_table_of_contents=False, id="lesson-view")
+                with TabPane("Exercise", id="exercise"):
+                    yield ExercisePanel(id="exercise-panel")
+                with TabPane("Results", id="results"):
+                    yield ResultsView(id="results-view")
+                with TabPane("SQL", id="sql"):
+                    yield SqlView(id="sql-view")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"{self.module.subtitle} — {self.module.title}"
+        self.show_section()
+        self.start_postgres()
+        self.watch_files()
+
+    # -- state helpers -----------------------------------------------------------------------
+
+    @property
+    def section(self) -> Section:
+        return self.module.sections[self.index]
+
+    @property
+    def exercise(self) -> Exercise | None:
+        return self.section.exercises[0] if self.section.exercises else None
+
+    def section_status(self, section: Section) -> str:
+        if section.quiz_only:
+            return "quiz"
+        statuses = [exercise_status(self.workspace, e) for e in section.exercises]
+        if all(s == "pass" for s in statuses):
+            return "done"
+        if any(s in ("fail", "error") for s in statuses):
+            return "failing"
+        return "not started"
+
+    def refresh_status_bar(self) -> None:
+        done = sum(1 for e in self.module.exercises if exercise_status(self.workspace, e) == "pass")
+        running = f" · checking {self.checking}…" if self.checking else ""
+        self.query_one("#status", Static).update(
+            f" {done}/{len(self.module.exercises)} exercises passed · Postgres: {self.server_status}{running}"
+            f" · workspace {self.workspace.root} · ? for help"
+        )
+
+    def show_section(self) -> None:
+        section = self.section
+        self.workspace.progress.set("section", section.id)
+        self.query_one(SectionList).show([(s.title, self.section_status(s)) for s in self.module.sections], self.index)
+        lesson = section.lesson.read_text() if section.lesson.exists() else f"# {section.title}\n\n(no lesson text yet)"
+        self.query_one("#lesson-view", MarkdownViewer).document.update(lesson)
+        self.query_one("#lesson-view", MarkdownViewer).scroll_home(animate=False)
+        self.show_exercise()
+        results = self.query_one(ResultsView)
+        sql = self.query_one(SqlView)
+        if self.last_result is not None and self.exercise and self.last_result.exercise == self.exercise.full_id:
+            results.show_result(self.last_result)
+            sql.show_result(self.last_result)
+        else:
+            results.show_message("No check run yet for this section. Press c to check.")
+            sql.show_message("The SQL your code sends during a check appears here.")
+        self.refresh_status_bar()
+
+    def show_exercise(self) -> None:
+        exercise = self.exercise
+        from course.tutoring import hints_seen
+
+        self.query_one(ExercisePanel).show(
+            self.section, exercise,
+            self.workspace.folder(exercise) if exercise else None,
+            exercise_status(self.workspace, exercise) if exercise else "",
+            hints_seen(self.workspace, exercise) if exercise else [],
+        )
+
+    # -- navigation --------------------------------------------------------------------------
+
+    def action_move(self, step: int) -> None:
+        target = self.index + step
+        if 0 <= target < len(self.module.sections):
+            self.index = target
+            self.show_section()
+
+    def action_advance(self) -> None:
+        """Move on after a pass; the student decides when."""
+        if self.exercise and exercise_status(self.workspace, self.exercise) == "pass":
+            self.action_move(1)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    @on(SectionList.SectionChosen)
+    def section_chosen(self, event: SectionList.SectionChosen) -> None:
+        self.index = event.index
+        self.show_section()
+
+    # -- Postgres ----------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="postgres", exit_on_error=False, name="start-postgres")
+    def start_postgres(self) -> None:
+        from course.postgres.base import BackendError
+
+        try:
+            session = self.open_session()
+        except BackendError as error:
+            self.post_message(ServerFailed(str(error)))
+            return
+        if self._closing:
+            session.close()
+            return
+        self.session = session
+        self.post_message(ServerReady(f"{session.server.backend} {session.server_version()}"))
+
+    def on_server_ready(self, message: ServerReady) -> None:
+        self.server_status = f"ready ({message.description})"
+        self.refresh_status_bar()
+        if self.pending_check:
+            self.pending_check = False
+            self.action_check()
+
+    def on_server_failed(self, message: ServerFailed) -> None:
+        self.server_status = "failed"
+        self.refresh_status_bar()
+        self.query_one(ResultsView).show_message(f"[red]Postgres could not be started:[/] {message.reason}")
+        self.notify(message.reason, title="Postgres failed", severity="error", timeout=15)
+
+    # -- checking ----------------------------------------------------------------------------
+
+    def action_check(self) -> None:
+        exercise = self.exercise
+        if exercise is None:
+            self.notify("This section has a quiz, not a code exercise: press q.")
+            return
+        if self.checking:
+            return  # saves during a check are ignored; the result will be fresh enough
+        if self.session is None:
+            if self.server_status == "failed":
+                self.notify("Postgres is not available; see the Results tab.", severity="error")
+            else:
+                self.pending_check = True
+                self.notify("Postgres is still starting; the check runs as soon as it is ready.")
+            return
+        self.checking = exercise.full_id
+        self.query_one(ResultsView).show_message(f"Checking {exercise.full_id}… (x cancels)")
+        self.refresh_status_bar()
+        self.run_check(exercise)
+
+    @work(thread=True, exclusive=True, group="check", exit_on_error=False, name="check")
+    def run_check(self, exercise: Exercise) -> None:
+        from checker.runner import grade
+        from course.grading import job_for
+
+        worker = get_current_worker()
+        try:
+            result = grade(job_for(exercise, self.workspace.folder(exercise)), self.session,
+                           cancelled=lambda: worker.is_cancelled)
+        except Exception as error:  # Postgres died under us, disk full...: say so, keep running
+            self.post_message(CheckFailedToRun(exercise.full_id, f"{type(error).__name__}: {error}"))
+            return
+        if not worker.is_cancelled:
+            self.post_message(CheckFinished(exercise.full_id, result))
+
+    def on_check_finished(self, message: CheckFinished) -> None:
+        self.checking = None
+        result = message.result
+        exercise = next(e for e in self.module.exercises if e.full_id == message.exercise_id)
+        self.workspace.progress.record_result(exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json())
+        self.last_result = result
+        self.show_section()
+        self.action_tab("results")
+        if result.status == "pass":
+            self.notify("All checks pass! Press enter to move on (or stay and explore).", title="Passed", timeout=8)
+        else:
+            failing = sum(1 for c in result.checks if c.status != "pass")
+            self.notify(f"{failing} check(s) to fix — see Results and SQL.", severity="warning", timeout=5)
+
+    def on_check_failed_to_run(self, message: CheckFailedToRun) -> None:
+        self.checking = None
+        self.query_one(ResultsView).show_message(f"[red]The check could not run:[/] {message.reason}")
+        self.refresh_status_bar()
+
+    def action_cancel_check(self) -> None:
+        if self.checking:
+            self.workers.cancel_group(self, "check")
+            self.checking = None
+            self.query_one(ResultsView).show_message("Check cancelled.")
+            self.refresh_status_bar()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Any worker error becomes a readable message, never a crash."""
+        if event.state == WorkerState.ERROR:
+            if event.worker.group == "check":
+                self.checking = None
+            self.notify(f"{event.worker.name}: {event.worker.error}", title="Something went wrong", severity="error", timeout=15)
+            self.refresh_status_bar()
+
+    # -- saves -------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False, name="watch-files")
+    def watch_files(self) -> None:
+        """Watch the workspace; a save in the current exercise folder triggers a check."""
+        from watchfiles import watch
+
+        root = self.workspace.root
+        for changes in watch(root, debounce=DEBOUNCE_MS, stop_event=self._stop_watching, recursive=True,
+                             watch_filter=lambda _change, path: path.endswith((".py", ".ini", ".mako"))):
+            exercise = self.exercise
+            if exercise is None:
+                continue
+            folder = str(self.workspace.folder(exercise))
+            if any(path.startswith(folder) for _change, path in changes):
+                self.post_message(FilesChanged(exercise.full_id))
+
+    def on_files_changed(self, message: FilesChanged) -> None:
+        if self.exercise and message.exercise_id == self.exercise.full_id:
+            self.action_check()
+
+    def post_message_saved(self) -> None:
+        """The in-app editor saved: the watcher sees it too, but don't rely on the OS for it."""
+        if self.exercise:
+            self.post_message(FilesChanged(self.exercise.full_id))
+
+    # -- hints, solution, reset, editing -------------------------------------------------------
+
+    def action_hint(self) -> None:
+        from course.tutoring import reveal_hint
+
+        if self.exercise is None:
+            return
+        hints = reveal_hint(self.workspace, self.exercise)
+        self.show_exercise()
+        self.action_tab("exercise")
+        self.notify(f"Hint {len(hints)}/{len(self.exercise.hints)}: {hints[-1]}", timeout=12)
+
+    def action_solution(self) -> None:
+        from course.tui.screens.solution import SolutionScreen
+        from course.tutoring import request_solution
+
+        if self.exercise is None:
+            return
+        files = request_solution(self.workspace, self.exercise)
+        if files is None:
+            self.notify("Try a hint first (h). Ask once more (s) to see the solution anyway.", timeout=8)
+            return
+        self.push_screen(SolutionScreen(self.exercise.title, files))
+
+    def action_reset(self) -> None:
+        from course.tui.screens.confirm import ConfirmScreen
+
+        exercise = self.exercise
+        if exercise is None:
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                backup = self.workspace.reset(exercise)
+                self.notify(f"Starter restored. Your previous files: {backup}", timeout=10)
+                self.show_section()
+
+        self.push_screen(ConfirmScreen(f"Reset {exercise.id} to its starter files? A backup is kept."), done)
+
+    def action_edit(self) -> None:
+        from course.tui.screens.editor import EditorScreen
+
+        if self.exercise is None:
+            return
+        folder = self.workspace.folder(self.exercise)
+        files = [folder / name for name in self.exercise.edit if (folder / name).is_file()]
+        if not files:
+            self.notify("This exercise's files are folders; open them in your editor (o).")
+            return
+        self.push_screen(EditorScreen(files))
+
+    def action_open_editor(self) -> None:
+        import subprocess
+
+        if self.exercise is None:
+            return
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if not editor:
+            self.notify("Set $EDITOR (e.g. export EDITOR=nano) or press e to edit here.", severity="warning")
+            return
+        folder = self.workspace.folder(self.exercise)
+        with self.suspend():
+            subprocess.run([*editor.split(), *(str(folder / f) for f in self.exercise.edit)], check=False)
+
+    # -- quiz and help -------------------------------------------------------------------------
+
+    def action_quiz(self) -> None:
+        from course.content import ContentError
+        from course.quiz import QuizSession
+        from course.quizbank import load_quiz_bank
+        from course.tui.screens.quiz import QuizScreen
+
+        try:
+            bank = load_quiz_bank(self.module.quiz, {s.id for s in self.module.sections})
+        except ContentError as error:
+            self.notify(str(error), title="The quiz is broken", severity="error")
+            return
+        questions = bank.for_section(self.section.id)
+        if not questions:
+            self.notify("This section has no quiz questions.")
+            return
+        session = QuizSession(bank, self.workspace.progress, self.module.id)
+        self.push_screen(QuizScreen(session, questions, self.module.sections[-1].id))
+
+    def action_help(self) -> None:
+        from course.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Check exercise", "Grade the current exercise now", self.action_check)
+        yield SystemCommand("Next section", "Go to the next section", lambda: self.action_move(1))
+        yield SystemCommand("Previous section", "Go to the previous section", lambda: self.action_move(-1))
+        yield SystemCommand("Hint", "Reveal the next hint", self.action_hint)
+        yield SystemCommand("Solution", "Show the reference solution", self.action_solution)
+        yield SystemCommand("Reset exercise", "Restore the starter files (keeps a backup)", self.action_reset)
+        yield SystemCommand("Edit exercise", "Edit the exercise files in the app", self.action_edit)
+        yield SystemCommand("Open in $EDITOR", "Suspend and open your editor", self.action_open_editor)
+        yield SystemCommand("Section quiz", "Take this section's quiz", self.action_quiz)
+        yield SystemCommand("Cancel check", "Stop the running check", self.action_cancel_check)
+        yield SystemCommand("Keys", "Show every key", self.action_help)
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    def on_unmount(self) -> None:
+        self._closing = True
+        self._stop_watching.set()
+        self.workers.cancel_all()
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+

@@ -1,0 +1,48 @@
+"""Edit an exercise file in the app: a Python code editor with save."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Label, TabbedContent, TabPane, TextArea
+
+
+class EditorScreen(Screen):
+    """One tab per file the learner edits; ctrl+s saves (the app's watcher then re-checks)."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("escape", "close", "Back"),
+    ]
+
+    def __init__(self, files: list[Path]):
+        super().__init__()
+        self.files = [f for f in files if f.suffix in (".py", ".ini", ".mako", ".txt", "")]
+
+    def compose(self) -> ComposeResult:
+        yield Label("Editing — ctrl+s saves and re-checks, escape goes back", id="editor-title")
+        with TabbedContent():
+            for index, path in enumerate(self.files):
+                with TabPane(path.name, id=f"file-{index}"):
+                    text = path.read_text() if path.exists() else ""
+                    yield TextArea.code_editor(text, language="python" if path.suffix == ".py" else None,
+                                               id=f"editor-{index}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.files:
+            self.query_one("#editor-0", TextArea).focus()
+
+    def action_save(self) -> None:
+        for index, path in enumerate(self.files):
+            area = self.query_one(f"#editor-{index}", TextArea)
+            if not path.exists() or path.read_text() != area.text:
+                path.write_text(area.text)
+        self.notify("Saved.", timeout=2)
+        self.app.post_message_saved()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,146 @@
+"""A section's quiz in the app, on the same engine as ``course quiz`` (course.quiz)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Markdown, SelectionList, Static
+
+from course.quiz import QuizSession
+from course.quizbank import Question
+from course.quizcli import humanise
+
+
+class QuizScreen(Screen[int]):
+    """One question at a time: answer, see the explanation, go on. Dismissed with the count answered."""
+
+    BINDINGS = [
+        Binding("escape", "leave", "Leave quiz"),
+        Binding("ctrl+enter,ctrl+j", "answer", "Answer", show=True),
+        Binding("n", "next", "Next", show=False),
+    ]
+
+    def __init__(self, session: QuizSession, questions: list[Question], final_section: str):
+        super().__init__()
+        self.session = session
+        self.questions = questions
+        self.final_section = final_section
+        self.index = 0
+        self.answered = False
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="quiz-progress")
+        with VerticalScroll(id="quiz-body"):
+            yield Markdown(id="quiz-prompt")
+            yield Static("", id="quiz-statement")
+            yield SelectionList[str](id="quiz-choices")
+            yield Input(placeholder="Type your answer and press enter", id="quiz-input")
+            with Horizontal(id="quiz-ratings"):
+                for rating in ("again", "hard", "good", "easy"):
+                    yield Button(rating, id=f"rate-{rating}")
+            yield Button("Answer", variant="primary", id="quiz-answer")
+            yield Markdown(id="quiz-feedback")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_question()
+
+    @property
+    def question(self) -> Question:
+        return self.questions[self.index]
+
+    def show_question(self) -> None:
+        question = self.question
+        self.answered = False
+        self.query_one("#quiz-progress", Label).update(
+            f"Question {self.index + 1}/{len(self.questions)} · {question.section} · {question.kind}"
+        )
+        self.query_one("#quiz-prompt", Markdown).update(question.prompt)
+        self.query_one("#quiz-statement", Static).update(
+            f"[b]{escape(question.statement)}[/]" if question.kind == "sql" else ""
+        )
+        choices = self.query_one("#quiz-choices", SelectionList)
+        choices.clear_options()
+        choices.display = question.kind == "choice"
+        for choice in question.choices:
+            choices.add_option((choice.text, choice.text))
+        entry = self.query_one("#quiz-input", Input)
+        entry.value = ""
+        entry.display = question.kind in ("sql", "recall")
+        entry.placeholder = "The SQL it sends (one line), then enter" if question.kind == "sql" else "Answer from memory, then enter"
+        self.query_one("#quiz-ratings").display = False
+        self.query_one("#quiz-answer", Button).display = question.kind == "choice"
+        self.query_one("#quiz-feedback", Markdown).update("")
+        (choices if question.kind == "choice" else entry).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_answer()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "quiz-answer":
+            self.action_answer()
+        elif event.button.id and event.button.id.startswith("rate-"):
+            self.finish(self.session.grade_recall(self.question, event.button.id.removeprefix("rate-")))
+
+    def action_answer(self) -> None:
+        if self.answered:
+            self.action_next()
+            return
+        question = self.question
+        if question.kind == "choice":
+            picked = list(self.query_one("#quiz-choices", SelectionList).selected)
+            if not picked:
+                self.notify("Select an answer first (space toggles a choice).", severity="warning")
+                return
+            self.finish(self.session.grade_choice(question, picked))
+        elif question.kind == "sql":
+            self.finish(self.session.grade_sql(question, self.query_one("#quiz-input", Input).value))
+        else:
+            self.query_one("#quiz-feedback", Markdown).update(f"**Model answer:**\n\n{question.answer}\n\nHow did you do?")
+            ratings = self.query_one("#quiz-ratings")
+            ratings.display = True
+            self.query_one("#rate-good", Button).focus()
+
+    def finish(self, outcome) -> None:
+        question = self.question
+        lines = []
+        if outcome.correct is True:
+            lines.append("### ✓ Right")
+        elif outcome.correct is False:
+            lines.append("### ✗ Not quite")
+            if question.kind == "choice":
+                lines.append("Correct: " + "; ".join(question.correct))
+        if outcome.expected:
+            lines.append(f"SQLAlchemy sends:\n\n```sql\n{outcome.expected}\n```")
+        lines += [f"- {note}" for note in outcome.feedback]
+        lines.append(question.explanation)
+        due = self.session.record(question, outcome)
+        lines.append(f"*Next review {humanise(due, datetime.now(UTC))}. Press **n** for the next question.*")
+        self.query_one("#quiz-feedback", Markdown).update("\n\n".join(lines))
+        self.query_one("#quiz-ratings").display = False
+        self.answered = True
+        self.query_one("#quiz-body").focus()
+
+    def action_next(self) -> None:
+        if not self.answered:
+            return
+        if self.index + 1 < len(self.questions):
+            self.index += 1
+            self.show_question()
+            return
+        right = sum(1 for _, o in self.session.answered if o.correct)
+        graded = sum(1 for _, o in self.session.answered if o.correct is not None)
+        message = f"Quiz done: {len(self.session.answered)} answered, {right}/{graded} right."
+        if self.session.completes_module(self.final_section):
+            self.session.progress.set(f"module-complete:{self.session.module_id}", datetime.now(UTC).isoformat())
+            message += " Module complete!"
+        self.app.notify(message, timeout=6)
+        self.dismiss(len(self.session.answered))
+
+    def action_leave(self) -> None:
+        self.dismiss(len(self.session.answered))

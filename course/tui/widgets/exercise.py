@@ -1,0 +1,40 @@
+"""The exercise panel: the task, the files to edit, the status, and the hints revealed so far."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.containers import VerticalScroll
+from textual.widgets import Markdown
+
+from course.content import Exercise, Section
+
+STATUS_TEXT = {
+    "pass": "✅ passed", "fail": "❌ failing", "error": "⚠️ error (your code could not run)",
+    "not started": "not checked yet", "re-check": "🔁 the grader changed: check again",
+}
+
+
+class ExercisePanel(VerticalScroll):
+    """What to do in this section."""
+
+    def compose(self):
+        yield Markdown(id="exercise-text")
+
+    def show(self, section: Section, exercise: Exercise | None, folder: Path | None, status: str, hints: list[str]) -> None:
+        if exercise is None:
+            text = (
+                f"## {section.title}\n\nThis section has no code exercise: it ends with a recall quiz.\n\n"
+                "Press **q** to take the quiz — answer from memory; retrieval is what makes it stick."
+            )
+        else:
+            files = "\n".join(f"- `{folder / name}`" for name in exercise.edit)
+            text = (
+                f"## Exercise {exercise.id}: {exercise.title}\n\n**Status:** {STATUS_TEXT.get(status, status)}\n\n"
+                f"{exercise.task}\n\n### Your files\n{files}\n\n"
+                "Edit them in your own editor (every save re-checks) or press **e** to edit here. "
+                "**c** checks now, **h** reveals a hint, **s** shows the solution (after a pass, or when asked twice).\n"
+            )
+            if hints:
+                text += "\n### Hints\n" + "\n".join(f"{n}. {hint}" for n, hint in enumerate(hints, 1)) + "\n"
+        self.query_one("#exercise-text", Markdown).update(text)
