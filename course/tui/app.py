@@ -247,6 +247,7 @@ class CourseApp(App):
         self.last_result = result
         self.show_section()
         self.action_tab("results")
+        self.query_one(ResultsView).focus()  # so that enter means "move on", not "pick a section"
         if result.status == "pass":
             self.notify("All checks pass! Press enter to move on (or stay and explore).", title="Passed", timeout=8)
         else:
