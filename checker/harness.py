@@ -171,11 +171,26 @@ def _assertion_source(failure: AssertionError) -> str:
     return f"assertion failed: {frames[-1].line}" if frames else "assertion failed"
 
 
+def quiet_library_warnings(warnings) -> None:
+    """Silence warnings about the grader's own tools that would only confuse a learner
+    (the learner's own deprecation warnings, e.g. SQLAlchemy's legacy APIs, stay visible)."""
+    warnings.filterwarnings("ignore", message=r".*httpx2.*")
+
+
 def main() -> None:
+    """Subprocess mode: the job arrives on stdin, results go to the fd it names."""
     job = json.loads(sys.stdin.read())
     sys.stdin.close()
     sys.stdin = open(os.devnull)  # learner code gets no input
-    channel = Channel(job["results_fd"])
+    run_job(job, job["results_fd"])
+
+
+def run_job(job: dict, results_fd: int) -> None:
+    """Import the learner's code and run the checks of ``job``, reporting on ``results_fd``."""
+    import warnings
+
+    quiet_library_warnings(warnings)
+    channel = Channel(results_fd)
     learner_dir = Path(job["learner_dir"]).resolve()
     os.environ["DATABASE_URL"] = job["database_url"]
     os.chdir(learner_dir)

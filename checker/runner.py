@@ -11,14 +11,12 @@ import json
 import os
 import select
 import signal
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from checker.launch import Child, SubprocessLauncher
 from checker.results import CheckResult, ExerciseResult, StatementView
 
 OUTPUT_LIMIT = 20_000
@@ -51,12 +49,16 @@ class GradingJob:
     """Run only these checks (by name); all when empty."""
 
 
-def grade(job: GradingJob, databases: Databases, *, cancelled=lambda: False) -> ExerciseResult:
-    """Grade ``job`` on a fresh database of ``databases``; never raises for learner faults."""
+def grade(job: GradingJob, databases: Databases, *, cancelled=lambda: False, launcher=None) -> ExerciseResult:
+    """Grade ``job`` on a fresh database of ``databases``; never raises for learner faults.
+
+    ``launcher`` starts the grading child: a shared :class:`checker.launch.WarmWorker` for many
+    runs (TUI, watch, --all, grade), or by default a fresh interpreter per run.
+    """
     started = time.perf_counter()
     database = databases.create_database()
     try:
-        run = _Run(job, databases, database, cancelled)
+        run = _Run(job, databases, database, cancelled, launcher or SubprocessLauncher())
         run.execute()
     finally:
         databases.drop_database(database)
@@ -64,8 +66,9 @@ def grade(job: GradingJob, databases: Databases, *, cancelled=lambda: False) -> 
 
 
 class _Run:
-    def __init__(self, job: GradingJob, databases: Databases, database: str, cancelled):
+    def __init__(self, job: GradingJob, databases: Databases, database: str, cancelled, launcher):
         self.job = job
+        self.launcher = launcher
         self.databases = databases
         self.database = database
         self.cancelled = cancelled
@@ -101,9 +104,7 @@ class _Run:
         return results
 
     def _child(self, only: list[str]) -> None:
-        read_fd, write_fd = os.pipe()
         job = {
-            "results_fd": write_fd,
             "learner_dir": str(self.job.learner_dir),
             "checks_file": str(self.job.checks_file),
             "modules": self.job.modules,
@@ -111,33 +112,23 @@ class _Run:
             "admin_url": self.databases.admin_params(self.database).sqlalchemy_url(),
             "only": only or self.job.only,
         }
-        env = {key: value for key, value in os.environ.items() if not key.startswith("COURSE_")}
-        env["PYTHONPATH"] = _package_root()
-        env["PYTHONUNBUFFERED"] = "1"
-        with tempfile.TemporaryFile() as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "checker.harness"],
-                stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
-                pass_fds=(write_fd,), start_new_session=True, cwd=self.job.learner_dir, env=env,
-            )
-            os.close(write_fd)
-            try:
-                process.stdin.write(json.dumps(job).encode())
-                process.stdin.close()
-            except BrokenPipeError:
-                pass
-            try:
-                self._read_events(process, read_fd)
-            finally:
-                _kill_group(process)
-                os.close(read_fd)
-                output.seek(0)
-                text = output.read(OUTPUT_LIMIT + 1).decode("utf-8", errors="replace")
-                if len(text) > OUTPUT_LIMIT:
-                    text = text[:OUTPUT_LIMIT] + "\n… (output truncated)"
-                self.output += text
+        try:
+            child = self.launcher.launch(job, self.job.learner_dir)
+        except RuntimeError:  # the warm worker is gone: fall back to a fresh interpreter
+            child = SubprocessLauncher().launch(job, self.job.learner_dir)
+        try:
+            self._read_events(child)
+        finally:
+            child.kill()
+            child.output.seek(0)
+            text = child.output.read(OUTPUT_LIMIT + 1).decode("utf-8", errors="replace")
+            if len(text) > OUTPUT_LIMIT:
+                text = text[:OUTPUT_LIMIT] + "\n… (output truncated)"
+            self.output += text
+            child.close()
 
-    def _read_events(self, process: subprocess.Popen, read_fd: int) -> None:
+    def _read_events(self, child: Child) -> None:
+        read_fd = child.results_fd
         buffer = b""
         current: str | None = None
         deadline = time.monotonic() + IMPORT_TIMEOUT_S
@@ -155,9 +146,8 @@ class _Run:
                 continue
             chunk = os.read(read_fd, 65536)
             if not chunk:  # the child is gone
-                process.wait()
                 if current is not None or not self.declared or not self._all_done():
-                    self._stop(current, "error", _crash_message(process.returncode, current))
+                    self._stop(current, "error", _crash_message(child.returncode(), current))
                 return
             buffer += chunk
             while b"\n" in buffer:
@@ -221,19 +211,3 @@ def _crash_message(returncode: int | None, check: str | None) -> str:
         f"the process running your code exited with code {returncode} {when}: "
         "do not call sys.exit() or os._exit() in exercise code"
     )
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    """Kill the child and anything it started (threads die with it; forks share its group)."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait()
-
-
-def _package_root() -> str:
-    """The directory holding the ``checker`` package, so the child imports this very copy."""
-    here = str(Path(__file__).resolve().parent.parent)
-    existing = os.environ.get("PYTHONPATH")
-    return here + (os.pathsep + existing if existing else "")

@@ -22,17 +22,24 @@ def _console():
 
 def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: bool, verbose: bool) -> list[ExerciseResult]:
     """Grade each exercise on one server session; the session is closed even on Ctrl-C."""
+    from checker.launch import default_launcher
+
     workspace = None if solution else ctx.workspace()
     console = None if as_json else _console()
     results = []
-    session = ctx.database_session()
+    launcher = default_launcher()  # imports SQLAlchemy & co. while Postgres starts
+    try:
+        session = ctx.database_session()
+    except BaseException:
+        launcher.close()
+        raise
     try:
         for exercise in exercises:
             if solution:
                 with materialised(exercise, "solution") as folder:
-                    result = grade(job_for(exercise, folder), session)
+                    result = grade(job_for(exercise, folder), session, launcher=launcher)
             else:
-                result = grade(job_for(exercise, workspace.folder(exercise)), session)
+                result = grade(job_for(exercise, workspace.folder(exercise)), session, launcher=launcher)
                 workspace.progress.record_result(
                     exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json()
                 )
@@ -46,6 +53,7 @@ def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: 
                     console.print(f"  [dim]Stuck? `course hint {exercise.id}` · edit {workspace.folder(exercise)}[/]")
     finally:
         session.close()
+        launcher.close()
     return results
 
 
@@ -62,11 +70,14 @@ def watch_exercise(ctx, query: str | None) -> None:
     exercise = ctx.exercise(query)
     folder = workspace.folder(exercise)
     console = _console()
+    from checker.launch import default_launcher
+
+    launcher = default_launcher()
     session = ctx.database_session()
     try:
         while True:
             console.rule(f"{exercise.full_id} · {time.strftime('%H:%M:%S')}")
-            result = grade(job_for(exercise, folder), session)
+            result = grade(job_for(exercise, folder), session, launcher=launcher)
             workspace.progress.record_result(exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json())
             print_result(console, result)
             console.print(f"[dim]Watching {folder} — save a file to re-check, Ctrl-C to stop.[/]")
@@ -77,6 +88,7 @@ def watch_exercise(ctx, query: str | None) -> None:
         click.echo("")
     finally:
         session.close()
+        launcher.close()
 
 
 def _source_filter(change, path: str) -> bool:

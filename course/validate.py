@@ -91,6 +91,16 @@ def graded_problems(module: Module, databases, progress: Callable[[str], None] =
     from course.grading import job_for, materialised
     from course.lessoncode import run_lesson
 
+    from checker.launch import default_launcher
+
+    launcher = default_launcher()
+    try:
+        return _graded(module, databases, progress, launcher, grade, job_for, materialised, run_lesson)
+    finally:
+        launcher.close()
+
+
+def _graded(module, databases, progress, launcher, grade, job_for, materialised, run_lesson) -> list[Problem]:
     problems = []
     for exercise in module.exercises:
         meta = exercise.path / "exercise.toml"
@@ -100,7 +110,7 @@ def graded_problems(module: Module, databases, progress: Callable[[str], None] =
             if case != "solution" and case != "starter" and not (exercise.path / case).is_dir():
                 continue
             with materialised(exercise, case) as folder:
-                result = grade(job_for(exercise, folder), databases)
+                result = grade(job_for(exercise, folder), databases, launcher=launcher)
             failing = [c for c in result.checks if c.status != "pass"]
             summary = "; ".join(f"{c.name}: {c.message.splitlines()[0] if c.message else c.status}" for c in failing[:3])
             if case == "solution" and failing:

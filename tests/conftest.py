@@ -44,6 +44,16 @@ def databases():
 
 
 @pytest.fixture(scope="session")
+def warm_launcher():
+    """One warm grading worker for the run (the path the TUI, watch and --all take)."""
+    from checker.launch import WarmWorker
+
+    worker = WarmWorker()
+    yield worker
+    worker.close()
+
+
+@pytest.fixture(scope="session")
 def modules():
     from course.content import load_modules
 

@@ -8,7 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from checker.runner import GradingJob, grade
+from checker.launch import SubprocessLauncher, WarmWorker
+from checker.runner import GradingJob
+from checker.runner import grade as grade_with
+
+
+@pytest.fixture(scope="module", params=["cold", "warm"])
+def launcher(request):
+    """Every engine test runs on the cold path (fresh interpreter) and the warm path (fork)."""
+    chosen = SubprocessLauncher() if request.param == "cold" else WarmWorker()
+    yield chosen
+    chosen.close()
+
+
+@pytest.fixture
+def grade(launcher):
+    return lambda job, databases: grade_with(job, databases, launcher=launcher)
 
 CHECKS = '''
 from sqlalchemy import text
@@ -39,7 +54,7 @@ def statuses(result) -> dict[str, str]:
     return {check.name: check.status for check in result.checks}
 
 
-def test_a_passing_run_reports_each_check(tmp_path, databases):
+def test_a_passing_run_reports_each_check(tmp_path, databases, grade):
     job = make_job(tmp_path, """
         import os
         from sqlalchemy import create_engine, text
@@ -54,7 +69,7 @@ def test_a_passing_run_reports_each_check(tmp_path, databases):
     assert any("create table t" in sql for sql in result.checks[0].sql)
 
 
-def test_infinite_loop_in_a_check_times_out_and_the_next_check_still_runs(tmp_path, databases):
+def test_infinite_loop_in_a_check_times_out_and_the_next_check_still_runs(tmp_path, databases, grade):
     job = make_job(tmp_path, "def run():\n    while True:\n        pass\n", timeout=2)
     started = time.monotonic()
     result = grade(job, databases)
@@ -64,7 +79,7 @@ def test_infinite_loop_in_a_check_times_out_and_the_next_check_still_runs(tmp_pa
     assert result.status == "error"
 
 
-def test_infinite_loop_at_import_is_an_error_for_every_check(tmp_path, databases, monkeypatch):
+def test_infinite_loop_at_import_is_an_error_for_every_check(tmp_path, databases, grade, monkeypatch):
     monkeypatch.setattr("checker.runner.IMPORT_TIMEOUT_S", 3.0)
     job = make_job(tmp_path, "while True:\n    pass\n")
     started = time.monotonic()
@@ -74,7 +89,7 @@ def test_infinite_loop_at_import_is_an_error_for_every_check(tmp_path, databases
     assert "importing" in result.checks[0].message
 
 
-def test_syntax_error_points_at_the_learners_line(tmp_path, databases):
+def test_syntax_error_points_at_the_learners_line(tmp_path, databases, grade):
     job = make_job(tmp_path, "def run(:\n    pass\n")
     result = grade(job, databases)
     assert result.status == "error"
@@ -83,14 +98,14 @@ def test_syntax_error_points_at_the_learners_line(tmp_path, databases):
     assert "SyntaxError" in result.checks[0].message
 
 
-def test_os_exit_in_a_check_is_an_error_and_the_run_goes_on(tmp_path, databases):
+def test_os_exit_in_a_check_is_an_error_and_the_run_goes_on(tmp_path, databases, grade):
     job = make_job(tmp_path, "import os\ndef run():\n    os._exit(3)\n")
     result = grade(job, databases)
     assert statuses(result) == {"runs": "error", "second": "pass"}
     assert "exited with code 3" in result.checks[0].message
 
 
-def test_an_exception_in_learner_code_is_a_fail_with_the_learners_traceback(tmp_path, databases):
+def test_an_exception_in_learner_code_is_a_fail_with_the_learners_traceback(tmp_path, databases, grade):
     job = make_job(tmp_path, "def run():\n    return 1 / 0\n")
     result = grade(job, databases)
     assert statuses(result)["runs"] == "fail"
@@ -99,7 +114,7 @@ def test_an_exception_in_learner_code_is_a_fail_with_the_learners_traceback(tmp_
     assert "site-packages" not in message and "checker/" not in message
 
 
-def test_printing_a_fake_result_cannot_forge_a_pass(tmp_path, databases):
+def test_printing_a_fake_result_cannot_forge_a_pass(tmp_path, databases, grade):
     job = make_job(tmp_path, """
         import json, sys
         def run():
@@ -112,7 +127,7 @@ def test_printing_a_fake_result_cannot_forge_a_pass(tmp_path, databases):
     assert '"status": "pass"' in result.output
 
 
-def test_learner_code_connects_as_a_role_without_superuser(tmp_path, databases):
+def test_learner_code_connects_as_a_role_without_superuser(tmp_path, databases, grade):
     job = make_job(tmp_path, """
         import os
         from sqlalchemy import create_engine, text
@@ -186,7 +201,7 @@ def bulk_insert():
 '''
 
 
-def test_capture_counts_logical_statements_and_names_lazy_loads(tmp_path, databases):
+def test_capture_counts_logical_statements_and_names_lazy_loads(tmp_path, databases, grade):
     job = make_job(tmp_path, CAPTURE_LEARNER, CAPTURE_CHECKS)
     result = grade(job, databases)
     check = result.checks[0]
@@ -196,7 +211,7 @@ def test_capture_counts_logical_statements_and_names_lazy_loads(tmp_path, databa
     assert flagged[0].note == "the N+1"
 
 
-def test_the_database_is_dropped_after_grading(tmp_path, databases):
+def test_the_database_is_dropped_after_grading(tmp_path, databases, grade):
     import psycopg
 
     job = make_job(tmp_path, "def run():\n    pass\n")
@@ -207,7 +222,7 @@ def test_the_database_is_dropped_after_grading(tmp_path, databases):
 
 
 @pytest.mark.parametrize("source", ["import sys\nsys.exit(0)\n", "raise KeyboardInterrupt\n"])
-def test_exit_at_import_is_an_import_error(tmp_path, databases, source):
+def test_exit_at_import_is_an_import_error(tmp_path, databases, grade, source):
     result = grade(make_job(tmp_path, source), databases)
     assert result.status == "error"
     assert "cannot import mod.py" in result.checks[0].message

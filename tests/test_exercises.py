@@ -26,10 +26,10 @@ def _describe(result) -> str:
 
 
 @pytest.mark.parametrize(("exercise_id", "variant"), list(_cases()))
-def test_exercise_case(exercise_id, variant, exercises, databases):
+def test_exercise_case(exercise_id, variant, exercises, databases, warm_launcher):
     exercise = exercises[exercise_id]
     with materialised(exercise, variant) as folder:
-        result = grade(job_for(exercise, folder), databases)
+        result = grade(job_for(exercise, folder), databases, launcher=warm_launcher)
     statuses = {check.name: check.status for check in result.checks}
     if variant in ("solution",) or variant.startswith("variants/"):
         assert result.status == "pass", _describe(result)

@@ -61,6 +61,7 @@ class CourseApp(App):
         self.workspace = workspace
         self.open_session = open_session
         self.session = None
+        self.launcher = None
         self.server_status = "starting Postgres…"
         self.checking: str | None = None
         self.pending_check = False
@@ -90,7 +91,10 @@ class CourseApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        from checker.launch import default_launcher
+
         self.title = f"{self.module.subtitle} — {self.module.title}"
+        self.launcher = default_launcher()  # warm imports while the student reads
         self.show_section()
         self.start_postgres()
         self.watch_files()
@@ -120,7 +124,7 @@ class CourseApp(App):
         running = f" · checking {self.checking}…" if self.checking else ""
         self.query_one("#status", Static).update(
             f" {done}/{len(self.module.exercises)} exercises passed · Postgres: {self.server_status}{running}"
-            f" · workspace {self.workspace.root} · ? for help"
+            f" · workspace {self.workspace.root.name}/ · ? for help"
         )
 
     def show_section(self) -> None:
@@ -232,7 +236,7 @@ class CourseApp(App):
         worker = get_current_worker()
         try:
             result = grade(job_for(exercise, self.workspace.folder(exercise)), self.session,
-                           cancelled=lambda: worker.is_cancelled)
+                           cancelled=lambda: worker.is_cancelled, launcher=self.launcher)
         except Exception as error:  # Postgres died under us, disk full...: say so, keep running
             self.post_message(CheckFailedToRun(exercise.full_id, f"{type(error).__name__}: {error}"))
             return
@@ -409,6 +413,8 @@ class CourseApp(App):
         self._closing = True
         self._stop_watching.set()
         self.workers.cancel_all()
+        if self.launcher is not None:
+            self.launcher.close()
         if self.session is not None:
             self.session.close()
             self.session = None

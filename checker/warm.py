@@ -1,0 +1,118 @@
+"""The warm path: a long-lived worker that has imported the heavy libraries and forks a fresh
+child per grading run.
+
+Importing SQLAlchemy, psycopg, Alembic and FastAPI costs most of a second; a fork costs a few
+milliseconds. Each child imports the learner's modules itself, so runs stay isolated, and each
+child leads its own process group, so a timeout kills it and everything it started.
+
+Protocol: one ``SOCK_SEQPACKET`` unix socket; each message is JSON. The runner sends a job with
+two file descriptors attached (SCM_RIGHTS): the write end of the results pipe and the output file.
+The worker answers ``{"started": pid}``, and ``{"exited": pid, "status": code}`` when that child
+ends (``status`` as ``Popen.returncode``: negative for a signal). Passing the pipe itself means
+the runner sees EOF exactly when the child and everything it started are gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import sys
+
+PRELOAD = (
+    "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.hybrid", "sqlalchemy.dialects.postgresql",
+    "psycopg", "alembic.command", "alembic.config", "alembic.autogenerate",
+    "fastapi", "fastapi.testclient", "httpx",
+    "checker.harness", "checker.capture", "checker.fixtures", "checker.report",
+)
+
+
+def _preload() -> None:
+    import importlib
+    import warnings
+
+    from checker.harness import quiet_library_warnings
+
+    quiet_library_warnings(warnings)
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a missing optional library only costs speed, not correctness
+            pass
+    from checker import capture
+
+    capture.install()
+
+
+def _child(job: dict, results: int, output: int, control) -> None:
+    """In the forked child: become a process group, wire stdio, run the job."""
+    control.close()
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(output)
+    sys.stdin = open(os.devnull)
+    for key, value in job.get("env", {}).items():
+        os.environ[key] = value
+    from checker import harness
+
+    try:
+        harness.run_job(job, results)
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(0)
+
+
+def _send(control, message: dict) -> None:
+    control.send(json.dumps(message).encode())
+
+
+def _reap(control) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        _send(control, {"exited": pid, "status": code})
+
+
+def serve(control_fd: int) -> None:
+    """The worker's loop: one job per message, until the runner closes the socket."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
+    _preload()
+    control = socket.socket(fileno=control_fd)
+    _send(control, {"ready": os.getpid()})
+    while True:
+        ready, _, _ = select.select([control], [], [], 0.05)
+        _reap(control)
+        if not ready:
+            continue
+        data, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 2)
+        if not data:
+            return
+        results, output = fds
+        pid = os.fork()
+        if pid == 0:
+            _child(json.loads(data), results, output, control)
+        os.close(results)
+        os.close(output)
+        _send(control, {"started": pid})
+
+
+if __name__ == "__main__":
+    try:
+        serve(int(sys.argv[1]))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the runner went away first; nothing to report to anyone

@@ -1,0 +1,160 @@
+"""What the app looks like: one SVG snapshot per screen and state (pytest-textual-snapshot).
+
+Nothing here needs Postgres, so every snapshot is deterministic:
+
+- the app's ``open_session`` never returns a server: it waits until the app quits (the app cancels
+  its workers on unmount), so the status bar always reads "starting Postgres…";
+- check results are a real run recorded once (``tests/fixtures/05-relationships-lazy-loop.json``:
+  ``course check 05 --json`` with the solution's models.py and the lazy-loop mutant's queries.py),
+  handed to the app as the ``CheckFinished`` message a check worker posts;
+- no grading worker is started (``checker.launch.default_launcher(warm=False)``);
+- the workspace is ``ws`` relative to a fresh temporary working directory, so the paths the
+  exercise tab shows are the same on every machine.
+
+After an intended change to the UI: ``pytest tests/test_snapshots.py --snapshot-update``, then
+look at the SVGs under ``tests/__snapshots__/test_snapshots/`` before committing them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytest_textual_snapshot")
+
+from textual.widgets import TextArea  # noqa: E402
+from textual.worker import get_current_worker  # noqa: E402
+
+from checker import launch  # noqa: E402
+from checker.results import ExerciseResult  # noqa: E402
+from course.content import load_modules  # noqa: E402
+from course.postgres.base import BackendError  # noqa: E402
+from course.tui.app import CourseApp  # noqa: E402
+from course.tui.messages import CheckFinished  # noqa: E402
+from course.tui.widgets.sqlview import SqlView  # noqa: E402
+from course.workspace import Workspace  # noqa: E402
+
+LAZY_LOOP_RUN = Path(__file__).parent / "fixtures" / "05-relationships-lazy-loop.json"
+
+SMALL = (80, 24)
+LARGE = (120, 36)
+
+
+def postgres_never_ready():
+    """Stands in for starting Postgres: blocks until the app quits.
+
+    It must return before ``App.run`` does (asyncio waits for the worker's thread), so it waits on
+    the worker's own cancellation, which the app triggers on unmount; the timeout only guards
+    against a hang if that ever changes.
+    """
+    get_current_worker().cancelled_event.wait(timeout=120)
+    raise BackendError("the app quit before Postgres started")
+
+
+@pytest.fixture
+def build_app(tmp_path, monkeypatch):
+    """``build_app(section_id)``: the app on a fresh workspace ``./ws``, opened at that section."""
+    monkeypatch.chdir(tmp_path)
+    # no check runs here: skip the warm grading worker the app starts on mount (a process per app)
+    monkeypatch.setattr(launch, "default_launcher", functools.partial(launch.default_launcher, warm=False))
+    module = load_modules()[0]
+    workspace = Workspace(Path("ws"))
+    workspace.init([module])
+
+    def build(section: str | None = None) -> CourseApp:
+        if section is not None:
+            workspace.progress.set("section", section)
+        return CourseApp(module, workspace, postgres_never_ready)
+
+    yield build
+    workspace.close()
+
+
+async def settle(pilot) -> None:
+    """Let the lesson Markdown and any tab switch finish rendering."""
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+async def finish_failing_check(pilot) -> None:
+    """Deliver the recorded lazy-loop run as if a check had just finished."""
+    app = pilot.app
+    result = ExerciseResult.from_json(json.loads(LAZY_LOOP_RUN.read_text()))
+    app.post_message(CheckFinished(result.exercise, result))
+    await settle(pilot)
+    app.clear_notifications()  # the "n check(s) to fix" toast times out: keep it out of the picture
+    await settle(pilot)
+
+
+# -- the main screen ----------------------------------------------------------------------------
+
+def test_lesson_tab_80x24(build_app, snap_compare):
+    assert snap_compare(build_app(), terminal_size=SMALL, run_before=settle)
+
+
+def test_lesson_tab_120x36(build_app, snap_compare):
+    assert snap_compare(build_app(), terminal_size=LARGE, run_before=settle)
+
+
+def test_lesson_tab_light_theme(build_app, snap_compare):
+    async def light(pilot):
+        pilot.app.theme = "textual-light"
+        await settle(pilot)
+
+    assert snap_compare(build_app(), terminal_size=SMALL, run_before=light)
+
+
+def test_exercise_tab(build_app, snap_compare):
+    assert snap_compare(build_app("05-relationships"), press=["2"], terminal_size=SMALL, run_before=settle)
+
+
+def test_results_tab_after_a_failing_check(build_app, snap_compare):
+    assert snap_compare(build_app("05-relationships"), terminal_size=SMALL, run_before=finish_failing_check)
+
+
+def test_sql_tab_shows_the_n_plus_one(build_app, snap_compare):
+    async def n_plus_one(pilot):
+        await finish_failing_check(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        sql = pilot.app.query_one(SqlView)
+        last_flagged = sql.query(".flagged").last()
+        sql.scroll_to_widget(last_flagged, animate=False, top=True)
+        await settle(pilot)
+
+    assert snap_compare(build_app("05-relationships"), terminal_size=SMALL, run_before=n_plus_one)
+
+
+# -- the other screens --------------------------------------------------------------------------
+
+def test_help_screen(build_app, snap_compare):
+    assert snap_compare(build_app(), press=["question_mark"], terminal_size=SMALL, run_before=settle)
+
+
+def test_quiz_screen_choice_question(build_app, snap_compare):
+    assert snap_compare(build_app(), press=["q"], terminal_size=SMALL, run_before=settle)
+
+
+def test_editor_screen(build_app, snap_compare):
+    async def edit(pilot):
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        pilot.app.screen.query_one(TextArea).cursor_blink = False  # a blinking cursor is not deterministic
+        await settle(pilot)
+
+    assert snap_compare(build_app("02-models"), terminal_size=SMALL, run_before=edit)
+
+
+def test_solution_screen(build_app, snap_compare):
+    app = build_app("02-models")
+    app.workspace.progress.bump("sqlalchemy-2/02-models", "solution-requests")  # the next ask shows it
+    assert snap_compare(app, press=["s"], terminal_size=SMALL, run_before=settle)
+
+
+def test_reset_confirmation(build_app, snap_compare):
+    assert snap_compare(build_app("02-models"), press=["r"], terminal_size=SMALL, run_before=settle)
