@@ -1,0 +1,554 @@
+"""Checks for 07-migrations: env.py wired to the models and DATABASE_URL, a reviewed first revision.
+
+Alembic runs in this process, exactly as the `alembic` command would: a Config made from the
+learner's `alembic.ini`, then `alembic.command.upgrade/downgrade`, which execute the learner's
+`alembic/env.py` and revision files. The learner's engine (made in env.py) is captured like any
+learner engine, so a failing check shows the DDL the migrations sent.
+
+In the spirit of pytest-alembic: a single head; `upgrade` on an empty database; no drift between
+the models and the migrated database; `downgrade base` leaves nothing behind; up again works.
+
+Isolation: every check except `env-url-from-env` passes DATABASE_URL to Alembic's config itself
+(as pytest-alembic passes its own connection), so a missing URL line in env.py fails that one
+check instead of all of them. `env-url-from-env` runs env.py with alembic.ini exactly as written.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import inspect as pyinspect
+import io
+import textwrap
+import traceback
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+
+from checker import check, fail, fixture
+from checker.harness import learner_traceback
+from checker.inspectors import url_literals
+
+TABLES = ("users", "documents")
+GENERATE = 'course exec 07-migrations -- alembic revision --autogenerate -m "create users and documents"'
+
+
+# -- running Alembic ---------------------------------------------------------------------------
+
+
+def alembic_config(learner, database_url: str | None = None):
+    """The learner's alembic.ini as Alembic's Config; with ``database_url``, its URL option set."""
+    from alembic.config import Config
+
+    ini = learner.dir / "alembic.ini"
+    if not ini.is_file():
+        fail("alembic.ini is missing from your exercise folder: copy it back from the starter files")
+    if not (learner.dir / "alembic" / "env.py").is_file():
+        fail("alembic/env.py is missing: copy it back from the starter files, then redo its two TODOs")
+    config = Config(str(ini), stdout=io.StringIO())
+    config.set_main_option("script_location", str(learner.dir / "alembic"))
+    if database_url is not None:
+        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+@fixture
+def alembic_cfg(learner, database_url):
+    return alembic_config(learner, database_url)
+
+
+def script_directory(learner, config):
+    from alembic.script import ScriptDirectory
+
+    try:
+        return ScriptDirectory.from_config(config)
+    except Exception as error:
+        fail("Alembic could not read your revisions in alembic/versions/:\n" + explain(error, learner))
+
+
+def revision_files(learner) -> list[Path]:
+    versions = learner.dir / "alembic" / "versions"
+    return sorted(versions.glob("*.py")) if versions.is_dir() else []
+
+
+def relative(learner, path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(learner.dir))
+    except ValueError:
+        return str(path)
+
+
+def function_line(learner, script, name: str) -> str:
+    """``alembic/versions/x.py:41`` — where ``name()`` of that revision is defined."""
+    function = getattr(script.module, name, None)
+    where = relative(learner, script.path)
+    code = getattr(function, "__code__", None)
+    return f"{where}:{code.co_firstlineno}" if code else where
+
+
+def error_summary(error: BaseException) -> str:
+    """``UndefinedTable: relation "users" does not exist`` (the driver's error, not SQLAlchemy's wrapper)."""
+    original = getattr(error, "orig", None)
+    shown = original if original is not None else error
+    lines = [line for line in str(shown).strip().splitlines() if line.strip()][:3]
+    text_ = "\n".join(line[:300] for line in lines)
+    return f"{type(shown).__name__}: {text_}" if text_ else type(shown).__name__
+
+
+def learner_frames(error: BaseException, learner) -> str:
+    """The frames in the learner's files; only the revision's own when the error happened there."""
+    if isinstance(error, SyntaxError):
+        return learner_traceback(error, learner.dir)
+    root = str(learner.dir)
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(root)]
+    in_revisions = [f for f in frames if "/alembic/versions/" in f.filename]
+    lines = []
+    for frame in (in_revisions or frames)[-4:]:
+        lines.append(f"{relative(learner, frame.filename)}:{frame.lineno} in {frame.name}")
+        if frame.line:
+            lines.append(f"    {frame.line}")
+    return "\n".join(lines + [error_summary(error)])
+
+
+def explain(error: BaseException, learner) -> str:
+    """The error, the learner's frames, and what it usually means."""
+    text_ = str(error)
+    trace = learner_frames(error, learner)
+    advice = ""
+    if type(error).__name__ == "NoSuchModuleError" and "driver" in text_:
+        advice = (
+            "Alembic tried to connect with the placeholder URL of alembic.ini "
+            "(driver://user:pass@localhost/dbname). In alembic/env.py, read the real URL from the "
+            'environment: config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])'
+        )
+    elif "Multiple head revisions" in text_ or "multiple heads" in text_.lower():
+        advice = "Your revisions form two branches (two heads): see the check `single-head`."
+    elif "Can't locate revision" in text_ or "No such revision" in text_:
+        advice = "A down_revision names a revision id that no file in alembic/versions/ has: check for typos."
+    elif 'relation "users" does not exist' in text_:
+        advice = (
+            "documents has a foreign key to users, so users must exist first: in upgrade(), "
+            'create "users" before "documents".'
+        )
+    elif "depends on it" in text_ or "other objects depend on" in text_:
+        advice = (
+            "Another table still points at the one being dropped (documents.owner_id → users): in "
+            'downgrade(), undo in reverse order: op.drop_table("documents") first, then op.drop_table("users").'
+        )
+    elif "already exists" in text_:
+        advice = (
+            "upgrade() tried to create something that is already there: the previous downgrade() did "
+            "not remove it."
+        )
+    return trace + (f"\n→ {advice}" if advice else "")
+
+
+def run_alembic(learner, sql, config, verb: str, target: str, *, doing: str = "", owner: str = "") -> None:
+    """``alembic <verb> <target>``; a failure names the command, the learner's line and the cause.
+
+    ``owner``: this run only sets the stage, the check named there reports its failure in full.
+    """
+    from alembic import command
+
+    shown = "head" if target == "heads" else target  # "heads" also works with two heads: see single-head
+    with sql.capture() as log:
+        try:
+            getattr(command, verb)(config, target)
+        except Exception as error:
+            if log:
+                sql.flag(log[-1:], "the statement that failed")
+            if owner:
+                fail(
+                    f"{doing}`alembic {verb} {shown}` fails, so this can't be tested yet "
+                    f"(see the check `{owner}`):\n{learner_frames(error, learner)}"
+                )
+            fail(f"{doing}`alembic {verb} {shown}` failed:\n{explain(error, learner)}")
+
+
+def is_noop(function) -> bool:
+    """Whether ``function``'s body is only a docstring, comments and ``pass``."""
+    try:
+        tree = ast.parse(textwrap.dedent(pyinspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    body = tree.body[0].body if tree.body and hasattr(tree.body[0], "body") else []
+    return all(
+        isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+        for node in body
+    )
+
+
+def table_names(db) -> set[str]:
+    return set(inspect(db).get_table_names())
+
+
+def upgrade_first(learner, sql, db, config, *, need_tables: bool = True) -> None:
+    """Upgrade an empty database to head (all heads); with ``need_tables``, insist it built something."""
+    run_alembic(learner, sql, config, "upgrade", "heads", doing="on an empty database, ", owner="upgrade-head")
+    if need_tables and not table_names(db) - {"alembic_version"}:
+        fail(
+            "`alembic upgrade head` created no table, so there is nothing to downgrade yet: "
+            "see the check `upgrade-head`"
+        )
+
+
+def run_env(learner, config, sql) -> dict:
+    """Run env.py the way every Alembic command does, and record what it configured."""
+    with sql.paused():  # Alembic's bookkeeping SQL says nothing about env.py
+        return _run_env(learner, config)
+
+
+def _run_env(learner, config) -> dict:
+    from alembic.runtime.environment import EnvironmentContext
+
+    script = script_directory(learner, config)
+    seen: dict = {}
+
+    def record(revision, context):
+        seen["target_metadata"] = context.opts.get("target_metadata")
+        seen["url"] = context.connection.engine.url if context.connection is not None else None
+        return []  # migrate nothing
+
+    try:
+        with EnvironmentContext(config, script, fn=record):
+            script.run_env()
+    except Exception as error:
+        fail("alembic/env.py failed when Alembic ran it:\n" + explain(error, learner))
+    if "target_metadata" not in seen:
+        fail(
+            "alembic/env.py ran but never ran the migrations: keep the end of the generated file "
+            "(run_migrations_online() calling context.configure(...) and context.run_migrations())"
+        )
+    return seen
+
+
+# -- drift, in words and as the migration still needed ------------------------------------------
+
+
+def compare(db, metadata):
+    from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
+    from alembic.runtime.migration import MigrationContext
+
+    with db.connect() as conn:
+        # compare_server_default: off in Alembic by default, but the models say Postgres fills
+        # created_at with now(); a migration that forgets it is a real mismatch (lesson: gap 2).
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        diffs = compare_metadata(context, metadata)
+        code = render_python_code(produce_migrations(context, metadata).upgrade_ops) if diffs else ""
+    return diffs, code
+
+
+def sql_type(type_) -> str:
+    """The type as Postgres spells it (`TIMESTAMP WITH TIME ZONE`, not `DATETIME`)."""
+    from sqlalchemy.dialects import postgresql
+
+    try:
+        return type_.compile(dialect=postgresql.dialect())
+    except Exception:
+        return str(type_)
+
+
+def describe(diff) -> str:
+    if isinstance(diff, list):  # column modifications come grouped in a list
+        return "; ".join(describe(d) for d in diff)
+    kind = diff[0]
+    if kind == "add_table":
+        return f"table `{diff[1].name}` is in models.py, but no revision creates it"
+    if kind == "remove_table":
+        return f"table `{diff[1].name}` is in the database, but not in models.py"
+    if kind == "add_column":
+        return f"column `{diff[2]}.{diff[3].name}` is in models.py, but no revision creates it"
+    if kind == "remove_column":
+        return f"column `{diff[2]}.{diff[3].name}` is in the database, but not in models.py"
+    if kind == "modify_nullable":
+        _, _, table, column, _, database, model = diff
+        said = lambda nullable: "NULL" if nullable else "NOT NULL"  # noqa: E731
+        return f"`{table}.{column}` is {said(database)} in the database; models.py says {said(model)}"
+    if kind == "modify_type":
+        _, _, table, column, _, database, model = diff
+        return f"`{table}.{column}` is {sql_type(database)} in the database; models.py says {sql_type(model)}"
+    if kind == "modify_default":
+        _, _, table, column, _, database, model = diff
+        model_default = getattr(model, "arg", model)
+        model_text = getattr(model_default, "text", None) or (str(model_default) if model_default is not None else None)
+        has = f"has server default {database}" if database else "has no server default"
+        return f"`{table}.{column}` {has} in the database; models.py says {model_text or 'none'}"
+    if kind in ("add_constraint", "remove_constraint"):
+        constraint = diff[1]
+        columns = ", ".join(c.name for c in constraint.columns)
+        label = "UNIQUE" if type(constraint).__name__ == "UniqueConstraint" else type(constraint).__name__
+        where = f"{label} ({columns}) on `{constraint.table.name}`"
+        return f"{where} is in models.py but not in the database" if kind == "add_constraint" else (
+            f"{where} is in the database but not in models.py"
+        )
+    if kind in ("add_index", "remove_index"):
+        index = diff[1]
+        columns = ", ".join(c.name for c in index.columns)
+        unique = "unique " if index.unique else ""
+        side = "models.py but not in the database" if kind == "add_index" else "the database but not in models.py"
+        return f"{unique}index on `{index.table.name}` ({columns}) is in {side}"
+    if kind in ("add_fk", "remove_fk"):
+        fk = diff[1]
+        columns = ", ".join(c.name for c in fk.columns)
+        target = ", ".join(e.target_fullname for e in fk.elements)
+        side = "models.py but not in the database" if kind == "add_fk" else "the database but not in models.py"
+        return f"foreign key `{fk.table.name}`({columns}) → {target} is in {side}"
+    return str(diff)
+
+
+def tidy(code: str) -> str:
+    lines = [line for line in code.splitlines() if line.strip() and not line.strip().startswith("# ###")]
+    return "\n".join("    " + line.strip() if not line.startswith("    ") else line for line in lines)
+
+
+def has_default_change(diffs) -> bool:
+    flat = [d for group in diffs for d in (group if isinstance(group, list) else [group])]
+    return any(d[0] == "modify_default" for d in flat)
+
+
+def drift_message(diffs, code: str, intro: str) -> str:
+    shown = [f"  - {describe(d)}" for d in diffs[:12]]
+    if len(diffs) > 12:
+        shown.append(f"  - … and {len(diffs) - 12} more")
+    note = ""
+    if has_default_change(diffs):
+        note = (
+            "\n(Alembic leaves server defaults out of its comparison unless compare_server_default=True; "
+            "the grader turns it on, because without the default Postgres no longer fills the column "
+            "and every INSERT that omits it fails.)"
+        )
+    return (
+        f"{intro}\n" + "\n".join(shown) + note
+        + "\n\nThe migration you still need (what `alembic revision --autogenerate` would write now):\n"
+        + tidy(code)
+    )
+
+
+# -- the checks ---------------------------------------------------------------------------------
+
+
+@check("env-target-metadata", "env.py hands Alembic your models' metadata (target_metadata)")
+def env_target_metadata(learner, alembic_cfg, sql):
+    seen = run_env(learner, alembic_cfg, sql)
+    metadata = seen["target_metadata"]
+    line = next(
+        (n for n, text_ in enumerate(learner.source("alembic/env.py").splitlines(), 1)
+         if text_.startswith("target_metadata")),
+        None,
+    )
+    where = f"alembic/env.py:{line}" if line else "alembic/env.py"
+    if metadata is None:
+        fail(
+            f"target_metadata is None ({where}), so autogenerate compares the database with nothing "
+            "and writes a revision whose upgrade() is just `pass`. Add `from models import Base` and "
+            "set `target_metadata = Base.metadata`; then delete any empty revision and generate again"
+        )
+    candidates = metadata if isinstance(metadata, list | tuple) else [metadata]
+    if learner.models.Base.metadata in candidates:
+        return
+    tables = {name for md in candidates for name in getattr(md, "tables", {})}
+    if not set(TABLES) <= tables:
+        fail(
+            f"target_metadata ({where}) holds the tables {sorted(tables) or 'none'}, not users and documents: "
+            "use the metadata of your models, `target_metadata = Base.metadata` with `from models import Base`"
+        )
+
+
+@check("env-url-from-env", "env.py connects to DATABASE_URL, with no URL in the code")
+def env_url_from_env(learner, database_url, sql):
+    config = alembic_config(learner)  # alembic.ini exactly as the learner has it
+    seen = run_env(learner, config, sql)
+    expected = make_url(database_url)
+    actual = seen["url"]
+    if actual is None:
+        fail("env.py's online mode did not pass a connection to context.configure(connection=...)")
+    if (actual.database, actual.username, actual.host, actual.query.get("host")) != (
+        expected.database, expected.username, expected.host, expected.query.get("host")
+    ):
+        fail(
+            f"env.py connected to {actual.render_as_string(hide_password=True)}, but DATABASE_URL is "
+            f"{expected.render_as_string(hide_password=True)}. Read the URL from the environment: "
+            'config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])'
+        )
+    literals = url_literals(learner.source("alembic/env.py"))
+    if literals:
+        line, value = literals[0]
+        fail(
+            f"alembic/env.py:{line} contains a connection string ({value!r}). Credentials in source end up "
+            'in git: take the URL from os.environ["DATABASE_URL"] only, with no fallback literal'
+        )
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(learner.dir / "alembic.ini")
+    ini_url = parser.get("alembic", "sqlalchemy.url", fallback="")
+    if url_literals(repr(ini_url)):
+        line = next(
+            (n for n, t in enumerate(learner.source("alembic.ini").splitlines(), 1) if t.startswith("sqlalchemy.url")),
+            None,
+        )
+        fail(
+            f"alembic.ini{':' + str(line) if line else ''} holds a real connection string in sqlalchemy.url. "
+            "It is committed to git like any other file: keep the placeholder there and let env.py read "
+            "DATABASE_URL"
+        )
+
+
+@check("single-head", "the revisions form one chain with exactly one head")
+def single_head(learner, alembic_cfg):
+    script = script_directory(learner, alembic_cfg)
+    heads = script.get_heads()
+    if not heads:
+        fail(
+            "alembic/versions/ holds no revision yet. With env.py done, generate one with\n"
+            f"    {GENERATE}\nthen open the new file and review upgrade() and downgrade()"
+        )
+    if len(heads) > 1:
+        lines = []
+        for head in heads:
+            revision = script.get_revision(head)
+            down = revision.down_revision
+            lines.append(f"  - {head} ({relative(learner, revision.path)}), down_revision = {down!r}")
+        fail(
+            f"your revisions have {len(heads)} heads, so `alembic upgrade head` refuses to run "
+            "(\"Multiple head revisions are present\"):\n" + "\n".join(lines)
+            + "\nEach revision's down_revision must name the revision before it, making one chain: "
+            "fix the down_revision of the newer one (or join the branches with `alembic merge heads`)"
+        )
+
+
+@check("upgrade-head", "`alembic upgrade head` builds users and documents on an empty database")
+def upgrade_head(learner, alembic_cfg, db, sql):
+    run_alembic(learner, sql, alembic_cfg, "upgrade", "heads")
+    found = table_names(db)
+    missing = [t for t in TABLES if t not in found]
+    if missing:
+        script = script_directory(learner, alembic_cfg)
+        revisions = list(script.walk_revisions())
+        it = "them" if len(missing) > 1 else "it"
+        if not revisions:
+            why = f"there is no revision in alembic/versions/ yet. Generate one:\n    {GENERATE}"
+        elif all(is_noop(getattr(r.module, "upgrade", None)) for r in revisions):
+            why = (
+                "your revision's upgrade() is just `pass`. That is what autogenerate writes while "
+                "target_metadata is None: fix env.py, delete the empty revision and generate it again:\n"
+                f"    {GENERATE}"
+            )
+        else:
+            why = (
+                f"no revision's upgrade() creates {it} "
+                f"({', '.join(function_line(learner, r, 'upgrade') for r in revisions)}). The check "
+                "`no-drift` shows the operations still missing"
+            )
+        fail(
+            f"after `alembic upgrade head` the database has no {' and no '.join(missing)} table "
+            f"(tables found: {', '.join(sorted(found)) or 'none'}): {why}"
+        )
+    with db.connect() as conn:
+        versions = [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
+    heads = script_directory(learner, alembic_cfg).get_heads()
+    if sorted(versions) != sorted(heads):
+        fail(f"after `alembic upgrade head`, alembic_version holds {versions}, expected the head {heads}")
+
+
+@check("no-drift", "at head the database matches models.py (autogenerate finds nothing to do)")
+def no_drift(learner, alembic_cfg, db, sql):
+    upgrade_first(learner, sql, db, alembic_cfg, need_tables=False)
+    diffs, code = compare(db, learner.models.Base.metadata)
+    if diffs:
+        files = ", ".join(relative(learner, p) for p in revision_files(learner))
+        fix = (
+            f"fix the revision ({files}) so that it builds exactly that schema" if files else
+            "there is no revision yet; generate it (with env.py done, autogenerate drafts exactly what is "
+            f"shown below), then review it:\n    {GENERATE}\nWhat is missing"
+        )
+        fail(drift_message(
+            diffs, code,
+            f"after `alembic upgrade head` the database still differs from models.py "
+            f"({len(diffs)} difference{'s' if len(diffs) > 1 else ''}). models.py is the reference (it is "
+            f"provided): {fix}:",
+        ))
+
+
+@check("downgrade-base", "`alembic downgrade base` removes everything the revisions created")
+def downgrade_base(learner, alembic_cfg, db, sql):
+    upgrade_first(learner, sql, db, alembic_cfg)
+    run_alembic(learner, sql, alembic_cfg, "downgrade", "base", doing="after upgrading to head, ")
+    left = sorted(table_names(db) - {"alembic_version"})
+    with db.connect() as conn:
+        sequences = conn.execute(text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'S' AND n.nspname = 'public' ORDER BY 1"
+        )).scalars().all()
+        enums = conn.execute(text(
+            "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+            "WHERE t.typtype = 'e' AND n.nspname = 'public' ORDER BY 1"
+        )).scalars().all()
+        versions = conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() if (
+            "alembic_version" in table_names(db)) else 0
+    script = script_directory(learner, alembic_cfg)
+    where = ", ".join(function_line(learner, revision, "downgrade") for revision in script.walk_revisions())
+    if left:
+        empty = any(is_noop(getattr(r.module, "downgrade", None)) for r in script.walk_revisions())
+        fail(
+            f"after `alembic downgrade base` these tables are still there: {', '.join(left)}. "
+            f"downgrade() must undo exactly what upgrade() did, in reverse order ({where})"
+            + (" — a downgrade() that is just `pass` leaves everything behind" if empty else "")
+            + ': op.drop_table("documents"), then op.drop_table("users")'
+        )
+    if sequences or enums:
+        what = ", ".join([f"sequence {s}" for s in sequences] + [f"enum type {e}" for e in enums])
+        fail(
+            f"after `alembic downgrade base` no table is left, but {what} still exist(s): drop them in "
+            f"downgrade() too ({where}), e.g. op.execute('DROP SEQUENCE ...') / sa.Enum(...).drop(op.get_bind())"
+        )
+    if versions:
+        fail("after `alembic downgrade base`, alembic_version still records a revision")
+
+
+@check("upgrade-again", "after a full downgrade, `alembic upgrade head` works again")
+def upgrade_again(learner, alembic_cfg, db, sql):
+    upgrade_first(learner, sql, db, alembic_cfg)
+    first = table_names(db)
+    run_alembic(
+        learner, sql, alembic_cfg, "downgrade", "base", doing="after upgrading to head, ", owner="downgrade-base"
+    )
+    again = "after `alembic upgrade head` and `alembic downgrade base`, "
+    run_alembic(learner, sql, alembic_cfg, "upgrade", "heads", doing=again)
+    missing = sorted(first - table_names(db))
+    if missing:
+        fail(
+            f"the first `alembic upgrade head` created {', '.join(sorted(first))}; after `downgrade base` "
+            f"the second one did not create {', '.join(missing)}: upgrade() and downgrade() must be exact "
+            "opposites, so that the chain can go down and up again"
+        )
+
+
+@check("revisions-self-contained", "revisions spell out their operations (no imports of models.py)")
+def revisions_self_contained(learner):
+    files = revision_files(learner)
+    if not files:
+        fail(f"alembic/versions/ holds no revision yet: generate one with\n    {GENERATE}")
+    own_modules = {p.stem for p in learner.dir.glob("*.py")}
+    for path in files:
+        try:
+            tree = ast.parse(path.read_text(), filename=str(path))
+        except SyntaxError:
+            continue  # the other checks report it, with the line
+        where = relative(learner, path)
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module.split(".")[0]]
+            imported = [n for n in names if n in own_modules]
+            called = isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("create_all", "drop_all")
+            if imported or called:
+                what = f"imports {imported[0]}.py" if imported else f"calls {node.func.attr}()"
+                fail(
+                    f"{where}:{node.lineno} {what}. A revision is a frozen snapshot of one schema change: it "
+                    "must not depend on models.py, which keeps changing. When you rename a column in "
+                    "models.py next week, this revision would silently build the new schema and the chain "
+                    "breaks. Spell the operations out (op.create_table(...), op.drop_table(...)) — "
+                    "autogenerate drafts them for you"
+                )

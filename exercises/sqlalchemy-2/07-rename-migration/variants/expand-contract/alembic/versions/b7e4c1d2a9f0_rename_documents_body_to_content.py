@@ -1,0 +1,28 @@
+"""expand: add documents.content and copy body into it
+
+Revision ID: b7e4c1d2a9f0
+Revises: 3f1c2a9b7d10
+Create Date: 2025-01-13 09:00:00.000000
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision: str = 'b7e4c1d2a9f0'
+down_revision: Union[str, Sequence[str], None] = '3f1c2a9b7d10'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    """Expand: both columns exist, content filled from body (old code keeps working)."""
+    op.add_column("documents", sa.Column("content", sa.String(), nullable=True))
+    op.execute("UPDATE documents SET content = body")
+
+
+def downgrade() -> None:
+    op.drop_column("documents", "content")
