@@ -1,0 +1,28 @@
+"""Loading strategies chosen per relationship: selectinload for the collection,
+joinedload for the single parent."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from models import Document, User
+
+
+def users_with_documents(session: Session) -> list[User]:
+    """Every user with ``user.documents`` loaded.
+
+    A collection: selectinload sends one more query, ``... WHERE documents.owner_id
+    IN (...)``, and each document row arrives once.
+    """
+    stmt = select(User).options(selectinload(User.documents)).order_by(User.id)
+    return list(session.scalars(stmt).all())
+
+
+def documents_with_owners(session: Session) -> list[Document]:
+    """Every document with ``document.owner`` loaded.
+
+    A many-to-one: joinedload adds the owner's columns to the same query (one JOIN,
+    no extra rows, no second round trip).
+    """
+    # selectinload for the single parent: a second round trip, WHERE users.id IN (...)
+    stmt = select(Document).options(selectinload(Document.owner)).order_by(Document.id)
+    return list(session.scalars(stmt).all())

@@ -1,0 +1,39 @@
+"""DocChat models with a hybrid property: Document.is_long works on objects and in queries."""
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, ForeignKey, String, func
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+LONG_DOCUMENT = 5000  # characters
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str]
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    @hybrid_property
+    def is_long(self):
+        return len(self.body) > 5000
+
+    @is_long.expression
+    def is_long(cls):  # noqa: F811 - the older form: the same name replaces the attribute
+        return func.length(cls.body) > 5000
