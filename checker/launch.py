@@ -104,6 +104,8 @@ class WarmWorker:
             data = self._socket.recv(65536)
         except TimeoutError:
             return False
+        except OSError as error:
+            raise RuntimeError(f"the warm grading worker is gone ({error})") from None
         if not data:
             raise RuntimeError("the warm grading worker exited")
         message = json.loads(data)
@@ -125,7 +127,10 @@ class WarmWorker:
                     if time.monotonic() > deadline or self._process.poll() is not None:
                         raise RuntimeError("the warm grading worker did not start")
                     self._receive(0.5)
-                socket.send_fds(self._socket, [json.dumps({**job, "cwd": str(cwd)}).encode()], [write_fd, output.fileno()])
+                try:
+                    socket.send_fds(self._socket, [json.dumps(job).encode()], [write_fd, output.fileno()])
+                except OSError as error:
+                    raise RuntimeError(f"the warm grading worker is gone ({error})") from None
                 while not self._started:
                     self._receive(5.0)
                 pid = self._started.pop(0)
@@ -136,8 +141,11 @@ class WarmWorker:
     def _wait(self, pid: int, timeout: float = 5.0) -> int | None:
         deadline = time.monotonic() + timeout
         with self._lock:
-            while pid not in self._statuses and time.monotonic() < deadline:
-                self._receive(0.1)
+            try:
+                while pid not in self._statuses and time.monotonic() < deadline:
+                    self._receive(0.1)
+            except RuntimeError:
+                return None
             return self._statuses.pop(pid, None)
 
     def close(self) -> None:

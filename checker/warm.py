@@ -23,25 +23,30 @@ import sys
 
 PRELOAD = (
     "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.hybrid", "sqlalchemy.dialects.postgresql",
-    "psycopg", "alembic.command", "alembic.config", "alembic.autogenerate",
-    "fastapi", "fastapi.testclient", "httpx",
-    "checker.harness", "checker.capture", "checker.fixtures", "checker.report",
+    "psycopg", "checker.harness", "checker.capture", "checker.fixtures", "checker.report",
 )
+"""Imported before the worker says it is ready: what every check needs."""
+PRELOAD_WHEN_IDLE = ("alembic.command", "alembic.config", "alembic.autogenerate", "fastapi", "fastapi.testclient", "httpx")
+"""Imported one at a time while no job is waiting: children forked later get them for free."""
+
+
+def _import(name: str) -> None:
+    import importlib
+
+    try:
+        importlib.import_module(name)
+    except Exception:  # a missing optional library only costs speed, not correctness
+        pass
 
 
 def _preload() -> None:
-    import importlib
     import warnings
 
     from checker.harness import quiet_library_warnings
 
     quiet_library_warnings(warnings)
-
     for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception:  # a missing optional library only costs speed, not correctness
-            pass
+        _import(name)
     from checker import capture
 
     capture.install()
@@ -94,10 +99,13 @@ def serve(control_fd: int) -> None:
     _preload()
     control = socket.socket(fileno=control_fd)
     _send(control, {"ready": os.getpid()})
+    idle_imports = list(PRELOAD_WHEN_IDLE)
     while True:
-        ready, _, _ = select.select([control], [], [], 0.05)
+        ready, _, _ = select.select([control], [], [], 0.0 if idle_imports else 0.05)
         _reap(control)
         if not ready:
+            if idle_imports:
+                _import(idle_imports.pop(0))
             continue
         data, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 2)
         if not data:

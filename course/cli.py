@@ -32,25 +32,45 @@ class Fatal(click.ClickException):
 class Context:
     """Options shared by every command, and the objects built from them on demand."""
 
-    def __init__(self, workspace: str | None, backend: str | None, database_url: str | None):
+    def __init__(self, workspace: str | None, backend: str | None, database_url: str | None, content: tuple[str, ...] = ()):
         self.workspace_path = locations.workspace_dir(workspace)
         self.backend = backend
         self.database_url = database_url
+        self.content = content
         self._modules = None
 
     @property
     def modules(self):
         if self._modules is None:
-            from course.content import ContentError, load_modules
+            from course.content import content_roots, load_content
 
-            try:
-                self._modules = load_modules()
-            except ContentError as error:
-                raise Fatal(f"broken course content: {error}") from None
+            self._modules, problems = load_content(content_roots(self.content))
+            for problem in problems:
+                click.echo(f"course: warning: skipping broken content: {problem}", err=True)
             for module in self._modules:
                 for problem in module.problems:
                     click.echo(f"course: warning: skipping a broken exercise: {problem}", err=True)
+            if not self._modules:
+                raise Fatal("no course content could be loaded; fix: reinstall course, or check --content / COURSE_PATH")
         return self._modules
+
+    def module(self, module_id: str | None = None):
+        """The module named ``module_id``; by default the one of the last position, else the first."""
+        explicit = module_id is not None
+        if module_id is None:
+            from course.workspace import Workspace
+
+            workspace = Workspace(self.workspace_path)
+            if workspace.exists:
+                module_id = (workspace.progress.get("position") or "").split("/", 1)[0] or None
+                workspace.close()
+        for module in self.modules:
+            if module.id == module_id:
+                return module
+        if explicit:
+            known = ", ".join(m.id for m in self.modules)
+            raise Fatal(f"no module {module_id!r}; fix: use one of {known}")
+        return self.modules[0]
 
     def exercise(self, query: str):
         from course.content import ExerciseNotFound, Section
@@ -108,14 +128,15 @@ def _terminate_cleanly(signum, frame):  # pragma: no cover - exercised through s
 @click.option("--workspace", metavar="DIR", help="Workspace folder (default ./course-work, or COURSE_WORKSPACE).")
 @click.option("--backend", type=click.Choice(["embedded", "docker", "url"]), help="Postgres backend (or COURSE_BACKEND).")
 @click.option("--database-url", metavar="URL", help="Existing server for the url backend (or COURSE_DATABASE_URL).")
+@click.option("--content", metavar="DIR", multiple=True, help="An extra content root (lessons/, exercises/, quizzes/); or COURSE_PATH.")
 @click.pass_context
-def main(ctx: click.Context, workspace: str | None, backend: str | None, database_url: str | None) -> None:
+def main(ctx: click.Context, workspace: str | None, backend: str | None, database_url: str | None, content: tuple[str, ...]) -> None:
     """A course on SQLAlchemy 2.0, Alembic and FastAPI persistence, graded against a throwaway Postgres.
 
     Start with `course start`. Exercises live in your workspace; grade one with `course check 05`.
     """
     signal.signal(signal.SIGTERM, _terminate_cleanly)
-    ctx.obj = Context(workspace, backend, database_url)
+    ctx.obj = Context(workspace, backend, database_url, content)
 
 
 # -- workspace --------------------------------------------------------------------------------
@@ -136,12 +157,13 @@ def init(obj: Context) -> None:
 
 
 @main.command()
+@click.option("--module", "module_id", metavar="ID", help="Which module (default: where you left off).")
 @click.pass_obj
-def start(obj: Context) -> None:
+def start(obj: Context, module_id: str | None) -> None:
     """Open the course at your last position (creates the workspace on first run)."""
     from course.start import run_start
 
-    run_start(obj)
+    run_start(obj, obj.module(module_id))
 
 
 @main.command("list")
@@ -278,15 +300,16 @@ def exec(obj: Context, exercise: str, command: tuple[str, ...]) -> None:  # noqa
 @click.option("--due", is_flag=True, help="Only the questions due for review (the default without --section).")
 @click.option("--all", "all_", is_flag=True, help="Every question of the module, due or not.")
 @click.option("--stats", "show_stats", is_flag=True, help="Retention per section and what is due when.")
+@click.option("--module", "module_id", metavar="ID", help="Which module (default: where you are).")
 @click.pass_obj
-def quiz(obj: Context, section: str | None, due: bool, all_: bool, show_stats: bool) -> None:
+def quiz(obj: Context, section: str | None, due: bool, all_: bool, show_stats: bool, module_id: str | None) -> None:
     """Self-check quiz with spaced repetition; answer from memory (works with piped input too)."""
     from course.content import ContentError
     from course.quiz import QuizSession
     from course.quizbank import load_quiz_bank
     from course.quizcli import print_stats, run_quiz
 
-    module = obj.modules[0]
+    module = obj.module(module_id)
     try:
         bank = load_quiz_bank(module.quiz, {s.id for s in module.sections})
     except ContentError as error:
@@ -392,6 +415,54 @@ def validate(obj: Context, path: Path | None, static: bool) -> None:
         click.echo(f"{len(problems)} problem(s) in {root}", err=True)
         sys.exit(EXIT_FAILED)
     click.echo(f"{root}: no problems found" + (" (static checks only)" if static else ""))
+
+
+@main.command("new-module")
+@click.argument("module_id", metavar="ID")
+@click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True,
+              help="The content root to write it in (gets lessons/, exercises/, quizzes/).")
+def new_module(module_id: str, path: Path) -> None:
+    """Scaffold a small, complete module ID that validates clean: edit it from there."""
+    from course.scaffold import ScaffoldError
+    from course.scaffold import new_module as scaffold
+
+    try:
+        files = scaffold(module_id, path.resolve())
+    except ScaffoldError as error:
+        raise Fatal(str(error)) from None
+    click.echo(f"Wrote {len(files)} files under {path.resolve()}.")
+    click.echo(f"Next: `course validate {path}` and `course --content {path} check {module_id}/01-first-model --solution`.")
+
+
+@main.command()
+@click.argument("workspaces", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results as JSON here.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here.")
+@click.option("--jobs", default=2, show_default=True, help="Submissions graded at once.")
+@click.option("--exercise", "only", multiple=True, help="Grade only these exercises (repeatable).")
+@click.pass_obj
+def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, junit_path: Path | None, jobs: int, only: tuple[str, ...]) -> None:
+    """Instructors: grade many student workspaces, each in its own database and role."""
+    from checker.launch import default_launcher
+    from course.classgrade import grade_workspaces, print_summary, write_reports
+    from course.postgres.base import BackendError
+    from course.postgres.session import open_session
+
+    exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
+    launcher = default_launcher()
+    try:
+        session = open_session(obj.backend, obj.database_url, isolate=True)
+    except BackendError as error:
+        launcher.close()
+        raise Fatal(str(error)) from None
+    try:
+        submissions = grade_workspaces(list(workspaces), exercises, session, launcher, jobs)
+    finally:
+        session.close()
+        launcher.close()
+    print_summary(submissions, exercises)
+    write_reports(submissions, json_path, junit_path)
+    sys.exit(0 if all(r.passed for s in submissions for r in s.results) else EXIT_FAILED)
 
 
 @main.command()

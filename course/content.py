@@ -232,18 +232,57 @@ def load_module(root: Path, module_id: str) -> Module:
     )
 
 
-def content_roots() -> list[Path]:
-    return [locations.builtin_content_root()]
+ENTRY_POINT_GROUP = "course.content"
+"""Installed packages publish content roots here: ``name = "package"``, whose folder holds
+``lessons/``, ``exercises/`` and ``quizzes/``."""
+
+
+def content_roots(extra: list[str | Path] = ()) -> list[Path]:
+    """The built-in content, then ``--content`` folders, ``COURSE_PATH``, and installed packages.
+
+    Packages are found through their entry point without importing them.
+    """
+    import os
+    from importlib.metadata import entry_points
+    from importlib.util import find_spec
+
+    roots = [locations.builtin_content_root()]
+    roots += [Path(p).expanduser().resolve() for p in extra]
+    roots += [Path(p).expanduser().resolve() for p in os.environ.get("COURSE_PATH", "").split(os.pathsep) if p]
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        spec = find_spec(entry.value.split(":", 1)[0].split(".", 1)[0])
+        if spec is not None and spec.submodule_search_locations:
+            roots.append(Path(next(iter(spec.submodule_search_locations))))
+    return list(dict.fromkeys(roots))
+
+
+def load_content(roots: list[Path]) -> tuple[list[Module], list[ContentError]]:
+    """Every module of every root; a broken root or module is reported, the others still load."""
+    modules: list[Module] = []
+    problems: list[ContentError] = []
+    for root in roots:
+        lessons = root / "lessons"
+        if not lessons.is_dir():
+            problems.append(ContentError(root, "not a content root: it has no lessons/ folder"))
+            continue
+        for module_dir in sorted(p for p in lessons.iterdir() if (p / "module.toml").is_file()):
+            try:
+                module = load_module(root, module_dir.name)
+            except ContentError as error:
+                problems.append(error)
+                continue
+            if any(existing.id == module.id for existing in modules):
+                problems.append(ContentError(module_dir / "module.toml", f"module {module.id!r} is already provided by another content root"))
+                continue
+            modules.append(module)
+    return modules, problems
 
 
 def load_modules(roots: list[Path] | None = None) -> list[Module]:
-    modules = []
-    for root in roots or content_roots():
-        lessons = root / "lessons"
-        if not lessons.is_dir():
-            continue
-        for module_dir in sorted(p for p in lessons.iterdir() if (p / "module.toml").is_file()):
-            modules.append(load_module(root, module_dir.name))
+    """The modules of ``roots`` (default: the built-in content); raises on the first broken module."""
+    modules, problems = load_content(roots or [locations.builtin_content_root()])
+    if problems:
+        raise problems[0]
     return modules
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 
-def run_start(ctx) -> None:
+def run_start(ctx, module) -> None:
     from course.tui.app import CourseApp
 
     workspace = ctx.workspace()  # creates it on first run, and says where
-    module = ctx.modules[0]
     app = CourseApp(module, workspace, ctx.database_session_opener())
     app.run()
     workspace.close()

@@ -226,3 +226,19 @@ def test_exit_at_import_is_an_import_error(tmp_path, databases, grade, source):
     result = grade(make_job(tmp_path, source), databases)
     assert result.status == "error"
     assert "cannot import mod.py" in result.checks[0].message
+
+
+def test_a_dead_warm_worker_falls_back_to_a_fresh_interpreter(tmp_path, databases):
+    import os
+    import signal
+
+    worker = WarmWorker()
+    try:
+        job = make_job(tmp_path, "def run():\n    pass\n")
+        assert grade_with(job, databases, launcher=worker).status == "pass"
+        os.kill(worker._process.pid, signal.SIGKILL)
+        worker._process.wait()
+        result = grade_with(job, databases, launcher=worker)
+        assert result.status == "pass", result.checks
+    finally:
+        worker.close()

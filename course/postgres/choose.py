@@ -41,8 +41,11 @@ def choose_backend(backend: str | None = None, database_url: str | None = None) 
     return Choice("embedded", f"{why}; using the embedded binaries")
 
 
-def open_server(choice: Choice) -> PostgresServer:
-    """Start or reuse a server for ``choice``; the caller must ``close()`` it."""
+def open_server(choice: Choice, *, secure: bool = False) -> PostgresServer:
+    """Start or reuse a server for ``choice``; the caller must ``close()`` it.
+
+    ``secure``: an embedded server of this session's own, with password authentication.
+    """
     if choice.backend == "url":
         from course.postgres.url import UrlServer
 
@@ -53,4 +56,6 @@ def open_server(choice: Choice) -> PostgresServer:
         return DockerServer()
     from course.postgres import embedded
 
+    if secure:
+        return embedded.start(persistent=False, secure=True)
     return embedded.running_persistent() or embedded.start(persistent=False)

@@ -266,8 +266,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def start(*, persistent: bool) -> EmbeddedServer:
-    """Start a fresh server; a session server dies with this process (see ``watchdog``)."""
+def start(*, persistent: bool, secure: bool = False) -> EmbeddedServer:
+    """Start a fresh server; a session server dies with this process (see ``watchdog``).
+
+    ``secure``: require passwords for every role, the superuser's kept only in this process's
+    memory, so code running as the same OS user cannot log in as another role.
+    """
     reap_strays()
     bindir = bin_dir()
     template = _template(bindir)
@@ -312,7 +316,33 @@ def start(*, persistent: bool) -> EmbeddedServer:
                 "fix: run `course doctor`, or use --backend url with an existing server"
             )
         time.sleep(0.01)
-    return EmbeddedServer(server_dir, owned=not persistent, watchdog=watchdog)
+    server = EmbeddedServer(server_dir, owned=not persistent, watchdog=watchdog)
+    if secure:
+        _require_passwords(server)
+    return server
+
+
+def _require_passwords(server: EmbeddedServer) -> None:
+    """Give the superuser a random password and switch authentication from trust to SCRAM."""
+    import psycopg
+
+    from course.postgres.base import new_password
+
+    password = new_password()
+    with psycopg.connect(server.admin.conninfo(), autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE postgres PASSWORD '{password}'")
+        hba = server.data_dir / "pg_hba.conf"
+        hba.write_text("local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n")
+        conn.execute("SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the postmaster reloads asynchronously
+        try:
+            psycopg.connect(server.admin.conninfo(), connect_timeout=2).close()
+        except psycopg.OperationalError:
+            break
+        time.sleep(0.02)
+    server.admin = server.admin.as_user("postgres", password)
+    server.learner = server.admin
 
 
 def _start_watchdog(postmaster: int, server_dir: Path) -> subprocess.Popen:

@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from course import locations
@@ -37,12 +38,17 @@ def _quote(identifier: str) -> str:
 class DatabaseSession:
     """Creates and drops throwaway databases on ``server`` for one runner process."""
 
-    def __init__(self, server: PostgresServer):
+    def __init__(self, server: PostgresServer, *, isolate: bool = False):
+        """``isolate``: every database gets a role of its own (``course grade``), so code graded
+        in one database cannot connect to another one (needs password auth on the server)."""
         self.server = server
         self.id = secrets.token_hex(4)
         self.role = f"{DATABASE_PREFIX}{self.id}"
+        self.isolate = isolate
         self._counter = itertools.count(1)
         self._databases: set[str] = set()
+        self._owners: dict[str, ConnectionParams] = {}
+        self._lock = threading.Lock()  # one admin connection, shared by grading threads
         self._admin = _connect(server.admin)
         self._registry = locations.state_dir() / "sessions" / self.id
         self._registry.parent.mkdir(parents=True, exist_ok=True)
@@ -52,18 +58,20 @@ class DatabaseSession:
 
     # -- roles -----------------------------------------------------------------------------
 
-    def _create_role(self) -> ConnectionParams:
+    def _create_role(self, name: str | None = None) -> ConnectionParams:
+        role = name or self.role
         password = new_password()
         try:
             self._admin.execute(
-                f"CREATE ROLE {_quote(self.role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                f"CREATE ROLE {_quote(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
                 f"PASSWORD '{password}'"
             )
         except Exception:
             # A url server whose user may not create roles: learner code then runs as that user.
-            self.role = None
+            if name is None:
+                self.role = None
             return self.server.admin
-        return self.server.admin.as_user(self.role, password)
+        return self.server.admin.as_user(role, password)
 
     def server_version(self) -> str:
         return self._admin.execute("SHOW server_version").fetchone()[0]
@@ -72,21 +80,29 @@ class DatabaseSession:
 
     def create_database(self) -> str:
         """A new empty database owned by the learner role; only it (and admins) may connect."""
-        name = f"{DATABASE_PREFIX}{self.id}_{next(self._counter)}"
-        owner = f" OWNER {_quote(self.role)}" if self.role else ""
-        self._admin.execute(f"CREATE DATABASE {_quote(name)}{owner} TEMPLATE template0 ENCODING 'UTF8'")
-        self._databases.add(name)
-        self._admin.execute(f"REVOKE CONNECT, TEMPORARY ON DATABASE {_quote(name)} FROM PUBLIC")
+        with self._lock:
+            number = next(self._counter)
+            name = f"{DATABASE_PREFIX}{self.id}_{number}"
+            learner = self._create_role(f"{self.role}_{number}") if self.isolate and self.role else self.learner
+            owner = f" OWNER {_quote(learner.user)}" if learner.user != self.server.admin.user else ""
+            self._admin.execute(f"CREATE DATABASE {_quote(name)}{owner} TEMPLATE template0 ENCODING 'UTF8'")
+            self._databases.add(name)
+            self._owners[name] = learner
+            self._admin.execute(f"REVOKE CONNECT, TEMPORARY ON DATABASE {_quote(name)} FROM PUBLIC")
         return name
 
     def drop_database(self, name: str) -> None:
         if not name.startswith(DATABASE_PREFIX):
             raise ValueError(f"refusing to drop {name!r}: not a database this runner created")
-        self._admin.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
-        self._databases.discard(name)
+        with self._lock:
+            self._admin.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
+            self._databases.discard(name)
+            owner = self._owners.pop(name, None)
+            if owner is not None and owner.user not in (self.role, self.server.admin.user):
+                self._admin.execute(f"DROP ROLE IF EXISTS {_quote(owner.user)}")
 
     def learner_params(self, database: str) -> ConnectionParams:
-        return self.learner.with_db(database)
+        return self._owners.get(database, self.learner).with_db(database)
 
     def admin_params(self, database: str) -> ConnectionParams:
         return self.server.admin.with_db(database)
@@ -106,13 +122,13 @@ class DatabaseSession:
                 dead.append(entry)
         for entry in dead:
             prefix = f"{DATABASE_PREFIX}{entry.name}"
-            rows = self._admin.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix + r"\_%",)
-            ).fetchall()
+            pattern = prefix + r"\_%"
             with contextlib.suppress(Exception):
-                for (name,) in rows:
+                for (name,) in self._admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,)):
                     self._admin.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
-                self._admin.execute(f"DROP ROLE IF EXISTS {_quote(prefix)}")
+                roles = self._admin.execute("SELECT rolname FROM pg_roles WHERE rolname = %s OR rolname LIKE %s", (prefix, pattern))
+                for (role,) in roles.fetchall():
+                    self._admin.execute(f"DROP ROLE IF EXISTS {_quote(role)}")
             entry.unlink(missing_ok=True)
 
     def close(self) -> None:
@@ -141,13 +157,17 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def open_session(backend: str | None = None, database_url: str | None = None) -> DatabaseSession:
-    """Choose a backend, start or reuse its server, and open a session on it."""
+def open_session(backend: str | None = None, database_url: str | None = None, *, isolate: bool = False) -> DatabaseSession:
+    """Choose a backend, start or reuse its server, and open a session on it.
+
+    ``isolate`` (for grading many submissions): a role per database, and an embedded server of
+    our own that requires passwords, so a submission cannot log in as another one's role.
+    """
     from course.postgres.choose import choose_backend, open_server
 
-    server = open_server(choose_backend(backend, database_url))
+    server = open_server(choose_backend(backend, database_url), secure=isolate)
     try:
-        return DatabaseSession(server)
+        return DatabaseSession(server, isolate=isolate)
     except BaseException:
         server.close()
         raise

@@ -68,7 +68,7 @@ class CourseApp(App):
         self.last_result = None
         self._stop_watching = threading.Event()
         self._closing = False
-        position = workspace.progress.get("section")
+        position = workspace.progress.get(f"section:{module.id}")
         ids = [s.id for s in module.sections]
         self.index = ids.index(position) if position in ids else 0
 
@@ -129,7 +129,9 @@ class CourseApp(App):
 
     def show_section(self) -> None:
         section = self.section
-        self.workspace.progress.set("section", section.id)
+        self.workspace.progress.set(f"section:{self.module.id}", section.id)
+        if section.exercises:
+            self.workspace.progress.set("position", section.exercises[0].full_id)
         self.query_one(SectionList).show([(s.title, self.section_status(s)) for s in self.module.sections], self.index)
         lesson = section.lesson.read_text() if section.lesson.exists() else f"# {section.title}\n\n(no lesson text yet)"
         self.query_one("#lesson-view", MarkdownViewer).document.update(lesson)

@@ -1,0 +1,193 @@
+"""Instructor tools: new-module, content roots, and grading a class with submissions kept apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from checker.launch import WarmWorker
+from course.classgrade import grade_workspaces, to_json, to_junit
+from course.content import content_roots, load_content, load_modules
+from course.postgres.session import open_session
+from course.workspace import Workspace
+
+
+def cli(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
+
+
+def test_new_module_validates_clean_and_can_be_checked_at_once(tmp_path):
+    root = tmp_path / "content"
+    made = cli("new-module", "demo", "--path", str(root))
+    assert made.returncode == 0, made.stderr
+    validated = cli("validate", str(root))
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert "no problems found" in validated.stdout
+    checked = cli("--content", str(root), "check", "demo/01-first-model", "--solution")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert cli("new-module", "demo", "--path", str(root)).returncode == 2  # never overwrites
+
+
+def test_content_roots_from_the_environment_and_a_broken_root_does_not_hide_the_others(tmp_path):
+    good = tmp_path / "good"
+    assert cli("new-module", "extra", "--path", str(good)).returncode == 0
+    broken = tmp_path / "broken"
+    (broken / "lessons" / "bad").mkdir(parents=True)
+    (broken / "lessons" / "bad" / "module.toml").write_text("id = \n")
+    os.environ["COURSE_PATH"] = os.pathsep.join([str(good), str(broken)])
+    try:
+        modules, problems = load_content(content_roots())
+    finally:
+        del os.environ["COURSE_PATH"]
+    assert [m.id for m in modules] == ["sqlalchemy-2", "extra"]
+    assert len(problems) == 1 and "module.toml:1" in str(problems[0])
+    listing = cli("list", "--json", env={"COURSE_PATH": os.pathsep.join([str(good), str(broken)])}, cwd=tmp_path)
+    assert listing.returncode == 0
+    assert "skipping broken content" in listing.stderr and "module.toml:1" in listing.stderr
+    assert [m["id"] for m in json.loads(listing.stdout)] == ["sqlalchemy-2", "extra"]
+
+
+HOSTILE_DB = '''
+"""A hostile submission: tries to reach every other course_ database before doing the work."""
+import json
+import os
+
+import psycopg
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+
+from models import User
+
+url = make_url(os.environ["DATABASE_URL"])
+mine = url.database
+attempts = []
+with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+    others = [row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'course%%' AND datname <> %s", (mine,))]
+    roles = [row[0] for row in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'course%%' OR rolname = 'postgres'")]
+for database in others:
+    for role in [url.username, *roles]:
+        password = url.password if role == url.username else None
+        target = url.set(drivername="postgresql", database=database, username=role, password=password)
+        try:
+            with psycopg.connect(target.render_as_string(hide_password=False), connect_timeout=3) as conn:
+                secret = conn.execute("SELECT string_agg(secret, ',') FROM secrets").fetchone()
+            attempts.append({"db": database, "role": role, "reached": True, "secret": secret})
+        except Exception as error:
+            attempts.append({"db": database, "role": role, "reached": False, "error": str(error)[:80]})
+with open("attempts.json", "w") as handle:
+    json.dump(attempts, handle)
+
+engine = create_engine(os.environ["DATABASE_URL"])
+SessionLocal = sessionmaker(bind=engine)
+
+
+def add_user(email, name=None):
+    with SessionLocal() as session:
+        user = User(email=email, name=name)
+        session.add(user)
+        session.commit()
+        return user.id
+'''
+
+
+@pytest.fixture(scope="module")
+def isolated():
+    session = open_session("embedded", isolate=True)
+    yield session
+    session.close()
+
+
+def test_grade_a_class_with_a_hostile_submission(tmp_path, isolated):
+    module = load_modules()[0]
+    exercises = [e for e in module.exercises if e.id in ("02-models", "03-engine-session")]
+    workspaces = {}
+    for name in ("complete", "partial", "hostile"):
+        workspace = Workspace(tmp_path / name)
+        workspace.init([module])
+        workspace.close()
+        workspaces[name] = workspace.root
+    for exercise in exercises:
+        shutil.copytree(exercise.solution_dir, workspaces["complete"] / exercise.module_id / exercise.id, dirs_exist_ok=True)
+    shutil.copytree(exercises[0].solution_dir, workspaces["partial"] / "sqlalchemy-2" / "02-models", dirs_exist_ok=True)
+    (workspaces["hostile"] / "sqlalchemy-2" / "03-engine-session" / "db.py").write_text(HOSTILE_DB)
+
+    # another submission's database holding data the hostile code must not see
+    victim = isolated.create_database()
+    with psycopg.connect(isolated.learner_params(victim).conninfo(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE secrets (secret text)")
+        conn.execute("INSERT INTO secrets VALUES ('the answers')")
+
+    worker = WarmWorker()
+    try:
+        submissions = grade_workspaces(list(workspaces.values()), exercises, isolated, worker, jobs=2)
+    finally:
+        worker.close()
+        isolated.drop_database(victim)
+
+    by_name = {s.name: {r.exercise.split("/")[1]: r.status for r in s.results} for s in submissions}
+    assert by_name["complete"] == {"02-models": "pass", "03-engine-session": "pass"}
+    assert by_name["partial"] == {"02-models": "pass", "03-engine-session": "fail"}
+    assert by_name["hostile"]["03-engine-session"] == "pass"  # the work itself is correct
+
+    attempts = json.loads((workspaces["hostile"] / "sqlalchemy-2" / "03-engine-session" / "attempts.json").read_text())
+    assert any(a["db"] == victim for a in attempts), "the victim database was visible by name and tried"
+    assert not [a for a in attempts if a["reached"]], attempts
+
+    report = to_json(submissions)
+    assert [s["student"] for s in report["students"]] == ["complete", "partial", "hostile"]
+    assert report["students"][1]["passed"] == 1
+    suites = ET.fromstring(to_junit(submissions))
+    assert len(suites.findall("testsuite")) == 3
+    partial = next(s for s in suites.findall("testsuite") if s.get("name") == "partial")
+    assert partial.get("tests") == "2" and partial.get("failures") == "1"
+    failing = next(c for c in partial.findall("testcase") if c.get("name") == "sqlalchemy-2/03-engine-session")
+    assert failing.find("failure") is not None and "add-user" in failing.find("failure").text
+
+
+def test_grade_cli_writes_json_and_junit(tmp_path):
+    module = load_modules()[0]
+    workspace = Workspace(tmp_path / "alice")
+    workspace.init([module])
+    workspace.close()
+    exercise = next(e for e in module.exercises if e.id == "02-models")
+    shutil.copytree(exercise.solution_dir, tmp_path / "alice" / "sqlalchemy-2" / "02-models", dirs_exist_ok=True)
+    result = cli("grade", str(tmp_path / "alice"), "--exercise", "02", "--exercise", "03",
+                 "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"))
+    assert result.returncode == 1, result.stdout + result.stderr  # 03 is still the starter
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert [r["status"] for r in data["students"][0]["results"]] == ["pass", "fail"]
+    assert ET.parse(tmp_path / "r.xml").getroot().find("testsuite").get("failures") == "1"
+    assert "alice" in result.stdout
+
+
+def test_the_url_backend_only_touches_its_own_databases(tmp_path, databases):
+    """A separately started server, reached by URL: our databases come and go, others stay."""
+    server = databases.server
+    admin = server.admin
+    with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS someone_elses")
+        conn.execute("CREATE DATABASE someone_elses")
+    url = f"postgresql://{admin.user}@/postgres?host={admin.host}&port={admin.port}"
+    try:
+        result = cli("--database-url", url, "check", "03", "--solution", "--json", env={"COURSE_WORKSPACE": str(tmp_path / "ws")})
+        assert result.returncode == 0, result.stdout + result.stderr
+        with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+            names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+            roles = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'course%'")}
+        assert "someone_elses" in names
+        mine = {n for n in names if n.startswith("course_")} - {n for n in names if n.startswith(f"course_{databases.id}")}
+        assert mine == set(), f"left behind: {mine}"
+        assert roles == {databases.role}, roles
+    finally:
+        with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS someone_elses")
