@@ -185,10 +185,34 @@ def main() -> None:
     run_job(job, job["results_fd"])
 
 
+MEMORY_LIMIT = 2 << 30
+"""Bytes of heap the learner's process may use (RLIMIT_DATA): a memory bomb gets MemoryError."""
+OUTPUT_FILE_LIMIT = 64 << 20
+"""Bytes any one file may grow to (RLIMIT_FSIZE): 50 MB of prints cannot fill the disk."""
+
+
+def limit_resources() -> None:
+    """Resource limits for the learner's process (where the OS has them)."""
+    try:
+        import resource
+        import signal
+    except ImportError:  # not on this platform: the time limit still applies
+        return
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing us
+    for limit, value in ((resource.RLIMIT_DATA, MEMORY_LIMIT), (resource.RLIMIT_FSIZE, OUTPUT_FILE_LIMIT), (resource.RLIMIT_CORE, 0)):
+        try:
+            soft, hard = resource.getrlimit(limit)
+            if hard == resource.RLIM_INFINITY or hard > value:
+                resource.setrlimit(limit, (value, hard))
+        except (ValueError, OSError):
+            pass
+
+
 def run_job(job: dict, results_fd: int) -> None:
     """Import the learner's code and run the checks of ``job``, reporting on ``results_fd``."""
     import warnings
 
+    limit_resources()
     quiet_library_warnings(warnings)
     channel = Channel(results_fd)
     learner_dir = Path(job["learner_dir"]).resolve()

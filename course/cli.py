@@ -474,9 +474,21 @@ def doctor(obj: Context) -> None:
     sys.exit(run_doctor(obj))
 
 
-def run() -> None:  # pragma: no cover - console entry point wrapper
-    main()
+def run(argv: list[str] | None = None) -> None:
+    """The console entry point: click, plus a quiet exit 130 on Ctrl-C (cleanup runs in finally
+    blocks on the way out: the child is killed, databases dropped, the server stopped)."""
+    try:
+        result = main.main(args=argv, prog_name="course", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("\ncourse: interrupted; nothing was left running", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Exit as error:
+        sys.exit(error.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+if __name__ == "__main__":
+    run()

@@ -39,6 +39,7 @@ def databases():
     from course.postgres.session import open_session
 
     session = open_session("embedded")
+    SHARED_SERVERS.add(str(session.server.server_dir))
     yield session
     session.close()
 
@@ -65,8 +66,13 @@ def exercises(modules):
     return {exercise.id: exercise for module in modules for exercise in module.exercises}
 
 
+SHARED_SERVERS: set[str] = set()
+"""Server dirs of the run's shared session: not counted as "left running" by tests."""
+
+
 def postgres_processes(state_dir: Path) -> list[str]:
-    """Command lines of running postgres servers whose data lives under ``state_dir``."""
+    """Command lines of running postgres servers whose data lives under ``state_dir`` (the run's
+    shared server excepted)."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -76,5 +82,6 @@ def postgres_processes(state_dir: Path) -> list[str]:
         except OSError:
             continue
         if "postgres" in cmdline and "-D" in cmdline and str(state_dir) in cmdline:
-            found.append(cmdline)
+            if not any(shared in cmdline for shared in SHARED_SERVERS):
+                found.append(cmdline)
     return found

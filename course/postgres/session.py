@@ -79,7 +79,38 @@ class DatabaseSession:
     # -- databases -------------------------------------------------------------------------
 
     def create_database(self) -> str:
-        """A new empty database owned by the learner role; only it (and admins) may connect."""
+        """A new empty database owned by the learner role; only it (and admins) may connect.
+
+        If the server died (killed, crashed), a server this session started is started again.
+        """
+        import psycopg
+
+        try:
+            return self._create_database()
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            self._recover()
+            return self._create_database()
+
+    def _recover(self) -> None:
+        """Reconnect, restarting the embedded server if it was ours and is gone."""
+        from course.postgres import embedded
+
+        with self._lock:
+            with contextlib.suppress(Exception):
+                self._admin.close()
+            server = self.server
+            if isinstance(server, embedded.EmbeddedServer) and server.owned and server.pid() is None:
+                server.close()
+                self.server = embedded.start(persistent=False, secure=self.isolate)
+            self._admin = _connect(self.server.admin)
+            self._databases.clear()
+            self._owners.clear()
+            if self.role:
+                with contextlib.suppress(Exception):
+                    self._admin.execute(f"DROP ROLE IF EXISTS {_quote(self.role)}")
+                self.learner = self._create_role()
+
+    def _create_database(self) -> str:
         with self._lock:
             number = next(self._counter)
             name = f"{DATABASE_PREFIX}{self.id}_{number}"
@@ -92,10 +123,15 @@ class DatabaseSession:
         return name
 
     def drop_database(self, name: str) -> None:
+        import psycopg
+
         if not name.startswith(DATABASE_PREFIX):
             raise ValueError(f"refusing to drop {name!r}: not a database this runner created")
         with self._lock:
-            self._admin.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
+            try:
+                self._admin.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                return  # the server is gone, and the database with it; the next create recovers
             self._databases.discard(name)
             owner = self._owners.pop(name, None)
             if owner is not None and owner.user not in (self.role, self.server.admin.user):

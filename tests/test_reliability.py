@@ -1,0 +1,217 @@
+"""Faults, contained: learner code that misbehaves, infrastructure that fails, input that is broken.
+
+Each test is a row of docs/reliability.md: the fault, what the user sees, what is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from checker.runner import GradingJob, grade
+from conftest import postgres_processes
+
+CHECKS = '''
+from checker import check
+
+@check("runs", "the learner function runs")
+def runs(learner):
+    learner.mod.run()
+
+@check("after", "a check after the faulty one")
+def after(db):
+    with db.connect():
+        pass
+'''
+
+
+def job(tmp_path: Path, source: str, timeout: float = 5) -> GradingJob:
+    learner = tmp_path / "learner"
+    learner.mkdir(exist_ok=True)
+    (learner / "mod.py").write_text(textwrap.dedent(source))
+    (tmp_path / "checks.py").write_text(CHECKS)
+    return GradingJob("test/reliability", tmp_path / "checks.py", learner, ["mod"], check_timeout_s=timeout)
+
+
+def statuses(result):
+    return {c.name: c.status for c in result.checks}
+
+
+def test_segfault_is_an_error_and_the_run_goes_on(tmp_path, databases, warm_launcher):
+    result = grade(job(tmp_path, "import ctypes\ndef run():\n    ctypes.string_at(0)\n"), databases, launcher=warm_launcher)
+    assert statuses(result) == {"runs": "error", "after": "pass"}
+    assert "SIGSEGV" in result.checks[0].message
+
+
+def test_memory_bomb_hits_the_limit(tmp_path, databases, warm_launcher):
+    result = grade(job(tmp_path, "def run():\n    blob = bytearray(8 << 30)\n"), databases, launcher=warm_launcher)
+    assert statuses(result)["runs"] == "fail"
+    assert "MemoryError" in result.checks[0].message
+
+
+def test_recursion_error_is_a_fail_with_the_learners_frames(tmp_path, databases, warm_launcher):
+    result = grade(job(tmp_path, "def run():\n    return run()\n"), databases, launcher=warm_launcher)
+    assert statuses(result)["runs"] == "fail"
+    assert "RecursionError" in result.checks[0].message and "mod.py:2" in result.checks[0].message
+
+
+def test_fifty_megabytes_of_output_are_cut_short(tmp_path, databases, warm_launcher):
+    started = time.monotonic()
+    result = grade(job(tmp_path, "def run():\n    print('x' * (50 << 20))\n", timeout=20), databases, launcher=warm_launcher)
+    assert time.monotonic() - started < 30
+    assert statuses(result)["after"] == "pass"
+    assert len(result.output) < 30_000 and "truncated" in result.output
+
+
+def test_a_forked_process_left_running_is_killed(tmp_path, databases, warm_launcher):
+    pid_file = tmp_path / "pid"
+    source = f"""
+        import os, time
+        def run():
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(600)
+                os._exit(0)
+            open({str(pid_file)!r}, "w").write(str(pid))
+    """
+    result = grade(job(tmp_path, source), databases, launcher=warm_launcher)
+    assert statuses(result) == {"runs": "pass", "after": "pass"}
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the forked process {pid} is still running")
+
+
+@pytest.mark.parametrize(
+    ("statement", "fragment"),
+    [
+        ("ALTER SYSTEM SET fsync = on", "permission denied"),
+        ("DROP DATABASE postgres", "must be owner"),
+        ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'postgres'", "permission denied"),
+    ],
+)
+def test_learner_code_cannot_touch_the_server(tmp_path, databases, warm_launcher, statement, fragment):
+    source = f"""
+        import os
+        from sqlalchemy import create_engine, text
+        def run():
+            with create_engine(os.environ["DATABASE_URL"], isolation_level="AUTOCOMMIT").connect() as conn:
+                conn.execute(text({statement!r}))
+    """
+    result = grade(job(tmp_path, source), databases, launcher=warm_launcher)
+    assert statuses(result) == {"runs": "fail", "after": "pass"}
+    assert fragment in result.checks[0].message
+
+
+def test_a_held_lock_and_leaked_connections_do_not_block_the_next_check(tmp_path, databases, warm_launcher):
+    source = """
+        import os
+        from sqlalchemy import create_engine, text
+        engine = create_engine(os.environ["DATABASE_URL"])
+        leaked = []
+        def run():
+            conn = engine.connect()
+            conn.execute(text("CREATE TABLE t (x int)"))
+            conn.execute(text("LOCK TABLE t IN ACCESS EXCLUSIVE MODE"))
+            leaked.append(conn)  # never committed, never closed
+            leaked.extend(engine.pool._creator() for _ in range(3))
+    """
+    started = time.monotonic()
+    result = grade(job(tmp_path, source), databases, launcher=warm_launcher)
+    assert statuses(result) == {"runs": "pass", "after": "pass"}
+    assert time.monotonic() - started < 20
+
+
+def test_postgres_killed_mid_check_is_an_error_and_the_next_check_restarts_it(tmp_path, state_dir):
+    from course.postgres.session import open_session
+
+    session = open_session("embedded")
+    try:
+        server_dir = session.server.server_dir
+        # mid-check: the learner's code sees the server vanish (the learner role cannot signal
+        # the server itself, so the test kills it from outside at that moment)
+        source = f"""
+            import os, signal
+            def run():
+                os.kill({session.server.pid()}, signal.SIGKILL)
+                raise RuntimeError("the server is gone")
+        """
+        broken = grade(job(tmp_path, source), session)
+        assert broken.status in ("fail", "error")
+        (tmp_path / "learner" / "mod.py").write_text("def run():\n    pass\n")
+        result = grade(job(tmp_path, "def run():\n    pass\n"), session)  # notices, restarts, goes on
+        assert result.status == "pass", result.checks
+        restarted = session.server.server_dir
+        assert restarted != server_dir and session.server.pid() is not None
+    finally:
+        session.close()
+    assert postgres_processes(server_dir) == [] and postgres_processes(restarted) == []
+
+
+def cli(*args, env=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120, **kwargs)
+
+
+def test_ctrl_c_during_a_check_exits_cleanly_and_leaves_nothing(tmp_path, state_dir):
+    workspace = tmp_path / "ws"
+    cli("init", env={"COURSE_WORKSPACE": str(workspace)})
+    (workspace / "sqlalchemy-2" / "03-engine-session" / "db.py").write_text("import time\ntime.sleep(60)\n")
+    process = subprocess.Popen([sys.executable, "-m", "course.cli", "check", "03"], env={**os.environ, "COURSE_WORKSPACE": str(workspace)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, out + err
+    assert "Traceback" not in err
+    assert "interrupted" in err
+    time.sleep(0.5)
+    assert postgres_processes(state_dir) == []
+
+
+def test_a_read_only_workspace_is_a_clear_error(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root ignores file permissions, so a read-only folder cannot be simulated")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    workspace.chmod(0o500)
+    result = cli("init", env={"COURSE_WORKSPACE": str(workspace)})
+    assert result.returncode == 2 and "cannot write the workspace" in result.stderr
+
+
+def test_an_unwritable_workspace_path_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = cli("init", env={"COURSE_WORKSPACE": str(blocker / "ws")})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "cannot write the workspace" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_two_processes_on_one_workspace_do_not_corrupt_progress(tmp_path):
+    from course.progress import Progress
+
+    path = tmp_path / "p.sqlite3"
+    Progress(path).close()
+    writer = (
+        "import sys, pathlib; from course.progress import Progress; p = Progress(pathlib.Path(sys.argv[1]))\n"
+        "for i in range(200):\n    p.record_result('m/e', 'fail', 'g', {'i': i}); p.bump('m/e', 'hints')\n"
+    )
+    processes = [subprocess.Popen([sys.executable, "-c", writer, str(path)]) for _ in range(2)]
+    assert [p.wait(timeout=60) for p in processes] == [0, 0]
+    store = Progress(path)
+    assert store.count("m/e", "hints") == 400
+    assert store.latest("m/e").attempts == 400
