@@ -135,12 +135,14 @@ def _before_cursor_execute(conn, cursor, statement, parameters, context, execute
         if newest is not None and context is not None and newest._context is context:
             newest.batches += 1  # insertmanyvalues / executemany: one logical statement
             return
+        # an autoflush inside a lazy load sends INSERT/UPDATEs too: only SELECTs are the load
+        loading = statement.lstrip("( \n").upper().startswith(("SELECT", "WITH"))
         captured = CapturedStatement(
             sql=statement,
             parameters=parameters,
             location=learner_location(),
-            lazy_load=getattr(_orm_context, "lazy_load", None),
-            relationship_load=getattr(_orm_context, "relationship_load", None),
+            lazy_load=getattr(_orm_context, "lazy_load", None) if loading else None,
+            relationship_load=getattr(_orm_context, "relationship_load", None) if loading else None,
             _context=context,
         )
         for log in _active:  # nested captures share the same objects, so flags apply to all

@@ -152,6 +152,14 @@ def run_check(spec, registry, environment, learner_dir: Path):
             if touches_learner(error, learner_dir):
                 status = "fail"
                 message = "your code raised an exception:\n" + learner_traceback(error, learner_dir)
+            elif _from_the_database_layer(error):
+                # raised by SQLAlchemy or Postgres while the grader used the learner's models
+                status = "fail"
+                summary = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()
+                message = (
+                    "SQLAlchemy or Postgres refused while your models were being used:\n"
+                    + "\n".join(summary[:4])
+                )
             else:
                 status = "error"
                 message = "the grader itself failed (please report this):\n" + "".join(
@@ -164,6 +172,15 @@ def run_check(spec, registry, environment, learner_dir: Path):
                 if status == "pass":
                     status, message = "error", f"fixture teardown failed: {error}"
     return status, message, sql, everything
+
+
+def _from_the_database_layer(error: BaseException) -> bool:
+    try:
+        import psycopg
+        from sqlalchemy.exc import SQLAlchemyError
+    except ImportError:
+        return False
+    return isinstance(error, SQLAlchemyError | psycopg.Error)
 
 
 def _assertion_source(failure: AssertionError) -> str:

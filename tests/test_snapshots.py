@@ -34,7 +34,7 @@ from course.content import load_modules  # noqa: E402
 from course.postgres.base import BackendError  # noqa: E402
 from course.tui.app import CourseApp  # noqa: E402
 from course.tui.messages import CheckFinished  # noqa: E402
-from course.tui.widgets.sqlview import SqlView  # noqa: E402
+from course.tutoring import request_solution  # noqa: E402
 from course.workspace import Workspace  # noqa: E402
 
 LAZY_LOOP_RUN = Path(__file__).parent / "fixtures" / "05-relationships-lazy-loop.json"
@@ -55,21 +55,15 @@ def postgres_never_ready():
 
 
 @pytest.fixture
-def build_app(tmp_path, monkeypatch):
-    """``build_app(section_id)``: the app on a fresh workspace ``./ws``, opened at that section."""
+def app(tmp_path, monkeypatch):
+    """The app on a fresh workspace ``./ws``, at section 1."""
     monkeypatch.chdir(tmp_path)
     # no check runs here: skip the warm grading worker the app starts on mount (a process per app)
     monkeypatch.setattr(launch, "default_launcher", functools.partial(launch.default_launcher, warm=False))
     module = load_modules()[0]
     workspace = Workspace(Path("ws"))
     workspace.init([module])
-
-    def build(section: str | None = None) -> CourseApp:
-        if section is not None:
-            workspace.progress.set("section", section)
-        return CourseApp(module, workspace, postgres_never_ready)
-
-    yield build
+    yield CourseApp(module, workspace, postgres_never_ready)
     workspace.close()
 
 
@@ -78,6 +72,24 @@ async def settle(pilot) -> None:
     await pilot.pause()
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
+
+
+def at_section(section_id: str, then=None):
+    """A ``run_before``: go to the section with n, as a learner would, then run ``then(pilot)``."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await settle(pilot)
+        for _ in app.module.sections:
+            if app.section.id == section_id:
+                break
+            await pilot.press("n")
+        assert app.section.id == section_id
+        await settle(pilot)
+        if then is not None:
+            await then(pilot)
+
+    return run_before
 
 
 async def finish_failing_check(pilot) -> None:
@@ -92,69 +104,65 @@ async def finish_failing_check(pilot) -> None:
 
 # -- the main screen ----------------------------------------------------------------------------
 
-def test_lesson_tab_80x24(build_app, snap_compare):
-    assert snap_compare(build_app(), terminal_size=SMALL, run_before=settle)
+def test_lesson_tab_80x24(app, snap_compare):
+    assert snap_compare(app, terminal_size=SMALL, run_before=settle)
 
 
-def test_lesson_tab_120x36(build_app, snap_compare):
-    assert snap_compare(build_app(), terminal_size=LARGE, run_before=settle)
+def test_lesson_tab_120x36(app, snap_compare):
+    assert snap_compare(app, terminal_size=LARGE, run_before=settle)
 
 
-def test_lesson_tab_light_theme(build_app, snap_compare):
+def test_lesson_tab_light_theme(app, snap_compare):
     async def light(pilot):
         pilot.app.theme = "textual-light"
         await settle(pilot)
 
-    assert snap_compare(build_app(), terminal_size=SMALL, run_before=light)
+    assert snap_compare(app, terminal_size=SMALL, run_before=light)
 
 
-def test_exercise_tab(build_app, snap_compare):
-    assert snap_compare(build_app("05-relationships"), press=["2"], terminal_size=SMALL, run_before=settle)
+def test_exercise_tab(app, snap_compare):
+    assert snap_compare(app, press=["2"], terminal_size=SMALL, run_before=at_section("05-relationships"))
 
 
-def test_results_tab_after_a_failing_check(build_app, snap_compare):
-    assert snap_compare(build_app("05-relationships"), terminal_size=SMALL, run_before=finish_failing_check)
+def test_results_tab_after_a_failing_check(app, snap_compare):
+    assert snap_compare(app, terminal_size=SMALL, run_before=at_section("05-relationships", finish_failing_check))
 
 
-def test_sql_tab_shows_the_n_plus_one(build_app, snap_compare):
+def test_sql_tab_shows_the_n_plus_one(app, snap_compare):
     async def n_plus_one(pilot):
         await finish_failing_check(pilot)
         await pilot.press("4")
         await settle(pilot)
-        sql = pilot.app.query_one(SqlView)
-        last_flagged = sql.query(".flagged").last()
-        sql.scroll_to_widget(last_flagged, animate=False, top=True)
-        await settle(pilot)
 
-    assert snap_compare(build_app("05-relationships"), terminal_size=SMALL, run_before=n_plus_one)
+    # the larger terminal fits the whole failing check: its title, the 3- and the 30-user lazy loads
+    assert snap_compare(app, terminal_size=LARGE, run_before=at_section("05-relationships", n_plus_one))
 
 
 # -- the other screens --------------------------------------------------------------------------
 
-def test_help_screen(build_app, snap_compare):
-    assert snap_compare(build_app(), press=["question_mark"], terminal_size=SMALL, run_before=settle)
+def test_help_screen(app, snap_compare):
+    assert snap_compare(app, press=["question_mark"], terminal_size=SMALL, run_before=settle)
 
 
-def test_quiz_screen_choice_question(build_app, snap_compare):
-    assert snap_compare(build_app(), press=["q"], terminal_size=SMALL, run_before=settle)
+def test_quiz_screen_choice_question(app, snap_compare):
+    assert snap_compare(app, press=["q"], terminal_size=SMALL, run_before=settle)
 
 
-def test_editor_screen(build_app, snap_compare):
+def test_editor_screen(app, snap_compare):
     async def edit(pilot):
-        await settle(pilot)
         await pilot.press("e")
         await settle(pilot)
         pilot.app.screen.query_one(TextArea).cursor_blink = False  # a blinking cursor is not deterministic
         await settle(pilot)
 
-    assert snap_compare(build_app("02-models"), terminal_size=SMALL, run_before=edit)
+    assert snap_compare(app, terminal_size=SMALL, run_before=at_section("02-models", edit))
 
 
-def test_solution_screen(build_app, snap_compare):
-    app = build_app("02-models")
-    app.workspace.progress.bump("sqlalchemy-2/02-models", "solution-requests")  # the next ask shows it
-    assert snap_compare(app, press=["s"], terminal_size=SMALL, run_before=settle)
+def test_solution_screen(app, snap_compare):
+    exercise = next(e for e in app.module.exercises if e.id == "02-models")
+    assert request_solution(app.workspace, exercise) is None  # the first ask is refused; the next one shows it
+    assert snap_compare(app, press=["s"], terminal_size=SMALL, run_before=at_section("02-models"))
 
 
-def test_reset_confirmation(build_app, snap_compare):
-    assert snap_compare(build_app("02-models"), press=["r"], terminal_size=SMALL, run_before=settle)
+def test_reset_confirmation(app, snap_compare):
+    assert snap_compare(app, press=["r"], terminal_size=SMALL, run_before=at_section("02-models"))

@@ -91,7 +91,7 @@ def test_navigation_moves_between_sections_and_the_position_persists(module, wor
             assert app.section.id == "04-crud"
             await pilot.press("p")
             assert app.section.id == "03-engine-session"
-        assert workspace.progress.get("section") == "03-engine-session"
+        assert workspace.progress.get("section:sqlalchemy-2") == "03-engine-session"
         again = make_app(module, workspace, databases)
         async with again.run_test():
             assert again.section.id == "03-engine-session"
@@ -103,7 +103,7 @@ def test_a_failing_then_a_passing_check_and_enter_moves_on(module, workspace, da
     messages = []
 
     async def scenario():
-        workspace.progress.set("section", "03-engine-session")
+        workspace.progress.set("section:sqlalchemy-2", "03-engine-session")
         app = make_app(module, workspace, databases)
         async with app.run_test(message_hook=messages.append) as pilot:
             await wait_for(pilot, lambda: app.session is not None)
@@ -133,7 +133,7 @@ def test_a_failing_then_a_passing_check_and_enter_moves_on(module, workspace, da
 
 def test_the_sql_view_shows_the_n_plus_one(module, workspace, databases):
     async def scenario():
-        workspace.progress.set("section", "05-relationships")
+        workspace.progress.set("section:sqlalchemy-2", "05-relationships")
         app = make_app(module, workspace, databases)
         exercise = next(e for e in module.exercises if e.id == "05-relationships")
         folder = workspace.folder(exercise)
@@ -157,7 +157,7 @@ def test_the_sql_view_shows_the_n_plus_one(module, workspace, databases):
 
 def test_hint_solution_and_reset(module, workspace, databases):
     async def scenario():
-        workspace.progress.set("section", "02-models")
+        workspace.progress.set("section:sqlalchemy-2", "02-models")
         app = make_app(module, workspace, databases)
         target = workspace.folder(app.module.exercises[0]) / "models.py"
         async with app.run_test() as pilot:
@@ -207,7 +207,7 @@ def test_saving_a_file_triggers_a_check(module, workspace, databases):
     messages = []
 
     async def scenario():
-        workspace.progress.set("section", "02-models")
+        workspace.progress.set("section:sqlalchemy-2", "02-models")
         app = make_app(module, workspace, databases)
         async with app.run_test(message_hook=messages.append) as pilot:
             await wait_for(pilot, lambda: app.session is not None)

@@ -62,7 +62,7 @@ class CourseApp(App):
         self.open_session = open_session
         self.session = None
         self.launcher = None
-        self.server_status = "starting Postgres…"
+        self.server_status = "starting…"
         self.checking: str | None = None
         self.pending_check = False
         self.last_result = None
@@ -123,7 +123,7 @@ class CourseApp(App):
         done = sum(1 for e in self.module.exercises if exercise_status(self.workspace, e) == "pass")
         running = f" · checking {self.checking}…" if self.checking else ""
         self.query_one("#status", Static).update(
-            f" {done}/{len(self.module.exercises)} exercises passed · Postgres: {self.server_status}{running}"
+            f"{done}/{len(self.module.exercises)} exercises passed · Postgres: {self.server_status}{running}"
             f" · workspace {self.workspace.root.name}/ · ? for help"
         )
 
@@ -157,6 +157,16 @@ class CourseApp(App):
             exercise_status(self.workspace, exercise) if exercise else "",
             hints_seen(self.workspace, exercise) if exercise else [],
         )
+
+    MAIN_SCREEN_ACTIONS = {
+        "move", "check", "hint", "edit", "quiz", "solution", "reset", "cancel_check", "open_editor", "advance", "tab",
+    }
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Course keys work on the main screen only (not over the editor or a quiz)."""
+        if action in self.MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        return True
 
     # -- navigation --------------------------------------------------------------------------
 

@@ -21,6 +21,9 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Button("Yes (y)", variant="error", id="yes")
             yield Button("No (n)", variant="primary", id="no")
 
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()  # enter keeps things as they are
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
 

@@ -13,7 +13,7 @@ from textual.widgets import Button, Footer, Input, Label, Markdown, SelectionLis
 
 from course.quiz import QuizSession
 from course.quizbank import Question
-from course.quizcli import humanise
+from course.quizcli import humanise, inline
 
 
 class QuizScreen(Screen[int]):
@@ -61,14 +61,14 @@ class QuizScreen(Screen[int]):
             f"Question {self.index + 1}/{len(self.questions)} · {question.section} · {question.kind}"
         )
         self.query_one("#quiz-prompt", Markdown).update(question.prompt)
-        self.query_one("#quiz-statement", Static).update(
-            f"[b]{escape(question.statement)}[/]" if question.kind == "sql" else ""
-        )
+        statement = self.query_one("#quiz-statement", Static)
+        statement.update(f"[b]{escape(question.statement)}[/]" if question.kind == "sql" else "")
+        statement.display = question.kind == "sql"
         choices = self.query_one("#quiz-choices", SelectionList)
         choices.clear_options()
         choices.display = question.kind == "choice"
         for choice in question.choices:
-            choices.add_option((choice.text, choice.text))
+            choices.add_option((inline(choice.text), choice.text))
         entry = self.query_one("#quiz-input", Input)
         entry.value = ""
         entry.display = question.kind in ("sql", "recall")

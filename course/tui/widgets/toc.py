@@ -6,7 +6,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-ICONS = {"done": "[green]✓[/]", "failing": "[red]✗[/]", "not started": "[dim]·[/]", "quiz": "[cyan]?[/]"}
+ICONS = {"done": "[green]✓[/]", "failing": "[red]✗[/]", "not started": "[dim]·[/]", "quiz": "[b]?[/]"}
 
 
 class SectionList(OptionList):
