@@ -1,0 +1,25 @@
+"""DocChat's HTTP API on Postgres, with async def routes (the session itself is sync)."""
+
+from fastapi import Depends, FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from deps import get_db
+from models import Document
+
+app = FastAPI()
+
+
+@app.post("/documents")
+async def create_document(title: str, body: str, db: Session = Depends(get_db)):
+    doc = Document(title=title, body=body, owner_id=1)
+    db.add(doc)
+    db.commit()
+    db.refresh(doc)
+    return doc
+
+
+@app.get("/documents")
+async def list_documents(db: Session = Depends(get_db)):
+    result = db.scalars(select(Document).order_by(Document.created_at.desc()))
+    return list(result)

@@ -1,0 +1,18 @@
+"""FastAPI dependencies for DocChat: one database session per request."""
+
+from collections.abc import Iterator
+
+from sqlalchemy.orm import Session
+
+from db import SessionLocal
+
+
+def get_db() -> Iterator[Session]:
+    session = SessionLocal()
+    try:
+        yield session
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,617 @@
+"""Checks for 08-docchat: DocChat persisted, with a schema built by its own Alembic migrations.
+
+The learner's migrations are run with Alembic's own API (``alembic.command.upgrade`` on the
+learner's ``alembic.ini``), exactly what ``alembic upgrade head`` does, in the learner's folder.
+"A restart" is a brand-new Python process: the grader starts one that POSTs documents through
+the learner's app (FastAPI's ``TestClient``), then another that GETs them back.
+"""
+
+import configparser
+import gc
+import inspect
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from checker import check, fail, fixture
+from checker.harness import learner_traceback
+from checker.inspectors import calls, url_literals
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import
+    from alembic import command
+    from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.testclient import TestClient
+
+# Where env.py must NOT connect: the grader writes it into alembic.ini's sqlalchemy.url for one
+# run. Port 1 refuses at once, so a learner env.py that trusts the .ini fails fast.
+DEAD_URL = "postgresql+psycopg://not_this_user:not_this_password@127.0.0.1:1/not_this_database?connect_timeout=3"
+GENERATE = 'course exec 08-docchat -- alembic revision --autogenerate -m "create users and documents"'
+APP_FILES = ("main.py", "db.py", "deps.py", "models.py")
+EXPECTED_COLUMNS = {
+    "users": {"id", "email", "name"},
+    "documents": {"id", "title", "body", "owner_id", "created_at"},
+}
+SUBPROCESS_TIMEOUT = 40
+FIX_GET_DB = "db = SessionLocal()` then `try: yield db` / `finally: db.close()"
+
+
+# --------------------------------------------------------------------------- alembic helpers
+
+
+def alembic_config(learner, url: str | None = None) -> Config:
+    ini = learner.dir / "alembic.ini"
+    if not ini.is_file():
+        fail(
+            "alembic.ini is missing from your exercise folder: restore it with `course reset 08-docchat` "
+            "(after saving your work), or run `alembic init alembic` there"
+        )
+    config = Config(str(ini))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def explain(error: BaseException, learner, action: str) -> str:
+    """A failure message for an Alembic run that raised."""
+    trace = learner_traceback(error, learner.dir.resolve())
+    text_ = f"{type(error).__name__}: {error}"
+    hint = ""
+    if "sqlalchemy.dialects:driver" in text_ or "driver://" in text_:
+        hint = (
+            "env.py connected to the placeholder URL of alembic.ini (driver://user:pass@localhost/dbname). "
+            'Take the URL from the environment in env.py: config.set_main_option("sqlalchemy.url", '
+            'os.environ["DATABASE_URL"].replace("%", "%%")), or create the engine from os.environ["DATABASE_URL"]'
+        )
+    elif "script_location" in text_:
+        hint = "alembic.ini has no script_location: restore the [alembic] section (script_location = %(here)s/alembic)"
+    elif "Multiple head" in text_ or "multiple heads" in text_.lower():
+        hint = (
+            "there are several heads: two revisions have the same down_revision. Delete the duplicate, or "
+            "point the newer one's down_revision at the older one's revision id"
+        )
+    elif "Can't locate revision" in text_:
+        hint = (
+            "the database or a revision file names a revision id that no file in alembic/versions/ defines: "
+            "check every down_revision"
+        )
+    elif "depend on it" in text_ or "DependentObjectsStillExist" in text_:
+        hint = (
+            "downgrade() drops users while documents still references it through its foreign key: drop "
+            "documents first, then users — the reverse order of upgrade()"
+        )
+    elif "already exists" in text_:
+        hint = (
+            "a table the revision creates already exists: did something run create_all on this database? "
+            "The schema must come from the migrations alone"
+        )
+    elif "connection" in text_ and ("OperationalError" in text_ or "refused" in text_):
+        hint = (
+            "env.py could not connect to the database. It must connect to os.environ[\"DATABASE_URL\"] (the "
+            "grader's fresh database); a URL taken from alembic.ini or written into env.py points elsewhere"
+        )
+    elif isinstance(error, ModuleNotFoundError):
+        hint = (
+            "alembic.ini's prepend_sys_path = . puts the exercise folder on sys.path, so env.py imports your "
+            "flat modules directly: `from models import Base`"
+        )
+    return f"`alembic {action}` failed:\n{trace}" + (f"\n{hint}" if hint else "")
+
+
+def run_alembic(learner, config: Config, action: str, target: str) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            getattr(command, action)(config, target)
+    except SystemExit as error:
+        fail(f"`alembic {action} {target}` exited ({error}); env.py must not call sys.exit()")
+    except Exception as error:
+        fail(explain(error, learner, f"{action} {target}"))
+
+
+def revisions(learner):
+    """The learner's revision scripts (and a failure if there are none, or several heads)."""
+    config = alembic_config(learner)
+    try:
+        script = ScriptDirectory.from_config(config)
+        found = list(script.walk_revisions())
+        heads = script.get_heads()
+    except Exception as error:
+        fail(f"Alembic cannot read alembic/versions/: {type(error).__name__}: {str(error)[:400]}")
+    if not found:
+        fail(
+            "alembic/versions/ holds no revision, so `alembic upgrade head` has nothing to run and creates no "
+            f"tables. Generate one: `{GENERATE}`, open the new file, review upgrade() and downgrade(), then "
+            "`course exec 08-docchat -- alembic upgrade head`"
+        )
+    if len(heads) != 1:
+        fail(
+            f"alembic/versions/ has {len(heads)} heads ({', '.join(heads)}): two revisions point at the same "
+            "down_revision. A healthy history is one chain with one head; delete the duplicate revision"
+        )
+    return script, found
+
+
+def revision_file(script, found) -> str:
+    head = script.get_revision(script.get_heads()[0])
+    try:
+        return f"alembic/versions/{Path(head.path).name}"
+    except Exception:
+        return "alembic/versions/"
+
+
+def table_names(db) -> set[str]:
+    from sqlalchemy import inspect as sa_inspect
+
+    return set(sa_inspect(db).get_table_names())
+
+
+def upgrade_head(learner, db) -> None:
+    """Run the learner's migrations to head; a short failure if that is impossible."""
+    try:
+        script = ScriptDirectory.from_config(alembic_config(learner))
+        has_revisions = bool(list(script.walk_revisions()))
+    except Exception:
+        has_revisions = False
+    if not has_revisions:
+        fail(
+            "this check needs the schema your migrations build, but alembic/versions/ holds no revision "
+            "(see the check upgrade-builds-schema)"
+        )
+    run_alembic(learner, alembic_config(learner), "upgrade", "head")
+    missing = {"users", "documents"} - table_names(db)
+    if missing:
+        fail(
+            f"after `alembic upgrade head` the database has no table {' and no table '.join(sorted(missing))}, so there is "
+            "nothing to store documents in (see the check upgrade-builds-schema)"
+        )
+
+
+# --------------------------------------------------------------------------- subprocess helpers
+
+
+PROLOGUE = """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+from fastapi.testclient import TestClient
+import main
+"""
+
+START_SCRIPT = PROLOGUE + """
+with TestClient(main.app, raise_server_exceptions=False) as client:  # runs startup/lifespan too
+    client.get("/documents")
+"""
+
+POST_SCRIPT = PROLOGUE + """
+client = TestClient(main.app)
+results = []
+for title in json.loads(sys.argv[2]):
+    response = client.post("/documents", params={"title": title, "body": "text of " + title})
+    results.append([response.status_code, response.text])
+with open(sys.argv[1], "w") as out:
+    json.dump(results, out)
+"""
+
+GET_SCRIPT = PROLOGUE + """
+response = TestClient(main.app).get("/documents")
+with open(sys.argv[1], "w") as out:
+    json.dump([response.status_code, response.text], out)
+"""
+
+
+def learner_lines(stderr: str, learner) -> str:
+    """The learner's frames and the final error of a traceback printed by a subprocess."""
+    root = str(learner.dir.resolve())
+    lines = stderr.rstrip().splitlines()
+    start = max((i for i, line in enumerate(lines) if line.startswith("Traceback")), default=0)
+    kept = []
+    tail = lines[start:]
+    for index, line in enumerate(tail):
+        if line.strip().startswith("File ") and root in line:
+            kept.append(line.strip().replace(root + "/", ""))
+            if index + 1 < len(tail) and not tail[index + 1].strip().startswith("File "):
+                kept.append("    " + tail[index + 1].strip())
+    errors = [line for line in tail if re.match(r"^[A-Za-z_][\w.]*(: |$)", line)]
+    return "\n".join(kept + errors[-1:])[-1500:] or stderr[-1500:]
+
+
+def in_fresh_process(learner, script: str, what: str, *args: str):
+    """Run ``script`` in a new Python process in the learner's folder; return its JSON output."""
+    with tempfile.TemporaryDirectory(prefix="grader-") as scratch:
+        out = Path(scratch) / "out.json"
+        env = {**__import__("os").environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", script, str(out), *args],
+                cwd=learner.dir, env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            fail(f"{what} did not finish within {SUBPROCESS_TIMEOUT} s (a blocking call at import, or a hang?)")
+        if done.returncode != 0:
+            fail(f"{what} failed:\n{learner_lines(done.stderr, learner)}")
+        if not out.exists():
+            return None
+        return json.loads(out.read_text())
+
+
+# --------------------------------------------------------------------------- app helpers
+
+
+def where_function(function, learner, default: str = "main.py") -> str:
+    try:
+        filename = Path(inspect.getsourcefile(function)).resolve()
+        return f"{filename.relative_to(learner.dir.resolve())}:{inspect.getsourcelines(function)[1]}"
+    except (TypeError, OSError, ValueError):
+        return default
+
+
+def describe_status(status: int, body: str, call: str) -> str:
+    if status == 404:
+        return f"{call} answered 404 Not Found: main.py has no such route"
+    if status == 422:
+        return (
+            f"{call} was rejected with 422 ({body[:200]}): title and body come from the query string, "
+            "def create_document(title: str, body: str, db: Session = Depends(get_db))"
+        )
+    return f"{call} answered {status}: {body[:300]}"
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@fixture
+def fresh(db):
+    """The grader's view of the empty database the check starts on."""
+    existing = table_names(db)
+    if existing:
+        fail(
+            f"the database should be empty at the start of this check, but it holds {', '.join(sorted(existing))}: "
+            "does your code create tables in a background thread?"
+        )
+    return db
+
+
+@fixture
+def migrated(learner, fresh):
+    """The learner's migrations at head, and user 1, who owns every document."""
+    upgrade_head(learner, fresh)
+    try:
+        with fresh.begin() as conn:
+            conn.execute(text("INSERT INTO users (id, email, name) VALUES (1, 'owner@docchat.dev', 'Owner')"))
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), 1)"))
+    except Exception as error:
+        fail(
+            "the grader could not add user 1 to the users table your migrations built: "
+            f"{str(error).splitlines()[0]} (see the check upgrade-builds-schema)"
+        )
+    return fresh
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@check("url-from-env", "the app and env.py take the database URL from DATABASE_URL; no URL in the code")
+def url_from_env(learner, database_url, fresh):
+    engine = learner.require("db", "engine", 'engine = create_engine(os.environ["DATABASE_URL"])')
+    if not isinstance(engine, Engine):
+        fail(f"db.engine must be an Engine from create_engine(...), not {type(engine).__name__}")
+    expected, actual = make_url(database_url), engine.url
+    if (actual.database, actual.username, actual.host, actual.query.get("host")) != (
+        expected.database, expected.username, expected.host, expected.query.get("host")
+    ):
+        fail(
+            f"db.engine points at {actual.render_as_string(hide_password=True)}, but DATABASE_URL is "
+            f"{expected.render_as_string(hide_password=True)}: create_engine(os.environ[\"DATABASE_URL\"])"
+        )
+    for filename in ("db.py", "alembic/env.py", "main.py", "deps.py"):
+        literals = url_literals(learner.source(filename))
+        if literals:
+            line, value = literals[0]
+            fail(
+                f"{filename}:{line} contains a connection string ({value!r}). Credentials in source end up in "
+                "git and tie the code to one machine: read os.environ[\"DATABASE_URL\"] instead"
+            )
+    ini_text = learner.source("alembic.ini")
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_string(ini_text)
+        ini_url = parser.get("alembic", "sqlalchemy.url", fallback="").strip()
+    except configparser.Error as error:
+        fail(f"alembic.ini cannot be read: {str(error).splitlines()[0]}")
+    if ini_url and url_literals(repr(ini_url)):  # a database URL, not the driver://... placeholder
+        line = next((n for n, row in enumerate(ini_text.splitlines(), 1) if row.strip().startswith("sqlalchemy.url")), 0)
+        fail(
+            f"alembic.ini:{line} sets sqlalchemy.url to a real database URL. alembic.ini is committed with the "
+            "code, so that is a password in git, and every machine would migrate that one database. Put back "
+            "the placeholder (or leave it empty) and let env.py read os.environ[\"DATABASE_URL\"]"
+        )
+    # behaviour: with a dead address in alembic.ini, env.py must still reach DATABASE_URL's database
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            command.upgrade(alembic_config(learner, url=DEAD_URL), "head")
+    except Exception as error:
+        message = str(error)
+        if "127.0.0.1" in message or "not_this" in message or "port 1" in message:
+            fail(
+                "env.py takes its URL from alembic.ini: the grader put a dead address in alembic.ini's "
+                "sqlalchemy.url for one run, and `alembic upgrade head` tried to connect to it instead of to "
+                "DATABASE_URL. In env.py, after `config = context.config`, add "
+                'config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"].replace("%", "%%")) — '
+                "or build the engine from os.environ[\"DATABASE_URL\"] yourself"
+            )
+        if "sqlalchemy.dialects:driver" in message:
+            fail(explain(error, learner, "upgrade head"))
+        # any other error is about the migrations themselves: upgrade-builds-schema reports it
+        return
+    if "alembic_version" not in table_names(fresh):
+        fail(
+            "`alembic upgrade head` ran, but left no alembic_version table in the database named by "
+            "DATABASE_URL: env.py connected somewhere else. Build its engine from os.environ[\"DATABASE_URL\"]"
+        )
+
+
+@check("upgrade-builds-schema", "`alembic upgrade head` on an empty database builds users and documents, matching the models")
+def upgrade_builds_schema(learner, fresh):
+    script, found = revisions(learner)
+    where = revision_file(script, found)
+    run_alembic(learner, alembic_config(learner), "upgrade", "head")
+    tables = table_names(fresh)
+    missing = {"users", "documents"} - tables
+    if missing:
+        empty = (
+            " If its upgrade() is just `pass`, autogenerate saw no models: env.py's target_metadata was still "
+            "None when you generated it. Set target_metadata = Base.metadata in env.py, delete the empty "
+            f"revision, and generate it again: `{GENERATE}`"
+        )
+        names = " and ".join(sorted(missing))
+        fail(
+            f"after `alembic upgrade head` the database holds {', '.join(sorted(tables)) or 'no tables'}: "
+            f"{'tables ' + names + ' are' if len(missing) > 1 else 'table ' + names + ' is'} missing. Your revision "
+            f"({where}) must create users and documents with op.create_table(...).{empty}"
+        )
+    with fresh.connect() as conn:
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if version != [script.get_heads()[0]]:
+        fail(f"after `upgrade head`, alembic_version holds {version}; expected the head {script.get_heads()[0]}")
+    from sqlalchemy import inspect as sa_inspect
+
+    inspector = sa_inspect(fresh)
+    for table, columns in EXPECTED_COLUMNS.items():
+        have = {c["name"] for c in inspector.get_columns(table)}
+        if columns - have:
+            fail(
+                f"after the upgrade, table {table} has columns {', '.join(sorted(have))}; it needs "
+                f"{', '.join(sorted(columns - have))} too ({where})"
+            )
+    try:
+        with fresh.begin() as conn:
+            conn.execute(text("INSERT INTO users (email) VALUES ('probe@docchat.dev')"))
+            user_id = conn.execute(text("SELECT id FROM users")).scalar_one()
+            conn.execute(
+                text("INSERT INTO documents (title, body, owner_id) VALUES ('probe', 'text', :owner)"),
+                {"owner": user_id},
+            )
+            created_at = conn.execute(text("SELECT created_at FROM documents")).scalar_one()
+            conn.rollback()
+    except IntegrityError as error:
+        if "created_at" in str(error):
+            fail(
+                "an INSERT into documents without created_at fails with a NOT NULL violation: the migration "
+                f"creates documents.created_at without a server default ({where}). The model's "
+                "server_default=func.now() must be in the revision too: "
+                "sa.Column(\"created_at\", sa.DateTime(), server_default=sa.text(\"now()\"), nullable=False). "
+                "Autogenerate writes that for you; it is lost when the column is written by hand"
+            )
+        fail(f"the grader could not insert a valid row into the migrated tables: {str(error).splitlines()[0]}")
+    if created_at is None:
+        fail(f"documents.created_at stays NULL when no value is given: add server_default=sa.text(\"now()\") ({where})")
+    metadata = learner.models.Base.metadata
+    with fresh.connect() as conn:
+        context = MigrationContext.configure(conn)
+        diffs = compare_metadata(context, metadata)
+        if diffs:
+            needed = render_python_code(produce_migrations(context, metadata).upgrade_ops)
+            summary = "; ".join(describe_diff(d) for d in diffs[:6])
+            fail(
+                f"the schema your migrations build differs from models.py: {summary}. Regenerate or fix the "
+                f"revision ({where}) so that upgrade head gives exactly what the models declare.\n"
+                f"The migration you still need:\n{needed}"
+            )
+    # the same comparison through the learner's env.py: `alembic check` needs target_metadata
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            command.check(alembic_config(learner))
+    except Exception as error:
+        if "MetaData" in str(error):
+            fail(
+                "`alembic check` (and `alembic revision --autogenerate`) cannot compare your models with the "
+                "database: env.py does not give Alembic your models' metadata. Set "
+                "`target_metadata = Base.metadata` (with `from models import Base`) in alembic/env.py"
+            )
+        fail(explain(error, learner, "check"))
+
+
+def describe_diff(diff) -> str:
+    if isinstance(diff, list):
+        diff = diff[0]
+    kind = diff[0]
+    if kind in ("add_table", "remove_table"):
+        return f"{kind.replace('_', ' ')} {diff[1].name}"
+    if kind in ("add_column", "remove_column"):
+        return f"{kind.replace('_', ' ')} {diff[2]}.{diff[3].name}"
+    if kind.startswith("modify_"):
+        return f"{kind.replace('_', ' ')} of {diff[2]}.{diff[3]} ({diff[5]} in the database, {diff[6]} in the models)"
+    item = diff[1] if len(diff) > 1 else None
+    table = getattr(getattr(item, "table", None), "name", "?")
+    columns = ", ".join(getattr(c, "name", str(c)) for c in getattr(item, "columns", []))
+    what = {
+        "add_constraint": "missing in the database: the unique constraint",
+        "remove_constraint": "in the database but not in the models: the unique constraint",
+        "add_index": "missing in the database: the index",
+        "remove_index": "in the database but not in the models: the index",
+        "add_fk": "missing in the database: the foreign key",
+        "remove_fk": "in the database but not in the models: the foreign key",
+    }.get(kind)
+    return f"{what} on {table}({columns})" if what else kind.replace("_", " ")
+
+
+@check("downgrade-base", "`alembic downgrade base` removes the tables again, and upgrade head still works after it")
+def downgrade_base(learner, fresh):
+    script, found = revisions(learner)
+    where = revision_file(script, found)
+    run_alembic(learner, alembic_config(learner), "upgrade", "head")
+    run_alembic(learner, alembic_config(learner), "downgrade", "base")
+    left = table_names(fresh) - {"alembic_version"}
+    if left:
+        fail(
+            f"after `alembic downgrade base` the tables {', '.join(sorted(left))} are still there: downgrade() "
+            f"must undo upgrade(), dropping in reverse order — op.drop_table(\"documents\"), then "
+            f"op.drop_table(\"users\") ({where})"
+        )
+    run_alembic(learner, alembic_config(learner), "upgrade", "head")
+
+
+@check("no-create-all", "the app never calls create_all: starting it on an empty database creates no tables")
+def no_create_all(learner, fresh):
+    in_fresh_process(learner, START_SCRIPT, "starting your app (import main, run its startup, GET /documents)")
+    created = table_names(fresh)
+    if created and "alembic_version" not in created:
+        fail(
+            f"starting your app on an empty database created the tables {', '.join(sorted(created))}: something "
+            "calls Base.metadata.create_all() at import or at startup. Alembic owns the schema now: create_all "
+            "never alters a table that exists, so the next migration would find the database in a state no "
+            "revision made. Remove it, and build the schema with `alembic upgrade head`"
+        )
+    for filename in APP_FILES:
+        lines = calls(learner.source(filename), "create_all")
+        if lines:
+            fail(
+                f"{filename}:{lines[0]} calls create_all(). The schema must come from your migrations alone "
+                "(`alembic upgrade head`); remove the call"
+            )
+
+
+@check("restart-survives", "documents POSTed in one process come back, newest first, from a freshly started one")
+def restart_survives(learner, migrated):
+    titles = ["Meeting notes", "Release checklist", "Onboarding guide"]
+    results = in_fresh_process(
+        learner, POST_SCRIPT, "the first process (import main, POST three documents)", json.dumps(titles)
+    )
+    ids = []
+    for title, (status, body) in zip(titles, results or []):
+        call = f"POST /documents?title={title}&body=..."
+        if not 200 <= status < 300:
+            fail(describe_status(status, body, call))
+        try:
+            data = json.loads(body)
+        except ValueError:
+            fail(f"{call} did not return JSON: {body[:200]!r}")
+        if not isinstance(data, dict) or isinstance(data.get("id"), bool) or not isinstance(data.get("id"), int):
+            hint = ""
+            if data == {}:
+                hint = (
+                    " — an empty object: after db.commit() the document is expired; call db.refresh(doc) before "
+                    "returning it, or declare a response_model"
+                )
+            fail(f"{call} returned {body[:200]}{hint}; it must return the created document with its integer id")
+        ids.append(data["id"])
+    with migrated.connect() as conn:
+        stored = conn.execute(text("SELECT id, title FROM documents ORDER BY id")).all()
+    if not stored:
+        fail(
+            "the first process POSTed three documents and got 2xx answers, but the documents table is empty: the "
+            "app keeps them in memory (the DOCS list), and they vanish when the process ends. Store them with the "
+            "session from get_db: db.add(Document(...)), db.commit()"
+        )
+    if sorted(row.id for row in stored) != sorted(ids):
+        fail(
+            f"the POSTs returned ids {ids}, but the documents table holds ids {[row.id for row in stored]}: return "
+            "the id Postgres gave each row (db.refresh(doc) after db.commit())"
+        )
+    answer = in_fresh_process(learner, GET_SCRIPT, "the second process (import main, GET /documents)")
+    status, body = answer
+    if not 200 <= status < 300:
+        fail(describe_status(status, body, "GET /documents (in the second process)"))
+    try:
+        listed = json.loads(body)
+    except ValueError:
+        fail(f"GET /documents did not return JSON: {body[:200]!r}")
+    if not isinstance(listed, list) or not all(isinstance(item, dict) for item in listed):
+        fail(f"GET /documents returned {body[:200]}; it must return a JSON list of documents")
+    got = [item.get("id") for item in listed]
+    if not got:
+        fail(
+            "a freshly started process answered GET /documents with [] although Postgres holds the three documents "
+            "the first process created: the GET route must read them from the database, "
+            "db.scalars(select(Document).order_by(Document.created_at.desc())).all()"
+        )
+    newest_first = list(reversed(ids))
+    if sorted(got) != sorted(ids):
+        fail(f"after the restart GET /documents returned ids {got}; the documents created were {ids}")
+    if got != newest_first:
+        fail(
+            f"after the restart GET /documents returned ids {got}; created in the order {ids}, newest first is "
+            f"{newest_first}: .order_by(Document.created_at.desc())"
+        )
+
+
+@check("sessions-closed", "get_db closes every request's session, also when the route raises")
+def sessions_closed(learner, migrated):
+    get_db = learner.require("deps", "get_db", "a generator: yield a session from SessionLocal, close it in finally")
+    where = where_function(get_db, learner, "deps.py")
+    if not (inspect.isgeneratorfunction(get_db) or inspect.isasyncgenfunction(get_db)):
+        fail(f"get_db must be a generator ({where}): `{FIX_GET_DB}`")
+    app = learner.require("main", "app", "app = FastAPI()")
+    if not isinstance(app, FastAPI):
+        fail(f"main.app must be a FastAPI application, not a {type(app).__name__}")
+    engine = learner.require("db", "engine")
+    engine.dispose()
+
+    def grader_boom(db: Session = Depends(get_db)):
+        db.execute(text("SELECT 1"))
+        raise HTTPException(status_code=404, detail="not found")
+
+    path = "/__grader__/boom"
+    app.add_api_route(path, grader_boom, methods=["GET"])
+    route = next(r for r in reversed(app.router.routes) if getattr(r, "path", None) == path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = TestClient(app)  # the learner's exceptions surface with their traceback; HTTPException is a 404
+    gc.collect()
+    gc.disable()  # an unclosed Session sits in reference cycles: don't let the collector tidy up after it
+    try:
+        requests = [("POST", "/documents", {"title": f"Note {n}", "body": "text"}) for n in range(5)]
+        requests += [("GET", "/documents", None)] * 5 + [("GET", path, None)]
+        for method, url, params in requests:
+            response = client.request(method, url, params=params)
+            if url != path and not 200 <= response.status_code < 300:
+                fail(describe_status(response.status_code, response.text, f"{method} {url}"))
+            left = engine.pool.checkedout()
+            if left:
+                what = (
+                    "a route the grader added (it uses the session, then raises HTTPException(404))"
+                    if url == path else f"{method} {url}"
+                )
+                fail(
+                    f"after {what}, {left} connection(s) were still checked out of db.engine's pool: the "
+                    f"request's session was not closed ({where}). If the route raised, the exception reappears "
+                    f"at the yield in get_db, so only a finally block is sure to run: `{FIX_GET_DB}`"
+                )
+    finally:
+        gc.enable()
+        app.router.routes.remove(route)
