@@ -17,40 +17,50 @@ from __future__ import annotations
 
 import ast
 import configparser
-import inspect as pyinspect
-import io
-import textwrap
-import traceback
 from pathlib import Path
 
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from checker import check, fail, fixture
-from checker.harness import learner_traceback
+from checker import migrations
+from checker.migrations import alembic_config, compare, drift_message, function_line, is_noop, relative, table_names
 from checker.inspectors import url_literals
 
 TABLES = ("users", "documents")
 GENERATE = 'course exec 07-migrations -- alembic revision --autogenerate -m "create users and documents"'
 
 
+
+def advice(text_: str) -> str | None:
+    """What an Alembic error usually means in this exercise."""
+    if 'relation "users" does not exist' in text_:
+        return (
+            "documents has a foreign key to users, so users must exist first: in upgrade(), "
+            'create "users" before "documents".'
+        )
+    if "depends on it" in text_ or "other objects depend on" in text_:
+        return (
+            "Another table still points at the one being dropped (documents.owner_id → users): in "
+            'downgrade(), undo in reverse order: op.drop_table("documents") first, then op.drop_table("users").'
+        )
+    if "already exists" in text_:
+        return "upgrade() tried to create something that is already there: the previous downgrade() did not remove it."
+    return None
+
+
+def explain(error: BaseException, learner) -> str:
+    return migrations.explain(error, learner, advice)
+
+
+def script_directory(learner, config):
+    return migrations.script_directory(learner, config, advice)
+
+
+def run_alembic(learner, sql, config, verb: str, target: str, **options) -> None:
+    migrations.run_alembic(learner, sql, config, verb, target, advice=advice, **options)
+
 # -- running Alembic ---------------------------------------------------------------------------
-
-
-def alembic_config(learner, database_url: str | None = None):
-    """The learner's alembic.ini as Alembic's Config; with ``database_url``, its URL option set."""
-    from alembic.config import Config
-
-    ini = learner.dir / "alembic.ini"
-    if not ini.is_file():
-        fail("alembic.ini is missing from your exercise folder: copy it back from the starter files")
-    if not (learner.dir / "alembic" / "env.py").is_file():
-        fail("alembic/env.py is missing: copy it back from the starter files, then redo its two TODOs")
-    config = Config(str(ini), stdout=io.StringIO())
-    config.set_main_option("script_location", str(learner.dir / "alembic"))
-    if database_url is not None:
-        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    return config
 
 
 @fixture
@@ -58,129 +68,9 @@ def alembic_cfg(learner, database_url):
     return alembic_config(learner, database_url)
 
 
-def script_directory(learner, config):
-    from alembic.script import ScriptDirectory
-
-    try:
-        return ScriptDirectory.from_config(config)
-    except Exception as error:
-        fail("Alembic could not read your revisions in alembic/versions/:\n" + explain(error, learner))
-
-
 def revision_files(learner) -> list[Path]:
     versions = learner.dir / "alembic" / "versions"
     return sorted(versions.glob("*.py")) if versions.is_dir() else []
-
-
-def relative(learner, path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(learner.dir))
-    except ValueError:
-        return str(path)
-
-
-def function_line(learner, script, name: str) -> str:
-    """``alembic/versions/x.py:41`` — where ``name()`` of that revision is defined."""
-    function = getattr(script.module, name, None)
-    where = relative(learner, script.path)
-    code = getattr(function, "__code__", None)
-    return f"{where}:{code.co_firstlineno}" if code else where
-
-
-def error_summary(error: BaseException) -> str:
-    """``UndefinedTable: relation "users" does not exist`` (the driver's error, not SQLAlchemy's wrapper)."""
-    original = getattr(error, "orig", None)
-    shown = original if original is not None else error
-    lines = [line for line in str(shown).strip().splitlines() if line.strip()][:3]
-    text_ = "\n".join(line[:300] for line in lines)
-    return f"{type(shown).__name__}: {text_}" if text_ else type(shown).__name__
-
-
-def learner_frames(error: BaseException, learner) -> str:
-    """The frames in the learner's files; only the revision's own when the error happened there."""
-    if isinstance(error, SyntaxError):
-        return learner_traceback(error, learner.dir)
-    root = str(learner.dir)
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(root)]
-    in_revisions = [f for f in frames if "/alembic/versions/" in f.filename]
-    lines = []
-    for frame in (in_revisions or frames)[-4:]:
-        lines.append(f"{relative(learner, frame.filename)}:{frame.lineno} in {frame.name}")
-        if frame.line:
-            lines.append(f"    {frame.line}")
-    return "\n".join(lines + [error_summary(error)])
-
-
-def explain(error: BaseException, learner) -> str:
-    """The error, the learner's frames, and what it usually means."""
-    text_ = str(error)
-    trace = learner_frames(error, learner)
-    advice = ""
-    if type(error).__name__ == "NoSuchModuleError" and "driver" in text_:
-        advice = (
-            "Alembic tried to connect with the placeholder URL of alembic.ini "
-            "(driver://user:pass@localhost/dbname). In alembic/env.py, read the real URL from the "
-            'environment: config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])'
-        )
-    elif "Multiple head revisions" in text_ or "multiple heads" in text_.lower():
-        advice = "Your revisions form two branches (two heads): see the check `single-head`."
-    elif "Can't locate revision" in text_ or "No such revision" in text_:
-        advice = "A down_revision names a revision id that no file in alembic/versions/ has: check for typos."
-    elif 'relation "users" does not exist' in text_:
-        advice = (
-            "documents has a foreign key to users, so users must exist first: in upgrade(), "
-            'create "users" before "documents".'
-        )
-    elif "depends on it" in text_ or "other objects depend on" in text_:
-        advice = (
-            "Another table still points at the one being dropped (documents.owner_id → users): in "
-            'downgrade(), undo in reverse order: op.drop_table("documents") first, then op.drop_table("users").'
-        )
-    elif "already exists" in text_:
-        advice = (
-            "upgrade() tried to create something that is already there: the previous downgrade() did "
-            "not remove it."
-        )
-    return trace + (f"\n→ {advice}" if advice else "")
-
-
-def run_alembic(learner, sql, config, verb: str, target: str, *, doing: str = "", owner: str = "") -> None:
-    """``alembic <verb> <target>``; a failure names the command, the learner's line and the cause.
-
-    ``owner``: this run only sets the stage, the check named there reports its failure in full.
-    """
-    from alembic import command
-
-    shown = "head" if target == "heads" else target  # "heads" also works with two heads: see single-head
-    with sql.capture() as log:
-        try:
-            getattr(command, verb)(config, target)
-        except Exception as error:
-            if log:
-                sql.flag(log[-1:], "the statement that failed")
-            if owner:
-                fail(
-                    f"{doing}`alembic {verb} {shown}` fails, so this can't be tested yet "
-                    f"(see the check `{owner}`):\n{learner_frames(error, learner)}"
-                )
-            fail(f"{doing}`alembic {verb} {shown}` failed:\n{explain(error, learner)}")
-
-
-def is_noop(function) -> bool:
-    """Whether ``function``'s body is only a docstring, comments and ``pass``."""
-    try:
-        tree = ast.parse(textwrap.dedent(pyinspect.getsource(function)))
-    except (OSError, TypeError, SyntaxError):
-        return False
-    body = tree.body[0].body if tree.body and hasattr(tree.body[0], "body") else []
-    return all(
-        isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
-        for node in body
-    )
-
-
-def table_names(db) -> set[str]:
-    return set(inspect(db).get_table_names())
 
 
 def upgrade_first(learner, sql, db, config, *, need_tables: bool = True) -> None:
@@ -224,105 +114,6 @@ def _run_env(learner, config) -> dict:
 
 
 # -- drift, in words and as the migration still needed ------------------------------------------
-
-
-def compare(db, metadata):
-    from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
-    from alembic.runtime.migration import MigrationContext
-
-    with db.connect() as conn:
-        # compare_server_default: off in Alembic by default, but the models say Postgres fills
-        # created_at with now(); a migration that forgets it is a real mismatch (lesson: gap 2).
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
-        diffs = compare_metadata(context, metadata)
-        code = render_python_code(produce_migrations(context, metadata).upgrade_ops) if diffs else ""
-    return diffs, code
-
-
-def sql_type(type_) -> str:
-    """The type as Postgres spells it (`TIMESTAMP WITH TIME ZONE`, not `DATETIME`)."""
-    from sqlalchemy.dialects import postgresql
-
-    try:
-        return type_.compile(dialect=postgresql.dialect())
-    except Exception:
-        return str(type_)
-
-
-def describe(diff) -> str:
-    if isinstance(diff, list):  # column modifications come grouped in a list
-        return "; ".join(describe(d) for d in diff)
-    kind = diff[0]
-    if kind == "add_table":
-        return f"table `{diff[1].name}` is in models.py, but no revision creates it"
-    if kind == "remove_table":
-        return f"table `{diff[1].name}` is in the database, but not in models.py"
-    if kind == "add_column":
-        return f"column `{diff[2]}.{diff[3].name}` is in models.py, but no revision creates it"
-    if kind == "remove_column":
-        return f"column `{diff[2]}.{diff[3].name}` is in the database, but not in models.py"
-    if kind == "modify_nullable":
-        _, _, table, column, _, database, model = diff
-        said = lambda nullable: "NULL" if nullable else "NOT NULL"  # noqa: E731
-        return f"`{table}.{column}` is {said(database)} in the database; models.py says {said(model)}"
-    if kind == "modify_type":
-        _, _, table, column, _, database, model = diff
-        return f"`{table}.{column}` is {sql_type(database)} in the database; models.py says {sql_type(model)}"
-    if kind == "modify_default":
-        _, _, table, column, _, database, model = diff
-        model_default = getattr(model, "arg", model)
-        model_text = getattr(model_default, "text", None) or (str(model_default) if model_default is not None else None)
-        has = f"has server default {database}" if database else "has no server default"
-        return f"`{table}.{column}` {has} in the database; models.py says {model_text or 'none'}"
-    if kind in ("add_constraint", "remove_constraint"):
-        constraint = diff[1]
-        columns = ", ".join(c.name for c in constraint.columns)
-        label = "UNIQUE" if type(constraint).__name__ == "UniqueConstraint" else type(constraint).__name__
-        where = f"{label} ({columns}) on `{constraint.table.name}`"
-        return f"{where} is in models.py but not in the database" if kind == "add_constraint" else (
-            f"{where} is in the database but not in models.py"
-        )
-    if kind in ("add_index", "remove_index"):
-        index = diff[1]
-        columns = ", ".join(c.name for c in index.columns)
-        unique = "unique " if index.unique else ""
-        side = "models.py but not in the database" if kind == "add_index" else "the database but not in models.py"
-        return f"{unique}index on `{index.table.name}` ({columns}) is in {side}"
-    if kind in ("add_fk", "remove_fk"):
-        fk = diff[1]
-        columns = ", ".join(c.name for c in fk.columns)
-        target = ", ".join(e.target_fullname for e in fk.elements)
-        side = "models.py but not in the database" if kind == "add_fk" else "the database but not in models.py"
-        return f"foreign key `{fk.table.name}`({columns}) → {target} is in {side}"
-    return str(diff)
-
-
-def tidy(code: str) -> str:
-    lines = [line for line in code.splitlines() if line.strip() and not line.strip().startswith("# ###")]
-    return "\n".join("    " + line.strip() if not line.startswith("    ") else line for line in lines)
-
-
-def has_default_change(diffs) -> bool:
-    flat = [d for group in diffs for d in (group if isinstance(group, list) else [group])]
-    return any(d[0] == "modify_default" for d in flat)
-
-
-def drift_message(diffs, code: str, intro: str) -> str:
-    shown = [f"  - {describe(d)}" for d in diffs[:12]]
-    if len(diffs) > 12:
-        shown.append(f"  - … and {len(diffs) - 12} more")
-    note = ""
-    if has_default_change(diffs):
-        note = (
-            "\n(Alembic leaves server defaults out of its comparison unless compare_server_default=True; "
-            "the grader turns it on, because without the default Postgres no longer fills the column "
-            "and every INSERT that omits it fails.)"
-        )
-    return (
-        f"{intro}\n" + "\n".join(shown) + note
-        + "\n\nThe migration you still need (what `alembic revision --autogenerate` would write now):\n"
-        + tidy(code)
-    )
 
 
 # -- the checks ---------------------------------------------------------------------------------
