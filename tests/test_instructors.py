@@ -191,3 +191,20 @@ def test_the_url_backend_only_touches_its_own_databases(tmp_path, databases):
     finally:
         with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS someone_elses")
+
+
+def test_an_installed_package_publishes_a_module_through_its_entry_point(tmp_path, monkeypatch):
+    """A distribution on sys.path with a `course.content` entry point is found without importing it."""
+    site = tmp_path / "site"
+    assert cli("new-module", "packaged", "--path", str(site / "course_module_packaged")).returncode == 0
+    info = site / "course_module_packaged-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: course-module-packaged\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[course.content]\npackaged = course_module_packaged\n")
+    (site / "course_module_packaged" / "__init__.py").write_text("raise RuntimeError('content packages are never imported')\n")
+    monkeypatch.syspath_prepend(str(site))
+    modules, problems = load_content(content_roots())
+    assert problems == []
+    assert [m.id for m in modules] == ["sqlalchemy-2", "packaged"]
+    listing = cli("list", "--json", env={"PYTHONPATH": str(site)}, cwd=tmp_path)
+    assert [m["id"] for m in json.loads(listing.stdout)] == ["sqlalchemy-2", "packaged"], listing.stderr
