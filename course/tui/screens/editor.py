@@ -14,7 +14,8 @@ class EditorScreen(Screen):
     """One tab per file the learner edits; ctrl+s saves (the app's watcher then re-checks)."""
 
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("f2", "next_file", "Next file", priority=True),
         Binding("escape", "close", "Back"),
     ]
 
@@ -23,7 +24,7 @@ class EditorScreen(Screen):
         self.files = [f for f in files if f.suffix in (".py", ".ini", ".mako", ".txt", "")]
 
     def compose(self) -> ComposeResult:
-        yield Label("Editing — ctrl+s saves and re-checks, escape goes back", id="editor-title")
+        yield Label("Editing — ctrl+s saves and re-checks, F2 next file, escape goes back", id="editor-title")
         with TabbedContent():
             for index, path in enumerate(self.files):
                 with TabPane(path.name, id=f"file-{index}"):
@@ -35,6 +36,15 @@ class EditorScreen(Screen):
     def on_mount(self) -> None:
         if self.files:
             self.query_one("#editor-0", TextArea).focus()
+
+    def action_next_file(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        panes = [f"file-{index}" for index in range(len(self.files))]
+        if not panes:
+            return
+        following = panes[(panes.index(tabs.active) + 1) % len(panes)] if tabs.active in panes else panes[0]
+        tabs.active = following
+        self.query_one(f"#editor-{following.removeprefix('file-')}", TextArea).focus()
 
     def action_save(self) -> None:
         for index, path in enumerate(self.files):

@@ -19,7 +19,7 @@ HELP = """\
 | **h** | reveal the next hint |
 | **s** | the reference solution (after a pass, or when asked twice) |
 | **r** | reset the exercise to its starter (asks first; keeps a backup) |
-| **e** | edit the exercise files here (ctrl+s saves) |
+| **e** | edit the exercise files here (ctrl+s saves, F2 switches file, escape returns) |
 | **o** | open the exercise in `$EDITOR` |
 | **q** | the section's quiz (section 14: the final check) |
 | **ctrl+p** | command palette: every action by name |

@@ -69,6 +69,8 @@ class QuizScreen(Screen[int]):
         choices.display = question.kind == "choice"
         for choice in question.choices:
             choices.add_option((inline(choice.text), choice.text))
+        if question.choices:
+            choices.highlighted = 0
         entry = self.query_one("#quiz-input", Input)
         entry.value = ""
         entry.display = question.kind in ("sql", "recall")
