@@ -21,7 +21,6 @@ from types import ModuleType
 
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import NullPool
 
 from checker import capture
 from checker.api import fail
@@ -203,7 +202,7 @@ class Environment:
     engines: list[Engine] = field(default_factory=list)
 
     def engine(self, url: str) -> Engine:
-        engine = capture.grader_engine(create_engine(url, poolclass=NullPool))
+        engine = capture.grader_engine(create_engine(url, pool_size=2, max_overflow=8))
         self.engines.append(engine)
         return engine
 
