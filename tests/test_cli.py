@@ -190,3 +190,40 @@ def test_a_killed_runner_leaves_no_server_behind(state_dir):
         time.sleep(0.1)
     assert not server_dir.exists()
     assert postgres_processes(server_dir) == []
+
+
+def test_check_all_on_a_fresh_workspace_passes_none_and_solutions_pass_all(tmp_path, modules):
+    workspace = tmp_path / "ws"
+    fresh = course("check", "--all", "--json", workspace=workspace, timeout=600)
+    assert fresh.returncode == 1, fresh.stderr
+    results = json.loads(fresh.stdout)
+    assert len(results) == sum(len(m.exercises) for m in modules) == 13
+    assert all(r["status"] in ("fail", "error") for r in results), [(r["exercise"], r["status"]) for r in results if r["status"] == "pass"]
+    solved = course("check", "--all", "--solution", "--json", workspace=workspace, timeout=600)
+    assert solved.returncode == 0, [(r["exercise"], r["status"]) for r in json.loads(solved.stdout) if r["status"] != "pass"]
+
+
+def test_watch_regrades_on_save_and_stops_on_ctrl_c(tmp_path, exercises, state_dir):
+    import signal
+    import time
+
+    workspace = tmp_path / "ws"
+    course("init", workspace=workspace)
+    env = {**os.environ, "COURSE_WORKSPACE": str(workspace), "COLUMNS": "120", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "course.cli", "watch", "03"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while "Watching" not in "".join(lines) and time.monotonic() < deadline:
+            lines.append(process.stdout.readline())
+        assert "FAIL" in "".join(lines)
+        target = workspace / "sqlalchemy-2" / "03-engine-session" / "db.py"
+        target.write_text((exercises["03-engine-session"].solution_dir / "db.py").read_text())
+        while "PASS" not in "".join(lines) and time.monotonic() < deadline:
+            lines.append(process.stdout.readline())
+        assert "PASS" in "".join(lines)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    assert postgres_processes(state_dir) == []
