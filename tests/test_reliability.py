@@ -215,3 +215,17 @@ def test_two_processes_on_one_workspace_do_not_corrupt_progress(tmp_path):
     store = Progress(path)
     assert store.count("m/e", "hints") == 400
     assert store.latest("m/e").attempts == 400
+
+
+def test_learner_code_cannot_log_in_as_the_superuser(tmp_path, databases, warm_launcher):
+    source = """
+        import os
+        import psycopg
+        from sqlalchemy.engine import make_url
+        def run():
+            url = make_url(os.environ["DATABASE_URL"]).set(drivername="postgresql", username="postgres", password=None)
+            psycopg.connect(url.render_as_string(hide_password=False)).close()
+    """
+    result = grade(job(tmp_path, source), databases, launcher=warm_launcher)
+    assert statuses(result)["runs"] == "fail"
+    assert "password" in result.checks[0].message

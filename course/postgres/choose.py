@@ -44,7 +44,8 @@ def choose_backend(backend: str | None = None, database_url: str | None = None) 
 def open_server(choice: Choice, *, secure: bool = False) -> PostgresServer:
     """Start or reuse a server for ``choice``; the caller must ``close()`` it.
 
-    ``secure``: an embedded server of this session's own, with password authentication.
+    ``secure``: never reuse the shared server of ``course db start`` (which trusts local
+    connections); start one of this session's own, with password authentication.
     """
     if choice.backend == "url":
         from course.postgres.url import UrlServer
@@ -58,4 +59,5 @@ def open_server(choice: Choice, *, secure: bool = False) -> PostgresServer:
 
     if secure:
         return embedded.start(persistent=False, secure=True)
-    return embedded.running_persistent() or embedded.start(persistent=False)
+    # a server of our own always requires passwords: learner code cannot log in as the superuser
+    return embedded.running_persistent() or embedded.start(persistent=False, secure=True)

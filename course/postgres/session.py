@@ -101,7 +101,7 @@ class DatabaseSession:
             server = self.server
             if isinstance(server, embedded.EmbeddedServer) and server.owned and server.pid() is None:
                 server.close()
-                self.server = embedded.start(persistent=False, secure=self.isolate)
+                self.server = embedded.start(persistent=False, secure=True)
             self._admin = _connect(self.server.admin)
             self._databases.clear()
             self._owners.clear()
