@@ -98,3 +98,9 @@ def test_cli_validate_exit_codes(root):
     broken = subprocess.run([sys.executable, "-m", "course.cli", "validate", "--static", str(root)], capture_output=True, text=True)
     assert broken.returncode == 1
     assert "05-relationships.md: section 05-relationships has no lesson file" in broken.stdout
+
+
+def test_the_shipped_course_validates_statically():
+    """The graded half (solutions, starters, mutants, variants, lesson code) is test_exercises.py
+    and test_lessons.py; together they are `course validate` of the shipped module."""
+    assert validate(BUILTIN) == []
