@@ -77,12 +77,15 @@ def watch_exercise(ctx, query: str | None) -> None:
     try:
         while True:
             console.rule(f"{exercise.full_id} · {time.strftime('%H:%M:%S')}")
+            before = _snapshot(folder)
             result = grade(job_for(exercise, folder), session, launcher=launcher)
             workspace.progress.record_result(exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json())
             print_result(console, result)
             console.print(f"[dim]Watching {folder} — save a file to re-check, Ctrl-C to stop.[/]")
-            for changes in watch(folder, debounce=300, step=100, watch_filter=_source_filter):
-                if changes:
+            # a save made while grading, or before the watcher is armed, is caught by the snapshot
+            for changes in watch(folder, debounce=300, step=100, watch_filter=_source_filter,
+                                 rust_timeout=1000, yield_on_timeout=True):
+                if changes or _snapshot(folder) != before:
                     break
     except KeyboardInterrupt:
         click.echo("")
@@ -91,6 +94,15 @@ def watch_exercise(ctx, query: str | None) -> None:
         launcher.close()
 
 
+def _snapshot(folder: Path) -> dict[str, float]:
+    """Modification times of the exercise's source files."""
+    times = {}
+    for path in folder.rglob("*"):
+        if path.is_file() and _source_filter(None, str(path)):
+            times[str(path)] = path.stat().st_mtime_ns
+    return times
+
+
 def _source_filter(change, path: str) -> bool:
-    name = Path(path).name
-    return not (name.endswith((".pyc", "~", ".swp")) or "__pycache__" in path or name.startswith(".#"))
+    """Only the exercise's sources count as a save (not files the learner's code writes)."""
+    return path.endswith((".py", ".ini", ".mako")) and "__pycache__" not in path
