@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from course import __version__, locations
+from course.errors import CourseError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -90,12 +91,14 @@ class Context:
         from course.workspace import Workspace, WorkspaceError
 
         workspace = Workspace(self.workspace_path)
-        if not workspace.exists and create:
+        if create:
+            new = not workspace.exists
             try:
-                workspace.init(self.modules)
+                workspace.init(self.modules)  # also brings starters of newly added content; never overwrites
             except WorkspaceError as error:
                 raise Fatal(str(error)) from None
-            click.echo(f"Created your workspace at {workspace.root}", err=True)
+            if new:
+                click.echo(f"Created your workspace at {workspace.root}", err=True)
         return workspace
 
     def database_session(self):
@@ -485,6 +488,9 @@ def run(argv: list[str] | None = None) -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
+    except CourseError as error:  # configuration, environment or content: one line, no traceback
+        click.echo(f"course: error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
     except click.exceptions.Exit as error:
         sys.exit(error.exit_code)
     sys.exit(result if isinstance(result, int) else 0)

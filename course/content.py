@@ -18,10 +18,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course.errors import CourseError
 from course import locations
 
 
-class ContentError(Exception):
+class ContentError(CourseError):
     """Broken content: ``str()`` is ``file:line: what is wrong``."""
 
     def __init__(self, path: Path, message: str, line: int | None = None):
@@ -286,7 +287,7 @@ def load_modules(roots: list[Path] | None = None) -> list[Module]:
     return modules
 
 
-class ExerciseNotFound(LookupError):
+class ExerciseNotFound(CourseError, LookupError):
     """``str()`` is one line: what was asked, and what would have matched."""
 
 

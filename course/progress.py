@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from course.errors import CourseError
+
 SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
@@ -50,7 +52,7 @@ MIGRATIONS: dict[int, str] = {
 }
 
 
-class ProgressError(Exception):
+class ProgressError(CourseError):
     """The store cannot be used; ``str()`` says why and what to do."""
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from course.errors import CourseError
+
 MODULE_TOML = '''id = "{id}"
 title = "{title}"
 subtitle = "A module made with course new-module"
@@ -178,7 +180,7 @@ dependencies = ["course"]
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
 
 
-class ScaffoldError(Exception):
+class ScaffoldError(CourseError):
     """``str()`` is one line: the cause and the fix."""
 
 

@@ -14,11 +14,12 @@ import shutil
 import time
 from pathlib import Path
 
+from course.errors import CourseError
 from course.content import Exercise, Module
 from course.progress import Progress
 
 
-class WorkspaceError(Exception):
+class WorkspaceError(CourseError):
     """The workspace cannot be used; ``str()`` says why and what to do."""
 
 

@@ -227,3 +227,16 @@ def test_watch_regrades_on_save_and_stops_on_ctrl_c(tmp_path, exercises, state_d
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
     assert postgres_processes(state_dir) == []
+
+
+def test_a_progress_store_from_a_newer_release_is_one_line_not_a_traceback(tmp_path):
+    import sqlite3
+
+    workspace = tmp_path / "ws"
+    course("init", workspace=workspace)
+    with sqlite3.connect(workspace / ".course" / "progress.sqlite3") as raw:
+        raw.execute("PRAGMA user_version = 99")
+    result = course("list", workspace=workspace)
+    assert result.returncode == 2
+    assert result.stderr.startswith("course: error:") and "newer version" in result.stderr
+    assert "Traceback" not in result.stderr

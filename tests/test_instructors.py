@@ -177,9 +177,12 @@ def test_the_url_backend_only_touches_its_own_databases(tmp_path, databases):
     with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS someone_elses")
         conn.execute("CREATE DATABASE someone_elses")
-    url = f"postgresql://{admin.user}@/postgres?host={admin.host}&port={admin.port}"
+    from urllib.parse import quote
+
+    url = f"postgresql://{admin.user}:{quote(admin.password or '', safe='')}@/postgres?host={admin.host}&port={admin.port}"
     try:
-        result = cli("--database-url", url, "check", "03", "--solution", "--json", env={"COURSE_WORKSPACE": str(tmp_path / "ws")})
+        result = cli("check", "03", "--solution", "--json",
+                     env={"COURSE_WORKSPACE": str(tmp_path / "ws"), "COURSE_DATABASE_URL": url})
         assert result.returncode == 0, result.stdout + result.stderr
         with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
             names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
 
+from course.errors import CourseError
+
 LEARNER_ROLE = "course_learner"
 DATABASE_PREFIX = "course_"
 
 
-class BackendError(Exception):
+class BackendError(CourseError):
     """A server could not be obtained or used. ``str()`` is one line: the cause and the fix."""
 
 

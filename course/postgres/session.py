@@ -12,7 +12,6 @@ import itertools
 import os
 import secrets
 import threading
-from pathlib import Path
 
 from course import locations
 from course.postgres.base import DATABASE_PREFIX, BackendError, ConnectionParams, PostgresServer, new_password
