@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from course.postgres.base import BackendError, ConnectionParams
+from course.postgres.base import BackendError, ConnectionParams, new_password
 
 DEFAULT_IMAGE = "postgres:16-alpine"
 
@@ -39,7 +39,8 @@ class DockerServer:
         except ImportError:  # newer testcontainers moved it
             from testcontainers.community.postgres import PostgresContainer  # type: ignore[no-redef]
         self.image = image or os.environ.get("COURSE_DOCKER_IMAGE", DEFAULT_IMAGE)
-        self._container = PostgresContainer(self.image, username="postgres", password="postgres", dbname="postgres")
+        password = new_password()  # random: learner code must not be able to guess the superuser's
+        self._container = PostgresContainer(self.image, username="postgres", password=password, dbname="postgres")
         self._container.with_command("postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
         try:
             self._container.start()
@@ -49,7 +50,7 @@ class DockerServer:
             host=self._container.get_container_host_ip(),
             port=int(self._container.get_exposed_port(5432)),
             user="postgres",
-            password="postgres",
+            password=password,
         )
         self.learner = self.admin
 
