@@ -96,6 +96,20 @@ def sql_differences(expected: str, typed: str) -> list[str]:
 
 # -- the engine --------------------------------------------------------------------------------
 
+@dataclass
+class Summary:
+    """How a quiz session went."""
+
+    answered: int
+    right: int
+    graded: int
+    """Answers graded right/wrong (free recall is self-graded, not counted here)."""
+    completed_module: bool
+
+    def describe(self) -> str:
+        return f"{self.answered} answered" + (f", {self.right}/{self.graded} right" if self.graded else "")
+
+
 class QuizSession:
     """Pick questions, grade answers, schedule the next review, keep score."""
 
@@ -181,6 +195,15 @@ class QuizSession:
         """(right, asked) among this session's graded answers in ``section``."""
         graded = [o for q, o in self.answered if q.section == section and o.correct is not None]
         return sum(1 for o in graded if o.correct), len(graded)
+
+    def finish(self, final_section: str) -> Summary:
+        """The session's score; records the module as complete when the final section passed."""
+        right = sum(1 for _, o in self.answered if o.correct)
+        graded = sum(1 for _, o in self.answered if o.correct is not None)
+        completed = self.completes_module(final_section)
+        if completed:
+            self.progress.set(f"module-complete:{self.module_id}", self.now().isoformat())
+        return Summary(len(self.answered), right, graded, completed)
 
     def completes_module(self, section: str) -> bool:
         """True when every question of the final section was answered and the score passes."""

@@ -140,12 +140,10 @@ def run_quiz(session: QuizSession, questions: list[Question], final_section: str
         console.print(f"\n[dim]Stopped. {answered} answer(s) saved.[/]")
         if answered == 0:
             return 0
-    right = sum(1 for _, o in session.answered if o.correct)
-    graded = sum(1 for _, o in session.answered if o.correct is not None)
+    summary = session.finish(final_section)
     console.rule("Done")
-    console.print(f"{answered} answered" + (f", {right}/{graded} right" if graded else "") + ".")
-    if session.completes_module(final_section):
-        session.progress.set(f"module-complete:{session.module_id}", datetime.now(UTC).isoformat())
+    console.print(summary.describe() + ".")
+    if summary.completed_module:
         console.print(f"[green bold]Module complete![/] You passed the final check ({final_section}).")
     return answered
 

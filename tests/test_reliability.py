@@ -13,7 +13,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from checker.runner import GradingJob, grade

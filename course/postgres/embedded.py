@@ -240,7 +240,7 @@ def postmaster_pid(data_dir: Path) -> int | None:
         pid = int(lines[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if _alive(pid) else None
+    return pid if process_alive(pid) else None
 
 
 def _ready(data_dir: Path) -> bool:
@@ -251,7 +251,8 @@ def _ready(data_dir: Path) -> bool:
     return len(lines) >= 8 and lines[7].strip() == "ready"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie child of ours is reaped and counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -371,9 +372,9 @@ def stop(server_dir: Path, *, remove: bool = True) -> bool:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGINT)  # "fast" shutdown: roll back, disconnect, exit
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.01)
-        if _alive(pid):
+        if process_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     if remove:
@@ -389,7 +390,7 @@ def reap_strays() -> list[str]:
     reaped = []
     for server_dir in servers.glob("session-*"):
         owner = server_dir.name.split("-")[1]  # session-<pid>-<random>
-        if owner.isdigit() and _alive(int(owner)):
+        if owner.isdigit() and process_alive(int(owner)):
             continue
         stop(server_dir)
         reaped.append(server_dir.name)

@@ -15,6 +15,7 @@ import threading
 
 from course import locations
 from course.postgres.base import DATABASE_PREFIX, BackendError, ConnectionParams, PostgresServer, new_password
+from course.postgres.embedded import process_alive
 
 
 def _connect(params: ConnectionParams):
@@ -153,7 +154,7 @@ class DatabaseSession:
                 pid = int(entry.read_text())
             except (OSError, ValueError):
                 continue
-            if entry.name != self.id and not _pid_alive(pid):
+            if entry.name != self.id and not process_alive(pid):
                 dead.append(entry)
         for entry in dead:
             prefix = f"{DATABASE_PREFIX}{entry.name}"
@@ -180,16 +181,6 @@ class DatabaseSession:
         finally:
             self._registry.unlink(missing_ok=True)
             self.server.close()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def open_session(backend: str | None = None, database_url: str | None = None, *, isolate: bool = False) -> DatabaseSession:

@@ -135,12 +135,8 @@ class QuizScreen(Screen[int]):
             self.index += 1
             self.show_question()
             return
-        right = sum(1 for _, o in self.session.answered if o.correct)
-        graded = sum(1 for _, o in self.session.answered if o.correct is not None)
-        message = f"Quiz done: {len(self.session.answered)} answered, {right}/{graded} right."
-        if self.session.completes_module(self.final_section):
-            self.session.progress.set(f"module-complete:{self.session.module_id}", datetime.now(UTC).isoformat())
-            message += " Module complete!"
+        summary = self.session.finish(self.final_section)
+        message = f"Quiz done: {summary.describe()}." + (" Module complete!" if summary.completed_module else "")
         self.app.notify(message, timeout=6)
         self.dismiss(len(self.session.answered))
 
