@@ -51,6 +51,9 @@ class CheckSpec:
 class FixtureSpec:
     name: str
     function: Callable
+    scope: str = "check"
+    """``check``: made for each check, torn down after it; ``run``: made once for all the checks
+    of a run (e.g. an engine: connecting costs more than most checks), torn down at the end."""
 
     @property
     def parameters(self) -> list[str]:
@@ -84,10 +87,23 @@ def check(name: str, title: str = "", *, timeout: float | None = None):
     return decorate
 
 
-def fixture(function: Callable) -> Callable:
-    """Declare a fixture named after the function. ``yield`` once to run teardown after the check."""
-    _current.fixtures[function.__name__] = FixtureSpec(function.__name__, function)
-    return function
+SCOPES = ("check", "run")
+
+
+def fixture(function: Callable | None = None, *, scope: str = "check"):
+    """Declare a fixture named after the function: ``@fixture`` or ``@fixture(scope="run")``.
+
+    ``yield`` once to run teardown after the check (or, with ``scope="run"``, after the last
+    check of the run). A run-scoped fixture may use only built-in and other run-scoped fixtures.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"fixture scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+
+    def declare(function: Callable) -> Callable:
+        _current.fixtures[function.__name__] = FixtureSpec(function.__name__, function, scope)
+        return function
+
+    return declare(function) if function is not None else declare
 
 
 def take_registry() -> Registry:

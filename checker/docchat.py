@@ -34,26 +34,28 @@ def seed(db, user_ids: list[int], seed_value: int) -> dict[int, list[int]]:
     rows = [(doc_id, owner) for owner in order for doc_id in documents[owner]]
     random.Random(seed_value + 1).shuffle(rows)
     start = datetime(2024, 1, 1, 8, 0)
-    with db.begin() as conn:
-        for user_id in order:
-            conn.execute(
-                text("INSERT INTO users (id, email, name) VALUES (:id, :email, :name)"),
-                {"id": user_id, "email": f"user{user_id}@example.com", "name": f"User {user_id}"},
-            )
-        for n, (doc_id, owner) in enumerate(rows):
+    with db.begin() as conn:  # one round trip per table (executemany is pipelined)
+        conn.execute(
+            text("INSERT INTO users (id, email, name) VALUES (:id, :email, :name)"),
+            [{"id": u, "email": f"user{u}@example.com", "name": f"User {u}"} for u in order],
+        )
+        if rows:
             conn.execute(
                 text(
                     "INSERT INTO documents (id, title, body, owner_id, created_at) "
                     "VALUES (:id, :title, :body, :owner_id, :created_at)"
                 ),
-                {
-                    "id": doc_id,
-                    "title": f"Document {doc_id}",
-                    "body": "text",
-                    "owner_id": owner,
-                    # distinct, and not in id order
-                    "created_at": start + timedelta(hours=(n * 7) % (len(rows) or 1), minutes=n),
-                },
+                [
+                    {
+                        "id": doc_id,
+                        "title": f"Document {doc_id}",
+                        "body": "text",
+                        "owner_id": owner,
+                        # distinct, and not in id order
+                        "created_at": start + timedelta(hours=(n * 7) % len(rows), minutes=n),
+                    }
+                    for n, (doc_id, owner) in enumerate(rows)
+                ],
             )
         for table in ("users", "documents"):
             conn.execute(

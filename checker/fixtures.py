@@ -199,12 +199,23 @@ class Environment:
     learner: Learner
     database_url: str
     admin_url: str
-    engines: list[Engine] = field(default_factory=list)
+    engines: dict[str, Engine] = field(default_factory=dict)
 
     def engine(self, url: str) -> Engine:
-        engine = capture.grader_engine(create_engine(url, pool_size=2, max_overflow=8))
-        self.engines.append(engine)
-        return engine
+        """The grader's engine for ``url``, shared by the checks of a run (connecting costs more
+        than the average check). Pre-ping, because a check may terminate idle connections; no
+        server-side prepared statements, because the schema is dropped between checks."""
+        if url not in self.engines:
+            engine = create_engine(
+                url, pool_size=2, max_overflow=8, pool_pre_ping=True, connect_args={"prepare_threshold": None}
+            )
+            self.engines[url] = capture.grader_engine(engine)
+        return self.engines[url]
+
+    def dispose(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
+        self.engines.clear()
 
 
 def _learner(environment: Environment) -> Learner:

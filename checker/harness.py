@@ -72,18 +72,38 @@ def load_checks(checks_file: Path):
     return take_registry()
 
 
+class RunScope:
+    """Values of run-scoped fixtures (and their teardowns), kept across the checks of a run."""
+
+    def __init__(self):
+        self.values: dict[str, object] = {}
+        self.teardowns: list = []
+
+    def teardown(self) -> None:
+        _finish(self.teardowns)
+
+
+RUN_SCOPED_BUILTINS = frozenset({"learner", "database_url", "db", "admin", "schema", "environment"})
+"""Built-ins a run-scoped fixture may use (``sql`` belongs to one check)."""
+
+
 class FixtureResolver:
     """Resolve a check's parameters by name, pytest-style, with teardown for generator fixtures."""
 
-    def __init__(self, registry, seed: dict[str, object]):
+    def __init__(self, registry, seed: dict[str, object], run: RunScope | None = None):
         from checker.fixtures import BUILTINS
 
         self._specs = {name: fn for name, fn in BUILTINS.items()}
         self._specs.update({name: spec.function for name, spec in registry.fixtures.items()})
+        self._scopes = {name: spec.scope for name, spec in registry.fixtures.items()}
         self._values = dict(seed)
         self._teardowns: list = []
+        self._run = run or RunScope()
 
     def resolve(self, name: str, chain: tuple[str, ...] = ()):
+        run_scoped = self._scopes.get(name) == "run"
+        if run_scoped and name in self._run.values:
+            return self._run.values[name]
         if name in self._values:
             return self._values[name]
         if name in chain:
@@ -91,53 +111,96 @@ class FixtureResolver:
         function = self._specs.get(name)
         if function is None:
             raise RuntimeError(f"unknown fixture {name!r} (built-in: {', '.join(sorted(self._specs))})")
-        args = [self.resolve(p, chain + (name,)) for p in inspect.signature(function).parameters]
+        parameters = list(inspect.signature(function).parameters)
+        if run_scoped:
+            for parameter in parameters:
+                if self._scopes.get(parameter, "run" if parameter in RUN_SCOPED_BUILTINS else "check") != "run":
+                    raise RuntimeError(
+                        f"run-scoped fixture {name!r} cannot use {parameter!r}, which is made for each check"
+                    )
+        args = [self.resolve(p, chain + (name,)) for p in parameters]
         value = function(*args)
         if inspect.isgenerator(value):
             generator = value
             value = next(generator)
-            self._teardowns.append(generator)
-        self._values[name] = value
+            (self._run.teardowns if run_scoped else self._teardowns).append(generator)
+        (self._run.values if run_scoped else self._values)[name] = value
         return value
 
     def teardown(self) -> None:
-        for generator in reversed(self._teardowns):
-            try:
-                next(generator)
-            except StopIteration:
-                pass
-        self._teardowns.clear()
+        _finish(self._teardowns)
+
+
+def _finish(teardowns: list) -> None:
+    """Run generator fixtures' teardowns, last made first."""
+    for generator in reversed(teardowns):
+        try:
+            next(generator)
+        except StopIteration:
+            pass
+    teardowns.clear()
+
+
+EMPTY_PUBLIC_SCHEMA = """
+SELECT to_regnamespace('public') IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = to_regnamespace('public'))
+   AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace('public'))
+   AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = to_regnamespace('public'))
+"""
 
 
 def reset_database(environment) -> None:
-    """Give the next check an empty database: drop and recreate the public schema."""
+    """Give the next check an empty database: drop and recreate the public schema (unless it is
+    empty already, as it is for the first check of a run).
+
+    Done as the learner's role, which owns the database (and so the public schema) and every
+    object its code created, on the connection the checks use anyway; as the superuser only if
+    that is refused (a grader made objects as ``admin``). A transaction the learner's code left
+    open holds locks: if the drop has to wait for one, that session is ended and the drop retried.
+    """
     from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
-    engine = environment.engine(environment.admin_url)
-    with engine.connect() as conn:
-        conn.execute(text("SET lock_timeout = '3s'"))
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND state LIKE 'idle in transaction%'"
-            )
-        )
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public AUTHORIZATION pg_database_owner"))
-        conn.commit()
-    engine.dispose()
-    environment.engines.remove(engine)
+    for url in dict.fromkeys([environment.database_url, environment.admin_url]):
+        engine = environment.engine(url)
+        try:
+            with engine.connect() as conn:
+                if conn.execute(text(EMPTY_PUBLIC_SCHEMA)).scalar():
+                    conn.commit()
+                    return
+                for attempt in (1, 2):
+                    conn.execute(text("SET LOCAL lock_timeout = '500ms'"))
+                    try:
+                        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+                        break
+                    except OperationalError:  # lock_timeout: a session left in a transaction
+                        conn.rollback()
+                        if attempt == 2:
+                            raise
+                        conn.execute(text(END_IDLE_TRANSACTIONS))
+                conn.execute(text("CREATE SCHEMA public AUTHORIZATION pg_database_owner"))
+                conn.commit()
+                return
+        except DBAPIError:
+            if url == environment.admin_url:
+                raise
 
 
-def run_check(spec, registry, environment, learner_dir: Path):
+END_IDLE_TRANSACTIONS = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+ WHERE datname = current_database() AND pid <> pg_backend_pid()
+   AND state LIKE 'idle in transaction%' AND usename = current_user
+"""
+
+
+def run_check(spec, registry, environment, learner_dir: Path, run: RunScope | None = None):
     """Run one check; return (status, message, sql state)."""
     from checker.api import CheckFailed
     from checker.capture import capture
     from checker.fixtures import Sql
 
     sql = Sql()
-    resolver = FixtureResolver(registry, {"environment": environment, "sql": sql})
+    resolver = FixtureResolver(registry, {"environment": environment, "sql": sql}, run)
     status, message = "pass", ""
     with capture() as everything:
         try:
@@ -263,11 +326,12 @@ def run_job(job: dict, results_fd: int) -> None:
             return
     environment = Environment(Learner(learner_dir, modules), job["database_url"], job["admin_url"])
 
+    run = RunScope()
     for spec in checks:
         channel.send("start", name=spec.name)
         started = time.perf_counter()
         reset_database(environment)
-        status, message, sql, everything = run_check(spec, registry, environment, learner_dir)
+        status, message, sql, everything = run_check(spec, registry, environment, learner_dir, run)
         views = statement_views(everything, sql.flagged)
         channel.send(
             "result",
@@ -279,9 +343,11 @@ def run_job(job: dict, results_fd: int) -> None:
             sql=[view.sql for view in views],
             statements=[view.__dict__ for view in views],
         )
-        for engine in environment.engines:
-            engine.dispose()
-        environment.engines.clear()
+    try:
+        run.teardown()
+    except Exception:  # every result is in; show the grader's slip in the output, nothing more
+        traceback.print_exc()
+    environment.dispose()
     channel.send("done")
 
 

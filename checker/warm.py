@@ -50,6 +50,12 @@ def _preload() -> None:
     from checker import capture
 
     capture.install()
+    try:
+        from checker import warmup
+
+        warmup.run()
+    except Exception:  # only speed is at stake
+        pass
 
 
 def _child(job: dict, results: int, output: int, control) -> None:

@@ -29,7 +29,7 @@ def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: 
     results = []
     launcher = default_launcher()  # imports SQLAlchemy & co. while Postgres starts
     try:
-        session = ctx.database_session()
+        session = ctx.database_session(spares=1 if len(exercises) > 1 else 0)
     except BaseException:
         launcher.close()
         raise

@@ -101,19 +101,19 @@ class Context:
                 click.echo(f"Created your workspace at {workspace.root}", err=True)
         return workspace
 
-    def database_session(self):
+    def database_session(self, spares: int = 1):
         from course.postgres.base import BackendError
 
         try:
-            return self.database_session_opener()()
+            return self.database_session_opener(spares)()
         except BackendError as error:
             raise Fatal(str(error)) from None
 
-    def database_session_opener(self):
+    def database_session_opener(self, spares: int = 1):
         """A function that opens a database session (raises BackendError) — for workers."""
         from course.postgres.session import open_session
 
-        return lambda: open_session(self.backend, self.database_url)
+        return lambda: open_session(self.backend, self.database_url, spares=spares)
 
 
 def find(modules, query):
@@ -379,7 +379,7 @@ def db_stop() -> None:
     """Stop the shared server and delete its data."""
     from course.postgres import embedded
 
-    stopped = embedded.stop(locations.state_dir() / "servers" / "persistent")
+    stopped = embedded.stop(locations.servers_dir() / "persistent")
     click.echo("stopped the shared server" if stopped else "no shared server was running")
 
 
@@ -454,7 +454,7 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
     exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
     launcher = default_launcher()
     try:
-        session = open_session(obj.backend, obj.database_url, isolate=True)
+        session = open_session(obj.backend, obj.database_url, isolate=True, spares=max(1, jobs))
     except BackendError as error:
         launcher.close()
         raise Fatal(str(error)) from None

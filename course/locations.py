@@ -5,6 +5,7 @@ Tests point these at temporary directories so that nothing touches a real home d
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -40,3 +41,38 @@ def state_dir() -> Path:
     if override:
         return Path(override).expanduser().resolve()
     return Path(tempfile.gettempdir()) / f"course-{os.getuid()}"
+
+
+RAM_DIR = Path("/dev/shm")
+RAM_NEEDED = 1 << 30
+"""Free bytes ``/dev/shm`` must have before servers go there (a container's 64 MB does not)."""
+
+
+def servers_dir() -> Path:
+    """Where the throwaway servers' data directories and sockets live.
+
+    In RAM (``/dev/shm``) where there is room: CREATE DATABASE and DDL are 10-30x faster there
+    than on a disk, even with fsync off, and the data is disposable anyway. Otherwise
+    ``servers/`` in the state directory. ``COURSE_SERVERS_DIR`` overrides. The choice sticks once
+    made, so every ``course`` process of one state directory finds the same servers.
+    """
+    override = os.environ.get("COURSE_SERVERS_DIR")
+    if override:
+        return Path(override).expanduser().resolve()
+    state = state_dir()
+    tag = hashlib.sha256(str(state).encode()).hexdigest()[:10]
+    ram = RAM_DIR / f"course-{os.getuid()}-{tag}"
+    on_disk = state / "servers"
+    if ram.is_dir():
+        return ram
+    if not (on_disk / "persistent").exists() and _room_in_ram():
+        return ram
+    return on_disk
+
+
+def _room_in_ram() -> bool:
+    try:
+        stats = os.statvfs(RAM_DIR)
+    except OSError:
+        return False
+    return os.access(RAM_DIR, os.W_OK) and stats.f_bavail * stats.f_frsize >= RAM_NEEDED

@@ -21,11 +21,19 @@ os.environ.pop("COURSE_WORKSPACE", None)
 def pytest_sessionfinish(session, exitstatus):
     from course.postgres import embedded
 
-    servers = Path(_STATE) / "servers"
+    servers = servers_root()
     if servers.is_dir():
         for server in servers.iterdir():
             embedded.stop(server)
+    shutil.rmtree(servers, ignore_errors=True)
     shutil.rmtree(_STATE, ignore_errors=True)
+
+
+def servers_root() -> Path:
+    """Where this run's throwaway servers live (in RAM when there is room)."""
+    from course import locations
+
+    return locations.servers_dir()
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +89,8 @@ def postgres_processes(state_dir: Path) -> list[str]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "postgres" in cmdline and "-D" in cmdline and str(state_dir) in cmdline:
+        places = [str(state_dir)] + ([str(servers_root())] if str(state_dir) == _STATE else [])
+        if "postgres" in cmdline and "-D" in cmdline and any(place in cmdline for place in places):
             if not any(shared in cmdline for shared in SHARED_SERVERS):
                 found.append(cmdline)
     return found

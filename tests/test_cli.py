@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_SERVERS, postgres_processes
+from conftest import SHARED_SERVERS, postgres_processes, servers_root
 
 
 def course(*args: str, workspace: Path | None = None, input: str | None = None, env: dict | None = None, timeout=180):
@@ -42,7 +42,7 @@ def test_check_solution_json_passes_and_leaves_nothing_running(tmp_path, state_d
         assert set(check) >= {"name", "status", "message", "sql"}
         assert check["status"] == "pass"
     assert postgres_processes(state_dir) == []
-    left = [p for p in (state_dir / "servers").glob("session-*") if str(p) not in SHARED_SERVERS]
+    left = [p for p in servers_root().glob("session-*") if str(p) not in SHARED_SERVERS]
     assert not left, "the command's server directory was not removed"
 
 

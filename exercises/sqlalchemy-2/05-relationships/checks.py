@@ -51,7 +51,7 @@ def tables(models, db):
     models.Base.metadata.create_all(db)
 
 
-@fixture
+@fixture(scope="run")
 def engine(database_url):
     """An engine for the learner's sessions. Created here (not a grader engine), so its SQL is captured."""
     engine = create_engine(database_url)
