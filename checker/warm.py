@@ -14,6 +14,7 @@ the runner sees EOF exactly when the child and everything it started are gone.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -117,6 +118,7 @@ def serve(control_fd: int) -> None:
         if not data:
             return
         results, output = fds
+        gc.freeze()  # what the worker holds is never collected in a child: no copy-on-write for it
         pid = os.fork()
         if pid == 0:
             _child(json.loads(data), results, output, control)

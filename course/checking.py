@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from checker.results import ExerciseResult
-from checker.runner import grade
+from checker.runner import GradingJob, grade
 from course.content import Exercise
 from course.grading import job_for, materialised
 from course.workspace import grader_fingerprint
@@ -20,26 +25,25 @@ def _console():
     return Console(stderr=False, highlight=False)
 
 
-def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: bool, verbose: bool) -> list[ExerciseResult]:
-    """Grade each exercise on one server session; the session is closed even on Ctrl-C."""
-    from checker.launch import default_launcher
+LOCAL_PARALLEL = 2
+"""Exercises graded at once by ``check --all`` without the service (each in its own child)."""
 
+
+def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: bool, verbose: bool) -> list[ExerciseResult]:
+    """Grade each exercise, by the grading service of ``course db start`` when it runs, else here.
+
+    Results are printed (and recorded) in order, as they come in.
+    """
     workspace = None if solution else ctx.workspace()
     console = None if as_json else _console()
     results = []
-    launcher = default_launcher()  # imports SQLAlchemy & co. while Postgres starts
-    try:
-        session = ctx.database_session(spares=1 if len(exercises) > 1 else 0)
-    except BaseException:
-        launcher.close()
-        raise
-    try:
-        for exercise in exercises:
-            if solution:
-                with materialised(exercise, "solution") as folder:
-                    result = grade(job_for(exercise, folder), session, launcher=launcher)
-            else:
-                result = grade(job_for(exercise, workspace.folder(exercise)), session, launcher=launcher)
+    with contextlib.ExitStack() as folders:
+        jobs = [
+            job_for(exercise, folders.enter_context(materialised(exercise, "solution")) if solution else workspace.folder(exercise))
+            for exercise in exercises
+        ]
+        for exercise, result in zip(exercises, _grade_all(ctx, jobs, console), strict=True):
+            if not solution:
                 workspace.progress.record_result(
                     exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json()
                 )
@@ -51,10 +55,63 @@ def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: 
                 print_result(console, result, verbose=verbose)
                 if result.status != "pass" and not solution:
                     console.print(f"  [dim]Stuck? `course hint {exercise.id}` · edit {workspace.folder(exercise)}[/]")
+    return results
+
+
+def _grade_all(ctx, jobs: list[GradingJob], console) -> Iterator[ExerciseResult]:
+    """Results in order: from the service if there is a usable one, the rest graded here."""
+    done = 0
+    if _service_allowed(ctx):
+        from course import service
+
+        try:
+            for result in service.grade_remotely([job_to_json(job) for job in jobs]):
+                done += 1
+                yield result
+            return
+        except service.ServiceUnavailable as why:
+            if service.socket_path().exists() and console is not None:  # one was started: say why not
+                console.print(f"[dim]({why}; grading here instead)[/]")
+    yield from _grade_here(ctx, jobs[done:])
+
+
+def _service_allowed(ctx) -> bool:
+    """The service grades on the shared embedded server: not when another backend is asked for."""
+    backend = ctx.backend or os.environ.get("COURSE_BACKEND")
+    url = ctx.database_url or os.environ.get("COURSE_DATABASE_URL")
+    return backend in (None, "", "embedded") and not url
+
+
+def _grade_here(ctx, jobs: list[GradingJob]) -> Iterator[ExerciseResult]:
+    """Grade in this process: one session, one warm worker, up to LOCAL_PARALLEL jobs at once.
+
+    Ctrl-C cancels the runs in flight (their children are killed) before the session closes.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from checker.launch import default_launcher
+
+    if not jobs:
+        return
+    launcher = default_launcher()  # imports SQLAlchemy & co. while Postgres starts
+    try:
+        session = ctx.database_session(spares=min(len(jobs), LOCAL_PARALLEL) - 1)
+    except BaseException:
+        launcher.close()
+        raise
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=min(len(jobs), LOCAL_PARALLEL))
+    try:
+        yield from pool.map(lambda job: grade(job, session, cancelled=stop.is_set, launcher=launcher), jobs)
     finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
         session.close()
         launcher.close()
-    return results
+
+
+def job_to_json(job: GradingJob) -> dict:
+    return {**dataclasses.asdict(job), "checks_file": str(job.checks_file), "learner_dir": str(job.learner_dir)}
 
 
 def watch_exercise(ctx, query: str | None) -> None:

@@ -348,7 +348,8 @@ def db() -> None:
 @db.command("status")
 @click.pass_obj
 def db_status(obj: Context) -> None:
-    """Say whether a shared server is running, and which backend would be used."""
+    """Say whether the shared server and the grading service are running."""
+    from course import service
     from course.postgres import embedded
 
     server = embedded.running_persistent()
@@ -356,12 +357,19 @@ def db_status(obj: Context) -> None:
         click.echo(f"running: {server.describe()} (pid {server.pid()})")
     else:
         click.echo("no shared server running; each command starts its own (or run `course db start`)")
+    try:
+        click.echo(f"grading service: ready (pid {service.ping()}), `course check` uses it")
+    except service.ServiceUnavailable as why:
+        if server or service.running_pid():
+            click.echo(f"grading service: not in use: {why}")
 
 
 @db.command("start")
 @click.pass_obj
 def db_start(obj: Context) -> None:
-    """Start a shared embedded server that later commands reuse (until `course db stop`)."""
+    """Start a shared embedded server and a warm grading service that later commands reuse
+    (until `course db stop`)."""
+    from course import service
     from course.postgres import embedded
     from course.postgres.base import BackendError
 
@@ -372,13 +380,23 @@ def db_start(obj: Context) -> None:
         except BackendError as error:
             raise Fatal(str(error)) from None
     click.echo(f"running: {server.describe()} (pid {server.pid()})")
+    try:
+        pid = service.ping()
+    except service.ServiceUnavailable:
+        try:
+            pid = service.start()
+        except service.ServiceUnavailable as why:
+            raise Fatal(f"{why}; `course check` still works, without the warm service") from None
+    click.echo(f"grading service: ready (pid {pid}); `course check` now skips the start-up costs")
 
 
 @db.command("stop")
 def db_stop() -> None:
-    """Stop the shared server and delete its data."""
+    """Stop the grading service and the shared server, and delete the server's data."""
+    from course import service
     from course.postgres import embedded
 
+    service.stop()
     stopped = embedded.stop(locations.servers_dir() / "persistent")
     click.echo("stopped the shared server" if stopped else "no shared server was running")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.console import Console, Group
 from rich.markup import escape
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -14,6 +13,8 @@ ICONS = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[yellow]![/]"
 
 
 def statements_table(views: list[StatementView]) -> Table:
+    from rich.syntax import Syntax  # pygments: only when there is SQL to show
+
     table = Table.grid(padding=(0, 1))
     table.add_column(justify="right", style="dim")
     table.add_column()

@@ -297,7 +297,12 @@ def start(*, persistent: bool, secure: bool = False) -> EmbeddedServer:
     _chown_tree(server_dir)
 
     args = [str(bindir / "postgres"), "-D", str(server_dir / "data"), "-k", str(server_dir), "-p", str(PORT)]
-    for key, value in SERVER_SETTINGS.items():
+    settings = dict(SERVER_SETTINGS)
+    if server_dir.is_relative_to(locations.RAM_DIR):
+        # shared memory segments as files of the data directory (already in RAM): a killed
+        # server leaves nothing behind in /dev/shm
+        settings["dynamic_shared_memory_type"] = "mmap"
+    for key, value in settings.items():
         args += ["-c", f"{key}={value}"]
     log = open(server_dir / "server.log", "ab")
     try:

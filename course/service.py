@@ -1,0 +1,315 @@
+"""The grading service: a warm grader behind ``course db start`` that ``course check`` talks to.
+
+A one-off ``course check`` pays for a Python process that imports SQLAlchemy, psycopg, Alembic
+and FastAPI, plus a database session; the service pays that once. It holds a session on the
+shared server (with spare databases made ahead of time) and a warm worker that forks a fresh,
+isolated child per run, exactly as the TUI does. The CLI then only imports what it needs to
+print, so a check costs little more than the checks themselves.
+
+Protocol: a unix stream socket ``grader.sock`` in the state directory (mode 0600); one JSON line
+per request, one JSON line per answer.
+
+- ``{"fingerprint": F, "jobs": [job, ...]}`` — answers ``{"result": ...}`` for each job, in order
+  (graded ``PARALLEL`` at a time). Closing the connection cancels what is still running.
+- ``{"fingerprint": F, "ping": true}`` — answers ``{"pong": pid}``.
+- ``{"stop": true}`` — the service shuts down (as on SIGTERM).
+
+Any problem is answered with ``{"error": "one line"}``; a client then grades on its own. ``F``
+is :func:`fingerprint` of the grading code: a service started before the code changed (an
+upgrade, an edit) is not used, and says so.
+
+Usage: ``python -m course.service`` (``course db start`` starts it, ``course db stop`` stops it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+from course import __version__, locations
+
+PARALLEL = 2
+"""Exercises graded at once for one request (``check --all``)."""
+READY_TIMEOUT_S = 20.0
+
+
+class ServiceUnavailable(Exception):
+    """No usable service: the caller grades on its own. ``str()`` says why, in one line."""
+
+
+def socket_path() -> Path:
+    return locations.state_dir() / "grader.sock"
+
+
+def pid_path() -> Path:
+    return locations.state_dir() / "grader.pid"
+
+
+def log_path() -> Path:
+    return locations.state_dir() / "grader.log"
+
+
+def fingerprint() -> str:
+    """Changes whenever the grading code changes (stat only: a fraction of a millisecond)."""
+    root = locations.PACKAGE_DIR.parent
+    parts = [__version__, sys.executable]
+    for folder in (root / "checker", root / "course" / "postgres", root / "course"):
+        for path in sorted(folder.glob("*.py")):
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                parts.append(f"{path}:{stat.st_mtime_ns}:{stat.st_size}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+# -- the client side (imports nothing heavy) ----------------------------------------------------
+
+
+def _connect(timeout: float | None = 5.0) -> socket.socket:
+    path = socket_path()
+    if not path.exists():
+        raise ServiceUnavailable("no grading service is running (start one with `course db start`)")
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(timeout)
+    try:
+        client.connect(str(path))
+    except OSError as error:
+        client.close()
+        raise ServiceUnavailable(f"the grading service does not answer ({error.strerror or error})") from None
+    return client
+
+
+def _request(client: socket.socket, message: dict) -> None:
+    client.sendall(json.dumps(message).encode() + b"\n")
+
+
+def _answers(client: socket.socket):
+    """The service's answers, one dict per line, until it closes the connection."""
+    reader = client.makefile("rb")
+    for line in reader:
+        answer = json.loads(line)
+        if "error" in answer:
+            raise ServiceUnavailable(answer["error"])
+        yield answer
+
+
+def ping(timeout: float = 2.0) -> int:
+    """The service's pid if it runs the current code; else :class:`ServiceUnavailable`."""
+    with contextlib.closing(_connect(timeout)) as client:
+        _request(client, {"fingerprint": fingerprint(), "ping": True})
+        for answer in _answers(client):
+            return int(answer["pong"])
+    raise ServiceUnavailable("the grading service closed the connection")
+
+
+def grade_remotely(jobs: list[dict]):
+    """Yield an ``ExerciseResult`` per job, in order, graded by the service.
+
+    Raises :class:`ServiceUnavailable` (before or between results) if it cannot; the results
+    already yielded stand. Closing the generator (Ctrl-C) cancels the rest on the service's side.
+    """
+    from checker.results import ExerciseResult
+
+    client = _connect()
+    client.settimeout(None)  # a run is bounded by the service's own time limits
+    try:
+        _request(client, {"fingerprint": fingerprint(), "jobs": jobs})
+        count = 0
+        for answer in _answers(client):
+            yield ExerciseResult.from_json(answer["result"])
+            count += 1
+        if count < len(jobs):
+            raise ServiceUnavailable("the grading service stopped before it finished")
+    except OSError as error:
+        raise ServiceUnavailable(f"lost the grading service ({error.strerror or error})") from None
+    finally:
+        client.close()
+
+
+def stop(timeout: float = 15.0) -> bool:
+    """Ask the service to stop and wait until it has; True if one was running."""
+    pid = running_pid()
+    try:
+        with contextlib.closing(_connect(2.0)) as client:
+            _request(client, {"stop": True})
+            with contextlib.suppress(OSError):
+                client.recv(1)
+    except ServiceUnavailable:
+        if pid is None:
+            socket_path().unlink(missing_ok=True)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid is not None and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if pid is not None and _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    socket_path().unlink(missing_ok=True)
+    pid_path().unlink(missing_ok=True)
+    return True
+
+
+def running_pid() -> int | None:
+    try:
+        pid = int(pid_path().read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    from course.postgres.embedded import process_alive
+
+    return process_alive(pid)
+
+
+def start() -> int:
+    """Start the service in the background (the shared server must be running); its pid."""
+    import subprocess
+
+    stop()
+    locations.state_dir().mkdir(parents=True, exist_ok=True)
+    with open(log_path(), "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "course.service"], stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+        )
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceUnavailable(f"the grading service exited at start; see {log_path()}")
+        try:
+            return ping()
+        except ServiceUnavailable:
+            time.sleep(0.05)
+    process.kill()
+    raise ServiceUnavailable(f"the grading service did not start within {READY_TIMEOUT_S:.0f} s; see {log_path()}")
+
+
+# -- the service side ---------------------------------------------------------------------------
+
+
+class Service:
+    """Accepts requests on the socket and grades them with one session and one warm worker."""
+
+    def __init__(self):
+        from checker.launch import WarmWorker
+        from course.postgres import embedded
+        from course.postgres.session import DatabaseSession
+
+        self.worker = WarmWorker()  # imports while the session opens
+        server = embedded.running_persistent()
+        if server is None:
+            self.worker.close()
+            raise SystemExit("course.service: no shared server is running; start it with `course db start`")
+        self.session = DatabaseSession(server, spares=PARALLEL)
+        self.fingerprint = fingerprint()
+        self.stopping = threading.Event()
+        path = socket_path()
+        path.unlink(missing_ok=True)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_mask = os.umask(0o177)  # the socket is ours alone
+        try:
+            self.listener.bind(str(path))
+        finally:
+            os.umask(old_mask)
+        self.listener.listen(16)
+        self.listener.settimeout(0.5)
+        pid_path().write_text(str(os.getpid()))
+
+    def serve(self) -> None:
+        threading.Thread(target=self._watch_server, name="course-server-watch", daemon=True).start()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    conn, _ = self.listener.accept()
+                except TimeoutError:
+                    continue
+                threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        if pid_path().exists() and pid_path().read_text().strip() == str(os.getpid()):
+            socket_path().unlink(missing_ok=True)
+            pid_path().unlink(missing_ok=True)
+        self.worker.close()
+        self.session.close()
+
+    def _watch_server(self) -> None:
+        """Stop when the shared server is gone (``course db stop``, or killed)."""
+        from course.postgres import embedded
+
+        while not self.stopping.wait(1.0):
+            if embedded.running_persistent() is None:
+                print("course.service: the shared server is gone; stopping", flush=True)
+                self.stopping.set()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with contextlib.closing(conn):
+            try:
+                request = json.loads(conn.makefile("rb").readline() or b"{}")
+            except (OSError, ValueError):
+                return
+            if request.get("stop"):
+                self.stopping.set()
+                return
+            if request.get("fingerprint") != self.fingerprint:
+                self._send(conn, {"error": (
+                    "the grading service runs older code; "
+                    "restart it with `course db stop && course db start`"
+                )})
+                return
+            if request.get("ping"):
+                self._send(conn, {"pong": os.getpid()})
+                return
+            try:
+                self._grade(conn, request.get("jobs") or [])
+            except OSError:
+                pass  # the client went away: its runs were cancelled
+
+    def _grade(self, conn: socket.socket, jobs: list[dict]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from checker.runner import GradingJob, grade
+
+        def gone() -> bool:
+            if self.stopping.is_set():
+                return True
+            readable, _, _ = select.select([conn], [], [], 0)
+            return bool(readable)  # the client sends nothing more: readable means it hung up
+
+        def one(job: dict):
+            job = {**job, "checks_file": Path(job["checks_file"]), "learner_dir": Path(job["learner_dir"])}
+            return grade(GradingJob(**job), self.session, cancelled=gone, launcher=self.worker)
+
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            for result in pool.map(one, jobs):
+                self._send(conn, {"result": result.to_json()})
+
+    @staticmethod
+    def _send(conn: socket.socket, message: dict) -> None:
+        conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the terminal that started us is not for us
+    service = Service()
+    signal.signal(signal.SIGTERM, lambda *_: service.stopping.set())
+    print(f"course.service: pid {os.getpid()} listening on {socket_path()}", flush=True)
+    service.serve()
+
+
+if __name__ == "__main__":
+    main()
