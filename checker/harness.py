@@ -60,6 +60,19 @@ def touches_learner(error: BaseException, learner_dir: Path) -> bool:
     return any(f.filename.startswith(root) for f in traceback.extract_tb(error.__traceback__))
 
 
+_COMPILED: dict[tuple[str, int, int], object] = {}
+"""Compiled ``checks.py`` files by (path, mtime, size): the warm worker compiles each version once
+and every child it forks starts with the code (see ``checker.warm``)."""
+
+
+def compile_checks(checks_file: Path):
+    stat = checks_file.stat()
+    key = (str(checks_file), stat.st_mtime_ns, stat.st_size)
+    if key not in _COMPILED:
+        _COMPILED[key] = compile(checks_file.read_bytes(), str(checks_file), "exec", dont_inherit=True)
+    return _COMPILED[key]
+
+
 def load_checks(checks_file: Path):
     """Import ``checks.py`` and return what it declared."""
     from checker.api import take_registry
@@ -68,7 +81,7 @@ def load_checks(checks_file: Path):
     spec = importlib.util.spec_from_file_location("course_checks", checks_file)
     module = importlib.util.module_from_spec(spec)
     sys.modules["course_checks"] = module
-    spec.loader.exec_module(module)
+    exec(compile_checks(checks_file), module.__dict__)
     return take_registry()
 
 
@@ -317,6 +330,7 @@ def run_job(job: dict, results_fd: int) -> None:
     channel.send("checks", checks=[{"name": c.name, "title": c.title, "timeout": c.timeout} for c in checks])
 
     modules = {}
+    environment = Environment(Learner(learner_dir, modules), job["database_url"], job["admin_url"])
     for name in job["modules"]:
         channel.send("importing", module=name)
         try:
@@ -324,7 +338,6 @@ def run_job(job: dict, results_fd: int) -> None:
         except BaseException as error:  # SystemExit and KeyboardInterrupt at import are errors too
             channel.send("import-error", module=name, message=learner_traceback(error, learner_dir))
             return
-    environment = Environment(Learner(learner_dir, modules), job["database_url"], job["admin_url"])
 
     run = RunScope()
     for spec in checks:

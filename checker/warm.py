@@ -23,11 +23,15 @@ import socket
 import sys
 
 PRELOAD = (
-    "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.hybrid", "sqlalchemy.dialects.postgresql",
-    "psycopg", "checker.harness", "checker.capture", "checker.fixtures", "checker.report",
+    "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.hybrid", "sqlalchemy.ext.associationproxy",
+    "sqlalchemy.dialects.postgresql", "psycopg", "checker.harness", "checker.capture", "checker.fixtures",
+    "checker.report", "checker.inspectors", "checker.sqlshape", "checker.docchat",
 )
 """Imported before the worker says it is ready: what every check needs."""
-PRELOAD_WHEN_IDLE = ("alembic.command", "alembic.config", "alembic.autogenerate", "fastapi", "fastapi.testclient", "httpx")
+PRELOAD_WHEN_IDLE = (
+    "alembic.command", "alembic.config", "alembic.autogenerate", "checker.migrations", "fastapi",
+    "fastapi.testclient", "httpx",
+)
 """Imported one at a time while no job is waiting: children forked later get them for free."""
 
 
@@ -84,6 +88,19 @@ def _child(job: dict, results: int, output: int, control) -> None:
             os._exit(0)
 
 
+def _compile_checks(job: dict) -> None:
+    """Compile the job's checks here, once per version of the file, so that children inherit it
+    (a broken file is reported by the child, which compiles it again)."""
+    from pathlib import Path
+
+    from checker import harness
+
+    try:
+        harness.compile_checks(Path(job["checks_file"]))
+    except Exception:
+        pass
+
+
 def _send(control, message: dict) -> None:
     control.send(json.dumps(message).encode())
 
@@ -118,10 +135,12 @@ def serve(control_fd: int) -> None:
         if not data:
             return
         results, output = fds
+        job = json.loads(data)
+        _compile_checks(job)
         gc.freeze()  # what the worker holds is never collected in a child: no copy-on-write for it
         pid = os.fork()
         if pid == 0:
-            _child(json.loads(data), results, output, control)
+            _child(job, results, output, control)
         os.close(results)
         os.close(output)
         _send(control, {"started": pid})

@@ -250,3 +250,92 @@ def test_a_dead_warm_worker_falls_back_to_a_fresh_interpreter(tmp_path, database
         assert result.status == "pass", result.checks
     finally:
         worker.close()
+
+
+RUN_SCOPED_CHECKS = '''
+import os
+from sqlalchemy import create_engine, text
+from checker import check, fixture
+
+made = []
+
+@fixture(scope="run")
+def engine(database_url):
+    made.append("engine")
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+    print("torn down after", len(made), "uses", flush=True)
+
+@fixture
+def per_check():
+    made.append("per-check")
+    return len(made)
+
+@check("first", "a run-scoped fixture is made once")
+def first(engine, per_check):
+    made.append("use")
+    with engine.begin() as conn:
+        conn.execute(text("create table t (x int)"))
+
+@check("second", "and shared by the next check, on a fresh schema")
+def second(engine, per_check):
+    made.append("use")
+    assert made.count("engine") == 1, made
+    assert made.count("per-check") == 2, made
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from pg_tables where schemaname = 'public'")).scalar() == 0
+
+@fixture(scope="run")
+def wrong(sql):
+    return sql
+
+@check("mismatch", "a run-scoped fixture may not use a per-check one")
+def mismatch(wrong):
+    pass
+'''
+
+
+def test_run_scoped_fixtures_are_made_once_shared_and_torn_down_at_the_end(tmp_path, databases, grade):
+    result = grade(make_job(tmp_path, "", RUN_SCOPED_CHECKS), databases)
+    assert statuses(result) == {"first": "pass", "second": "pass", "mismatch": "error"}, result.checks
+    assert "run-scoped fixture 'wrong' cannot use 'sql'" in result.checks[2].message
+    assert "torn down after 5 uses" in result.output
+
+
+def test_reset_drops_what_the_learner_made_and_ends_a_transaction_left_open(tmp_path, databases, grade):
+    checks = '''
+from sqlalchemy import text
+from checker import check
+
+@check("make", "make objects and leave a transaction open on them")
+def make(learner):
+    learner.mod.make()
+
+@check("empty", "the next check starts on an empty schema")
+def empty(db):
+    with db.connect() as conn:
+        kinds = conn.execute(text(
+            "select count(*) from pg_class where relnamespace = 'public'::regnamespace"
+        )).scalar()
+        types = conn.execute(text("select count(*) from pg_type where typnamespace = 'public'::regnamespace")).scalar()
+    assert (kinds, types) == (0, 0), (kinds, types)
+'''
+    learner = """
+        import os
+        from sqlalchemy import create_engine, text
+        engine = create_engine(os.environ["DATABASE_URL"])
+        kept = []
+        def make():
+            with engine.begin() as conn:
+                conn.execute(text("create type mood as enum ('ok', 'meh')"))
+                conn.execute(text("create table t (x int, m mood)"))
+                conn.execute(text("create view v as select x from t"))
+            conn = engine.connect()
+            conn.execute(text("insert into t values (1, 'ok')"))  # never committed: holds a lock on t
+            kept.append(conn)
+    """
+    started = time.monotonic()
+    result = grade(make_job(tmp_path, learner, checks), databases)
+    assert statuses(result) == {"make": "pass", "empty": "pass"}, result.checks
+    assert time.monotonic() - started < 10

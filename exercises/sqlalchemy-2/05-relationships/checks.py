@@ -48,7 +48,7 @@ def models(learner):
 
 @fixture
 def tables(models, db):
-    models.Base.metadata.create_all(db)
+    models.Base.metadata.create_all(db, checkfirst=False)  # every check starts on an empty schema
 
 
 @fixture(scope="run")
