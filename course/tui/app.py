@@ -91,15 +91,26 @@ class CourseApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
-        from checker.launch import default_launcher
-
         self.title = f"{self.module.subtitle} — {self.module.title}"
-        self.launcher = default_launcher()  # warm imports while the student reads
         self.show_section()
-        self.start_postgres()
-        self.watch_files()
+        # Postgres and the warm worker start once the first screen is out: on two cores their
+        # imports and start-up would otherwise delay it
+        self.call_after_refresh(self.start_background)
         for problem in self.module.problems:  # an instructor's mistake: say so, keep the rest working
             self.notify(str(problem), title="A broken exercise was skipped", severity="warning", timeout=15)
+
+    def _ui_alive(self) -> bool:
+        """False while the app shuts down: messages from workers may still arrive then."""
+        return not self._closing and bool(self.query("#status"))
+
+    def start_background(self) -> None:
+        from checker.launch import default_launcher
+
+        if self._closing:
+            return
+        self.launcher = default_launcher()  # warm imports while the student reads
+        self.start_postgres()
+        self.watch_files()
 
     # -- state helpers -----------------------------------------------------------------------
 
@@ -210,6 +221,8 @@ class CourseApp(App):
 
     def on_server_ready(self, message: ServerReady) -> None:
         self.server_status = f"ready ({message.description})"
+        if not self._ui_alive():
+            return
         self.refresh_status_bar()
         if self.pending_check:
             self.pending_check = False
@@ -217,6 +230,8 @@ class CourseApp(App):
 
     def on_server_failed(self, message: ServerFailed) -> None:
         self.server_status = "failed"
+        if not self._ui_alive():
+            return
         self.refresh_status_bar()
         self.query_one(ResultsView).show_message(f"[red]Postgres could not be started:[/] {message.reason}")
         self.notify(message.reason, title="Postgres failed", severity="error", timeout=15)
@@ -263,6 +278,8 @@ class CourseApp(App):
         exercise = next(e for e in self.module.exercises if e.full_id == message.exercise_id)
         self.workspace.progress.record_result(exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json())
         self.last_result = result
+        if not self._ui_alive():  # quitting: the result is saved, the screen is gone
+            return
         self.show_section()
         self.action_tab("results")
         self.query_one(ResultsView).focus()  # so that enter means "move on", not "pick a section"
@@ -274,6 +291,8 @@ class CourseApp(App):
 
     def on_check_failed_to_run(self, message: CheckFailedToRun) -> None:
         self.checking = None
+        if not self._ui_alive():
+            return
         self.query_one(ResultsView).show_message(f"[red]The check could not run:[/] {message.reason}")
         self.refresh_status_bar()
 
