@@ -3,6 +3,7 @@
 =================  ===========================================================================
 ``learner``        :class:`Learner` — the learner's modules (``learner.models``), sources, ASTs
 ``db``             a grader ``Engine`` on the fresh database, as the learner's role, not captured
+``captured_engine`` an ``Engine`` for the learner's sessions: captured, sharing ``db``'s connections
 ``admin``          a grader ``Engine`` on the fresh database as a superuser (``pg_stat_activity``,
                    ``pg_terminate_backend``)
 ``database_url``   the ``DATABASE_URL`` the learner's code was given
@@ -238,11 +239,18 @@ def _schema(db: Engine) -> Schema:
     return Schema(db)
 
 
+def _captured_engine(db: Engine) -> Engine:
+    """``db`` seen through an option engine: the same pool and dialect (no new connection, no new
+    initialisation), but not the grader's own, so what runs through it is captured."""
+    return db.execution_options()
+
+
 BUILTINS = {
     "learner": _learner,
     "database_url": _database_url,
     "db": _db,
     "admin": _admin,
     "schema": _schema,
+    "captured_engine": _captured_engine,
 }
 """Built-in fixtures; ``environment`` and ``sql`` are provided by the harness for each check."""

@@ -96,7 +96,7 @@ class RunScope:
         _finish(self.teardowns)
 
 
-RUN_SCOPED_BUILTINS = frozenset({"learner", "database_url", "db", "admin", "schema", "environment"})
+RUN_SCOPED_BUILTINS = frozenset({"learner", "database_url", "db", "admin", "schema", "captured_engine", "environment"})
 """Built-ins a run-scoped fixture may use (``sql`` belongs to one check)."""
 
 

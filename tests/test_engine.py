@@ -339,3 +339,31 @@ def empty(db):
     result = grade(make_job(tmp_path, learner, checks), databases)
     assert statuses(result) == {"make": "pass", "empty": "pass"}, result.checks
     assert time.monotonic() - started < 10
+
+
+CAPTURED_ENGINE_CHECKS = '''
+from sqlalchemy import text
+from checker import check, fail
+
+@check("captured", "captured_engine is captured, db is not, and they share one connection")
+def captured(db, captured_engine, sql, database_url):
+    with db.begin() as conn:
+        conn.execute(text("create table seen (x int)"))
+    with sql.capture() as log:
+        with captured_engine.connect() as conn:
+            conn.execute(text("select count(*) from seen"))
+            backends = conn.execute(text(
+                "select count(*) from pg_stat_activity where datname = current_database() and usename = current_user"
+            )).scalar()
+        with db.connect() as conn:
+            conn.execute(text("select 'grader' from seen"))
+    texts = [s.sql for s in log]
+    assert any("count(*) from seen" in t for t in texts), texts
+    assert not any("'grader'" in t for t in texts), texts
+    assert backends == 1, f"{backends} connections"
+'''
+
+
+def test_captured_engine_is_captured_and_costs_no_connection(tmp_path, databases, grade):
+    result = grade(make_job(tmp_path, "", CAPTURED_ENGINE_CHECKS), databases)
+    assert statuses(result) == {"captured": "pass"}, result.checks

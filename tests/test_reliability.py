@@ -228,3 +228,38 @@ def test_learner_code_cannot_log_in_as_the_superuser(tmp_path, databases, warm_l
     result = grade(job(tmp_path, source), databases, launcher=warm_launcher)
     assert statuses(result)["runs"] == "fail"
     assert "password" in result.checks[0].message
+
+
+def test_servers_live_in_ram_only_where_there_is_room_and_the_choice_sticks(tmp_path, monkeypatch):
+    from course import locations
+
+    ram = tmp_path / "shm"
+    ram.mkdir()
+    monkeypatch.setattr(locations, "RAM_DIR", ram)
+    monkeypatch.setenv("COURSE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("COURSE_SERVERS_DIR", raising=False)
+
+    monkeypatch.setattr(locations, "RAM_NEEDED", 1 << 60)  # a container's 64 MB /dev/shm
+    assert locations.servers_dir() == tmp_path / "state" / "servers"
+
+    monkeypatch.setattr(locations, "RAM_NEEDED", 1)
+    chosen = locations.servers_dir()
+    assert chosen.parent == ram and chosen.name.startswith(f"course-{os.getuid()}-")
+    chosen.mkdir()
+    monkeypatch.setattr(locations, "RAM_NEEDED", 1 << 60)  # room shrinks later: keep finding the servers
+    assert locations.servers_dir() == chosen
+
+    other = tmp_path / "elsewhere"
+    monkeypatch.setenv("COURSE_SERVERS_DIR", str(other))
+    assert locations.servers_dir() == other
+
+
+def test_a_running_shared_server_on_disk_keeps_its_place(tmp_path, monkeypatch):
+    from course import locations
+
+    monkeypatch.setattr(locations, "RAM_DIR", tmp_path / "shm")
+    (tmp_path / "shm").mkdir()
+    monkeypatch.setenv("COURSE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("COURSE_SERVERS_DIR", raising=False)
+    (tmp_path / "state" / "servers" / "persistent").mkdir(parents=True)  # `course db start` of an older version
+    assert locations.servers_dir() == tmp_path / "state" / "servers"

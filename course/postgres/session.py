@@ -115,9 +115,8 @@ class DatabaseSession:
         try:
             with self._lock:
                 self._admin.execute("SELECT 1")  # the server is alive (spares die with it)
-            with self._work:
+            with self._work:  # the new spare is made after the run, with the drop (not during it)
                 name = self._ready.popleft() if self._ready else None
-                self._work.notify_all()  # make a new spare
             return name or self._create_database()
         except (psycopg.OperationalError, psycopg.InterfaceError):
             self._recover()

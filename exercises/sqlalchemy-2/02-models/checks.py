@@ -1,7 +1,7 @@
 """Checks for 02-models: the schema Postgres really gets from the learner's 2.0 models."""
 
 import ast
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase

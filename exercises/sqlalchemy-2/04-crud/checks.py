@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 
@@ -66,11 +66,10 @@ def seeded(learner, db):
 
 
 @fixture
-def engine(database_url):
-    """An engine for the learner's sessions. Created here (not a grader engine), so its SQL is captured."""
-    engine = create_engine(database_url)
-    yield engine
-    engine.dispose()
+def engine(captured_engine):
+    """The engine for the learner's sessions: its SQL is captured (it shares the grader's
+    connections, so it costs no connection of its own)."""
+    return captured_engine
 
 
 @fixture

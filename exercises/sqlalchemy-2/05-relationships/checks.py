@@ -8,7 +8,7 @@ ORDER BY shows it; each user's documents are compared as sets.
 
 from collections.abc import Sequence
 
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, configure_mappers
 
@@ -51,12 +51,11 @@ def tables(models, db):
     models.Base.metadata.create_all(db, checkfirst=False)  # every check starts on an empty schema
 
 
-@fixture(scope="run")
-def engine(database_url):
-    """An engine for the learner's sessions. Created here (not a grader engine), so its SQL is captured."""
-    engine = create_engine(database_url)
-    yield engine
-    engine.dispose()
+@fixture
+def engine(captured_engine):
+    """The engine for the learner's sessions: its SQL is captured (it shares the grader's
+    connections, so it costs no connection of its own)."""
+    return captured_engine
 
 
 @fixture

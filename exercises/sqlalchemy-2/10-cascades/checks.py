@@ -11,7 +11,7 @@ blocks wrap the ``delete()`` call as well as the ``commit()``.
 import contextlib
 
 from checker import check, fail, fixture
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, configure_mappers
 
@@ -71,11 +71,10 @@ def tables(models, db):
 
 
 @fixture
-def engine(database_url):
-    """An engine for the learner's sessions. Created here (not a grader engine), so its SQL is captured."""
-    engine = create_engine(database_url)
-    yield engine
-    engine.dispose()
+def engine(captured_engine):
+    """The engine for the learner's sessions: its SQL is captured (it shares the grader's
+    connections, so it costs no connection of its own)."""
+    return captured_engine
 
 
 # --------------------------------------------------------------------------- helpers

@@ -11,7 +11,7 @@ counted too (``cursor.rowcount``), to show what a JOIN on a collection multiplie
 import ast
 from collections.abc import Sequence
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import event, inspect
 from sqlalchemy.exc import InvalidRequestError, SQLAlchemyError
 from sqlalchemy.orm import Session, configure_mappers
 
@@ -82,13 +82,13 @@ class RowCounter:
 
 
 @fixture
-def engine(database_url):
-    """An engine for the learner's sessions. Created here (not a grader engine), so its SQL is captured."""
-    engine = create_engine(database_url)
+def engine(captured_engine):
+    """The engine for the learner's sessions: its SQL is captured, and the rows it fetches are
+    counted (an option engine of the grader's: no connection of its own, a listener of its own)."""
+    engine = captured_engine.execution_options()
     engine.row_counter = RowCounter()
     event.listen(engine, "after_cursor_execute", engine.row_counter)
-    yield engine
-    engine.dispose()
+    return engine
 
 
 def function(learner, name: str, signature: str):

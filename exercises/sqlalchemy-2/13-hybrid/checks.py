@@ -10,7 +10,7 @@ sides) is recognised and explained.
 
 import ast
 
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
@@ -77,11 +77,10 @@ def seeded(models, db):
 
 
 @fixture
-def engine(database_url):
-    """An engine for the learner's queries, created here (not a grader engine), so its SQL is captured."""
-    engine = create_engine(database_url)
-    yield engine
-    engine.dispose()
+def engine(captured_engine):
+    """The engine for the learner's sessions: its SQL is captured (it shares the grader's
+    connections, so it costs no connection of its own)."""
+    return captured_engine
 
 
 # --------------------------------------------------------------------------- helpers
