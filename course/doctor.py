@@ -47,7 +47,7 @@ def run_doctor(ctx) -> int:
         choice = choose_backend(ctx.backend, ctx.database_url)
         _line(True, "backend", f"{choice.backend}: {choice.reason}")
         started = time.perf_counter()
-        session = ctx.database_session()
+        session = ctx.database_session(spares=0)
         try:
             name = session.create_database()
             session.drop_database(name)
@@ -61,6 +61,8 @@ def run_doctor(ctx) -> int:
     except click.ClickException as error:
         _line(False, "postgres", error.message)
         problems += 1
+
+    _line(None, "speed", _speed_setup())
 
     workspace = ctx.workspace_path
     if (workspace / ".course" / "progress.sqlite3").exists():
@@ -78,6 +80,19 @@ def run_doctor(ctx) -> int:
     ok, detail = _probe_file_watching()
     _line(ok, "file watching", detail)
     return 0 if problems == 0 else 2
+
+
+def _speed_setup() -> str:
+    """Where throwaway servers live, and whether the warm grading service is up."""
+    from course import locations, service
+
+    servers = locations.servers_dir()
+    where = "in RAM" if servers.is_relative_to(locations.RAM_DIR) else "on disk (no room in /dev/shm: slower DDL)"
+    try:
+        warm = f"grading service ready (pid {service.ping()})"
+    except service.ServiceUnavailable:
+        warm = "no grading service (`course db start` makes `course check` skip its start-up costs)"
+    return f"servers {where} at {servers}; {warm}"
 
 
 def _probe_file_watching() -> tuple[bool, str]:
