@@ -267,8 +267,8 @@ class Service:
                 return
             if request.get("fingerprint") != self.fingerprint:
                 self._send(conn, {"error": (
-                    "the grading service runs older code; "
-                    "restart it with `course db stop && course db start`"
+                    "the grading service runs older code (started before an upgrade or an edit, or "
+                    "from another environment); restart it with `course db stop && course db start`"
                 )})
                 return
             if request.get("ping"):
