@@ -25,7 +25,7 @@ import sys
 PRELOAD = (
     "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.hybrid", "sqlalchemy.ext.associationproxy",
     "sqlalchemy.dialects.postgresql", "psycopg", "checker.harness", "checker.capture", "checker.fixtures",
-    "checker.report", "checker.inspectors", "checker.sqlshape", "checker.docchat",
+    "checker.report", "checker.inspectors", "checker.sqlshape", "checker.docchat", "checker.fresh",
 )
 """Imported before the worker says it is ready: what every check needs."""
 PRELOAD_WHEN_IDLE = (

@@ -367,3 +367,33 @@ def captured(db, captured_engine, sql, database_url):
 def test_captured_engine_is_captured_and_costs_no_connection(tmp_path, databases, grade):
     result = grade(make_job(tmp_path, "", CAPTURED_ENGINE_CHECKS), databases)
     assert statuses(result) == {"captured": "pass"}, result.checks
+
+
+def test_run_fresh_imports_the_learners_code_anew_and_contains_its_faults(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from checker.fresh import run_fresh
+
+    (tmp_path / "state.py").write_text("import os\nSTARTS = []\nSTARTS.append(os.getpid())\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    state = importlib.import_module("state")
+    state.STARTS.append("changed in this process")
+    out = tmp_path / "out.txt"
+    script = "import sys, state\nopen(sys.argv[1], 'w').write(repr(state.STARTS))\n"
+    done = run_fresh(tmp_path, script, [str(out)], timeout=20)
+    assert done.returncode == 0, done.stderr
+    seen = eval(out.read_text())
+    assert len(seen) == 1 and seen != state.STARTS, "module-level state must start afresh"
+    assert state.STARTS[-1] == "changed in this process"  # and the fresh process changed nothing here
+
+    (tmp_path / "broken.py").write_text("def f():\n    raise ValueError('at import')\nf()\n")
+    done = run_fresh(tmp_path, "import broken\n", [], timeout=20)
+    assert done.returncode == 1 and "broken.py" in done.stderr and "ValueError: at import" in done.stderr
+
+    assert run_fresh(tmp_path, "import sys\nsys.exit(3)\n", [], timeout=20).returncode == 3
+    started = time.monotonic()
+    hung = run_fresh(tmp_path, "while True:\n    pass\n", [], timeout=1)
+    assert hung.returncode is None and time.monotonic() - started < 10
+    sys.modules.pop("state", None)
+    sys.modules.pop("broken", None)

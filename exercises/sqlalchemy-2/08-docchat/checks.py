@@ -11,8 +11,6 @@ import gc
 import inspect
 import json
 import re
-import subprocess
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -23,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
+from checker.fresh import run_fresh
 from checker.harness import learner_traceback
 from checker.inspectors import calls, url_literals
 
@@ -229,16 +228,12 @@ def learner_lines(stderr: str, learner) -> str:
 
 
 def in_fresh_process(learner, script: str, what: str, *args: str):
-    """Run ``script`` in a new Python process in the learner's folder; return its JSON output."""
+    """Run ``script`` in a freshly started process (the learner's modules imported anew) in the
+    learner's folder; return its JSON output."""
     with tempfile.TemporaryDirectory(prefix="grader-") as scratch:
         out = Path(scratch) / "out.json"
-        env = {**__import__("os").environ, "PYTHONDONTWRITEBYTECODE": "1"}
-        try:
-            done = subprocess.run(
-                [sys.executable, "-c", script, str(out), *args],
-                cwd=learner.dir, env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
-            )
-        except subprocess.TimeoutExpired:
+        done = run_fresh(learner.dir, script, [str(out), *args], SUBPROCESS_TIMEOUT)
+        if done.returncode is None:
             fail(f"{what} did not finish within {SUBPROCESS_TIMEOUT} s (a blocking call at import, or a hang?)")
         if done.returncode != 0:
             fail(f"{what} failed:\n{learner_lines(done.stderr, learner)}")
