@@ -390,6 +390,9 @@ def stop(server_dir: Path, *, remove: bool = True) -> bool:
                 os.kill(pid, signal.SIGKILL)
     if remove:
         shutil.rmtree(server_dir, ignore_errors=True)
+        if server_dir.parent.is_relative_to(locations.RAM_DIR):
+            with contextlib.suppress(OSError):  # the last server of this state dir: leave no empty dir in RAM
+                server_dir.parent.rmdir()
     return stopped
 
 
