@@ -204,19 +204,23 @@ class Environment:
 
     def engine(self, url: str) -> Engine:
         """The grader's engine for ``url``, shared by the checks of a run (connecting costs more
-        than the average check). Pre-ping, because a check may terminate idle connections; no
-        server-side prepared statements, because the schema is dropped between checks."""
+        than the average check)."""
         if url not in self.engines:
-            engine = create_engine(
-                url, pool_size=2, max_overflow=8, pool_pre_ping=True, connect_args={"prepare_threshold": None}
-            )
-            self.engines[url] = capture.grader_engine(engine)
+            self.engines[url] = new_grader_engine(url)
         return self.engines[url]
 
     def dispose(self) -> None:
         for engine in self.engines.values():
             engine.dispose()
         self.engines.clear()
+
+
+def new_grader_engine(url: str) -> Engine:
+    """An engine of the grader's own (never captured). Pre-ping, because a check may terminate
+    idle connections; no server-side prepared statements, because the schema is dropped between
+    checks."""
+    engine = create_engine(url, pool_size=2, max_overflow=8, pool_pre_ping=True, connect_args={"prepare_threshold": None})
+    return capture.grader_engine(engine)
 
 
 def _learner(environment: Environment) -> Learner:

@@ -301,8 +301,11 @@ def limit_resources() -> None:
             pass
 
 
-def run_job(job: dict, results_fd: int) -> None:
-    """Import the learner's code and run the checks of ``job``, reporting on ``results_fd``."""
+def run_job(job: dict, results_fd: int, engines: dict | None = None) -> None:
+    """Import the learner's code and run the checks of ``job``, reporting on ``results_fd``.
+
+    ``engines``: grader engines made (and connected) ahead of time, by URL (see ``checker.warm``).
+    """
     import warnings
 
     limit_resources()
@@ -330,7 +333,7 @@ def run_job(job: dict, results_fd: int) -> None:
     channel.send("checks", checks=[{"name": c.name, "title": c.title, "timeout": c.timeout} for c in checks])
 
     modules = {}
-    environment = Environment(Learner(learner_dir, modules), job["database_url"], job["admin_url"])
+    environment = Environment(Learner(learner_dir, modules), job["database_url"], job["admin_url"], dict(engines or {}))
     for name in job["modules"]:
         channel.send("importing", module=name)
         try:

@@ -122,11 +122,7 @@ class WarmWorker:
         output = tempfile.TemporaryFile()
         try:
             with self._lock:
-                deadline = time.monotonic() + self.READY_TIMEOUT_S
-                while not self._ready:
-                    if time.monotonic() > deadline or self._process.poll() is not None:
-                        raise RuntimeError("the warm grading worker did not start")
-                    self._receive(0.5)
+                self._await_ready()
                 try:
                     socket.send_fds(self._socket, [json.dumps(job).encode()], [write_fd, output.fileno()])
                 except OSError as error:
@@ -137,6 +133,24 @@ class WarmWorker:
         finally:
             os.close(write_fd)
         return Child(pid, read_fd, output, lambda: self._wait(pid))
+
+    def _await_ready(self) -> None:
+        """Wait until the worker has imported what every run needs (caller holds the lock)."""
+        deadline = time.monotonic() + self.READY_TIMEOUT_S
+        while not self._ready:
+            if time.monotonic() > deadline or self._process.poll() is not None:
+                raise RuntimeError("the warm grading worker did not start")
+            self._receive(0.5)
+
+    def prepare(self, database_url: str) -> None:
+        """Have a child ready for a run on ``database_url``: forked and connected ahead of time
+        (called from a background thread: it may wait for the worker to be ready)."""
+        with self._lock:
+            try:
+                self._await_ready()
+                self._socket.send(json.dumps({"prepare": database_url}).encode())
+            except (OSError, RuntimeError):
+                pass  # the worker is gone: the next launch says so, and falls back
 
     def _wait(self, pid: int, timeout: float = 5.0) -> int | None:
         deadline = time.monotonic() + timeout

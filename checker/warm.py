@@ -10,6 +10,10 @@ two file descriptors attached (SCM_RIGHTS): the write end of the results pipe an
 The worker answers ``{"started": pid}``, and ``{"exited": pid, "status": code}`` when that child
 ends (``status`` as ``Popen.returncode``: negative for a signal). Passing the pipe itself means
 the runner sees EOF exactly when the child and everything it started are gone.
+
+``{"prepare": database_url}`` (no answer) asks for a child ready for the next run: forked ahead of
+time and already connected to that database (a connection and SQLAlchemy's first-connect queries
+cost 10-15 ms). A job for that database goes to it; any other job to a fresh fork, as before.
 """
 
 from __future__ import annotations
@@ -63,10 +67,11 @@ def _preload() -> None:
         pass
 
 
-def _child(job: dict, results: int, output: int, control) -> None:
+def _child(job: dict, results: int, output: int, control, engines: dict | None = None) -> None:
     """In the forked child: become a process group, wire stdio, run the job."""
-    control.close()
-    os.setsid()
+    if control is not None:
+        control.close()
+        os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -79,7 +84,7 @@ def _child(job: dict, results: int, output: int, control) -> None:
     from checker import harness
 
     try:
-        harness.run_job(job, results)
+        harness.run_job(job, results, engines)
     finally:
         try:
             sys.stdout.flush()
@@ -105,7 +110,8 @@ def _send(control, message: dict) -> None:
     control.send(json.dumps(message).encode())
 
 
-def _reap(control) -> None:
+def _reap(control, started: set[int]) -> None:
+    """Report the children of runs that ended (prepared children never used end silently)."""
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -113,8 +119,66 @@ def _reap(control) -> None:
             return
         if pid == 0:
             return
-        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        _send(control, {"exited": pid, "status": code})
+        if pid in started:
+            started.discard(pid)
+            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            _send(control, {"exited": pid, "status": code})
+
+
+class _Prepared:
+    """A child forked ahead of the next run and connected to the database that run will get."""
+
+    def __init__(self, database_url: str, control):
+        self.database_url = database_url
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        gc.freeze()
+        self.pid = os.fork()
+        if self.pid == 0:
+            ours.close()
+            _prepared_child(database_url, theirs, control)
+        theirs.close()
+        self.socket = ours
+
+    def hand_over(self, data: bytes, fds: list[int]) -> bool:
+        """Give it the job; False if it is gone (then a fresh fork runs the job)."""
+        try:
+            socket.send_fds(self.socket, [data], fds)
+            return True
+        except OSError:
+            self.discard()
+            return False
+        finally:
+            self.socket.close()
+
+    def discard(self) -> None:
+        self.socket.close()  # it sees EOF and exits; the kill is for one stuck in connecting
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _prepared_child(database_url: str, channel, control) -> None:
+    """Connect now, then wait for the run (or for the worker to give up on us)."""
+    control.close()
+    os.setsid()
+    engines = {}
+    try:
+        from checker.fixtures import new_grader_engine
+
+        engine = new_grader_engine(database_url)
+        engine.connect().close()  # the pool keeps the connection for the run
+        engines[database_url] = engine
+    except Exception:  # the run connects by itself, and reports what goes wrong
+        pass
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(channel, 1 << 20, 2)
+    except OSError:
+        data = b""
+    if not data or len(fds) != 2:
+        os._exit(0)
+    channel.close()
+    _child(json.loads(data), fds[0], fds[1], None, engines)
 
 
 def serve(control_fd: int) -> None:
@@ -124,26 +188,46 @@ def serve(control_fd: int) -> None:
     control = socket.socket(fileno=control_fd)
     _send(control, {"ready": os.getpid()})
     idle_imports = list(PRELOAD_WHEN_IDLE)
-    while True:
-        ready, _, _ = select.select([control], [], [], 0.0 if idle_imports else 0.05)
-        _reap(control)
-        if not ready:
-            if idle_imports:
-                _import(idle_imports.pop(0))
-            continue
-        data, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 2)
-        if not data:
-            return
-        results, output = fds
-        job = json.loads(data)
-        _compile_checks(job)
-        gc.freeze()  # what the worker holds is never collected in a child: no copy-on-write for it
-        pid = os.fork()
-        if pid == 0:
-            _child(job, results, output, control)
-        os.close(results)
-        os.close(output)
-        _send(control, {"started": pid})
+    prepared: _Prepared | None = None
+    started: set[int] = set()
+    try:
+        while True:
+            ready, _, _ = select.select([control], [], [], 0.0 if idle_imports else 0.05)
+            _reap(control, started)
+            if not ready:
+                if idle_imports:
+                    _import(idle_imports.pop(0))
+                continue
+            data, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 2)
+            if not data:
+                return
+            message = json.loads(data)
+            if "prepare" in message:
+                if prepared is not None:
+                    prepared.discard()
+                prepared = _Prepared(message["prepare"], control)
+                continue
+            results, output = fds
+            _compile_checks(message)
+            pid = None
+            if prepared is not None:
+                if prepared.database_url == message["database_url"] and prepared.hand_over(data, fds):
+                    pid = prepared.pid
+                else:
+                    prepared.discard()
+                prepared = None
+            if pid is None:
+                gc.freeze()  # what the worker holds is never collected in a child: no copy-on-write for it
+                pid = os.fork()
+                if pid == 0:
+                    _child(message, results, output, control)
+            os.close(results)
+            os.close(output)
+            started.add(pid)
+            _send(control, {"started": pid})
+    finally:
+        if prepared is not None:
+            prepared.discard()
 
 
 if __name__ == "__main__":

@@ -129,8 +129,11 @@ def watch_exercise(ctx, query: str | None) -> None:
     console = _console()
     from checker.launch import default_launcher
 
+    from course.grading import pair
+
     launcher = default_launcher()
     session = ctx.database_session()
+    pair(session, launcher)
     try:
         while True:
             console.rule(f"{exercise.full_id} · {time.strftime('%H:%M:%S')}")

@@ -43,3 +43,10 @@ def materialised(exercise: Exercise, variant: str = "solution") -> Iterator[Path
                     raise FileNotFoundError(f"{overlay} does not exist")
                 copy_tree(overlay, folder)
         yield folder
+
+
+def pair(session, launcher) -> None:
+    """Let a warm worker prepare a child for each spare database ahead of the run that gets it
+    (forked and connected before the save arrives)."""
+    if hasattr(launcher, "prepare") and hasattr(session, "announce_spares"):
+        session.announce_spares(launcher.prepare)

@@ -213,6 +213,9 @@ class Service:
             self.worker.close()
             raise SystemExit("course.service: no shared server is running; start it with `course db start`")
         self.session = DatabaseSession(server, spares=PARALLEL)
+        from course.grading import pair
+
+        pair(self.session, self.worker)
         self.fingerprint = fingerprint()
         self.stopping = threading.Event()
         path = socket_path()

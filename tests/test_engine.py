@@ -397,3 +397,70 @@ def test_run_fresh_imports_the_learners_code_anew_and_contains_its_faults(tmp_pa
     assert hung.returncode is None and time.monotonic() - started < 10
     sys.modules.pop("state", None)
     sys.modules.pop("broken", None)
+
+
+class OneDatabase:
+    """The real session, but the next database is the one given (a spare announced ahead)."""
+
+    def __init__(self, session, name: str):
+        self.session, self.name = session, name
+
+    def create_database(self) -> str:
+        return self.name
+
+    def __getattr__(self, attribute):
+        return getattr(self.session, attribute)
+
+
+def worker_children(worker) -> list[int]:
+    from test_service import children_of
+
+    return [pid for pid in children_of(worker._process.pid) if running(pid)]
+
+
+def test_a_prepared_child_is_connected_ahead_and_runs_the_job_for_its_database(tmp_path, databases):
+    import psycopg
+
+    worker = WarmWorker()
+    try:
+        name = databases.create_database()
+        worker.prepare(databases.learner_params(name).sqlalchemy_url())
+        deadline = time.monotonic() + 20
+        with psycopg.connect(databases.server.admin.conninfo(), autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                connected = conn.execute("select count(*) from pg_stat_activity where datname = %s", (name,)).fetchone()[0]
+                if connected:
+                    break
+                time.sleep(0.05)
+        assert connected == 1, "the prepared child did not connect ahead of the run"
+        (prepared,) = worker_children(worker)
+        job = make_job(tmp_path, "import os\nprint('ran in', os.getpid())\ndef run():\n    pass\n")
+        result = grade_with(job, OneDatabase(databases, name), launcher=worker)
+        assert statuses(result) == {"runs": "pass", "second": "pass"}, result.checks
+        assert f"ran in {prepared}" in result.output  # the prepared child ran it
+
+        other = databases.create_database()  # prepared for one database, the run gets another
+        worker.prepare(databases.learner_params(name).sqlalchemy_url())
+        (tmp_path / "again").mkdir()
+        result = grade_with(make_job(tmp_path / "again", "def run():\n    pass\n"), OneDatabase(databases, other), launcher=worker)
+        assert statuses(result) == {"runs": "pass", "second": "pass"}, result.checks
+        worker.prepare(databases.learner_params(other).sqlalchemy_url())
+        deadline = time.monotonic() + 10
+        while len(worker_children(worker)) != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        waiting = worker_children(worker)
+        assert len(waiting) == 1, f"expected one prepared child, found {waiting}"
+    finally:
+        worker.close()
+    deadline = time.monotonic() + 5
+    while running(waiting[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(waiting[0]), "a prepared child outlived its worker"
+
+
+def running(pid: int) -> bool:
+    try:
+        state = [line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State:")]
+    except OSError:
+        return False
+    return bool(state) and state[0].split()[1] not in ("Z", "X")

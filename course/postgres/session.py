@@ -77,6 +77,8 @@ class DatabaseSession:
         self._stalled = False  # the server failed the background thread: until _recover
         self._generation = 0  # bumped when the server is replaced: spares of the old one are void
         self._closing = False
+        self._announce = None  # see announce_spares
+        self._announced: str | None = None
         self._work = threading.Condition()
         self._background = threading.Thread(target=self._maintain, name="course-databases", daemon=True)
         self._background.start()
@@ -202,6 +204,27 @@ class DatabaseSession:
                 self._work.wait(remaining)
         return True
 
+    def announce_spares(self, callback) -> None:
+        """Call ``callback(learner_url)`` for each spare when it becomes the next one a run gets
+        (a warm worker then prepares a child connected to it, see ``WarmWorker.prepare``)."""
+        with self._work:
+            self._announce = callback
+            self._announced = None
+            self._work.notify_all()
+        self._announce_next()
+
+    def _announce_next(self) -> None:
+        with self._work:
+            head = self._ready[0] if self._ready else None
+            callback = self._announce
+            if callback is None or head is None or head == self._announced:
+                return
+            self._announced = head
+        try:
+            callback(self.learner_params(head).sqlalchemy_url())
+        except Exception:  # only speed is at stake
+            pass
+
     def _maintain(self) -> None:
         """The background thread: drop used databases, keep ``spares`` empty ones ready."""
         import psycopg
@@ -242,6 +265,8 @@ class DatabaseSession:
                 with self._work:
                     self._busy = False
                     self._work.notify_all()
+            if drop is None:  # a new spare: after the run, so the announcement cannot race its launch
+                self._announce_next()
         if admin is not None:
             with contextlib.suppress(Exception):
                 admin.close()

@@ -217,6 +217,10 @@ class CourseApp(App):
             session.close()
             return
         self.session = session
+        if self.launcher is not None:
+            from course.grading import pair
+
+            pair(session, self.launcher)  # the next check's child is forked and connected ahead
         self.post_message(ServerReady(f"{session.server.backend} {session.server_version()}"))
 
     def on_server_ready(self, message: ServerReady) -> None:
