@@ -413,7 +413,7 @@ class OneDatabase:
 
 
 def worker_children(worker) -> list[int]:
-    from test_service import children_of
+    from test_service import children_of, running
 
     return [pid for pid in children_of(worker._process.pid) if running(pid)]
 
@@ -452,15 +452,10 @@ def test_a_prepared_child_is_connected_ahead_and_runs_the_job_for_its_database(t
         assert len(waiting) == 1, f"expected one prepared child, found {waiting}"
     finally:
         worker.close()
+    from test_service import running
+
     deadline = time.monotonic() + 5
     while running(waiting[0]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not running(waiting[0]), "a prepared child outlived its worker"
 
-
-def running(pid: int) -> bool:
-    try:
-        state = [line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State:")]
-    except OSError:
-        return False
-    return bool(state) and state[0].split()[1] not in ("Z", "X")

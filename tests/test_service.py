@@ -53,6 +53,23 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def cwd_of(pid: int) -> Path | None:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")).resolve()
+    except OSError:
+        return None
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "X")
+    return state not in ("Z", "X")
+
+
 @pytest.fixture
 def shared(state_dir):
     """`course db start` for one test; `course db stop` after it, which must leave nothing."""
@@ -130,21 +147,21 @@ def test_ctrl_c_cancels_the_run_in_the_service_which_keeps_serving(tmp_path, sha
         [sys.executable, "-m", "course.cli", "check", "03"], env={**os.environ, "COURSE_WORKSPACE": str(workspace)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    workers = []
+    folder = (workspace / "sqlalchemy-2" / "03-engine-session").resolve()
+    learner = []
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # until the run is under way: a child of the warm worker
-        workers = [pid for pid in children_of(shared) if children_of(pid)]
-        if workers:
-            break
+    while time.monotonic() < deadline and not learner:  # until the learner's code runs in the service
+        for worker in children_of(shared):
+            learner = [pid for pid in children_of(worker) if cwd_of(pid) == folder]
         time.sleep(0.1)
-    assert workers, "the run never started in the service"
+    assert learner, "the run never started in the service"
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130, out + err
     deadline = time.monotonic() + 10
-    while children_of(workers[0]) and time.monotonic() < deadline:
+    while running(learner[0]) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert children_of(workers[0]) == [], "the learner's process outlived the cancelled run"
+    assert not running(learner[0]), "the learner's process outlived the cancelled run"
     again = client("check", "03", "--solution", workspace=workspace)
     assert again.returncode == 0 and "HEAVY []" in again.stderr, again.stdout + again.stderr
 
