@@ -11,9 +11,10 @@ The worker answers ``{"started": pid}``, and ``{"exited": pid, "status": code}``
 ends (``status`` as ``Popen.returncode``: negative for a signal). Passing the pipe itself means
 the runner sees EOF exactly when the child and everything it started are gone.
 
-``{"prepare": database_url}`` (no answer) asks for a child ready for the next run: forked ahead of
+``{"prepare": database_url}`` (no answer) asks for a child ready for a coming run: forked ahead of
 time and already connected to that database (a connection and SQLAlchemy's first-connect queries
-cost 10-15 ms). A job for that database goes to it; any other job to a fresh fork, as before.
+cost 10-15 ms). A job for that database goes to it; any other job to a fresh fork, as before. At
+most ``MAX_PREPARED`` wait at once (the oldest goes first).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ PRELOAD = (
     "checker.report", "checker.inspectors", "checker.sqlshape", "checker.docchat", "checker.fresh",
 )
 """Imported before the worker says it is ready: what every check needs."""
+MAX_PREPARED = 4
 PRELOAD_WHEN_IDLE = (
     "alembic.command", "alembic.config", "alembic.autogenerate", "checker.migrations", "fastapi",
     "fastapi.testclient", "httpx",
@@ -188,7 +190,7 @@ def serve(control_fd: int) -> None:
     control = socket.socket(fileno=control_fd)
     _send(control, {"ready": os.getpid()})
     idle_imports = list(PRELOAD_WHEN_IDLE)
-    prepared: _Prepared | None = None
+    prepared: dict[str, _Prepared] = {}  # by database URL, oldest first
     started: set[int] = set()
     try:
         while True:
@@ -203,19 +205,19 @@ def serve(control_fd: int) -> None:
                 return
             message = json.loads(data)
             if "prepare" in message:
-                if prepared is not None:
-                    prepared.discard()
-                prepared = _Prepared(message["prepare"], control)
+                url = message["prepare"]
+                if url in prepared:
+                    prepared.pop(url).discard()
+                while len(prepared) >= MAX_PREPARED:
+                    prepared.pop(next(iter(prepared))).discard()
+                prepared[url] = _Prepared(url, control)
                 continue
             results, output = fds
             _compile_checks(message)
             pid = None
-            if prepared is not None:
-                if prepared.database_url == message["database_url"] and prepared.hand_over(data, fds):
-                    pid = prepared.pid
-                else:
-                    prepared.discard()
-                prepared = None
+            ready = prepared.pop(message["database_url"], None)
+            if ready is not None and ready.hand_over(data, fds):
+                pid = ready.pid
             if pid is None:
                 gc.freeze()  # what the worker holds is never collected in a child: no copy-on-write for it
                 pid = os.fork()
@@ -226,8 +228,8 @@ def serve(control_fd: int) -> None:
             started.add(pid)
             _send(control, {"started": pid})
     finally:
-        if prepared is not None:
-            prepared.discard()
+        for waiting in prepared.values():
+            waiting.discard()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import click
 from checker.results import ExerciseResult
 from checker.runner import GradingJob, grade
 from course.content import Exercise
-from course.grading import job_for, materialised
+from course.grading import job_for, materialised, pair
 from course.workspace import grader_fingerprint
 
 
@@ -99,6 +99,7 @@ def _grade_here(ctx, jobs: list[GradingJob]) -> Iterator[ExerciseResult]:
     except BaseException:
         launcher.close()
         raise
+    pair(session, launcher)
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=min(len(jobs), LOCAL_PARALLEL))
     try:
@@ -128,8 +129,6 @@ def watch_exercise(ctx, query: str | None) -> None:
     folder = workspace.folder(exercise)
     console = _console()
     from checker.launch import default_launcher
-
-    from course.grading import pair
 
     launcher = default_launcher()
     session = ctx.database_session()

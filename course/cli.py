@@ -476,6 +476,9 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
     except BackendError as error:
         launcher.close()
         raise Fatal(str(error)) from None
+    from course.grading import pair
+
+    pair(session, launcher)
     try:
         submissions = grade_workspaces(list(workspaces), exercises, session, launcher, jobs)
     finally:

@@ -418,33 +418,44 @@ def worker_children(worker) -> list[int]:
     return [pid for pid in children_of(worker._process.pid) if running(pid)]
 
 
-def test_a_prepared_child_is_connected_ahead_and_runs_the_job_for_its_database(tmp_path, databases):
+def test_prepared_children_are_connected_ahead_and_run_the_jobs_for_their_databases(tmp_path, databases):
     import psycopg
+
+    from test_service import running
+
+    def url(name: str) -> str:
+        return databases.learner_params(name).sqlalchemy_url()
+
+    def ran_in(folder: str, name: str) -> int:
+        (tmp_path / folder).mkdir()
+        job = make_job(tmp_path / folder, "import os\nprint('ran in', os.getpid())\ndef run():\n    pass\n")
+        result = grade_with(job, OneDatabase(databases, name), launcher=worker)
+        assert statuses(result) == {"runs": "pass", "second": "pass"}, result.checks
+        return int(result.output.split("ran in ")[1].split()[0])
 
     worker = WarmWorker()
     try:
-        name = databases.create_database()
-        worker.prepare(databases.learner_params(name).sqlalchemy_url())
+        first, second = databases.create_database(), databases.create_database()
+        for name in (first, second):
+            worker.prepare(url(name))
         deadline = time.monotonic() + 20
         with psycopg.connect(databases.server.admin.conninfo(), autocommit=True) as conn:
             while time.monotonic() < deadline:
-                connected = conn.execute("select count(*) from pg_stat_activity where datname = %s", (name,)).fetchone()[0]
-                if connected:
+                connected = conn.execute(
+                    "select count(distinct datname) from pg_stat_activity where datname in (%s, %s)", (first, second)
+                ).fetchone()[0]
+                if connected == 2:
                     break
                 time.sleep(0.05)
-        assert connected == 1, "the prepared child did not connect ahead of the run"
-        (prepared,) = worker_children(worker)
-        job = make_job(tmp_path, "import os\nprint('ran in', os.getpid())\ndef run():\n    pass\n")
-        result = grade_with(job, OneDatabase(databases, name), launcher=worker)
-        assert statuses(result) == {"runs": "pass", "second": "pass"}, result.checks
-        assert f"ran in {prepared}" in result.output  # the prepared child ran it
+        assert connected == 2, "the prepared children did not connect ahead of their runs"
+        prepared = set(worker_children(worker))
+        assert len(prepared) == 2, prepared
+        one, two = ran_in("a", second), ran_in("b", first)  # each run goes to its own prepared child
+        assert {one, two} == prepared
 
-        other = databases.create_database()  # prepared for one database, the run gets another
-        worker.prepare(databases.learner_params(name).sqlalchemy_url())
-        (tmp_path / "again").mkdir()
-        result = grade_with(make_job(tmp_path / "again", "def run():\n    pass\n"), OneDatabase(databases, other), launcher=worker)
-        assert statuses(result) == {"runs": "pass", "second": "pass"}, result.checks
-        worker.prepare(databases.learner_params(other).sqlalchemy_url())
+        third = databases.create_database()  # nothing prepared for it: a fresh fork
+        assert ran_in("c", third) not in prepared
+        worker.prepare(url(third))  # prepared for a run that never comes
         deadline = time.monotonic() + 10
         while len(worker_children(worker)) != 1 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -452,8 +463,6 @@ def test_a_prepared_child_is_connected_ahead_and_runs_the_job_for_its_database(t
         assert len(waiting) == 1, f"expected one prepared child, found {waiting}"
     finally:
         worker.close()
-    from test_service import running
-
     deadline = time.monotonic() + 5
     while running(waiting[0]) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -78,7 +78,6 @@ class DatabaseSession:
         self._generation = 0  # bumped when the server is replaced: spares of the old one are void
         self._closing = False
         self._announce = None  # see announce_spares
-        self._announced: str | None = None
         self._work = threading.Condition()
         self._background = threading.Thread(target=self._maintain, name="course-databases", daemon=True)
         self._background.start()
@@ -205,25 +204,21 @@ class DatabaseSession:
         return True
 
     def announce_spares(self, callback) -> None:
-        """Call ``callback(learner_url)`` for each spare when it becomes the next one a run gets
-        (a warm worker then prepares a child connected to it, see ``WarmWorker.prepare``)."""
+        """Call ``callback(learner_url)`` for each spare before a run can get it (a warm worker then
+        prepares a child connected to it, see ``WarmWorker.prepare``); now for those ready."""
         with self._work:
             self._announce = callback
-            self._announced = None
-            self._work.notify_all()
-        self._announce_next()
+            ready = list(self._ready)
+        for name in ready:
+            self._announce_spare(name)
 
-    def _announce_next(self) -> None:
-        with self._work:
-            head = self._ready[0] if self._ready else None
-            callback = self._announce
-            if callback is None or head is None or head == self._announced:
-                return
-            self._announced = head
-        try:
-            callback(self.learner_params(head).sqlalchemy_url())
-        except Exception:  # only speed is at stake
-            pass
+    def _announce_spare(self, name: str) -> None:
+        callback = self._announce
+        if callback is not None:
+            try:
+                callback(self.learner_params(name).sqlalchemy_url())
+            except Exception:  # only speed is at stake
+                pass
 
     def _maintain(self) -> None:
         """The background thread: drop used databases, keep ``spares`` empty ones ready."""
@@ -251,6 +246,7 @@ class DatabaseSession:
                     # the first connection to a new database builds its catalog caches (~4 ms):
                     # pay that here rather than in the check
                     psycopg.connect(self.server.admin.with_db(name).conninfo(), connect_timeout=10).close()
+                    self._announce_spare(name)  # before a run can take it: the preparation comes first
                     with self._work:
                         if generation == self._generation:
                             self._ready.append(name)
@@ -265,8 +261,6 @@ class DatabaseSession:
                 with self._work:
                     self._busy = False
                     self._work.notify_all()
-            if drop is None:  # a new spare: after the run, so the announcement cannot race its launch
-                self._announce_next()
         if admin is not None:
             with contextlib.suppress(Exception):
                 admin.close()
