@@ -217,11 +217,11 @@ class CourseApp(App):
             session.close()
             return
         self.session = session
+        self.post_message(ServerReady(f"{session.server.backend} {session.server_version()}"))
         if self.launcher is not None:
             from course.grading import pair
 
             pair(session, self.launcher)  # the next check's child is forked and connected ahead
-        self.post_message(ServerReady(f"{session.server.backend} {session.server_version()}"))
 
     def on_server_ready(self, message: ServerReady) -> None:
         self.server_status = f"ready ({message.description})"
