@@ -130,13 +130,14 @@ def _reap(control, started: set[int]) -> None:
 class _Prepared:
     """A child forked ahead of the next run and connected to the database that run will get."""
 
-    def __init__(self, database_url: str, control):
+    def __init__(self, database_url: str, control, others: list[_Prepared]):
         self.database_url = database_url
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         gc.freeze()
         self.pid = os.fork()
         if self.pid == 0:
             ours.close()
+            _forget(others)
             _prepared_child(database_url, theirs, control)
         theirs.close()
         self.socket = ours
@@ -158,6 +159,13 @@ class _Prepared:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _forget(prepared) -> None:
+    """In a new child: close the worker's ends of the prepared children's sockets (learner code
+    must not be able to talk to them)."""
+    for other in prepared:
+        other.socket.close()
 
 
 def _prepared_child(database_url: str, channel, control) -> None:
@@ -210,7 +218,7 @@ def serve(control_fd: int) -> None:
                     prepared.pop(url).discard()
                 while len(prepared) >= MAX_PREPARED:
                     prepared.pop(next(iter(prepared))).discard()
-                prepared[url] = _Prepared(url, control)
+                prepared[url] = _Prepared(url, control, list(prepared.values()))
                 continue
             results, output = fds
             _compile_checks(message)
@@ -222,6 +230,7 @@ def serve(control_fd: int) -> None:
                 gc.freeze()  # what the worker holds is never collected in a child: no copy-on-write for it
                 pid = os.fork()
                 if pid == 0:
+                    _forget(prepared.values())
                     _child(message, results, output, control)
             os.close(results)
             os.close(output)
