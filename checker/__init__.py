@@ -8,6 +8,6 @@ The parent side (``checker.runner``) imports no SQLAlchemy; the child side (``ch
 ``checker.capture``, ``checker.fixtures``) runs inside the grading subprocess.
 """
 
-from checker.api import CheckFailed, check, fail, fixture
+from checker.api import CheckFailed, check, database_reason, fail, fixture, step
 
-__all__ = ["CheckFailed", "check", "fail", "fixture"]
+__all__ = ["CheckFailed", "check", "database_reason", "fail", "fixture", "step"]

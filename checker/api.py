@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,26 @@ class CheckFailed(AssertionError):
 def fail(message: str) -> None:
     """Fail the current check with ``message`` (say what was expected, what happened, the fix)."""
     raise CheckFailed(message)
+
+
+def database_reason(error: BaseException) -> str:
+    """The first line of what went wrong: the driver's message inside SQLAlchemy's wrapper, without
+    SQLAlchemy's "Background on this error" link."""
+    orig = getattr(error, "orig", None)
+    lines = str(orig if orig is not None else error).strip().splitlines()
+    return (lines[0] if lines else type(error).__name__).split(" (Background on this error")[0]
+
+
+@contextlib.contextmanager
+def step(what: str, where: str = ""):
+    """Run ORM code on the learner's models; an error it raises becomes a failure that says what
+    was being done (``what``) and where to look (``where``, e.g. ``models.py:12``)."""
+    from sqlalchemy.exc import SQLAlchemyError  # here: the parent side never imports SQLAlchemy
+
+    try:
+        yield
+    except (SQLAlchemyError, TypeError, AttributeError, ValueError) as error:
+        fail(f"{what} raised {type(error).__name__}: {database_reason(error)}" + (f" ({where})" if where else ""))
 
 
 @dataclass

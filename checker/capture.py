@@ -47,6 +47,14 @@ class CapturedStatement:
     def shape(self) -> Shape:
         return Shape(self.sql)
 
+    @property
+    def rows(self) -> int:
+        """Rows this statement carried: an executemany counts each of its parameter sets."""
+        params = self.parameters
+        if isinstance(params, list | tuple) and params and isinstance(params[0], dict | list | tuple):
+            return len(params)
+        return 1
+
 
 class StatementLog(list):
     """The statements captured inside a ``with capture():`` block, oldest first."""
@@ -55,8 +63,9 @@ class StatementLog(list):
     def shapes(self) -> list[Shape]:
         return [statement.shape for statement in self]
 
-    def of_kind(self, kind: str) -> list[CapturedStatement]:
-        return [s for s in self if s.shape.kind == kind.upper()]
+    def of_kind(self, kind: str, table: str | None = None) -> list[CapturedStatement]:
+        """``INSERT``s, ``DELETE``s... (of ``table`` only, when given)."""
+        return [s for s in self if s.shape.kind == kind.upper() and (table is None or s.shape.touches(table))]
 
     @property
     def selects(self) -> list[CapturedStatement]:

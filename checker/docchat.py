@@ -12,6 +12,28 @@ import random
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import configure_mappers
+
+from checker.api import fail
+
+
+def configured_models(learner, advice: str = "", explain=None):
+    """The learner's ``models`` with ``Base``, ``User`` and ``Document``, every mapper configured
+    (a backref only exists after this). A relationship SQLAlchemy cannot set up fails here with
+    SQLAlchemy's reason, then ``advice``; ``explain(reason)`` may return a whole message instead."""
+    module = learner.models
+    for name in ("Base", "User", "Document"):
+        if getattr(module, name, None) is None:
+            fail(f"models.py must define `{name}`")
+    try:
+        configure_mappers()
+    except SQLAlchemyError as error:
+        reason = str(error).split("\n")[0].split("Original exception was: ")[-1]
+        reason = reason.split("  If this property")[0].rstrip(". ")
+        special = explain(reason) if explain else None
+        fail(special or f"SQLAlchemy cannot set up the relationships in models.py: {reason}{advice}")
+    return module
 
 
 def plan(user_ids: list[int], seed: int) -> tuple[list[int], dict[int, list[int]]]:

@@ -9,19 +9,13 @@ ORDER BY shows it; each user's documents are compared as sets.
 from collections.abc import Sequence
 
 from sqlalchemy import inspect
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, configure_mappers
+from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
-from checker.docchat import seed
+from checker.docchat import configured_models, seed
 from checker.inspectors import calls
 
 FIX = "select(User).options(selectinload(User.documents))"
-
-
-# --------------------------------------------------------------------------- data
-
-
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -30,20 +24,9 @@ FIX = "select(User).options(selectinload(User.documents))"
 @fixture
 def models(learner):
     """The learner's models, with every mapper configured (a backref only exists after this)."""
-    module = learner.models
-    for name in ("Base", "User", "Document"):
-        if getattr(module, name, None) is None:
-            fail(f"models.py must define `{name}`")
-    try:
-        configure_mappers()
-    except SQLAlchemyError as error:
-        first = str(error).split("\n")[0].split("Original exception was: ")[-1]
-        first = first.split("  If this property")[0].rstrip(". ")
-        fail(
-            f"SQLAlchemy cannot set up the relationships in models.py: {first}. Check that each "
-            'back_populates="..." names the attribute on the *other* class, and that both sides exist'
-        )
-    return module
+    return configured_models(
+        learner, '. Check that each back_populates="..." names the attribute on the *other* class, and that both sides exist'
+    )
 
 
 @fixture

@@ -8,14 +8,14 @@ make SQLAlchemy send is captured), then reads the tables back through a separate
 """
 
 import ast
-import contextlib
 from datetime import datetime, timedelta
 
-from checker import check, fail, fixture
+from checker import check, database_reason, fail, fixture, step
+from checker.docchat import configured_models
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, configure_mappers
+from sqlalchemy.orm import Session
 
 INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
 TIMESTAMP_TYPES = {"TIMESTAMP", "DATETIME"}
@@ -56,21 +56,11 @@ DOCUMENT_TAG = (
 @fixture
 def models(learner):
     """The learner's models, with every mapper configured (relationship errors surface here)."""
-    module = learner.models
-    for name in ("Base", "User", "Document"):
-        if getattr(module, name, None) is None:
-            fail(f"models.py must define `{name}`")
-    try:
-        configure_mappers()
-    except SQLAlchemyError as error:
-        first = str(error).split("\n")[0].split("Original exception was: ")[-1]
-        first = first.split("  If this property")[0].rstrip(". ")
-        fail(
-            f"SQLAlchemy cannot set up the relationships in models.py: {first}. Check that each "
-            'back_populates="..." names the attribute on the *other* class, that both sides exist, and '
-            "that secondary= is given the association Table (or its name)"
-        )
-    return module
+    return configured_models(
+        learner,
+        '. Check that each back_populates="..." names the attribute on the *other* class, that both sides '
+        "exist, and that secondary= is given the association Table (or its name)",
+    )
 
 
 @fixture
@@ -265,25 +255,12 @@ def expect_pair_key(table, where: str, first: str, second: str, what: str):
     )
 
 
-@contextlib.contextmanager
-def step(what: str, where: str = ""):
-    """Run ORM code on the learner's models; an error it raises is a failure that says what was being done."""
-    try:
-        yield
-    except (SQLAlchemyError, TypeError, AttributeError, ValueError) as error:
-        orig = getattr(error, "orig", None)
-        reason = str(orig if orig is not None else error).strip().splitlines()[0]
-        reason = reason.split(" (Background on this error")[0]
-        fail(f"{what} raised {type(error).__name__}: {reason}" + (f" ({where})" if where else ""))
-
-
 def run(conn, statement: str, params: dict | None = None) -> None:
     """The grader's own SQL; if the learner's schema rejects valid data, fail with the reason."""
     try:
         conn.execute(text(statement), params or {})
     except SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", error)).splitlines()[0]
-        fail(f"the grader could not store valid data ({statement.split(' VALUES')[0]}): {reason}")
+        fail(f"the grader could not store valid data ({statement.split(' VALUES')[0]}): {database_reason(error)}")
 
 
 def seed(db, *, tags=(), links=(), bookmarks=()):
@@ -331,26 +308,6 @@ def link_rows(db) -> set[tuple[int, int]]:
 
 def tag_rows(db) -> dict[int, str]:
     return dict(fetch(db, "SELECT id, name FROM tags"))
-
-
-def writes(log, kind: str, table: str) -> list:
-    return [s for s in log.of_kind(kind) if s.shape.touches(table)]
-
-
-def rows_written(statements) -> int:
-    """Rows a list of captured INSERT/DELETE statements carried (an executemany counts each row)."""
-    total = 0
-    for statement in statements:
-        params = statement.parameters
-        if isinstance(params, list | tuple) and params and isinstance(params[0], dict | list | tuple):
-            total += len(params)
-        else:
-            total += 1
-    return total
-
-
-def integrity_reason(error: IntegrityError) -> str:
-    return str(error.orig).splitlines()[0] if error.orig is not None else str(error).splitlines()[0]
 
 
 def tag_names(tags) -> list[str]:
@@ -410,8 +367,8 @@ def tag_name_unique(learner, models, tables, schema, engine):
         try:
             session.commit()
         except IntegrityError as error:
-            if "unique" not in integrity_reason(error).lower() and "duplicate" not in integrity_reason(error).lower():
-                fail(f"the second tag 'finance' was rejected, but not as a duplicate: {integrity_reason(error)}")
+            if "unique" not in database_reason(error).lower() and "duplicate" not in database_reason(error).lower():
+                fail(f"the second tag 'finance' was rejected, but not as a duplicate: {database_reason(error)}")
         else:
             fail(
                 "Postgres stored a second Tag(name='finance'): tags.name has no UNIQUE constraint. Tags are "
@@ -466,7 +423,7 @@ def bookmark_added_at(learner, models, tables, schema, db, engine):
         except IntegrityError as error:
             fail(
                 "a plain SQL `INSERT INTO bookmarks (user_id, document_id) VALUES (1, 10)` failed: "
-                f"{integrity_reason(error)}. Postgres has no default for added_at — a Python-side default "
+                f"{database_reason(error)}. Postgres has no default for added_at — a Python-side default "
                 "(default=datetime.now / func.now()) is applied only to inserts made through SQLAlchemy. "
                 f"Let the database fill it: mapped_column(server_default=func.now()) ({where})"
             )
@@ -512,18 +469,18 @@ def append_writes_one_link(learner, models, tables, db, engine, sql):
         with sql.capture() as log:
             report.tags.append(Tag(name="finance"))
             session.commit()
-        links, new_tags = writes(log, "INSERT", "document_tag"), writes(log, "INSERT", "tags")
+        links, new_tags = log.of_kind("INSERT", "document_tag"), log.of_kind("INSERT", "tags")
         if len(new_tags) != 1:
             sql.flag(new_tags, "INSERT INTO tags")
             fail(
                 f"committing `report.tags.append(Tag(name='finance'))` sent {len(new_tags)} INSERTs into tags; "
                 "one new Tag is one row"
             )
-        if len(links) != 1 or rows_written(links) != 1:
+        if len(links) != 1 or sum(s.rows for s in links) != 1:
             sql.flag(links or log.data_statements, "expected: one INSERT INTO document_tag")
             fail(
                 f"committing `report.tags.append(Tag(name='finance'))` sent {len(links)} INSERT(s) into document_tag "
-                f"carrying {rows_written(links)} row(s); one link is one row (statements below). Document.tags "
+                f"carrying {sum(s.rows for s in links)} row(s); one link is one row (statements below). Document.tags "
                 f"writes the association table by itself when it is declared with secondary=document_tag ({where})"
             )
         finance_id = session.scalar(select(Tag.id).where(Tag.name == "finance"))
@@ -536,8 +493,8 @@ def append_writes_one_link(learner, models, tables, db, engine, sql):
         with sql.capture() as log:
             report.tags.append(q3)
             session.commit()
-        links, new_tags = writes(log, "INSERT", "document_tag"), writes(log, "INSERT", "tags")
-        if new_tags or len(links) != 1 or rows_written(links) != 1:
+        links, new_tags = log.of_kind("INSERT", "document_tag"), log.of_kind("INSERT", "tags")
+        if new_tags or len(links) != 1 or sum(s.rows for s in links) != 1:
             sql.flag(new_tags + links, "")
             fail(
                 f"appending an already stored tag sent {len(new_tags)} INSERT(s) into tags and {len(links)} into "
@@ -549,7 +506,7 @@ def append_writes_one_link(learner, models, tables, db, engine, sql):
         with sql.capture() as log:
             report.tags.remove(finance)
             session.commit()
-        dropped = writes(log, "DELETE", "tags")
+        dropped = log.of_kind("DELETE", "tags")
         if dropped:
             sql.flag(dropped, "the tag itself was deleted")
             fail(
@@ -586,7 +543,7 @@ def shared_tag_one_row(learner, models, tables, db, schema, engine):
         except IntegrityError as error:
             fail(
                 "tagging two documents with the same Tag object failed: "
-                f"{integrity_reason(error)}. One tag must be able to label many documents: document_tag's "
+                f"{database_reason(error)}. One tag must be able to label many documents: document_tag's "
                 f"primary key is the *pair* (document_id, tag_id) ({where_table(learner, 'document_tag')})"
             )
     with step("reading document.tags back", where), Session(engine) as session:
@@ -690,7 +647,7 @@ def tags_in_sync(learner, models, tables, db, engine):
         try:
             session.commit()
         except IntegrityError as error:
-            fail(f"saving a document linked from both sides failed: {integrity_reason(error)} ({where})")
+            fail(f"saving a document linked from both sides failed: {database_reason(error)} ({where})")
         doc_id = draft.id
     links = link_rows(db)
     if len(links) != 2 or {d for d, _ in links} != {doc_id}:

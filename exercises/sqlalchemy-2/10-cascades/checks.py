@@ -8,12 +8,12 @@ connection. ``session.delete()`` issues the cascade SELECT at once, not at flush
 blocks wrap the ``delete()`` call as well as the ``commit()``.
 """
 
-import contextlib
 
-from checker import check, fail, fixture
+from checker import check, database_reason, fail, fixture, step
+from checker.docchat import configured_models
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, configure_mappers
+from sqlalchemy.orm import Session
 
 INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
 STRING_TYPES = {"VARCHAR", "TEXT"}
@@ -35,26 +35,22 @@ FOREIGN_KEY = 'document_id: Mapped[int] = mapped_column(ForeignKey("documents.id
 @fixture
 def models(learner):
     """The learner's models, with every mapper configured (relationship errors surface here)."""
-    module = learner.models
-    for name in ("Base", "User", "Document"):
-        if getattr(module, name, None) is None:
-            fail(f"models.py must define `{name}`")
-    try:
-        configure_mappers()
-    except SQLAlchemyError as error:
-        first = str(error).split("\n")[0].split("Original exception was: ")[-1]
-        first = first.split("  If this property")[0].rstrip(". ")
-        if "passive_deletes='all'" in first:
-            fail(
-                f"SQLAlchemy refuses the relationship: {first}. passive_deletes='all' is for relationships "
-                "*without* a delete cascade (it also stops SQLAlchemy from nulling the foreign keys of loaded "
-                f'children). With cascade="all, delete-orphan" write passive_deletes=True '
-                f"({learner.where('Document', 'chunks')})"
-            )
-        fail(
-            f"SQLAlchemy cannot set up the relationships in models.py: {first}. Check that each "
-            'back_populates="..." names the attribute on the *other* class and that both sides exist'
+
+    def passive_deletes_all(reason: str) -> str | None:
+        if "passive_deletes='all'" not in reason:
+            return None
+        return (
+            f"SQLAlchemy refuses the relationship: {reason}. passive_deletes='all' is for relationships "
+            "*without* a delete cascade (it also stops SQLAlchemy from nulling the foreign keys of loaded "
+            f'children). With cascade="all, delete-orphan" write passive_deletes=True '
+            f"({learner.where('Document', 'chunks')})"
         )
+
+    module = configured_models(
+        learner,
+        '. Check that each back_populates="..." names the attribute on the *other* class and that both sides exist',
+        passive_deletes_all,
+    )
     if getattr(module, "Chunk", None) is None:
         fail(
             'models.py has no class `Chunk`: define `class Chunk(Base)` with `__tablename__ = "chunks"`, '
@@ -78,18 +74,6 @@ def engine(captured_engine):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@contextlib.contextmanager
-def step(what: str, where: str = ""):
-    """Run ORM code on the learner's models; an error it raises is a failure that says what was being done."""
-    try:
-        yield
-    except (SQLAlchemyError, TypeError, AttributeError, ValueError) as error:
-        orig = getattr(error, "orig", None)
-        reason = str(orig if orig is not None else error).strip().splitlines()[0]
-        reason = reason.split(" (Background on this error")[0]
-        fail(f"{what} raised {type(error).__name__}: {reason}" + (f" ({where})" if where else ""))
 
 
 def relationships(learner, models):
@@ -147,26 +131,6 @@ def chunk_rows(db) -> dict[int, int | None]:
 def document_ids(db) -> set[int]:
     with db.connect() as conn:
         return set(conn.execute(text("SELECT id FROM documents")).scalars())
-
-
-def on(log, kind: str, table: str = "chunks") -> list:
-    return [s for s in log.of_kind(kind) if s.shape.touches(table)]
-
-
-def rows_in(statements) -> int:
-    """Rows a list of captured write statements carried (an executemany counts each row)."""
-    total = 0
-    for statement in statements:
-        params = statement.parameters
-        if isinstance(params, list | tuple) and params and isinstance(params[0], dict | list | tuple):
-            total += len(params)
-        else:
-            total += 1
-    return total
-
-
-def reason_of(error: IntegrityError) -> str:
-    return str(error.orig if error.orig is not None else error).strip().splitlines()[0]
 
 
 def ondelete_of(schema) -> str | None:
@@ -299,18 +263,18 @@ def delete_document_deletes_chunks(learner, models, tables, db, engine, sql):
                 session.commit()
             except IntegrityError as error:
                 session.rollback()
-                nulling = [s for s in on(log, "UPDATE") if "document_id" in s.shape.set_columns]
+                nulling = [s for s in log.of_kind("UPDATE", "chunks") if "document_id" in s.shape.set_columns]
                 if nulling:
                     sql.flag(nulling, "sets document_id to NULL instead of deleting the chunk")
                     fail(
                         "`session.delete(document)` and a commit failed: Postgres said "
-                        f'"{reason_of(error)}". SQLAlchemy did not delete the chunks: it set their document_id '
+                        f'"{database_reason(error)}". SQLAlchemy did not delete the chunks: it set their document_id '
                         'to NULL (marked below). That is what the default cascade ("save-update, merge") does with '
                         "children it has in memory: it unlinks them, it never deletes them. Postgres refused "
                         "because document_id is NOT NULL — rightly, a chunk without a document is junk. Ask for the "
                         f'deletion: cascade="all, delete-orphan" on Document.chunks ({where})'
                     )
-                fail(f"`session.delete(document)` and a commit failed: {reason_of(error)} ({where})")
+                fail(f"`session.delete(document)` and a commit failed: {database_reason(error)} ({where})")
     rows = chunk_rows(db)
     left = {c: rows[c] for c in CHUNKS_OF[1] if c in rows}
     if 1 in document_ids(db):
@@ -345,11 +309,11 @@ def orphan_deleted(learner, models, tables, db, engine, sql):
                 session.commit()
             except IntegrityError as error:
                 session.rollback()
-                nulling = [s for s in on(log, "UPDATE") if "document_id" in s.shape.set_columns]
+                nulling = [s for s in log.of_kind("UPDATE", "chunks") if "document_id" in s.shape.set_columns]
                 sql.flag(nulling, "unlinks the chunk (document_id = NULL) instead of deleting it")
                 fail(
                     "`policy.chunks.remove(chunk)` and a commit failed: Postgres said "
-                    f'"{reason_of(error)}". Removed from the collection, the chunk became an orphan, and '
+                    f'"{database_reason(error)}". Removed from the collection, the chunk became an orphan, and '
                     "without delete-orphan SQLAlchemy only unlinks an orphan: it sets its document_id to NULL "
                     "(marked below), which the NOT NULL column refuses. A chunk can't exist without its "
                     f'document: add delete-orphan — cascade="all, delete-orphan" on Document.chunks ({where})'
@@ -363,7 +327,7 @@ def orphan_deleted(learner, models, tables, db, engine, sql):
                 f"on Document.chunks, and keep document_id NOT NULL ({where})"
             )
         fail(f"after `policy.chunks.remove(chunk)` and a commit, chunk 201 is still in the table ({where})")
-    if not on(log, "DELETE"):
+    if not log.of_kind("DELETE", "chunks"):
         fail("chunk 201 is gone, but no DELETE FROM chunks was sent when it was removed from policy.chunks")
     untouched(db, None, {201})
 
@@ -385,7 +349,7 @@ def raw_delete_cascades(learner, models, tables, schema, db):
         except IntegrityError as error:
             conn.rollback()
             fail(
-                f'Postgres refused `{statement}`: "{reason_of(error)}". The foreign key chunks.document_id is '
+                f'Postgres refused `{statement}`: "{database_reason(error)}". The foreign key chunks.document_id is '
                 f"ON DELETE {ondelete or 'NO ACTION (the default)'}: with that rule Postgres won't delete a document "
                 "that still has chunks. The ORM cascade only covers objects a Session deletes; a DELETE from psql, "
                 "another service or a bulk delete() never sees it. Put the rule in the schema: "
@@ -423,9 +387,9 @@ def passive_deletes_no_select(learner, models, tables, schema, db, engine, sql):
                 session.commit()
             except IntegrityError as error:
                 session.rollback()
-                reason = reason_of(error)
+                reason = database_reason(error)
                 if "foreign key" in reason.lower():
-                    deletes = on(log, "DELETE", "documents")
+                    deletes = log.of_kind("DELETE", "documents")
                     sql.flag(deletes, "refused: chunks still point at this document")
                     fail(
                         f'deleting a document whose chunks were not loaded failed: Postgres said "{reason}". '
@@ -436,8 +400,8 @@ def passive_deletes_no_select(learner, models, tables, schema, db, engine, sql):
                         'the work: ForeignKey("documents.id", ondelete="CASCADE") '
                         f"({learner.where('Chunk', 'document_id')})"
                     )
-                sql.flag(on(log, "SELECT"), "loads the chunks")
-                sql.flag(on(log, "UPDATE"), "unlinks them: document_id = NULL")
+                sql.flag(log.of_kind("SELECT", "chunks"), "loads the chunks")
+                sql.flag(log.of_kind("UPDATE", "chunks"), "unlinks them: document_id = NULL")
                 fail(
                     f'deleting a document whose chunks were not loaded failed: Postgres said "{reason}". '
                     "SQLAlchemy loaded the chunks (marked below) only to unlink them — UPDATE chunks SET "
@@ -464,9 +428,9 @@ def passive_deletes_no_select(learner, models, tables, schema, db, engine, sql):
             )
         updates = [w for w in writes if w.shape.kind == "UPDATE"]
         then = (
-            f"then unlinks them one by one (UPDATE chunks SET document_id = NULL, {rows_in(updates)} rows)"
+            f"then unlinks them one by one (UPDATE chunks SET document_id = NULL, {sum(s.rows for s in updates)} rows)"
             if updates
-            else f"then deletes them one by one (DELETE FROM chunks, {rows_in(writes)} rows)"
+            else f"then deletes them one by one (DELETE FROM chunks, {sum(s.rows for s in writes)} rows)"
         )
         fail(
             f"deleting a document whose chunks were never loaded sent {len(touching)} statement(s) on chunks "

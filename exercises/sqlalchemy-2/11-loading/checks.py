@@ -12,11 +12,11 @@ import ast
 from collections.abc import Sequence
 
 from sqlalchemy import event, inspect
-from sqlalchemy.exc import InvalidRequestError, SQLAlchemyError
-from sqlalchemy.orm import Session, configure_mappers
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
-from checker.docchat import seed
+from checker.docchat import configured_models, seed
 
 SELECTIN = "select(User).options(selectinload(User.documents))"
 JOINED = "select(Document).options(joinedload(Document.owner))"
@@ -38,15 +38,7 @@ def owners_of(expected: dict[int, list[int]]) -> dict[int, int]:
 @fixture
 def models(learner):
     """The learner's models, with every mapper configured."""
-    module = learner.models
-    for name in ("Base", "User", "Document"):
-        if getattr(module, name, None) is None:
-            fail(f"models.py must define `{name}`")
-    try:
-        configure_mappers()
-    except SQLAlchemyError as error:
-        first = str(error).split("\n")[0].split("Original exception was: ")[-1]
-        fail(f"SQLAlchemy cannot set up the relationships in models.py: {first}")
+    module = configured_models(learner)
     for class_name, attribute in (("User", "documents"), ("Document", "owner")):
         if attribute not in inspect(getattr(module, class_name)).relationships:
             fail(
