@@ -40,6 +40,7 @@ from course import __version__, locations
 PARALLEL = 2
 """Exercises graded at once for one request (``check --all``)."""
 READY_TIMEOUT_S = 20.0
+RESTART = " restart it with `course db stop && course db start`"
 
 
 class ServiceUnavailable(Exception):
@@ -83,7 +84,7 @@ def _connect(timeout: float | None = 5.0) -> socket.socket:
         client.connect(str(path))
     except OSError as error:
         client.close()
-        raise ServiceUnavailable(f"the grading service does not answer ({error.strerror or error})") from None
+        raise ServiceUnavailable(f"the grading service does not answer ({error.strerror or error});{RESTART}") from None
     return client
 
 
@@ -107,7 +108,7 @@ def ping(timeout: float = 2.0) -> int:
         _request(client, {"fingerprint": fingerprint(), "ping": True})
         for answer in _answers(client):
             return int(answer["pong"])
-    raise ServiceUnavailable("the grading service closed the connection")
+    raise ServiceUnavailable(f"the grading service closed the connection;{RESTART}")
 
 
 def grade_remotely(jobs: list[dict]):
@@ -127,9 +128,9 @@ def grade_remotely(jobs: list[dict]):
             yield ExerciseResult.from_json(answer["result"])
             count += 1
         if count < len(jobs):
-            raise ServiceUnavailable("the grading service stopped before it finished")
+            raise ServiceUnavailable(f"the grading service stopped before it finished;{RESTART}")
     except OSError as error:
-        raise ServiceUnavailable(f"lost the grading service ({error.strerror or error})") from None
+        raise ServiceUnavailable(f"lost the grading service ({error.strerror or error});{RESTART}") from None
     finally:
         client.close()
 
@@ -160,11 +161,18 @@ def stop(timeout: float = 15.0) -> bool:
 
 
 def running_pid() -> int | None:
+    """The service's pid, if its pid file names a live service (not a process that got the pid
+    of one that died)."""
     try:
         pid = int(pid_path().read_text())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    if not _alive(pid):
+        return None
+    try:
+        return pid if b"course.service" in Path(f"/proc/{pid}/cmdline").read_bytes() else None
+    except OSError:  # no /proc here: trust the pid file
+        return pid
 
 
 def _alive(pid: int) -> bool:

@@ -94,3 +94,33 @@ def postgres_processes(state_dir: Path) -> list[str]:
             if not any(shared in cmdline for shared in SHARED_SERVERS):
                 found.append(cmdline)
     return found
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = dict(line.split(":", 1) for line in Path(f"/proc/{entry}/status").read_text().splitlines() if ":" in line)
+            except OSError:
+                continue
+            if int(fields.get("PPid", "0").strip() or 0) == pid:
+                found.append(int(entry))
+    return found
+
+
+def cwd_of(pid: int) -> Path | None:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")).resolve()
+    except OSError:
+        return None
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "X")
+    return state not in ("Z", "X")

@@ -413,7 +413,7 @@ class OneDatabase:
 
 
 def worker_children(worker) -> list[int]:
-    from test_service import children_of, running
+    from conftest import children_of, running
 
     return [pid for pid in children_of(worker._process.pid) if running(pid)]
 
@@ -421,7 +421,7 @@ def worker_children(worker) -> list[int]:
 def test_prepared_children_are_connected_ahead_and_run_the_jobs_for_their_databases(tmp_path, databases):
     import psycopg
 
-    from test_service import running
+    from conftest import running
 
     def url(name: str) -> str:
         return databases.learner_params(name).sqlalchemy_url()

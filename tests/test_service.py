@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import postgres_processes
+from conftest import children_of, cwd_of, postgres_processes, running
 from test_cli import course
 
 CLIENT = """
@@ -38,36 +38,6 @@ def service_pid() -> int | None:
     from course import service
 
     return service.running_pid()
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = dict(line.split(":", 1) for line in Path(f"/proc/{entry}/status").read_text().splitlines() if ":" in line)
-            except OSError:
-                continue
-            if int(fields.get("PPid", "0").strip() or 0) == pid:
-                found.append(int(entry))
-    return found
-
-
-def cwd_of(pid: int) -> Path | None:
-    try:
-        return Path(os.readlink(f"/proc/{pid}/cwd")).resolve()
-    except OSError:
-        return None
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "X")
-    return state not in ("Z", "X")
 
 
 @pytest.fixture

@@ -59,8 +59,7 @@ class DatabaseSession:
         self.isolate = isolate
         self.spares = spares
         self._counter = itertools.count(1)
-        self._databases: set[str] = set()
-        self._owners: dict[str, ConnectionParams] = {}
+        self._owners: dict[str, ConnectionParams] = {}  # every database of this session, and its role
         self._lock = threading.Lock()  # the admin connection, shared by grading threads
         self._admin = _connect(server.admin)
         # FILE_COPY (PostgreSQL 15+): a plain copy of template0's files, faster than WAL-logging them
@@ -141,7 +140,6 @@ class DatabaseSession:
                 server.close()
                 self.server = embedded.start(persistent=False, secure=True)
             self._admin = _connect(self.server.admin)
-            self._databases.clear()
             self._owners.clear()
             if self.role:
                 with contextlib.suppress(Exception):
@@ -158,7 +156,6 @@ class DatabaseSession:
         learner = self._create_role(f"{self.role}_{number}", admin) if self.isolate and self.role else self.learner
         with self._work:
             self._owners[name] = learner
-            self._databases.add(name)
         owner = f" OWNER {_quote(learner.user)}" if learner.user != self.server.admin.user else ""
         admin.execute(f"CREATE DATABASE {_quote(name)}{owner} TEMPLATE template0 ENCODING 'UTF8'{self._strategy}")
         admin.execute(f"REVOKE CONNECT, TEMPORARY ON DATABASE {_quote(name)} FROM PUBLIC")
@@ -185,7 +182,6 @@ class DatabaseSession:
         except (psycopg.OperationalError, psycopg.InterfaceError):
             return  # the server is gone, and the database with it; the next create recovers
         with self._work:
-            self._databases.discard(name)
             owner = self._owners.pop(name, None)
         if owner is not None and owner.user not in (self.role, self.server.admin.user):
             admin.execute(f"DROP ROLE IF EXISTS {_quote(owner.user)}")
@@ -304,7 +300,7 @@ class DatabaseSession:
         try:
             # a server of our own is deleted with everything in it; on any other, drop what we made
             throwaway = getattr(self.server, "owned", False)
-            for name in [] if throwaway else list(self._databases):
+            for name in [] if throwaway else list(self._owners):
                 with contextlib.suppress(Exception), self._lock:
                     self._drop(name, self._admin)
             if self.role:
