@@ -12,7 +12,7 @@ import os
 import select
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -47,6 +47,13 @@ class GradingJob:
     check_timeout_s: float = 10.0
     only: list[str] = field(default_factory=list)
     """Run only these checks (by name); all when empty."""
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "checks_file": str(self.checks_file), "learner_dir": str(self.learner_dir)}
+
+    @staticmethod
+    def from_json(data: dict) -> GradingJob:
+        return GradingJob(**{**data, "checks_file": Path(data["checks_file"]), "learner_dir": Path(data["learner_dir"])})
 
 
 def grade(job: GradingJob, databases: Databases, *, cancelled=lambda: False, launcher=None) -> ExerciseResult:

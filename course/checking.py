@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import threading
 import time
@@ -65,7 +64,7 @@ def _grade_all(ctx, jobs: list[GradingJob], console) -> Iterator[ExerciseResult]
         from course import service
 
         try:
-            for result in service.grade_remotely([job_to_json(job) for job in jobs]):
+            for result in service.grade_remotely([job.to_json() for job in jobs]):
                 done += 1
                 yield result
             return
@@ -109,10 +108,6 @@ def _grade_here(ctx, jobs: list[GradingJob]) -> Iterator[ExerciseResult]:
         pool.shutdown(wait=True, cancel_futures=True)
         session.close()
         launcher.close()
-
-
-def job_to_json(job: GradingJob) -> dict:
-    return {**dataclasses.asdict(job), "checks_file": str(job.checks_file), "learner_dir": str(job.learner_dir)}
 
 
 def watch_exercise(ctx, query: str | None) -> None:

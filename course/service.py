@@ -302,8 +302,7 @@ class Service:
             return bool(readable)  # the client sends nothing more: readable means it hung up
 
         def one(job: dict):
-            job = {**job, "checks_file": Path(job["checks_file"]), "learner_dir": Path(job["learner_dir"])}
-            return grade(GradingJob(**job), self.session, cancelled=gone, launcher=self.worker)
+            return grade(GradingJob.from_json(job), self.session, cancelled=gone, launcher=self.worker)
 
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
             for result in pool.map(one, jobs):

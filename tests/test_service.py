@@ -75,14 +75,13 @@ def test_check_goes_through_the_service_and_imports_nothing_heavy(tmp_path, shar
 
 def test_several_jobs_come_back_in_order(shared):
     from course import service
-    from course.checking import job_to_json
     from course.content import find_exercise, load_modules
     from course.grading import job_for, materialised
 
     modules = load_modules()
     exercises = [find_exercise(modules, query) for query in ("04", "03", "02")]
     with materialised(exercises[0]) as a, materialised(exercises[1]) as b, materialised(exercises[2], "starter") as c:
-        jobs = [job_to_json(job_for(exercise, folder)) for exercise, folder in zip(exercises, (a, b, c))]
+        jobs = [job_for(exercise, folder).to_json() for exercise, folder in zip(exercises, (a, b, c))]
         results = list(service.grade_remotely(jobs))
     assert [r.exercise for r in results] == [e.full_id for e in exercises]
     assert [r.status for r in results] == ["pass", "pass", "fail"]
