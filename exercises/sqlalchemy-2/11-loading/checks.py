@@ -164,6 +164,23 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def each_once(got: list[int], expected, function: str, noun: str, where: str) -> None:
+    """Fail unless ``function()`` returned every expected row exactly once (ids in ``got``)."""
+    if sorted(got) == sorted(expected):
+        return
+    missing = sorted(set(expected) - set(got))
+    twice = sorted({i for i in got if got.count(i) > 1})
+    detail = []
+    if missing:
+        detail.append(f"missing {noun}s {ids_line(missing)}")
+    if twice:
+        detail.append(f"{noun}s {ids_line(twice)} appear more than once")
+    fail(
+        f"{function}() returned {plural(len(got), noun)} for the {len(expected)} in the database: "
+        f"{'; '.join(detail) or ids_line(got)} ({where})"
+    )
+
+
 def ids_line(ids, limit: int = 12) -> str:
     ids = list(ids)
     shown = ", ".join(str(i) for i in ids[:limit])
@@ -219,18 +236,7 @@ def users_with_documents_correct(learner, models, tables, db, engine, users_with
     with Session(engine) as session:
         users = call(learner, users_with_documents, "users_with_documents", session, models.User)
         got = [user.id for user in users]
-        if sorted(got) != sorted(expected):
-            missing = sorted(set(expected) - set(got))
-            twice = sorted({i for i in got if got.count(i) > 1})
-            detail = []
-            if missing:
-                detail.append(f"missing users {ids_line(missing)}")
-            if twice:
-                detail.append(f"users {ids_line(twice)} appear more than once")
-            fail(
-                f"users_with_documents() returned {plural(len(got), 'user')} for the {len(expected)} in the "
-                f"database: {'; '.join(detail) or ids_line(got)} ({where})"
-            )
+        each_once(got, expected, "users_with_documents", "user", where)
         for user in users:
             try:
                 got_docs = sorted(d.id for d in user.documents)
@@ -389,18 +395,7 @@ def documents_with_owners_correct(learner, models, tables, db, engine, documents
     with Session(engine) as session:
         documents = call(learner, documents_with_owners, "documents_with_owners", session, models.Document)
         got = [doc.id for doc in documents]
-        if sorted(got) != sorted(expected):
-            missing = sorted(set(expected) - set(got))
-            twice = sorted({i for i in got if got.count(i) > 1})
-            detail = []
-            if missing:
-                detail.append(f"missing documents {ids_line(missing)}")
-            if twice:
-                detail.append(f"documents {ids_line(twice)} appear more than once")
-            fail(
-                f"documents_with_owners() returned {plural(len(got), 'document')} for the {len(expected)} in "
-                f"the database: {'; '.join(detail) or ids_line(got)} ({where})"
-            )
+        each_once(got, expected, "documents_with_owners", "document", where)
         for doc in documents:
             owner = doc.owner
             want = expected[doc.id]
