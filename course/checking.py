@@ -15,7 +15,7 @@ from checker.results import ExerciseResult
 from checker.runner import GradingJob, grade
 from course.content import Exercise
 from course.grading import job_for, materialised, pair
-from course.workspace import grader_fingerprint
+from course.workspace import grader_fingerprint, missing_files_result
 
 
 def _console():
@@ -36,12 +36,18 @@ def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: 
     workspace = None if solution else ctx.workspace()
     console = None if as_json else _console()
     results = []
+    incomplete = {} if solution else {
+        exercise.full_id: missing_files_result(exercise, missing)
+        for exercise in exercises if (missing := workspace.missing_files(exercise))
+    }
     with contextlib.ExitStack() as folders:
         jobs = [
             job_for(exercise, folders.enter_context(materialised(exercise, "solution")) if solution else workspace.folder(exercise))
-            for exercise in exercises
+            for exercise in exercises if exercise.full_id not in incomplete
         ]
-        for exercise, result in zip(exercises, _grade_all(ctx, jobs, console), strict=True):
+        graded = _grade_all(ctx, jobs, console)
+        for exercise in exercises:
+            result = incomplete.get(exercise.full_id) or next(graded)
             if not solution:
                 workspace.progress.record_result(
                     exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json()
@@ -54,6 +60,7 @@ def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: 
                 print_result(console, result, verbose=verbose)
                 if result.status != "pass" and not solution:
                     console.print(f"  [dim]Stuck? `course hint {exercise.id}` · edit {workspace.folder(exercise)}[/]")
+        next(graded, None)  # past the last result: the grading session closes now
     return results
 
 
@@ -132,7 +139,8 @@ def watch_exercise(ctx, query: str | None) -> None:
         while True:
             console.rule(f"{exercise.full_id} · {time.strftime('%H:%M:%S')}")
             before = _snapshot(folder)
-            result = grade(job_for(exercise, folder), session, launcher=launcher)
+            missing = workspace.missing_files(exercise)
+            result = missing_files_result(exercise, missing) if missing else grade(job_for(exercise, folder), session, launcher=launcher)
             workspace.progress.record_result(exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json())
             print_result(console, result)
             console.print(f"[dim]Watching {folder} — save a file to re-check, Ctrl-C to stop.[/]")
