@@ -40,6 +40,16 @@ class Context:
         self.content = content
         self._modules = None
 
+    def apply(self, name: str, value) -> None:
+        """A global option given after the command name: it wins over the same one given before."""
+        if name == "workspace":
+            self.workspace_path = locations.workspace_dir(value)
+        elif name == "content":
+            self.content = (*self.content, *value)
+            self._modules = None
+        else:
+            setattr(self, name, value)
+
     @property
     def modules(self):
         if self._modules is None:
@@ -117,21 +127,71 @@ class Context:
 
 
 def find(modules, query):
-    from course.content import find_exercise
+    """An exercise (or quiz-only section) by id, short form, or section number (``5`` for §5)."""
+    from course.content import ExerciseNotFound, find_exercise
 
-    return find_exercise(modules, query)
+    try:
+        return find_exercise(modules, query)
+    except ExerciseNotFound:
+        found = _by_section_number(modules, query)
+        if found is None:
+            raise
+        return found
+
+
+def _by_section_number(modules, query: str):
+    """The one exercise of the section numbered ``query`` as `course list` shows it, else None."""
+    if not query.isdigit():
+        return None
+    sections = [s for m in modules for s in m.sections if s.number == int(query)]
+    if len(sections) != 1:
+        return None
+    section = sections[0]
+    if len(section.exercises) > 1:
+        from course.content import ExerciseNotFound
+
+        names = ", ".join(e.id for e in section.exercises)
+        raise ExerciseNotFound(f"section {query} has several exercises ({names}); fix: give one of their ids")
+    return section.exercises[0] if section.exercises else section
 
 
 def _terminate_cleanly(signum, frame):  # pragma: no cover - exercised through subprocess tests
     raise SystemExit(128 + signum)
 
 
+def _global_options(**extra):
+    """The options of every command, as decorators; ``extra`` is passed to each ``click.option``."""
+    return [
+        click.option("--workspace", metavar="DIR", help="Workspace folder (default ./course-work, or COURSE_WORKSPACE).", **extra),
+        click.option("--backend", type=click.Choice(["embedded", "docker", "url"]), help="Postgres backend (or COURSE_BACKEND).", **extra),
+        click.option("--database-url", metavar="URL", help="Existing server for the url backend (or COURSE_DATABASE_URL).", **extra),
+        click.option("--content", metavar="DIR", multiple=True, help="An extra content root (lessons/, exercises/, quizzes/); or COURSE_PATH.", **extra),
+    ]
+
+
+def _merge_global_option(ctx: click.Context, param: click.Parameter, value) -> None:
+    if value not in (None, ()):
+        ctx.find_object(Context).apply(param.name, value)
+
+
+def _with_options(options):
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def global_options(command):
+    """Accept the global options after the command name too (``course check 02 --workspace DIR``),
+    as git, pip and docker users expect: they are merged into the shared :class:`Context`."""
+    return _with_options(_global_options(expose_value=False, callback=_merge_global_option))(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="course")
-@click.option("--workspace", metavar="DIR", help="Workspace folder (default ./course-work, or COURSE_WORKSPACE).")
-@click.option("--backend", type=click.Choice(["embedded", "docker", "url"]), help="Postgres backend (or COURSE_BACKEND).")
-@click.option("--database-url", metavar="URL", help="Existing server for the url backend (or COURSE_DATABASE_URL).")
-@click.option("--content", metavar="DIR", multiple=True, help="An extra content root (lessons/, exercises/, quizzes/); or COURSE_PATH.")
+@_with_options(_global_options())
 @click.pass_context
 def main(ctx: click.Context, workspace: str | None, backend: str | None, database_url: str | None, content: tuple[str, ...]) -> None:
     """A course on SQLAlchemy 2.0, Alembic and FastAPI persistence, graded against a throwaway Postgres.
@@ -146,6 +206,7 @@ def main(ctx: click.Context, workspace: str | None, backend: str | None, databas
 
 @main.command()
 @click.pass_obj
+@global_options
 def init(obj: Context) -> None:
     """Create the workspace (copies every exercise's starter files; never overwrites)."""
     from course.workspace import Workspace, WorkspaceError
@@ -162,6 +223,7 @@ def init(obj: Context) -> None:
 @main.command()
 @click.option("--module", "module_id", metavar="ID", help="Which module (default: where you left off).")
 @click.pass_obj
+@global_options
 def start(obj: Context, module_id: str | None) -> None:
     """Open the course at your last position (creates the workspace on first run)."""
     from course.start import run_start
@@ -172,6 +234,7 @@ def start(obj: Context, module_id: str | None) -> None:
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
+@global_options
 def list_(obj: Context, as_json: bool) -> None:
     """Modules, sections, exercises and their status."""
     from course.status import module_status
@@ -191,10 +254,11 @@ def list_(obj: Context, as_json: bool) -> None:
 @main.command()
 @click.argument("exercise", required=False)
 @click.option("--all", "all_", is_flag=True, help="Grade every exercise.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (SPEC §4).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the shape README describes).")
 @click.option("--solution", is_flag=True, help="Grade the reference solution instead of your workspace.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the SQL of passing checks too.")
 @click.pass_obj
+@global_options
 def check(obj: Context, exercise: str | None, all_: bool, as_json: bool, solution: bool, verbose: bool) -> None:
     """Grade EXERCISE (e.g. 05, relationships, sqlalchemy-2/05-relationships) or --all."""
     if bool(exercise) == all_:
@@ -212,6 +276,7 @@ def check(obj: Context, exercise: str | None, all_: bool, as_json: bool, solutio
 @main.command()
 @click.argument("exercise", required=False)
 @click.pass_obj
+@global_options
 def watch(obj: Context, exercise: str | None) -> None:
     """Re-grade EXERCISE (default: your current one) every time you save a file."""
     from course.checking import watch_exercise
@@ -222,6 +287,7 @@ def watch(obj: Context, exercise: str | None) -> None:
 @main.command()
 @click.argument("exercise")
 @click.pass_obj
+@global_options
 def hint(obj: Context, exercise: str) -> None:
     """Show the next hint for EXERCISE (each call reveals one more)."""
     from course.tutoring import reveal_hint
@@ -237,6 +303,7 @@ def hint(obj: Context, exercise: str) -> None:
 @main.command()
 @click.argument("exercise")
 @click.pass_obj
+@global_options
 def solution(obj: Context, exercise: str) -> None:
     """Show the reference solution (after you pass, or when you ask twice)."""
     from course.tutoring import request_solution
@@ -258,22 +325,40 @@ def solution(obj: Context, exercise: str) -> None:
 @click.argument("exercise")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
+@global_options
 def reset(obj: Context, exercise: str, yes: bool) -> None:
     """Restore EXERCISE's starter files (your current files are kept in a backup)."""
+    from course.workspace import WorkspaceError
+
     found = obj.exercise(exercise)
     workspace = obj.workspace()
     folder = workspace.folder(found)
-    if not yes and not click.confirm(f"Replace {folder} with the starter files? (a backup is kept)", default=False):
+    if not yes and not _confirmed(f"Replace {folder} with the starter files? (a backup is kept)"):
         click.echo("Nothing changed.")
-        return
-    backup = workspace.reset(found)
+        sys.exit(EXIT_FAILED)
+    try:
+        backup = workspace.reset(found)
+    except WorkspaceError as error:
+        raise Fatal(str(error)) from None
     click.echo(f"Restored the starter of {found.full_id}." + (f" Your previous files: {backup}" if backup else ""))
+
+
+def _confirmed(question: str) -> bool:
+    """Ask yes/no; no answer at all (stdin closed or not a terminal with nothing to read) is "no"."""
+    try:
+        return click.confirm(question, default=False)
+    except click.exceptions.Abort:
+        if sys.stdin is None or sys.stdin.closed or not sys.stdin.isatty():
+            click.echo("")
+            return False
+        raise
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.argument("exercise")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
+@global_options
 def exec(obj: Context, exercise: str, command: tuple[str, ...]) -> None:  # noqa: A001 - the CLI verb
     """Run COMMAND in EXERCISE's folder with DATABASE_URL set to its dev database.
 
@@ -305,6 +390,7 @@ def exec(obj: Context, exercise: str, command: tuple[str, ...]) -> None:  # noqa
 @click.option("--stats", "show_stats", is_flag=True, help="Retention per section and what is due when.")
 @click.option("--module", "module_id", metavar="ID", help="Which module (default: where you are).")
 @click.pass_obj
+@global_options
 def quiz(obj: Context, section: str | None, due: bool, all_: bool, show_stats: bool, module_id: str | None) -> None:
     """Self-check quiz with spaced repetition; answer from memory (works with piped input too)."""
     from course.content import ContentError
@@ -347,6 +433,7 @@ def db() -> None:
 
 @db.command("status")
 @click.pass_obj
+@global_options
 def db_status(obj: Context) -> None:
     """Say whether the shared server and the grading service are running."""
     from course import service
@@ -366,6 +453,7 @@ def db_status(obj: Context) -> None:
 
 @db.command("start")
 @click.pass_obj
+@global_options
 def db_start(obj: Context) -> None:
     """Start a shared embedded server and a warm grading service that later commands reuse
     (until `course db stop`)."""
@@ -391,6 +479,7 @@ def db_start(obj: Context) -> None:
 
 
 @db.command("stop")
+@global_options
 def db_stop() -> None:
     """Stop the grading service and the shared server, and delete the server's data."""
     from course import service
@@ -403,6 +492,7 @@ def db_stop() -> None:
 
 @db.command("url")
 @click.pass_obj
+@global_options
 def db_url(obj: Context) -> None:
     """Print the admin URL of the shared server (start it first with `course db start`)."""
     from course.postgres import embedded
@@ -417,6 +507,7 @@ def db_url(obj: Context) -> None:
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--static", is_flag=True, help="Only the checks that need no Postgres (fast: run it on every save).")
 @click.pass_obj
+@global_options
 def validate(obj: Context, path: Path | None, static: bool) -> None:
     """Check a content root (default: the built-in course): metadata, files, hints, quiz, and
     that solutions pass, starters fail, mutants are rejected, variants pass, lesson code runs."""
@@ -442,6 +533,7 @@ def validate(obj: Context, path: Path | None, static: bool) -> None:
 @click.argument("module_id", metavar="ID")
 @click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True,
               help="The content root to write it in (gets lessons/, exercises/, quizzes/).")
+@global_options
 def new_module(module_id: str, path: Path) -> None:
     """Scaffold a small, complete module ID that validates clean: edit it from there."""
     from course.scaffold import ScaffoldError
@@ -462,6 +554,7 @@ def new_module(module_id: str, path: Path) -> None:
 @click.option("--jobs", default=2, show_default=True, help="Submissions graded at once.")
 @click.option("--exercise", "only", multiple=True, help="Grade only these exercises (repeatable).")
 @click.pass_obj
+@global_options
 def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, junit_path: Path | None, jobs: int, only: tuple[str, ...]) -> None:
     """Instructors: grade many student workspaces, each in its own database and role."""
     from checker.launch import default_launcher
@@ -491,6 +584,7 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
 
 @main.command()
 @click.pass_obj
+@global_options
 def doctor(obj: Context) -> None:
     """Which backend would be used and why, versions, workspace health, file watching."""
     from course.doctor import run_doctor

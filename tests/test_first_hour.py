@@ -1,0 +1,148 @@
+"""A student's first hour, through the real CLI in a subprocess: options anywhere, section numbers
+as ids, reset without input or twice in a second, one error shown once, opening the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from test_cli import course
+
+
+def test_global_options_work_after_the_subcommand_too(tmp_path):
+    workspace = tmp_path / "after"
+    listed = course("list", "--json", "--workspace", str(workspace))
+    assert listed.returncode == 0, listed.stderr
+    init = course("init", "--workspace", str(workspace))
+    assert init.returncode == 0, init.stderr
+    assert (workspace / ".course" / "progress.sqlite3").exists()
+    hint = course("hint", "02", "--workspace", str(workspace))
+    assert hint.returncode == 0 and "Hint 1/" in hint.stdout, hint.stderr
+    assert not (Path.cwd() / "course-work").exists() or workspace.exists()
+
+    docker = course("check", "05", "--solution", "--backend", "docker", workspace=tmp_path / "ws")
+    assert docker.returncode == 2 and "needs Docker" in docker.stderr, docker.stderr
+    url = course("check", "05", "--solution", "--database-url", "mysql://x", workspace=tmp_path / "ws")
+    assert url.returncode == 2 and "must start with postgresql://" in url.stderr, url.stderr
+    content = course("list", "--json", "--content", str(tmp_path / "nowhere"), workspace=tmp_path / "ws")
+    assert content.returncode == 0 and "nowhere" in content.stderr, content.stderr
+
+
+def test_an_option_after_the_subcommand_wins_over_the_same_one_before(tmp_path):
+    before, after = tmp_path / "before", tmp_path / "after"
+    result = course("--workspace", str(before), "init", "--workspace", str(after))
+    assert result.returncode == 0, result.stderr
+    assert after.exists() and not before.exists()
+
+
+def test_help_lists_the_global_options_under_each_command():
+    result = course("check", "--help")
+    assert result.returncode == 0
+    for option in ("--workspace", "--backend", "--database-url", "--content"):
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize(("query", "exercise"), [("5", "05-relationships"), ("2", "02-models"), ("13", "13-hybrid")])
+def test_the_section_number_names_its_exercise(tmp_path, query, exercise):
+    result = course("solution", query, workspace=tmp_path / "ws")
+    assert result.returncode == 0, result.stderr
+    assert f"course hint {exercise}`" in result.stdout, result.stdout
+
+
+def test_a_section_number_with_two_exercises_names_both(tmp_path):
+    result = course("check", "7", workspace=tmp_path / "ws")
+    assert result.returncode == 2
+    assert "07-migrations, 07-rename-migration" in result.stderr and "fix:" in result.stderr, result.stderr
+
+
+def test_section_one_is_the_quiz_and_a_number_out_of_range_is_one_line(tmp_path):
+    quiz = course("check", "1", workspace=tmp_path / "ws")
+    assert quiz.returncode == 2 and "quiz-only" in quiz.stderr, quiz.stderr
+    nowhere = course("check", "99", workspace=tmp_path / "ws")
+    assert nowhere.returncode == 2 and "no exercise matches '99'" in nowhere.stderr
+    assert "Traceback" not in quiz.stderr + nowhere.stderr
+
+
+def test_reset_with_stdin_closed_changes_nothing_and_exits_1(tmp_path):
+    workspace = tmp_path / "ws"
+    course("init", workspace=workspace)
+    target = workspace / "sqlalchemy-2" / "02-models" / "models.py"
+    target.write_text("# my work\n")
+    result = subprocess.run([sys.executable, "-m", "course.cli", "reset", "02"], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, env={**os.environ, "COURSE_WORKSPACE": str(workspace)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Nothing changed" in result.stdout
+    assert "interrupted" not in result.stderr
+    assert target.read_text() == "# my work\n"
+    answered_no = course("reset", "02", workspace=workspace, input="n\n")
+    assert answered_no.returncode == 1 and "Nothing changed" in answered_no.stdout
+
+
+def test_two_resets_in_one_second_keep_two_backups(tmp_path):
+    workspace = tmp_path / "ws"
+    course("init", workspace=workspace)
+    target = workspace / "sqlalchemy-2" / "02-models" / "models.py"
+    env = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
+    outcomes = []
+    for attempt in range(3):  # the two resets must fall in one second: retry if a second boundary split them
+        target.write_text("# first\n")
+        first = subprocess.run([sys.executable, "-m", "course.cli", "reset", "02", "-y"], capture_output=True, text=True, env=env)
+        target.write_text("# second\n")
+        second = subprocess.run([sys.executable, "-m", "course.cli", "reset", "02", "-y"], capture_output=True, text=True, env=env)
+        outcomes.append((first, second))
+        assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+        assert "Traceback" not in first.stderr + second.stderr
+        backups = sorted((workspace / ".course" / "backups").iterdir())
+        stamps = {b.name.split("-", 2)[2][:15] for b in backups[-2:]}
+        if len(stamps) == 1:
+            break
+    kept = sorted((b / "models.py").read_text() for b in (workspace / ".course" / "backups").iterdir())
+    assert kept.count("# first\n") >= 1 and kept.count("# second\n") >= 1
+    assert len(stamps) == 1, "the two resets never fell in the same second"
+
+
+def test_concurrent_resets_never_fail(tmp_path):
+    workspace = tmp_path / "ws"
+    course("init", workspace=workspace)
+    env = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
+    processes = [subprocess.Popen([sys.executable, "-m", "course.cli", "reset", "04", "-y"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
+    for process in processes:
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        assert "Traceback" not in err
+    assert (workspace / "sqlalchemy-2" / "04-crud" / "crud.py").exists()
+
+
+def test_an_interrupted_reset_never_leaves_an_unmarked_partial_backup(tmp_path):
+    """Ctrl-C at any moment of a reset: every backup is whole or marked partial, and the next
+    reset removes the partial ones of processes that are gone."""
+    workspace = tmp_path / "ws"
+    course("init", workspace=workspace)
+    folder = workspace / "sqlalchemy-2" / "02-models"
+    env = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
+    for delay in (0.25, 0.35, 0.45, 0.6):
+        if folder.exists():
+            for index in range(300):
+                (folder / f"notes-{index}.txt").write_text("mine\n")
+        process = subprocess.Popen([sys.executable, "-m", "course.cli", "reset", "02", "-y"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=60)
+        assert "Traceback" not in err, err
+        for backup in (workspace / ".course" / "backups").glob("*"):
+            if ".partial-" not in backup.name:
+                assert len(list(backup.glob("notes-*.txt"))) in (0, 300), f"{backup} is partial but not marked"
+    abandoned = workspace / ".course" / "backups" / "02-models-20000101-000000.partial-999999999"
+    abandoned.mkdir()
+    assert course("reset", "02", "-y", workspace=workspace).returncode == 0
+    assert not abandoned.exists()
+    assert not list((workspace / ".course" / "backups").glob("*.partial-*"))
