@@ -87,3 +87,38 @@ def seed(db, user_ids: list[int], seed_value: int) -> dict[int, list[int]]:
                 )
             )
     return documents
+
+
+def first_order_by(statements, table: str) -> tuple[str, ...] | None:
+    """The ORDER BY terms of the first SELECT from ``table`` among ``statements`` (captured SQL);
+    ``None`` when no such SELECT was sent. Lazy and eager loads are not the query asked for."""
+    for statement in statements:
+        if statement.shape.kind == "SELECT" and statement.shape.touches(table) and not statement.lazy_load \
+                and not statement.relationship_load:
+            return statement.shape.order_by
+    return None
+
+
+def ordering_mistake(ordering: tuple[str, ...] | None, column: str, descending: bool, fix: str) -> str:
+    """What the query did instead of sorting by ``column`` (descending or not), from the ORDER BY it
+    sent (see :func:`first_order_by`) — so the message names the real mistake — ending with ``fix``."""
+    if ordering is None:
+        return f"No query sorted them (if you sort in Python, sort in the query instead): {fix}"
+    if not ordering:
+        return (
+            "Your query has no ORDER BY, so Postgres returns the rows in whatever order it finds them "
+            f"(here: the order they were inserted): {fix}"
+        )
+    terms = ", ".join(ordering)
+    first = ordering[0].split()
+    name = first[0].split(".")[-1].strip('"') if first else ""
+    is_descending = len(first) > 1 and first[1].upper() == "DESC"
+    if name == column and is_descending != descending:
+        direction = "descending" if is_descending else "ascending"
+        return f"Your query sorts by {terms}: {direction}, the wrong direction{' (oldest first)' if column == 'created_at' else ''}: {fix}"
+    if name == column:
+        return f"Your query sorts by {terms}: {fix}"
+    why = ""
+    if name == "id" and column != "id":
+        why = ". Ids say in which order rows were inserted, not when they were created (imports and backfills break that)"
+    return f"Your query orders by another column (ORDER BY {terms}){why}: {fix}"

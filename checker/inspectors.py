@@ -55,3 +55,19 @@ def sql_string_literals(source: str) -> list[tuple[int, str]]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.match(node.value):
             found.append((node.lineno, node.value.strip()))
     return found
+
+
+def uncalled(source: str, name: str) -> list[int]:
+    """Lines where ``x.name`` (or ``name``) stands alone as a statement, never called: the
+    parentheses were forgotten (``session.close`` instead of ``session.close()``)."""
+    lines = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return lines
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr):
+            value = node.value
+            if (isinstance(value, ast.Attribute) and value.attr == name) or (isinstance(value, ast.Name) and value.id == name):
+                lines.append(node.lineno)
+    return sorted(lines)

@@ -97,6 +97,25 @@ class Shape:
         return frozenset(columns)
 
 
+    @cached_property
+    def order_by(self) -> tuple[str, ...]:
+        """The outermost ORDER BY's terms (``documents.created_at DESC``); empty when there is none."""
+        text = self.normal
+        upper = text.upper()
+        depth, start = 0, None
+        for index, char in enumerate(text):
+            if char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+            elif depth == 0 and upper.startswith("ORDER BY ", index) and (index == 0 or text[index - 1] == " "):
+                start = index + len("ORDER BY ")
+        if start is None:
+            return ()
+        clause = re.split(r"\b(?:LIMIT|OFFSET|FETCH|FOR UPDATE|FOR SHARE)\b", text[start:], maxsplit=1, flags=re.IGNORECASE)[0]
+        return tuple(term.strip() for term in _split_top_level(clause) if term.strip())
+
+
 def _split_top_level(text: str) -> list[str]:
     parts, depth, current = [], 0, []
     for char in text:

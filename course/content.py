@@ -38,6 +38,8 @@ class Mutant:
     description: str
     expect: str
     """The check that must catch this mistake."""
+    diagnosis: str = ""
+    """A phrase the failure message of ``expect`` must contain: it names this mistake."""
 
 
 @dataclass
@@ -60,6 +62,8 @@ class Exercise:
     timeout: float = 10.0
     mutants: dict[str, Mutant] = field(default_factory=dict)
     variants: dict[str, Variant] = field(default_factory=dict)
+    equivalent: dict[str, str] = field(default_factory=dict)
+    """Generated mutants (``course validate --mutate``) that no check can kill, by id, with why."""
 
     @property
     def full_id(self) -> str:
@@ -159,7 +163,7 @@ def _typed(value, kind, path: Path, text: str, key: str):
 
 # -- loading -----------------------------------------------------------------------------------
 
-EXERCISE_KEYS = {"id", "title", "section", "edit", "provided", "task", "hints", "timeout", "mutants", "variants"}
+EXERCISE_KEYS = {"id", "title", "section", "edit", "provided", "task", "hints", "timeout", "mutants", "variants", "equivalent"}
 MODULE_KEYS = {"id", "title", "subtitle", "sections"}
 SECTION_KEYS = {"id", "title"}
 
@@ -172,12 +176,16 @@ def load_exercise(path: Path, module_id: str) -> Exercise:
         raise ContentError(meta, f"id {data['id']!r} must equal the folder name {path.name!r}", line_of(text, "id"))
     mutants = {}
     for name, entry in _typed(data.get("mutants", {}), dict, meta, text, "mutants").items():
-        _check_keys(entry, {"description", "expect"}, {"description", "expect"}, meta, text, f"mutants.{name}.")
-        mutants[name] = Mutant(name, entry["description"], entry["expect"])
+        _check_keys(entry, {"description", "expect", "diagnosis"}, {"description", "expect"}, meta, text, f"mutants.{name}.")
+        mutants[name] = Mutant(name, entry["description"], entry["expect"], entry.get("diagnosis", ""))
     variants = {}
     for name, entry in _typed(data.get("variants", {}), dict, meta, text, "variants").items():
         _check_keys(entry, {"description"}, {"description"}, meta, text, f"variants.{name}.")
         variants[name] = Variant(name, entry["description"])
+    equivalent = _typed(data.get("equivalent", {}), dict, meta, text, "equivalent")
+    for key, reason in equivalent.items():
+        if not isinstance(reason, str) or not reason.strip():
+            raise ContentError(meta, f"equivalent.{key!r} must give the reason as a string", line_of(text, "equivalent"))
     return Exercise(
         module_id=module_id,
         id=data["id"],
@@ -191,6 +199,7 @@ def load_exercise(path: Path, module_id: str) -> Exercise:
         timeout=float(data.get("timeout", 10)),
         mutants=mutants,
         variants=variants,
+        equivalent=equivalent,
     )
 
 

@@ -129,6 +129,10 @@ def _graded(module, databases, progress, launcher, grade, job_for, materialised,
                     problems.append(Problem(exercise.path / case, f"this mutant is not rejected (expected {mutant.expect} to fail)"))
                 elif mutant.expect not in caught:
                     problems.append(Problem(exercise.path / case, f"rejected by {', '.join(sorted(caught))}, not by {mutant.expect} as declared"))
+                elif mutant.diagnosis:
+                    message = next(c.message for c in result.checks if c.name == mutant.expect)
+                    if mutant.diagnosis.lower() not in message.lower():
+                        problems.append(Problem(exercise.path / case, f"the message of {mutant.expect} does not name the mistake ({mutant.diagnosis!r}): {message.splitlines()[0] if message else ''}"))
     for section in module.sections:
         if not section.lesson.is_file():
             continue

@@ -37,10 +37,16 @@ def test_exercise_case(exercise_id, variant, exercises, databases, warm_launcher
         assert result.status == "fail", _describe(result)
         assert any(status == "fail" for status in statuses.values())
     else:
-        expected = exercise.mutants[variant.split("/", 1)[1]].expect
+        mutant = exercise.mutants[variant.split("/", 1)[1]]
+        expected = mutant.expect
         assert expected in statuses, f"the mutant names an unknown check {expected!r}; checks: {sorted(statuses)}"
         assert statuses[expected] == "fail", f"{variant} must be caught by {expected}:\n{_describe(result)}"
         assert result.status == "fail", _describe(result)
+        assert mutant.diagnosis, f"{variant}: give it a diagnosis (a phrase its failure message must contain)"
+        message = next(c.message for c in result.checks if c.name == expected)
+        assert mutant.diagnosis.lower() in message.lower(), (
+            f"{variant}: the message of {expected} does not name the mistake ({mutant.diagnosis!r}):\n{message}"
+        )
 
 
 def test_every_exercise_has_enough_material(modules):

@@ -6,13 +6,21 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine, make_url
 
 from checker import check, fail, fixture
-from checker.inspectors import url_literals
+from checker.inspectors import uncalled, url_literals
 
 
 @fixture
 def tables(learner, db):
-    """The grader creates the tables (from the provided models) before add_user runs."""
+    """The grader creates the tables (from the provided models) before add_user runs, with three
+    users already in and the id sequence moved far ahead: the new id is neither the row count nor
+    a small number a guess would hit."""
     learner.models.Base.metadata.create_all(db)
+    with db.begin() as conn:
+        conn.execute(
+            text("INSERT INTO users (id, email, name) VALUES (:id, :email, :name)"),
+            [{"id": i, "email": f"seed{i}@example.com", "name": f"Seed {i}"} for i in (11, 57, 23)],
+        )
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), 4700)"))
 
 
 @fixture
@@ -87,9 +95,17 @@ def add_user_commits(learner, tables, db):
             "committed. session.flush() sends it but closing the session rolls it back; call session.commit()"
         )
     if row.id != new_id:
-        fail(f"add_user() returned {new_id!r}, but the row it inserted has id {row.id}")
+        fail(
+            f"add_user() returned {new_id!r}, but the row it inserted has id {row.id}"
+            + (f" ({new_id} is the number of rows in users: return user.id, not a count)" if new_id == _count(db) else "")
+        )
     if row.name is not None:
         fail(f"add_user('grace@example.com') stored name={row.name!r}; with no name given it must stay NULL")
+
+
+def _count(db) -> int:
+    with db.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM users")).scalar_one()
 
 
 @check("two-users-two-ids", "two calls insert two rows with two ids")
@@ -116,6 +132,13 @@ def session_closed(learner, tables, engine):
     finally:
         gc.enable()
     if left > 0:
+        bare = uncalled(learner.source("db.py"), "close")
+        if bare:
+            fail(
+                f"db.py:{bare[0]} names the method without calling it: `session.close` does nothing, so the "
+                f"session kept its connection ({left} still checked out of the pool after add_user() returned). "
+                "Add the parentheses: `session.close()`"
+            )
         fail(
             f"after add_user() returned, {left} connection(s) were still checked out of the pool: "
             "the session was not closed. Use `with SessionLocal() as session:` (it closes on exit) "

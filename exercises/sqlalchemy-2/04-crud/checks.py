@@ -18,19 +18,24 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
+from checker.docchat import first_order_by, ordering_mistake
 
-# Two owners with documents, one without. created_at is explicit and distinct, and the ids are
-# deliberately *not* in date order, so sorting by id (or not sorting) cannot pass for newest first.
+# Two owners with documents, one without. created_at is explicit and distinct, and for user 1 the
+# order of ids, of insertion (the order a query without ORDER BY usually returns), of dates and of
+# titles all differ, so no other sort (or none) can pass for newest first, and the message can say
+# which one the code used.
 USERS = [(1, "ada@example.com", "Ada"), (2, "grace@example.com", "Grace"), (3, "linus@example.com", "Linus")]
 DOCUMENTS = [
     # id, title, body, owner_id, created_at
-    (11, "Meeting notes", "agenda and decisions", 1, datetime(2024, 3, 1, 9, 0)),
-    (21, "Grace's draft", "first draft", 2, datetime(2024, 5, 1, 9, 0)),
     (12, "Old memo", "from January", 1, datetime(2024, 1, 15, 9, 0)),
+    (21, "Grace's draft", "first draft", 2, datetime(2024, 5, 1, 9, 0)),
     (13, "Summer plan", "what to do in July", 1, datetime(2024, 6, 30, 9, 0)),
     (22, "Grace's notes", "reading list", 2, datetime(2024, 4, 1, 9, 0)),
+    (11, "Meeting notes", "agenda and decisions", 1, datetime(2024, 3, 1, 9, 0)),
     (14, "February report", "numbers", 1, datetime(2024, 2, 10, 9, 0)),
 ]
+SEQUENCE_START = 5270
+"""New documents get ids from here: never the row count, never next to the seeded ids."""
 NEWEST_FIRST = {
     owner: [d[0] for d in sorted((d for d in DOCUMENTS if d[3] == owner), key=lambda d: d[4], reverse=True)]
     for owner in (1, 2, 3)
@@ -60,9 +65,9 @@ def seeded(learner, db):
                 ),
                 {"id": doc_id, "title": title, "body": body, "owner_id": owner_id, "created_at": created_at},
             )
-        # explicit ids do not advance the sequences: move them past the seed so inserts work
-        for table in ("users", "documents"):
-            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+        # explicit ids do not advance the sequences: move them past the seed (far past, for documents)
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"))
+        conn.execute(text(f"SELECT setval(pg_get_serial_sequence('documents', 'id'), {SEQUENCE_START})"))
 
 
 @fixture
@@ -209,11 +214,13 @@ def create_document(learner, session, db):
 
 
 @check("list-documents-newest-first", "list_documents() returns the owner's documents, newest first")
-def list_documents_newest_first(learner, session):
+def list_documents_newest_first(learner, session, sql):
     list_documents = function(learner, "list_documents", "list_documents(session, owner_id) -> list[Document]")
     where = where_def(learner, "list_documents")
     expected = NEWEST_FIRST[1]
-    got = list_of_documents(learner, list_documents(session, 1), "list_documents(session, 1)")
+    with sql.capture() as log:
+        value = list_documents(session, 1)
+    got = list_of_documents(learner, value, "list_documents(session, 1)")
     own = [i for i in got if i in expected]  # other owners' rows are list-documents-owner-only's business
     missing = [i for i in expected if i not in own]
     if missing:
@@ -225,20 +232,13 @@ def list_documents_newest_first(learner, session):
         fail(f"list_documents(session, 1) returned some documents twice: {describe_ids(got)} ({where})")
     if own == expected:
         return
-    if own == list(reversed(expected)):
-        fail(
-            f"list_documents(session, 1) returned the oldest first: {dates(own)}. Newest first is "
-            f"{dates(expected)}: sort descending with .order_by(Document.created_at.desc()) ({where})"
-        )
-    if own in (sorted(expected), sorted(expected, reverse=True)):
-        fail(
-            f"list_documents(session, 1) returned the documents sorted by id: {dates(own)}. Ids are not "
-            f"dates; sort by creation time: .order_by(Document.created_at.desc()) ({where})"
-        )
+    ordering = first_order_by(log, "documents")
+    queried = [statement for statement in log.selects if statement.shape.touches("documents")]
+    sql.flag(queried[:1], f"ORDER BY {', '.join(ordering)}" if ordering else "no ORDER BY")
+    fix = "sort by creation time, newest first: .order_by(Document.created_at.desc())"
     fail(
-        f"list_documents(session, 1) returned {dates(own)}; newest first is {dates(expected)}. Without "
-        "ORDER BY, Postgres returns rows in no particular order: add "
-        f".order_by(Document.created_at.desc()) ({where})"
+        f"list_documents(session, 1) returned {dates(own)}; newest first is {dates(expected)}. "
+        f"{ordering_mistake(ordering, 'created_at', True, fix)} ({where})"
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
-from checker.docchat import configured_models, seed
+from checker.docchat import configured_models, first_order_by, ordering_mistake, seed
 from checker.inspectors import calls
 
 FIX = "select(User).options(selectinload(User.documents))"
@@ -191,10 +191,10 @@ def back_populates_sync(learner, models):
 
 
 @check("users-ordered-by-id", "users_with_documents() returns every user, ordered by id")
-def users_ordered_by_id(learner, models, tables, db, engine, users_with_documents):
+def users_ordered_by_id(learner, models, tables, db, engine, users_with_documents, sql):
     user_ids = list(range(1, 31))
     seed(db, user_ids, 30)
-    with Session(engine) as session:
+    with Session(engine) as session, sql.capture() as log:
         users = call(users_with_documents, session, models)
         got = [user.id for user in users]
     where = queries_line(learner)
@@ -214,11 +214,10 @@ def users_ordered_by_id(learner, models, tables, db, engine, users_with_document
             f"{'; '.join(detail) or ids_line(got)} ({where})"
         )
     if got != user_ids:
-        fail(
-            f"users_with_documents() returned the users in the order {ids_line(got)}. Without ORDER BY, "
-            "Postgres returns rows in whatever order it finds them (here: the order they were inserted). "
-            f"Add .order_by(User.id) to the statement ({where})"
-        )
+        ordering = first_order_by(log, "users")
+        sql.flag([s for s in log.selects if s.shape.touches("users")][:1], "the users query")
+        fix = f"add .order_by(User.id) to the statement ({where})"
+        fail(f"users_with_documents() returned the users in the order {ids_line(got)}. {ordering_mistake(ordering, 'id', False, fix)}")
 
 
 @check("documents-loaded", "each user carries exactly their own documents")
