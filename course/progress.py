@@ -17,7 +17,7 @@ from pathlib import Path
 
 from course.errors import CourseError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     # version reached -> SQL that gets there from the previous version
@@ -48,6 +48,11 @@ MIGRATIONS: dict[int, str] = {
             answer TEXT NOT NULL DEFAULT ''
         );
         CREATE INDEX quiz_reviews_by_card ON quiz_reviews (card, at);
+    """,
+    # choices are shuffled: a review records the ids picked and the order shown (JSON), not
+    # positions; reviews from v2 keep their ``answer`` text and have NULL here
+    3: """
+        ALTER TABLE quiz_reviews ADD COLUMN choices TEXT
     """,
 }
 
@@ -122,6 +127,15 @@ class Progress:
         ).fetchone()
         return LatestResult(*row) if row else None
 
+    def latest_result(self, exercise: str) -> tuple[dict, LatestResult] | None:
+        """The last recorded result in full (its JSON, SQL included) and its summary."""
+        row = self._db.execute(
+            "SELECT data, status, at, grader, (SELECT count(*) FROM results WHERE exercise = ?) "
+            "FROM results WHERE exercise = ? ORDER BY at DESC LIMIT 1",
+            (exercise, exercise),
+        ).fetchone()
+        return (json.loads(row[0]), LatestResult(*row[1:])) if row else None
+
     def ever_passed(self, exercise: str) -> bool:
         row = self._db.execute("SELECT 1 FROM results WHERE exercise = ? AND status = 'pass' LIMIT 1", (exercise,))
         return row.fetchone() is not None
@@ -146,8 +160,12 @@ class Progress:
         row = self._db.execute("SELECT state FROM quiz_cards WHERE card = ?", (card,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def record_quiz_review(self, card: str, state: dict, due: float, rating: int, correct: bool | None, answer: str) -> None:
-        """Store the review and the card's new state in one transaction."""
+    def record_quiz_review(self, card: str, state: dict, due: float, rating: int, correct: bool | None, answer: str,
+                           choices: dict | None = None) -> None:
+        """Store the review and the card's new state in one transaction.
+
+        ``choices``: for a choice question, ``{"picked": [ids], "shown": [ids in the order shown]}``.
+        """
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.execute(
@@ -156,8 +174,9 @@ class Progress:
                 (card, json.dumps(state), due),
             )
             self._db.execute(
-                "INSERT INTO quiz_reviews (card, at, rating, correct, answer) VALUES (?, ?, ?, ?, ?)",
-                (card, time.time(), rating, None if correct is None else int(correct), answer),
+                "INSERT INTO quiz_reviews (card, at, rating, correct, answer, choices) VALUES (?, ?, ?, ?, ?, ?)",
+                (card, time.time(), rating, None if correct is None else int(correct), answer,
+                 None if choices is None else json.dumps(choices)),
             )
             self._db.execute("COMMIT")
         except BaseException:
@@ -167,6 +186,11 @@ class Progress:
     def quiz_reviews(self, card: str) -> list[tuple[bool | None, int]]:
         rows = self._db.execute("SELECT correct, rating FROM quiz_reviews WHERE card = ? ORDER BY at", (card,))
         return [(None if correct is None else bool(correct), rating) for correct, rating in rows]
+
+    def quiz_answers(self, card: str) -> list[tuple[str, dict | None]]:
+        """Each review's answer text and recorded choices (None for reviews stored before v3)."""
+        rows = self._db.execute("SELECT answer, choices FROM quiz_reviews WHERE card = ? ORDER BY at", (card,))
+        return [(answer, None if choices is None else json.loads(choices)) for answer, choices in rows]
 
     # -- settings (last position...) ---------------------------------------------------------
 

@@ -7,7 +7,8 @@ free-recall answers are graded by the learner (again / hard / good / easy), retr
 
 from __future__ import annotations
 
-import difflib
+import os
+import random
 import re
 import sys
 import types
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from course.progress import Progress
-from course.quizbank import Question, QuizBank
+from course.quizbank import Choice, Question, QuizBank
+from course.quizsql import SqlJudgement, differences, judge
 
 RATINGS = ("again", "hard", "good", "easy")
 
@@ -25,32 +27,26 @@ class Outcome:
     """What an answer earned, and what to show next."""
 
     correct: bool | None
-    """None for free recall (the learner judges)."""
+    """None for free recall the learner judges alone (no ``must_mention`` terms)."""
     rating: str
     feedback: list[str] = field(default_factory=list)
     """Targeted notes for the wrong choices picked (or the SQL differences)."""
     expected: str = ""
+    """For SQL cards: what SQLAlchemy really sends."""
+    picked: list[str] = field(default_factory=list)
+    """For choice questions: the ids of the choices picked."""
+    shown: list[str] = field(default_factory=list)
+    """For choice questions: the ids in the order they were shown."""
+    sql: SqlJudgement | None = None
+    """For SQL cards: both statements in the canonical form they were compared in."""
+
+    @property
+    def counts_as_right(self) -> bool:
+        """Right, for the module's final check: graded right, or self-graded good/easy."""
+        return self.correct if self.correct is not None else self.rating in ("good", "easy")
 
 
 # -- predict the SQL ---------------------------------------------------------------------------
-
-_CAST = re.compile(r"::\s*[a-z_]+(\s*\(\s*\d+\s*\))?(\[\])?", re.IGNORECASE)
-_PARAM = re.compile(r"%\(\w+\)s|%s|\$\d+|\?|:\w+|'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
-_ALIAS = re.compile(r"\s+AS\s+\"?\w+\"?", re.IGNORECASE)
-_QUALIFIER = re.compile(r"\b\w+\.(?=\w)")
-
-
-def normalise_sql(sql: str) -> str:
-    """Compare SQL by what matters: case, spacing, casts, parameter spelling, column
-    qualifiers and labels do not (``documents.id`` = ``id``, ``%(id_1)s`` = ``5`` = ``?``)."""
-    text = sql.strip().rstrip(";")
-    text = _CAST.sub("", text)
-    text = _PARAM.sub("?", text)
-    text = _ALIAS.sub("", text)
-    text = _QUALIFIER.sub("", text)
-    text = re.sub(r"\s*([(),=<>])\s*", r" \1 ", text)
-    return re.sub(r"\s+", " ", text).strip().lower()
-
 
 class SqlCards:
     """Compiles the statements of ``sql`` cards with the bank's model setup (once)."""
@@ -58,6 +54,7 @@ class SqlCards:
     def __init__(self, setup: str):
         self._setup = setup
         self._namespace: dict | None = None
+        self._schema: dict[str, dict[str, str]] | None = None
 
     def _names(self) -> dict:
         if self._namespace is None:
@@ -67,6 +64,19 @@ class SqlCards:
             exec(compile(self._setup, "<quiz sql setup>", "exec"), module.__dict__)  # noqa: S102 - shipped content
             self._namespace = module.__dict__
         return self._namespace
+
+    def schema(self) -> dict[str, dict[str, str]]:
+        """Tables and their columns, in order, from the setup's metadata: how ``SELECT *`` expands."""
+        if self._schema is None:
+            from sqlalchemy import MetaData
+
+            self._schema = {}
+            for value in list(self._names().values()):
+                metadata = getattr(value, "metadata", None)
+                if isinstance(metadata, MetaData):
+                    for table in metadata.sorted_tables:
+                        self._schema[table.name] = {column.name: "text" for column in table.columns}
+        return self._schema
 
     def expected(self, question: Question) -> str:
         from sqlalchemy.dialects import postgresql
@@ -78,20 +88,6 @@ class SqlCards:
         except Exception:  # some constructs cannot render literals; show placeholders then
             sql = str(statement.compile(dialect=dialect))
         return re.sub(r"[ \t]*\n[ \t]*", " ", sql).strip()
-
-
-def sql_differences(expected: str, typed: str) -> list[str]:
-    """Word-level differences between the normalised forms, for the learner."""
-    want, got = normalise_sql(expected).split(), normalise_sql(typed).split()
-    notes = []
-    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(a=want, b=got, autojunk=False).get_opcodes():
-        if op == "replace":
-            notes.append(f"expected `{' '.join(want[a1:a2])}` where you wrote `{' '.join(got[b1:b2])}`")
-        elif op == "delete":
-            notes.append(f"missing `{' '.join(want[a1:a2])}`")
-        elif op == "insert":
-            notes.append(f"not in the real SQL: `{' '.join(got[b1:b2])}`")
-    return notes
 
 
 # -- the engine --------------------------------------------------------------------------------
@@ -113,9 +109,15 @@ class Summary:
 class QuizSession:
     """Pick questions, grade answers, schedule the next review, keep score."""
 
-    def __init__(self, bank: QuizBank, progress: Progress, module_id: str, now=lambda: datetime.now(UTC)):
+    def __init__(self, bank: QuizBank, progress: Progress, module_id: str, now=lambda: datetime.now(UTC),
+                 seed: int | None = None):
+        """``seed`` fixes the order choices are shuffled in, so an order can be reproduced (default:
+        ``COURSE_QUIZ_SEED`` when set, else a fresh order every time)."""
         from fsrs import Scheduler
 
+        if seed is None and os.environ.get("COURSE_QUIZ_SEED", "").strip():
+            seed = int(os.environ["COURSE_QUIZ_SEED"])
+        self.rng = random.Random(seed)
         self.bank = bank
         self.progress = progress
         self.module_id = module_id
@@ -156,23 +158,39 @@ class QuizSession:
 
     # grading
 
-    def grade_choice(self, question: Question, picked: list[str]) -> Outcome:
-        right = set(picked) == set(question.correct)
-        notes = [c.feedback for c in question.choices if c.text in picked and c.text not in question.correct and c.feedback]
-        missed = [text for text in question.correct if text not in picked]
+    def present(self, question: Question) -> list[Choice]:
+        """The choices in a fresh random order, for one showing of ``question``."""
+        order = list(question.choices)
+        self.rng.shuffle(order)
+        return order
+
+    def grade_choice(self, question: Question, picked: list[str], shown: list[Choice] | None = None) -> Outcome:
+        """``picked``: the ids (or texts) of the chosen choices; ``shown``: the order they were shown in."""
+        by_text = {c.text: c.id for c in question.choices}
+        ids = list(dict.fromkeys(by_text.get(p, p) for p in picked))
+        right = set(ids) == set(question.correct)
+        notes = [c.feedback for c in question.choices if c.id in ids and c.id not in question.correct and c.feedback]
+        missed = [question.choice(i).text for i in question.correct if i not in ids]
         if not right and missed and question.multiple:
             notes.append("Also correct: " + "; ".join(missed))
-        return Outcome(right, "good" if right else "again", notes)
+        order = [c.id for c in (shown or question.choices)]
+        return Outcome(right, "good" if right else "again", notes, picked=ids, shown=order)
 
     def grade_sql(self, question: Question, typed: str) -> Outcome:
         expected = self.sql.expected(question)
-        right = normalise_sql(expected) == normalise_sql(typed)
-        return Outcome(right, "good" if right else "again", [] if right else sql_differences(expected, typed), expected)
+        verdict = judge(expected, typed, self.sql.schema())
+        notes = [] if verdict.same else ([verdict.problem] if verdict.problem else differences(verdict.expected, verdict.typed))
+        return Outcome(verdict.same, "good" if verdict.same else "again", notes, expected, sql=verdict)
 
-    def grade_recall(self, question: Question, rating: str) -> Outcome:
+    def grade_recall(self, question: Question, rating: str, typed: str = "") -> Outcome:
+        """The learner's own rating; with ``must_mention`` terms, the typed answer must name them too."""
         if rating not in RATINGS:
             raise ValueError(f"rating must be one of {RATINGS}")
-        return Outcome(None, rating)
+        if not question.must_mention:
+            return Outcome(None, rating)
+        missing = missing_terms(question, typed)
+        notes = [f"Your answer does not mention {', '.join(f'`{group[0]}`' for group in missing)}."] if missing else []
+        return Outcome(not missing and rating != "again", rating, notes)
 
     # recording
 
@@ -185,7 +203,9 @@ class QuizSession:
         card = Card.from_dict(state) if state else Card()
         rating = Rating[outcome.rating.capitalize()]
         card, _log = self.scheduler.review_card(card, rating, review_datetime=self.now())
-        self.progress.record_quiz_review(key, card.to_dict(), card.due.timestamp(), RATINGS.index(outcome.rating) + 1, outcome.correct, answer)
+        choices = {"picked": outcome.picked, "shown": outcome.shown} if question.kind == "choice" else None
+        self.progress.record_quiz_review(key, card.to_dict(), card.due.timestamp(), RATINGS.index(outcome.rating) + 1,
+                                         outcome.correct, answer, choices)
         self.answered.append((question, outcome))
         return card.due
 
@@ -207,9 +227,46 @@ class QuizSession:
 
     def completes_module(self, section: str) -> bool:
         """True when every question of the final section was answered and the score passes."""
-        right, asked = self.section_score(section)
-        total = len([q for q in self.bank.for_section(section) if q.kind != "recall"])
-        return asked >= total > 0 and right / total >= self.bank.pass_threshold
+        latest = {q.id: o for q, o in self.answered if q.section == section}
+        return final_check_passes(self.bank, section, latest)
+
+    def past_choices(self, question: Question) -> list[list[str]]:
+        """The ids picked at each stored review of a choice question, older stores included
+        (reviews stored before choices had ids keep the picked texts in ``answer``)."""
+        by_text = {c.text: c.id for c in question.choices}
+        picks = []
+        for answer, choices in self.progress.quiz_answers(self.key(question)):
+            if choices is not None:
+                picks.append(list(choices["picked"]))
+            else:
+                picks.append([by_text[t] for t in _split_texts(answer, by_text) if t in by_text])
+        return picks
+
+
+def _split_texts(answer: str, by_text: dict[str, str]) -> list[str]:
+    """Texts joined with ", " (how v2 stored them); a text may itself contain ", "."""
+    found, rest = {}, answer
+    for text in sorted(by_text, key=len, reverse=True):  # longest first: a text may contain another
+        if text in rest:
+            found[text] = answer.find(text)
+            rest = rest.replace(text, "\0" * len(text))
+    return sorted(found, key=found.get)
+
+
+def missing_terms(question: Question, typed: str) -> list[list[str]]:
+    """The ``must_mention`` groups the typed answer names none of the spellings of."""
+    text = typed.lower()
+    return [group for group in question.must_mention if not any(term.lower() in text for term in group)]
+
+
+def final_check_passes(bank: QuizBank, section: str, outcomes: dict[str, Outcome]) -> bool:
+    """The module's final check: every question of ``section`` answered (choices, free recall and
+    predict-the-SQL alike) and the share answered right at least the bank's pass threshold."""
+    questions = bank.for_section(section)
+    if not questions or any(q.id not in outcomes for q in questions):
+        return False
+    right = sum(1 for q in questions if outcomes[q.id].counts_as_right)
+    return right / len(questions) >= bank.pass_threshold
 
 
 def stats(bank: QuizBank, progress: Progress, module_id: str, now: datetime | None = None) -> list[dict]:

@@ -3,10 +3,17 @@
 Kinds: ``choice`` (one or several correct answers), ``recall`` (free recall with a model
 answer, self-graded) and ``sql`` ("predict the SQL": a 2.0 statement whose PostgreSQL
 compilation is the expected answer). Problems are reported with file and line.
+
+Every choice has a stable ``id`` (given in the file, or made from its text): answers are stored
+by it, so choices can be shuffled, reordered or reworded without losing a learner's history.
+``correct`` lists the ids (or the texts) of the right choices. A recall question can list
+``must_mention``: the terms an answer has to contain (each a list of accepted spellings) for it
+to count in the module's final check, where self-grading alone would let anyone through.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +21,7 @@ from course.content import ContentError, _check_keys, _read_toml, line_of
 
 QUESTION_KEYS = {
     "choice": ({"id", "section", "kind", "prompt", "correct", "explanation", "choices"}, {"id", "section", "kind", "prompt", "correct", "explanation", "choices"}),
-    "recall": ({"id", "section", "kind", "prompt", "answer", "explanation"}, {"id", "section", "kind", "prompt", "answer", "explanation"}),
+    "recall": ({"id", "section", "kind", "prompt", "answer", "explanation", "must_mention"}, {"id", "section", "kind", "prompt", "answer", "explanation"}),
     "sql": ({"id", "section", "kind", "prompt", "statement", "explanation"}, {"id", "section", "kind", "prompt", "statement", "explanation"}),
 }
 
@@ -23,6 +30,17 @@ QUESTION_KEYS = {
 class Choice:
     text: str
     feedback: str = ""
+    id: str = ""
+    """Stable: what the progress store records when this choice is picked."""
+
+    def __post_init__(self):
+        self.id = self.id or choice_id(self.text)
+
+
+def choice_id(text: str) -> str:
+    """The id of a choice that has none in the file: its first words, lower-case."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return "-".join(words[:6]) or "choice"
 
 
 @dataclass
@@ -34,12 +52,20 @@ class Question:
     explanation: str
     choices: list[Choice] = field(default_factory=list)
     correct: list[str] = field(default_factory=list)
+    """The ids of the right choices."""
     answer: str = ""
     statement: str = ""
+    must_mention: list[list[str]] = field(default_factory=list)
 
     @property
     def multiple(self) -> bool:
         return len(self.correct) > 1
+
+    def choice(self, choice_id: str) -> Choice:
+        return next(c for c in self.choices if c.id == choice_id)
+
+    def correct_texts(self) -> list[str]:
+        return [self.choice(i).text for i in self.correct]
 
 
 @dataclass
@@ -78,21 +104,28 @@ def load_quiz_bank(path: Path, sections: set[str] | None = None) -> QuizBank:
         seen.add(qid)
         if sections is not None and entry["section"] not in sections:
             raise ContentError(path, f"question {qid!r}: unknown section {entry['section']!r}", line)
-        choices = []
+        choices, correct = [], []
         if kind == "choice":
             for choice in entry["choices"]:
-                _check_keys(choice, {"text", "feedback"}, {"text"}, path, text, f"question {qid!r} choice: ")
-                choices.append(Choice(choice["text"], choice.get("feedback", "")))
-            texts = [c.text for c in choices]
+                _check_keys(choice, {"id", "text", "feedback"}, {"text"}, path, text, f"question {qid!r} choice: ")
+                choices.append(Choice(choice["text"], choice.get("feedback", ""), choice.get("id", "")))
             if len(choices) < 2:
                 raise ContentError(path, f"question {qid!r}: a choice question needs at least two choices", line)
-            missing = [answer for answer in entry["correct"] if answer not in texts]
+            ids = [c.id for c in choices]
+            if len(set(ids)) != len(ids):
+                raise ContentError(path, f"question {qid!r}: two choices have the id {next(i for i in ids if ids.count(i) > 1)!r}", line)
+            by_text = {c.text: c.id for c in choices}
+            correct = [answer if answer in ids else by_text.get(answer, answer) for answer in entry["correct"]]
+            missing = [answer for answer, cid in zip(entry["correct"], correct) if cid not in ids]
             if missing or not entry["correct"]:
                 raise ContentError(path, f"question {qid!r}: correct answer(s) {missing or '[]'} are not among the choices", line)
+        must_mention = [[term] if isinstance(term, str) else list(term) for term in entry.get("must_mention", [])]
+        if any(not group or not all(isinstance(t, str) and t.strip() for t in group) for group in must_mention):
+            raise ContentError(path, f"question {qid!r}: must_mention lists terms (strings, or lists of accepted spellings)", line)
         questions.append(Question(
             id=qid, section=entry["section"], kind=kind, prompt=entry["prompt"], explanation=entry["explanation"],
-            choices=choices, correct=list(entry.get("correct", [])), answer=entry.get("answer", ""),
-            statement=entry.get("statement", ""),
+            choices=choices, correct=correct, answer=entry.get("answer", ""),
+            statement=entry.get("statement", ""), must_mention=must_mention,
         ))
     return QuizBank(path, questions, float(threshold), setup)
 

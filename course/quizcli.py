@@ -15,7 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from course.quiz import RATINGS, Outcome, QuizSession, stats
-from course.quizbank import Question
+from course.quizbank import Choice, Question
+from course.quizsql import highlighted_difference
 
 LETTERS = "abcdefghij"
 MAX_RETRIES = 3
@@ -53,15 +54,17 @@ def humanise(due: datetime, now: datetime) -> str:
     return f"in {round(seconds / 86400)} days"
 
 
-def parse_choice(text: str, question: Question) -> list[str] | None:
-    """``2``, ``b``, ``1,3`` or ``a c`` → the chosen texts; None when not understood."""
+def parse_choice(text: str, question: Question, shown: list[Choice] | None = None) -> list[str] | None:
+    """``2``, ``b``, ``1,3`` or ``a c`` → the ids of the chosen choices, by the order they were
+    ``shown`` in; None when not understood."""
+    shown = shown or question.choices
     tokens = [t for t in re.split(r"[\s,;]+", text.strip().lower()) if t]
     picked = []
     for token in tokens:
-        if token.isdigit() and 1 <= int(token) <= len(question.choices):
-            picked.append(question.choices[int(token) - 1].text)
-        elif len(token) == 1 and token in LETTERS[: len(question.choices)]:
-            picked.append(question.choices[LETTERS.index(token)].text)
+        if token.isdigit() and 1 <= int(token) <= len(shown):
+            picked.append(shown[int(token) - 1].id)
+        elif len(token) == 1 and token in LETTERS[: len(shown)]:
+            picked.append(shown[LETTERS.index(token)].id)
         else:
             return None
     if not picked or (not question.multiple and len(picked) > 1):
@@ -69,22 +72,41 @@ def parse_choice(text: str, question: Question) -> list[str] | None:
     return list(dict.fromkeys(picked))
 
 
+def sql_side_by_side(outcome: Outcome) -> Table:
+    """Your SQL and the real SQL next to each other, as compared, the differences highlighted."""
+    table = Table(show_header=True, header_style="bold", expand=True, box=None, padding=(0, 2))
+    table.add_column("yours")
+    table.add_column("what SQLAlchemy sends")
+    verdict = outcome.sql
+    left, right = highlighted_difference(verdict.expected, verdict.typed)
+
+    def assemble(parts, style):
+        text = Text()
+        for run, differs in parts:
+            text.append(run, style=style if differs else "")
+        return text
+
+    table.add_row(assemble(right, "bold red reverse"), assemble(left, "bold green reverse"))
+    return table
+
+
 def run_question(console: Console, session: QuizSession, question: Question, number: int, total: int) -> None:
     console.rule(f"[bold]Question {number}/{total}[/] · {question.section}")
     console.print(Markdown(question.prompt))
     if question.kind == "choice":
-        for index, choice in enumerate(question.choices):
+        shown = session.present(question)
+        for index, choice in enumerate(shown):
             console.print(Text.assemble(f"  {LETTERS[index]}) ", inline(choice.text)))
         hint = "several letters, e.g. a,c" if question.multiple else "one letter"
         for _ in range(MAX_RETRIES):
-            picked = parse_choice(ask(console, f"Your answer ({hint}): "), question)
+            picked = parse_choice(ask(console, f"Your answer ({hint}): "), question, shown)
             if picked is not None:
                 break
             console.print(f"[yellow]Please answer with {hint} from the list.[/]")
         else:
             picked = []
-        outcome = session.grade_choice(question, picked)
-        answer = ", ".join(picked)
+        outcome = session.grade_choice(question, picked, shown)
+        answer = ", ".join(question.choice(i).text for i in picked)
     elif question.kind == "sql":
         console.print(Syntax(question.statement, "python", background_color="default"))
         typed = ask(console, "Type the SQL this sends to Postgres (one line): ")
@@ -103,7 +125,7 @@ def run_question(console: Console, session: QuizSession, question: Question, num
             console.print("[yellow]Please answer 1, 2, 3 or 4.[/]")
         else:
             rating = "again"
-        outcome = session.grade_recall(question, rating)
+        outcome = session.grade_recall(question, rating, typed)
         answer = typed
     show_outcome(console, session, question, outcome, answer)
 
@@ -114,10 +136,12 @@ def show_outcome(console: Console, session: QuizSession, question: Question, out
     elif outcome.correct is False:
         console.print("[red bold]✗ Not quite.[/]")
         if question.kind == "choice":
-            console.print(Text.assemble("Correct: ", inline("; ".join(question.correct))))
+            console.print(Text.assemble("Correct: ", inline("; ".join(question.correct_texts()))))
     if outcome.expected:
         console.print("SQLAlchemy sends:")
         console.print(Syntax(outcome.expected, "sql", word_wrap=True, background_color="default"))
+        if outcome.correct is False and outcome.sql is not None:
+            console.print(sql_side_by_side(outcome))
     for note in outcome.feedback:
         console.print(Markdown(f"→ {note}"))
     console.print(Markdown(question.explanation))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course.content import ContentError, Exercise, Module, load_module
-from course.quizbank import load_quiz_bank
+from course.quizbank import QuizBank, load_quiz_bank
 
 MIN_HINTS = 2
 MIN_MUTANTS = 1
@@ -57,8 +57,41 @@ def static_problems(module: Module) -> list[Problem]:
         for section in module.sections:
             if not bank.for_section(section.id):
                 problems.append(Problem(module.quiz, f"section {section.id} has no quiz questions"))
+        problems += quiz_balance_problems(bank)
     for exercise in module.exercises:
         problems += _exercise_static(exercise)
+    return problems
+
+
+MAX_LONGEST_SHARE = 0.35
+"""At most this share of single-answer questions may have the longest choice as the right one."""
+MAX_POSITION_EXCESS = 0.15
+"""How far above its fair share one position may hold the right answer, in the file's order."""
+MIN_BALANCE_SAMPLE = 6
+"""Fewer single-answer questions than this are too few to judge the balance of."""
+
+
+def quiz_balance_problems(bank: QuizBank) -> list[Problem]:
+    """A bank a blind guesser can beat: the right answer is too often the longest choice, or too
+    often at one position (choices are shuffled when shown, but the file should not lean either)."""
+    single = [q for q in bank.questions if q.kind == "choice" and len(q.correct) == 1]
+    if len(single) < MIN_BALANCE_SAMPLE:
+        return []
+    problems = []
+    longest = [q for q in single if len(q.choice(q.correct[0]).text) >= max(len(c.text) for c in q.choices)]
+    if len(longest) / len(single) > MAX_LONGEST_SHARE:
+        problems.append(Problem(bank.path, (
+            f"the right answer is the longest choice in {len(longest)} of {len(single)} single-answer questions "
+            f"(at most {MAX_LONGEST_SHARE:.0%}): a learner who picks the longest wins; e.g. {', '.join(q.id for q in longest[:3])}"
+        )))
+    for position in range(max(len(q.choices) for q in single)):
+        fair = sum(1 / len(q.choices) for q in single if len(q.choices) > position) / len(single)
+        held = sum(1 for q in single if [c.id for c in q.choices].index(q.correct[0]) == position) / len(single)
+        if held - fair > MAX_POSITION_EXCESS:
+            problems.append(Problem(bank.path, (
+                f"the right answer is choice {'abcdefghij'[position]} in {held:.0%} of single-answer questions "
+                f"(a fair share is {fair:.0%}): spread the right answers over the positions"
+            )))
     return problems
 
 

@@ -13,7 +13,7 @@ from textual.widgets import Button, Footer, Input, Label, Markdown, SelectionLis
 
 from course.quiz import QuizSession
 from course.quizbank import Question
-from course.quizcli import humanise, inline
+from course.quizcli import humanise, inline, sql_side_by_side
 
 
 class QuizScreen(Screen[int]):
@@ -32,6 +32,8 @@ class QuizScreen(Screen[int]):
         self.final_section = final_section
         self.index = 0
         self.answered = False
+        self.shown = []
+        """The current question's choices in the (shuffled) order they are shown."""
 
     def compose(self) -> ComposeResult:
         yield Label("", id="quiz-progress")
@@ -45,6 +47,7 @@ class QuizScreen(Screen[int]):
                     yield Button(rating, id=f"rate-{rating}")
             yield Button("Answer", variant="primary", id="quiz-answer")
             yield Markdown(id="quiz-feedback")
+            yield Static("", id="quiz-sql-diff")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -67,9 +70,10 @@ class QuizScreen(Screen[int]):
         choices = self.query_one("#quiz-choices", SelectionList)
         choices.clear_options()
         choices.display = question.kind == "choice"
-        for choice in question.choices:
-            choices.add_option((inline(choice.text), choice.text))
-        if question.choices:
+        self.shown = self.session.present(question) if question.kind == "choice" else []
+        for choice in self.shown:
+            choices.add_option((inline(choice.text), choice.id))
+        if self.shown:
             choices.highlighted = 0
         entry = self.query_one("#quiz-input", Input)
         entry.value = ""
@@ -78,6 +82,9 @@ class QuizScreen(Screen[int]):
         self.query_one("#quiz-ratings").display = False
         self.query_one("#quiz-answer", Button).display = question.kind == "choice"
         self.query_one("#quiz-feedback", Markdown).update("")
+        diff = self.query_one("#quiz-sql-diff", Static)
+        diff.update("")
+        diff.display = False
         (choices if question.kind == "choice" else entry).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -87,7 +94,8 @@ class QuizScreen(Screen[int]):
         if event.button.id == "quiz-answer":
             self.action_answer()
         elif event.button.id and event.button.id.startswith("rate-"):
-            self.finish(self.session.grade_recall(self.question, event.button.id.removeprefix("rate-")))
+            typed = self.query_one("#quiz-input", Input).value
+            self.finish(self.session.grade_recall(self.question, event.button.id.removeprefix("rate-"), typed))
 
     def action_answer(self) -> None:
         if self.answered:
@@ -99,7 +107,7 @@ class QuizScreen(Screen[int]):
             if not picked:
                 self.notify("Select an answer first (space toggles a choice).", severity="warning")
                 return
-            self.finish(self.session.grade_choice(question, picked))
+            self.finish(self.session.grade_choice(question, picked, self.shown))
         elif question.kind == "sql":
             self.finish(self.session.grade_sql(question, self.query_one("#quiz-input", Input).value))
         else:
@@ -116,7 +124,7 @@ class QuizScreen(Screen[int]):
         elif outcome.correct is False:
             lines.append("### ✗ Not quite")
             if question.kind == "choice":
-                lines.append("Correct: " + "; ".join(question.correct))
+                lines.append("Correct: " + "; ".join(question.correct_texts()))
         if outcome.expected:
             lines.append(f"SQLAlchemy sends:\n\n```sql\n{outcome.expected}\n```")
         lines += [f"- {note}" for note in outcome.feedback]
@@ -124,6 +132,10 @@ class QuizScreen(Screen[int]):
         due = self.session.record(question, outcome)
         lines.append(f"*Next review {humanise(due, datetime.now(UTC))}. Press **n** for the next question.*")
         self.query_one("#quiz-feedback", Markdown).update("\n\n".join(lines))
+        if outcome.correct is False and outcome.sql is not None:
+            diff = self.query_one("#quiz-sql-diff", Static)
+            diff.update(sql_side_by_side(outcome))
+            diff.display = True
         self.query_one("#quiz-ratings").display = False
         self.answered = True
         self.query_one("#quiz-body").focus()
