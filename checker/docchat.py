@@ -122,3 +122,18 @@ def ordering_mistake(ordering: tuple[str, ...] | None, column: str, descending: 
     if name == "id" and column != "id":
         why = ". Ids say in which order rows were inserted, not when they were created (imports and backfills break that)"
     return f"Your query orders by another column (ORDER BY {terms}){why}: {fix}"
+
+
+def close_not_called(learner, filename: str) -> str | None:
+    """When ``filename`` has a bare ``x.close`` statement (the parentheses forgotten), the sentence
+    that says so: that, not a missing ``finally``, is why the session kept its connection."""
+    from checker.inspectors import uncalled
+
+    lines = uncalled(learner.source(filename), "close")
+    if not lines:
+        return None
+    code = learner.source(filename).splitlines()[lines[0] - 1].strip()
+    return (
+        f"{filename}:{lines[0]} says `{code}` without parentheses: that only names the method, it does not "
+        f"call it, so the session is never closed. Call it: `{code}()`"
+    )

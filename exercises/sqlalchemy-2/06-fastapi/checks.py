@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
+from checker.docchat import close_not_called, first_order_by, ordering_mistake
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import
@@ -29,13 +30,17 @@ FIX_GET_DB = "db = SessionLocal()` then `try: yield db` / `finally: db.close()"
 
 # Documents the grader writes itself, with created_at values whose order is neither the id order
 # nor its reverse: only ORDER BY created_at DESC gives NEWEST_FIRST.
+# Inserted in this order, which is neither the order of the ids, nor of the dates, nor of the
+# titles (either way round): a query without ORDER BY, or ordered by another column, shows as such.
 SEEDED = [
     # id, title, created_at
-    (1, "Meeting notes", datetime(2024, 3, 1, 9, 0)),
-    (2, "Summer plan", datetime(2024, 6, 30, 9, 0)),
-    (3, "Old memo", datetime(2024, 1, 15, 9, 0)),
-    (4, "Release checklist", datetime(2024, 5, 1, 9, 0)),
+    (31, "Old memo", datetime(2024, 1, 15, 9, 0)),
+    (12, "Summer plan", datetime(2024, 6, 30, 9, 0)),
+    (58, "Release checklist", datetime(2024, 5, 1, 9, 0)),
+    (7, "Meeting notes", datetime(2024, 3, 1, 9, 0)),
 ]
+SEQUENCE_START = 730
+"""Documents POSTed get ids from here: never the row count."""
 NEWEST_FIRST = [d[0] for d in sorted(SEEDED, key=lambda d: d[2], reverse=True)]
 OLDEST_FIRST = list(reversed(NEWEST_FIRST))
 FRAMEWORK_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -74,6 +79,7 @@ def seeded(learner, db):
     with db.begin() as conn:
         conn.execute(text("INSERT INTO users (id, email, name) VALUES (1, 'owner@docchat.dev', 'Owner')"))
         conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), 1)"))
+        conn.execute(text(f"SELECT setval(pg_get_serial_sequence('documents', 'id'), {SEQUENCE_START})"))
 
 
 @fixture
@@ -310,10 +316,10 @@ def get_db_generator(learner, get_db, engine, app):
     left = engine.pool.checkedout() - before
     if left > 0:
         session.close()
-        fail(
+        fail(close_not_called(learner, "deps.py") or (
             "when get_db resumed after the yield (FastAPI does that once the response is ready), the session "
             f"kept its connection: the code after `yield` must close it ({where}). Use `{FIX_GET_DB}`"
-        )
+        ))
     for method in ("POST", "GET"):
         route = find_route(app, method, "/documents")
         if route is not None and not depends_on(route.dependant, get_db):
@@ -358,6 +364,14 @@ def post_creates_document(learner, app, client, db):
             text("SELECT id, title, body, owner_id, created_at FROM documents WHERE id = :id"), {"id": data["id"]}
         ).first()
         count = conn.execute(text("SELECT count(*) FROM documents")).scalar_one()
+        stored = conn.execute(text("SELECT id FROM documents WHERE title = 'Onboarding guide'")).scalars().all()
+    if row is None and stored:
+        fail(
+            f"POST /documents returned id {data['id']}, but the document it stored has id "
+            f"{', '.join(map(str, stored))}"
+            + (f" ({data['id']} is the number of rows in documents, not the new row's id)" if data["id"] == count else "")
+            + f": return the document itself (or its .id) after db.commit() and db.refresh(doc) ({where})"
+        )
     if row is None:
         fail(
             f"POST /documents returned id {data['id']}, but another connection sees no such row in documents: "
@@ -396,7 +410,7 @@ def post_then_get(learner, app, client):
 
 
 @check("get-newest-first", "GET /documents lists newest first, by created_at")
-def get_newest_first(learner, app, client, db):
+def get_newest_first(learner, app, client, db, sql):
     with db.begin() as conn:
         for doc_id, title, created_at in SEEDED:
             conn.execute(
@@ -406,7 +420,8 @@ def get_newest_first(learner, app, client, db):
                 ),
                 {"id": doc_id, "title": title, "created_at": created_at},
             )
-    listed = [item["id"] for item in get_documents(client, app, learner)]
+    with sql.capture() as log:
+        listed = [item["id"] for item in get_documents(client, app, learner)]
     if listed == NEWEST_FIRST:
         return
     where = route_where(app, "GET", learner)
@@ -415,19 +430,14 @@ def get_newest_first(learner, app, client, db):
     expected = ", ".join(f"{i} ({when[i]:%Y-%m-%d})" for i in NEWEST_FIRST)
     if sorted(listed) != sorted(NEWEST_FIRST):
         fail(f"the database holds documents {sorted(NEWEST_FIRST)}, but GET /documents returned {listed} ({where})")
-    if listed == OLDEST_FIRST:
-        hint = "that is oldest first: sort descending, .order_by(Document.created_at.desc())"
-    elif listed == sorted(listed, reverse=True):
-        hint = (
-            "that is descending *id* order. Ids say in which order rows were inserted, not when the documents "
-            "were created (imports and backfills break that): .order_by(Document.created_at.desc())"
-        )
+    ordering = first_order_by(log, "documents")
+    sql.flag([s for s in log.selects if s.shape.touches("documents")][:1], "the documents query")
+    fix = "sort newest first: .order_by(Document.created_at.desc())"
+    if ordering is None and listed == OLDEST_FIRST:
+        diagnosis = f"That is oldest first: {fix}"
     else:
-        hint = (
-            "that looks like no ORDER BY at all: without one, Postgres returns rows in whatever order it finds "
-            "them. Add .order_by(Document.created_at.desc())"
-        )
-    fail(f"GET /documents returned {shown}; newest first is {expected} — {hint} ({where})")
+        diagnosis = ordering_mistake(ordering, "created_at", True, fix)
+    fail(f"GET /documents returned {shown}; newest first is {expected}. {diagnosis} ({where})")
 
 
 @check("no-connection-leaks", "30 requests later, every session was closed (no pooled connection left checked out)")
@@ -446,13 +456,13 @@ def no_connection_leaks(learner, app, client, engine, get_db):
                 get_documents(client, app, learner)
             left = engine.pool.checkedout() - before
             if left > 0:
-                fail(
+                fail(close_not_called(learner, "deps.py") or (
                     f"after request {number} ({call}) returned, {left} connection(s) were still checked out of "
                     f"db.engine's pool: the request's session was never closed ({where}). The pool holds 15 "
                     "connections; after 15 such requests the next one waits 30 s and fails. FastAPI runs the "
                     "code after `yield` when the request is over, so close the session there: "
                     f"`{FIX_GET_DB}`"
-                )
+                ))
     finally:
         gc.enable()
 
@@ -501,12 +511,12 @@ def closed_when_route_raises(learner, app, engine, get_db, seeded):
             if response.status_code < 400:
                 fail(f"a route that raised answered {response.status_code}; get_db must not swallow exceptions ({where})")
             if left > 0:
-                fail(
+                fail(close_not_called(learner, "deps.py") or (
                     f"the grader added a route to your app that depends on get_db, runs a query, then {what}. "
                     f"Afterwards {left} connection(s) were still checked out: the session was not closed "
                     f"({where}). When the route raises, FastAPI re-raises the exception *at the yield* in get_db, "
                     "so code written after the yield never runs. Put db.close() in a finally block: "
                     f"`{FIX_GET_DB}` (or `with SessionLocal() as db: yield db`)"
-                )
+                ))
     finally:
         gc.enable()

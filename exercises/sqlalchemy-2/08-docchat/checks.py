@@ -20,10 +20,12 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from checker import check, fail, fixture
+from checker import check, fail, fixture, step
 from checker.fresh import run_fresh
 from checker.harness import learner_traceback
+from checker.docchat import ordering_mistake
 from checker.inspectors import calls, url_literals
+from checker.sqlshape import Shape
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import
@@ -205,10 +207,17 @@ with open(sys.argv[1], "w") as out:
 """
 
 GET_SCRIPT = PROLOGUE + """
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+sent = []  # the SQL the app sends: the ORDER BY it used is the evidence for the message
+event.listen(Engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
 response = TestClient(main.app).get("/documents")
 with open(sys.argv[1], "w") as out:
-    json.dump([response.status_code, response.text], out)
+    json.dump([response.status_code, response.text, sent], out)
 """
+
+SEQUENCE_START = 460
+"""Documents POSTed get ids from here: never the row count."""
 
 
 def learner_lines(stderr: str, learner) -> str:
@@ -225,6 +234,16 @@ def learner_lines(stderr: str, learner) -> str:
                 kept.append("    " + tail[index + 1].strip())
     errors = [line for line in tail if re.match(r"^[A-Za-z_][\w.]*(: |$)", line)]
     return "\n".join(kept + errors[-1:])[-1500:] or stderr[-1500:]
+
+
+def sequence_used(engine) -> bool:
+    """Whether documents' id sequence handed out a value: INSERTs were sent, even if rolled back."""
+    with engine.connect() as conn:
+        name = conn.execute(text("SELECT pg_get_serial_sequence('documents', 'id')")).scalar()
+        if name is None:
+            return False
+        last = conn.execute(text(f"SELECT last_value FROM {name}")).scalar()
+    return last > SEQUENCE_START
 
 
 def in_fresh_process(learner, script: str, what: str, *args: str):
@@ -287,6 +306,7 @@ def migrated(learner, fresh):
         with fresh.begin() as conn:
             conn.execute(text("INSERT INTO users (id, email, name) VALUES (1, 'owner@docchat.dev', 'Owner')"))
             conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), 1)"))
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('documents', 'id'), {SEQUENCE_START})"))
     except Exception as error:
         fail(
             "the grader could not add user 1 to the users table your migrations built: "
@@ -527,19 +547,33 @@ def restart_survives(learner, migrated):
         ids.append(data["id"])
     with migrated.connect() as conn:
         stored = conn.execute(text("SELECT id, title FROM documents ORDER BY id")).all()
-    if not stored:
+    if not stored and sequence_used(migrated):
         fail(
             "the first process POSTed three documents and got 2xx answers, but the documents table is empty: the "
-            "app keeps them in memory (the DOCS list), and they vanish when the process ends. Store them with the "
-            "session from get_db: db.add(Document(...)), db.commit()"
+            "INSERTs were sent (Postgres handed out their ids) and then rolled back, because nothing committed "
+            "them. db.flush() (or db.add() alone) is not enough: call db.commit() in the POST route"
+        )
+    if not stored:
+        fail(
+            "the first process POSTed three documents and got 2xx answers, but the documents table is empty and "
+            "no INSERT ever reached Postgres: the app keeps them in memory, and they vanish when the process "
+            "ends. Store them with the session from get_db: db.add(Document(...)), db.commit()"
         )
     if sorted(row.id for row in stored) != sorted(ids):
         fail(
             f"the POSTs returned ids {ids}, but the documents table holds ids {[row.id for row in stored]}: return "
             "the id Postgres gave each row (db.refresh(doc) after db.commit())"
         )
+    # creation times that disagree with the ids and the titles (the grader's own connection)
+    newest_first = [ids[1], ids[0], ids[2]]
+    with step("setting documents.created_at (the grader's own UPDATE)", "your revision"), migrated.begin() as conn:
+        for days, doc_id in ((1, ids[2]), (3, ids[1]), (2, ids[0])):
+            conn.execute(
+                text("UPDATE documents SET created_at = now() - make_interval(days => 9 - :days) WHERE id = :id"),
+                {"days": days, "id": doc_id},
+            )
     answer = in_fresh_process(learner, GET_SCRIPT, "the second process (import main, GET /documents)")
-    status, body = answer
+    status, body, sent = answer
     if not 200 <= status < 300:
         fail(describe_status(status, body, "GET /documents (in the second process)"))
     try:
@@ -555,13 +589,16 @@ def restart_survives(learner, migrated):
             "the first process created: the GET route must read them from the database, "
             "db.scalars(select(Document).order_by(Document.created_at.desc())).all()"
         )
-    newest_first = list(reversed(ids))
     if sorted(got) != sorted(ids):
         fail(f"after the restart GET /documents returned ids {got}; the documents created were {ids}")
     if got != newest_first:
+        queries = [Shape(statement) for statement in sent]
+        selects = [q for q in queries if q.kind == "SELECT" and q.touches("documents")]
+        fix = ".order_by(Document.created_at.desc())"
         fail(
-            f"after the restart GET /documents returned ids {got}; created in the order {ids}, newest first is "
-            f"{newest_first}: .order_by(Document.created_at.desc())"
+            f"after the restart GET /documents returned ids {got}; by created_at (the grader gave the documents "
+            f"creation times that are not in id order), newest first is {newest_first}. "
+            + ordering_mistake(selects[0].order_by if selects else None, "created_at", True, fix)
         )
 
 
