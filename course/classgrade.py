@@ -2,20 +2,41 @@
 
 Each submission runs in its own database, as its own role without superuser rights, on a
 server that requires passwords: one student's code cannot connect to another's database.
-Reports: a summary table, JSON, and JUnit XML (one testcase per exercise per student).
+
+Results are written as they arrive to a JSON Lines file (:class:`ResultsLog`: one line per
+(student, exercise) result, flushed and fsynced, mode 0600), and the reports — a summary
+table, JSON, and JUnit XML (one testcase per exercise per student) — are built from that file
+at the end. A run that was killed is continued with ``--resume``: the pairs already in the file
+are not graded again unless the submission's files (or the exercise's checks) changed since.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
+import threading
 import time
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from checker.results import CheckResult, ExerciseResult
 from course.content import Exercise
+from course.errors import CourseError
+
+RESULTS_NAME = "grade-results.jsonl"
+"""The results file when neither ``--results`` nor ``--json`` names one (in the current folder)."""
+MISSING = "missing"
+"""The fingerprint of an exercise folder that does not exist."""
+_LINE_START = b'{"workspace": '
+"""How every line of a results file starts (its first key): tells ours from someone else's file."""
+
+
+class ResultsFileError(CourseError):
+    """The results file cannot be used (someone else's file, an earlier run's, unwritable)."""
 
 
 @dataclass
@@ -28,25 +49,247 @@ class Submission:
         return self.workspace.name
 
 
-def grade_workspaces(workspaces: list[Path], exercises: list[Exercise], databases, launcher, jobs: int = 2) -> list[Submission]:
-    """Grade every exercise of every workspace; a missing exercise folder is an error result."""
+def default_results_path(json_path: Path | None) -> Path:
+    """Next to the ``--json`` report (``results.json`` → ``results.jsonl``), else
+    ``grade-results.jsonl`` in the current folder."""
+    if json_path is None:
+        return Path(RESULTS_NAME)
+    path = json_path.with_suffix(".jsonl")
+    return path if path != json_path else json_path.with_name(json_path.name + ".jsonl")
+
+
+def fingerprint(folder: Path, exercise: Exercise) -> str:
+    """What a result was graded from: the submission folder's files (names, kinds, contents;
+    caches left out) and the exercise's checks. Either changes, the pair is graded again."""
+    if not folder.is_dir():
+        return MISSING
+    digest = hashlib.sha256()
+    for name in ("checks.py", "exercise.toml"):
+        path = exercise.checks_file if name == "checks.py" else exercise.path / name
+        digest.update(f"exercise/{name}\0{_file_digest(path)}\n".encode())
+    _digest_tree(folder, "", digest)
+    return digest.hexdigest()[:32]
+
+
+def _digest_tree(folder: Path, prefix: str, digest) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError as error:
+        digest.update(f"unreadable\0{prefix}\0{error.strerror}\n".encode())
+        return
+    for entry in entries:
+        if entry.name == "__pycache__" or entry.name.endswith((".pyc", ".pyo")):
+            continue
+        relative = prefix + entry.name
+        try:
+            mode = entry.stat(follow_symlinks=False).st_mode
+        except OSError:
+            continue  # gone meanwhile
+        if stat.S_ISLNK(mode):  # never followed: a link to /dev/zero or out of the folder is a name
+            target = os.readlink(entry.path)
+            digest.update(f"link\0{relative}\0{target}\n".encode())
+        elif stat.S_ISDIR(mode):
+            digest.update(f"dir\0{relative}\n".encode())
+            _digest_tree(Path(entry.path), relative + "/", digest)
+        elif stat.S_ISREG(mode):
+            digest.update(f"file\0{relative}\0{_file_digest(Path(entry.path))}\n".encode())
+        else:  # a fifo, socket or device: never opened
+            digest.update(f"other\0{relative}\0{stat.S_IFMT(mode)}\n".encode())
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as error:
+        return f"unreadable: {error.strerror}"
+
+
+Key = tuple[str, str, str]
+"""(the workspace's resolved path, the exercise's full id, the fingerprint graded)."""
+
+
+class ResultsLog:
+    """The JSON Lines file of a run: one line per (student, exercise) result, each flushed and
+    fsynced before the next, mode 0600 (results carry the learners' output).
+
+    ``resume=False`` starts a new run: a file that already holds results is refused (it is
+    what ``--resume`` continues, and is never overwritten). ``resume=True`` reads it: a last
+    line cut short by a kill is dropped (that pair is graded again).
+    """
+
+    def __init__(self, path: Path, *, resume: bool):
+        self.path = path
+        self.resumed = 0
+        self._lock = threading.Lock()
+        records, complete_size = _read(path) if resume else ([], 0)
+        if not resume and path.exists() and path.stat().st_size > 0:
+            raise ResultsFileError(
+                f"{path} already holds results of an earlier run; fix: add --resume to continue that run "
+                "(changed submissions are graded again), or delete it, or pick another file with --results"
+            )
+        self.finished: dict[Key, ExerciseResult] = {}
+        for record in records:
+            self.finished[_key(record)] = ExerciseResult.from_json(record["result"])
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            os.fchmod(self._fd, 0o600)
+            if os.fstat(self._fd).st_size > complete_size:  # a line cut short by a kill
+                os.ftruncate(self._fd, complete_size)
+            os.fsync(self._fd)
+            _fsync_folder(path.parent)
+        except OSError as error:
+            raise ResultsFileError(
+                f"cannot write the results file {path} ({error.strerror or error}); "
+                "fix: create its folder or pick another file with --results"
+            ) from None
+
+    def write(self, workspace: Path, exercise: Exercise, digest: str, result: ExerciseResult) -> None:
+        record = {
+            "workspace": str(workspace),
+            "student": workspace.name,
+            "exercise": exercise.full_id,
+            "fingerprint": digest,
+            "graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "result": result.to_json(),
+        }
+        line = json.dumps(record).encode() + b"\n"
+        with self._lock:
+            try:
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(self._fd, view):]
+                os.fsync(self._fd)
+            except OSError as error:
+                raise ResultsFileError(
+                    f"cannot write to the results file {self.path} ({error.strerror or error}); "
+                    "fix: make room, then continue the run with --resume"
+                ) from None
+
+    def records(self) -> dict[Key, ExerciseResult]:
+        """Every result in the file as it is on disk now (the last line of a pair wins)."""
+        records, _ = _read(self.path)
+        return {_key(record): ExerciseResult.from_json(record["result"]) for record in records}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _key(record: dict) -> Key:
+    return (record["workspace"], record["exercise"], record["fingerprint"])
+
+
+def _read(path: Path) -> tuple[list[dict], int]:
+    """The records of a results file and the size of its complete lines; a missing file is
+    empty. Anything but our lines (and one cut-short last line) is refused, never truncated."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    except OSError as error:
+        raise ResultsFileError(f"cannot read the results file {path} ({error.strerror or error}); fix: check its permissions") from None
+    complete_size = data.rfind(b"\n") + 1
+    records = []
+    for number, line in enumerate(data[:complete_size].split(b"\n")[:-1], 1):
+        try:
+            record = json.loads(line)
+            _key(record)
+            ExerciseResult.from_json(record["result"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise _not_ours(path, number) from None
+        records.append(record)
+    tail = data[complete_size:]
+    if tail and not (tail.startswith(_LINE_START) or _LINE_START.startswith(tail)):
+        raise _not_ours(path, len(records) + 1)
+    return records, complete_size
+
+
+def _not_ours(path: Path, line: int) -> ResultsFileError:
+    return ResultsFileError(
+        f"{path}:{line} is not a `course grade` result line; fix: pass the results file of a "
+        "`course grade` run with --results, or remove this file to start over"
+    )
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a new file's name durable too (where folders can be opened: not on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class _Stopped(Exception):
+    """A run cut short because the whole class run is stopping."""
+
+
+def grade_workspaces(
+    workspaces: list[Path], exercises: list[Exercise], databases, launcher, jobs: int = 2, log: ResultsLog | None = None,
+) -> list[Submission]:
+    """Grade every exercise of every workspace; a missing exercise folder is an error result.
+
+    With ``log``, each result is written to it as it arrives, the pairs it already holds for the
+    same files are not graded again, and what is returned is read back from it.
+    """
     from checker.runner import grade
     from course.grading import job_for
 
     submissions = [Submission(path.resolve()) for path in workspaces]
+    pairs = []
+    for submission in submissions:
+        for exercise in exercises:
+            folder = submission.workspace / exercise.module_id / exercise.id
+            pairs.append((submission, exercise, folder, fingerprint(folder, exercise)))
+    stopping = threading.Event()  # Ctrl-C, or a results file that cannot be written: runs end now
 
-    def one(pair: tuple[Submission, Exercise]) -> tuple[Submission, ExerciseResult]:
-        submission, exercise = pair
-        folder = submission.workspace / exercise.module_id / exercise.id
-        if not folder.is_dir():
+    def one(submission: Submission, exercise: Exercise, folder: Path, digest: str) -> ExerciseResult:
+        if digest == MISSING:
             missing = CheckResult("run", "error", f"no folder {exercise.module_id}/{exercise.id} in this workspace", title="Find the exercise")
-            return submission, ExerciseResult(exercise.full_id, "error", 0.0, [missing])
-        return submission, grade(job_for(exercise, folder), databases, launcher=launcher)
+            result = ExerciseResult(exercise.full_id, "error", 0.0, [missing])
+        else:
+            result = grade(job_for(exercise, folder), databases, launcher=launcher, cancelled=stopping.is_set)
+        if stopping.is_set():
+            raise _Stopped  # a cancelled run is no result: --resume grades it
+        if log is not None:
+            log.write(submission.workspace, exercise, digest, result)
+        return result
 
-    pairs = [(s, e) for s in submissions for e in exercises]
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for submission, result in pool.map(one, pairs):
-            submission.results.append(result)
+    results: dict[Key, ExerciseResult] = {}
+    todo, queued = [], set()
+    for submission, exercise, folder, digest in pairs:
+        key = (str(submission.workspace), exercise.full_id, digest)
+        done = log.finished.get(key) if log is not None else None
+        if done is not None:
+            results[key] = done
+        elif key not in queued:  # a workspace given twice is graded once
+            queued.add(key)
+            todo.append((submission, exercise, folder, digest))
+    if log is not None:
+        log.resumed = len(results)
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        futures = {pool.submit(one, *pair): pair for pair in todo}
+        for future in as_completed(futures):
+            submission, exercise, _, digest = futures[future]
+            results[(str(submission.workspace), exercise.full_id, digest)] = future.result()
+    except BaseException:
+        stopping.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if log is not None:
+        results = {**results, **log.records()}  # the reports are what the file holds
+    for submission, exercise, _, digest in pairs:
+        submission.results.append(results[(str(submission.workspace), exercise.full_id, digest)])
     return submissions
 
 

@@ -553,32 +553,58 @@ def new_module(module_id: str, path: Path) -> None:
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here.")
 @click.option("--jobs", default=2, show_default=True, help="Submissions graded at once.")
 @click.option("--exercise", "only", multiple=True, help="Grade only these exercises (repeatable).")
+@click.option("--results", "results_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON Lines file each result is written to as it arrives [default: next to --json, else ./grade-results.jsonl].")
+@click.option("--resume", is_flag=True, help="Continue the run of --results: grade only what it does not hold yet.")
 @click.pass_obj
 @global_options
-def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, junit_path: Path | None, jobs: int, only: tuple[str, ...]) -> None:
-    """Instructors: grade many student workspaces, each in its own database and role."""
+def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, junit_path: Path | None, jobs: int,
+          only: tuple[str, ...], results_path: Path | None, resume: bool) -> None:
+    """Instructors: grade many student workspaces, each in its own database and role.
+
+    Results are written to a JSON Lines file as they arrive; a run that was stopped or killed
+    is continued with the same command plus --resume."""
     from checker.launch import default_launcher
-    from course.classgrade import grade_workspaces, print_summary, write_reports
+    from course.classgrade import ResultsLog, default_results_path, grade_workspaces, print_summary, write_reports
     from course.postgres.base import BackendError
     from course.postgres.session import open_session
 
     exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
+    results_path = results_path or default_results_path(json_path)
+    for option, report in (("--json", json_path), ("--junit", junit_path)):
+        if report is not None and report.resolve() == results_path.resolve():
+            raise Fatal(f"{option} and --results both name {report}; fix: give the results file another name")
+    log = ResultsLog(results_path, resume=resume)  # refuses an earlier run's file unless --resume
+    pairs = len(workspaces) * len(exercises)
     launcher = default_launcher()
     try:
         session = open_session(obj.backend, obj.database_url, isolate=True, spares=max(1, jobs))
     except BackendError as error:
         launcher.close()
+        log.close()
         raise Fatal(str(error)) from None
     from course.grading import pair
 
     pair(session, launcher)
+    again = f"continue with the same command and --resume (results so far are in {results_path})"
     try:
-        submissions = grade_workspaces(list(workspaces), exercises, session, launcher, jobs)
+        submissions = grade_workspaces(list(workspaces), exercises, session, launcher, jobs, log=log)
+    except BackendError as error:
+        raise Fatal(f"{error}; then {again}") from None
+    except KeyboardInterrupt:
+        click.echo(f"\ncourse grade: interrupted; {again}", err=True)
+        raise
     finally:
         session.close()
         launcher.close()
+        log.close()
+    if resume:
+        click.echo(f"course grade: resumed {results_path}: {log.resumed} of {pairs} results were already there", err=True)
     print_summary(submissions, exercises)
-    write_reports(submissions, json_path, junit_path)
+    try:
+        write_reports(submissions, json_path, junit_path)
+    except OSError as error:
+        raise Fatal(f"cannot write a report ({error}); fix: pick a writable path, then rerun with --resume (nothing is graded again)") from None
     sys.exit(0 if all(r.passed for s in submissions for r in s.results) else EXIT_FAILED)
 
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from checker.launch import WarmWorker
-from course.classgrade import grade_workspaces, to_json, to_junit
+from course.classgrade import ResultsLog, grade_workspaces, to_json, to_junit
 from course.content import content_roots, load_content, load_modules
 from course.postgres.session import open_session
 from course.workspace import Workspace
@@ -167,6 +167,68 @@ def test_grade_cli_writes_json_and_junit(tmp_path):
     assert [r["status"] for r in data["students"][0]["results"]] == ["pass", "fail"]
     assert ET.parse(tmp_path / "r.xml").getroot().find("testsuite").get("failures") == "1"
     assert "alice" in result.stdout
+    lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]  # beside --json
+    assert oct((tmp_path / "r.jsonl").stat().st_mode & 0o777) == "0o600"
+    assert sorted((line["student"], line["exercise"], line["result"]["status"]) for line in lines) == [  # as they came
+        ("alice", "sqlalchemy-2/02-models", "pass"), ("alice", "sqlalchemy-2/03-engine-session", "fail")]
+    assert lines[0]["workspace"] == str((tmp_path / "alice").resolve())
+
+
+def test_resume_grades_again_only_the_submissions_that_changed(tmp_path, isolated):
+    module = load_modules()[0]
+    exercises = [e for e in module.exercises if e.id in ("02-models", "03-engine-session")]
+    workspace = Workspace(tmp_path / "amy")
+    workspace.init([module])
+    workspace.close()
+    shutil.copytree(exercises[0].solution_dir, workspace.root / "sqlalchemy-2" / "02-models", dirs_exist_ok=True)
+    path = tmp_path / "results.jsonl"
+
+    def run(resume: bool):
+        log = ResultsLog(path, resume=resume)
+        worker = WarmWorker()
+        try:
+            return log, grade_workspaces([workspace.root], exercises, isolated, worker, jobs=2, log=log)
+        finally:
+            worker.close()
+            log.close()
+
+    _, first = run(resume=False)
+    assert [r.status for r in first[0].results] == ["pass", "fail"]
+    written = path.read_bytes()
+    assert written.count(b"\n") == 2
+
+    log, again = run(resume=True)  # nothing changed (the caches grading left do not count)
+    assert log.resumed == 2 and path.read_bytes() == written
+    assert [r.to_json() for r in again[0].results] == [r.to_json() for r in first[0].results]
+
+    shutil.copytree(exercises[1].solution_dir, workspace.root / "sqlalchemy-2" / "03-engine-session", dirs_exist_ok=True)
+    log, changed = run(resume=True)
+    assert log.resumed == 1
+    assert path.read_bytes().startswith(written) and path.read_bytes().count(b"\n") == 3
+    assert [r.status for r in changed[0].results] == ["pass", "pass"]  # the new line wins
+    with pytest.raises(Exception, match="already holds results"):
+        ResultsLog(path, resume=False)  # a new run never overwrites an earlier one's results
+
+
+def test_grade_refuses_a_results_file_it_cannot_use_and_leaves_it_alone(tmp_path):
+    workspace = tmp_path / "bob"
+    workspace.mkdir()
+    earlier = tmp_path / "grade-results.jsonl"  # the default when there is no --json
+    earlier.write_text('{"workspace": "/somewhere", "exercise": "sqlalchemy-2/02-models", "fingerprint": "x", "result": {}}\n')
+    refused = cli("grade", str(workspace), "--exercise", "02", cwd=tmp_path)
+    assert refused.returncode == 2 and "already holds results of an earlier run" in refused.stderr, refused.stderr
+    assert "--resume" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("grades for week 3\nann: 10\nben: 9")  # not ours, and no newline at the end
+    for resume in ([], ["--resume"]):
+        result = cli("grade", str(workspace), "--exercise", "02", "--results", str(notes), *resume, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert notes.read_text() == "grades for week 3\nann: 10\nben: 9"
+    assert f"{notes}:1 is not a `course grade` result line" in result.stderr
+
+    clash = cli("grade", str(workspace), "--json", str(tmp_path / "r.json"), "--results", str(tmp_path / "r.json"), cwd=tmp_path)
+    assert clash.returncode == 2 and "--json and --results both name" in clash.stderr
 
 
 def test_the_url_backend_only_touches_its_own_databases(tmp_path, databases):
