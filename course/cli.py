@@ -506,18 +506,31 @@ def db_url(obj: Context) -> None:
 @main.command()
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--static", is_flag=True, help="Only the checks that need no Postgres (fast: run it on every save).")
+@click.option("--mutate", is_flag=False, flag_value="", default=None, metavar="[EXERCISE]",
+              help="Mutation-test the graders: grade generated mutants of each reference solution (or of EXERCISE's); "
+                   "fails on a survivor not listed as equivalent.")
+@click.option("--max-mutants", default=30, show_default=True, help="Generated mutants graded per exercise (with --mutate).")
 @click.pass_obj
 @global_options
-def validate(obj: Context, path: Path | None, static: bool) -> None:
+def validate(obj: Context, path: Path | None, static: bool, mutate: str | None, max_mutants: int) -> None:
     """Check a content root (default: the built-in course): metadata, files, hints, quiz, and
     that solutions pass, starters fail, mutants are rejected, variants pass, lesson code runs."""
     from course.locations import builtin_content_root
     from course.validate import validate as run_validate
+    from course.validate import validate_mutants
 
     root = (path or builtin_content_root()).resolve()
+    if static and mutate is not None:
+        raise Fatal("--static and --mutate exclude each other; fix: drop one")
     session = None if static else obj.database_session()
     try:
-        problems = run_validate(root, session, progress=lambda step: click.echo(f"  … {step}", err=True))
+        if mutate is not None:
+            problems, scores = validate_mutants(root, session, mutate or None, max_mutants,
+                                                progress=lambda step: click.echo(f"  … {step}", err=True))
+            for score in scores:
+                click.echo(f"mutation score {score}")
+        else:
+            problems = run_validate(root, session, progress=lambda step: click.echo(f"  … {step}", err=True))
     finally:
         if session is not None:
             session.close()

@@ -7,6 +7,7 @@ graded and every lesson's code is run, against the throwaway Postgres.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,3 +189,113 @@ def validate(root: Path, databases=None, progress: Callable[[str], None] = lambd
         if databases is not None:
             problems += graded_problems(module, databases, progress)
     return problems
+
+
+# -- mutation testing of the graders (`course validate --mutate`) -------------------------------
+
+MUTANTS_PER_EXERCISE = 30
+"""Generated mutants graded per exercise: enough to find blind spots, few enough for CI."""
+MUTATION_JOBS = 2
+"""Mutants graded at once (each in its own database, on the shared warm worker)."""
+
+
+@dataclass
+class MutationScore:
+    exercise: str
+    generated: int
+    killed: int
+    equivalent: int
+    survivors: list[str]
+    """Mutants that passed every check and are not listed as equivalent (``str`` of each)."""
+
+    @property
+    def score(self) -> float:
+        """Killed among the mutants that are not equivalent (1.0 when there are none)."""
+        counted = self.generated - self.equivalent
+        return self.killed / counted if counted else 1.0
+
+    def __str__(self) -> str:
+        return (f"{self.exercise}: {self.score:.0%} ({self.killed} of {self.generated - self.equivalent} killed"
+                f"{f', {self.equivalent} equivalent' if self.equivalent else ''}"
+                f"{f', {len(self.survivors)} surviving' if self.survivors else ''})")
+
+
+def mutation_problems(module: Module, databases, only: list[Exercise] | None = None, limit: int = MUTANTS_PER_EXERCISE,
+                      progress: Callable[[str], None] = lambda _: None) -> tuple[list[Problem], list[MutationScore]]:
+    """Grade generated mutants of each reference solution: every survivor not listed under
+    ``[equivalent]`` in exercise.toml is a problem, and so is a grader crash on any mutant."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from checker.launch import default_launcher
+    from checker.runner import grade
+    from course.grading import job_for, materialised, pair
+    from course.mutation import exercise_mutations, write_mutant
+
+    launcher = default_launcher()
+    pair(databases, launcher)
+
+    def run(case):
+        exercise, mutation = case
+        with materialised(exercise, "solution") as folder:
+            write_mutant(folder, mutation)
+            return grade(job_for(exercise, folder), databases, launcher=launcher)
+
+    problems, scores = [], []
+    try:
+        with ThreadPoolExecutor(max_workers=MUTATION_JOBS) as pool:
+            for exercise in only or module.exercises:
+                meta = exercise.path / "exercise.toml"
+                cases = [(exercise, mutation) for mutation in exercise_mutations(exercise, limit)]
+                progress(f"{exercise.id}: {len(cases)} generated mutants")
+                killed, equivalent, survivors = 0, 0, []
+                for (_, mutation), result in zip(cases, pool.map(run, cases), strict=True):
+                    crashed = [c for c in result.checks if c.status == "error" and c.message.startswith("the grader itself failed")]
+                    if crashed:
+                        problems.append(Problem(exercise.checks_file, f"{crashed[0].name} crashed on the mutant {mutation}: "
+                                                f"{crashed[0].message.splitlines()[-1]}"))
+                    if result.status != "pass":
+                        killed += 1
+                        if mutation.id in exercise.equivalent:
+                            problems.append(Problem(meta, f"equivalent.{mutation.id!r} is listed as equivalent, but the "
+                                                    "grader rejects it: remove it from [equivalent]"))
+                    elif mutation.id in exercise.equivalent:
+                        equivalent += 1
+                    else:
+                        survivors.append(str(mutation))
+                        problems.append(Problem(
+                            exercise.solution_dir / mutation.file,
+                            f"generated mutant survives every check: {mutation.operator} {mutation.detail}. Kill it with a "
+                            f"better check, or list it in exercise.toml under [equivalent]: {json.dumps(mutation.id)} = \"why it is "
+                            "still correct\"", mutation.line))
+                scores.append(MutationScore(exercise.id, len(cases), killed, equivalent, survivors))
+    finally:
+        launcher.close()
+    return problems, scores
+
+
+def validate_mutants(root: Path, databases, query: str | None = None, limit: int = MUTANTS_PER_EXERCISE,
+                     progress: Callable[[str], None] = lambda _: None) -> tuple[list[Problem], list[MutationScore]]:
+    """``course validate --mutate [EXERCISE]``: the static problems of ``root``, then the mutation
+    test of every exercise's grader (or of the one ``query`` names)."""
+    from course.content import ExerciseNotFound, find_exercise
+
+    modules, problems = _modules(root)
+    scores: list[MutationScore] = []
+    for module in modules:
+        problems += static_problems(module)
+    only = None
+    if query:
+        try:
+            found = find_exercise(modules, query)
+        except ExerciseNotFound as error:
+            return problems + [Problem(root, str(error))], scores
+        if not isinstance(found, Exercise):
+            return problems + [Problem(root, f"{query!r} is a quiz-only section: it has no grader to mutate")], scores
+        only = [found]
+    for module in modules:
+        chosen = [e for e in module.exercises if only is None or e in only]
+        if chosen:
+            found_problems, found_scores = mutation_problems(module, databases, chosen, limit, progress)
+            problems += found_problems
+            scores += found_scores
+    return problems, scores

@@ -114,11 +114,17 @@ def two_users_two_ids(learner, tables, db):
     second = learner.db.add_user("b@example.com", "B")
     first, second = getattr(first, "id", first), getattr(second, "id", second)
     with db.connect() as conn:
-        rows = dict(conn.execute(select(text("id"), text("email")).select_from(text("users"))).all())
+        rows = {row.id: (row.email, row.name) for row in conn.execute(text("SELECT id, email, name FROM users"))}
     if first == second:
         fail(f"both calls returned id {first}; each add_user() must insert a new row")
-    if rows.get(first) != "a@example.com" or rows.get(second) != "b@example.com":
-        fail(f"the ids returned ({first}, {second}) do not match the rows in users: {rows}")
+    if rows.get(first, ("",))[0] != "a@example.com" or rows.get(second, ("",))[0] != "b@example.com":
+        shown = {i: email for i, (email, _) in rows.items()}
+        fail(f"the ids returned ({first}, {second}) do not match the rows in users: {shown}")
+    if rows[first][1] != "A" or rows[second][1] != "B":
+        fail(
+            f"add_user('a@example.com', 'A') stored name={rows[first][1]!r}: pass the name on to the row, "
+            "User(email=email, name=name)"
+        )
 
 
 @check("session-closed", "the session is closed when add_user() returns")
