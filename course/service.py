@@ -13,6 +13,11 @@ per request, one JSON line per answer.
   (graded ``PARALLEL`` at a time). Closing the connection cancels what is still running.
 - ``{"fingerprint": F, "ping": true}`` — answers ``{"pong": pid}``.
 - ``{"stop": true}`` — the service shuts down (as on SIGTERM).
+- ``{"pid": true}`` — answers ``{"pid": pid}`` whatever its code (how a pid is checked without
+  ``/proc``).
+
+The pid file ``grader.pid`` records the service's pid, start time and executable: ``course db
+stop`` signals only that very process (:func:`running_pid`).
 
 Any problem is answered with ``{"error": "one line"}``; a client then grades on its own. ``F``
 is :func:`fingerprint` of the grading code: a service started before the code changed (an
@@ -136,43 +141,103 @@ def grade_remotely(jobs: list[dict]):
 
 
 def stop(timeout: float = 15.0) -> bool:
-    """Ask the service to stop and wait until it has; True if one was running."""
-    pid = running_pid()
+    """Ask the service to stop and wait until it has; True if one was running. Only a process
+    proven to be our service (:func:`running_pid`) is ever signalled."""
+    found = _verified()
     try:
         with contextlib.closing(_connect(2.0)) as client:
             _request(client, {"stop": True})
             with contextlib.suppress(OSError):
                 client.recv(1)
     except ServiceUnavailable:
-        if pid is None:
+        if found is None:  # no service, or a pid file naming some other process: left alone
             socket_path().unlink(missing_ok=True)
+            pid_path().unlink(missing_ok=True)
             return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+        _signal(found, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while pid is not None and _alive(pid) and time.monotonic() < deadline:
+    while found is not None and _still(found) and time.monotonic() < deadline:
         time.sleep(0.02)
-    if pid is not None and _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    if found is not None:
+        _signal(found, signal.SIGKILL)  # a no-op unless it is still that same process
     socket_path().unlink(missing_ok=True)
     pid_path().unlink(missing_ok=True)
     return True
 
 
 def running_pid() -> int | None:
-    """The service's pid, if its pid file names a live service (not a process that got the pid
-    of one that died)."""
+    """The service's pid, if its pid file names a live service: the same process that wrote it
+    (same start time and executable, from ``/proc``), not one that got the pid of one that died
+    or merely looks like it. Without ``/proc`` (macOS, Windows), the service must say over its
+    socket that it has that pid."""
+    found = _verified()
+    return found[0] if found else None
+
+
+_PROC = Path("/proc")
+
+
+def _identity(pid: int) -> dict | None:
+    """What tells process ``pid`` apart from any other that had or will have its number: its
+    start time (field 22 of ``/proc/<pid>/stat``, in clock ticks since boot) and its executable.
+    None if it is gone or not ours to inspect."""
     try:
-        pid = int(pid_path().read_text())
-    except (OSError, ValueError):
+        stat = (_PROC / str(pid) / "stat").read_text()
+        exe = os.readlink(_PROC / str(pid) / "exe")
+    except OSError:
         return None
-    if not _alive(pid):
-        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # the name before ")" may hold spaces
+    return {"start": fields[19], "exe": exe} if len(fields) > 19 else None
+
+
+def _write_pid_file() -> None:
+    """Record who we are, atomically (a reader never sees half a file), readable by us alone."""
+    record = {"pid": os.getpid(), **(_identity(os.getpid()) or {})}
+    temporary = pid_path().with_name(f"{pid_path().name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(json.dumps(record))
+    os.replace(temporary, pid_path())
+
+
+def _pid_file() -> dict | None:
     try:
-        return pid if b"course.service" in Path(f"/proc/{pid}/cmdline").read_bytes() else None
-    except OSError:  # no /proc here: trust the pid file
-        return pid
+        record = json.loads(pid_path().read_text())
+        return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
+    except (OSError, ValueError):  # none, or not written by this version: nothing to trust
+        return None
+
+
+def _verified() -> tuple[int, dict | None] | None:
+    """(pid, identity) of the service the pid file names, if it is that very process."""
+    record = _pid_file()
+    if record is None or not _alive(record["pid"]):
+        return None
+    pid = record["pid"]
+    if _PROC.is_dir():
+        now = _identity(pid)
+        if now is None or now.get("start") != record.get("start") or now.get("exe") != record.get("exe"):
+            return None
+        return pid, now
+    try:  # no /proc: only a pid the service itself gives us
+        with contextlib.closing(_connect(2.0)) as client:
+            _request(client, {"pid": True})
+            answer = json.loads(client.makefile("rb").readline() or b"{}")
+    except (ServiceUnavailable, OSError, ValueError):
+        return None
+    return (pid, None) if answer.get("pid") == pid else None
+
+
+def _still(found: tuple[int, dict | None]) -> bool:
+    """Whether the process found earlier still runs (not a newcomer with its pid)."""
+    pid, identity = found
+    return _alive(pid) and (identity is None or _identity(pid) == identity)
+
+
+def _signal(found: tuple[int, dict | None], signum: int) -> None:
+    if _still(found):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(found[0], signum)
 
 
 def _alive(pid: int) -> bool:
@@ -236,7 +301,7 @@ class Service:
             os.umask(old_mask)
         self.listener.listen(16)
         self.listener.settimeout(0.5)
-        pid_path().write_text(str(os.getpid()))
+        _write_pid_file()
 
     def serve(self) -> None:
         threading.Thread(target=self._watch_server, name="course-server-watch", daemon=True).start()
@@ -252,7 +317,7 @@ class Service:
 
     def close(self) -> None:
         self.listener.close()
-        if pid_path().exists() and pid_path().read_text().strip() == str(os.getpid()):
+        if (_pid_file() or {}).get("pid") == os.getpid():
             socket_path().unlink(missing_ok=True)
             pid_path().unlink(missing_ok=True)
         self.worker.close()
@@ -275,6 +340,9 @@ class Service:
                 return
             if request.get("stop"):
                 self.stopping.set()
+                return
+            if request.get("pid"):  # who answers on this socket (where there is no /proc to ask)
+                self._send(conn, {"pid": os.getpid()})
                 return
             if request.get("fingerprint") != self.fingerprint:
                 self._send(conn, {"error": (
