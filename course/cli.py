@@ -343,6 +343,32 @@ def reset(obj: Context, exercise: str, yes: bool) -> None:
     click.echo(f"Restored the starter of {found.full_id}." + (f" Your previous files: {backup}" if backup else ""))
 
 
+@main.command()
+@click.argument("exercise")
+@click.pass_obj
+@global_options
+def edit(obj: Context, exercise: str) -> None:
+    """Open EXERCISE's main file in $VISUAL / $EDITOR (else in the built-in editor)."""
+    from course.editing import EditorFailed, editor_command, main_file, run_editor
+
+    found = obj.exercise(exercise)
+    folder = obj.workspace().folder(found)
+    command = editor_command()
+    if command is not None:
+        try:
+            sys.exit(run_editor(command, main_file(folder, found)))
+        except EditorFailed as error:
+            raise Fatal(str(error)) from None
+    files = [folder / name for name in found.edit if (folder / name).is_file()]
+    if not files:
+        raise Fatal(f"{found.id}'s files are in folders; fix: open {folder} in your editor (set EDITOR to have `course edit` do it)")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise Fatal("no $VISUAL or $EDITOR set, and no terminal for the built-in editor; fix: export EDITOR=nano (or any editor)")
+    from course.tui.editapp import EditApp
+
+    EditApp(files).run()
+
+
 def _confirmed(question: str) -> bool:
     """Ask yes/no; no answer at all (stdin closed or not a terminal with nothing to read) is "no"."""
     try:
@@ -577,7 +603,8 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
 
     Results are written to a JSON Lines file as they arrive; a run that was stopped or killed
     is continued with the same command plus --resume."""
-    from checker.launch import default_launcher
+    from checker.launch import class_confinement, default_launcher
+    from checker.sandbox import confinement_summary
     from course.classgrade import ResultsLog, default_results_path, grade_workspaces, print_summary, write_reports
     from course.postgres.base import BackendError
     from course.postgres.session import open_session
@@ -589,7 +616,9 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
             raise Fatal(f"{option} and --results both name {report}; fix: give the results file another name")
     log = ResultsLog(results_path, resume=resume)  # refuses an earlier run's file unless --resume
     pairs = len(workspaces) * len(exercises)
-    launcher = default_launcher()
+    confinement = class_confinement([*workspaces, locations.state_dir(), locations.servers_dir(), results_path.parent])
+    click.echo(f"course grade: {confinement_summary(confinement)}", err=True)
+    launcher = default_launcher(confinement=confinement, clean_environment=True)
     try:
         session = open_session(obj.backend, obj.database_url, isolate=True, spares=max(1, jobs))
     except BackendError as error:

@@ -31,12 +31,36 @@ def statements_table(views: list[StatementView]) -> Table:
     return table
 
 
+def common_error(result: ExerciseResult) -> str | None:
+    """The one message every unpassed check reports when the learner's code could not run at all
+    (a syntax or import error, a crash at import): that is the one thing to fix, shown once."""
+    unpassed = [c for c in result.checks if c.status != "pass"]
+    if len(unpassed) > 1 and all(c.status == "error" for c in unpassed) and len({c.message for c in unpassed}) == 1:
+        return unpassed[0].message
+    return None
+
+
+def things_to_fix(result: ExerciseResult) -> int:
+    """How many separate problems the learner has to fix: an error shared by every check is one."""
+    if common_error(result) is not None:
+        return 1
+    return sum(1 for c in result.checks if c.status != "pass")
+
+
 def print_result(console: Console, result: ExerciseResult, *, verbose: bool = False) -> None:
     colour = {"pass": "green", "fail": "red", "error": "yellow"}[result.status]
     console.print(f"[bold]{result.exercise}[/]  [{colour}]{result.status.upper()}[/]  [dim]{result.duration_s:.2f} s[/]")
+    shared = common_error(result)
+    if shared is not None:
+        waiting = sum(1 for c in result.checks if c.status != "pass")
+        console.print(f"  {ICONS['error']} Your code could not run, so none of its {waiting} checks ran. The one thing to fix:")
+        for line in shared.splitlines():
+            console.print(f"      {escape(line)}", highlight=False)
     for check in result.checks:
+        if shared is not None and check.status != "pass" and not verbose:
+            continue
         console.print(f"  {ICONS[check.status]} {escape(check.title or check.name)} [dim]({check.name})[/]")
-        if check.status != "pass" and check.message:
+        if check.status != "pass" and check.message and shared is None:
             for line in check.message.splitlines():
                 console.print(f"      {escape(line)}", highlight=False)
         if check.statements and (check.status != "pass" or verbose):

@@ -146,3 +146,105 @@ def test_an_interrupted_reset_never_leaves_an_unmarked_partial_backup(tmp_path):
     assert course("reset", "02", "-y", workspace=workspace).returncode == 0
     assert not abandoned.exists()
     assert not list((workspace / ".course" / "backups").glob("*.partial-*"))
+
+
+def test_a_syntax_error_is_shown_once_as_the_one_thing_to_fix(tmp_path):
+    workspace = tmp_path / "ws"
+    course("init", workspace=workspace)
+    (workspace / "sqlalchemy-2" / "02-models" / "models.py").write_text("class Base(:\n")
+    shown = course("check", "02", workspace=workspace, env={"COLUMNS": "120"})
+    assert shown.returncode == 1, shown.stderr
+    assert shown.stdout.count("SyntaxError") == 1, shown.stdout
+    assert "could not run" in shown.stdout and "one thing to fix" in shown.stdout
+    data = json.loads(course("check", "02", "--json", workspace=workspace).stdout)
+    assert data["status"] == "error" and len(data["checks"]) == 8  # the JSON keeps one entry per check
+    assert all("SyntaxError" in check["message"] for check in data["checks"])
+
+
+def recording_editor(tmp_path: Path, code: int = 0) -> tuple[str, Path]:
+    """An "editor" that writes the arguments and working folder it got to a file."""
+    log = tmp_path / "editor.log"
+    script = tmp_path / "editor.py"
+    script.write_text(f"import os, sys\nopen({str(log)!r}, 'w').write(os.getcwd() + '\\n' + '\\n'.join(sys.argv[1:]))\nsys.exit({code})\n")
+    return f"{sys.executable} {script} --wait", log
+
+
+def test_course_edit_opens_the_main_file_in_visual_then_editor(tmp_path):
+    workspace = tmp_path / "ws"
+    editor, log = recording_editor(tmp_path)
+    result = course("edit", "5", workspace=workspace, env={"VISUAL": editor, "EDITOR": "not-this-one"})
+    assert result.returncode == 0, result.stderr
+    cwd, *args = log.read_text().splitlines()
+    assert args == ["--wait", str(workspace / "sqlalchemy-2" / "05-relationships" / "models.py")]
+    assert cwd == str(workspace / "sqlalchemy-2" / "05-relationships")
+    log.unlink()
+    result = course("edit", "02", workspace=workspace, env={"VISUAL": "", "EDITOR": editor})
+    assert result.returncode == 0 and log.read_text().endswith("02-models/models.py")
+
+
+def test_course_edit_reports_an_editor_that_cannot_run_or_fails(tmp_path):
+    workspace = tmp_path / "ws"
+    missing = course("edit", "02", workspace=workspace, env={"VISUAL": "no-such-editor-anywhere"})
+    assert missing.returncode == 2 and "no-such-editor-anywhere" in missing.stderr and "fix:" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    editor, _log = recording_editor(tmp_path, code=3)
+    assert course("edit", "02", workspace=workspace, env={"VISUAL": editor}).returncode == 3
+    unset = course("edit", "02", workspace=workspace, env={"VISUAL": "", "EDITOR": ""})
+    assert unset.returncode == 2 and "export EDITOR" in unset.stderr, unset.stderr
+
+
+def test_o_in_the_app_opens_the_main_file_in_the_editor_and_comes_back(tmp_path):
+    """The real app in a pseudo-terminal: `o` hands the terminal to $VISUAL, then the app resumes."""
+    import fcntl
+    import pty
+    import re
+    import select
+    import struct
+    import termios
+
+    workspace = tmp_path / "ws"
+    course("init", workspace=workspace)
+    editor, log = recording_editor(tmp_path)
+    env = {**os.environ, "TERM": "xterm-256color", "COURSE_WORKSPACE": str(workspace), "VISUAL": editor,
+           "COURSE_BACKEND": "url", "COURSE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.execve(sys.executable, [sys.executable, "-m", "course.cli", "start"], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    screen = b""
+    ansi = re.compile(rb"\x1b(\[[0-9;?<=>]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\|[@-Z\\-_])")
+
+    def shown() -> bytes:
+        return ansi.sub(b"", screen)
+
+    def read_until(predicate, timeout: float) -> bool:
+        nonlocal screen
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    screen += os.read(fd, 1 << 16)
+                except OSError:
+                    return predicate()
+        return predicate()
+
+    try:
+        assert read_until(lambda: b"Postgres" in shown(), 60), shown()[-2000:]
+        os.write(fd, b"n")  # section 2, the first with an exercise, then o
+        time.sleep(0.5)
+        os.write(fd, b"o")
+        assert read_until(log.exists, 30), "the editor was not started"
+        cwd, *args = log.read_text().splitlines()
+        assert args[-1].endswith("sqlalchemy-2/02-models/models.py")
+        screen = b""
+        assert read_until(lambda: b"passed" in shown(), 30), "the app did not come back"
+        os.write(fd, b"\x11")  # ctrl+q
+        read_until(lambda: os.waitpid(pid, os.WNOHANG) != (0, 0), 15)
+    finally:
+        try:
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        os.close(fd)

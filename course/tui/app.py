@@ -6,10 +6,10 @@ in named thread workers that report back by message (``course.tui.messages``).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -19,15 +19,38 @@ from textual.widgets import Footer, Header, MarkdownViewer, Static, TabbedConten
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from course.content import Exercise, Module, Section
+from course.render import common_error, things_to_fix
 from course.status import exercise_status
 from course.tui.messages import CheckFailedToRun, CheckFinished, FilesChanged, ServerFailed, ServerReady
 from course.tui.widgets.exercise import ExercisePanel
 from course.tui.widgets.results import ResultsView
 from course.tui.widgets.sqlview import SqlView
 from course.tui.widgets.toc import SectionList
-from course.workspace import Workspace, grader_fingerprint
+from course.workspace import Workspace, WorkspaceError, grader_fingerprint
 
 DEBOUNCE_MS = 400
+
+
+def recorded_result(workspace: Workspace, exercise: Exercise):
+    """The last result the progress store holds for ``exercise`` and a line saying when, or
+    ``(None, "")``; a result of an older grader says it needs a re-check."""
+    import time
+
+    from checker.results import ExerciseResult
+
+    recorded = workspace.progress.latest_result(exercise.full_id)
+    if recorded is None:
+        return None, ""
+    data, latest = recorded
+    try:
+        result = ExerciseResult.from_json(data)
+    except (KeyError, TypeError, ValueError):
+        return None, ""  # written by another version: not worth a crash, a check makes a new one
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(latest.at))
+    note = f"Last check, {when}."
+    if latest.grader != grader_fingerprint(exercise):
+        note += " The grader changed since: press c to check again."
+    return result, note
 
 
 class CourseApp(App):
@@ -47,7 +70,7 @@ class CourseApp(App):
         Binding("s", "solution", "Solution", show=False),
         Binding("r", "reset", "Reset", show=False),
         Binding("x", "cancel_check", "Cancel check", show=False),
-        Binding("o", "open_editor", "Open in $EDITOR", show=False),
+        Binding("o", "open_editor", "Open", show=False),
         Binding("enter", "advance", "Next after pass", show=False),
         Binding("1", "tab('lesson')", "Lesson", show=False),
         Binding("2", "tab('exercise')", "Exercise", show=False),
@@ -63,6 +86,7 @@ class CourseApp(App):
         self.session = None
         self.launcher = None
         self.server_status = "starting…"
+        self.server_failure = ""
         self.checking: str | None = None
         self.pending_check = False
         self.last_result = None
@@ -97,7 +121,7 @@ class CourseApp(App):
         # imports and start-up would otherwise delay it
         self.call_after_refresh(self.start_background)
         for problem in self.module.problems:  # an instructor's mistake: say so, keep the rest working
-            self.notify(str(problem), title="A broken exercise was skipped", severity="warning", timeout=15)
+            self.notify(str(problem), title="A broken exercise was skipped", severity="warning", timeout=15, markup=False)
 
     def _ui_alive(self) -> bool:
         """False while the app shuts down: messages from workers may still arrive then."""
@@ -150,21 +174,32 @@ class CourseApp(App):
         self.query_one("#lesson-view", MarkdownViewer).document.update(lesson)
         self.query_one("#lesson-view", MarkdownViewer).scroll_home(animate=False)
         self.show_exercise()
-        results = self.query_one(ResultsView)
-        sql = self.query_one(SqlView)
-        if self.last_result is not None and self.exercise and self.last_result.exercise == self.exercise.full_id:
-            results.show_result(self.last_result)
-            sql.show_result(self.last_result)
-        else:
-            results.show_message("No check run yet for this section. Press c to check.")
-            sql.show_message("The SQL your code sends during a check appears here.")
+        self.show_last_result()
         self.refresh_status_bar()
 
-    def show_exercise(self) -> None:
+    def show_last_result(self) -> None:
+        """This run's last result for the exercise, else the one recorded by an earlier run."""
+        results = self.query_one(ResultsView)
+        sql = self.query_one(SqlView)
+        exercise = self.exercise
+        note = ""
+        result = self.last_result if exercise and self.last_result and self.last_result.exercise == exercise.full_id else None
+        if result is None and exercise is not None:
+            result, note = recorded_result(self.workspace, exercise)
+        failure = f"Postgres could not be started: {self.server_failure}" if self.server_failure else ""
+        if result is None:
+            results.show_message(f"[red]{escape(failure)}[/]" if failure else "No check run yet for this section. Press c to check.")
+            sql.show_message("The SQL your code sends during a check appears here.")
+            return
+        results.show_result(result, "\n".join(filter(None, (failure, note))))
+        sql.show_result(result)
+
+    def show_exercise(self):
+        """Show the current exercise; the result can be awaited until its hints are laid out."""
         exercise = self.exercise
         from course.tutoring import hints_seen
 
-        self.query_one(ExercisePanel).show(
+        return self.query_one(ExercisePanel).show(
             self.section, exercise,
             self.workspace.folder(exercise) if exercise else None,
             exercise_status(self.workspace, exercise) if exercise else "",
@@ -234,11 +269,12 @@ class CourseApp(App):
 
     def on_server_failed(self, message: ServerFailed) -> None:
         self.server_status = "failed"
+        self.server_failure = message.reason
         if not self._ui_alive():
             return
         self.refresh_status_bar()
-        self.query_one(ResultsView).show_message(f"[red]Postgres could not be started:[/] {message.reason}")
-        self.notify(message.reason, title="Postgres failed", severity="error", timeout=15)
+        self.show_last_result()
+        self.notify(message.reason, title="Postgres failed", severity="error", timeout=15, markup=False)
 
     # -- checking ----------------------------------------------------------------------------
 
@@ -289,15 +325,17 @@ class CourseApp(App):
         self.query_one(ResultsView).focus()  # so that enter means "move on", not "pick a section"
         if result.status == "pass":
             self.notify("All checks pass! Press enter to move on (or stay and explore).", title="Passed", timeout=8)
+        elif common_error(result) is not None:
+            self.notify("Your code could not run: one thing to fix — see Results.", severity="warning", timeout=5)
         else:
-            failing = sum(1 for c in result.checks if c.status != "pass")
+            failing = things_to_fix(result)
             self.notify(f"{failing} check(s) to fix — see Results and SQL.", severity="warning", timeout=5)
 
     def on_check_failed_to_run(self, message: CheckFailedToRun) -> None:
         self.checking = None
         if not self._ui_alive():
             return
-        self.query_one(ResultsView).show_message(f"[red]The check could not run:[/] {message.reason}")
+        self.query_one(ResultsView).show_message(f"[red]The check could not run:[/] {escape(message.reason)}")
         self.refresh_status_bar()
 
     def action_cancel_check(self) -> None:
@@ -312,7 +350,8 @@ class CourseApp(App):
         if event.state == WorkerState.ERROR:
             if event.worker.group == "check":
                 self.checking = None
-            self.notify(f"{event.worker.name}: {event.worker.error}", title="Something went wrong", severity="error", timeout=15)
+            self.notify(f"{event.worker.name}: {event.worker.error}", title="Something went wrong", severity="error",
+                        timeout=15, markup=False)
             self.refresh_status_bar()
 
     # -- saves -------------------------------------------------------------------------------
@@ -336,22 +375,26 @@ class CourseApp(App):
         if self.exercise and message.exercise_id == self.exercise.full_id:
             self.action_check()
 
-    def post_message_saved(self) -> None:
+    def on_editor_screen_saved(self, message) -> None:
         """The in-app editor saved: the watcher sees it too, but don't rely on the OS for it."""
         if self.exercise:
             self.post_message(FilesChanged(self.exercise.full_id))
 
     # -- hints, solution, reset, editing -------------------------------------------------------
 
-    def action_hint(self) -> None:
+    async def action_hint(self) -> None:
         from course.tutoring import reveal_hint
 
         if self.exercise is None:
             return
         hints = reveal_hint(self.workspace, self.exercise)
-        self.show_exercise()
         self.action_tab("exercise")
-        self.notify(f"Hint {len(hints)}/{len(self.exercise.hints)}: {hints[-1]}", timeout=12)
+        await self.show_exercise()
+        panel = self.query_one(ExercisePanel)
+        self.call_after_refresh(panel.scroll_end, animate=False)  # the newest hint is the last thing
+        more = " (h again for the next)" if len(hints) < len(self.exercise.hints) else " (that was the last one)"
+        self.notify(f"Hint {len(hints)}/{len(self.exercise.hints)} is under Hints on the Exercise tab{more}.",
+                    timeout=4, markup=False)
 
     def action_solution(self) -> None:
         from course.tui.screens.solution import SolutionScreen
@@ -374,8 +417,12 @@ class CourseApp(App):
 
         def done(confirmed: bool | None) -> None:
             if confirmed:
-                backup = self.workspace.reset(exercise)
-                self.notify(f"Starter restored. Your previous files: {backup}", timeout=10)
+                try:
+                    backup = self.workspace.reset(exercise)
+                except WorkspaceError as error:
+                    self.notify(str(error), title="Reset failed", severity="error", timeout=15, markup=False)
+                    return
+                self.notify(f"Starter restored. Your previous files: {backup}", timeout=10, markup=False)
                 self.show_section()
 
         self.push_screen(ConfirmScreen(f"Reset {exercise.id} to its starter files? A backup is kept."), done)
@@ -388,22 +435,39 @@ class CourseApp(App):
         folder = self.workspace.folder(self.exercise)
         files = [folder / name for name in self.exercise.edit if (folder / name).is_file()]
         if not files:
-            self.notify("This exercise's files are folders; open them in your editor (o).")
+            self.notify(f"This exercise's files are in folders: open {folder} in your editor.", markup=False)
             return
         self.push_screen(EditorScreen(files))
 
     def action_open_editor(self) -> None:
-        import subprocess
+        """The exercise's main file in $VISUAL / $EDITOR; without one (or when it cannot run
+        here), the built-in editor."""
+        from textual.app import SuspendNotSupported
+
+        from course.editing import EditorFailed, editor_command, main_file, run_editor
 
         if self.exercise is None:
             return
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        if not editor:
-            self.notify("Set $EDITOR (e.g. export EDITOR=nano) or press e to edit here.", severity="warning")
+        command = editor_command()
+        if command is None:
+            self.notify("No $VISUAL or $EDITOR set: editing here (export EDITOR=nano to use your own).", markup=False)
+            self.action_edit()
             return
-        folder = self.workspace.folder(self.exercise)
-        with self.suspend():
-            subprocess.run([*editor.split(), *(str(folder / f) for f in self.exercise.edit)], check=False)
+        path = main_file(self.workspace.folder(self.exercise), self.exercise)
+        before = path.stat().st_mtime_ns if path.is_file() else None
+        try:
+            with self.suspend():
+                run_editor(command, path)
+        except SuspendNotSupported:
+            self.notify("This terminal cannot hand over to your editor: editing here.", markup=False)
+            self.action_edit()
+            return
+        except EditorFailed as error:
+            self.notify(str(error), title="Your editor did not start", severity="error", timeout=15, markup=False)
+            self.action_edit()
+            return
+        if not path.is_file() or path.stat().st_mtime_ns != before:  # saved: check it, as any save does
+            self.post_message(FilesChanged(self.exercise.full_id))
 
     # -- quiz and help -------------------------------------------------------------------------
 

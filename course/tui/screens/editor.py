@@ -6,12 +6,16 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Label, TabbedContent, TabPane, TextArea
 
 
 class EditorScreen(Screen):
     """One tab per file the learner edits; ctrl+s saves (the app's watcher then re-checks)."""
+
+    class Saved(Message):
+        """The files were written (the app re-checks; the file watcher would too, later)."""
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
@@ -52,7 +56,7 @@ class EditorScreen(Screen):
             if not path.exists() or path.read_text() != area.text:
                 path.write_text(area.text)
         self.notify("Saved.", timeout=2)
-        self.app.post_message_saved()
+        self.post_message(self.Saved())
 
     def action_close(self) -> None:
         self.dismiss(None)

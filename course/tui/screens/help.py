@@ -20,7 +20,7 @@ HELP = """\
 | **s** | the reference solution (after a pass, or when asked twice) |
 | **r** | reset the exercise to its starter (asks first; keeps a backup) |
 | **e** | edit the exercise files here (ctrl+s saves, F2 switches file, escape returns) |
-| **o** | open the exercise in `$EDITOR` |
+| **o** | open the exercise's main file in `$VISUAL` / `$EDITOR` (without one: edit here) |
 | **q** | the section's quiz (section 14: the final check) |
 | **ctrl+p** | command palette: every action by name |
 | **?** | this help |

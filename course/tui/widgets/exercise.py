@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.await_complete import AwaitComplete
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown
 
@@ -20,8 +21,10 @@ class ExercisePanel(VerticalScroll):
 
     def compose(self):
         yield Markdown(id="exercise-text")
+        yield Markdown(id="exercise-hints")
 
-    def show(self, section: Section, exercise: Exercise | None, folder: Path | None, status: str, hints: list[str]) -> None:
+    def show(self, section: Section, exercise: Exercise | None, folder: Path | None, status: str, hints: list[str]) -> AwaitComplete:
+        """Show the exercise; awaiting the result waits until the hints are laid out."""
         if exercise is None:
             text = (
                 f"## {section.title}\n\nThis section has no code exercise: it ends with a recall quiz.\n\n"
@@ -35,6 +38,10 @@ class ExercisePanel(VerticalScroll):
                 "Edit them in your own editor (every save re-checks) or press **e** to edit here. "
                 "**c** checks now, **h** reveals a hint, **s** shows the solution (after a pass, or when asked twice).\n"
             )
-            if hints:
-                text += "\n### Hints\n" + "\n".join(f"{n}. {hint}" for n, hint in enumerate(hints, 1)) + "\n"
-        self.query_one("#exercise-text", Markdown).update(text)
+        described = self.query_one("#exercise-text", Markdown).update(text)
+        revealed = self.query_one("#exercise-hints", Markdown)
+        revealed.display = bool(exercise and hints)
+        # a panel that stays: the hints so far, in order, their code shown as code
+        numbered = "\n".join(f"{n}. {hint}" for n, hint in enumerate(hints, 1))
+        listed = revealed.update(f"### Hints ({len(hints)}/{len(exercise.hints)})\n{numbered}\n" if exercise and hints else "")
+        return AwaitComplete(described, listed)

@@ -1,0 +1,151 @@
+"""A student's first hour in the real app (Pilot; no Postgres needed): hints shown literally in a
+panel that stays, the last recorded result after a restart, one error shown once, `o` opening
+the file, help that scrolls and fits the screen it is on."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from checker import launch
+from checker.results import CheckResult, ExerciseResult
+from course.content import load_modules
+from course.postgres.base import BackendError
+from course.tui.app import CourseApp
+from course.tui.messages import CheckFinished
+from course.tui.screens.editor import EditorScreen
+from course.tui.widgets.results import ResultsView
+from course.tui.widgets.sqlview import SqlView
+from course.workspace import Workspace, grader_fingerprint
+
+LAZY_LOOP_RUN = Path(__file__).parent / "fixtures" / "05-relationships-lazy-loop.json"
+
+
+def no_postgres():
+    raise BackendError("not needed here")
+
+
+@pytest.fixture
+def module():
+    return load_modules()[0]
+
+
+@pytest.fixture
+def workspace(tmp_path, module, monkeypatch):
+    monkeypatch.setattr(launch, "default_launcher", functools.partial(launch.default_launcher, warm=False))
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init([module])
+    yield workspace
+    workspace.close()
+
+
+def screen_text(app) -> str:
+    """What the terminal shows, as plain text."""
+    svg = app.export_screenshot()
+    text = unescape(re.sub(r"<[^>]+>", "", svg.split("</style>")[-1]))
+    return " ".join(re.sub("[▁▂▃▄▅▆▇█▊▎▏│]", " ", text).split())  # words only: no scroll bars, no wrapping
+
+
+def results_text(app) -> str:
+    return "\n".join(str(widget.render()) for widget in app.query_one(ResultsView).children)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_hints_are_shown_literally_in_a_panel_that_stays(module, workspace):
+    exercise = next(e for e in module.exercises if e.id == "02-models")
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+
+    async def scenario():
+        app = CourseApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            for _ in exercise.hints:
+                await pilot.press("h")
+                await pilot.pause(0.2)
+            await pilot.pause(0.3)
+            shown = screen_text(app)
+            assert "email: Mapped[str] = mapped_column(String(255)" in shown, shown
+            assert not any("Mapped" in n.message for n in app._notifications), "code is not shown in a pop-up"
+            app.clear_notifications()
+            await pilot.pause(13)  # past the old pop-up's 12 s: the hints are still on screen
+            assert "email: Mapped[str] = mapped_column(String(255)" in screen_text(app)
+
+    run(scenario())
+
+
+def test_after_a_restart_the_last_recorded_result_and_its_sql_are_shown(module, workspace):
+    data = json.loads(LAZY_LOOP_RUN.read_text())
+    exercise = next(e for e in module.exercises if e.full_id == data["exercise"])
+    workspace.progress.record_result(exercise.full_id, data["status"], grader_fingerprint(exercise), data)
+    workspace.progress.set("section:sqlalchemy-2", exercise.section)
+
+    async def scenario():
+        app = CourseApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.2)
+            text = results_text(app)
+            assert "No check run yet" not in text
+            assert "FAIL" in text and "Last check" in text
+            assert app.query("SqlView .flagged"), "the recorded SQL is shown, the lazy loads marked"
+            assert "The SQL your code sends" not in "\n".join(str(w.render()) for w in app.query_one(SqlView).children)
+
+    run(scenario())
+
+
+def test_a_syntax_error_is_shown_once_as_the_one_thing_to_fix(module, workspace):
+    exercise = next(e for e in module.exercises if e.id == "02-models")
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+    message = "cannot import models.py:\nmodels.py:1: SyntaxError: invalid syntax\n    class Base(:\n               ^"
+    checks = [CheckResult(f"check-{n}", "error", message, title=f"Check {n}") for n in range(8)]
+    result = ExerciseResult(exercise.full_id, "error", 0.1, checks)
+
+    async def scenario():
+        app = CourseApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.2)
+            app.post_message(CheckFinished(exercise.full_id, result))
+            await pilot.pause(0.3)
+            text = results_text(app)
+            assert text.count("SyntaxError") == 1, text
+            assert "8 check(s)" not in " ".join(n.message for n in app._notifications)
+            assert any("one thing to fix" in n.message for n in app._notifications)
+
+    run(scenario())
+
+
+def test_o_without_an_editor_opens_the_main_file_in_the_built_in_editor(module, workspace):
+    workspace.progress.set("section:sqlalchemy-2", "05-relationships")
+
+    async def scenario():
+        app = CourseApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("o")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, EditorScreen)
+            assert [f.name for f in app.screen.files] == ["models.py", "queries.py"]
+
+    run(scenario())
+
+
+def test_o_with_an_editor_that_cannot_start_says_so_and_edits_here(module, workspace, monkeypatch):
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+    monkeypatch.setenv("EDITOR", "no-such-editor-anywhere --wait")
+
+    async def scenario():
+        app = CourseApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("o")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, EditorScreen)
+
+    run(scenario())
