@@ -23,6 +23,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None
+
 from checker.results import CheckResult, ExerciseResult
 from course.content import Exercise
 from course.errors import CourseError
@@ -122,27 +127,43 @@ class ResultsLog:
         self.path = path
         self.resumed = 0
         self._lock = threading.Lock()
-        records, complete_size = _read(path) if resume else ([], 0)
+        if path.is_dir():
+            raise ResultsFileError(f"the results file {path} is a folder; fix: name a file with --results")
         if not resume and path.exists() and path.stat().st_size > 0:
             raise ResultsFileError(
                 f"{path} already holds results of an earlier run; fix: add --resume to continue that run "
                 "(changed submissions are graded again), or delete it, or pick another file with --results"
             )
-        self.finished: dict[Key, ExerciseResult] = {}
-        for record in records:
-            self.finished[_key(record)] = ExerciseResult.from_json(record["result"])
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            raise ResultsFileError(
+                f"cannot write the results file {path} ({error.strerror or error}); "
+                "fix: create its folder or pick another file with --results"
+            ) from None
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when we close it, or die
+                except BlockingIOError:
+                    raise ResultsFileError(
+                        f"another `course grade` is writing {path}; fix: let it finish, or give this run another --results file"
+                    ) from None
+            records, complete_size = _read(path)  # someone else's file is refused here, untouched
+            self.finished: dict[Key, ExerciseResult] = {}
+            for record in records:
+                self.finished[_key(record)] = ExerciseResult.from_json(record["result"])
             os.fchmod(self._fd, 0o600)
             if os.fstat(self._fd).st_size > complete_size:  # a line cut short by a kill
                 os.ftruncate(self._fd, complete_size)
             os.fsync(self._fd)
             _fsync_folder(path.parent)
         except OSError as error:
-            raise ResultsFileError(
-                f"cannot write the results file {path} ({error.strerror or error}); "
-                "fix: create its folder or pick another file with --results"
-            ) from None
+            os.close(self._fd)
+            raise ResultsFileError(f"cannot write the results file {path} ({error.strerror or error}); fix: check its permissions") from None
+        except BaseException:
+            os.close(self._fd)
+            raise
 
     def write(self, workspace: Path, exercise: Exercise, digest: str, result: ExerciseResult) -> None:
         record = {

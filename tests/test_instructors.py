@@ -221,11 +221,21 @@ def test_grade_refuses_a_results_file_it_cannot_use_and_leaves_it_alone(tmp_path
 
     notes = tmp_path / "notes.txt"
     notes.write_text("grades for week 3\nann: 10\nben: 9")  # not ours, and no newline at the end
+    notes.chmod(0o644)
     for resume in ([], ["--resume"]):
         result = cli("grade", str(workspace), "--exercise", "02", "--results", str(notes), *resume, cwd=tmp_path)
         assert result.returncode == 2, result.stderr
         assert notes.read_text() == "grades for week 3\nann: 10\nben: 9"
+        assert notes.stat().st_mode & 0o777 == 0o644
     assert f"{notes}:1 is not a `course grade` result line" in result.stderr
+
+    import fcntl  # unix: where runs lock their results file
+
+    busy = tmp_path / "busy.jsonl"  # another run is writing it (this test holds its lock)
+    with open(busy, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = cli("grade", str(workspace), "--exercise", "02", "--results", str(busy), "--resume", cwd=tmp_path)
+    assert result.returncode == 2 and "another `course grade` is writing" in result.stderr, result.stderr
 
     clash = cli("grade", str(workspace), "--json", str(tmp_path / "r.json"), "--results", str(tmp_path / "r.json"), cwd=tmp_path)
     assert clash.returncode == 2 and "--json and --results both name" in clash.stderr
