@@ -4,8 +4,9 @@
 ``learner``        :class:`Learner` — the learner's modules (``learner.models``), sources, ASTs
 ``db``             a grader ``Engine`` on the fresh database, as the learner's role, not captured
 ``captured_engine`` an ``Engine`` for the learner's sessions: captured, sharing ``db``'s connections
-``admin``          a grader ``Engine`` on the fresh database as a superuser (``pg_stat_activity``,
-                   ``pg_terminate_backend``)
+``admin``          a grader ``Engine`` on the fresh database as its owner, the learner's role, which
+                   may see and end its own sessions (``pg_stat_activity``, ``pg_terminate_backend``);
+                   no process that runs learner code ever has superuser rights
 ``database_url``   the ``DATABASE_URL`` the learner's code was given
 ``schema``         :class:`Schema` — the real schema, reflected from Postgres
 ``sql``            :class:`Sql` — ``with sql.capture() as log:`` and ``sql.flag(...)``
@@ -199,7 +200,6 @@ class Environment:
 
     learner: Learner
     database_url: str
-    admin_url: str
     engines: dict[str, Engine] = field(default_factory=dict)
 
     def engine(self, url: str) -> Engine:
@@ -236,7 +236,7 @@ def _db(environment: Environment) -> Engine:
 
 
 def _admin(environment: Environment) -> Engine:
-    return environment.engine(environment.admin_url)
+    return environment.engine(environment.database_url)
 
 
 def _schema(db: Engine) -> Schema:

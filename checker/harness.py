@@ -1,14 +1,17 @@
-"""The grading subprocess: import the learner's code, run the checks, report on a private pipe.
+"""In the grading child: import the learner's code, run the checks, report on a private pipe.
 
-The parent (``checker.runner``) writes a job (JSON) to our stdin and reads results as JSON lines
-from the file descriptor named in the job. The learner's prints go to stdout/stderr, which the
-parent keeps apart, so nothing the learner prints can pass for a result.
-
-Usage: ``python -m checker.harness`` (job on stdin).
+The worker (``checker.warm``) forks us with the job, the run's secret (the learner role's
+database URL and a signing key) and the write end of the results pipe. Every event we send is
+numbered and signed with the key (see :class:`Channel`), so the runner can tell our report from
+lines that learner code writes into the pipe. The learner's prints go to stdout/stderr, which the
+runner keeps apart. What the harness relies on is bound before any learner module is imported,
+and checked again after every check (:class:`Integrity`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import importlib.util
 import inspect
@@ -20,15 +23,32 @@ import traceback
 from pathlib import Path
 
 
+def sign(key: bytes, number: int, payload: bytes) -> str:
+    """The signature of event ``number`` (the runner computes the same to check it)."""
+    return hmac.new(key, b"%d:" % number + payload, hashlib.sha256).hexdigest()
+
+
 class Channel:
-    """JSON lines to the parent over a pipe only we (and not print) write to."""
+    """Signed, numbered JSON lines to the runner: ``<signature> <json>``.
 
-    def __init__(self, fd: int):
-        self._file = os.fdopen(fd, "w", buffering=1, encoding="utf-8", closefd=True)
+    The functions it writes with are bound here, before learner code runs, so rebinding
+    ``os.write`` or ``json.dumps`` later changes nothing.
+    """
 
-    def send(self, kind: str, **data) -> None:
-        self._file.write(json.dumps({"type": kind, **data}, default=str) + "\n")
-        self._file.flush()
+    def __init__(self, fd: int, key: bytes):
+        self._fd = fd
+        self._number = 0
+        dumps, write, signer = json.dumps, os.write, sign
+
+        def send(kind: str, **data) -> None:
+            payload = dumps({"type": kind, "n": self._number, **data}, default=str).encode()
+            line = signer(key, self._number, payload).encode() + b" " + payload + b"\n"
+            self._number += 1
+            view = memoryview(line)
+            while view:
+                view = view[write(fd, view):]
+
+        self.send = send
 
 
 def learner_traceback(error: BaseException, learner_dir: Path) -> str:
@@ -156,6 +176,7 @@ def _finish(teardowns: list) -> None:
 
 EMPTY_PUBLIC_SCHEMA = """
 SELECT to_regnamespace('public') IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AND nspname <> 'public')
    AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = to_regnamespace('public'))
    AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace('public'))
    AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = to_regnamespace('public'))
@@ -164,39 +185,43 @@ SELECT to_regnamespace('public') IS NOT NULL
 
 def reset_database(environment) -> None:
     """Give the next check an empty database: drop and recreate the public schema (unless it is
-    empty already, as it is for the first check of a run).
+    empty already, as it is for the first check of a run), and drop any other schema the
+    learner's code made.
 
     Done as the learner's role, which owns the database (and so the public schema) and every
-    object its code created, on the connection the checks use anyway; as the superuser only if
-    that is refused (a grader made objects as ``admin``). A transaction the learner's code left
-    open holds locks: if the drop has to wait for one, that session is ended and the drop retried.
+    object its code created, on the connection the checks use anyway. No process that runs
+    learner code has superuser rights. A transaction the learner's code left open holds locks: if
+    the drop has to wait for one, that session is ended and the drop retried.
     """
     from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import OperationalError
 
-    for url in dict.fromkeys([environment.database_url, environment.admin_url]):
-        engine = environment.engine(url)
-        try:
-            with engine.connect() as conn:
-                if conn.execute(text(EMPTY_PUBLIC_SCHEMA)).scalar():
-                    conn.commit()
-                    return
-                for attempt in (1, 2):
-                    conn.execute(text("SET LOCAL lock_timeout = '500ms'"))
-                    try:
-                        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-                        break
-                    except OperationalError:  # lock_timeout: a session left in a transaction
-                        conn.rollback()
-                        if attempt == 2:
-                            raise
-                        conn.execute(text(END_IDLE_TRANSACTIONS))
-                conn.execute(text("CREATE SCHEMA public AUTHORIZATION pg_database_owner"))
-                conn.commit()
-                return
-        except DBAPIError:
-            if url == environment.admin_url:
-                raise
+    engine = environment.engine(environment.database_url)
+    with engine.connect() as conn:
+        if conn.execute(text(EMPTY_PUBLIC_SCHEMA)).scalar():
+            conn.commit()
+            return
+        for attempt in (1, 2):
+            conn.execute(text("SET LOCAL lock_timeout = '500ms'"))
+            try:
+                for (schema,) in conn.execute(text(LEARNER_SCHEMAS)).fetchall():
+                    quoted = '"' + schema.replace('"', '""') + '"'
+                    conn.execute(text(f"DROP SCHEMA IF EXISTS {quoted} CASCADE"))
+                conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+                break
+            except OperationalError:  # lock_timeout: a session left in a transaction
+                conn.rollback()
+                if attempt == 2:
+                    raise
+                conn.execute(text(END_IDLE_TRANSACTIONS))
+        conn.execute(text("CREATE SCHEMA public AUTHORIZATION pg_database_owner"))
+        conn.commit()
+
+
+LEARNER_SCHEMAS = """
+SELECT nspname FROM pg_namespace
+ WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AND nspname <> 'public' AND nspname NOT LIKE 'pg\\_%'
+"""
 
 
 END_IDLE_TRANSACTIONS = """
@@ -270,93 +295,80 @@ def quiet_library_warnings(warnings) -> None:
     warnings.filterwarnings("ignore", message=r".*httpx2.*")
 
 
-def main() -> None:
-    """Subprocess mode: the job arrives on stdin, results go to the fd it names."""
-    job = json.loads(sys.stdin.read())
-    sys.stdin.close()
-    sys.stdin = open(os.devnull)  # learner code gets no input
-    run_job(job, job["results_fd"])
+def refuse(results_fd: int, secret: dict, message: str) -> None:
+    """Report that the run cannot happen (signed, so the runner believes it)."""
+    Channel(results_fd, bytes.fromhex(secret.get("key", ""))).send("grader-error", message=message)
 
 
-MEMORY_LIMIT = 2 << 30
-"""Bytes of heap the learner's process may use (RLIMIT_DATA): a memory bomb gets MemoryError."""
-OUTPUT_FILE_LIMIT = 64 << 20
-"""Bytes any one file may grow to (RLIMIT_FSIZE): 50 MB of prints cannot fill the disk."""
-
-
-def limit_resources() -> None:
-    """Resource limits for the learner's process (where the OS has them)."""
-    try:
-        import resource
-        import signal
-    except ImportError:  # not on this platform: the time limit still applies
-        return
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing us
-    for limit, value in ((resource.RLIMIT_DATA, MEMORY_LIMIT), (resource.RLIMIT_FSIZE, OUTPUT_FILE_LIMIT), (resource.RLIMIT_CORE, 0)):
-        try:
-            soft, hard = resource.getrlimit(limit)
-            if hard == resource.RLIM_INFINITY or hard > value:
-                resource.setrlimit(limit, (value, hard))
-        except (ValueError, OSError):
-            pass
-
-
-def run_job(job: dict, results_fd: int, engines: dict | None = None) -> None:
+def run_job(job: dict, secret: dict, results_fd: int, engines: dict | None = None, *, confined: bool = False) -> None:
     """Import the learner's code and run the checks of ``job``, reporting on ``results_fd``.
 
+    ``secret``: ``database_url`` (the learner role's) and ``key`` (signs every event).
     ``engines``: grader engines made (and connected) ahead of time, by URL (see ``checker.warm``).
+    ``confined``: this process runs as a uid of its own (see ``checker.sandbox``).
     """
     import warnings
 
-    limit_resources()
+    from checker import capture, sandbox
+    from checker.fixtures import Environment, Learner
+    from checker.report import statement_views
+
+    channel = Channel(results_fd, bytes.fromhex(secret["key"]))
+    send = channel.send
+    database_url = secret["database_url"]
+    del secret
+    sandbox.apply_limits(processes=confined)
     quiet_library_warnings(warnings)
-    channel = Channel(results_fd)
     learner_dir = Path(job["learner_dir"]).resolve()
-    os.environ["DATABASE_URL"] = job["database_url"]
+    os.environ["DATABASE_URL"] = database_url
     os.chdir(learner_dir)
     sys.path.insert(0, str(learner_dir))
     sys.dont_write_bytecode = True  # no __pycache__ in the student's folder
-
-    from checker import capture
-    from checker.fixtures import Environment, Learner
-    from checker.report import statement_views
 
     capture.set_learner_root(learner_dir)
     capture.install()
     try:
         registry = load_checks(Path(job["checks_file"]))
     except Exception as error:
-        channel.send("grader-error", message=f"cannot load the checks of this exercise: {type(error).__name__}: {error}")
+        send("grader-error", message=f"cannot load the checks of this exercise: {type(error).__name__}: {error}")
         return
     wanted = job.get("only")
     checks = [c for c in registry.checks if not wanted or c.name in wanted]
-    channel.send("checks", checks=[{"name": c.name, "title": c.title, "timeout": c.timeout} for c in checks])
+    send("checks", checks=[{"name": c.name, "title": c.title, "timeout": c.timeout} for c in checks])
 
+    # everything the checks rely on, bound now: rebinding a name later is seen, and reported
+    run_one, reset, views_of, perf_counter = run_check, reset_database, statement_views, time.perf_counter
+    integrity = Integrity(registry)
     modules = {}
-    environment = Environment(Learner(learner_dir, modules), job["database_url"], job["admin_url"], dict(engines or {}))
+    environment = Environment(Learner(learner_dir, modules), database_url, dict(engines or {}))
     for name in job["modules"]:
-        channel.send("importing", module=name)
+        send("importing", module=name)
         try:
             modules[name] = importlib.import_module(name)
         except BaseException as error:  # SystemExit and KeyboardInterrupt at import are errors too
-            channel.send("import-error", module=name, message=learner_traceback(error, learner_dir))
+            send("import-error", module=name, message=learner_traceback(error, learner_dir))
+            return
+        if changed := integrity.changed():
+            send("tampered", message=f"importing {name}.py changed the grader's own code ({changed})")
             return
 
     run = RunScope()
     for spec in checks:
-        channel.send("start", name=spec.name)
-        started = time.perf_counter()
-        reset_database(environment)
-        status, message, sql, everything = run_check(spec, registry, environment, learner_dir, run)
-        views = statement_views(everything, sql.flagged)
-        channel.send(
+        send("start", name=spec.name)
+        started = perf_counter()
+        reset(environment)
+        status, message, sql, everything = run_one(spec, registry, environment, learner_dir, run)
+        if changed := integrity.changed():
+            send("tampered", message=f"while check {spec.name} ran, the grader's own code was changed ({changed})")
+            return
+        views = views_of(everything, sql.flagged)
+        send(
             "result",
             name=spec.name,
             title=spec.title,
             status=status,
             message=message,
-            duration_s=time.perf_counter() - started,
-            sql=[view.sql for view in views],
+            duration_s=perf_counter() - started,
             statements=[view.__dict__ for view in views],
         )
     try:
@@ -364,10 +376,49 @@ def run_job(job: dict, results_fd: int, engines: dict | None = None) -> None:
     except Exception:  # every result is in; show the grader's slip in the output, nothing more
         traceback.print_exc()
     environment.dispose()
-    channel.send("done")
+    send("done")
 
 
-if __name__ == "__main__":
-    main()
-    sys.stdout.flush()
-    os._exit(0)  # do not wait for threads the learner may have left running
+class Integrity:
+    """What the checks rely on, as it was before learner code ran: the grader's modules (their
+    functions and classes), the checks and their fixtures, and the library functions the graders
+    judge with. :meth:`changed` names what was rebound since.
+
+    This catches a submission that patches the grader to pass; it cannot stop code that takes the
+    same trouble to undo its patch in time (``docs/security.md`` says what remains)."""
+
+    GUARDED_MODULES = ("builtins", "json", "os", "hmac", "hashlib", "sqlalchemy", "sqlalchemy.engine",
+                       "sqlalchemy.engine.reflection", "sqlalchemy.engine.base", "sqlalchemy.orm",
+                       "sqlalchemy.orm.session", "sqlalchemy.inspection")
+
+    def __init__(self, registry):
+        self._namespaces = []
+        names = [n for n in sys.modules if n == "checker" or n.startswith("checker.") or n == "course_checks"]
+        for name in [*names, *self.GUARDED_MODULES]:
+            module = sys.modules.get(name)
+            if module is None:
+                continue
+            self._watch(name, module.__dict__)
+            for value in list(module.__dict__.values()):
+                if isinstance(value, type) and getattr(value, "__module__", "") == name:
+                    self._watch(f"{name}.{value.__name__}", value.__dict__)
+        self._functions = [(spec.name, spec.function, spec.function.__code__) for spec in registry.checks]
+        self._functions += [(name, spec.function, spec.function.__code__) for name, spec in registry.fixtures.items()]
+
+    def _watch(self, label: str, namespace) -> None:
+        self._namespaces.append((label, namespace, {key: id(value) for key, value in list(namespace.items())}))
+
+    def changed(self) -> str:
+        for label, namespace, before in self._namespaces:
+            for key, identity in before.items():
+                if key in ("__builtins__", "__warningregistry__"):
+                    continue
+                if id(namespace.get(key, _MISSING)) != identity:
+                    return f"{label}.{key}"
+        for name, function, code in self._functions:
+            if function.__code__ is not code:
+                return f"check {name}"
+        return ""
+
+
+_MISSING = object()

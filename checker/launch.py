@@ -1,5 +1,17 @@
-"""Starting the grading child: a fresh ``python -m checker.harness`` (cold), or a fork of the
-warm worker (``checker.warm``). Both give the runner the same :class:`Child`."""
+"""Starting the grading child: always a fork of a worker process (``checker.warm``), which has
+imported SQLAlchemy & co. ahead of time (warm) or imports nothing until the run (cold).
+
+What crosses into a child, and how:
+
+- the job (JSON, no secret): which folder, which checks, which modules;
+- the run's secret — the learner role's database URL and the key that signs the child's report —
+  on a pipe of its own, passed to the worker as a file descriptor that the worker never reads,
+  so no password of any run ever sits in the worker's memory, which later children inherit;
+- the results pipe and the output file, as file descriptors.
+
+The worker runs no learner code; it is the subreaper of every child, kills what they leave behind
+and, when confining (class grading as root), gives each child a uid of its own.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +25,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
+
+from checker import sandbox
+
+SAFE_VARIABLES = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TERM", "SYSTEMROOT", "TMPDIR")
+"""What a class-graded submission inherits of the grader's environment (no tokens, no keys)."""
 
 
 @dataclass
@@ -27,13 +45,15 @@ class Child:
     """Read end of the results pipe: EOF once the child and all it started are gone."""
     output: IO[bytes]
     """What the learner's code printed."""
-    _returncode: callable = field(repr=False, default=None)
+    _returncode: Callable[[], int | None] = field(repr=False, default=lambda: None)
+    _closed: Callable[[], None] = field(repr=False, default=lambda: None)
 
     def returncode(self) -> int | None:
         return self._returncode()
 
     def kill(self) -> None:
-        """Kill the child's whole process group (threads die with it; forks share the group)."""
+        """Kill the child's whole process group (threads die with it; forks share the group;
+        the worker finds and kills whatever left the group)."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
 
@@ -41,55 +61,74 @@ class Child:
         with contextlib.suppress(OSError):
             os.close(self.results_fd)
         self.output.close()
+        self._closed()
 
 
-def child_environment() -> dict[str, str]:
-    """The learner's environment: ours minus the runner's settings, plus our package on the path."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COURSE_")}
+class Launcher(Protocol):
+    """Starts grading children (see :class:`WarmWorker`)."""
+
+    def launch(self, job: dict, secret: dict) -> Child: ...
+    def close(self) -> None: ...
+
+
+def python_command(module: str, *args: str) -> list[str]:
+    """``python -P -m module``: ``-P`` keeps the current folder (a clone of this repository, a
+    learner's folder holding a ``checker.py``) from shadowing the installed packages."""
+    return [sys.executable, "-P", "-m", module, *args]
+
+
+def child_environment(clean: bool = False) -> dict[str, str]:
+    """The learner's environment: ours minus the runner's settings (``clean``: only
+    :data:`SAFE_VARIABLES`), plus our package on the path."""
+    if clean:
+        env = {key: os.environ[key] for key in SAFE_VARIABLES if key in os.environ}
+    else:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("COURSE_")}
     here = str(Path(__file__).resolve().parent.parent)
-    existing = os.environ.get("PYTHONPATH")
+    existing = None if clean else os.environ.get("PYTHONPATH")
     env["PYTHONPATH"] = here + (os.pathsep + existing if existing else "")
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-class SubprocessLauncher:
-    """Cold path: a new interpreter per run (pays the imports every time; works everywhere)."""
-
-    def launch(self, job: dict, cwd: Path) -> Child:
-        read_fd, write_fd = os.pipe()
-        output = tempfile.TemporaryFile()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "checker.harness"],
-            stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
-            pass_fds=(write_fd,), start_new_session=True, cwd=cwd, env=child_environment(),
-        )
+def _secret_pipe(secret: dict) -> int:
+    """A pipe holding ``secret`` (JSON); the read end, for the child alone."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, json.dumps(secret).encode())  # far below a pipe's buffer
+    finally:
         os.close(write_fd)
-        with contextlib.suppress(BrokenPipeError):
-            process.stdin.write(json.dumps({**job, "results_fd": write_fd}).encode())
-            process.stdin.close()
-        return Child(process.pid, read_fd, output, lambda: process.wait())
+    return read_fd
 
-    def close(self) -> None:
-        pass
+
+class WorkerGone(RuntimeError):
+    """The worker died or stopped answering: the run falls back to a cold worker of its own."""
 
 
 class WarmWorker:
-    """Warm path: forks of a worker that has already imported SQLAlchemy, psycopg, Alembic, FastAPI.
+    """Forks of a worker that has already imported SQLAlchemy, psycopg, Alembic, FastAPI.
 
     Start it early (it imports while Postgres starts); ``launch`` waits until it is ready.
     Thread-safe: several runs may launch at once (``course grade --jobs``).
+
+    ``warm=False``: the worker imports nothing ahead (a one-off run pays the imports once anyway).
+    ``confinement``: confine every child (class grading as root, see ``checker.sandbox``).
+    ``clean_environment``: children get only :data:`SAFE_VARIABLES` of our environment.
     """
 
     READY_TIMEOUT_S = 60.0
+    ANSWER_TIMEOUT_S = 10.0
 
-    def __init__(self):
+    def __init__(self, *, warm: bool = True, confinement: sandbox.Confinement | None = None,
+                 clean_environment: bool = False):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._socket = ours
+        self.confinement = confinement
+        args = [str(theirs.fileno())] + ([] if warm else ["--cold"])
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "checker.warm", str(theirs.fileno())],
+            python_command("checker.warm", *args),
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True, env=child_environment(),
+            stderr=subprocess.DEVNULL, start_new_session=True, env=child_environment(clean_environment),
         )
         theirs.close()
         self._lock = threading.Lock()
@@ -105,9 +144,9 @@ class WarmWorker:
         except TimeoutError:
             return False
         except OSError as error:
-            raise RuntimeError(f"the warm grading worker is gone ({error})") from None
+            raise WorkerGone(f"the grading worker is gone ({error})") from None
         if not data:
-            raise RuntimeError("the warm grading worker exited")
+            raise WorkerGone("the grading worker exited")
         message = json.loads(data)
         if "ready" in message:
             self._ready = True
@@ -117,21 +156,34 @@ class WarmWorker:
             self._statuses[message["exited"]] = message["status"]
         return True
 
-    def launch(self, job: dict, cwd: Path) -> Child:
+    def launch(self, job: dict, secret: dict) -> Child:
+        """Start a child for ``job``; ``secret`` (``database_url``, ``key``) goes to it alone."""
         read_fd, write_fd = os.pipe()
+        secret_fd = _secret_pipe(secret)
         output = tempfile.TemporaryFile()
+        if self.confinement is not None:
+            job = {**job, "confinement": self.confinement.for_checks(job["checks_file"]).to_json()}
         try:
             with self._lock:
                 self._await_ready()
                 try:
-                    socket.send_fds(self._socket, [json.dumps(job).encode()], [write_fd, output.fileno()])
+                    socket.send_fds(self._socket, [json.dumps({"job": job}).encode()], [write_fd, output.fileno(), secret_fd])
                 except OSError as error:
-                    raise RuntimeError(f"the warm grading worker is gone ({error})") from None
+                    raise WorkerGone(f"the grading worker is gone ({error})") from None
+                deadline = time.monotonic() + self.ANSWER_TIMEOUT_S
                 while not self._started:
-                    self._receive(5.0)
+                    if time.monotonic() > deadline:  # stopped (SIGSTOP) or stuck: do not wait forever
+                        raise WorkerGone("the grading worker stopped answering")
+                    self._receive(0.5)
                 pid = self._started.pop(0)
+        except BaseException:
+            output.close()
+            with contextlib.suppress(OSError):
+                os.close(read_fd)
+            raise
         finally:
             os.close(write_fd)
+            os.close(secret_fd)
         return Child(pid, read_fd, output, lambda: self._wait(pid))
 
     def _await_ready(self) -> None:
@@ -139,18 +191,21 @@ class WarmWorker:
         deadline = time.monotonic() + self.READY_TIMEOUT_S
         while not self._ready:
             if time.monotonic() > deadline or self._process.poll() is not None:
-                raise RuntimeError("the warm grading worker did not start")
+                raise WorkerGone("the grading worker did not start")
             self._receive(0.5)
 
-    def prepare(self, database_url: str) -> None:
-        """Have a child ready for a run on ``database_url``: forked and connected ahead of time
+    def prepare(self, database: str, database_url: str) -> None:
+        """Have a child ready for a run on ``database``: forked and connected ahead of time
         (called from a background thread: it may wait for the worker to be ready)."""
-        with self._lock:
-            try:
+        secret_fd = _secret_pipe({"database_url": database_url})
+        try:
+            with self._lock:
                 self._await_ready()
-                self._socket.send(json.dumps({"prepare": database_url}).encode())
-            except (OSError, RuntimeError):
-                pass  # the worker is gone: the next launch says so, and falls back
+                socket.send_fds(self._socket, [json.dumps({"prepare": database}).encode()], [secret_fd])
+        except (OSError, RuntimeError):
+            pass  # the worker is gone: the next launch says so, and falls back
+        finally:
+            os.close(secret_fd)
 
     def _wait(self, pid: int, timeout: float = 5.0) -> int | None:
         deadline = time.monotonic() + timeout
@@ -163,7 +218,7 @@ class WarmWorker:
             return self._statuses.pop(pid, None)
 
     def close(self) -> None:
-        """Stop the worker (its children are already gone: the runner killed their groups)."""
+        """Stop the worker (it kills what its children left; their groups are gone already)."""
         with contextlib.suppress(OSError):
             self._socket.close()
         try:
@@ -173,11 +228,50 @@ class WarmWorker:
             self._process.wait()
 
 
-def default_launcher(warm: bool = True):
-    """A warm worker where ``fork`` exists, else plain subprocesses."""
+class ColdLauncher:
+    """A worker of its own per run, importing nothing ahead: for one-off runs, and the fallback
+    when a warm worker is gone (killed by learner code of the same user, for instance)."""
+
+    def __init__(self, *, confinement: sandbox.Confinement | None = None, clean_environment: bool = False):
+        self.confinement = confinement
+        self.clean_environment = clean_environment
+
+    def launch(self, job: dict, secret: dict) -> Child:
+        worker = WarmWorker(warm=False, confinement=self.confinement, clean_environment=self.clean_environment)
+        try:
+            child = worker.launch(job, secret)
+        except BaseException:
+            worker.close()
+            raise
+        child._closed = worker.close
+        return child
+
+    def close(self) -> None:
+        pass
+
+
+SubprocessLauncher = ColdLauncher
+"""The name of the cold path before it went through a worker too."""
+
+
+def class_confinement(hidden: list[Path]) -> sandbox.Confinement | None:
+    """The confinement of class grading: as root on Linux, each submission in a uid and mount
+    namespace of its own with ``hidden`` (the other submissions, our state) out of sight."""
+    if not sandbox.can_confine():
+        return None
+    package_root = Path(__file__).resolve().parent.parent
+    return sandbox.Confinement(
+        hidden=tuple(str(p.resolve()) for p in hidden),
+        needed=sandbox.interpreter_paths(package_root),
+    )
+
+
+def default_launcher(warm: bool = True, *, confinement: sandbox.Confinement | None = None,
+                     clean_environment: bool = False) -> Launcher:
+    """A warm worker where ``fork`` and descriptor passing exist, else a cold one per run."""
     if warm and hasattr(os, "fork") and hasattr(socket, "send_fds"):
         try:
-            return WarmWorker()
+            return WarmWorker(confinement=confinement, clean_environment=clean_environment)
         except OSError:
             pass
-    return SubprocessLauncher()
+    return ColdLauncher(confinement=confinement, clean_environment=clean_environment)

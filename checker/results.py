@@ -47,6 +47,8 @@ class ExerciseResult:
     checks: list[CheckResult]
     output: str = ""
     """What the learner's code printed (truncated), for the learner's own debugging."""
+    tampered: str = ""
+    """Why the child's report was not believed, when it was not (class grading flags it)."""
 
     @staticmethod
     def combine(exercise: str, checks: list[CheckResult], duration_s: float, output: str = "") -> ExerciseResult:
@@ -65,6 +67,7 @@ class ExerciseResult:
             "duration_s": round(self.duration_s, 3),
             "checks": [check.to_json() for check in self.checks],
             "output": self.output,
+            **({"tampered": self.tampered} if self.tampered else {}),
         }
 
     @staticmethod
@@ -73,4 +76,5 @@ class ExerciseResult:
             CheckResult(**{**check, "statements": [StatementView(**s) for s in check.get("statements", [])]})
             for check in data["checks"]
         ]
-        return ExerciseResult(data["exercise"], data["status"], data["duration_s"], checks, data.get("output", ""))
+        return ExerciseResult(data["exercise"], data["status"], data["duration_s"], checks, data.get("output", ""),
+                              data.get("tampered", ""))

@@ -1,14 +1,23 @@
-"""The parent side of grading: a fresh database, a subprocess with a time limit, results as data.
+"""The parent side of grading: a fresh database, a child process with a time limit, results as data.
 
 Nothing the learner's code does can hang or crash this side: the child runs in its own process
 group with a deadline per check; on a timeout or crash the group is killed, the check is marked
 ``error``, and the remaining checks run in a new child on a clean database.
+
+Nor is the child's word taken for its verdict: every event must carry the signature of the run's
+key (which only the child was given) and its number in sequence, the checks it announces must be
+the ones ``checks.py`` declares, and each check must start, then report once, in order. A report
+that breaks any of this is ``error``: "the grader's report from your code was tampered with".
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import hmac
 import json
 import os
+import secrets
 import select
 import signal
 import time
@@ -16,7 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from checker.launch import Child, SubprocessLauncher
+from checker.harness import sign
+from checker.launch import Child, ColdLauncher, WorkerGone
 from checker.results import CheckResult, ExerciseResult, StatementView
 
 OUTPUT_LIMIT = 20_000
@@ -25,13 +35,15 @@ IMPORT_TIMEOUT_S = 20.0
 """Seconds for starting the child and importing the learner's modules."""
 
 
+TAMPERED = "the grader's report from your code was tampered with"
+
+
 class Databases(Protocol):
     """What the runner needs from a database session (see ``course.postgres.session``)."""
 
     def create_database(self) -> str: ...
     def drop_database(self, name: str) -> None: ...
     def learner_params(self, database: str): ...
-    def admin_params(self, database: str): ...
 
 
 @dataclass
@@ -65,11 +77,46 @@ def grade(job: GradingJob, databases: Databases, *, cancelled=lambda: False, lau
     started = time.perf_counter()
     database = databases.create_database()
     try:
-        run = _Run(job, databases, database, cancelled, launcher or SubprocessLauncher())
+        run = _Run(job, databases, database, cancelled, launcher or ColdLauncher())
         run.execute()
     finally:
         databases.drop_database(database)
-    return ExerciseResult.combine(job.exercise, run.results(), time.perf_counter() - started, run.output)
+    result = ExerciseResult.combine(job.exercise, run.results(), time.perf_counter() - started, run.output)
+    result.tampered = run.tampered
+    return result
+
+
+@functools.lru_cache(maxsize=64)
+def _declared(checks_file: str, _stamp: tuple[int, int]) -> tuple[str, ...] | None:
+    try:
+        tree = ast.parse(Path(checks_file).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    names = []
+    for node in tree.body:
+        for decorator in getattr(node, "decorator_list", []):
+            call = decorator if isinstance(decorator, ast.Call) else None
+            func = call.func if call else decorator
+            if (getattr(func, "id", None) or getattr(func, "attr", None)) != "check":
+                continue
+            if not call or not call.args or not isinstance(call.args[0], ast.Constant) or not isinstance(call.args[0].value, str):
+                return None  # a name made at run time: nothing to compare with
+            names.append(call.args[0].value)
+    return tuple(names)
+
+
+def declared_checks(checks_file: Path) -> tuple[str, ...] | None:
+    """The names of the checks ``checks_file`` declares, in order, read from its source (the
+    runner never imports it); None when they cannot be read that way."""
+    try:
+        stat = checks_file.stat()
+    except OSError:
+        return None
+    return _declared(str(checks_file), (stat.st_mtime_ns, stat.st_size))
+
+
+class Tampered(Exception):
+    """The child's report broke the protocol: its verdict is not believed."""
 
 
 class _Run:
@@ -83,6 +130,8 @@ class _Run:
         self.finished: dict[str, CheckResult] = {}
         self.fatal: tuple[str, str] | None = None  # (status, message) for every check not run
         self.output = ""
+        self.tampered = ""
+        """Why the report was not believed ("" when it was)."""
 
     # -- the loop: one child, or several when one had to be killed ---------------------------
 
@@ -97,6 +146,10 @@ class _Run:
                 return
 
     def results(self) -> list[CheckResult]:
+        if self.tampered:
+            message = f"{TAMPERED}: {self.tampered}. No result of this run counts."
+            names = [(c["name"], c["title"]) for c in self.declared] or [("run", "Run your code")]
+            return [CheckResult(name, "error", message, title=title) for name, title in names]
         if not self.declared:
             status, message = self.fatal or ("error", "the grader reported no checks")
             return [CheckResult("run", status, message, title="Run your code")]
@@ -115,16 +168,19 @@ class _Run:
             "learner_dir": str(self.job.learner_dir),
             "checks_file": str(self.job.checks_file),
             "modules": self.job.modules,
-            "database_url": self.databases.learner_params(self.database).sqlalchemy_url(),
-            "admin_url": self.databases.admin_params(self.database).sqlalchemy_url(),
+            "database": self.database,
             "only": only or self.job.only,
         }
+        key = secrets.token_bytes(32)
+        secret = {"database_url": self.databases.learner_params(self.database).sqlalchemy_url(), "key": key.hex()}
         try:
-            child = self.launcher.launch(job, self.job.learner_dir)
-        except RuntimeError:  # the warm worker is gone: fall back to a fresh interpreter
-            child = SubprocessLauncher().launch(job, self.job.learner_dir)
+            child = self.launcher.launch(job, secret)
+        except WorkerGone:  # the warm worker is gone (or frozen): a cold worker of our own
+            child = ColdLauncher(confinement=getattr(self.launcher, "confinement", None)).launch(job, secret)
         try:
-            self._read_events(child)
+            self._read_events(child, key, job["only"])
+        except Tampered as why:
+            self.tampered = str(why)
         finally:
             child.kill()
             child.output.seek(0)
@@ -134,9 +190,10 @@ class _Run:
             self.output += text
             child.close()
 
-    def _read_events(self, child: Child) -> None:
+    def _read_events(self, child: Child, key: bytes, only: list[str]) -> None:
         read_fd = child.results_fd
         buffer = b""
+        protocol = _Protocol(key, self.job.checks_file, only, self.finished)
         current: str | None = None
         deadline = time.monotonic() + IMPORT_TIMEOUT_S
         while True:
@@ -153,13 +210,16 @@ class _Run:
                 continue
             chunk = os.read(read_fd, 65536)
             if not chunk:  # the child is gone
+                if buffer:
+                    raise Tampered("the report ends in the middle of a line")
                 if current is not None or not self.declared or not self._all_done():
-                    self._stop(current, "error", _crash_message(child.returncode(), current))
+                    alive = getattr(self.databases, "server_alive", lambda: True)()
+                    self._stop(current, "error", _crash_message(child.returncode(), current, not alive))
                 return
             buffer += chunk
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
-                event = json.loads(line)
+                event = protocol.read(line)
                 kind = event.pop("type")
                 if kind == "checks":
                     self.declared = self.declared or event["checks"]
@@ -168,7 +228,11 @@ class _Run:
                     deadline = time.monotonic() + self._limit(current)
                 elif kind == "result":
                     views = [StatementView(**view) for view in event.get("statements", [])]
-                    self.finished[event["name"]] = CheckResult(**{**event, "statements": views})
+                    self.finished[event["name"]] = CheckResult(
+                        name=event["name"], status=event["status"], message=event["message"],
+                        title=event["title"], sql=[view.sql for view in views], statements=views,
+                        duration_s=event["duration_s"],
+                    )
                     current = None
                     deadline = time.monotonic() + IMPORT_TIMEOUT_S
                 elif kind == "import-error":
@@ -177,6 +241,8 @@ class _Run:
                 elif kind == "grader-error":
                     self.fatal = ("error", event["message"])
                     return
+                elif kind == "tampered":
+                    raise Tampered(event["message"])
                 elif kind == "done":
                     return
 
@@ -209,8 +275,13 @@ def _timeout_message(check: str | None, limit: float) -> str:
     )
 
 
-def _crash_message(returncode: int | None, check: str | None) -> str:
+def _crash_message(returncode: int | None, check: str | None, server_died: bool = False) -> str:
     when = "while running this check" if check else "before the checks could run"
+    if server_died:
+        return (
+            f"the Postgres server stopped {when} (not your code's doing); the server was restarted: "
+            "check again"
+        )
     if returncode is not None and returncode < 0:
         name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
         return f"the process running your code was killed by {name} {when} (a crash, or a memory limit)"
@@ -218,3 +289,62 @@ def _crash_message(returncode: int | None, check: str | None) -> str:
         f"the process running your code exited with code {returncode} {when}: "
         "do not call sys.exit() or os._exit() in exercise code"
     )
+
+
+class _Protocol:
+    """Checks each line of a child's report: signed with the run's key, numbered in sequence,
+    and in the order the protocol allows (the checks of ``checks.py``, each started, then
+    reported once). Raises :class:`Tampered` otherwise."""
+
+    KINDS = {"checks", "importing", "import-error", "grader-error", "start", "result", "tampered", "done"}
+    STATUSES = {"pass", "fail", "error"}
+
+    def __init__(self, key: bytes, checks_file: Path, only: list[str], finished: dict):
+        self.key = key
+        self.number = 0
+        declared = declared_checks(checks_file)
+        self.expected = None if declared is None else [n for n in declared if not only or n in only]
+        self.pending: list[str] = []
+        self.current: str | None = None
+        self.finished = finished
+        self.over = False
+
+    def read(self, line: bytes) -> dict:
+        signature, _, payload = line.partition(b" ")
+        if not hmac.compare_digest(signature.decode("ascii", "replace"), sign(self.key, self.number, payload)):
+            raise Tampered(f"line {self.number + 1} of the report does not carry the run's signature")
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            raise Tampered(f"line {self.number + 1} of the report is not JSON") from None
+        if not isinstance(event, dict) or event.pop("n", None) != self.number or event.get("type") not in self.KINDS:
+            raise Tampered(f"line {self.number + 1} of the report is out of sequence")
+        self.number += 1
+        self._follow(event)
+        return event
+
+    def _follow(self, event: dict) -> None:
+        kind = event["type"]
+        if self.over:
+            raise Tampered(f"the report goes on after it ended ({kind})")
+        if kind == "checks":
+            names = [c.get("name") for c in event.get("checks", []) if isinstance(c, dict)]
+            if self.number != 1 or (self.expected is not None and names != self.expected):
+                raise Tampered("the checks reported are not the checks of this exercise")
+            self.pending = list(names)
+        elif kind in ("start", "result"):
+            name = event.get("name")
+            if kind == "start":
+                if self.current is not None or not self.pending or name != self.pending[0]:
+                    raise Tampered(f"check {name!r} started out of order")
+                self.current = self.pending.pop(0)
+            else:
+                if name != self.current or name in self.finished or event.get("status") not in self.STATUSES:
+                    raise Tampered(f"a result for check {name!r} came out of turn")
+                self.current = None
+        elif kind == "done":
+            if self.pending or self.current is not None:
+                raise Tampered("the report ended before every check had reported")
+            self.over = True
+        elif kind in ("import-error", "grader-error", "tampered"):
+            self.over = True

@@ -1,20 +1,25 @@
-"""The warm path: a long-lived worker that has imported the heavy libraries and forks a fresh
-child per grading run.
+"""The worker: a long-lived process that forks a fresh child per grading run.
 
 Importing SQLAlchemy, psycopg, Alembic and FastAPI costs most of a second; a fork costs a few
 milliseconds. Each child imports the learner's modules itself, so runs stay isolated, and each
-child leads its own process group, so a timeout kills it and everything it started.
+child leads its own process group, so a timeout kills it and everything it started. ``--cold``:
+import nothing ahead (a worker for one run, see ``checker.launch.ColdLauncher``).
 
-Protocol: one ``SOCK_SEQPACKET`` unix socket; each message is JSON. The runner sends a job with
-two file descriptors attached (SCM_RIGHTS): the write end of the results pipe and the output file.
-The worker answers ``{"started": pid}``, and ``{"exited": pid, "status": code}`` when that child
-ends (``status`` as ``Popen.returncode``: negative for a signal). Passing the pipe itself means
-the runner sees EOF exactly when the child and everything it started are gone.
+The worker runs no learner code and holds no secret: a run's database URL and signing key reach
+the child on a pipe whose read end the worker passes on unread. It is the subreaper of its
+children: whatever learner code leaves running (a ``setsid`` daemon, a double fork) is adopted
+by the worker and killed. When the job says so (class grading as root), each child is confined
+in a mount namespace and runs as a uid of its own, and every process of that uid is killed when
+the run ends (see ``checker.sandbox``).
 
-``{"prepare": database_url}`` (no answer) asks for a child ready for a coming run: forked ahead of
-time and already connected to that database (a connection and SQLAlchemy's first-connect queries
-cost 10-15 ms). A job for that database goes to it; any other job to a fresh fork, as before. At
-most ``MAX_PREPARED`` wait at once (the oldest goes first).
+Protocol: one ``SOCK_SEQPACKET`` unix socket; each message is JSON.
+
+- ``{"job": {...}}`` with three descriptors: the write end of the results pipe, the output file,
+  and the read end of the run's secret pipe. Answered by ``{"started": pid}``, then
+  ``{"exited": pid, "status": code}`` when that child ends (``status`` as ``Popen.returncode``).
+- ``{"prepare": database}`` with one descriptor, a secret pipe holding that database's URL: fork
+  a child now, connected ahead of the run that will get ``database`` (a connection and
+  SQLAlchemy's first-connect queries cost 10-15 ms). No answer. At most ``MAX_PREPARED`` wait.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ import select
 import signal
 import socket
 import sys
+import time
+from pathlib import Path
+
+from checker import sandbox
 
 PRELOAD = (
     "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.hybrid", "sqlalchemy.ext.associationproxy",
@@ -39,6 +48,7 @@ PRELOAD_WHEN_IDLE = (
     "fastapi.testclient", "httpx",
 )
 """Imported one at a time while no job is waiting: children forked later get them for free."""
+ORPHAN_SCAN_S = 0.5
 
 
 def _import(name: str) -> None:
@@ -69,8 +79,17 @@ def _preload() -> None:
         pass
 
 
-def _child(job: dict, results: int, output: int, control, engines: dict | None = None) -> None:
-    """In the forked child: become a process group, wire stdio, run the job."""
+def _read_secret(fd: int) -> dict:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    return json.loads(b"".join(chunks) or b"{}")
+
+
+def _child(job: dict, fds: list[int], control, uid: int | None, engines: dict | None = None) -> None:
+    """In the forked child: become a process group, wire stdio, confine, run the job."""
+    results, output, secret_fd = fds
     if control is not None:
         control.close()
         os.setsid()
@@ -81,12 +100,20 @@ def _child(job: dict, results: int, output: int, control, engines: dict | None =
     os.dup2(output, 2)
     os.close(output)
     sys.stdin = open(os.devnull)
+    secret = _read_secret(secret_fd)
     for key, value in job.get("env", {}).items():
         os.environ[key] = value
     from checker import harness
 
     try:
-        harness.run_job(job, results, engines)
+        confinement = sandbox.Confinement.from_json(job.get("confinement"))
+        if confinement is not None:
+            try:
+                sandbox.enter(confinement, uid, Path(job["learner_dir"]))
+            except (OSError, sandbox.ConfinementError) as error:
+                harness.refuse(results, secret, f"the run could not be confined, so it did not run: {error}")
+                return
+        harness.run_job(job, secret, results, engines, confined=confinement is not None)
     finally:
         try:
             sys.stdout.flush()
@@ -98,8 +125,6 @@ def _child(job: dict, results: int, output: int, control, engines: dict | None =
 def _compile_checks(job: dict) -> None:
     """Compile the job's checks here, once per version of the file, so that children inherit it
     (a broken file is reported by the child, which compiles it again)."""
-    from pathlib import Path
-
     from checker import harness
 
     try:
@@ -112,40 +137,118 @@ def _send(control, message: dict) -> None:
     control.send(json.dumps(message).encode())
 
 
-def _reap(control, started: set[int]) -> None:
-    """Report the children of runs that ended (prepared children never used end silently)."""
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        if pid in started:
-            started.discard(pid)
-            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-            _send(control, {"exited": pid, "status": code})
+class _Uids:
+    """The uids of confined runs: one per live child, every process of it killed at the end."""
+
+    def __init__(self):
+        self.by_pid: dict[int, int] = {}
+        self._next = 0
+
+    def take(self) -> int:
+        used = set(self.by_pid.values())
+        while True:
+            uid = sandbox.slot_uid(self._next)
+            self._next += 1
+            if uid not in used and not sandbox.uid_processes(uid):
+                return uid
+
+    def release(self, pid: int) -> None:
+        uid = self.by_pid.pop(pid, None)
+        if uid is not None:
+            sandbox.kill_uid(uid)
+
+
+class _Worker:
+    def __init__(self, control):
+        self.control = control
+        self.prepared: dict[str, _Prepared] = {}  # by database name, oldest first
+        self.started: set[int] = set()
+        self.uids = _Uids()
+        self.confining = sandbox.can_confine()
+
+    def known(self) -> set[int]:
+        return self.started | {p.pid for p in self.prepared.values()}
+
+    def reap(self) -> None:
+        """Report the children of runs that ended (prepared children never used end silently);
+        adopted orphans are reaped here too."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.uids.release(pid)
+            if pid in self.started:
+                self.started.discard(pid)
+                code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                _send(self.control, {"exited": pid, "status": code})
+
+    def kill_orphans(self) -> None:
+        """Kill what learner code left running outside its process group (we adopted it)."""
+        for pid in sandbox.orphans(self.known()):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def fork(self, job: dict | None) -> tuple[int, int | None]:
+        """Fork; in the parent, (pid, uid of the child when it will be confined)."""
+        uid = self.uids.take() if self.confining else None
+        gc.freeze()  # what the worker holds is never collected in a child: no copy-on-write for it
+        pid = os.fork()
+        if pid and uid is not None:
+            self.uids.by_pid[pid] = uid
+        return pid, uid
+
+    def prepare(self, database: str, secret_fd: int) -> None:
+        if database in self.prepared:
+            self.prepared.pop(database).discard()
+        while len(self.prepared) >= MAX_PREPARED:
+            self.prepared.pop(next(iter(self.prepared))).discard()
+        self.prepared[database] = _Prepared(self, secret_fd)
+
+    def run(self, job: dict, fds: list[int]) -> None:
+        _compile_checks(job)
+        pid = None
+        ready = self.prepared.pop(job.get("database", ""), None)
+        if ready is not None and ready.hand_over(job, fds):
+            pid = ready.pid
+        if pid is None:
+            pid, uid = self.fork(job)
+            if pid == 0:
+                _forget(self.prepared.values())
+                _child(job, fds, self.control, uid)
+        for fd in fds:
+            os.close(fd)
+        self.started.add(pid)
+        _send(self.control, {"started": pid})
 
 
 class _Prepared:
     """A child forked ahead of the next run and connected to the database that run will get."""
 
-    def __init__(self, database_url: str, control, others: list[_Prepared]):
-        self.database_url = database_url
+    def __init__(self, worker: _Worker, secret_fd: int):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        gc.freeze()
-        self.pid = os.fork()
+        others = list(worker.prepared.values())
+        self.pid, uid = worker.fork(None)
         if self.pid == 0:
             ours.close()
             _forget(others)
-            _prepared_child(database_url, theirs, control)
+            _prepared_child(secret_fd, theirs, worker.control, uid)
+        os.close(secret_fd)
         theirs.close()
         self.socket = ours
 
-    def hand_over(self, data: bytes, fds: list[int]) -> bool:
+    def hand_over(self, job: dict, fds: list[int]) -> bool:
         """Give it the job; False if it is gone (then a fresh fork runs the job)."""
         try:
-            socket.send_fds(self.socket, [data], fds)
+            socket.send_fds(self.socket, [json.dumps(job).encode()], fds)
             return True
         except OSError:
             self.discard()
@@ -168,81 +271,95 @@ def _forget(prepared) -> None:
         other.socket.close()
 
 
-def _prepared_child(database_url: str, channel, control) -> None:
+def _prepared_child(secret_fd: int, channel, control, uid: int | None) -> None:
     """Connect now, then wait for the run (or for the worker to give up on us)."""
     control.close()
     os.setsid()
+    url = _read_secret(secret_fd).get("database_url", "")
     engines = {}
     try:
         from checker.fixtures import new_grader_engine
 
-        engine = new_grader_engine(database_url)
+        engine = new_grader_engine(url)
         engine.connect().close()  # the pool keeps the connection for the run
-        engines[database_url] = engine
+        engines[url] = engine
     except Exception:  # the run connects by itself, and reports what goes wrong
         pass
+    del url
     try:
-        data, fds, _flags, _addr = socket.recv_fds(channel, 1 << 20, 2)
+        data, fds, _flags, _addr = socket.recv_fds(channel, 1 << 20, 3)
     except OSError:
         data = b""
-    if not data or len(fds) != 2:
+    if not data or len(fds) != 3:
         os._exit(0)
     channel.close()
-    _child(json.loads(data), fds[0], fds[1], None, engines)
+    _child(json.loads(data), fds, None, uid, engines)
 
 
-def serve(control_fd: int) -> None:
+def serve(control_fd: int, *, cold: bool = False) -> None:
     """The worker's loop: one job per message, until the runner closes the socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
-    _preload()
+    sandbox.become_subreaper()
+    if not cold:
+        _preload()
     control = socket.socket(fileno=control_fd)
+    worker = _Worker(control)
     _send(control, {"ready": os.getpid()})
-    idle_imports = list(PRELOAD_WHEN_IDLE)
-    prepared: dict[str, _Prepared] = {}  # by database URL, oldest first
-    started: set[int] = set()
+    idle_imports = [] if cold else list(PRELOAD_WHEN_IDLE)
+    scanned = time.monotonic()
     try:
         while True:
             ready, _, _ = select.select([control], [], [], 0.0 if idle_imports else 0.05)
-            _reap(control, started)
+            worker.reap()
+            if time.monotonic() - scanned > ORPHAN_SCAN_S:
+                worker.kill_orphans()
+                scanned = time.monotonic()
             if not ready:
                 if idle_imports:
                     _import(idle_imports.pop(0))
                 continue
-            data, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 2)
+            data, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 3)
             if not data:
                 return
             message = json.loads(data)
-            if "prepare" in message:
-                url = message["prepare"]
-                if url in prepared:
-                    prepared.pop(url).discard()
-                while len(prepared) >= MAX_PREPARED:
-                    prepared.pop(next(iter(prepared))).discard()
-                prepared[url] = _Prepared(url, control, list(prepared.values()))
-                continue
-            results, output = fds
-            _compile_checks(message)
-            pid = None
-            ready = prepared.pop(message["database_url"], None)
-            if ready is not None and ready.hand_over(data, fds):
-                pid = ready.pid
-            if pid is None:
-                gc.freeze()  # what the worker holds is never collected in a child: no copy-on-write for it
-                pid = os.fork()
-                if pid == 0:
-                    _forget(prepared.values())
-                    _child(message, results, output, control)
-            os.close(results)
-            os.close(output)
-            started.add(pid)
-            _send(control, {"started": pid})
+            if "prepare" in message and len(fds) == 1:
+                worker.prepare(str(message["prepare"]), fds[0])
+            elif "job" in message and len(fds) == 3:
+                worker.run(message["job"], fds)
+            else:
+                for fd in fds:
+                    os.close(fd)
     finally:
-        for waiting in prepared.values():
+        for waiting in worker.prepared.values():
             waiting.discard()
+        _shutdown(worker)
+
+
+def _shutdown(worker: _Worker) -> None:
+    """Leave nothing behind: children, adopted orphans, confined uids."""
+    for pid in worker.known():
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    worker.kill_orphans()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.01)
+            worker.kill_orphans()
+            continue
+        worker.uids.release(pid)
+    for pid in list(worker.uids.by_pid):
+        worker.uids.release(pid)
 
 
 if __name__ == "__main__":
     try:
-        serve(int(sys.argv[1]))
+        serve(int(sys.argv[1]), cold="--cold" in sys.argv[2:])
     except (BrokenPipeError, ConnectionResetError):
         pass  # the runner went away first; nothing to report to anyone

@@ -254,7 +254,7 @@ def start() -> int:
     locations.state_dir().mkdir(parents=True, exist_ok=True)
     with open(log_path(), "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "course.service"], stdin=subprocess.DEVNULL, stdout=log,
+            [sys.executable, "-P", "-m", "course.service"], stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
         )
     deadline = time.monotonic() + READY_TIMEOUT_S

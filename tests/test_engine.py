@@ -437,7 +437,7 @@ def test_prepared_children_are_connected_ahead_and_run_the_jobs_for_their_databa
     try:
         first, second = databases.create_database(), databases.create_database()
         for name in (first, second):
-            worker.prepare(url(name))
+            worker.prepare(name, url(name))
         deadline = time.monotonic() + 20
         with psycopg.connect(databases.server.admin.conninfo(), autocommit=True) as conn:
             while time.monotonic() < deadline:
@@ -455,7 +455,7 @@ def test_prepared_children_are_connected_ahead_and_run_the_jobs_for_their_databa
 
         third = databases.create_database()  # nothing prepared for it: a fresh fork
         assert ran_in("c", third) not in prepared
-        worker.prepare(url(third))  # prepared for a run that never comes
+        worker.prepare(third, url(third))  # prepared for a run that never comes
         deadline = time.monotonic() + 10
         while len(worker_children(worker)) != 1 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -44,8 +44,8 @@ def choose_backend(backend: str | None = None, database_url: str | None = None) 
 def open_server(choice: Choice, *, secure: bool = False) -> PostgresServer:
     """Start or reuse a server for ``choice``; the caller must ``close()`` it.
 
-    ``secure``: never reuse the shared server of ``course db start`` (which trusts local
-    connections); start one of this session's own, with password authentication.
+    ``secure`` (class grading): never reuse the shared server of ``course db start``; start one of
+    this session's own that seals each database to its own role (see ``embedded.start``).
     """
     if choice.backend == "url":
         from course.postgres.url import UrlServer
@@ -58,6 +58,6 @@ def open_server(choice: Choice, *, secure: bool = False) -> PostgresServer:
     from course.postgres import embedded
 
     if secure:
-        return embedded.start(persistent=False, secure=True)
-    # a server of our own always requires passwords: learner code cannot log in as the superuser
-    return embedded.running_persistent() or embedded.start(persistent=False, secure=True)
+        return embedded.start(persistent=False, isolate=True)
+    # every server requires passwords: learner code cannot log in as the superuser
+    return embedded.running_persistent() or embedded.start(persistent=False)

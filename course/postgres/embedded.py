@@ -50,7 +50,8 @@ SERVER_SETTINGS = {
     "shared_buffers": "32MB",
     "autovacuum": "off",
     "jit": "off",
-    "unix_socket_permissions": "0777",
+    "unix_socket_permissions": "0700",  # with a 0700 socket folder: the server's owner (and root) alone
+    "client_connection_check_interval": "2s",  # a backend whose client was killed stops soon
     "log_min_messages": "warning",
     "log_min_error_statement": "panic",
     "max_wal_size": "256MB",  # WAL is recycled past this: the data directory may sit in RAM
@@ -204,12 +205,15 @@ class EmbeddedServer:
 
     backend = "embedded"
 
-    def __init__(self, server_dir: Path, *, owned: bool, watchdog: subprocess.Popen | None = None):
+    def __init__(self, server_dir: Path, *, owned: bool, watchdog: subprocess.Popen | None = None,
+                 port: int = PORT, tcp: bool = False, password: str | None = None):
         self.server_dir = server_dir
         self.owned = owned
         self._watchdog = watchdog
-        self.admin = ConnectionParams(host=str(server_dir), port=PORT, user="postgres")
+        self.admin = ConnectionParams(host=str(server_dir), port=port, user="postgres", password=password)
         self.learner = self.admin  # replaced by the session once its role exists
+        self.learner_address = ("127.0.0.1", port) if tcp else None
+        """Where learner code connects, when not through the socket folder (see ``start``)."""
 
     @property
     def data_dir(self) -> Path:
@@ -271,11 +275,14 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def start(*, persistent: bool, secure: bool = False) -> EmbeddedServer:
+def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> EmbeddedServer:
     """Start a fresh server; a session server dies with this process (see ``watchdog``).
 
-    ``secure``: require passwords for every role, the superuser's kept only in this process's
-    memory, so code running as the same OS user cannot log in as another role.
+    Its socket folder is its owner's alone (0700). ``secure``: require a password of every role;
+    the superuser's lives only in this process's memory (the shared server's: in a 0600 file of
+    the state folder, for the commands that use it). ``isolate`` (class grading): also listen
+    on loopback TCP (a free port, password only), which is how confined submissions, running as
+    uids of their own, reach it; and a role may connect only to the database of its own name.
     """
     reap_strays()
     bindir = bin_dir()
@@ -283,7 +290,8 @@ def start(*, persistent: bool, secure: bool = False) -> EmbeddedServer:
     name = "persistent" if persistent else f"session-{os.getpid()}-{secrets.token_hex(3)}"
     _ensure_state_dir()
     server_dir = locations.servers_dir() / name
-    socket_path = server_dir / f".s.PGSQL.{PORT}"
+    port = _free_port() if isolate else PORT
+    socket_path = server_dir / f".s.PGSQL.{port}"
     if len(str(socket_path)) > SOCKET_PATH_LIMIT:
         raise BackendError(
             f"the socket path {socket_path} is too long for a unix socket; "
@@ -291,13 +299,18 @@ def start(*, persistent: bool, secure: bool = False) -> EmbeddedServer:
         )
     if persistent and server_dir.exists():
         shutil.rmtree(server_dir)
-    server_dir.mkdir(parents=True)
+    server_dir.mkdir(parents=True, mode=0o700)
     shutil.copytree(template, server_dir / "data", symlinks=True)
     (server_dir / "data").chmod(0o700)
+    # until the superuser has a password: only local connections, which the 0700 folder limits
+    # to the server's owner (and root); no TCP at all
+    (server_dir / "data" / "pg_hba.conf").write_text("local all all trust\n")
     _chown_tree(server_dir)
 
-    args = [str(bindir / "postgres"), "-D", str(server_dir / "data"), "-k", str(server_dir), "-p", str(PORT)]
+    args = [str(bindir / "postgres"), "-D", str(server_dir / "data"), "-k", str(server_dir), "-p", str(port)]
     settings = dict(SERVER_SETTINGS)
+    if isolate:
+        settings["listen_addresses"] = "127.0.0.1"
     if server_dir.is_relative_to(locations.RAM_DIR):
         # shared memory segments as files of the data directory (already in RAM): a killed
         # server leaves nothing behind in /dev/shm
@@ -327,24 +340,56 @@ def start(*, persistent: bool, secure: bool = False) -> EmbeddedServer:
                 "fix: run `course doctor`, or use --backend url with an existing server"
             )
         time.sleep(0.01)
-    server = EmbeddedServer(server_dir, owned=not persistent, watchdog=watchdog)
+    server = EmbeddedServer(server_dir, owned=not persistent, watchdog=watchdog, port=port, tcp=isolate)
     if secure:
-        _require_passwords(server)
+        _require_passwords(server, isolate)
+        if persistent:
+            _write_secret(shared_password_path(), server.admin.password or "")
     return server
 
 
-def _require_passwords(server: EmbeddedServer) -> None:
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def shared_password_path() -> Path:
+    """The shared server's superuser password (0600): what `course check` and the service use."""
+    return locations.state_dir() / "shared-server.password"
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(value)
+
+
+HBA_OPEN = "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
+HBA_ISOLATED = (
+    # the superuser anywhere; any other role only into the database of its own name
+    "local all postgres scram-sha-256\nhost all postgres 127.0.0.1/32 scram-sha-256\n"
+    "local samerole all scram-sha-256\nhost samerole all 127.0.0.1/32 scram-sha-256\n"
+)
+
+
+def _require_passwords(server: EmbeddedServer, isolate: bool = False) -> None:
     """Give the superuser a random password and switch authentication from trust to SCRAM."""
     import psycopg
 
+    from checker import sandbox
     from course.postgres.base import new_password
 
+    sandbox.harden()  # this process now knows the superuser's password
     password = new_password()
     with psycopg.connect(server.admin.conninfo(), autocommit=True) as conn:
         conn.execute("SET scram_iterations = 1")  # a random password needs no key stretching
         conn.execute(f"ALTER ROLE postgres PASSWORD '{password}'")
         hba = server.data_dir / "pg_hba.conf"
-        hba.write_text("local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n")
+        hba.write_text(HBA_ISOLATED if isolate else HBA_OPEN)
         conn.execute("SELECT pg_reload_conf()")
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:  # the postmaster reloads asynchronously
@@ -360,7 +405,7 @@ def _require_passwords(server: EmbeddedServer) -> None:
 def _start_watchdog(postmaster: int, server_dir: Path) -> subprocess.Popen:
     """A tiny process that stops the server once our end of its pipe closes, however we die."""
     return subprocess.Popen(
-        [sys.executable, "-m", "course.postgres.watchdog", str(postmaster), str(server_dir)],
+        [sys.executable, "-P", "-m", "course.postgres.watchdog", str(postmaster), str(server_dir)],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, close_fds=True,
     )
@@ -371,7 +416,11 @@ def running_persistent() -> EmbeddedServer | None:
     server_dir = locations.servers_dir() / "persistent"
     data = server_dir / "data"
     if postmaster_pid(data) is not None and _ready(data):
-        return EmbeddedServer(server_dir, owned=False)
+        try:
+            password = shared_password_path().read_text() or None
+        except OSError:
+            password = None
+        return EmbeddedServer(server_dir, owned=False, password=password)
     return None
 
 
@@ -390,6 +439,8 @@ def stop(server_dir: Path, *, remove: bool = True) -> bool:
                 os.kill(pid, signal.SIGKILL)
     if remove:
         shutil.rmtree(server_dir, ignore_errors=True)
+        if server_dir.name == "persistent":
+            shared_password_path().unlink(missing_ok=True)
         if server_dir.parent.is_relative_to(locations.RAM_DIR):
             with contextlib.suppress(OSError):  # the last server of this state dir: leave no empty dir in RAM
                 server_dir.parent.rmdir()

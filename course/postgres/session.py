@@ -12,12 +12,14 @@ and drops used ones after the check has reported.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import secrets
 import threading
 from collections import deque
 
+from checker import sandbox
 from course import locations
 from course.postgres.base import DATABASE_PREFIX, BackendError, ConnectionParams, PostgresServer, new_password
 from course.postgres.embedded import process_alive
@@ -46,6 +48,16 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+ROLE_CONNECTIONS = 64
+"""Connections one learner role may hold at once (a pool of 15 and the grader's own fit)."""
+ROLE_SETTINGS = {
+    "statement_timeout": "60s",
+    "idle_in_transaction_session_timeout": "120s",
+    "temp_file_limit": "512MB",  # only a superuser may change it: learner code cannot lift it
+}
+"""Defaults of every learner role: no statement or forgotten transaction holds the server long."""
+
+
 class DatabaseSession:
     """Creates and drops throwaway databases on ``server`` for one runner process."""
 
@@ -53,6 +65,7 @@ class DatabaseSession:
         """``isolate``: every database gets a role of its own (``course grade``), so code graded
         in one database cannot connect to another one (needs password auth on the server).
         ``spares``: empty databases kept ready by a background thread (0: create on demand)."""
+        sandbox.harden()  # this process holds the superuser's password: not readable by learner code
         self.server = server
         self.id = secrets.token_hex(4)
         self.role = f"{DATABASE_PREFIX}{self.id}"
@@ -87,10 +100,14 @@ class DatabaseSession:
         role = name or self.role
         password = new_password()
         try:
-            (admin or self._admin).execute(
-                f"CREATE ROLE {_quote(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                f"PASSWORD '{password}'"
+            admin = admin or self._admin
+            admin.execute(
+                f"CREATE ROLE {_quote(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                f"NOBYPASSRLS CONNECTION LIMIT {ROLE_CONNECTIONS} PASSWORD '{password}'"
             )
+            for setting, value in ROLE_SETTINGS.items():
+                with contextlib.suppress(Exception):  # a url server may not know one of them
+                    admin.execute(f"ALTER ROLE {_quote(role)} SET {setting} = '{value}'")
         except Exception:
             # A url server whose user may not create roles: learner code then runs as that user.
             if name is None:
@@ -138,7 +155,7 @@ class DatabaseSession:
             server = self.server
             if isinstance(server, embedded.EmbeddedServer) and server.owned and server.pid() is None:
                 server.close()
-                self.server = embedded.start(persistent=False, secure=True)
+                self.server = embedded.start(persistent=False, isolate=self.isolate)
             self._admin = _connect(self.server.admin)
             self._owners.clear()
             if self.role:
@@ -200,8 +217,9 @@ class DatabaseSession:
         return True
 
     def announce_spares(self, callback) -> None:
-        """Call ``callback(learner_url)`` for each spare before a run can get it (a warm worker then
-        prepares a child connected to it, see ``WarmWorker.prepare``); now for those ready."""
+        """Call ``callback(database, learner_url)`` for each spare before a run can get it (a warm
+        worker then prepares a child connected to it, see ``WarmWorker.prepare``); now for those
+        ready."""
         with self._work:
             self._announce = callback
             ready = list(self._ready)
@@ -212,7 +230,7 @@ class DatabaseSession:
         callback = self._announce
         if callback is not None:
             try:
-                callback(self.learner_params(name).sqlalchemy_url())
+                callback(name, self.learner_params(name).sqlalchemy_url())
             except Exception:  # only speed is at stake
                 pass
 
@@ -262,10 +280,20 @@ class DatabaseSession:
                 admin.close()
 
     def learner_params(self, database: str) -> ConnectionParams:
-        return self._owners.get(database, self.learner).with_db(database)
+        """How learner code connects to ``database``: as its owner role; over loopback TCP when
+        the server offers it for confined runs (which cannot reach the server's socket folder)."""
+        params = self._owners.get(database, self.learner).with_db(database)
+        address = getattr(self.server, "learner_address", None)
+        return dataclasses.replace(params, host=address[0], port=address[1]) if address else params
 
-    def admin_params(self, database: str) -> ConnectionParams:
-        return self.server.admin.with_db(database)
+    def server_alive(self) -> bool:
+        """Whether the server still answers (a run that ended badly may be the server's doing)."""
+        try:
+            with self._lock:
+                self._admin.execute("SELECT 1")
+            return True
+        except Exception:
+            return False
 
     # -- cleanup ---------------------------------------------------------------------------
 
