@@ -55,6 +55,7 @@ class SqlCards:
         self._setup = setup
         self._namespace: dict | None = None
         self._schema: dict[str, dict[str, str]] | None = None
+        self._expected: dict[str, str] = {}
 
     def _names(self) -> dict:
         if self._namespace is None:
@@ -79,6 +80,11 @@ class SqlCards:
         return self._schema
 
     def expected(self, question: Question) -> str:
+        if question.statement not in self._expected:
+            self._expected[question.statement] = self._compile(question)
+        return self._expected[question.statement]
+
+    def _compile(self, question: Question) -> str:
         from sqlalchemy.dialects import postgresql
 
         statement = eval(question.statement, self._names())  # noqa: S307 - shipped content

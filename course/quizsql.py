@@ -18,6 +18,7 @@ canonical form before they are compared:
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 
@@ -63,6 +64,8 @@ def canonical(sql: str, schema: dict[str, dict[str, str]] | None = None) -> exp.
                            validate_qualify_columns=False, identify=False)
         except SqlglotError:
             pass  # unknown tables or columns: compare what can be compared
+    for parameter in list(tree.find_all(exp.Parameter)):  # `$1`: a placeholder like the others
+        parameter.replace(exp.Placeholder())
     _unalias_tables(tree)
     _qualify_single_table(tree)
     for node in list(tree.find_all(exp.Cast)):
@@ -163,6 +166,13 @@ def render(tree: exp.Expression) -> str:
 
 def judge(expected_sql: str, typed_sql: str, schema: dict[str, dict[str, str]] | None = None) -> SqlJudgement:
     """Compare ``typed_sql`` with ``expected_sql`` by meaning (see the module docstring)."""
+    frozen = tuple((table, tuple(columns.items())) for table, columns in (schema or {}).items())
+    return _judge(expected_sql, typed_sql, frozen)
+
+
+@functools.lru_cache(maxsize=256)
+def _judge(expected_sql: str, typed_sql: str, frozen: tuple) -> SqlJudgement:
+    schema = {table: dict(columns) for table, columns in frozen}
     want = canonical(expected_sql, schema)
     expected = render(want)
     try:
