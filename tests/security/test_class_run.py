@@ -73,35 +73,43 @@ def junit_without_timings(path: Path) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
-# The third student's 02-models waits at import until the test opens a gate (at most 15 s):
-# the run is then reliably in the middle of that submission when it is killed.
+# The third student's 02-models waits at import until the test opens a gate, a file the test
+# puts in that exercise folder (at most 15 s): killed while the results file holds the first two
+# students' lines, the run is reliably in the middle of that submission. (Only the exercise
+# folder is used: the learner's process may see nothing else of the machine.)
 GATE = '''import os as _os, time as _time
-open({waiting!r}, "w").close()
+_gate = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "gate")
 _until = _time.monotonic() + 15
-while not _os.path.exists({gate!r}) and _time.monotonic() < _until:
+while not _os.path.exists(_gate) and _time.monotonic() < _until:
     _time.sleep(0.05)
 '''
 
 
+def wait_for_lines(path: Path, count: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the run never wrote {count} results: {process.communicate(timeout=60)}")
+
+
 def test_a_killed_run_is_resumed_without_grading_again_what_it_finished(tmp_path):
-    waiting, gate = tmp_path / "waiting", tmp_path / "gate"
     plan = {
         "ann": {"02-models": "solution", "03-engine-session": "solution"},
         "ben": {"02-models": "solution", "03-engine-session": "starter"},
-        "cat": {"02-models": GATE.format(waiting=str(waiting), gate=str(gate)), "03-engine-session": "solution"},
+        "cat": {"02-models": GATE, "03-engine-session": "solution"},
         "dan": {"02-models": "starter", "03-engine-session": "starter"},
     }
     students = [str(p) for p in class_of(tmp_path, plan)]
+    gate = tmp_path / "class" / "cat" / "sqlalchemy-2" / "02-models" / "gate"
     results, report, junit = tmp_path / "out" / "run.jsonl", tmp_path / "out" / "report.json", tmp_path / "out" / "report.xml"
     results.parent.mkdir()
     options = ["--exercise", "02", "--exercise", "03", "--jobs", "1", "--results", str(results), "--json", str(report), "--junit", str(junit)]
 
     first = subprocess.Popen(grade_command(*students, *options), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while not waiting.exists() and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert waiting.exists(), f"the run never reached the third student: {first.communicate(timeout=60)}"
+        wait_for_lines(results, 4, first)  # ann's and ben's: the run now waits in cat's 02-models
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=60)
@@ -197,7 +205,9 @@ def test_a_submission_that_kills_its_parents_does_not_stop_the_class_run(tmp_pat
     data = json.loads(report.read_text())
     statuses = {s["student"]: [r["status"] for r in s["results"]] for s in data["students"]}
     assert list(statuses) == ["ann", "mal", "zed"]
-    assert statuses["ann"] == ["pass", "pass"] and statuses["zed"] == ["pass", "fail"], statuses
+    problems = [(s["student"], r["exercise"], c["name"], c["message"][:300]) for s in data["students"]
+                for r in s["results"] for c in r["checks"] if c["status"] == "error"]
+    assert statuses["ann"] == ["pass", "pass"] and statuses["zed"] == ["pass", "fail"], (statuses, problems)
     assert len(statuses["mal"]) == 2
     assert statuses["mal"][1] == "pass", data["students"][1]["results"][1]  # mal's other exercise is graded as usual
     suites = ET.parse(junit).getroot().findall("testsuite")
@@ -208,10 +218,9 @@ def test_a_submission_that_kills_its_parents_does_not_stop_the_class_run(tmp_pat
 
 
 def test_ctrl_c_ends_a_class_run_at_once_and_keeps_only_finished_results(tmp_path):
-    waiting, gate = tmp_path / "waiting", tmp_path / "gate"  # the gate is never opened
     plan = {
         "ann": {"02-models": "solution"},
-        "cat": {"02-models": GATE.format(waiting=str(waiting), gate=str(gate))},
+        "cat": {"02-models": GATE},  # the gate is never opened
         "dan": {"02-models": "solution"},
     }
     students = [str(p) for p in class_of(tmp_path, plan)]
@@ -219,10 +228,8 @@ def test_ctrl_c_ends_a_class_run_at_once_and_keeps_only_finished_results(tmp_pat
     run = subprocess.Popen(grade_command(*students, "--exercise", "02", "--jobs", "1", "--results", str(results)),
                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while not waiting.exists() and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert waiting.exists(), run.communicate(timeout=60)
+        wait_for_lines(results, 1, run)  # ann's: the run now waits in cat's 02-models
+        time.sleep(0.5)
         interrupted = time.monotonic()
         run.send_signal(signal.SIGINT)
         _, err = run.communicate(timeout=60)
