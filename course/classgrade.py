@@ -323,6 +323,7 @@ def to_json(submissions: list[Submission]) -> dict:
                 "workspace": str(s.workspace),
                 "passed": sum(1 for r in s.results if r.passed),
                 "total": len(s.results),
+                "tampered": [r.exercise for r in s.results if r.tampered],
                 "results": [r.to_json() for r in s.results],
             }
             for s in submissions
@@ -363,11 +364,18 @@ def print_summary(submissions: list[Submission], exercises: list[Exercise]) -> N
     for exercise in exercises:
         table.add_column(exercise.id.split("-", 1)[0], justify="center")
     table.add_column("passed", justify="right")
+    flagged = []
     for submission in submissions:
         by_id = {r.exercise: r for r in submission.results}
-        row = [marks[by_id[e.full_id].status] for e in exercises]
+        row = ["[bold red]⚠[/]" if by_id[e.full_id].tampered else marks[by_id[e.full_id].status] for e in exercises]
         table.add_row(submission.name, *row, f"{sum(1 for r in submission.results if r.passed)}/{len(exercises)}")
-    Console(highlight=False).print(table)
+        flagged += [f"{submission.name} {r.exercise}: {r.tampered}" for r in submission.results if r.tampered]
+    console = Console(highlight=False)
+    console.print(table)
+    if flagged:
+        console.print("[bold red]⚠ the report of these runs was tampered with (graded as error; look at the code):[/]")
+        for line in flagged:
+            console.print(f"  {line}", markup=False)
 
 
 def write_reports(submissions: list[Submission], json_path: Path | None, junit_path: Path | None) -> None:
