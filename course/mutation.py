@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import ast
 import copy
+import difflib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,8 @@ class Mutation:
     line: int
     operator: str
     detail: str
-    """What changed, in code: ``unique=True in mapped_column(String(255), unique=True)``."""
+    """What changed, in code: ``unique=True in mapped_column(String(255), unique=True)``; ``#2``
+    and so on when the same change applies to identical code in several places."""
     source: str
     """The whole mutated file."""
 
@@ -56,9 +59,9 @@ DROPPED_CALLS = {"commit", "refresh", "close", "flush", "add", "delete", "dispos
 COMPARISONS = {ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
 
 
-def _short(node: ast.AST, limit: int = 70) -> str:
+def _short(node: ast.AST, limit: int = 100) -> str:
     text = " ".join(ast.unparse(node).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _called(call: ast.Call) -> str | None:
@@ -92,15 +95,25 @@ Apply = Callable[[ast.AST, ast.Module], None]
 """Changes the twin of a node in a copy of the tree (it gets the twin and the copied tree)."""
 
 
-def _sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str, Apply]]:
-    """(node, operator, detail, apply) for every place an operator applies."""
+def _sites(tree: ast.Module) -> Iterator[tuple]:
+    """(node, operator, detail, apply[, focus]) for every place an operator applies; ``focus`` is the
+    part that changes when it is not the whole node (a keyword of a call)."""
     docstrings = _docstring_nodes(tree)
+    parents = {id(child): parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+
+    def context(node: ast.AST) -> str:
+        """The call or statement around ``node``, to say where a literal is."""
+        parent = parents.get(id(node))
+        while parent is not None and not isinstance(parent, ast.Call | ast.stmt):
+            parent = parents.get(id(parent))
+        return f" in {_short(parent)}" if parent is not None else ""
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             for index, keyword in enumerate(node.keywords):
                 if keyword.arg is not None:
                     yield node, "drop-keyword", f"{keyword.arg}={_short(keyword.value, 40)} in {_short(node)}", \
-                        (lambda twin, _, i=index: twin.keywords.pop(i))
+                        (lambda twin, _, i=index: twin.keywords.pop(i)), keyword
             if isinstance(node.func, ast.Attribute) and node.func.attr in CHAIN_METHODS:
                 yield node, "drop-method", f".{node.func.attr}(...) in {_short(node)}", \
                     (lambda twin, root: _replace(root, twin, twin.func.value))
@@ -112,14 +125,14 @@ def _sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str, Apply]]:
                     (lambda twin, _: twin.args.__setitem__(slice(0, 2), [twin.args[1], twin.args[0]]))
         elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in COMPARISONS:
             replacement = COMPARISONS[type(node.ops[0])]
-            yield node, "swap-comparison", f"{_short(node)} ({type(node.ops[0]).__name__} → {replacement.__name__})", \
+            yield node, "swap-comparison", f"{_short(node)} ({type(node.ops[0]).__name__} -> {replacement.__name__})", \
                 (lambda twin, _, r=replacement: twin.ops.__setitem__(0, r()))
         elif isinstance(node, ast.Constant) and id(node) not in docstrings:
             if isinstance(node.value, bool):
-                yield node, "change-literal", f"{node.value} → {not node.value}", \
+                yield node, "change-literal", f"{node.value} -> {not node.value}{context(node)}", \
                     (lambda twin, _: setattr(twin, "value", not twin.value))
             elif isinstance(node.value, int):
-                yield node, "change-literal", f"{node.value} → {node.value + 1}", \
+                yield node, "change-literal", f"{node.value} -> {node.value + 1}{context(node)}", \
                     (lambda twin, _: setattr(twin, "value", twin.value + 1))
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr) and _is_none(node.right):
             yield node, "drop-optional", _short(node), (lambda twin, root: _replace(root, twin, twin.left))
@@ -151,8 +164,9 @@ def _is_none(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
 
 
-def mutations(file: str, source: str) -> list[Mutation]:
-    """Every mutant of ``source`` (deduplicated by the resulting code), in a stable order."""
+def mutations(file: str, source: str, lines: set[int] | None = None) -> list[Mutation]:
+    """Every mutant of ``source`` (deduplicated by the resulting code), in a stable order; with
+    ``lines``, only those that change something on one of these lines."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -161,7 +175,11 @@ def mutations(file: str, source: str) -> list[Mutation]:
     nodes = list(ast.walk(tree))
     found: dict[str, Mutation] = {}
     positions = {id(node): index for index, node in enumerate(nodes)}
-    for node, operator, detail, apply in _sites(tree):
+    for node, operator, detail, apply, *focus in _sites(tree):
+        place = focus[0] if focus else node
+        start = getattr(place, "lineno", 0)
+        if lines is not None and not lines.intersection(range(start, (getattr(place, "end_lineno", None) or start) + 1)):
+            continue
         twin_tree = copy.deepcopy(tree)
         twin = list(ast.walk(twin_tree))[positions[id(node)]]
         apply(twin, twin_tree)
@@ -172,14 +190,16 @@ def mutations(file: str, source: str) -> list[Mutation]:
         except (SyntaxError, ValueError, TypeError, AttributeError):
             continue
         if mutated != original and mutated not in found:
-            found[mutated] = Mutation(file, getattr(node, "lineno", 0), operator, detail, mutated)
+            same = sum(1 for m in found.values() if (m.operator, m.detail.split(" #")[0]) == (operator, detail))
+            found[mutated] = Mutation(file, start, operator, detail + (f" #{same + 1}" if same else ""), mutated)
     return list(found.values())
 
 
-def solution_files(exercise: Exercise) -> list[str]:
-    """The Python files of the solution the learner edits (``alembic/versions/`` expanded)."""
+def solution_files(exercise: Exercise, provided: bool = False) -> list[str]:
+    """The Python files of the solution the learner edits (``alembic/versions/`` expanded); with
+    ``provided``, the provided ones too (a learner can change those as well)."""
     files = []
-    for name in exercise.edit:
+    for name in exercise.edit + (exercise.provided if provided else []):
         path = exercise.solution_dir / name
         if path.is_dir():
             files += sorted(str(p.relative_to(exercise.solution_dir)) for p in path.glob("*.py"))
@@ -188,12 +208,24 @@ def solution_files(exercise: Exercise) -> list[str]:
     return files
 
 
+def written_lines(exercise: Exercise, file: str) -> set[int] | None:
+    """Lines of the solution's ``file`` that are not in the starter: what the learner writes
+    (``None``, every line, when the starter has no such file)."""
+    starter = exercise.starter_dir / file
+    if not starter.is_file():
+        return None
+    solution = (exercise.solution_dir / file).read_text().splitlines()
+    matcher = difflib.SequenceMatcher(None, starter.read_text().splitlines(), solution, autojunk=False)
+    return {line + 1 for tag, _, _, first, last in matcher.get_opcodes() if tag != "equal" for line in range(first, last)}
+
+
 def exercise_mutations(exercise: Exercise, limit: int) -> list[Mutation]:
-    """At most ``limit`` mutants of the exercise's solution, spread over operators and files
-    (round robin), in a stable order: the same content always gives the same mutants."""
+    """At most ``limit`` mutants of what the learner writes in the exercise's solution (lines the
+    starter does not have), spread over operators and files (round robin), in a stable order: the
+    same content always gives the same mutants."""
     pools: dict[tuple[str, str], list[Mutation]] = {}
     for file in solution_files(exercise):
-        for mutation in mutations(file, (exercise.solution_dir / file).read_text()):
+        for mutation in mutations(file, (exercise.solution_dir / file).read_text(), written_lines(exercise, file)):
             pools.setdefault((mutation.operator, file), []).append(mutation)
     chosen: list[Mutation] = []
     queues = [list(pool) for _, pool in sorted(pools.items())]
@@ -210,3 +242,75 @@ def exercise_mutations(exercise: Exercise, limit: int) -> list[Mutation]:
 def write_mutant(folder: Path, mutation: Mutation) -> None:
     """Overwrite the mutated file in a materialised copy of the solution."""
     (folder / mutation.file).write_text(mutation.source + "\n")
+
+
+# -- perturbations: plausible learner values that a check must handle ---------------------------
+
+
+def _perturbation_sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str, Apply]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Return) and inner.value is not None:
+                    code = _short(inner.value, 50)
+                    yield inner, "return-none", f"return {code} in {node.name}", \
+                        (lambda twin, _: setattr(twin, "value", ast.Constant(None)))
+                    yield inner, "return-tuple", f"return {code} in {node.name}", \
+                        (lambda twin, _: setattr(twin, "value", ast.Tuple([twin.value], ast.Load())))
+                    yield inner, "return-text", f"return {code} in {node.name}", \
+                        (lambda twin, _: setattr(twin, "value", ast.Call(ast.Name("repr", ast.Load()), [twin.value], [])))
+        elif isinstance(node, ast.ClassDef):
+            for statement in node.body:
+                if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+                    yield statement, "drop-attribute", f"{node.name}.{statement.target.id}", \
+                        (lambda twin, root: _drop_statement(root, twin))
+            if any(isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__tablename__" for t in s.targets)
+                   for s in node.body):
+                extra = ast.parse("grader_extra: Mapped[int] = mapped_column()").body[0]
+                yield node, "extra-required-column", f"grader_extra: Mapped[int] on {node.name}", \
+                    (lambda twin, _, e=extra: twin.body.append(copy.deepcopy(e)))
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name) \
+                and isinstance(statement.value, ast.Call):
+            yield statement, "assign-none", f"{statement.targets[0].id} = None", \
+                (lambda twin, _: setattr(twin, "value", ast.Constant(None)))
+
+
+_RETYPES = [
+    ("date-for-datetime", "DateTime", "Date", "from sqlalchemy import Date\n"),
+    ("date-for-datetime", "Mapped[datetime]", "Mapped[date]", "from datetime import date\n"),
+    ("integer-for-string", re.compile(r"\bString\(\d*\)"), "Integer()", "from sqlalchemy import Integer\n"),
+]
+
+
+def perturbations(exercise: Exercise, limit: int) -> list[Mutation]:
+    """At most ``limit`` perturbed copies of the solution's files (round robin over kinds)."""
+    pools: dict[str, list[Mutation]] = {}
+    for file in solution_files(exercise, provided=True):
+        source = (exercise.solution_dir / file).read_text()
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        nodes = list(ast.walk(tree))
+        positions = {id(node): index for index, node in enumerate(nodes)}
+        for node, operator, detail, apply in _perturbation_sites(tree):
+            twin_tree = copy.deepcopy(tree)
+            apply(list(ast.walk(twin_tree))[positions[id(node)]], twin_tree)
+            ast.fix_missing_locations(twin_tree)
+            pools.setdefault(operator, []).append(Mutation(file, getattr(node, "lineno", 0), operator, detail, ast.unparse(twin_tree)))
+        for operator, old, new, imports in _RETYPES:
+            pattern = old if isinstance(old, re.Pattern) else re.compile(re.escape(old))
+            if pattern.search(source):
+                retyped = imports + pattern.sub(new, source)
+                pools.setdefault(operator, []).append(Mutation(file, 1, operator, f"{pattern.pattern} -> {new}", retyped))
+    chosen: list[Mutation] = []
+    queues = [pool for _, pool in sorted(pools.items())]
+    while queues and len(chosen) < limit:
+        for queue in list(queues):
+            if len(chosen) >= limit:
+                break
+            chosen.append(queue.pop(0))
+            if not queue:
+                queues.remove(queue)
+    return chosen

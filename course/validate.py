@@ -268,6 +268,11 @@ def mutation_problems(module: Module, databases, only: list[Exercise] | None = N
                             f"better check, or list it in exercise.toml under [equivalent]: {json.dumps(mutation.id)} = \"why it is "
                             "still correct\"", mutation.line))
                 scores.append(MutationScore(exercise.id, len(cases), killed, equivalent, survivors))
+                if limit == MUTANTS_PER_EXERCISE:
+                    generated = {mutation.id for _, mutation in cases}
+                    for stale in sorted(set(exercise.equivalent) - generated):
+                        problems.append(Problem(meta, f"equivalent.{json.dumps(stale)} names no generated mutant (the "
+                                                "solution changed?): remove it"))
     finally:
         launcher.close()
     return problems, scores

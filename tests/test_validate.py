@@ -104,3 +104,41 @@ def test_the_shipped_course_validates_statically():
     """The graded half (solutions, starters, mutants, variants, lesson code) is test_exercises.py
     and test_lessons.py; together they are `course validate` of the shipped module."""
     assert validate(BUILTIN) == []
+
+
+def test_mutation_testing_reports_survivors_and_scores(root, databases):
+    """`validate --mutate` on the small exercise: clean as shipped; a survivor appears, with file and
+    line, when an equivalent is no longer listed and when a check is weakened."""
+    from course.validate import validate_mutants
+
+    exercise = root / "exercises" / "sqlalchemy-2" / "03-engine-session"
+
+    def mutation_messages(problems):
+        return messages(p for p in problems if "mutant" in p.message or "equivalent" in p.message)
+
+    problems, (score,) = validate_mutants(root, databases, "03")
+    assert mutation_messages(problems) == ""
+    assert score.exercise == "03-engine-session" and score.survivors == [] and score.score == 1.0
+    assert score.generated >= 5 and score.equivalent >= 1
+
+    meta = exercise / "exercise.toml"
+    edit(meta, '"db.py: drop-statement session.refresh(user)" = ', '"db.py: no such mutant" = ')
+    # the check that the name is stored is what kills a dropped name=name
+    edit(exercise / "checks.py", 'if rows[first][1] != "A" or rows[second][1] != "B":', "if False:")
+    problems, (score,) = validate_mutants(root, databases, "03")
+    found = mutation_messages(problems)
+    assert "solution/db.py:23: generated mutant survives every check: drop-statement session.refresh(user)" in found
+    assert "drop-keyword name=name in User(email=email, name=name)" in found
+    assert 'list it in exercise.toml under [equivalent]: "db.py: drop-statement session.refresh(user)"' in found
+    assert 'equivalent."db.py: no such mutant" names no generated mutant' in found
+    assert len(score.survivors) == 2 and score.score < 1.0
+
+
+def test_cli_validate_mutate_prints_scores_and_fails_on_a_survivor(root):
+    exercise = root / "exercises" / "sqlalchemy-2" / "03-engine-session"
+    edit(exercise / "checks.py", 'if rows[first][1] != "A" or rows[second][1] != "B":', "if False:")
+    run = subprocess.run([sys.executable, "-m", "course.cli", "validate", str(root), "--mutate", "03"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert re.search(r"mutation score 03-engine-session: \d+% \(\d+ of \d+ killed, 1 equivalent, 1 surviving\)", run.stdout), run.stdout
+    assert "survives every check: drop-keyword name=name" in run.stdout

@@ -131,8 +131,9 @@ def env_target_metadata(learner, alembic_cfg, sql):
     where = f"alembic/env.py:{line}" if line else "alembic/env.py"
     if metadata is None:
         fail(
-            f"target_metadata is None ({where}), so autogenerate compares the database with nothing "
-            "and writes a revision whose upgrade() is just `pass`. Add `from models import Base` and "
+            f"target_metadata is None ({where}), so Alembic cannot see your models: `alembic revision "
+            "--autogenerate` stops with \"Can't proceed with --autogenerate option\", and a revision made "
+            "without --autogenerate starts with an upgrade() that is just `pass`. Add `from models import Base` and "
             "set `target_metadata = Base.metadata`; then delete any empty revision and generate again"
         )
     candidates = metadata if isinstance(metadata, list | tuple) else [metadata]
@@ -220,8 +221,9 @@ def upgrade_head(learner, alembic_cfg, db, sql):
             why = f"there is no revision in alembic/versions/ yet. Generate one:\n    {GENERATE}"
         elif all(is_noop(getattr(r.module, "upgrade", None)) for r in revisions):
             why = (
-                "your revision's upgrade() is just `pass`. That is what autogenerate writes while "
-                "target_metadata is None: fix env.py, delete the empty revision and generate it again:\n"
+                "your revision's upgrade() is just `pass`. That is how `alembic revision` starts a file "
+                "without --autogenerate (which refuses to run while target_metadata is None): fix env.py, "
+                "delete the empty revision and generate it again:\n"
                 f"    {GENERATE}"
             )
         else:

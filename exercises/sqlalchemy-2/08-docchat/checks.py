@@ -388,8 +388,8 @@ def upgrade_builds_schema(learner, fresh):
     missing = {"users", "documents"} - tables
     if missing:
         empty = (
-            " If its upgrade() is just `pass`, autogenerate saw no models: env.py's target_metadata was still "
-            "None when you generated it. Set target_metadata = Base.metadata in env.py, delete the empty "
+            " If its upgrade() is just `pass`, it was made without --autogenerate (which refuses to run while "
+            "env.py's target_metadata is None). Set target_metadata = Base.metadata in env.py, delete the empty "
             f"revision, and generate it again: `{GENERATE}`"
         )
         names = " and ".join(sorted(missing))

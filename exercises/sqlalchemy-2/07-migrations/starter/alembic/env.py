@@ -26,7 +26,8 @@ if config.config_file_name is not None:
 # target_metadata = mymodel.Base.metadata
 #
 # TODO (course) 2: autogenerate compares this metadata with the database. With None it
-# compares against nothing and writes an empty revision. Import Base from models.py
+# has nothing to compare and refuses to run ("Can't proceed with --autogenerate option;
+# ... does not provide a MetaData object"). Import Base from models.py
 # (alembic.ini's `prepend_sys_path = .` puts the exercise folder on sys.path) and
 # use its metadata.
 target_metadata = None
