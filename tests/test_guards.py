@@ -1,0 +1,41 @@
+"""Guards of the architecture: a wrong name or a broken boundary fails here, not silently later."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checker import warm
+from course import service
+
+
+@pytest.mark.parametrize("name", sorted(set(warm.PRELOAD + warm.PRELOAD_WHEN_IDLE)))
+def test_every_name_the_worker_preloads_imports(name):
+    """A misspelt preload is skipped by the worker (only speed is at stake there): catch it here."""
+    importlib.import_module(name)
+
+
+def test_the_import_contracts_hold():
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    assert lint, "import-linter is part of the test dependencies"
+    result = subprocess.run([lint], capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_service_fingerprint_sees_a_change_in_any_subpackage():
+    nested = Path(service.__file__).resolve().parent / "tui" / "widgets" / "__init__.py"
+    assert nested.exists()
+    before = service.fingerprint()
+    stat = nested.stat()
+    try:
+        os.utime(nested, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        assert service.fingerprint() != before, "a stale service would be used after an edit below course/"
+    finally:
+        os.utime(nested, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert service.fingerprint() == before
