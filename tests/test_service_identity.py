@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import running
 from course import service
-from test_cli import course
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="these tests read /proc to see what runs")
 
@@ -32,8 +30,26 @@ def lookalike():
     process.wait()
 
 
+def course(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True, timeout=180)
+
+
+def stat_fields(pid: int) -> list[str]:
+    """Fields 3... of /proc/<pid>/stat (state, ppid, ...), [] once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
 def start_time(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    return stat_fields(pid)[19]
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie. (Helpers are local: run beside tests/security, whose conftest
+    shadows ours as `conftest`, `from conftest import` and `test_cli` would not load.)"""
+    return stat_fields(pid)[:1] not in ([], ["Z"], ["X"])
 
 
 def test_db_stop_never_signals_a_process_that_only_looks_like_the_service(state_dir, lookalike):
