@@ -58,6 +58,7 @@ class CourseApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "course"
+    AUTO_FOCUS = "#lesson-view Markdown"  # the page keys scroll the lesson from the start
     BINDINGS = [
         Binding("n", "move(1)", "Next"),
         Binding("p", "move(-1)", "Prev"),
@@ -117,6 +118,7 @@ class CourseApp(App):
     def on_mount(self) -> None:
         self.title = f"{self.module.subtitle} — {self.module.title}"
         self.show_section()
+        self.focus_tab()
         # Postgres and the warm worker start once the first screen is out: on two cores their
         # imports and start-up would otherwise delay it
         self.call_after_refresh(self.start_background)
@@ -231,6 +233,12 @@ class CourseApp(App):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        self.focus_tab()
+
+    def focus_tab(self) -> None:
+        """Focus what the active tab shows, so that the page keys scroll it straight away."""
+        pane = {"lesson": "#lesson-view Markdown", "exercise": ExercisePanel, "results": ResultsView, "sql": SqlView}
+        self.query_one(pane[self.query_one(TabbedContent).active]).focus()
 
     @on(SectionList.SectionChosen)
     def section_chosen(self, event: SectionList.SectionChosen) -> None:
@@ -490,9 +498,20 @@ class CourseApp(App):
         self.push_screen(QuizScreen(session, questions, self.module.sections[-1].id))
 
     def action_help(self) -> None:
-        from course.tui.screens.help import HelpScreen
+        """The keys of the screen on top (the quiz has its own), then focus back where it was."""
+        from course.tui.screens.help import MAIN_KEYS, HelpScreen
 
-        self.push_screen(HelpScreen())
+        if isinstance(self.screen, HelpScreen):
+            return
+        underneath = self.screen
+        focused = underneath.focused
+        keys = getattr(underneath, "KEYS", None) or MAIN_KEYS
+
+        def restore(_closed) -> None:
+            if focused is not None and focused.is_attached:
+                focused.focus()
+
+        self.push_screen(HelpScreen(keys), restore)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

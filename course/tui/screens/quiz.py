@@ -23,7 +23,28 @@ class QuizScreen(Screen[int]):
         Binding("escape", "leave", "Leave quiz"),
         Binding("ctrl+enter,ctrl+j", "answer", "Answer", show=True),
         Binding("n", "next", "Next", show=False),
+        Binding("a", "answer_choice", "Answer", show=False),
+        Binding("1", "rate('again')", "Again", show=False),
+        Binding("2", "rate('hard')", "Hard", show=False),
+        Binding("3", "rate('good')", "Good", show=False),
+        Binding("4", "rate('easy')", "Easy", show=False),
     ]
+
+    KEYS = """\
+# Quiz keys
+
+| key | does |
+|---|---|
+| **↑** / **↓**, **space** | move, and pick a choice (several may be right) |
+| **a** | answer a choice question (or ctrl+enter / ctrl+j) |
+| **enter** | in the answer box: answer |
+| **1** **2** **3** **4** | after a recall answer: again / hard / good / easy |
+| **n** | the next question, once answered |
+| **escape** | leave the quiz (what you answered is kept) |
+
+**escape** or **?** closes this.
+"""
+    """The keys ``?`` lists over this screen."""
 
     def __init__(self, session: QuizSession, questions: list[Question], final_section: str):
         super().__init__()
@@ -43,8 +64,8 @@ class QuizScreen(Screen[int]):
             yield SelectionList[str](id="quiz-choices")
             yield Input(placeholder="Type your answer and press enter", id="quiz-input")
             with Horizontal(id="quiz-ratings"):
-                for rating in ("again", "hard", "good", "easy"):
-                    yield Button(rating, id=f"rate-{rating}")
+                for number, rating in enumerate(("again", "hard", "good", "easy"), 1):
+                    yield Button(f"{number} {rating}", id=f"rate-{rating}")
             yield Button("Answer", variant="primary", id="quiz-answer")
             yield Markdown(id="quiz-feedback")
             yield Static("", id="quiz-sql-diff")
@@ -96,6 +117,16 @@ class QuizScreen(Screen[int]):
         elif event.button.id and event.button.id.startswith("rate-"):
             typed = self.query_one("#quiz-input", Input).value
             self.finish(self.session.grade_recall(self.question, event.button.id.removeprefix("rate-"), typed))
+
+    def action_rate(self, rating: str) -> None:
+        """1-4 grade a recall answer, as its buttons do (ctrl+enter cannot be typed everywhere)."""
+        if self.query_one("#quiz-ratings").display and not self.answered:
+            self.query_one(f"#rate-{rating}", Button).press()
+
+    def action_answer_choice(self) -> None:
+        """``a`` answers a choice question (typed into an answer box it is just a letter)."""
+        if self.question.kind == "choice":
+            self.action_answer()
 
     def action_answer(self) -> None:
         if self.answered:
