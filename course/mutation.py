@@ -227,6 +227,11 @@ def exercise_mutations(exercise: Exercise, limit: int) -> list[Mutation]:
     for file in solution_files(exercise):
         for mutation in mutations(file, (exercise.solution_dir / file).read_text(), written_lines(exercise, file)):
             pools.setdefault((mutation.operator, file), []).append(mutation)
+    return _round_robin(pools, limit)
+
+
+def _round_robin(pools: dict, limit: int) -> list[Mutation]:
+    """At most ``limit`` mutants, taking one from each pool in turn (pools in key order)."""
     chosen: list[Mutation] = []
     queues = [list(pool) for _, pool in sorted(pools.items())]
     while queues and len(chosen) < limit:
@@ -277,9 +282,10 @@ def _perturbation_sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str, A
 
 
 _RETYPES = [
-    ("date-for-datetime", "DateTime", "Date", "from sqlalchemy import Date\n"),
-    ("date-for-datetime", "Mapped[datetime]", "Mapped[date]", "from datetime import date\n"),
-    ("integer-for-string", re.compile(r"\bString\(\d*\)"), "Integer()", "from sqlalchemy import Integer\n"),
+    # operator, what is shown, pattern, replacement, import the replacement needs
+    ("date-for-datetime", "DateTime", re.compile(r"\bDateTime\b"), "Date", "from sqlalchemy import Date\n"),
+    ("date-for-datetime", "Mapped[datetime]", re.compile(r"Mapped\[datetime\]"), "Mapped[date]", "from datetime import date\n"),
+    ("integer-for-string", "String(n)", re.compile(r"\bString\(\d*\)"), "Integer()", "from sqlalchemy import Integer\n"),
 ]
 
 
@@ -299,18 +305,8 @@ def perturbations(exercise: Exercise, limit: int) -> list[Mutation]:
             apply(list(ast.walk(twin_tree))[positions[id(node)]], twin_tree)
             ast.fix_missing_locations(twin_tree)
             pools.setdefault(operator, []).append(Mutation(file, getattr(node, "lineno", 0), operator, detail, ast.unparse(twin_tree)))
-        for operator, old, new, imports in _RETYPES:
-            pattern = old if isinstance(old, re.Pattern) else re.compile(re.escape(old))
+        for operator, shown, pattern, new, imports in _RETYPES:
             if pattern.search(source):
                 retyped = imports + pattern.sub(new, source)
-                pools.setdefault(operator, []).append(Mutation(file, 1, operator, f"{pattern.pattern} -> {new}", retyped))
-    chosen: list[Mutation] = []
-    queues = [pool for _, pool in sorted(pools.items())]
-    while queues and len(chosen) < limit:
-        for queue in list(queues):
-            if len(chosen) >= limit:
-                break
-            chosen.append(queue.pop(0))
-            if not queue:
-                queues.remove(queue)
-    return chosen
+                pools.setdefault(operator, []).append(Mutation(file, 1, operator, f"{shown} -> {new}", retyped))
+    return _round_robin(pools, limit)

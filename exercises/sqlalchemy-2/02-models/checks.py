@@ -1,7 +1,7 @@
 """Checks for 02-models: the schema Postgres really gets from the learner's 2.0 models."""
 
 import ast
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
@@ -134,6 +134,12 @@ def created_at_server_default(learner, tables, schema):
         stamp, now = conn.execute(text("SELECT created_at, now() FROM documents WHERE id = 1000")).one()
     if stamp is None:
         fail(f"a plain SQL INSERT left created_at NULL; use server_default=func.now() ({where})")
+    if not isinstance(stamp, datetime):
+        fail(
+            f"created_at came back as {stamp!r} ({type(stamp).__name__}): the column is "
+            f"{documents.column('created_at').type}, which holds no time of day. A creation time is a "
+            f"timestamp: annotate it Mapped[datetime] (DateTime) ({where})"
+        )
     if stamp.tzinfo is None:
         now = now.astimezone(timezone.utc).replace(tzinfo=None)
         stamp = stamp.replace(tzinfo=None)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from checker import check, fail, fixture
+from checker import check, fail, fixture, step
 from checker.docchat import configured_models, first_order_by, ordering_mistake, seed
 from checker.inspectors import calls
 
@@ -160,8 +160,9 @@ def navigate_both_ways(learner, models, tables, db, engine):
 def back_populates_sync(learner, models):
     both_sides(learner, models)
     User, Document = models.User, models.Document
-    ada = User(email="ada@example.com", name="Ada")
-    notes = Document(title="Notes", body="text")
+    with step('building User(email=..., name=...) and Document(title=..., body=...) in memory', "models.py"):
+        ada, grace = User(email="ada@example.com", name="Ada"), User(email="grace@example.com", name="Grace")
+        notes, draft = Document(title="Notes", body="text"), Document(title="Draft", body="text")
     ada.documents.append(notes)
     if notes.owner is not ada:
         fail(
@@ -172,8 +173,6 @@ def back_populates_sync(learner, models):
             'relationship(back_populates="owner") on User.documents and relationship(back_populates='
             f'"documents") on Document.owner ({learner.where("User", "documents")})'
         )
-    grace = User(email="grace@example.com", name="Grace")
-    draft = Document(title="Draft", body="text")
     draft.owner = grace
     if draft not in grace.documents:
         fail(

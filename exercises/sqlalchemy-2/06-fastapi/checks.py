@@ -23,6 +23,7 @@ from checker.docchat import close_not_called, first_order_by, ordering_mistake
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import
     from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.exceptions import ResponseValidationError
     from fastapi.routing import APIRoute
     from fastapi.testclient import TestClient
 
@@ -162,10 +163,25 @@ def explain_status(response, call: str, app) -> None:
     fail(f"{call} answered {status}: {detail}")
 
 
+def send(client, method: str, call: str, app, learner, **params):
+    """The response to ``call``; a return value FastAPI cannot turn into the route's response_model
+    is the learner's mistake, said as such (TestClient raises it as ResponseValidationError)."""
+    try:
+        return getattr(client, method)("/documents", **params)
+    except ResponseValidationError as error:
+        problem = (error.errors() or [{}])[0]
+        got = problem.get("input")
+        fail(
+            f"{call}: the route returned {got!r:.100} ({type(got).__name__}), which FastAPI cannot turn into "
+            f"its response_model ({problem.get('msg', 'invalid')}). Return the Document object itself "
+            f"(or, for GET, the list of them) ({route_where(app, method.upper(), learner)})"
+        )
+
+
 def post_document(client, app, learner, title: str, body: str) -> dict:
     """POST /documents?title=..&body=..; the JSON object it returns (validated)."""
     call = f"POST /documents?title={title}&body={body}"
-    response = client.post("/documents", params={"title": title, "body": body})
+    response = send(client, "post", call, app, learner, params={"title": title, "body": body})
     explain_status(response, call, app)
     where = route_where(app, "POST", learner)
     try:
@@ -197,7 +213,7 @@ def post_document(client, app, learner, title: str, body: str) -> dict:
 
 
 def get_documents(client, app, learner) -> list[dict]:
-    response = client.get("/documents")
+    response = send(client, "get", "GET /documents", app, learner)
     explain_status(response, "GET /documents", app)
     where = route_where(app, "GET", learner)
     try:
