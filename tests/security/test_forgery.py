@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from checker.runner import TAMPERED, grade
-from conftest import statuses, submission
+from security.conftest import statuses, submission
 
 STARTER = "def run():\n    pass\n"  # passes "first", fails "second" (no ANSWER)
 

@@ -9,7 +9,7 @@ import pytest
 
 from checker import sandbox
 from checker.runner import grade
-from conftest import statuses, submission
+from security.conftest import statuses, submission
 
 
 def test_limits_cannot_be_lifted(submissions, class_session, class_launcher):

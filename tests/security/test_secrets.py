@@ -9,7 +9,7 @@ import re
 import psycopg
 
 from checker.runner import grade
-from conftest import statuses, submission
+from security.conftest import statuses, submission
 
 # Learner code that looks for database URLs and passwords everywhere it can read, then tries
 # every one it found.
