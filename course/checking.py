@@ -46,21 +46,32 @@ def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: 
             for exercise in exercises if exercise.full_id not in incomplete
         ]
         graded = _grade_all(ctx, jobs, console)
-        for exercise in exercises:
-            result = incomplete.get(exercise.full_id) or next(graded)
-            if not solution:
-                workspace.progress.record_result(
-                    exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json()
-                )
-                workspace.progress.set("position", exercise.full_id)
-            results.append(result)
-            if console is not None:
-                from course.render import print_result
+        many = len(exercises) > 1  # check --all: passing ones in the summary only, unless -v
+        from course.render import RunProgress
 
-                print_result(console, result, verbose=verbose)
-                if result.status != "pass" and not solution:
-                    console.print(f"  [dim]Stuck? `course hint {exercise.id}` · edit {workspace.folder(exercise)}[/]")
-        next(graded, None)  # past the last result: the grading session closes now
+        progress = RunProgress("grading", len(exercises)) if many and console is not None else contextlib.nullcontext()
+        with progress:
+            for exercise in exercises:
+                result = incomplete.get(exercise.full_id) or next(graded)
+                if not solution:
+                    workspace.progress.record_result(
+                        exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json()
+                    )
+                    workspace.progress.set("position", exercise.full_id)
+                results.append(result)
+                if console is not None and (not many or verbose or result.status != "pass"):
+                    from course.render import print_result
+
+                    print_result(console, result, verbose=verbose)
+                    if result.status != "pass" and not solution:
+                        console.print(f"  [dim]Stuck? `course hint {exercise.id}` · edit {workspace.folder(exercise)}[/]")
+                if many and console is not None:
+                    progress.step(f"{exercise.id} {result.status}")
+            next(graded, None)  # past the last result: the grading session closes now
+    if many and console is not None:
+        from course.render import print_summary
+
+        print_summary(console, results)
     return results
 
 

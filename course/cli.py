@@ -549,14 +549,17 @@ def validate(obj: Context, path: Path | None, static: bool, mutate: str | None, 
     if static and mutate is not None:
         raise Fatal("--static and --mutate exclude each other; fix: drop one")
     session = None if static else obj.database_session()
+    from course.render import RunProgress
+
     try:
+        with RunProgress("validating") as shown:  # a bar on a terminal, plain lines when piped
+            if mutate is not None:
+                problems, scores = validate_mutants(root, session, mutate or None, max_mutants, progress=shown.step)
+            else:
+                problems = run_validate(root, session, progress=shown.step)
         if mutate is not None:
-            problems, scores = validate_mutants(root, session, mutate or None, max_mutants,
-                                                progress=lambda step: click.echo(f"  … {step}", err=True))
             for score in scores:
                 click.echo(f"mutation score {score}")
-        else:
-            problems = run_validate(root, session, progress=lambda step: click.echo(f"  … {step}", err=True))
     finally:
         if session is not None:
             session.close()

@@ -71,3 +71,61 @@ def print_result(console: Console, result: ExerciseResult, *, verbose: bool = Fa
         console.print("  [dim]Your code printed:[/]")
         for line in result.output.strip().splitlines()[-15:]:
             console.print(f"    [dim]{escape(line)}[/]", highlight=False)
+
+
+def print_summary(console: Console, results: list[ExerciseResult]) -> None:
+    """One screen at the end of a long run: each exercise, its status and what to fix."""
+    table = Table(title="Summary", title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("exercise", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("to fix", overflow="ellipsis", no_wrap=True)
+    for result in results:
+        shared = common_error(result)
+        if shared is not None:
+            lines = shared.splitlines() or [""]
+            to_fix = "could not run: " + (lines[1] if len(lines) > 1 else lines[0]).strip()  # "mod.py:1: SyntaxError…"
+        else:
+            to_fix = ", ".join(c.name for c in result.checks if c.status != "pass")
+        table.add_row(escape(result.exercise), f"{ICONS[result.status]} {result.status}", escape(to_fix))
+    console.print(table)
+    passed = sum(1 for r in results if r.passed)
+    seconds = sum(r.duration_s for r in results)
+    console.print(f"[bold]{passed}/{len(results)} passed[/] [dim]· {seconds:.1f} s of grading"
+                  + ("" if passed == len(results) else " · details of each failing one above; -v shows every check") + "[/]")
+
+
+class RunProgress:
+    """Progress of a long run (``check --all``, ``validate``) on stderr: a rich progress bar on a
+    terminal, plain lines when piped. Output printed to stdout meanwhile appears above the bar."""
+
+    def __init__(self, label: str, total: int | None = None):
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.console = Console(stderr=True, highlight=False)
+        self._bar = None
+
+    def __enter__(self) -> RunProgress:
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            columns = [SpinnerColumn(), TextColumn("{task.description}")]
+            if self.total is not None:
+                columns += [BarColumn(), MofNCompleteColumn()]
+            self._bar = Progress(*columns, TimeElapsedColumn(), console=self.console, transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=self.total)
+        return self
+
+    def step(self, text: str, *, advance: int = 1) -> None:
+        """One more done (``advance=0``: only say what is happening now)."""
+        self.done += advance
+        if self._bar is not None:
+            self._bar.update(self._task, advance=advance, description=f"{self.label}: {escape(text)}")
+            return
+        count = f"[{self.done}/{self.total}] " if self.total is not None else ""
+        self.console.print(f"{count}{text}", markup=False, highlight=False)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()

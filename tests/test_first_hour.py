@@ -248,3 +248,29 @@ def test_o_in_the_app_opens_the_main_file_in_the_editor_and_comes_back(tmp_path)
         except ChildProcessError:
             pass
         os.close(fd)
+
+
+def test_check_all_ends_with_a_summary_and_shows_details_only_for_failures(tmp_path, modules):
+    import shutil
+
+    workspace = tmp_path / "ws"
+    course("init", workspace=workspace)
+    exercises = [e for m in modules for e in m.exercises]
+    for exercise in exercises:
+        shutil.copytree(exercise.solution_dir, workspace / exercise.module_id / exercise.id, dirs_exist_ok=True)
+    (workspace / "sqlalchemy-2" / "02-models" / "models.py").write_text("class Base(:\n")
+    result = course("check", "--all", workspace=workspace, env={"COLUMNS": "120"}, timeout=600)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert "✓ engine is built from DATABASE_URL" not in out, "details of a passing exercise are shown"
+    assert out.count("SyntaxError") == 2  # the failing exercise's details, and its summary row
+    summary = out[out.index("Summary"):]
+    assert all(e.full_id in summary for e in exercises)
+    assert "could not run: models.py:1: SyntaxError" in summary
+    assert f"{len(exercises) - 1}/{len(exercises)} passed" in summary
+    assert len(summary.splitlines()) <= 24, "the summary fits on one screen"
+    progress = [line for line in result.stderr.splitlines() if line.startswith("[")]  # piped: plain lines
+    assert progress[-1] == f"[{len(exercises)}/{len(exercises)}] 13-hybrid pass", result.stderr
+
+    verbose = course("check", "--all", "-v", workspace=workspace, env={"COLUMNS": "120"}, timeout=600)
+    assert "✓ engine is built from DATABASE_URL" in verbose.stdout
