@@ -392,8 +392,7 @@ def exec(obj: Context, exercise: str, command: tuple[str, ...]) -> None:  # noqa
     """
     from course.devdb import dev_database_url
 
-    if command and command[0] == "--":
-        command = command[1:]
+    command = _take_global_options(obj, command)
     if not command:
         raise Fatal("no command given; fix: e.g. `course exec 07 -- alembic upgrade head`")
     found = obj.exercise(exercise)
@@ -406,7 +405,36 @@ def exec(obj: Context, exercise: str, command: tuple[str, ...]) -> None:  # noqa
         completed = subprocess.run(list(command), cwd=folder, env=env, check=False)
     except FileNotFoundError:
         raise Fatal(f"command not found: {command[0]}; fix: check the spelling, or install it in this environment") from None
+    if completed.returncode != 0:
+        from course.unfinished import unfinished_todos
+
+        todos = unfinished_todos(found, folder)
+        if todos:  # the likely cause, in one line under the tool's own output
+            more = f" (and {len(todos) - 1} more)" if len(todos) > 1 else ""
+            click.echo(f"course: {command[0]} failed (exit {completed.returncode}): {todos[0].describe()}{more}; "
+                       f"fix: finish it in {folder / todos[0].file}, then run this again", err=True)
     sys.exit(completed.returncode)
+
+
+def _take_global_options(obj: Context, command: tuple[str, ...]) -> tuple[str, ...]:
+    """``course exec 07 --workspace DIR -- CMD``: global options between EXERCISE and ``--`` are
+    the runner's; what follows ``--`` (or the first other word) is the command."""
+    names = {"--workspace": "workspace", "--backend": "backend", "--database-url": "database_url", "--content": "content"}
+    words = list(command)
+    while words and words[0] != "--":
+        option, has_value, value = words[0].partition("=")
+        if option not in names:
+            break
+        if not has_value:
+            if len(words) < 2:
+                raise Fatal(f"{option} needs a value; fix: e.g. `course exec 07 {option} VALUE -- alembic upgrade head`")
+            value = words[1]
+            words = words[1:]
+        words = words[1:]
+        obj.apply(names[option], (value,) if option == "--content" else value)
+    if words and words[0] == "--":
+        words = words[1:]
+    return tuple(words)
 
 
 @main.command()

@@ -274,3 +274,28 @@ def test_check_all_ends_with_a_summary_and_shows_details_only_for_failures(tmp_p
 
     verbose = course("check", "--all", "-v", workspace=workspace, env={"COLUMNS": "120"}, timeout=600)
     assert "✓ engine is built from DATABASE_URL" in verbose.stdout
+
+
+def test_exec_names_the_unfinished_todo_when_the_tool_fails(tmp_path, exercises, state_dir):
+    from conftest import postgres_processes
+
+    workspace = tmp_path / "ws"
+    folder = workspace / "sqlalchemy-2" / "07-migrations"
+    readme_command = ["alembic", "revision", "--autogenerate", "-m", "create tables"]
+    try:
+        # README's own example, on the starter; the global option after EXERCISE works here too
+        failed = course("exec", "07-migrations", "--workspace", str(workspace), "--", *readme_command)
+        assert failed.returncode != 0
+        assert "Can't load plugin" in failed.stderr, "the tool's own output is kept"
+        last = failed.stderr.strip().splitlines()[-1]
+        assert last.startswith("course: alembic failed") and "alembic/env.py:12" in last and "TODO (course) 1" in last, last
+        assert "fix:" in last
+        env = exercises["07-migrations"].solution_dir / "alembic" / "env.py"
+        (folder / "alembic" / "env.py").write_text(env.read_text())
+        done = course("exec", "07-migrations", "--", *readme_command, workspace=workspace)
+        assert done.returncode == 0, done.stderr
+        assert "starter left it" not in done.stderr
+        assert list((folder / "alembic" / "versions").glob("*create_tables*.py"))
+    finally:
+        course("db", "stop")
+    assert postgres_processes(state_dir) == []
