@@ -99,7 +99,11 @@ class QuizScreen(Screen[int]):
         entry = self.query_one("#quiz-input", Input)
         entry.value = ""
         entry.display = question.kind in ("sql", "recall")
-        entry.placeholder = "The SQL it sends (one line), then enter" if question.kind == "sql" else "Answer from memory, then enter"
+        entry.placeholder = (
+            "The SQL it sends (one line), then enter" if question.kind == "sql"
+            else "Type your answer (it must name the key terms), then enter" if question.must_mention
+            else "Answer from memory, then enter"
+        )
         self.query_one("#quiz-ratings").display = False
         self.query_one("#quiz-answer", Button).display = question.kind == "choice"
         self.query_one("#quiz-feedback", Markdown).update("")
