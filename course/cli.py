@@ -118,6 +118,10 @@ class Context:
             return self.database_session_opener(spares)()
         except BackendError as error:
             raise Fatal(str(error)) from None
+        except OSError as error:
+            from course.errors import postgres_environment_error
+
+            raise Fatal(postgres_environment_error(error)) from None
 
     def database_session_opener(self, spares: int = 1):
         """A function that opens a database session (raises BackendError) — for workers."""

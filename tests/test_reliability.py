@@ -399,3 +399,50 @@ def test_a_unix_socket_in_use_where_the_shared_server_goes_does_not_stop_it(tmp_
         holder.close()
         subprocess.run([sys.executable, "-m", "course.cli", "db", "stop"], capture_output=True, env=env, timeout=60)
     assert postgres_processes(open_tmp) == []
+
+
+def test_a_state_folder_that_is_a_file_is_one_line_not_a_traceback(tmp_path, open_tmp):
+    """An OS error the preflight does not foresee is still one line with a fix, exit 2."""
+    occupied = open_tmp / "state"
+    occupied.write_text("not a folder\n")
+    result = environment_check(tmp_path, {"COURSE_STATE_DIR": str(occupied)})
+    one_line_error(result, str(occupied))
+
+
+@pytest.mark.parametrize("error", [PermissionError(13, "Permission denied", "/root/state"), RuntimeError("a bug")])
+def test_any_failure_to_start_postgres_ends_starting_in_the_app(tmp_path, error, monkeypatch):
+    """The status bar never says "starting…" forever: an OS error is the one-line message, any
+    other error is shown too; the app keeps working."""
+    import asyncio
+    import functools
+
+    from course.content import load_modules
+    from course.tui.app import CourseApp
+    from course.tui.widgets.results import ResultsView
+    from course.workspace import Workspace
+
+    from checker import launch
+
+    monkeypatch.setattr(launch, "default_launcher", functools.partial(launch.default_launcher, warm=False))  # no check runs
+    module = load_modules()[0]
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init([module])
+
+    def fails():
+        raise error
+
+    async def scenario():
+        app = CourseApp(module, workspace, fails)
+        async with app.run_test(size=(100, 30)) as pilot:
+            deadline = time.monotonic() + 30
+            while app.server_status != "failed" and time.monotonic() < deadline:
+                await pilot.pause(0.1)
+            assert app.server_status == "failed"
+            await pilot.pause(0.2)
+            shown = "\n".join(str(w.render()) for w in app.query_one(ResultsView).children)
+            assert ("/root/state" in shown and "fix:" in shown) if isinstance(error, OSError) else "a bug" in shown
+            await pilot.press("n")
+            assert app.section.id == "02-models"
+
+    asyncio.run(scenario())
+    workspace.close()

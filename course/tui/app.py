@@ -256,6 +256,11 @@ class CourseApp(App):
         except BackendError as error:
             self.post_message(ServerFailed(str(error)))
             return
+        except OSError as error:  # unforeseen by the preflight: still one line, never "starting…" forever
+            from course.errors import postgres_environment_error
+
+            self.post_message(ServerFailed(postgres_environment_error(error)))
+            return
         if self._closing:
             session.close()
             return
@@ -358,6 +363,8 @@ class CourseApp(App):
         if event.state == WorkerState.ERROR:
             if event.worker.group == "check":
                 self.checking = None
+            if event.worker.group == "postgres":  # the status bar must not say "starting…" forever
+                self.post_message(ServerFailed(f"{type(event.worker.error).__name__}: {event.worker.error}"))
             self.notify(f"{event.worker.name}: {event.worker.error}", title="Something went wrong", severity="error",
                         timeout=15, markup=False)
             self.refresh_status_bar()
