@@ -345,3 +345,27 @@ def test_an_annotated_dependency_and_a_request_body_model(engine):
     assert engine.pool.checkedout() == 0
     lesson = read(LESSONS / "06-fastapi.md")
     assert "Annotated[Session, Depends(get_db)]" in lesson and "request body" in lesson
+
+
+# -- declarations the quiz's wrong choices describe ----------------------------------------------
+
+def test_what_the_quiz_says_about_declarations_that_look_right():
+    from sqlalchemy.exc import ArgumentError
+
+    class Fresh(DeclarativeBase):
+        pass
+
+    class Person(Fresh):
+        __tablename__ = "people"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        name: Mapped[str] = mapped_column(String(100), default=None)  # a Python default, still NOT NULL
+        nickname: str | None = String(100)  # no Mapped[]: a plain class attribute, not a column
+
+    assert Person.__table__.c.name.nullable is False
+    assert "nickname" not in Person.__table__.c
+    with pytest.raises(ArgumentError, match="Mapped"):
+        type("Untyped", (Fresh,), {"__tablename__": "untyped", "__annotations__": {"id": int},
+                                   "id": mapped_column(primary_key=True)})
+    with pytest.raises(ArgumentError, match="could not assemble any primary key"):
+        type("Keyless", (Fresh,), {"__tablename__": "keyless", "__annotations__": {"id": Mapped[int]},
+                                   "id": mapped_column(unique=True, nullable=False)})
