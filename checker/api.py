@@ -56,6 +56,40 @@ def step(what: str, where: str = ""):
         fail(f"{what} raised {type(error).__name__}: {database_reason(error)}" + (f" ({where})" if where else ""))
 
 
+_UNTOUCHED: dict[tuple[str, str], bool] = {}
+
+
+def starter_untouched(learner, exercise_dir) -> bool:
+    """Whether the learner's folder still holds the exercise's starter unchanged (every starter file
+    identical, no revision added): the learner has not tried yet."""
+    from pathlib import Path
+
+    starter = Path(exercise_dir) / "starter"
+    key = (str(learner.dir), str(starter))
+    if key not in _UNTOUCHED:
+        files = [p for p in starter.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        same = bool(files) and all(
+            (learner.dir / f.relative_to(starter)).is_file() and (learner.dir / f.relative_to(starter)).read_bytes() == f.read_bytes()
+            for f in files
+        )
+        versions = learner.dir / "alembic" / "versions"
+        if same and versions.is_dir():
+            same = {p.name for p in versions.glob("*.py")} == {p.name for p in (starter / "alembic" / "versions").glob("*.py")}
+        _UNTOUCHED[key] = same
+    return _UNTOUCHED[key]
+
+
+def fix_or_hint(learner, exercise_dir, fix: str) -> str:
+    """``fix`` — the code to write — unless the learner has not touched the starter yet: a first
+    failure names the mistake, the concept and the place, and points to the hint instead of
+    handing over the line (``course hint``, ``h`` in the app, gives it when asked)."""
+    from pathlib import Path
+
+    if starter_untouched(learner, exercise_dir):
+        return f"A hint is available: `course hint {Path(exercise_dir).name}` (or press h in the app)"
+    return fix
+
+
 @dataclass
 class CheckSpec:
     name: str

@@ -21,6 +21,24 @@ def _cases():
                 yield pytest.param(exercise.id, f"variants/{name}", id=f"{exercise.id}-variant-{name}")
 
 
+HINT_LADDER = {
+    # exercise: code its starter's first failure must not print (it names the mistake, the concept and
+    # the place, and points to `course hint` instead)
+    "02-models": "mapped_column(String(255)",
+    "03-engine-session": 'create_engine(os.environ["DATABASE_URL"])',
+    "04-crud": "session.add(",
+    "05-relationships": 'relationship(back_populates="owner")',
+    "06-fastapi": "try: yield db",
+    "07-rename-migration": "alter_column",
+    "08-docchat": "db.add(Document(",
+    "09-many-to-many": 'Table("document_tag"',
+    "10-cascades": "class Chunk(Base)",
+    "11-loading": 'lazy="raise")',
+    "12-pooling": "pool_size=5, max_overflow=10",
+    "13-hybrid": "@hybrid_property",
+}
+
+
 def _describe(result) -> str:
     return "\n".join(f"{c.status:5} {c.name}: {c.message[:500]}" for c in result.checks)
 
@@ -36,6 +54,10 @@ def test_exercise_case(exercise_id, variant, exercises, databases, warm_launcher
     elif variant == "starter":
         assert result.status == "fail", _describe(result)
         assert any(status == "fail" for status in statuses.values())
+        first = next(c for c in result.checks if c.status == "fail")
+        if exercise_id in HINT_LADDER:
+            assert "A hint is available: `course hint " in first.message, f"{first.name}: {first.message}"
+            assert HINT_LADDER[exercise_id] not in first.message, f"{first.name} hands over the line: {first.message}"
     else:
         mutant = exercise.mutants[variant.split("/", 1)[1]]
         expected = mutant.expect

@@ -2,11 +2,15 @@
 
 import ast
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 
 from checker import check, fail, fixture
+from checker.api import fix_or_hint
+
+HERE = Path(__file__).parent
 
 STRING_TYPES = {"VARCHAR", "TEXT", "STRING"}
 TIMESTAMP_TYPES = {"TIMESTAMP", "DATETIME"}
@@ -24,8 +28,16 @@ def tables(learner, db):
 
 
 def expect_column(table, learner, class_name, name, *, types, nullable, length=None):
-    column = table.column(name)
     where = learner.where(class_name, name)
+    if name not in table.columns:
+        fail(
+            f"create_all() made table `{table.name}` without a column `{name}` (it has: "
+            f"{', '.join(table.columns)}) ({where}). A class attribute becomes a column only when it is "
+            f"declared with a Mapped[...] annotation in class {class_name}; its SQL type, length and NULL-ability "
+            "come from that annotation and from mapped_column(...). "
+            + fix_or_hint(learner, HERE, f"Add `{name}: Mapped[...] = mapped_column(...)` to class {class_name}")
+        )
+    column = table.column(name)
     if column.type_name not in types:
         fail(f"{table.name}.{name} is {column.type} in Postgres; expected {' or '.join(sorted(types))} ({where})")
     if length is not None and column.length != length:

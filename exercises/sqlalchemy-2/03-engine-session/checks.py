@@ -1,12 +1,16 @@
 """Checks for 03-engine-session: engine from the environment, a session factory, add_user()."""
 
 import gc
+from pathlib import Path
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine, make_url
 
 from checker import check, fail, fixture
+from checker.api import fix_or_hint
 from checker.inspectors import uncalled, url_literals
+
+HERE = Path(__file__).parent
 
 
 @fixture
@@ -25,6 +29,13 @@ def tables(learner, db):
 
 @fixture
 def engine(learner):
+    if getattr(learner.db, "engine", None) is None:
+        fail(
+            "db.py defines no `engine` yet (db.py): the Engine is the one object that knows where the database "
+            "is and keeps a pool of connections to it, made once when the module is imported. Its URL comes "
+            "from the DATABASE_URL environment variable, never from the code. "
+            + fix_or_hint(learner, HERE, 'Write `engine = create_engine(os.environ["DATABASE_URL"])`')
+        )
     engine = learner.require("db", "engine", "the Engine, created with create_engine(...)")
     if not isinstance(engine, Engine):
         fail(f"db.engine must be an Engine from create_engine(...), not {type(engine).__name__}")

@@ -18,7 +18,10 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
+from checker.api import fix_or_hint
 from checker.docchat import first_order_by, ordering_mistake
+
+HERE = Path(__file__).parent
 
 # Two owners with documents, one without. created_at is explicit and distinct, and for user 1 the
 # order of ids, of insertion (the order a query without ORDER BY usually returns), of dates and of
@@ -101,10 +104,25 @@ def where_def(learner, name: str, filename: str = "crud.py") -> str:
 
 
 def function(learner, name: str, signature: str):
+    """The learner's ``crud.<name>``; calling it while it is still the starter's stub fails with what
+    the function is for, instead of a bare NotImplementedError traceback."""
     value = learner.require("crud", name, signature)
     if not callable(value):
         fail(f"crud.{name} must be a function: {signature}")
-    return value
+
+    def stub_aware(*args):
+        try:
+            return value(*args)
+        except NotImplementedError as error:
+            fail(
+                f"crud.{name}() is not written yet: it still raises NotImplementedError "
+                f"({learner_frame(error, learner) or where_def(learner, name)}). It must be {signature}, working "
+                "through the Session it is given (2.0 style: select() for reads; the session's unit of work, "
+                "then commit(), for writes). "
+                + fix_or_hint(learner, HERE, "Replace the `raise NotImplementedError` with its body")
+            )
+
+    return stub_aware
 
 
 def learner_frame(error: BaseException, learner) -> str | None:

@@ -7,15 +7,18 @@ ORDER BY shows it; each user's documents are compared as sets.
 """
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture, step
+from checker.api import fix_or_hint
 from checker.docchat import configured_models, first_order_by, ordering_mistake, seed
 from checker.inspectors import calls
 
 FIX = "select(User).options(selectinload(User.documents))"
+HERE = Path(__file__).parent
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -63,7 +66,14 @@ def relationship(learner, models, class_name: str, attribute: str, *, collection
     if attribute not in mapper.relationships:
         if attribute in mapper.attrs:
             fail(f"{class_name}.{attribute} is a column, not a relationship(): declare `{example}` ({where})")
-        fail(f"{class_name} has no relationship `{attribute}`: add `{example}` to class {class_name} ({where})")
+        other = "Document" if class_name == "User" else "User"
+        fail(
+            f"{class_name} has no relationship `{attribute}` ({where}): the foreign key documents.owner_id links "
+            f"the tables, but without relationship() an object cannot reach its {other.lower()}"
+            f"{'s' if collection else ''} as `{class_name.lower()}.{attribute}` — only a query could. Each side of a "
+            "one-to-many declares its relationship() and names the other with back_populates. "
+            + fix_or_hint(learner, HERE, f"Add `{example}` to class {class_name}")
+        )
     prop = mapper.relationships[attribute]
     if prop.mapper.class_ is not getattr(models, target):
         fail(

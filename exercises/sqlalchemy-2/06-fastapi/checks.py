@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
+from checker.api import fix_or_hint
 from checker.docchat import close_not_called, first_order_by, ordering_mistake
 
 with warnings.catch_warnings():
@@ -28,6 +29,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 FIX_GET_DB = "db = SessionLocal()` then `try: yield db` / `finally: db.close()"
+HERE = Path(__file__).parent
 
 # Documents the grader writes itself, with created_at values whose order is neither the id order
 # nor its reverse: only ORDER BY created_at DESC gives NEWEST_FIRST.
@@ -283,8 +285,8 @@ def require_generator(get_db, learner) -> None:
     fail(
         f"get_db is an ordinary function, not a generator ({where}): it has no `yield`. FastAPI runs cleanup "
         "code only for dependencies that yield; a function that *returns* its session gives it no moment to "
-        "close it, and every request leaks one pooled connection. Write it as a generator: "
-        f"`{FIX_GET_DB}`"
+        "close it, and every request leaks one pooled connection. "
+        + fix_or_hint(learner, HERE, f"Write it as a generator: `{FIX_GET_DB}`")
     )
 
 

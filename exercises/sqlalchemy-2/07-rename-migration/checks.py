@@ -9,14 +9,17 @@ same in reverse for the downgrade.
 
 from __future__ import annotations
 
+from pathlib import Path
 
 from sqlalchemy import inspect, text
 
 from checker import check, fail, fixture
 from checker import migrations
+from checker.api import starter_untouched
 from checker.migrations import alembic_config, compare, drift_message, error_summary, function_line, is_noop, relative, table_names
 
 EXERCISE = "07-rename-migration"
+HERE = Path(__file__).parent
 REVISION_1 = "3f1c2a9b7d10"
 GENERATE = f'course exec {EXERCISE} -- alembic revision --autogenerate -m "rename documents body to content"'
 DOCUMENTS = [
@@ -110,9 +113,10 @@ def require_new_revision(learner, script):
     require_revision_1(learner, script)
     if not new_revisions(learner, script):
         fail(
-            "there is no revision after revision 1 yet. Bring your dev database to revision 1, generate "
-            "revision 2, then review it:\n"
+            "there is no revision after revision 1 yet: a change to the schema is always a new revision on top "
+            "of the last one. Bring your dev database to revision 1, generate revision 2, then review it:\n"
             f"    course exec {EXERCISE} -- alembic upgrade head\n    {GENERATE}"
+            + (f"\nA hint is available: `course hint {EXERCISE}` (or press h in the app)" if starter_untouched(learner, HERE) else "")
         )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from checker import check, fail, fixture, step
 from checker.fresh import run_fresh
 from checker.harness import learner_traceback
+from checker.api import fix_or_hint
 from checker.docchat import ordering_mistake
 from checker.inspectors import calls, url_literals
 from checker.sqlshape import Shape
@@ -216,6 +217,7 @@ with open(sys.argv[1], "w") as out:
     json.dump([response.status_code, response.text, sent], out)
 """
 
+HERE = Path(__file__).parent
 SEQUENCE_START = 460
 """Documents POSTed get ids from here: never the row count."""
 
@@ -557,7 +559,8 @@ def restart_survives(learner, migrated):
         fail(
             "the first process POSTed three documents and got 2xx answers, but the documents table is empty and "
             "no INSERT ever reached Postgres: the app keeps them in memory, and they vanish when the process "
-            "ends. Store them with the session from get_db: db.add(Document(...)), db.commit()"
+            "ends. What must outlive a restart goes into the database, through the request's session. "
+            + fix_or_hint(learner, HERE, "Store them with the session from get_db: db.add(Document(...)), db.commit()")
         )
     if sorted(row.id for row in stored) != sorted(ids):
         fail(

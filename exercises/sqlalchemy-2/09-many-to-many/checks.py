@@ -9,14 +9,17 @@ make SQLAlchemy send is captured), then reads the tables back through a separate
 
 import ast
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from checker import check, database_reason, fail, fixture, step
+from checker.api import fix_or_hint
 from checker.docchat import configured_models
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+HERE = Path(__file__).parent
 INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
 TIMESTAMP_TYPES = {"TIMESTAMP", "DATETIME"}
 
@@ -321,7 +324,11 @@ def tag_names(tags) -> list[str]:
 def document_tag_table(learner, tables, schema, db):
     where = where_table(learner, "document_tag")
     table = table_exists(
-        learner, schema, "document_tag", f"declare the association table on Base.metadata: `{DOCUMENT_TAG}`"
+        learner, schema, "document_tag",
+        "a document has many tags and a tag many documents, and neither table can hold a list of the other's "
+        "ids: the links live in an association table of their own, one row per (document, tag) pair, declared "
+        "as a plain Table on Base.metadata (no class: it holds nothing but the two foreign keys). "
+        + fix_or_hint(learner, HERE, f"Declare `{DOCUMENT_TAG}`"),
     )
     for name in ("document_id", "tag_id"):
         table.column(name)

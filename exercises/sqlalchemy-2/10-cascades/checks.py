@@ -8,13 +8,16 @@ connection. ``session.delete()`` issues the cascade SELECT at once, not at flush
 blocks wrap the ``delete()`` call as well as the ``commit()``.
 """
 
+from pathlib import Path
 
 from checker import check, database_reason, fail, fixture, step
+from checker.api import fix_or_hint
 from checker.docchat import configured_models
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+HERE = Path(__file__).parent
 INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
 STRING_TYPES = {"VARCHAR", "TEXT"}
 
@@ -53,8 +56,10 @@ def models(learner):
     )
     if getattr(module, "Chunk", None) is None:
         fail(
-            'models.py has no class `Chunk`: define `class Chunk(Base)` with `__tablename__ = "chunks"`, '
-            "columns id, text and document_id, and the relationship `document`"
+            "models.py has no class `Chunk` yet: a document's text is split into chunks, each a row of its own "
+            "table that belongs to exactly one document (a many-to-one, the document's id as a foreign key). "
+            + fix_or_hint(learner, HERE, 'Define `class Chunk(Base)` with `__tablename__ = "chunks"`, columns id, '
+                          "text and document_id, and the relationship `document`")
         )
     if inspect(module.Chunk).local_table.name != "chunks":
         fail(f'Chunk is mapped to `{inspect(module.Chunk).local_table.name}`; it must be `__tablename__ = "chunks"`')

@@ -10,14 +10,17 @@ counted too (``cursor.rowcount``), to show what a JOIN on a collection multiplie
 
 import ast
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy import event, inspect
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
+from checker.api import fix_or_hint
 from checker.docchat import configured_models, seed
 
+HERE = Path(__file__).parent
 SELECTIN = "select(User).options(selectinload(User.documents))"
 JOINED = "select(Document).options(joinedload(Document.owner))"
 
@@ -210,10 +213,11 @@ def lazy_raise(learner, models, tables, db, engine, sql):
         sql.flag(lazy, "lazy load of User.documents — lazy='raise' would have refused it")
         fail(
             f"reading user.documents on a user loaded without its documents sent a SELECT (marked below): "
-            f"the relationship still loads lazily (lazy={prop.lazy!r}). In a loop over users that is one "
-            "query per user — the N+1 problem — and nothing warns you. Declare "
-            '`documents: Mapped[list["Document"]] = relationship(back_populates="owner", lazy="raise")`: '
-            f"then a forgotten eager load raises InvalidRequestError instead ({where})"
+            f"the relationship still loads lazily (lazy={prop.lazy!r}) ({where}). In a loop over users that is "
+            "one query per user — the N+1 problem — and nothing warns you. A relationship can refuse to load "
+            "itself instead, so that a forgotten eager load raises InvalidRequestError. "
+            + fix_or_hint(learner, HERE,
+                          'Declare `documents: Mapped[list["Document"]] = relationship(back_populates="owner", lazy="raise")`')
         )
     if prop.lazy in ("selectin", "joined", "subquery", "immediate"):
         fail(

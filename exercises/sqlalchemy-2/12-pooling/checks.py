@@ -10,6 +10,7 @@ server through the ``admin`` fixture (a superuser engine without a pool) to look
 import ast
 import threading
 import time
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
@@ -18,8 +19,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
 from checker import check, fail, fixture
+from checker.api import fix_or_hint
 from checker.inspectors import url_literals
 
+HERE = Path(__file__).parent
 CONFIG = 'create_engine(os.environ["DATABASE_URL"], pool_size=5, max_overflow=10, pool_pre_ping=True)'
 CONCURRENT = 15
 BARRIER_S = 8.0
@@ -150,7 +153,10 @@ def pool_configured(learner, learner_engine):
             "it silently if the server has closed it)"
         )
     if problems:
-        fail(f"db.engine's pool is not configured as asked: {'; '.join(problems)}. Write `{CONFIG}` ({where})")
+        fail(
+            f"db.engine's pool is not configured as asked ({where}): {'; '.join(problems)}. The pool is set up "
+            "by create_engine's keyword arguments. " + fix_or_hint(learner, HERE, f"Write `{CONFIG}`")
+        )
 
 
 @check("sessions-share-pool", "sessions from SessionLocal() borrow and return the engine's pooled connections")

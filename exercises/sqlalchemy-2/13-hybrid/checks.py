@@ -9,6 +9,7 @@ sides) is recognised and explained.
 """
 
 import ast
+from pathlib import Path
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import ArgumentError
@@ -16,7 +17,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
 from checker import check, fail, fixture
+from checker.api import fix_or_hint
 
+HERE = Path(__file__).parent
 LIMIT = 5000
 FIX = (
     "return `len(self.body) > 5000` from the hybrid (the instance side) and attach the SQL side with "
@@ -58,8 +61,9 @@ def descriptor(learner, models):
         if "is_long" in vars(klass):
             return vars(klass)["is_long"]
     fail(
-        "Document has no `is_long`: add it to class Document in models.py as a @hybrid_property "
-        f"({learner.where('Document')})"
+        f"Document has no `is_long` ({learner.where('Document')}): one attribute that answers on an instance "
+        "(plain Python) and also inside select(...).where(...) (an SQL expression Postgres evaluates) is a "
+        "hybrid property. " + fix_or_hint(learner, HERE, "Add it to class Document in models.py as a @hybrid_property")
     )
 
 
