@@ -1,8 +1,10 @@
 """Self-check quizzes with spaced repetition: the engine shared by ``course quiz`` and the TUI.
 
 Scheduling is FSRS (the ``fsrs`` package, the scheduler Anki ships): each card's memory state
-and due time live in the progress store. Choice and "predict the SQL" answers are graded here;
-free-recall answers are graded by the learner (again / hard / good / easy), retrieval first.
+and due time live in the progress store. Choice and "predict the SQL" answers are graded here
+(choices shown in a fresh order each time, SQL compared by meaning: ``course.quizsql``);
+free-recall answers are graded by the learner (again / hard / good / easy), retrieval first —
+and, where a question lists ``must_mention`` terms, by whether the typed answer names them.
 """
 
 from __future__ import annotations
@@ -216,11 +218,6 @@ class QuizSession:
         return card.due
 
     # results
-
-    def section_score(self, section: str) -> tuple[int, int]:
-        """(right, asked) among this session's graded answers in ``section``."""
-        graded = [o for q, o in self.answered if q.section == section and o.correct is not None]
-        return sum(1 for o in graded if o.correct), len(graded)
 
     def finish(self, final_section: str) -> Summary:
         """The session's score; records the module as complete when the final section passed."""
