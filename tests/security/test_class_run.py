@@ -57,6 +57,12 @@ def pairs_of(records: list[dict]) -> list[tuple[str, str]]:
     return [(r["student"], r["exercise"].split("/")[1]) for r in records]
 
 
+def errors_of(report: dict) -> list[tuple[str, str, str, str]]:
+    """(student, exercise, check, message) of every check in error: what a failure shows."""
+    return [(s["student"], r["exercise"], c["name"], c["message"][:300]) for s in report["students"]
+            for r in s["results"] for c in r["checks"] if c["status"] == "error"]
+
+
 def without_timings(report):
     """A JSON report as it must be in every run of the same submissions: timings and dates out."""
     if isinstance(report, dict):
@@ -136,7 +142,7 @@ def test_a_killed_run_is_resumed_without_grading_again_what_it_finished(tmp_path
     data = json.loads(report.read_text())
     assert [s["student"] for s in data["students"]] == list(plan)
     statuses = {s["student"]: [r["status"] for r in s["results"]] for s in data["students"]}
-    assert statuses == {"ann": ["pass", "pass"], "ben": ["pass", "fail"], "cat": ["pass", "pass"], "dan": ["fail", "fail"]}
+    assert statuses == {"ann": ["pass", "pass"], "ben": ["pass", "fail"], "cat": ["pass", "pass"], "dan": ["fail", "fail"]}, errors_of(data)
     for student in ("ann", "ben", "cat", "dan"):
         assert f"{student} " in resumed.stdout
 
@@ -148,14 +154,14 @@ def test_a_killed_run_is_resumed_without_grading_again_what_it_finished(tmp_path
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
     assert fresh.returncode == 1, fresh.stdout + fresh.stderr
-    assert without_timings(json.loads(fresh_report.read_text())) == without_timings(data)
+    assert without_timings(json.loads(fresh_report.read_text())) == without_timings(data), errors_of(json.loads(fresh_report.read_text()))
     assert junit_without_timings(fresh_junit) == junit_without_timings(junit)
     assert fresh.stdout == resumed.stdout  # the summary table
 
 
 # Kills the process that started it (the brief's attack), every process above it, or every
-# process of the run it can find: each only while it descends from this test (so that the
-# test can never take down what runs it).
+# process of the run it can find, or stops (SIGSTOP) every process above it: each only while it
+# descends from this test (so that the test can never take down what runs it).
 KILLER = '''import os as _os, signal as _signal
 
 
@@ -181,13 +187,33 @@ else:
     _victims = _above(_os.getppid())[: 1 if {mode!r} == "parent" else None]
 for _victim in _victims:
     try:
-        _os.kill(_victim, _signal.SIGKILL)
+        _os.kill(_victim, _signal.SIGSTOP if {mode!r}.startswith("stop") else _signal.SIGKILL)
     except OSError:
         pass
 '''
 
 
-@pytest.mark.parametrize("mode", ["parent", "every-ancestor", "every-process"])
+def stopped_descendants() -> list[int]:
+    """Processes under this test that are stopped (what a SIGSTOP attack that worked leaves)."""
+    parents, states = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            states[int(entry)], parents[int(entry)] = fields[0], int(fields[1])
+    found = []
+    for pid, state in states.items():
+        above = parents.get(pid)
+        while above and above != os.getpid():
+            above = parents.get(above)
+        if above == os.getpid() and state == "T":
+            found.append(pid)
+    return found
+
+
+@pytest.mark.parametrize("mode", ["parent", "every-ancestor", "every-process", "stop-every-ancestor"])
 def test_a_submission_that_kills_its_parents_does_not_stop_the_class_run(tmp_path, mode):
     killer = KILLER.format(test=os.getpid(), mode=mode)
     plan = {
@@ -197,24 +223,29 @@ def test_a_submission_that_kills_its_parents_does_not_stop_the_class_run(tmp_pat
     }
     students = [str(p) for p in class_of(tmp_path, plan)]
     report, junit = tmp_path / "report.json", tmp_path / "report.xml"
-    run = subprocess.run(  # one at a time: the attack then meets no other student's run
+    run = subprocess.Popen(  # one at a time: the attack then meets no other student's run
         grade_command(*students, "--exercise", "02", "--exercise", "03", "--jobs", "1", "--json", str(report), "--junit", str(junit)),
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    assert run.returncode == 1, f"exit {run.returncode}: {run.stdout}{run.stderr}"  # zed's 03 fails; nothing else may
+    try:
+        out, err = run.communicate(timeout=120)
+    finally:
+        for pid in stopped_descendants():  # a frozen run is not left behind (before its parents go)
+            os.kill(pid, signal.SIGKILL)
+        run.kill()
+        run.wait()
+    assert run.returncode == 1, f"exit {run.returncode}: {out}{err}"  # zed's 03 fails; nothing else may
     data = json.loads(report.read_text())
     statuses = {s["student"]: [r["status"] for r in s["results"]] for s in data["students"]}
     assert list(statuses) == ["ann", "mal", "zed"]
-    problems = [(s["student"], r["exercise"], c["name"], c["message"][:300]) for s in data["students"]
-                for r in s["results"] for c in r["checks"] if c["status"] == "error"]
-    assert statuses["ann"] == ["pass", "pass"] and statuses["zed"] == ["pass", "fail"], (statuses, problems)
+    assert statuses["ann"] == ["pass", "pass"] and statuses["zed"] == ["pass", "fail"], (statuses, errors_of(data))
     assert len(statuses["mal"]) == 2
-    assert statuses["mal"][1] == "pass", data["students"][1]["results"][1]  # mal's other exercise is graded as usual
+    assert statuses["mal"][1] == "pass", errors_of(data)  # mal's other exercise is graded as usual
     suites = ET.parse(junit).getroot().findall("testsuite")
     assert [s.get("name") for s in suites] == ["ann", "mal", "zed"]
     assert len(lines_of(tmp_path / "report.jsonl")) == 6
     for student in ("ann", "mal", "zed"):
-        assert f"{student} " in run.stdout
+        assert f"{student} " in out
 
 
 def test_ctrl_c_ends_a_class_run_at_once_and_keeps_only_finished_results(tmp_path):
