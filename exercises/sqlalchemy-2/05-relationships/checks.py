@@ -250,14 +250,16 @@ def documents_loaded(learner, models, tables, db, engine, users_with_documents):
 
 
 def measure(users_with_documents, engine, models, sql):
-    """Call in a fresh session, then touch every user's documents. Returns (log, statements during call)."""
+    """Call in a fresh session, then touch every user's documents. Returns (log, statements during
+    call, users returned, users that came back expired — by a commit() or expire_all() after loading)."""
     with Session(engine) as session:
         with sql.capture() as log:
             users = call(users_with_documents, session, models)
             during = len(log)
+            expired = sum(1 for user in users if inspect(user).expired_attributes)
             for user in users:
                 len(user.documents)
-        return log, during, len(users)
+        return log, during, len(users), expired
 
 
 def selects(statements) -> list:
@@ -268,10 +270,10 @@ def selects(statements) -> list:
 def no_n_plus_one(learner, models, tables, db, engine, users_with_documents, sql):
     documents_side(learner, models)
     seed(db, [1, 2, 3], 3)
-    small, small_during, small_users = measure(users_with_documents, engine, models, sql)
+    small, small_during, small_users, _ = measure(users_with_documents, engine, models, sql)
     # 27 more users: 30 in all, in shuffled order
     seed(db, list(range(4, 31)), 31)
-    large, large_during, large_users = measure(users_with_documents, engine, models, sql)  # shown on failure
+    large, large_during, large_users, expired = measure(users_with_documents, engine, models, sql)  # shown on failure
 
     n_small, n_large = len(selects(small)), len(selects(large))
     if n_small == n_large and n_large <= 2:
@@ -294,6 +296,16 @@ def no_n_plus_one(learner, models, tables, db, engine, users_with_documents, sql
         f"{n_large} for {large_users} users"
     )
 
+    if after and expired:
+        eager = [s for s in in_call if s.shape.touches("documents")]
+        fail(
+            f"users_with_documents() returned {expired} of its {large_users} users expired: "
+            + ("it did load their documents (marked below), but " if eager else "")
+            + "something after the query — session.commit() or expire_all() — expired every loaded object, "
+            f"so touching user.documents afterwards sent {len(after)} more SELECTs, reloading user by user: "
+            "the N+1 problem again. A commit expires what the session holds (expire_on_commit); a function that only "
+            f"reads has nothing to commit: remove the commit ({where})"
+        )
     if after:
         hint = ""
         first = in_call[0].shape if in_call else None
