@@ -78,3 +78,20 @@ def test_the_choices_are_shown_shuffled_and_the_pick_is_stored_by_id(tmp_path):
             assert stored == {"picked": question.correct, "shown": shown}
 
     asyncio.run(scenario())
+
+
+def test_a_typed_recall_answer_counts_only_when_it_names_the_key_terms(tmp_path):
+    async def scenario(typed):
+        app, session, (question,) = quiz_app(tmp_path / typed[:3], {"check-recall-n-plus-one"})
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.screen
+            assert "key terms" in screen.query_one("#quiz-input", Input).placeholder
+            screen.query_one("#quiz-input", Input).value = typed
+            await pilot.press("enter")  # reveals the model answer and the ratings
+            await pilot.pause()
+            screen.query_one("#rate-good").press()
+            await pilot.pause()
+            return session.progress.quiz_reviews(f"sqlalchemy-2/{question.id}")
+
+    assert asyncio.run(scenario("the N+1 problem; selectinload sends one IN query")) == [(True, 3)]
+    assert asyncio.run(scenario("lazy loading, I think")) == [(False, 3)]
