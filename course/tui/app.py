@@ -407,9 +407,6 @@ class CourseApp(App):
         await self.show_exercise()
         panel = self.query_one(ExercisePanel)
         self.call_after_refresh(panel.scroll_end, animate=False)  # the newest hint is the last thing
-        more = " (h again for the next)" if len(hints) < len(self.exercise.hints) else " (that was the last one)"
-        self.notify(f"Hint {len(hints)}/{len(self.exercise.hints)} is under Hints on the Exercise tab{more}.",
-                    timeout=4, markup=False)
 
     def action_solution(self) -> None:
         from course.tui.screens.solution import SolutionScreen
@@ -513,12 +510,13 @@ class CourseApp(App):
         underneath = self.screen
         focused = underneath.focused
         keys = getattr(underneath, "KEYS", None) or MAIN_KEYS
+        title = "Quiz keys" if keys is not MAIN_KEYS else "Keys"
 
         def restore(_closed) -> None:
             if focused is not None and focused.is_attached:
                 focused.focus()
 
-        self.push_screen(HelpScreen(keys), restore)
+        self.push_screen(HelpScreen(keys, title), restore)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

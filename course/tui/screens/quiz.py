@@ -30,21 +30,15 @@ class QuizScreen(Screen[int]):
         Binding("4", "rate('easy')", "Easy", show=False),
     ]
 
-    KEYS = """\
-# Quiz keys
-
-| key | does |
-|---|---|
-| **↑** / **↓**, **space** | move, and pick a choice (several may be right) |
-| **a** | answer a choice question (or ctrl+enter / ctrl+j) |
-| **enter** | in the answer box: answer |
-| **1** **2** **3** **4** | after a recall answer: again / hard / good / easy |
-| **n** | the next question, once answered |
-| **escape** | leave the quiz (what you answered is kept) |
-
-**escape** or **?** closes this.
-"""
-    """The keys ``?`` lists over this screen."""
+    KEYS = (
+        ("↑ ↓ space", "move, and pick a choice (several may be right)"),
+        ("a", "answer a choice question (or ctrl+enter / ctrl+j)"),
+        ("enter", "in the answer box: answer"),
+        ("1 2 3 4", "after a recall answer: again / hard / good / easy"),
+        ("n", "the next question, once answered"),
+        ("escape", "leave the quiz (what you answered is kept)"),
+    )
+    """The keys ``?`` lists over this screen: ``(key, what it does)``."""
 
     def __init__(self, session: QuizSession, questions: list[Question], final_section: str):
         super().__init__()

@@ -43,5 +43,6 @@ class ExercisePanel(VerticalScroll):
         revealed.display = bool(exercise and hints)
         # a panel that stays: the hints so far, in order, their code shown as code
         numbered = "\n".join(f"{n}. {hint}" for n, hint in enumerate(hints, 1))
-        listed = revealed.update(f"### Hints ({len(hints)}/{len(exercise.hints)})\n{numbered}\n" if exercise and hints else "")
+        more = "press **h** for the next" if exercise and len(hints) < len(exercise.hints) else "that is every hint"
+        listed = revealed.update(f"### Hints ({len(hints)}/{len(exercise.hints)}: {more})\n{numbered}\n" if exercise and hints else "")
         return AwaitComplete(described, listed)
