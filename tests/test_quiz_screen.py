@@ -95,3 +95,17 @@ def test_a_typed_recall_answer_counts_only_when_it_names_the_key_terms(tmp_path)
 
     assert asyncio.run(scenario("the N+1 problem; selectinload sends one IN query")) == [(True, 3)]
     assert asyncio.run(scenario("lazy loading, I think")) == [(False, 3)]
+
+
+def test_snapshot_of_a_wrong_sql_answer_beside_the_real_one(tmp_path, snap_compare):
+    app, _session, _questions = quiz_app(tmp_path, {"predict-join-owner"})
+
+    async def answer(pilot):
+        await pilot.pause()
+        pilot.app.screen.query_one("#quiz-input", Input).value = "SELECT d.title, u.email FROM documents d LEFT JOIN users u ON u.id = d.owner_id"
+        await pilot.press("enter")
+        await pilot.pause()
+        pilot.app.screen.query_one("#quiz-body").scroll_end(animate=False)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(100, 36), run_before=answer)
