@@ -29,18 +29,7 @@ def url_literals(source: str) -> list[tuple[int, str]]:
 
 def calls(source: str, name: str) -> list[int]:
     """Lines where a function or method called ``name`` is called (``x.name(...)`` or ``name(...)``)."""
-    lines = []
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return lines
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            func = node.func
-            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-            if called == name:
-                lines.append(node.lineno)
-    return sorted(lines)
+    return sorted(node.lineno for node in _nodes(source) if isinstance(node, ast.Call) and _names(node.func, name))
 
 
 def sql_string_literals(source: str) -> list[tuple[int, str]]:
@@ -60,14 +49,21 @@ def sql_string_literals(source: str) -> list[tuple[int, str]]:
 def uncalled(source: str, name: str) -> list[int]:
     """Lines where ``x.name`` (or ``name``) stands alone as a statement, never called: the
     parentheses were forgotten (``session.close`` instead of ``session.close()``)."""
-    lines = []
+    return sorted(
+        node.lineno
+        for node in _nodes(source)
+        if isinstance(node, ast.Expr) and _names(node.value, name)
+    )
+
+
+def _nodes(source: str) -> list[ast.AST]:
+    """Every node of ``source``; none when it does not parse (its checks report that)."""
     try:
-        tree = ast.parse(source)
+        return list(ast.walk(ast.parse(source)))
     except SyntaxError:
-        return lines
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Expr):
-            value = node.value
-            if (isinstance(value, ast.Attribute) and value.attr == name) or (isinstance(value, ast.Name) and value.id == name):
-                lines.append(node.lineno)
-    return sorted(lines)
+        return []
+
+
+def _names(node: ast.AST, name: str) -> bool:
+    """``node`` is ``name`` or ``x.name``."""
+    return (isinstance(node, ast.Attribute) and node.attr == name) or (isinstance(node, ast.Name) and node.id == name)

@@ -3,8 +3,11 @@
 Each operator changes one place of one file the learner edits, in a way a learner plausibly could:
 drop a keyword argument (``unique=True``, ``ondelete=``, ``back_populates=``...), drop a method of
 a chain (``.options(...)``, ``.order_by(...)``, ``.desc()``), drop a statement (``commit()``,
-``refresh()``, ``close()``), ``commit()`` → ``flush()``, swap a comparison, change a literal, remove
-a decorator, swap two arguments, make a ``Mapped[X | None]`` required. The grader must reject each
+``refresh()``, ``close()``), ``commit()`` → ``flush()``, swap a comparison, change a literal (a
+number, a flag, an option string such as ``lazy="raise"`` or ``ondelete="CASCADE"``), swap a name
+for the one it is confused with (``selectinload`` / ``joinedload``, ``length`` / ``octet_length``,
+``scalar_one_or_none`` / ``scalar_one``), remove a decorator, swap two arguments, make a
+``Mapped[X | None]`` required. The grader must reject each
 mutant (kill it), unless the mutant is *equivalent* — still correct — which ``exercise.toml`` says
 under ``[equivalent]``, keyed by the mutant's id, with the reason.
 
@@ -56,6 +59,19 @@ CHAIN_METHODS = {"options", "order_by", "where", "filter", "filter_by", "desc", 
 DROPPED_CALLS = {"commit", "refresh", "close", "flush", "add", "delete", "dispose", "rollback", "append", "remove",
                  "set_main_option", "create_table", "drop_table", "alter_column", "execute", "create_unique_constraint"}
 """Calls that are dropped when they stand alone as a statement."""
+RENAMES = {
+    "selectinload": "joinedload", "joinedload": "selectinload", "subqueryload": "selectinload",
+    "scalar_one_or_none": "scalar_one", "first": "one", "desc": "asc", "asc": "desc",
+    "length": "octet_length", "char_length": "octet_length",
+}
+"""A name swapped for its plausible confusion (``selectinload`` where ``joinedload`` belongs...)."""
+KEYWORD_RENAMES = {"back_populates": "backref"}
+"""A keyword argument swapped for its look-alike."""
+STRING_SWAPS = {
+    "raise": "select", "raise_on_sql": "select", "selectin": "select", "CASCADE": "SET NULL",
+    "cascade": "set null", "all, delete-orphan": "all", "save-update, merge, delete, delete-orphan": "save-update, merge",
+}
+"""Option strings swapped for a neighbouring value (``lazy="raise"`` → ``"select"``, ``ondelete``...)."""
 COMPARISONS = {ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
 
 
@@ -111,6 +127,9 @@ def _sites(tree: ast.Module) -> Iterator[tuple]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             for index, keyword in enumerate(node.keywords):
+                if keyword.arg in KEYWORD_RENAMES:
+                    yield node, "swap-name", f"{keyword.arg}= -> {KEYWORD_RENAMES[keyword.arg]}= in {_short(node)}", \
+                        (lambda twin, _, i=index: setattr(twin.keywords[i], "arg", KEYWORD_RENAMES[twin.keywords[i].arg])), keyword
                 if keyword.arg is not None:
                     yield node, "drop-keyword", f"{keyword.arg}={_short(keyword.value, 40)} in {_short(node)}", \
                         (lambda twin, _, i=index: twin.keywords.pop(i)), keyword
@@ -127,7 +146,17 @@ def _sites(tree: ast.Module) -> Iterator[tuple]:
             replacement = COMPARISONS[type(node.ops[0])]
             yield node, "swap-comparison", f"{_short(node)} ({type(node.ops[0]).__name__} -> {replacement.__name__})", \
                 (lambda twin, _, r=replacement: twin.ops.__setitem__(0, r()))
+        elif isinstance(node, ast.Attribute) and node.attr in RENAMES:
+            yield node, "swap-name", f".{node.attr} -> .{RENAMES[node.attr]}{context(node)}", \
+                (lambda twin, _: setattr(twin, "attr", RENAMES[twin.attr]))
+        elif isinstance(node, ast.Name) and node.id in RENAMES and isinstance(parents.get(id(node)), ast.Call) \
+                and parents[id(node)].func is node:
+            yield node, "swap-name", f"{node.id} -> {RENAMES[node.id]}{context(node)}", \
+                (lambda twin, root: _rename_call(root, twin))
         elif isinstance(node, ast.Constant) and id(node) not in docstrings:
+            if isinstance(node.value, str) and node.value in STRING_SWAPS:
+                yield node, "change-literal", f"{node.value!r} -> {STRING_SWAPS[node.value]!r}{context(node)}", \
+                    (lambda twin, _: setattr(twin, "value", STRING_SWAPS[twin.value]))
             if isinstance(node.value, bool):
                 yield node, "change-literal", f"{node.value} -> {not node.value}{context(node)}", \
                     (lambda twin, _: setattr(twin, "value", not twin.value))
@@ -149,6 +178,16 @@ def _sites(tree: ast.Module) -> Iterator[tuple]:
                         and _called(statement.value) in DROPPED_CALLS:
                     yield statement, "drop-statement", _short(statement), \
                         (lambda twin, root: _drop_statement(root, twin))
+
+
+def _rename_call(tree: ast.Module, name: ast.Name) -> None:
+    """Call the swapped name instead, importing it next to the original where that is imported."""
+    new = RENAMES[name.id]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(alias.name == name.id for alias in node.names):
+            if not any(alias.name == new for alias in node.names):
+                node.names.append(ast.alias(new))
+    name.id = new
 
 
 def _drop_statement(tree: ast.AST, statement: ast.stmt) -> None:

@@ -221,9 +221,11 @@ class MutationScore:
 
 
 def mutation_problems(module: Module, databases, only: list[Exercise] | None = None, limit: int = MUTANTS_PER_EXERCISE,
-                      progress: Callable[[str], None] = lambda _: None) -> tuple[list[Problem], list[MutationScore]]:
+                      progress: Callable[[str], None] = lambda _: None, launcher=None) -> tuple[list[Problem], list[MutationScore]]:
     """Grade generated mutants of each reference solution: every survivor not listed under
-    ``[equivalent]`` in exercise.toml is a problem, and so is a grader crash on any mutant."""
+    ``[equivalent]`` in exercise.toml is a problem, and so is a grader crash on any mutant.
+
+    ``launcher``: a warm worker to grade on (default: one started, and stopped, here)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from checker.launch import default_launcher
@@ -231,8 +233,10 @@ def mutation_problems(module: Module, databases, only: list[Exercise] | None = N
     from course.grading import job_for, materialised, pair
     from course.mutation import exercise_mutations, write_mutant
 
-    launcher = default_launcher()
-    pair(databases, launcher)
+    own = launcher is None
+    launcher = launcher or default_launcher()
+    if own:
+        pair(databases, launcher)
 
     def run(case):
         exercise, mutation = case
@@ -274,7 +278,8 @@ def mutation_problems(module: Module, databases, only: list[Exercise] | None = N
                         problems.append(Problem(meta, f"equivalent.{json.dumps(stale)} names no generated mutant (the "
                                                 "solution changed?): remove it"))
     finally:
-        launcher.close()
+        if own:
+            launcher.close()
     return problems, scores
 
 
