@@ -67,7 +67,8 @@ def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: 
                         console.print(f"  [dim]Stuck? `course hint {exercise.id}` · edit {workspace.folder(exercise)}[/]")
                 if many and console is not None:
                     progress.step(f"{exercise.id} {result.status}")
-            next(graded, None)  # past the last result: the grading session closes now
+            if jobs:
+                next(graded, None)  # past the last result: the grading session closes now
     if many and console is not None:
         from course.render import print_summary
 
