@@ -3,6 +3,7 @@
     <workspace>/<module-id>/<exercise-id>/<files>
     <workspace>/.course/progress.sqlite3
     <workspace>/.course/backups/<exercise-id>-<time>[-n]/     what ``course reset`` replaced
+    <workspace>/.course/reset.lock                            held while a reset runs
 
 Starter files are laid out once per exercise, the first time the workspace meets it (content
 added later arrives on the next command); the progress store records which exercises were laid
@@ -13,6 +14,7 @@ and that ``course reset`` restores the starter. ``init`` never overwrites a stud
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
 import shutil
@@ -115,9 +117,11 @@ class Workspace:
         backups = self.meta_dir / "backups"
         try:
             backups.mkdir(parents=True, exist_ok=True)
-            _remove_abandoned_partials(backups)
-            backup = _move_aside(target, backups, exercise.id) if target.exists() else None
-            self._copy_missing(exercise)
+            with open(self.meta_dir / "reset.lock", "a+") as lock:  # one at a time: another would move the folder mid-copy
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                _remove_abandoned_partials(backups)
+                backup = _move_aside(target, backups, exercise.id) if target.exists() else None
+                self._copy_missing(exercise)
         except OSError as error:
             raise WorkspaceError(
                 f"cannot reset {target}: {error.strerror or error}; "
@@ -188,20 +192,12 @@ def _copy_then_remove(folder: Path, backup: Path) -> None:
 
 
 def _remove_abandoned_partials(backups: Path) -> None:
+    from course.postgres.embedded import process_alive
+
     for partial in backups.glob(f"*{PARTIAL}*"):
         pid = partial.name.rpartition(PARTIAL)[2]
-        if not pid.isdigit() or not _alive(int(pid)):
+        if not pid.isdigit() or not process_alive(int(pid)):
             shutil.rmtree(partial, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process
-    return True
 
 
 def grader_fingerprint(exercise: Exercise) -> str:

@@ -113,7 +113,7 @@ def test_concurrent_resets_never_fail(tmp_path):
     course("init", workspace=workspace)
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
     processes = [subprocess.Popen([sys.executable, "-m", "course.cli", "reset", "04", "-y"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
+                                  stderr=subprocess.PIPE, text=True, env=env) for _ in range(6)]
     for process in processes:
         out, err = process.communicate(timeout=60)
         assert process.returncode == 0, err

@@ -308,6 +308,18 @@ def test_a_state_folder_nobody_can_enter_is_one_line_before_initdb(tmp_path, ope
     assert not (locked / "state").exists(), "nothing was made before the problem was found"
 
 
+async def failure_shown(app, pilot, timeout: float = 60) -> str:
+    """Wait until the app says Postgres failed; what its Results tab shows then."""
+    from course.tui.widgets.results import ResultsView
+
+    deadline = time.monotonic() + timeout
+    while app.server_status != "failed" and time.monotonic() < deadline:
+        await pilot.pause(0.1)
+    assert app.server_status == "failed", app.server_status
+    await pilot.pause(0.2)
+    return "\n".join(str(widget.render()) for widget in app.query_one(ResultsView).children)
+
+
 @as_root
 def test_the_app_shows_the_same_line_and_stays_usable(tmp_path, open_tmp, monkeypatch):
     import asyncio
@@ -315,7 +327,6 @@ def test_the_app_shows_the_same_line_and_stays_usable(tmp_path, open_tmp, monkey
     from course.content import load_modules
     from course.postgres.session import open_session
     from course.tui.app import CourseApp
-    from course.tui.widgets.results import ResultsView
     from course.workspace import Workspace
 
     locked = open_tmp / "locked"
@@ -328,12 +339,7 @@ def test_the_app_shows_the_same_line_and_stays_usable(tmp_path, open_tmp, monkey
     async def scenario():
         app = CourseApp(module, workspace, lambda: open_session("embedded"))
         async with app.run_test(size=(100, 30)) as pilot:
-            deadline = time.monotonic() + 60
-            while app.server_status != "failed" and time.monotonic() < deadline:
-                await pilot.pause(0.1)
-            assert app.server_status == "failed"
-            await pilot.pause(0.2)
-            shown = "\n".join(str(w.render()) for w in app.query_one(ResultsView).children)
+            shown = await failure_shown(app, pilot)
             assert "nobody cannot enter" in shown and "COURSE_STATE_DIR" in shown
             await pilot.press("n", "c", "h")  # still usable: moving, checking (explained), hints
             assert app.section.id == "02-models" and app.checking is None
@@ -418,7 +424,6 @@ def test_any_failure_to_start_postgres_ends_starting_in_the_app(tmp_path, error,
 
     from course.content import load_modules
     from course.tui.app import CourseApp
-    from course.tui.widgets.results import ResultsView
     from course.workspace import Workspace
 
     from checker import launch
@@ -434,12 +439,7 @@ def test_any_failure_to_start_postgres_ends_starting_in_the_app(tmp_path, error,
     async def scenario():
         app = CourseApp(module, workspace, fails)
         async with app.run_test(size=(100, 30)) as pilot:
-            deadline = time.monotonic() + 30
-            while app.server_status != "failed" and time.monotonic() < deadline:
-                await pilot.pause(0.1)
-            assert app.server_status == "failed"
-            await pilot.pause(0.2)
-            shown = "\n".join(str(w.render()) for w in app.query_one(ResultsView).children)
+            shown = await failure_shown(app, pilot)
             assert ("/root/state" in shown and "fix:" in shown) if isinstance(error, OSError) else "a bug" in shown
             await pilot.press("n")
             assert app.section.id == "02-models"
