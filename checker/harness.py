@@ -406,15 +406,14 @@ class Integrity:
         self._functions += [(name, spec.function, spec.function.__code__) for name, spec in registry.fixtures.items()]
 
     def _watch(self, label: str, namespace) -> None:
-        self._namespaces.append((label, namespace, {key: id(value) for key, value in list(namespace.items())}))
+        keys = [key for key in list(namespace) if key not in ("__builtins__", "__warningregistry__")]
+        self._namespaces.append((label, namespace, keys, [id(namespace[key]) for key in keys]))
 
     def changed(self) -> str:
-        for label, namespace, before in self._namespaces:
-            for key, identity in before.items():
-                if key in ("__builtins__", "__warningregistry__"):
-                    continue
-                if id(namespace.get(key, _MISSING)) != identity:
-                    return f"{label}.{key}"
+        for label, namespace, keys, before in self._namespaces:
+            if list(map(id, map(namespace.get, keys, [_MISSING] * len(keys)))) != before:
+                key = next(k for k, i in zip(keys, before, strict=True) if id(namespace.get(k, _MISSING)) != i)
+                return f"{label}.{key}"
         for name, function, code in self._functions:
             if function.__code__ is not code:
                 return f"check {name}"

@@ -138,24 +138,41 @@ def _send(control, message: dict) -> None:
 
 
 class _Uids:
-    """The uids of confined runs: one per live child, every process of it killed at the end."""
+    """The uids of confined runs: one per live child, reserved machine-wide (a lock file per uid,
+    held while the child lives: two graders on one machine never share a uid, or one's cleanup
+    would kill the other's runs), and every process of it killed when the run ends."""
 
     def __init__(self):
-        self.by_pid: dict[int, int] = {}
+        self.by_pid: dict[int, tuple[int, int]] = {}  # pid: (uid, lock descriptor)
         self._next = 0
 
-    def take(self) -> int:
-        used = set(self.by_pid.values())
-        while True:
+    def take(self) -> tuple[int, int]:
+        import fcntl
+
+        folder = sandbox.uid_lock_folder()
+        for _ in range(sandbox.UID_SLOTS):
             uid = sandbox.slot_uid(self._next)
             self._next += 1
-            if uid not in used and not sandbox.uid_processes(uid):
-                return uid
+            lock = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(lock)
+                continue
+            if not sandbox.uid_processes(uid):
+                return uid, lock
+            os.close(lock)
+        raise sandbox.ConfinementError("no free uid for a confined run")
+
+    def descriptors(self) -> list[int]:
+        return [lock for _uid, lock in self.by_pid.values()]
 
     def release(self, pid: int) -> None:
-        uid = self.by_pid.pop(pid, None)
-        if uid is not None:
+        taken = self.by_pid.pop(pid, None)
+        if taken is not None:
+            uid, lock = taken
             sandbox.kill_uid(uid)
+            os.close(lock)
 
 
 class _Worker:
@@ -197,13 +214,17 @@ class _Worker:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def fork(self, job: dict | None) -> tuple[int, int | None]:
-        """Fork; in the parent, (pid, uid of the child when it will be confined)."""
-        uid = self.uids.take() if self.confining else None
+    def fork(self) -> tuple[int, int | None]:
+        """Fork: (pid, uid the child will be confined to, if confining); in the child, pid is 0
+        and no uid lock of the worker's is left open."""
+        uid, lock = self.uids.take() if self.confining else (None, None)
         gc.freeze()  # what the worker holds is never collected in a child: no copy-on-write for it
         pid = os.fork()
-        if pid and uid is not None:
-            self.uids.by_pid[pid] = uid
+        if pid == 0:
+            for descriptor in [*self.uids.descriptors(), *([lock] if lock is not None else [])]:
+                os.close(descriptor)
+        elif uid is not None:
+            self.uids.by_pid[pid] = (uid, lock)
         return pid, uid
 
     def prepare(self, database: str, secret_fd: int) -> None:
@@ -220,7 +241,7 @@ class _Worker:
         if ready is not None and ready.hand_over(job, fds):
             pid = ready.pid
         if pid is None:
-            pid, uid = self.fork(job)
+            pid, uid = self.fork()
             if pid == 0:
                 _forget(self.prepared.values())
                 _child(job, fds, self.control, uid)
@@ -236,7 +257,7 @@ class _Prepared:
     def __init__(self, worker: _Worker, secret_fd: int):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         others = list(worker.prepared.values())
-        self.pid, uid = worker.fork(None)
+        self.pid, uid = worker.fork()
         if self.pid == 0:
             ours.close()
             _forget(others)
