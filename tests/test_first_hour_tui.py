@@ -259,3 +259,18 @@ def test_recall_ratings_have_keys_1_to_4(module, workspace):
             assert [rating for _correct, rating in reviews] == [4]  # FSRS: again 1, hard 2, good 3, easy 4
 
     run(scenario())
+
+
+def test_exercise_keys_on_a_quiz_section_say_what_to_do(module, workspace):
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            assert app.exercise is None  # section 1 is a quiz
+            for key in ("c", "h", "s", "r", "e", "o"):
+                app.told.clear()
+                await pilot.press(key)
+                await pilot.pause(0.1)
+                assert app.screen is app.screen_stack[0], key
+                assert any("press q" in told for told in app.told), (key, app.told)
+
+    run(scenario())

@@ -208,6 +208,13 @@ class CourseApp(App):
             hints_seen(self.workspace, exercise) if exercise else [],
         )
 
+    def quiz_only_section(self) -> bool:
+        """True (and said) when this section has no code exercise for an exercise key to act on."""
+        if self.exercise is None:
+            self.notify("This section has a quiz, not a code exercise: press q.")
+            return True
+        return False
+
     MAIN_SCREEN_ACTIONS = {
         "move", "check", "hint", "edit", "quiz", "solution", "reset", "cancel_check", "open_editor", "advance", "tab",
     }
@@ -293,8 +300,7 @@ class CourseApp(App):
 
     def action_check(self) -> None:
         exercise = self.exercise
-        if exercise is None:
-            self.notify("This section has a quiz, not a code exercise: press q.")
+        if self.quiz_only_section():
             return
         if self.checking:
             return  # saves during a check are ignored; the result will be fresh enough
@@ -400,7 +406,7 @@ class CourseApp(App):
     async def action_hint(self) -> None:
         from course.tutoring import reveal_hint
 
-        if self.exercise is None:
+        if self.quiz_only_section():
             return
         hints = reveal_hint(self.workspace, self.exercise)
         self.action_tab("exercise")
@@ -412,7 +418,7 @@ class CourseApp(App):
         from course.tui.screens.solution import SolutionScreen
         from course.tutoring import request_solution
 
-        if self.exercise is None:
+        if self.quiz_only_section():
             return
         files = request_solution(self.workspace, self.exercise)
         if files is None:
@@ -424,7 +430,7 @@ class CourseApp(App):
         from course.tui.screens.confirm import ConfirmScreen
 
         exercise = self.exercise
-        if exercise is None:
+        if self.quiz_only_section():
             return
 
         def done(confirmed: bool | None) -> None:
@@ -442,7 +448,7 @@ class CourseApp(App):
     def action_edit(self) -> None:
         from course.tui.screens.editor import EditorScreen
 
-        if self.exercise is None:
+        if self.quiz_only_section():
             return
         folder = self.workspace.folder(self.exercise)
         files = [folder / name for name in self.exercise.edit if (folder / name).is_file()]
@@ -458,7 +464,7 @@ class CourseApp(App):
 
         from course.editing import EditorFailed, editor_command, main_file, run_editor
 
-        if self.exercise is None:
+        if self.quiz_only_section():
             return
         command = editor_command()
         if command is None:
