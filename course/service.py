@@ -64,10 +64,11 @@ def log_path() -> Path:
     return locations.state_dir() / "grader.log"
 
 
-def fingerprint() -> str:
-    """Changes whenever the grading code changes: every module of both packages, however deep,
-    so a file added or moved cannot leave a stale service in use (stat only: about a millisecond)."""
-    root = locations.PACKAGE_DIR.parent
+def fingerprint(root: Path | None = None) -> str:
+    """Changes whenever the grading code changes: every module of both packages under ``root``
+    (where they are installed), however deep, so a file added or moved cannot leave a stale
+    service in use (stat only: about a millisecond)."""
+    root = root or locations.PACKAGE_DIR.parent
     parts = [__version__, sys.executable]
     for folder in (root / "checker", root / "course"):
         for path in sorted(folder.rglob("*.py")):

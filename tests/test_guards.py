@@ -28,14 +28,16 @@ def test_the_import_contracts_hold():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_service_fingerprint_sees_a_change_in_any_subpackage():
-    nested = Path(service.__file__).resolve().parent / "tui" / "widgets" / "__init__.py"
-    assert nested.exists()
-    before = service.fingerprint()
+def test_the_service_fingerprint_sees_a_change_in_any_subpackage(tmp_path):
+    for name in ("checker/api.py", "course/cli.py", "course/tui/widgets/results.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("# code\n")
+    before = service.fingerprint(tmp_path)
+    nested = tmp_path / "course" / "tui" / "widgets" / "results.py"
     stat = nested.stat()
-    try:
-        os.utime(nested, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-        assert service.fingerprint() != before, "a stale service would be used after an edit below course/"
-    finally:
-        os.utime(nested, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert service.fingerprint() == before
+    os.utime(nested, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert service.fingerprint(tmp_path) != before, "a stale service would be used after an edit below course/"
+    (tmp_path / "course" / "tui" / "widgets" / "new.py").write_text("")
+    moved = service.fingerprint(tmp_path)
+    (tmp_path / "course" / "tui" / "widgets" / "new.py").rename(tmp_path / "course" / "tui" / "new.py")
+    assert service.fingerprint(tmp_path) != moved, "a moved module must change the fingerprint"

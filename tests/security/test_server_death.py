@@ -1,0 +1,29 @@
+"""A server that dies in the middle of a run is reported as the server's death, not blamed on the
+learner's code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+from checker.launch import ColdLauncher
+from checker.runner import grade
+from security.conftest import submission
+
+
+def test_a_server_that_dies_mid_run_is_named_as_the_cause(submissions):
+    from course.postgres.session import open_session
+
+    session = open_session("embedded", spares=0)
+    try:
+        pid = session.server.pid()
+        job = submission(submissions, "server-dies", "import time\ntime.sleep(3)\ndef run():\n    pass\n")
+        threading.Timer(1.0, lambda: os.kill(pid, signal.SIGKILL)).start()
+        result = grade(job, session, launcher=ColdLauncher())
+        messages = " ".join(c.message for c in result.checks)
+        assert result.status == "error"
+        assert "Postgres server stopped" in messages, messages
+        assert "sys.exit" not in messages, messages
+    finally:
+        session.close()
