@@ -649,7 +649,19 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
     for option, report in (("--json", json_path), ("--junit", junit_path)):
         if report is not None and report.resolve() == results_path.resolve():
             raise Fatal(f"{option} and --results both name {report}; fix: give the results file another name")
-    log = ResultsLog(results_path, resume=resume)  # refuses an earlier run's file unless --resume
+    from course.render import RunProgress
+
+    class ShownResults(ResultsLog):
+        """The results file, each result also a step of the progress display."""
+
+        shown: RunProgress | None = None
+
+        def write(self, workspace: Path, exercise, digest: str, result) -> None:
+            super().write(workspace, exercise, digest, result)
+            if self.shown is not None:
+                self.shown.step(f"{workspace.name} {exercise.id} {result.status}")
+
+    log = ShownResults(results_path, resume=resume)  # refuses an earlier run's file unless --resume
     pairs = len(workspaces) * len(exercises)
     confinement = class_confinement([*workspaces, locations.state_dir(), locations.servers_dir(), results_path.parent])
     click.echo(f"course grade: {confinement_summary(confinement)}", err=True)
@@ -665,7 +677,9 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
     pair(session, launcher)
     again = f"continue with the same command and --resume (results so far are in {results_path})"
     try:
-        submissions = grade_workspaces(list(workspaces), exercises, session, launcher, jobs, log=log)
+        with RunProgress("grading", max(0, pairs - len(log.finished))) as shown:
+            log.shown = shown
+            submissions = grade_workspaces(list(workspaces), exercises, session, launcher, jobs, log=log)
     except BackendError as error:
         raise Fatal(f"{error}; then {again}") from None
     except KeyboardInterrupt:

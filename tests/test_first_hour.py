@@ -299,3 +299,15 @@ def test_exec_names_the_unfinished_todo_when_the_tool_fails(tmp_path, exercises,
     finally:
         course("db", "stop")
     assert postgres_processes(state_dir) == []
+
+
+def test_grade_shows_progress_as_plain_lines_when_piped(tmp_path):
+    students = [tmp_path / "ada", tmp_path / "bob"]
+    for student in students:
+        course("init", "--workspace", str(student))
+    result = course("grade", *map(str, students), "--exercise", "03", "--exercise", "04", "--json", str(tmp_path / "r.json"),
+                    timeout=600)
+    assert result.returncode == 1, result.stderr  # starters fail
+    steps = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert len(steps) == 4 and steps[-1].startswith("[4/4] "), result.stderr
+    assert {line.split()[1] for line in steps} == {"ada", "bob"}
