@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
-from checker import check, fail, fixture
+from checker import check, fail, fixture, step
 from checker.api import fix_or_hint
 
 HERE = Path(__file__).parent
@@ -133,7 +133,8 @@ def instance_bool(learner, models, descriptor):
     where = where_is_long(learner)
     Document = models.Document
     for label, body in CASES:
-        doc = Document(title="A document", body=body)
+        with step("building Document(title=..., body=...) in memory", learner.where("Document")):
+            doc = Document(title="A document", body=body)
         value = doc.is_long
         expected = len(body) > LIMIT
         if isinstance(value, ClauseElement):
