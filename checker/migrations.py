@@ -158,10 +158,19 @@ def compare(db, metadata):
     with db.connect() as conn:
         # compare_server_default: off in Alembic by default, but the models say Postgres fills
         # created_at with now(); a migration that forgets it is a real mismatch (lesson: gap 2).
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": _lengths_too, "compare_server_default": True})
         diffs = compare_metadata(context, metadata)
         code = render_python_code(produce_migrations(context, metadata).upgrade_ops) if diffs else ""
     return diffs, code
+
+
+def _lengths_too(context, inspected_column, metadata_column, inspected_type, metadata_type):
+    """Alembic's type comparison, plus what it lets pass: a VARCHAR without the length models.py
+    gives it (``sa.String()`` for ``String(255)``: no limit on what Postgres accepts)."""
+    wanted = getattr(metadata_type, "length", None)
+    if wanted is not None and hasattr(inspected_type, "length") and inspected_type.length != wanted:
+        return True
+    return None  # Alembic decides
 
 
 def sql_type(type_) -> str:
