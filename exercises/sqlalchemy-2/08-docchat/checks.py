@@ -25,15 +25,14 @@ from checker.fresh import run_fresh
 from checker.harness import learner_traceback
 from checker.api import fix_or_hint
 from checker.docchat import ordering_mistake
+from checker import migrations
 from checker.inspectors import calls, url_literals
 from checker.sqlshape import Shape
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import
     from alembic import command
-    from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
     from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from fastapi import Depends, FastAPI, HTTPException
     from fastapi.testclient import TestClient
@@ -437,17 +436,13 @@ def upgrade_builds_schema(learner, fresh):
     if created_at is None:
         fail(f"documents.created_at stays NULL when no value is given: add server_default=sa.text(\"now()\") ({where})")
     metadata = learner.models.Base.metadata
-    with fresh.connect() as conn:
-        context = MigrationContext.configure(conn)
-        diffs = compare_metadata(context, metadata)
-        if diffs:
-            needed = render_python_code(produce_migrations(context, metadata).upgrade_ops)
-            summary = "; ".join(describe_diff(d) for d in diffs[:6])
-            fail(
-                f"the schema your migrations build differs from models.py: {summary}. Regenerate or fix the "
-                f"revision ({where}) so that upgrade head gives exactly what the models declare.\n"
-                f"The migration you still need:\n{needed}"
-            )
+    diffs, needed = migrations.compare(fresh, metadata)
+    if diffs:
+        fail(migrations.drift_message(
+            diffs, needed,
+            f"the schema your migrations build differs from models.py. Regenerate or fix the revision ({where}) "
+            "so that upgrade head gives exactly what the models declare:",
+        ))
     # the same comparison through the learner's env.py: `alembic check` needs target_metadata
     try:
         with warnings.catch_warnings():
@@ -461,30 +456,6 @@ def upgrade_builds_schema(learner, fresh):
                 "`target_metadata = Base.metadata` (with `from models import Base`) in alembic/env.py"
             )
         fail(explain(error, learner, "check"))
-
-
-def describe_diff(diff) -> str:
-    if isinstance(diff, list):
-        diff = diff[0]
-    kind = diff[0]
-    if kind in ("add_table", "remove_table"):
-        return f"{kind.replace('_', ' ')} {diff[1].name}"
-    if kind in ("add_column", "remove_column"):
-        return f"{kind.replace('_', ' ')} {diff[2]}.{diff[3].name}"
-    if kind.startswith("modify_"):
-        return f"{kind.replace('_', ' ')} of {diff[2]}.{diff[3]} ({diff[5]} in the database, {diff[6]} in the models)"
-    item = diff[1] if len(diff) > 1 else None
-    table = getattr(getattr(item, "table", None), "name", "?")
-    columns = ", ".join(getattr(c, "name", str(c)) for c in getattr(item, "columns", []))
-    what = {
-        "add_constraint": "missing in the database: the unique constraint",
-        "remove_constraint": "in the database but not in the models: the unique constraint",
-        "add_index": "missing in the database: the index",
-        "remove_index": "in the database but not in the models: the index",
-        "add_fk": "missing in the database: the foreign key",
-        "remove_fk": "in the database but not in the models: the foreign key",
-    }.get(kind)
-    return f"{what} on {table}({columns})" if what else kind.replace("_", " ")
 
 
 @check("downgrade-base", "`alembic downgrade base` removes the tables again, and upgrade head still works after it")
