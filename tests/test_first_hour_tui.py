@@ -274,3 +274,39 @@ def test_exercise_keys_on_a_quiz_section_say_what_to_do(module, workspace):
                 assert any("press q" in told for told in app.told), (key, app.told)
 
     run(scenario())
+
+
+def test_one_escape_leaves_the_built_in_editor(module, workspace):
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("e")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, EditorScreen)
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            assert not isinstance(app.screen, EditorScreen)
+
+    run(scenario())
+
+
+def test_course_edit_without_an_editor_saves_in_the_built_in_one(module, workspace):
+    """What `course edit` runs when neither $VISUAL nor $EDITOR is set: type, ctrl+s, escape."""
+    from course.tui.editapp import EditApp
+
+    target = workspace.folder(module.exercises[0]) / "models.py"
+    before = target.read_text()
+
+    async def scenario():
+        app = EditApp([target])
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.2)
+            assert "re-checks" not in screen_text(app)
+            await pilot.press("ctrl+home", *"# mine", "enter", "ctrl+s", "escape")
+            await pilot.pause(0.2)
+        return app.return_code
+
+    assert run(scenario()) == 0, "escape did not leave `course edit`"
+    assert target.read_text() == "# mine\n" + before

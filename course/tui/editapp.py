@@ -20,4 +20,4 @@ class EditApp(App):
         self.files = files
 
     def on_mount(self) -> None:
-        self.push_screen(EditorScreen(self.files), lambda _closed: self.exit())
+        self.push_screen(EditorScreen(self.files, rechecks=False), lambda _closed: self.exit())

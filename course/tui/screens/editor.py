@@ -20,15 +20,18 @@ class EditorScreen(Screen):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("f2", "next_file", "Next file", priority=True),
-        Binding("escape", "close", "Back"),
+        Binding("escape", "close", "Back", priority=True),  # else the first escape only leaves the text area
     ]
 
-    def __init__(self, files: list[Path]):
+    def __init__(self, files: list[Path], *, rechecks: bool = True):
+        """``rechecks``: a save re-checks the exercise (in the course app; not in ``course edit``)."""
         super().__init__()
         self.files = [f for f in files if f.suffix in (".py", ".ini", ".mako", ".txt", "")]
+        self.rechecks = rechecks
 
     def compose(self) -> ComposeResult:
-        yield Label("Editing — ctrl+s saves and re-checks, F2 next file, escape goes back", id="editor-title")
+        saves = "ctrl+s saves and re-checks" if self.rechecks else "ctrl+s saves"
+        yield Label(f"Editing — {saves}, F2 next file, escape goes back", id="editor-title")
         with TabbedContent():
             for index, path in enumerate(self.files):
                 with TabPane(path.name, id=f"file-{index}"):
