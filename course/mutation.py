@@ -1,15 +1,17 @@
 """Mechanical mutants of a reference solution, made at the AST level (``course validate --mutate``).
 
-Each operator changes one place of one file the learner edits, in a way a learner plausibly could:
+Each operator changes one place of what the learner writes (the solution's lines that the starter
+does not have), in a way a learner plausibly could:
 drop a keyword argument (``unique=True``, ``ondelete=``, ``back_populates=``...), drop a method of
 a chain (``.options(...)``, ``.order_by(...)``, ``.desc()``), drop a statement (``commit()``,
 ``refresh()``, ``close()``), ``commit()`` → ``flush()``, swap a comparison, change a literal (a
 number, a flag, an option string such as ``lazy="raise"`` or ``ondelete="CASCADE"``), swap a name
 for the one it is confused with (``selectinload`` / ``joinedload``, ``length`` / ``octet_length``,
 ``scalar_one_or_none`` / ``scalar_one``), remove a decorator, swap two arguments, make a
-``Mapped[X | None]`` required. The grader must reject each
-mutant (kill it), unless the mutant is *equivalent* — still correct — which ``exercise.toml`` says
-under ``[equivalent]``, keyed by the mutant's id, with the reason.
+``Mapped[X | None]`` required. The grader must reject each mutant (kill it), unless the mutant is
+*equivalent* — still correct — which ``exercise.toml`` says under ``[equivalent]``, keyed by the
+mutant's id, with the reason. (mutmut's operators inspired these; mutmut itself mutates a package
+in place under its own test runner, which is not the job of grading a copied solution.)
 
 Perturbations (:func:`perturbations`) are the other use: values a learner's code can produce that
 a check must turn into a pass or a teaching failure, never a grader crash (a function returning
