@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,12 +30,23 @@ def editor_command() -> list[str] | None:
     return shlex.split(chosen) if chosen else None
 
 
+def require_editor(command: list[str]) -> None:
+    """Raise EditorFailed now, before the terminal is handed over, when the editor is not there."""
+    if shutil.which(command[0]) is None:
+        raise _failed(command, "not found")
+
+
 def run_editor(command: list[str], path: Path) -> int:
     """Run the editor on ``path`` in its folder and wait for it; its exit code."""
+    require_editor(command)
     try:
         return subprocess.run([*command, str(path)], cwd=path if path.is_dir() else path.parent, check=False).returncode
     except OSError as error:
-        raise EditorFailed(
-            f"cannot run your editor {command[0]!r} (from $VISUAL/$EDITOR): {error.strerror or error}; "
-            "fix: set EDITOR to an installed editor (e.g. export EDITOR=nano), or unset it to use the built-in one"
-        ) from None
+        raise _failed(command, error.strerror or str(error)) from None
+
+
+def _failed(command: list[str], why: str) -> EditorFailed:
+    return EditorFailed(
+        f"cannot run your editor {command[0]!r} (from $VISUAL/$EDITOR): {why}; "
+        "fix: set EDITOR to an installed editor (e.g. export EDITOR=nano), or unset it to use the built-in one"
+    )

@@ -462,7 +462,7 @@ class CourseApp(App):
         here), the built-in editor."""
         from textual.app import SuspendNotSupported
 
-        from course.editing import EditorFailed, editor_command, main_file, run_editor
+        from course.editing import EditorFailed, editor_command, main_file, require_editor, run_editor
 
         if self.quiz_only_section():
             return
@@ -474,6 +474,7 @@ class CourseApp(App):
         path = main_file(self.workspace.folder(self.exercise), self.exercise)
         before = path.stat().st_mtime_ns if path.is_file() else None
         try:
+            require_editor(command)
             with self.suspend():
                 run_editor(command, path)
         except SuspendNotSupported:
