@@ -167,3 +167,32 @@ def test_solution_screen(app, snap_compare):
 
 def test_reset_confirmation(app, snap_compare):
     assert snap_compare(app, press=["r"], terminal_size=SMALL, run_before=at_section("02-models"))
+
+
+def test_hints_stay_on_the_exercise_tab(app, snap_compare):
+    async def three_hints(pilot):
+        for _ in range(3):
+            await pilot.press("h")
+            await settle(pilot)
+
+    # the last hint's code, Mapped[str] included, is shown as written
+    assert snap_compare(app, terminal_size=(100, 30), run_before=at_section("02-models", three_hints))
+
+
+def test_results_tab_shows_a_syntax_error_once(app, snap_compare):
+    async def syntax_error(pilot):
+        from checker.results import CheckResult
+
+        message = "cannot import models.py:\nmodels.py:1: SyntaxError: invalid syntax\n    class Base(:\n               ^"
+        checks = [CheckResult(f"check-{n}", "error", message, title=f"check {n}") for n in range(8)]
+        result = ExerciseResult("sqlalchemy-2/02-models", "error", 0.05, checks)
+        pilot.app.post_message(CheckFinished(result.exercise, result))
+        await settle(pilot)
+        pilot.app.clear_notifications()
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=at_section("02-models", syntax_error))
+
+
+def test_help_over_the_quiz_lists_the_quiz_keys(app, snap_compare):
+    assert snap_compare(app, press=["q", "question_mark"], terminal_size=SMALL, run_before=settle)
