@@ -1,15 +1,23 @@
-"""Glue between content and the checker: which folder to grade, with which checks."""
+"""Glue between content and the checker: which folder to grade, with which checks, and the one
+way every command sets grading up (:class:`GradingSession`)."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from checker.runner import GradingJob
 from course.content import Exercise
+
+if TYPE_CHECKING:
+    from checker.launch import Launcher
+    from checker.results import ExerciseResult
+    from checker.sandbox import Confinement
+    from course.postgres.session import DatabaseSession
 
 
 def job_for(exercise: Exercise, folder: Path) -> GradingJob:
@@ -50,3 +58,48 @@ def pair(session, launcher) -> None:
     (forked and connected before the save arrives)."""
     if hasattr(launcher, "prepare") and hasattr(session, "announce_spares"):
         session.announce_spares(launcher.prepare)
+
+
+class GradingSession:
+    """Databases and a launcher that grade together: what the app, ``check``, ``watch``, ``grade``
+    and the service each set up. A context manager; :meth:`close` ends the launcher's children
+    first, then drops the databases.
+
+    ``start`` starts the launcher before opening the databases, so the worker imports SQLAlchemy
+    & co. while Postgres starts.
+    """
+
+    def __init__(self, databases: DatabaseSession, launcher: Launcher):
+        self.databases = databases
+        self.launcher = launcher
+        pair(databases, launcher)  # the next run's child is forked and connected ahead
+
+    @classmethod
+    def start(cls, open_databases: Callable[[], DatabaseSession], *, warm: bool = True,
+              confinement: Confinement | None = None, clean_environment: bool = False) -> GradingSession:
+        from checker.launch import default_launcher
+
+        launcher = default_launcher(warm, confinement=confinement, clean_environment=clean_environment)
+        try:
+            databases = open_databases()
+        except BaseException:
+            launcher.close()
+            raise
+        return cls(databases, launcher)
+
+    def grade(self, job: GradingJob, cancelled: Callable[[], bool] = lambda: False) -> ExerciseResult:
+        from checker.runner import grade
+
+        return grade(job, self.databases, cancelled=cancelled, launcher=self.launcher)
+
+    def close(self) -> None:
+        try:
+            self.launcher.close()
+        finally:
+            self.databases.close()
+
+    def __enter__(self) -> GradingSession:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

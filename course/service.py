@@ -278,19 +278,17 @@ class Service:
     """Accepts requests on the socket and grades them with one session and one warm worker."""
 
     def __init__(self):
-        from checker.launch import WarmWorker
+        from course.grading import GradingSession
         from course.postgres import embedded
         from course.postgres.session import DatabaseSession
 
-        self.worker = WarmWorker()  # imports while the session opens
-        server = embedded.running_persistent()
-        if server is None:
-            self.worker.close()
-            raise SystemExit("course.service: no shared server is running; start it with `course db start`")
-        self.session = DatabaseSession(server, spares=PARALLEL)
-        from course.grading import pair
+        def databases() -> DatabaseSession:
+            server = embedded.running_persistent()
+            if server is None:
+                raise SystemExit("course.service: no shared server is running; start it with `course db start`")
+            return DatabaseSession(server, spares=PARALLEL)
 
-        pair(self.session, self.worker)
+        self.grading = GradingSession.start(databases)  # the worker imports while the session opens
         self.fingerprint = fingerprint()
         self.stopping = threading.Event()
         path = socket_path()
@@ -322,8 +320,7 @@ class Service:
         if (_pid_file() or {}).get("pid") == os.getpid():
             socket_path().unlink(missing_ok=True)
             pid_path().unlink(missing_ok=True)
-        self.worker.close()
-        self.session.close()
+        self.grading.close()
 
     def _watch_server(self) -> None:
         """Stop when the shared server is gone (``course db stop``, or killed)."""
@@ -363,7 +360,7 @@ class Service:
     def _grade(self, conn: socket.socket, jobs: list[dict]) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        from checker.runner import GradingJob, grade
+        from checker.runner import GradingJob
 
         def gone() -> bool:
             if self.stopping.is_set():
@@ -372,7 +369,7 @@ class Service:
             return bool(readable)  # the client sends nothing more: readable means it hung up
 
         def one(job: dict):
-            return grade(GradingJob.from_json(job), self.session, cancelled=gone, launcher=self.worker)
+            return self.grading.grade(GradingJob.from_json(job), cancelled=gone)
 
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
             for result in pool.map(one, jobs):
