@@ -638,8 +638,9 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
 
     Results are written to a JSON Lines file as they arrive; a run that was stopped or killed
     is continued with the same command plus --resume."""
-    from checker.launch import class_confinement, default_launcher
+    from checker.launch import class_confinement
     from checker.sandbox import confinement_summary
+    from course.grading import GradingSession
     from course.classgrade import ResultsLog, default_results_path, grade_workspaces, print_summary, write_reports
     from course.postgres.base import BackendError
     from course.postgres.session import open_session
@@ -665,29 +666,25 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
     pairs = len(workspaces) * len(exercises)
     confinement = class_confinement([*workspaces, locations.state_dir(), locations.servers_dir(), results_path.parent])
     click.echo(f"course grade: {confinement_summary(confinement)}", err=True)
-    launcher = default_launcher(confinement=confinement, clean_environment=True)
     try:
-        session = open_session(obj.backend, obj.database_url, isolate=True, spares=max(1, jobs))
+        grading = GradingSession.start(
+            lambda: open_session(obj.backend, obj.database_url, isolate=True, spares=max(1, jobs)),
+            confinement=confinement, clean_environment=True,
+        )
     except BackendError as error:
-        launcher.close()
         log.close()
         raise Fatal(str(error)) from None
-    from course.grading import pair
-
-    pair(session, launcher)
     again = f"continue with the same command and --resume (results so far are in {results_path})"
     try:
-        with RunProgress("grading", max(0, pairs - len(log.finished))) as shown:
+        with grading, RunProgress("grading", max(0, pairs - len(log.finished))) as shown:
             log.shown = shown
-            submissions = grade_workspaces(list(workspaces), exercises, session, launcher, jobs, log=log)
+            submissions = grade_workspaces(list(workspaces), exercises, grading.databases, grading.launcher, jobs, log=log)
     except BackendError as error:
         raise Fatal(f"{error}; then {again}") from None
     except KeyboardInterrupt:
         click.echo(f"\ncourse grade: interrupted; {again}", err=True)
         raise
     finally:
-        session.close()
-        launcher.close()
         log.close()
     if resume:
         click.echo(f"course grade: resumed {results_path}: {log.resumed} of {pairs} results were already there", err=True)
