@@ -401,7 +401,7 @@ def exec(obj: Context, exercise: str, command: tuple[str, ...]) -> None:  # noqa
         raise Fatal("no command given; fix: e.g. `course exec 07 -- alembic upgrade head`")
     found = obj.exercise(exercise)
     folder = obj.workspace().folder(found)
-    url = dev_database_url(obj, found)
+    url = dev_database_url(found, obj.backend, obj.database_url, notify=lambda line: click.echo(line, err=True))
     env = {**os.environ, "DATABASE_URL": url}
     import subprocess
 
