@@ -1,4 +1,4 @@
-"""Source inspection, for the few checks whose point is the style itself (SPEC §5).
+"""Source inspection, for the few checks whose point is the style itself (docs/authoring.md).
 
 Used sparingly: 2.0 vs 1.x declarations, ``select()`` vs ``session.query``, no hard-coded URL.
 Everything else is graded by behaviour on a real database.

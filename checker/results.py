@@ -1,4 +1,4 @@
-"""Grading results as plain data, in the JSON shape of SPEC §4."""
+"""Grading results as plain data, in the JSON shape README documents for `course check --json`."""
 
 from __future__ import annotations
 

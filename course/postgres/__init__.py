@@ -1,6 +1,6 @@
 """Throwaway PostgreSQL servers: pick a backend, start (or reuse) a server, hand out fresh databases.
 
-Backends are chosen in SPEC order unless the user picks one: ``url`` when a database URL is
+Backends are chosen in the order README gives unless the user picks one: ``url`` when a database URL is
 given, ``docker`` when a Docker daemon answers, ``embedded`` otherwise. Nothing here imports
 SQLAlchemy: the runner only needs psycopg to create and drop databases.
 """

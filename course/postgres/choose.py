@@ -18,7 +18,7 @@ class Choice:
 
 
 def choose_backend(backend: str | None = None, database_url: str | None = None) -> Choice:
-    """Apply SPEC §2: an explicit choice wins; else url if given, docker if it answers, else embedded."""
+    """The order README gives: an explicit choice wins; else url if given, docker if it answers, else embedded."""
     backend = backend or os.environ.get("COURSE_BACKEND") or None
     database_url = database_url or os.environ.get("COURSE_DATABASE_URL") or None
     if backend is not None and backend not in BACKENDS:
