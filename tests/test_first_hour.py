@@ -86,26 +86,24 @@ def test_reset_with_stdin_closed_changes_nothing_and_exits_1(tmp_path):
 
 
 def test_two_resets_in_one_second_keep_two_backups(tmp_path):
+    """A backup of this second exists already (an earlier reset): the new one gets its own name."""
     workspace = tmp_path / "ws"
     course("init", workspace=workspace)
     target = workspace / "sqlalchemy-2" / "02-models" / "models.py"
-    env = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
-    outcomes = []
-    for attempt in range(3):  # the two resets must fall in one second: retry if a second boundary split them
-        target.write_text("# first\n")
-        first = subprocess.run([sys.executable, "-m", "course.cli", "reset", "02", "-y"], capture_output=True, text=True, env=env)
-        target.write_text("# second\n")
-        second = subprocess.run([sys.executable, "-m", "course.cli", "reset", "02", "-y"], capture_output=True, text=True, env=env)
-        outcomes.append((first, second))
-        assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-        assert "Traceback" not in first.stderr + second.stderr
-        backups = sorted((workspace / ".course" / "backups").iterdir())
-        stamps = {b.name.split("-", 2)[2][:15] for b in backups[-2:]}
-        if len(stamps) == 1:
-            break
-    kept = sorted((b / "models.py").read_text() for b in (workspace / ".course" / "backups").iterdir())
-    assert kept.count("# first\n") >= 1 and kept.count("# second\n") >= 1
-    assert len(stamps) == 1, "the two resets never fell in the same second"
+    backups = workspace / ".course" / "backups"
+    now = time.time()
+    taken = [backups / f"02-models-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now + offset))}" for offset in range(-1, 60)]
+    for earlier in taken:  # every second the reset below can fall in, whatever the machine's load
+        earlier.mkdir(parents=True)
+        (earlier / "models.py").write_text("# earlier\n")
+    target.write_text("# mine\n")
+    result = course("reset", "02", "-y", workspace=workspace)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    made = sorted(set(backups.iterdir()) - set(taken))
+    assert len(made) == 1 and made[0].name.endswith("-2"), made
+    assert (made[0] / "models.py").read_text() == "# mine\n"
+    assert all((earlier / "models.py").read_text() == "# earlier\n" for earlier in taken)
+    assert str(made[0]) in result.stdout
 
 
 def test_concurrent_resets_never_fail(tmp_path):
