@@ -186,9 +186,9 @@ def _rename_call(tree: ast.Module, name: ast.Name) -> None:
     """Call the swapped name instead, importing it next to the original where that is imported."""
     new = RENAMES[name.id]
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and any(alias.name == name.id for alias in node.names):
-            if not any(alias.name == new for alias in node.names):
-                node.names.append(ast.alias(new))
+        names = [alias.name for alias in node.names] if isinstance(node, ast.ImportFrom) else []
+        if name.id in names and new not in names:
+            node.names.append(ast.alias(new))
     name.id = new
 
 

@@ -3,7 +3,7 @@
 import gc
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from checker import check, fail, fixture
