@@ -29,6 +29,7 @@ HINT_LADDER = {
     "04-crud": "session.add(",
     "05-relationships": 'relationship(back_populates="owner")',
     "06-fastapi": "try: yield db",
+    "07-migrations": "target_metadata = Base.metadata",
     "07-rename-migration": "alter_column",
     "08-docchat": "db.add(Document(",
     "09-many-to-many": 'Table("document_tag"',

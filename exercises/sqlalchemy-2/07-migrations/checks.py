@@ -25,8 +25,10 @@ from sqlalchemy.engine import make_url
 from checker import check, fail, fixture
 from checker import migrations
 from checker.migrations import alembic_config, compare, drift_message, function_line, is_noop, relative, table_names
+from checker.api import fix_or_hint
 from checker.inspectors import url_literals
 
+HERE = Path(__file__).parent
 TABLES = ("users", "documents")
 GENERATE = 'course exec 07-migrations -- alembic revision --autogenerate -m "create users and documents"'
 
@@ -133,8 +135,10 @@ def env_target_metadata(learner, alembic_cfg, sql):
         fail(
             f"target_metadata is None ({where}), so Alembic cannot see your models: `alembic revision "
             "--autogenerate` stops with \"Can't proceed with --autogenerate option\", and a revision made "
-            "without --autogenerate starts with an upgrade() that is just `pass`. Add `from models import Base` and "
-            "set `target_metadata = Base.metadata`; then delete any empty revision and generate again"
+            "without --autogenerate starts with an upgrade() that is just `pass`. Alembic learns what the schema "
+            "should be from the metadata env.py hands it. "
+            + fix_or_hint(learner, HERE, "Add `from models import Base` and set `target_metadata = Base.metadata`; "
+                          "then delete any empty revision and generate again")
         )
     candidates = metadata if isinstance(metadata, list | tuple) else [metadata]
     if learner.models.Base.metadata in candidates:
