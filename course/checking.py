@@ -12,10 +12,10 @@ from pathlib import Path
 import click
 
 from checker.results import ExerciseResult
-from checker.runner import GradingJob, grade
+from checker.runner import GradingJob
 from course.content import Exercise
-from course.grading import job_for, materialised, pair
-from course.workspace import grader_fingerprint, missing_files_result
+from course.grading import GradingSession, job_for, materialised
+from course.workspace import missing_files_result
 
 
 def _console():
@@ -54,10 +54,7 @@ def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: 
             for exercise in exercises:
                 result = incomplete.get(exercise.full_id) or next(graded)
                 if not solution:
-                    workspace.progress.record_result(
-                        exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json()
-                    )
-                    workspace.progress.set("position", exercise.full_id)
+                    workspace.record(exercise, result)
                 results.append(result)
                 if console is not None and (not many or verbose or result.status != "pass"):
                     from course.render import print_result
@@ -107,26 +104,17 @@ def _grade_here(ctx, jobs: list[GradingJob]) -> Iterator[ExerciseResult]:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from checker.launch import default_launcher
-
     if not jobs:
         return
-    launcher = default_launcher()  # imports SQLAlchemy & co. while Postgres starts
-    try:
-        session = ctx.database_session(spares=min(len(jobs), LOCAL_PARALLEL) - 1)
-    except BaseException:
-        launcher.close()
-        raise
-    pair(session, launcher)
+    grading = GradingSession.start(lambda: ctx.database_session(spares=min(len(jobs), LOCAL_PARALLEL) - 1))
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=min(len(jobs), LOCAL_PARALLEL))
     try:
-        yield from pool.map(lambda job: grade(job, session, cancelled=stop.is_set, launcher=launcher), jobs)
+        yield from pool.map(lambda job: grading.grade(job, cancelled=stop.is_set), jobs)
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
-        session.close()
-        launcher.close()
+        grading.close()
 
 
 def watch_exercise(ctx, query: str | None) -> None:
@@ -142,18 +130,14 @@ def watch_exercise(ctx, query: str | None) -> None:
     exercise = ctx.exercise(query)
     folder = workspace.folder(exercise)
     console = _console()
-    from checker.launch import default_launcher
-
-    launcher = default_launcher()
-    session = ctx.database_session()
-    pair(session, launcher)
+    grading = GradingSession.start(ctx.database_session)
     try:
         while True:
             console.rule(f"{exercise.full_id} · {time.strftime('%H:%M:%S')}")
             before = _snapshot(folder)
             missing = workspace.missing_files(exercise)
-            result = missing_files_result(exercise, missing) if missing else grade(job_for(exercise, folder), session, launcher=launcher)
-            workspace.progress.record_result(exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json())
+            result = missing_files_result(exercise, missing) if missing else grading.grade(job_for(exercise, folder))
+            workspace.record(exercise, result)
             print_result(console, result)
             console.print(f"[dim]Watching {folder} — save a file to re-check, Ctrl-C to stop.[/]")
             # a save made while grading, or before the watcher is armed, is caught by the snapshot
@@ -164,8 +148,7 @@ def watch_exercise(ctx, query: str | None) -> None:
     except KeyboardInterrupt:
         click.echo("")
     finally:
-        session.close()
-        launcher.close()
+        grading.close()
 
 
 def _snapshot(folder: Path) -> dict[str, float]:

@@ -13,6 +13,8 @@ Nothing here imports SQLAlchemy or Textual: ``course list`` stays fast.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -93,6 +95,16 @@ class Exercise:
             if "/" not in file and file.endswith(".py"):
                 names.append(file.removesuffix(".py"))
         return names
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Of the checks and metadata as loaded: a result recorded under another fingerprint is
+        marked for re-checking. Read from disk once per loaded exercise."""
+        digest = hashlib.sha256()
+        for path in (self.checks_file, self.path / "exercise.toml"):
+            if path.exists():
+                digest.update(path.read_bytes())
+        return digest.hexdigest()[:16]
 
 
 @dataclass

@@ -69,10 +69,16 @@ class GradingSession:
     & co. while Postgres starts.
     """
 
-    def __init__(self, databases: DatabaseSession, launcher: Launcher):
+    def __init__(self, databases: DatabaseSession, launcher: Launcher | None, *, paired: bool = True):
+        """``paired=False``: call :meth:`pair` later (it waits until the worker is ready)."""
         self.databases = databases
         self.launcher = launcher
-        pair(databases, launcher)  # the next run's child is forked and connected ahead
+        if paired:
+            self.pair()
+
+    def pair(self) -> None:
+        """Have the worker fork and connect the next run's child ahead (see :func:`pair`)."""
+        pair(self.databases, self.launcher)
 
     @classmethod
     def start(cls, open_databases: Callable[[], DatabaseSession], *, warm: bool = True,
@@ -94,7 +100,8 @@ class GradingSession:
 
     def close(self) -> None:
         try:
-            self.launcher.close()
+            if self.launcher is not None:
+                self.launcher.close()
         finally:
             self.databases.close()
 

@@ -86,6 +86,7 @@ class CourseApp(App):
         self.open_session = open_session
         self.session = None
         self.launcher = None
+        self.grading = None  # the session and the launcher, once Postgres is up
         self.server_status = "starting…"
         self.server_failure = ""
         self.checking: str | None = None
@@ -271,12 +272,12 @@ class CourseApp(App):
         if self._closing:
             session.close()
             return
+        from course.grading import GradingSession
+
+        self.grading = GradingSession(session, self.launcher, paired=False)
         self.session = session
         self.post_message(ServerReady(f"{session.server.backend} {session.server_version()}"))
-        if self.launcher is not None:
-            from course.grading import pair
-
-            pair(session, self.launcher)  # the next check's child is forked and connected ahead
+        self.grading.pair()  # the next check's child is prepared ahead (waits for the worker)
 
     def on_server_ready(self, message: ServerReady) -> None:
         self.server_status = f"ready ({message.description})"
@@ -318,13 +319,16 @@ class CourseApp(App):
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False, name="check")
     def run_check(self, exercise: Exercise) -> None:
-        from checker.runner import grade
         from course.grading import job_for
+        from course.workspace import missing_files_result
 
         worker = get_current_worker()
         try:
-            result = grade(job_for(exercise, self.workspace.folder(exercise)), self.session,
-                           cancelled=lambda: worker.is_cancelled, launcher=self.launcher)
+            if missing := self.workspace.missing_files(exercise):  # reported, never silently restored
+                result = missing_files_result(exercise, missing)
+            else:
+                result = self.grading.grade(job_for(exercise, self.workspace.folder(exercise)),
+                                            cancelled=lambda: worker.is_cancelled)
         except Exception as error:  # Postgres died under us, disk full...: say so, keep running
             self.post_message(CheckFailedToRun(exercise.full_id, f"{type(error).__name__}: {error}"))
             return
@@ -335,7 +339,7 @@ class CourseApp(App):
         self.checking = None
         result = message.result
         exercise = next(e for e in self.module.exercises if e.full_id == message.exercise_id)
-        self.workspace.progress.record_result(exercise.full_id, result.status, grader_fingerprint(exercise), result.to_json())
+        self.workspace.record(exercise, result)
         self.last_result = result
         if not self._ui_alive():  # quitting: the result is saved, the screen is gone
             return
@@ -408,7 +412,7 @@ class CourseApp(App):
 
         if self.quiz_only_section():
             return
-        hints = reveal_hint(self.workspace, self.exercise)
+        reveal_hint(self.workspace, self.exercise)  # recorded; the panel shows every hint seen
         self.action_tab("exercise")
         await self.show_exercise()
         panel = self.query_one(ExercisePanel)
@@ -545,9 +549,12 @@ class CourseApp(App):
         self._closing = True
         self._stop_watching.set()
         self.workers.cancel_all()
-        if self.launcher is not None:
-            self.launcher.close()
-        if self.session is not None:
-            self.session.close()
-            self.session = None
+        if self.grading is not None:
+            self.grading.close()  # the launcher's children, then the session
+        else:
+            if self.launcher is not None:
+                self.launcher.close()
+            if self.session is not None:
+                self.session.close()
+        self.session = None
 
