@@ -387,21 +387,30 @@ class Integrity:
     This catches a submission that patches the grader to pass; it cannot stop code that takes the
     same trouble to undo its patch in time (``docs/security.md`` says what remains)."""
 
-    GUARDED_MODULES = ("builtins", "json", "os", "hmac", "hashlib", "sqlalchemy", "sqlalchemy.engine",
-                       "sqlalchemy.engine.reflection", "sqlalchemy.engine.base", "sqlalchemy.orm",
-                       "sqlalchemy.orm.session", "sqlalchemy.inspection")
+    GUARDED_MODULES = ("builtins", "json", "os", "hmac", "hashlib", "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.inspection")
+    GUARDED_CLASSES = (
+        ("sqlalchemy.engine.reflection", "Inspector"), ("sqlalchemy.engine.base", "Connection"),
+        ("sqlalchemy.engine.base", "Engine"), ("sqlalchemy.orm.session", "Session"),
+        ("sqlalchemy.engine.result", "Result"), ("sqlalchemy.engine.result", "ScalarResult"),
+    )
+    """The library functions the graders judge with (a few namespaces: reading every object of a
+    forked child's libraries would copy their memory pages, for every run)."""
 
     def __init__(self, registry):
         self._namespaces = []
-        names = [n for n in sys.modules if n == "checker" or n.startswith("checker.") or n == "course_checks"]
-        for name in [*names, *self.GUARDED_MODULES]:
-            module = sys.modules.get(name)
-            if module is None:
-                continue
+        for name in [n for n in sys.modules if n == "checker" or n.startswith("checker.") or n == "course_checks"]:
+            module = sys.modules[name]
             self._watch(name, module.__dict__)
             for value in list(module.__dict__.values()):
                 if isinstance(value, type) and getattr(value, "__module__", "") == name:
                     self._watch(f"{name}.{value.__name__}", value.__dict__)
+        for name in self.GUARDED_MODULES:
+            if name in sys.modules:
+                self._watch(name, sys.modules[name].__dict__)
+        for module_name, class_name in self.GUARDED_CLASSES:
+            cls = getattr(sys.modules.get(module_name), class_name, None)
+            if isinstance(cls, type):
+                self._watch(f"{module_name}.{class_name}", cls.__dict__)
         self._functions = [(spec.name, spec.function, spec.function.__code__) for spec in registry.checks]
         self._functions += [(name, spec.function, spec.function.__code__) for name, spec in registry.fixtures.items()]
 
