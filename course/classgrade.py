@@ -203,7 +203,7 @@ def _key(record: dict) -> Key:
     return (record["workspace"], record["exercise"], record["fingerprint"])
 
 
-def _read(path: Path) -> tuple[list[dict], int]:
+def _read(path: Path, fix: str | None = None) -> tuple[list[dict], int]:
     """The records of a results file and the size of its complete lines; a missing file is
     empty. Anything but our lines (and one cut-short last line) is refused, never truncated."""
     try:
@@ -220,19 +220,17 @@ def _read(path: Path) -> tuple[list[dict], int]:
             _key(record)
             ExerciseResult.from_json(record["result"])
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise _not_ours(path, number) from None
+            raise _not_ours(path, number, fix) from None
         records.append(record)
     tail = data[complete_size:]
     if tail and not (tail.startswith(_LINE_START) or _LINE_START.startswith(tail)):
-        raise _not_ours(path, len(records) + 1)
+        raise _not_ours(path, len(records) + 1, fix)
     return records, complete_size
 
 
-def _not_ours(path: Path, line: int) -> ResultsFileError:
-    return ResultsFileError(
-        f"{path}:{line} is not a `course grade` result line; fix: pass the results file of a "
-        "`course grade` run with --results, or remove this file to start over"
-    )
+def _not_ours(path: Path, line: int, fix: str | None = None) -> ResultsFileError:
+    fix = fix or "pass the results file of a `course grade` run with --results, or remove this file to start over"
+    return ResultsFileError(f"{path}:{line} is not a `course grade` result line; fix: {fix}")
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -354,20 +352,22 @@ def to_junit(submissions: list[Submission]) -> str:
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def print_summary(submissions: list[Submission], exercises: list[Exercise]) -> None:
+def print_summary(submissions: list[Submission], exercises: list[Exercise | str]) -> None:
+    """The student × exercise table (``exercises``: Exercises or full ids)."""
     from rich.console import Console
     from rich.table import Table
 
     marks = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[yellow]![/]"}
     table = Table(title="course grade", title_justify="left")
     table.add_column("student")
-    for exercise in exercises:
-        table.add_column(exercise.id.split("-", 1)[0], justify="center")
+    ids = [getattr(exercise, "full_id", exercise) for exercise in exercises]
+    for full_id in ids:
+        table.add_column(full_id.rsplit("/", 1)[-1].split("-", 1)[0], justify="center")
     table.add_column("passed", justify="right")
     flagged = []
     for submission in submissions:
         by_id = {r.exercise: r for r in submission.results}
-        row = ["[bold red]⚠[/]" if by_id[e.full_id].tampered else marks[by_id[e.full_id].status] for e in exercises]
+        row = ["[bold red]⚠[/]" if by_id[e].tampered else marks[by_id[e].status] for e in ids]
         table.add_row(submission.name, *row, f"{sum(1 for r in submission.results if r.passed)}/{len(exercises)}")
         flagged += [f"{submission.name} {r.exercise}: {r.tampered}" for r in submission.results if r.tampered]
     console = Console(highlight=False)
@@ -383,3 +383,76 @@ def write_reports(submissions: list[Submission], json_path: Path | None, junit_p
         json_path.write_text(json.dumps(to_json(submissions), indent=2))
     if junit_path:
         junit_path.write_text(to_junit(submissions))
+
+
+# Sharded class grading: N jobs (a CI matrix) each grade a deterministic 1/N of the submissions
+# into their own results file; `course grade merge` joins those files into one set of reports.
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` as ``(K, N)``, 1 <= K <= N; anything else is a one-line error."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        index = count = 0
+    if count < 1 or not 1 <= index <= count:
+        raise CourseError(f"--shard {text!r} is not K/N with 1 <= K <= N; fix: e.g. --shard 1/3, --shard 2/3 and --shard 3/3 for three jobs")
+    return index, count
+
+
+def shard_of(workspace: Path, count: int) -> int:
+    """The shard (1..count) a submission belongs to: a hash of its folder name (the student),
+    so the split does not depend on the order, nor on the path, the folders are given in."""
+    digest = hashlib.sha256(workspace.resolve().name.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+def select_shard(workspaces: list[Path], index: int, count: int) -> list[Path]:
+    return [path for path in workspaces if shard_of(path, count) == index]
+
+
+def merge_parts(paths: list[Path], order: list[str] = ()) -> list[Submission]:
+    """The submissions held by the results files of a sharded run's jobs (``course grade
+    --shard K/N --results PART``), students by name, exercises in ``order`` (the content's)
+    then by id. A file that is not ours, a part cut short, two parts holding the same
+    (student, exercise) or students graded on different exercises: a one-line error."""
+    fix = "pass only the results files (--results) of `course grade --shard K/N` runs"
+    owner: dict[tuple[str, str], Path] = {}
+    latest: dict[tuple[str, str], dict] = {}
+    seen: set[Path] = set()
+    for path in paths:
+        if path.resolve() in seen:
+            raise ResultsFileError(f"the part {path} is given twice; fix: name each shard's results file once")
+        seen.add(path.resolve())
+        if not path.is_file():
+            raise ResultsFileError(f"no results file {path}; fix: {fix}")
+        records, complete = _read(path, fix)
+        if complete != path.stat().st_size:
+            raise ResultsFileError(
+                f"{path} ends with a line cut short (its run was stopped); fix: finish that shard with "
+                "the same `course grade --shard K/N` command and --resume, then merge again")
+        mine = {(record["workspace"], record["exercise"]): record for record in records}  # the newer line wins
+        for key, record in mine.items():
+            if key in owner:
+                raise ResultsFileError(
+                    f"{owner[key]} and {path} both hold {record['student']}'s {record['exercise']}; "
+                    "fix: merge the parts of one sharded run (the same N, each K once)")
+            owner[key] = path
+            latest[key] = record
+    rank = {exercise: number for number, exercise in enumerate(order)}
+    by_workspace: dict[str, list[dict]] = {}
+    for (workspace, _), record in latest.items():
+        by_workspace.setdefault(workspace, []).append(record)
+    submissions = []
+    expected = None
+    for workspace in sorted(by_workspace, key=lambda w: (Path(w).name, w)):
+        records = sorted(by_workspace[workspace], key=lambda r: (rank.get(r["exercise"], len(rank)), r["exercise"]))
+        graded = [r["exercise"] for r in records]
+        if expected is None:
+            expected = (Path(workspace).name, graded)
+        elif set(graded) != set(expected[1]):
+            raise ResultsFileError(
+                f"{Path(workspace).name} was graded on {len(graded)} exercise(s) and {expected[0]} on {len(expected[1])}; "
+                "fix: grade every shard with the same --exercise options")
+        submissions.append(Submission(Path(workspace), [ExerciseResult.from_json(r["result"]) for r in records]))
+    return submissions

@@ -621,7 +621,24 @@ def new_module(module_id: str, path: Path) -> None:
     click.echo(f"Next: `course validate {path}` and `course --content {path} check {module_id}/01-first-model --solution`.")
 
 
-@main.command()
+class _GradeCommand(click.Command):
+    """`course grade DIR...`, and `course grade merge PARTS...` (its one subcommand)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args[:1] == ["merge"]:
+            ctx.meta["course.grade.merge"] = grade_merge.make_context(f"{ctx.info_name} merge", args[1:], parent=ctx.parent)
+            return []
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        merge = ctx.meta.pop("course.grade.merge", None)
+        if merge is not None:
+            with merge:
+                return grade_merge.invoke(merge)
+        return super().invoke(ctx)
+
+
+@main.command(cls=_GradeCommand, epilog="Also: `course grade merge PARTS...` joins the results files of sharded runs (see its --help).")
 @click.argument("workspaces", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results as JSON here.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here.")
@@ -630,10 +647,11 @@ def new_module(module_id: str, path: Path) -> None:
 @click.option("--results", "results_path", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON Lines file each result is written to as it arrives [default: next to --json, else ./grade-results.jsonl].")
 @click.option("--resume", is_flag=True, help="Continue the run of --results: grade only what it does not hold yet.")
+@click.option("--shard", metavar="K/N", help="Grade only the K-th of N shares of the submissions (by student; for a CI matrix).")
 @click.pass_obj
 @global_options
 def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, junit_path: Path | None, jobs: int,
-          only: tuple[str, ...], results_path: Path | None, resume: bool) -> None:
+          only: tuple[str, ...], results_path: Path | None, resume: bool, shard: str | None) -> None:
     """Instructors: grade many student workspaces, each in its own database and role.
 
     Results are written to a JSON Lines file as they arrive; a run that was stopped or killed
@@ -646,6 +664,13 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
     from course.postgres.session import open_session
 
     exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
+    if shard is not None:
+        from course.classgrade import parse_shard, select_shard
+
+        index, count = parse_shard(shard)
+        chosen = select_shard(list(workspaces), index, count)
+        click.echo(f"course grade: shard {index}/{count}: {len(chosen)} of {len(workspaces)} submission(s)", err=True)
+        workspaces = tuple(chosen)
     results_path = results_path or default_results_path(json_path)
     for option, report in (("--json", json_path), ("--junit", junit_path)):
         if report is not None and report.resolve() == results_path.resolve():
@@ -693,6 +718,31 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
         write_reports(submissions, json_path, junit_path)
     except OSError as error:
         raise Fatal(f"cannot write a report ({error}); fix: pick a writable path, then rerun with --resume (nothing is graded again)") from None
+    sys.exit(0 if all(r.passed for s in submissions for r in s.results) else EXIT_FAILED)
+
+
+@click.command("merge")
+@click.argument("parts", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the merged results as JSON here.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the merged JUnit XML here.")
+@click.pass_obj
+@global_options
+def grade_merge(obj: Context, parts: tuple[Path, ...], json_path: Path | None, junit_path: Path | None) -> None:
+    """Join the results files (JSON Lines) of `course grade --shard K/N` runs into one set of reports.
+
+    The JSON and JUnit XML are those one unsharded run would write (timings and graded_at aside)."""
+    from course.classgrade import merge_parts, print_summary, write_reports
+
+    order = [e.full_id for m in obj.modules for e in m.exercises]
+    submissions = merge_parts(list(parts), order)
+    if not submissions:
+        raise Fatal("the parts hold no results; fix: merge the results files (--results) of `course grade --shard K/N` runs that graded")
+    click.echo(f"course grade merge: {len(submissions)} submission(s) from {len(parts)} part(s)", err=True)
+    print_summary(submissions, [r.exercise for r in submissions[0].results])
+    try:
+        write_reports(submissions, json_path, junit_path)
+    except OSError as error:
+        raise Fatal(f"cannot write a report ({error}); fix: pick a writable path and merge again") from None
     sys.exit(0 if all(r.passed for s in submissions for r in s.results) else EXIT_FAILED)
 
 
