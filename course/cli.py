@@ -746,6 +746,34 @@ def grade_merge(obj: Context, parts: tuple[Path, ...], json_path: Path | None, j
     sys.exit(0 if all(r.passed for s in submissions for r in s.results) else EXIT_FAILED)
 
 
+@main.group()
+def export() -> None:
+    """Instructors: package the course for an autograding platform."""
+
+
+@export.command("gradescope")
+@click.argument("only", nargs=-1, metavar="[EXERCISE]...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default="autograder.zip", show_default=True,
+              help="The autograder zip to upload to Gradescope.")
+@click.option("--pip-spec", metavar="SPEC", help="What setup.sh installs [default: course==this version], e.g. a git URL.")
+@click.option("--visibility", type=click.Choice(["visible", "after_due_date", "after_published", "hidden"]), default="visible",
+              show_default=True, help="When students see the tests' results.")
+@click.pass_obj
+@global_options
+def export_gradescope(obj: Context, only: tuple[str, ...], output: Path, pip_spec: str | None, visibility: str) -> None:
+    """A Gradescope autograder for EXERCISE... (default: every exercise): setup.sh and run_autograder."""
+    from course import gradescope
+    from course.content import content_roots
+
+    exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
+    builtin = {content_roots([])[0].resolve()}
+    extra = list(dict.fromkeys(e.path.parents[2].resolve() for e in exercises if e.path.parents[2].resolve() not in builtin))
+    names = gradescope.build(exercises, output, pip_spec=pip_spec, visibility=visibility, content_roots=extra)
+    points = sum(c for e in exercises for c in gradescope.weights_of(e).values())
+    click.echo(f"Wrote {output}: {len(names)} files, {len(exercises)} exercise(s), {points:g} points. "
+               "Upload it as the assignment's autograder (Ubuntu image).")
+
+
 @main.command()
 @click.pass_obj
 @global_options

@@ -20,8 +20,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.errors import CourseError
 from course import locations
+from course.errors import CourseError
 
 
 class ContentError(CourseError):
@@ -175,7 +175,7 @@ def _typed(value, kind, path: Path, text: str, key: str):
 
 # -- loading -----------------------------------------------------------------------------------
 
-EXERCISE_KEYS = {"id", "title", "section", "edit", "provided", "task", "hints", "timeout", "mutants", "variants", "equivalent"}
+EXERCISE_KEYS = {"id", "title", "section", "edit", "provided", "task", "hints", "timeout", "mutants", "variants", "equivalent", "weights"}
 MODULE_KEYS = {"id", "title", "subtitle", "sections"}
 SECTION_KEYS = {"id", "title"}
 
