@@ -175,7 +175,7 @@ def _sites(tree: ast.Module) -> Iterator[tuple]:
             statements = getattr(node, block, None)
             if not isinstance(statements, list):
                 continue
-            for index, statement in enumerate(statements):
+            for statement in statements:
                 if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
                         and _called(statement.value) in DROPPED_CALLS:
                     yield statement, "drop-statement", _short(statement), \

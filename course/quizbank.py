@@ -116,7 +116,7 @@ def load_quiz_bank(path: Path, sections: set[str] | None = None) -> QuizBank:
                 raise ContentError(path, f"question {qid!r}: two choices have the id {next(i for i in ids if ids.count(i) > 1)!r}", line)
             by_text = {c.text: c.id for c in choices}
             correct = [answer if answer in ids else by_text.get(answer, answer) for answer in entry["correct"]]
-            missing = [answer for answer, cid in zip(entry["correct"], correct) if cid not in ids]
+            missing = [answer for answer, cid in zip(entry["correct"], correct, strict=True) if cid not in ids]
             if missing or not entry["correct"]:
                 raise ContentError(path, f"question {qid!r}: correct answer(s) {missing or '[]'} are not among the choices", line)
         must_mention = [[term] if isinstance(term, str) else list(term) for term in entry.get("must_mention", [])]

@@ -152,7 +152,7 @@ def _values_agree(expected: exp.Expression, typed: exp.Expression) -> bool:
     got = list(typed.find_all(*_VALUE))
     if len(want) != len(got):
         return False
-    for real, mine in zip(want, got):
+    for real, mine in zip(want, got, strict=True):
         if isinstance(mine, _WILDCARD) or isinstance(real, _WILDCARD):
             continue
         if mine.sql(dialect=DIALECT) != real.sql(dialect=DIALECT):
@@ -205,7 +205,7 @@ def _runs(want: list[str], got: list[str]):
         if op != "equal":
             yield False, want[a1:a2], got[b1:b2]
             continue
-        for real, mine in zip(want[a1:a2], got[b1:b2]):
+        for real, mine in zip(want[a1:a2], got[b1:b2], strict=True):
             agree = real == mine or bool(_PLACEHOLDER.fullmatch(mine) or _PLACEHOLDER.fullmatch(real)) or real.lower() == mine.lower()
             yield agree, [real], [mine]
 
@@ -225,7 +225,7 @@ def highlighted_difference(expected: str, typed: str) -> tuple[list[tuple[str, b
 def _cut(sql: str, matches: list[re.Match], marks: list[bool]) -> list[tuple[str, bool]]:
     runs: list[tuple[str, bool]] = []
     position = 0
-    for match, differs in zip(matches, marks):
+    for match, differs in zip(matches, marks, strict=True):
         if match.start() > position:
             runs.append((sql[position:match.start()], False))
         runs.append((match.group(), differs))

@@ -121,11 +121,10 @@ def _exercise_static(exercise: Exercise) -> list[Problem]:
 
 def graded_problems(module: Module, databases, progress: Callable[[str], None] = lambda _: None) -> list[Problem]:
     """Grade solution, starter, mutants and variants of every exercise; run every lesson's code."""
+    from checker.launch import default_launcher
     from checker.runner import grade
     from course.grading import job_for, materialised
     from course.lessoncode import run_lesson
-
-    from checker.launch import default_launcher
 
     launcher = default_launcher()
     try:

@@ -20,8 +20,8 @@ import shutil
 import time
 from pathlib import Path
 
-from course.errors import CourseError
 from course.content import Exercise, Module
+from course.errors import CourseError
 from course.progress import Progress
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from checker.runner import GradingJob, grade
+
 from conftest import postgres_processes
 
 CHECKS = '''
@@ -422,11 +423,10 @@ def test_any_failure_to_start_postgres_ends_starting_in_the_app(tmp_path, error,
     import asyncio
     import functools
 
+    from checker import launch
     from course.content import load_modules
     from course.tui.app import CourseApp
     from course.workspace import Workspace
-
-    from checker import launch
 
     monkeypatch.setattr(launch, "default_launcher", functools.partial(launch.default_launcher, warm=False))  # no check runs
     module = load_modules()[0]

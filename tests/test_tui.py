@@ -237,8 +237,9 @@ def test_postgres_failing_to_start_is_shown_not_raised(module, workspace):
 
 
 def test_quitting_stops_the_server_the_app_started(module, workspace, state_dir):
-    from conftest import postgres_processes
     from course.postgres.session import open_session
+
+    from conftest import postgres_processes
 
     async def scenario():
         app = CourseApp(module, workspace, lambda: open_session("embedded"))

@@ -46,7 +46,7 @@ def run():
 def test_a_setsid_grandchild_does_not_outlive_the_run(submissions, class_session, class_launcher, tmp_path):
     marker = tmp_path / "daemon.pid"
     os.chmod(tmp_path, 0o777)
-    source = f'''
+    source = '''
 import os, time
 def run():
     read, write = os.pipe()
