@@ -648,10 +648,13 @@ class _GradeCommand(click.Command):
               help="JSON Lines file each result is written to as it arrives [default: next to --json, else ./grade-results.jsonl].")
 @click.option("--resume", is_flag=True, help="Continue the run of --results: grade only what it does not hold yet.")
 @click.option("--shard", metavar="K/N", help="Grade only the K-th of N shares of the submissions (by student; for a CI matrix).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the class report (one HTML file) here.")
+@click.option("--anonymise", is_flag=True, help="Students by stable pseudonym in the summary and the reports.")
 @click.pass_obj
 @global_options
 def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, junit_path: Path | None, jobs: int,
-          only: tuple[str, ...], results_path: Path | None, resume: bool, shard: str | None) -> None:
+          only: tuple[str, ...], results_path: Path | None, resume: bool, shard: str | None,
+          report_path: Path | None, anonymise: bool) -> None:
     """Instructors: grade many student workspaces, each in its own database and role.
 
     Results are written to a JSON Lines file as they arrive; a run that was stopped or killed
@@ -672,7 +675,7 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
         click.echo(f"course grade: shard {index}/{count}: {len(chosen)} of {len(workspaces)} submission(s)", err=True)
         workspaces = tuple(chosen)
     results_path = results_path or default_results_path(json_path)
-    for option, report in (("--json", json_path), ("--junit", junit_path)):
+    for option, report in (("--json", json_path), ("--junit", junit_path), ("--report", report_path)):
         if report is not None and report.resolve() == results_path.resolve():
             raise Fatal(f"{option} and --results both name {report}; fix: give the results file another name")
     from course.render import RunProgress
@@ -713,9 +716,17 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
         log.close()
     if resume:
         click.echo(f"course grade: resumed {results_path}: {log.resumed} of {pairs} results were already there", err=True)
+    if anonymise:
+        from course.report import anonymise as pseudonymise
+
+        submissions = pseudonymise(submissions)
     print_summary(submissions, exercises)
     try:
         write_reports(submissions, json_path, junit_path)
+        if report_path is not None:
+            from course.report import write as write_report
+
+            write_report(submissions, report_path)
     except OSError as error:
         raise Fatal(f"cannot write a report ({error}); fix: pick a writable path, then rerun with --resume (nothing is graded again)") from None
     sys.exit(0 if all(r.passed for s in submissions for r in s.results) else EXIT_FAILED)
@@ -725,9 +736,12 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
 @click.argument("parts", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the merged results as JSON here.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the merged JUnit XML here.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the class report (one HTML file) here.")
+@click.option("--anonymise", is_flag=True, help="Students by stable pseudonym in the summary and the reports.")
 @click.pass_obj
 @global_options
-def grade_merge(obj: Context, parts: tuple[Path, ...], json_path: Path | None, junit_path: Path | None) -> None:
+def grade_merge(obj: Context, parts: tuple[Path, ...], json_path: Path | None, junit_path: Path | None,
+                report_path: Path | None, anonymise: bool) -> None:
     """Join the results files (JSON Lines) of `course grade --shard K/N` runs into one set of reports.
 
     The JSON and JUnit XML are those one unsharded run would write (timings and graded_at aside)."""
@@ -738,9 +752,17 @@ def grade_merge(obj: Context, parts: tuple[Path, ...], json_path: Path | None, j
     if not submissions:
         raise Fatal("the parts hold no results; fix: merge the results files (--results) of `course grade --shard K/N` runs that graded")
     click.echo(f"course grade merge: {len(submissions)} submission(s) from {len(parts)} part(s)", err=True)
+    if anonymise:
+        from course.report import anonymise as pseudonymise
+
+        submissions = pseudonymise(submissions)
     print_summary(submissions, [r.exercise for r in submissions[0].results])
     try:
         write_reports(submissions, json_path, junit_path)
+        if report_path is not None:
+            from course.report import write as write_report
+
+            write_report(submissions, report_path)
     except OSError as error:
         raise Fatal(f"cannot write a report ({error}); fix: pick a writable path and merge again") from None
     sys.exit(0 if all(r.passed for s in submissions for r in s.results) else EXIT_FAILED)
