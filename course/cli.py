@@ -796,6 +796,23 @@ def export_gradescope(obj: Context, only: tuple[str, ...], output: Path, pip_spe
                "Upload it as the assignment's autograder (Ubuntu image).")
 
 
+@export.command("classroom")
+@click.argument("only", nargs=-1, metavar="[EXERCISE]...")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default="classroom-template", show_default=True,
+              help="The folder to write the template repository in (new or empty).")
+@click.option("--pip-spec", metavar="SPEC", help="What the workflow installs [default: course==this version], e.g. a git URL.")
+@click.pass_obj
+@global_options
+def export_classroom(obj: Context, only: tuple[str, ...], output: Path, pip_spec: str | None) -> None:
+    """A GitHub Classroom template repository for EXERCISE... (default: every exercise)."""
+    from course import classroom
+
+    exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
+    written = classroom.build(exercises, output, pip_spec=pip_spec)
+    click.echo(f"Wrote {output}: {len(written)} files, {len(exercises)} exercise(s). Push it to GitHub, mark it a "
+               "template repository, and use it as the Classroom assignment's starter code.")
+
+
 @main.command()
 @click.pass_obj
 @global_options
