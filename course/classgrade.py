@@ -380,9 +380,9 @@ def print_summary(submissions: list[Submission], exercises: list[Exercise | str]
 
 def write_reports(submissions: list[Submission], json_path: Path | None, junit_path: Path | None) -> None:
     if json_path:
-        json_path.write_text(json.dumps(to_json(submissions), indent=2))
+        json_path.write_text(json.dumps(to_json(submissions), indent=2), encoding="utf-8")
     if junit_path:
-        junit_path.write_text(to_junit(submissions))
+        junit_path.write_text(to_junit(submissions), encoding="utf-8")
 
 
 # Sharded class grading: N jobs (a CI matrix) each grade a deterministic 1/N of the submissions

@@ -237,7 +237,7 @@ def load_module(root: Path, module_id: str) -> Module:
             try:
                 exercise = load_exercise(path, module_id)
                 if exercise.section not in by_id:
-                    meta_text = (path / "exercise.toml").read_text()
+                    meta_text = (path / "exercise.toml").read_text(encoding="utf-8")
                     raise ContentError(path / "exercise.toml", f"unknown section {exercise.section!r}", line_of(meta_text, "section"))
             except ContentError as error:
                 problems.append(error)

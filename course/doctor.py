@@ -104,7 +104,7 @@ def _probe_file_watching() -> tuple[bool, str]:
     with tempfile.TemporaryDirectory() as scratch:
         target = Path(scratch) / "probe.py"
         stop = threading.Event()
-        timer = threading.Timer(0.3, lambda: target.write_text("x = 1\n"))
+        timer = threading.Timer(0.3, lambda: target.write_text("x = 1\n", encoding="utf-8"))
         timer.start()
         started = time.perf_counter()
         try:

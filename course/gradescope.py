@@ -52,7 +52,7 @@ class ExportError(CourseError):
 def declared_checks(exercise: Exercise) -> list[tuple[str, str]]:
     """The (name, title) of every ``@check("name", "title")`` in the exercise's checks.py, in
     order: the tests an autograder lists even when the code could not run at all."""
-    tree = ast.parse(exercise.checks_file.read_text(), str(exercise.checks_file))
+    tree = ast.parse(exercise.checks_file.read_text(encoding="utf-8"), str(exercise.checks_file))
     found = []
     for node in tree.body:
         if not isinstance(node, ast.FunctionDef):
@@ -68,7 +68,7 @@ def declared_checks(exercise: Exercise) -> list[tuple[str, str]]:
 def weights_of(exercise: Exercise) -> dict[str, float]:
     """Points per check: ``[weights]`` in exercise.toml (check name = points); 1 for the rest."""
     meta = exercise.path / "exercise.toml"
-    table = tomllib.loads(meta.read_text()).get("weights", {})
+    table = tomllib.loads(meta.read_text(encoding="utf-8")).get("weights", {})
     checks = declared_checks(exercise)
     names = {name for name, _ in checks}
     if not isinstance(table, dict):
@@ -100,7 +100,7 @@ def build(exercises: list[Exercise], output: Path, *, pip_spec: str | None = Non
         config["content"].append(f"content/{number}")
         for path in sorted(root.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
-                files[f"content/{number}/{path.relative_to(root)}"] = path
+                files[f"content/{number}/{path.relative_to(root).as_posix()}"] = path  # zip names use /
     try:
         with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, text, mode in (("setup.sh", SETUP_SH.format(pip_spec=_shell_quote(pip_spec)), 0o755),
@@ -204,7 +204,7 @@ def run(root: Path) -> int:
     """Grade ``root/submission`` and write ``root/results/results.json`` (always: a failure to
     grade is a 0 with the reason, which the student and the instructor both see)."""
     source = root / "source"
-    config = json.loads((source / CONFIG_NAME).read_text())
+    config = json.loads((source / CONFIG_NAME).read_text(encoding="utf-8"))
     results_dir = root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     content = [str(source / c) for c in config.get("content", [])]
@@ -230,17 +230,17 @@ def run(root: Path) -> int:
             graded = subprocess.run(
                 [sys.executable, "-m", "course.cli", "grade", str(workspace), "--results", str(results), "--jobs", "1",
                  *[arg for e in config["exercises"] for arg in ("--exercise", e["id"])], *options],
-                capture_output=True, text=True, cwd=temp_dir,
+                capture_output=True, text=True, cwd=temp_dir, encoding="utf-8",
             )
             if graded.returncode not in (0, 1):
                 failure = "grading did not run: " + (graded.stderr.strip().splitlines() or ["no reason given"])[-1]
             else:
-                for line in results.read_text().splitlines():
+                for line in results.read_text(encoding="utf-8").splitlines():
                     record = json.loads(line)
                     records[record["exercise"]] = record["result"]
         except (CourseError, OSError) as error:
             failure = f"grading did not run: {error}"
-    (results_dir / "results.json").write_text(json.dumps(results_json(config, records, notes, failure), indent=2) + "\n")
+    (results_dir / "results.json").write_text(json.dumps(results_json(config, records, notes, failure), indent=2) + "\n", encoding="utf-8")
     return 0
 
 

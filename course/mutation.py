@@ -243,7 +243,7 @@ def solution_files(exercise: Exercise, provided: bool = False) -> list[str]:
     for name in exercise.edit + (exercise.provided if provided else []):
         path = exercise.solution_dir / name
         if path.is_dir():
-            files += sorted(str(p.relative_to(exercise.solution_dir)) for p in path.glob("*.py"))
+            files += sorted(p.relative_to(exercise.solution_dir).as_posix() for p in path.glob("*.py"))
         elif name.endswith(".py") and path.is_file():
             files.append(name)
     return files
@@ -255,8 +255,8 @@ def written_lines(exercise: Exercise, file: str) -> set[int] | None:
     starter = exercise.starter_dir / file
     if not starter.is_file():
         return None
-    solution = (exercise.solution_dir / file).read_text().splitlines()
-    matcher = difflib.SequenceMatcher(None, starter.read_text().splitlines(), solution, autojunk=False)
+    solution = (exercise.solution_dir / file).read_text(encoding="utf-8").splitlines()
+    matcher = difflib.SequenceMatcher(None, starter.read_text(encoding="utf-8").splitlines(), solution, autojunk=False)
     return {line + 1 for tag, _, _, first, last in matcher.get_opcodes() if tag != "equal" for line in range(first, last)}
 
 
@@ -266,7 +266,7 @@ def exercise_mutations(exercise: Exercise, limit: int) -> list[Mutation]:
     same content always gives the same mutants."""
     pools: dict[tuple[str, str], list[Mutation]] = {}
     for file in solution_files(exercise):
-        for mutation in mutations(file, (exercise.solution_dir / file).read_text(), written_lines(exercise, file)):
+        for mutation in mutations(file, (exercise.solution_dir / file).read_text(encoding="utf-8"), written_lines(exercise, file)):
             pools.setdefault((mutation.operator, file), []).append(mutation)
     return _round_robin(pools, limit)
 
@@ -287,7 +287,7 @@ def _round_robin(pools: dict, limit: int) -> list[Mutation]:
 
 def write_mutant(folder: Path, mutation: Mutation) -> None:
     """Overwrite the mutated file in a materialised copy of the solution."""
-    (folder / mutation.file).write_text(mutation.source + "\n")
+    (folder / mutation.file).write_text(mutation.source + "\n", encoding="utf-8")
 
 
 # -- perturbations: plausible learner values that a check must handle ---------------------------
@@ -334,7 +334,7 @@ def perturbations(exercise: Exercise, limit: int) -> list[Mutation]:
     """At most ``limit`` perturbed copies of the solution's files (round robin over kinds)."""
     pools: dict[str, list[Mutation]] = {}
     for file in solution_files(exercise, provided=True):
-        source = (exercise.solution_dir / file).read_text()
+        source = (exercise.solution_dir / file).read_text(encoding="utf-8")
         try:
             tree = ast.parse(source)
         except SyntaxError:

@@ -209,5 +209,5 @@ def new_module(module_id: str, root: Path) -> list[Path]:
         files[root / "pyproject.toml"] = PYPROJECT.format(id=module_id, id_py=id_py, title=title)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(text, encoding="utf-8")
     return list(files)

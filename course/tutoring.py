@@ -34,8 +34,8 @@ def solution_files(exercise: Exercise) -> dict[str, str]:
     for name in exercise.edit:
         path = exercise.solution_dir / name
         if path.is_file():
-            files[name] = path.read_text()
+            files[name] = path.read_text(encoding="utf-8")
         elif path.is_dir():
             for inner in sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-                files[str(Path(name) / inner.relative_to(path))] = inner.read_text()
+                files[(Path(name) / inner.relative_to(path)).as_posix()] = inner.read_text(encoding="utf-8")
     return files

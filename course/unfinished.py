@@ -41,8 +41,8 @@ def unfinished_todos(exercise: Exercise, folder: Path) -> list[Todo]:
         if not mine.is_file():
             continue
         try:
-            untouched = {block for _line, block in _todo_blocks(starter.read_text())}
-            current = list(_todo_blocks(mine.read_text()))
+            untouched = {block for _line, block in _todo_blocks(starter.read_text(encoding="utf-8"))}
+            current = list(_todo_blocks(mine.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError):
             continue
         for line, block in current:

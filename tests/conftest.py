@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-# Every test run gets its own state dir (short: unix socket paths are limited to ~100 bytes),
-# so tests never touch a developer's real servers, and CLI subprocesses inherit it.
-_STATE = tempfile.mkdtemp(prefix="cst-", dir="/tmp")
+# Every test run gets its own state dir (short, under /tmp where there is one: unix socket paths
+# are limited to ~100 bytes), so tests never touch a developer's real servers, and CLI subprocesses
+# inherit it.
+_STATE = tempfile.mkdtemp(prefix="cst-", dir="/tmp" if os.name == "posix" else None)
 os.environ["COURSE_STATE_DIR"] = _STATE
 os.environ.pop("COURSE_BACKEND", None)
 os.environ.pop("COURSE_DATABASE_URL", None)
@@ -101,7 +102,7 @@ def children_of(pid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                fields = dict(line.split(":", 1) for line in Path(f"/proc/{entry}/status").read_text().splitlines() if ":" in line)
+                fields = dict(line.split(":", 1) for line in Path(f"/proc/{entry}/status").read_text(encoding="utf-8").splitlines() if ":" in line)
             except OSError:
                 continue
             if int(fields.get("PPid", "0").strip() or 0) == pid:
@@ -119,7 +120,7 @@ def cwd_of(pid: int) -> Path | None:
 def running(pid: int) -> bool:
     """Alive and not a zombie."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
     except OSError:
         return False
     state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "X")

@@ -22,7 +22,7 @@ STUDENTS = ["ada", "ben", "cleo", "dev", "eli", "fay"]
 
 def cli(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300, encoding="utf-8")
 
 
 def make_class(root: Path) -> list[Path]:
@@ -79,21 +79,21 @@ def test_three_shards_merged_give_the_reports_of_one_run(tmp_path):
         assert run.returncode in (0, 1), run.stderr
         assert f"shard {k}/3:" in run.stderr
         parts.append(part)
-    graded = [json.loads(line)["student"] for part in parts for line in part.read_text().splitlines()]
+    graded = [json.loads(line)["student"] for part in parts for line in part.read_text(encoding="utf-8").splitlines()]
     assert sorted(graded) == STUDENTS  # every student graded once, by one shard
 
     merged = cli("grade", "merge", *map(str, reversed(parts)), "-o", str(tmp_path / "merged.json"),
                  "--junit", str(tmp_path / "merged.xml"), cwd=tmp_path)
     assert merged.returncode == 1, merged.stderr
-    one = json.loads((tmp_path / "whole.json").read_text())
-    joined = json.loads((tmp_path / "merged.json").read_text())
+    one = json.loads((tmp_path / "whole.json").read_text(encoding="utf-8"))
+    joined = json.loads((tmp_path / "merged.json").read_text(encoding="utf-8"))
     assert without_timings(joined) == without_timings(one)
     assert [s["passed"] for s in joined["students"]] == [1, 0, 1, 0, 1, 0]
     assert junit_shape(tmp_path / "merged.xml") == junit_shape(tmp_path / "whole.xml")
 
     # Bad input: one line, exit 2, nothing written.
     notes = tmp_path / "notes.txt"
-    notes.write_text("week 3 grades\n")
+    notes.write_text("week 3 grades\n", encoding="utf-8")
     overlap = [str(parts[0]), str(tmp_path / "whole.jsonl")]  # the unsharded run's file holds everyone
     cut = tmp_path / "cut.jsonl"
     cut.write_bytes(parts[1].read_bytes() + b'{"workspace": "/x", "stu')

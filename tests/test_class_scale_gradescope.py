@@ -62,7 +62,7 @@ WE_WRITE = ["name", "score", "max_score", "status", "output", "visibility"]
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300, encoding="utf-8")
 
 
 def autograder(tmp_path: Path, archive: Path, upload) -> dict:
@@ -78,9 +78,9 @@ def autograder(tmp_path: Path, archive: Path, upload) -> dict:
     (root / "submission").mkdir()
     upload(root / "submission")
     env = {**os.environ, "COURSE_AUTOGRADER_ROOT": str(root), "COURSE_AUTOGRADER_PYTHON": sys.executable}
-    ran = subprocess.run([str(root / "run_autograder")], capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    ran = subprocess.run([str(root / "run_autograder")], capture_output=True, text=True, env=env, cwd=root, timeout=300, encoding="utf-8")
     assert ran.returncode == 0, ran.stderr
-    results = json.loads((root / "results" / "results.json").read_text())
+    results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     jsonschema.validate(results, GRADESCOPE_RESULTS)
     for test in results["tests"]:
         assert all(key in test for key in WE_WRITE), test
@@ -117,8 +117,8 @@ def test_the_autograder_grades_loose_files_and_whole_workspaces(tmp_path):
 
     only_models = tmp_path / "models.zip"
     assert cli("export", "gradescope", "02", "-o", str(only_models)).returncode == 0
-    broken = (models.solution_dir / "models.py").read_text().replace("unique=True", "")
-    loose = autograder(tmp_path, only_models, lambda into: (into / "models.py").write_text(broken))
+    broken = (models.solution_dir / "models.py").read_text(encoding="utf-8").replace("unique=True", "")
+    loose = autograder(tmp_path, only_models, lambda into: (into / "models.py").write_text(broken, encoding="utf-8"))
     failed = [t for t in loose["tests"] if t["status"] == "failed"]
     assert [t["name"] for t in failed] == ["02-models: users.email is UNIQUE"]
     assert "UNIQUE" in failed[0]["output"] and "SQL" not in failed[0]["name"]
@@ -129,23 +129,23 @@ def test_weights_from_exercise_toml_and_code_that_cannot_run(tmp_path):
     content = tmp_path / "content"
     assert cli("new-module", "demo", "--path", str(content)).returncode == 0
     meta = content / "exercises" / "demo" / "01-first-model" / "exercise.toml"
-    meta.write_text(meta.read_text() + '\n[weights]\n"text-not-null" = 3\n')
+    meta.write_text(meta.read_text(encoding="utf-8") + '\n[weights]\n"text-not-null" = 3\n', encoding="utf-8")
     archive = tmp_path / "autograder.zip"
     made = cli("--content", str(content), "export", "gradescope", "demo/01-first-model", "-o", str(archive))
     assert made.returncode == 0, made.stderr
     assert "4 points" in made.stdout
     solution = content / "exercises" / "demo" / "01-first-model" / "solution" / "models.py"
-    nullable = solution.read_text().replace("Mapped[str]", "Mapped[str | None]")
-    results = autograder(tmp_path, archive, lambda into: (into / "models.py").write_text(nullable))
+    nullable = solution.read_text(encoding="utf-8").replace("Mapped[str]", "Mapped[str | None]")
+    results = autograder(tmp_path, archive, lambda into: (into / "models.py").write_text(nullable, encoding="utf-8"))
     scores = {t["name"].split(": ", 1)[1]: (t["score"], t["max_score"]) for t in results["tests"]}
     assert scores == {"there is a notes table with id and text": (1, 1), "notes.text is NOT NULL": (0, 3)}
     assert results["score"] == 1
 
-    crashing = autograder(tmp_path, archive, lambda into: (into / "models.py").write_text("import nowhere_to_be_found\n"))
+    crashing = autograder(tmp_path, archive, lambda into: (into / "models.py").write_text("import nowhere_to_be_found\n", encoding="utf-8"))
     assert crashing["score"] == 0 and len(crashing["tests"]) == 2  # every check listed, each worth 0
     assert all("nowhere_to_be_found" in t["output"] for t in crashing["tests"])
 
-    meta.write_text(meta.read_text().replace('"text-not-null" = 3', '"no-such-check" = 3'))
+    meta.write_text(meta.read_text(encoding="utf-8").replace('"text-not-null" = 3', '"no-such-check" = 3'), encoding="utf-8")
     refused = cli("--content", str(content), "export", "gradescope", "demo/01-first-model", "-o", str(tmp_path / "x.zip"))
     assert refused.returncode == 2 and "[weights] names no check 'no-such-check'" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.zip").exists()

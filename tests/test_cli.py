@@ -19,7 +19,7 @@ def course(*args: str, workspace: Path | None = None, input: str | None = None, 
         environment["COURSE_WORKSPACE"] = str(workspace)
     return subprocess.run(
         [sys.executable, "-m", "course.cli", *args],
-        capture_output=True, text=True, input=input, env=environment, timeout=timeout,
+        capture_output=True, text=True, input=input, env=environment, timeout=timeout, encoding="utf-8",
     )
 
 
@@ -67,8 +67,8 @@ def test_an_n_plus_one_is_shown_numbered_folded_and_with_the_fix(tmp_path, exerc
     course("init", workspace=workspace)
     exercise = exercises["05-relationships"]
     folder = workspace / "sqlalchemy-2" / "05-relationships"
-    (folder / "models.py").write_text((exercise.solution_dir / "models.py").read_text())
-    (folder / "queries.py").write_text((exercise.path / "mutants" / "lazy-loop" / "queries.py").read_text())
+    (folder / "models.py").write_text((exercise.solution_dir / "models.py").read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "queries.py").write_text((exercise.path / "mutants" / "lazy-loop" / "queries.py").read_text(encoding="utf-8"), encoding="utf-8")
     result = course("check", "05", workspace=workspace, env={"COLUMNS": "200"})
     assert result.returncode == 1
     out = result.stdout
@@ -82,7 +82,7 @@ def test_fixing_the_workspace_file_makes_the_check_pass(tmp_path, exercises):
     course("init", workspace=workspace)
     exercise = exercises["03-engine-session"]
     target = workspace / "sqlalchemy-2" / "03-engine-session" / "db.py"
-    target.write_text((exercise.solution_dir / "db.py").read_text())
+    target.write_text((exercise.solution_dir / "db.py").read_text(encoding="utf-8"), encoding="utf-8")
     result = course("check", "03", workspace=workspace)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS" in result.stdout
@@ -118,23 +118,23 @@ def test_hint_solution_and_reset(tmp_path, exercises):
     shown = course("solution", "02", workspace=workspace).stdout
     assert "class Base(DeclarativeBase)" in shown
     target = workspace / "sqlalchemy-2" / "02-models" / "models.py"
-    target.write_text("# my work\n")
+    target.write_text("# my work\n", encoding="utf-8")
     refused = course("reset", "02", workspace=workspace, input="n\n")
-    assert target.read_text() == "# my work\n" and "Nothing changed" in refused.stdout
+    assert target.read_text(encoding="utf-8") == "# my work\n" and "Nothing changed" in refused.stdout
     done = course("reset", "02", workspace=workspace, input="y\n")
     assert done.returncode == 0
-    assert target.read_text() == (exercises["02-models"].starter_dir / "models.py").read_text()
+    assert target.read_text(encoding="utf-8") == (exercises["02-models"].starter_dir / "models.py").read_text(encoding="utf-8")
     backups = list((workspace / ".course" / "backups").iterdir())
-    assert (backups[0] / "models.py").read_text() == "# my work\n"
+    assert (backups[0] / "models.py").read_text(encoding="utf-8") == "# my work\n"
 
 
 def test_init_never_overwrites_student_work(tmp_path):
     workspace = tmp_path / "ws"
     course("init", workspace=workspace)
     target = workspace / "sqlalchemy-2" / "04-crud" / "crud.py"
-    target.write_text("# mine\n")
+    target.write_text("# mine\n", encoding="utf-8")
     course("init", workspace=workspace)
-    assert target.read_text() == "# mine\n"
+    assert target.read_text(encoding="utf-8") == "# mine\n"
 
 
 def test_db_start_is_reused_and_stop_leaves_nothing(tmp_path, state_dir):
@@ -184,7 +184,7 @@ def test_a_killed_runner_leaves_no_server_behind(state_dir):
         "from course.postgres.session import open_session; import os, sys; s = open_session('embedded'); "
         "print(s.server.server_dir, flush=True); sys.stdin.read()"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8")
     server_dir = Path(process.stdout.readline().strip())
     assert server_dir.exists() and postgres_processes(server_dir)
     process.send_signal(signal.SIGKILL)
@@ -215,7 +215,7 @@ def test_watch_regrades_on_save_and_stops_on_ctrl_c(tmp_path, exercises, state_d
     course("init", workspace=workspace)
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace), "COLUMNS": "120", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "-m", "course.cli", "watch", "03"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8")
     try:
         lines = []
         deadline = time.monotonic() + 60
@@ -223,7 +223,7 @@ def test_watch_regrades_on_save_and_stops_on_ctrl_c(tmp_path, exercises, state_d
             lines.append(process.stdout.readline())
         assert "FAIL" in "".join(lines)
         target = workspace / "sqlalchemy-2" / "03-engine-session" / "db.py"
-        target.write_text((exercises["03-engine-session"].solution_dir / "db.py").read_text())
+        target.write_text((exercises["03-engine-session"].solution_dir / "db.py").read_text(encoding="utf-8"), encoding="utf-8")
         while "PASS" not in "".join(lines) and time.monotonic() < deadline:
             lines.append(process.stdout.readline())
         assert "PASS" in "".join(lines)

@@ -41,10 +41,10 @@ def test_unknown_and_ambiguous_ids_say_what_to_do(modules):
 def _module_root(tmp_path, exercise_toml: str):
     lessons = tmp_path / "lessons" / "demo"
     lessons.mkdir(parents=True)
-    (lessons / "module.toml").write_text('id = "demo"\ntitle = "Demo"\n[[sections]]\nid = "01-a"\ntitle = "A"\n')
+    (lessons / "module.toml").write_text('id = "demo"\ntitle = "Demo"\n[[sections]]\nid = "01-a"\ntitle = "A"\n', encoding="utf-8")
     exercise = tmp_path / "exercises" / "demo" / "01-a"
     exercise.mkdir(parents=True)
-    (exercise / "exercise.toml").write_text(exercise_toml)
+    (exercise / "exercise.toml").write_text(exercise_toml, encoding="utf-8")
     return tmp_path
 
 
@@ -65,7 +65,7 @@ def test_invalid_toml_names_the_line(tmp_path):
 
 def test_a_broken_module_file_is_a_content_error(tmp_path):
     (tmp_path / "lessons" / "demo").mkdir(parents=True)
-    (tmp_path / "lessons" / "demo" / "module.toml").write_text("id = \n")
+    (tmp_path / "lessons" / "demo" / "module.toml").write_text("id = \n", encoding="utf-8")
     with pytest.raises(ContentError, match="module.toml:1"):
         load_module(tmp_path, "demo")
 

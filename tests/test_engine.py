@@ -44,9 +44,9 @@ def second(learner, db):
 def make_job(tmp_path: Path, learner_source: str, checks: str = CHECKS, timeout: float = 5) -> GradingJob:
     learner_dir = tmp_path / "learner"
     learner_dir.mkdir()
-    (learner_dir / "mod.py").write_text(textwrap.dedent(learner_source))
+    (learner_dir / "mod.py").write_text(textwrap.dedent(learner_source), encoding="utf-8")
     checks_file = tmp_path / "checks.py"
-    checks_file.write_text(textwrap.dedent(checks))
+    checks_file.write_text(textwrap.dedent(checks), encoding="utf-8")
     return GradingJob("test/engine", checks_file, learner_dir, ["mod"], check_timeout_s=timeout)
 
 
@@ -375,7 +375,7 @@ def test_run_fresh_imports_the_learners_code_anew_and_contains_its_faults(tmp_pa
 
     from checker.fresh import run_fresh
 
-    (tmp_path / "state.py").write_text("import os\nSTARTS = []\nSTARTS.append(os.getpid())\n")
+    (tmp_path / "state.py").write_text("import os\nSTARTS = []\nSTARTS.append(os.getpid())\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     state = importlib.import_module("state")
     state.STARTS.append("changed in this process")
@@ -383,11 +383,11 @@ def test_run_fresh_imports_the_learners_code_anew_and_contains_its_faults(tmp_pa
     script = "import sys, state\nopen(sys.argv[1], 'w').write(repr(state.STARTS))\n"
     done = run_fresh(tmp_path, script, [str(out)], timeout=20)
     assert done.returncode == 0, done.stderr
-    seen = eval(out.read_text())
+    seen = eval(out.read_text(encoding="utf-8"))
     assert len(seen) == 1 and seen != state.STARTS, "module-level state must start afresh"
     assert state.STARTS[-1] == "changed in this process"  # and the fresh process changed nothing here
 
-    (tmp_path / "broken.py").write_text("def f():\n    raise ValueError('at import')\nf()\n")
+    (tmp_path / "broken.py").write_text("def f():\n    raise ValueError('at import')\nf()\n", encoding="utf-8")
     done = run_fresh(tmp_path, "import broken\n", [], timeout=20)
     assert done.returncode == 1 and "broken.py" in done.stderr and "ValueError: at import" in done.stderr
 

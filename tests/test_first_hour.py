@@ -74,13 +74,13 @@ def test_reset_with_stdin_closed_changes_nothing_and_exits_1(tmp_path):
     workspace = tmp_path / "ws"
     course("init", workspace=workspace)
     target = workspace / "sqlalchemy-2" / "02-models" / "models.py"
-    target.write_text("# my work\n")
+    target.write_text("# my work\n", encoding="utf-8")
     result = subprocess.run([sys.executable, "-m", "course.cli", "reset", "02"], stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, env={**os.environ, "COURSE_WORKSPACE": str(workspace)})
+                            capture_output=True, text=True, env={**os.environ, "COURSE_WORKSPACE": str(workspace)}, encoding="utf-8")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Nothing changed" in result.stdout
     assert "interrupted" not in result.stderr
-    assert target.read_text() == "# my work\n"
+    assert target.read_text(encoding="utf-8") == "# my work\n"
     answered_no = course("reset", "02", workspace=workspace, input="n\n")
     assert answered_no.returncode == 1 and "Nothing changed" in answered_no.stdout
 
@@ -95,14 +95,14 @@ def test_two_resets_in_one_second_keep_two_backups(tmp_path):
     taken = [backups / f"02-models-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now + offset))}" for offset in range(-1, 60)]
     for earlier in taken:  # every second the reset below can fall in, whatever the machine's load
         earlier.mkdir(parents=True)
-        (earlier / "models.py").write_text("# earlier\n")
-    target.write_text("# mine\n")
+        (earlier / "models.py").write_text("# earlier\n", encoding="utf-8")
+    target.write_text("# mine\n", encoding="utf-8")
     result = course("reset", "02", "-y", workspace=workspace)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     made = sorted(set(backups.iterdir()) - set(taken))
     assert len(made) == 1 and made[0].name.endswith("-2"), made
-    assert (made[0] / "models.py").read_text() == "# mine\n"
-    assert all((earlier / "models.py").read_text() == "# earlier\n" for earlier in taken)
+    assert (made[0] / "models.py").read_text(encoding="utf-8") == "# mine\n"
+    assert all((earlier / "models.py").read_text(encoding="utf-8") == "# earlier\n" for earlier in taken)
     assert str(made[0]) in result.stdout
 
 
@@ -111,7 +111,7 @@ def test_concurrent_resets_never_fail(tmp_path):
     course("init", workspace=workspace)
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
     processes = [subprocess.Popen([sys.executable, "-m", "course.cli", "reset", "04", "-y"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env) for _ in range(6)]
+                                  stderr=subprocess.PIPE, text=True, env=env, encoding="utf-8") for _ in range(6)]
     for process in processes:
         out, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
@@ -130,10 +130,10 @@ def test_an_interrupted_reset_never_leaves_an_unmarked_partial_backup(tmp_path):
     for delay in (0.0, 0.01, 0.03, 0.1, 0.25):
         if folder.exists():
             for index in range(300):
-                (folder / f"notes-{index}.txt").write_text("mine\n")
+                (folder / f"notes-{index}.txt").write_text("mine\n", encoding="utf-8")
         lock.unlink(missing_ok=True)
         process = subprocess.Popen([sys.executable, "-m", "course.cli", "reset", "02", "-y"], env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
         deadline = time.monotonic() + 10
         while not lock.exists() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
@@ -155,7 +155,7 @@ def test_an_interrupted_reset_never_leaves_an_unmarked_partial_backup(tmp_path):
 def test_a_syntax_error_is_shown_once_as_the_one_thing_to_fix(tmp_path):
     workspace = tmp_path / "ws"
     course("init", workspace=workspace)
-    (workspace / "sqlalchemy-2" / "02-models" / "models.py").write_text("class Base(:\n")
+    (workspace / "sqlalchemy-2" / "02-models" / "models.py").write_text("class Base(:\n", encoding="utf-8")
     shown = course("check", "02", workspace=workspace, env={"COLUMNS": "120"})
     assert shown.returncode == 1, shown.stderr
     assert shown.stdout.count("SyntaxError") == 1, shown.stdout
@@ -169,7 +169,7 @@ def recording_editor(tmp_path: Path, code: int = 0) -> tuple[str, Path]:
     """An "editor" that writes the arguments and working folder it got to a file."""
     log = tmp_path / "editor.log"
     script = tmp_path / "editor.py"
-    script.write_text(f"import os, sys\nopen({str(log)!r}, 'w').write(os.getcwd() + '\\n' + '\\n'.join(sys.argv[1:]))\nsys.exit({code})\n")
+    script.write_text(f"import os, sys\nopen({str(log)!r}, 'w').write(os.getcwd() + '\\n' + '\\n'.join(sys.argv[1:]))\nsys.exit({code})\n", encoding="utf-8")
     return f"{sys.executable} {script} --wait", log
 
 
@@ -178,12 +178,12 @@ def test_course_edit_opens_the_main_file_in_visual_then_editor(tmp_path):
     editor, log = recording_editor(tmp_path)
     result = course("edit", "5", workspace=workspace, env={"VISUAL": editor, "EDITOR": "not-this-one"})
     assert result.returncode == 0, result.stderr
-    cwd, *args = log.read_text().splitlines()
+    cwd, *args = log.read_text(encoding="utf-8").splitlines()
     assert args == ["--wait", str(workspace / "sqlalchemy-2" / "05-relationships" / "models.py")]
     assert cwd == str(workspace / "sqlalchemy-2" / "05-relationships")
     log.unlink()
     result = course("edit", "02", workspace=workspace, env={"VISUAL": "", "EDITOR": editor})
-    assert result.returncode == 0 and log.read_text().endswith("02-models/models.py")
+    assert result.returncode == 0 and log.read_text(encoding="utf-8").endswith("02-models/models.py")
 
 
 def test_course_edit_reports_an_editor_that_cannot_run_or_fails(tmp_path):
@@ -238,7 +238,7 @@ def test_o_in_the_app_opens_the_main_file_in_the_editor_and_comes_back(tmp_path)
         time.sleep(0.5)
         os.write(fd, b"o")
         assert read_until(log.exists, 30), "the editor was not started"
-        cwd, *args = log.read_text().splitlines()
+        cwd, *args = log.read_text(encoding="utf-8").splitlines()
         assert args[-1].endswith("sqlalchemy-2/02-models/models.py")
         screen = b""
         assert read_until(lambda: b"passed" in shown(), 30), "the app did not come back"
@@ -262,7 +262,7 @@ def test_check_all_ends_with_a_summary_and_shows_details_only_for_failures(tmp_p
     exercises = [e for m in modules for e in m.exercises]
     for exercise in exercises:
         shutil.copytree(exercise.solution_dir, workspace / exercise.module_id / exercise.id, dirs_exist_ok=True)
-    (workspace / "sqlalchemy-2" / "02-models" / "models.py").write_text("class Base(:\n")
+    (workspace / "sqlalchemy-2" / "02-models" / "models.py").write_text("class Base(:\n", encoding="utf-8")
     result = course("check", "--all", workspace=workspace, env={"COLUMNS": "120"}, timeout=600)
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
@@ -295,7 +295,7 @@ def test_exec_names_the_unfinished_todo_when_the_tool_fails(tmp_path, exercises,
         assert last.startswith("course: alembic failed") and "alembic/env.py:12" in last and "TODO (course) 1" in last, last
         assert "fix:" in last
         env = exercises["07-migrations"].solution_dir / "alembic" / "env.py"
-        (folder / "alembic" / "env.py").write_text(env.read_text())
+        (folder / "alembic" / "env.py").write_text(env.read_text(encoding="utf-8"), encoding="utf-8")
         done = course("exec", "07-migrations", "--", *readme_command, workspace=workspace)
         assert done.returncode == 0, done.stderr
         assert "starter left it" not in done.stderr

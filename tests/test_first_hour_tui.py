@@ -99,7 +99,7 @@ def test_hints_are_shown_literally_in_a_panel_that_stays(module, workspace):
 
 
 def test_after_a_restart_the_last_recorded_result_and_its_sql_are_shown(module, workspace):
-    data = json.loads(LAZY_LOOP_RUN.read_text())
+    data = json.loads(LAZY_LOOP_RUN.read_text(encoding="utf-8"))
     exercise = next(e for e in module.exercises if e.full_id == data["exercise"])
     workspace.progress.record_result(exercise.full_id, data["status"], grader_fingerprint(exercise), data)
     workspace.progress.set("section:sqlalchemy-2", exercise.section)
@@ -285,7 +285,7 @@ def test_course_edit_without_an_editor_saves_in_the_built_in_one(module, workspa
     from course.tui.editapp import EditApp
 
     target = workspace.folder(module.exercises[0]) / "models.py"
-    before = target.read_text()
+    before = target.read_text(encoding="utf-8")
 
     async def scenario():
         app = EditApp([target])
@@ -297,4 +297,4 @@ def test_course_edit_without_an_editor_saves_in_the_built_in_one(module, workspa
         return app.return_code
 
     assert run(scenario()) == 0, "escape did not leave `course edit`"
-    assert target.read_text() == "# mine\n" + before
+    assert target.read_text(encoding="utf-8") == "# mine\n" + before

@@ -14,7 +14,7 @@ from pathlib import Path
 def course(*args: str, workspace: Path, timeout=180):
     environment = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
     return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True,
-                          env=environment, timeout=timeout)
+                          env=environment, timeout=timeout, encoding="utf-8")
 
 
 def test_a_deleted_file_stays_deleted_and_check_says_it_is_missing(tmp_path):
@@ -48,7 +48,7 @@ def test_a_replaced_initial_revision_is_not_resurrected(tmp_path):
     assert provided
     for name in provided:
         (versions / name).unlink()
-    (versions / "0001_mine.py").write_text('revision = "0001"\ndown_revision = None\n')
+    (versions / "0001_mine.py").write_text('revision = "0001"\ndown_revision = None\n', encoding="utf-8")
     assert course("list", workspace=workspace).returncode == 0
     assert sorted(p.name for p in versions.glob("*.py")) == ["0001_mine.py"]
 

@@ -21,7 +21,7 @@ from course.workspace import Workspace
 
 def cli(*args, env=None, cwd=None):
     return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300, encoding="utf-8")
 
 
 def test_new_module_validates_clean_and_can_be_checked_at_once(tmp_path):
@@ -41,7 +41,7 @@ def test_content_roots_from_the_environment_and_a_broken_root_does_not_hide_the_
     assert cli("new-module", "extra", "--path", str(good)).returncode == 0
     broken = tmp_path / "broken"
     (broken / "lessons" / "bad").mkdir(parents=True)
-    (broken / "lessons" / "bad" / "module.toml").write_text("id = \n")
+    (broken / "lessons" / "bad" / "module.toml").write_text("id = \n", encoding="utf-8")
     os.environ["COURSE_PATH"] = os.pathsep.join([str(good), str(broken)])
     try:
         modules, problems = load_content(content_roots())
@@ -118,7 +118,7 @@ def test_grade_a_class_with_a_hostile_submission(tmp_path, isolated):
     for exercise in exercises:
         shutil.copytree(exercise.solution_dir, workspaces["complete"] / exercise.module_id / exercise.id, dirs_exist_ok=True)
     shutil.copytree(exercises[0].solution_dir, workspaces["partial"] / "sqlalchemy-2" / "02-models", dirs_exist_ok=True)
-    (workspaces["hostile"] / "sqlalchemy-2" / "03-engine-session" / "db.py").write_text(HOSTILE_DB)
+    (workspaces["hostile"] / "sqlalchemy-2" / "03-engine-session" / "db.py").write_text(HOSTILE_DB, encoding="utf-8")
 
     # another submission's database holding data the hostile code must not see
     victim = isolated.create_database()
@@ -138,7 +138,7 @@ def test_grade_a_class_with_a_hostile_submission(tmp_path, isolated):
     assert by_name["partial"] == {"02-models": "pass", "03-engine-session": "fail"}
     assert by_name["hostile"]["03-engine-session"] == "pass"  # the work itself is correct
 
-    attempts = json.loads((workspaces["hostile"] / "sqlalchemy-2" / "03-engine-session" / "attempts.json").read_text())
+    attempts = json.loads((workspaces["hostile"] / "sqlalchemy-2" / "03-engine-session" / "attempts.json").read_text(encoding="utf-8"))
     assert any(a["db"] == victim for a in attempts), "the victim database was visible by name and tried"
     assert not [a for a in attempts if a["reached"]], attempts
 
@@ -163,11 +163,11 @@ def test_grade_cli_writes_json_and_junit(tmp_path):
     result = cli("grade", str(tmp_path / "alice"), "--exercise", "02", "--exercise", "03",
                  "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"))
     assert result.returncode == 1, result.stdout + result.stderr  # 03 is still the starter
-    data = json.loads((tmp_path / "r.json").read_text())
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert [r["status"] for r in data["students"][0]["results"]] == ["pass", "fail"]
     assert ET.parse(tmp_path / "r.xml").getroot().find("testsuite").get("failures") == "1"
     assert "alice" in result.stdout
-    lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]  # beside --json
+    lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]  # beside --json
     assert oct((tmp_path / "r.jsonl").stat().st_mode & 0o777) == "0o600"
     assert sorted((line["student"], line["exercise"], line["result"]["status"]) for line in lines) == [  # as they came
         ("alice", "sqlalchemy-2/02-models", "pass"), ("alice", "sqlalchemy-2/03-engine-session", "fail")]
@@ -214,25 +214,25 @@ def test_grade_refuses_a_results_file_it_cannot_use_and_leaves_it_alone(tmp_path
     workspace = tmp_path / "bob"
     workspace.mkdir()
     earlier = tmp_path / "grade-results.jsonl"  # the default when there is no --json
-    earlier.write_text('{"workspace": "/somewhere", "exercise": "sqlalchemy-2/02-models", "fingerprint": "x", "result": {}}\n')
+    earlier.write_text('{"workspace": "/somewhere", "exercise": "sqlalchemy-2/02-models", "fingerprint": "x", "result": {}}\n', encoding="utf-8")
     refused = cli("grade", str(workspace), "--exercise", "02", cwd=tmp_path)
     assert refused.returncode == 2 and "already holds results of an earlier run" in refused.stderr, refused.stderr
     assert "--resume" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
 
     notes = tmp_path / "notes.txt"
-    notes.write_text("grades for week 3\nann: 10\nben: 9")  # not ours, and no newline at the end
+    notes.write_text("grades for week 3\nann: 10\nben: 9", encoding="utf-8")  # not ours, and no newline at the end
     notes.chmod(0o644)
     for resume in ([], ["--resume"]):
         result = cli("grade", str(workspace), "--exercise", "02", "--results", str(notes), *resume, cwd=tmp_path)
         assert result.returncode == 2, result.stderr
-        assert notes.read_text() == "grades for week 3\nann: 10\nben: 9"
+        assert notes.read_text(encoding="utf-8") == "grades for week 3\nann: 10\nben: 9"
         assert notes.stat().st_mode & 0o777 == 0o644
     assert f"{notes}:1 is not a `course grade` result line" in result.stderr
 
     import fcntl  # unix: where runs lock their results file
 
     busy = tmp_path / "busy.jsonl"  # another run is writing it (this test holds its lock)
-    with open(busy, "a") as held:
+    with open(busy, "a", encoding="utf-8") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         result = cli("grade", str(workspace), "--exercise", "02", "--results", str(busy), "--resume", cwd=tmp_path)
     assert result.returncode == 2 and "another `course grade` is writing" in result.stderr, result.stderr
@@ -273,9 +273,9 @@ def test_an_installed_package_publishes_a_module_through_its_entry_point(tmp_pat
     assert cli("new-module", "packaged", "--path", str(site / "course_module_packaged")).returncode == 0
     info = site / "course_module_packaged-0.1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: course-module-packaged\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text("[course.content]\npackaged = course_module_packaged\n")
-    (site / "course_module_packaged" / "__init__.py").write_text("raise RuntimeError('content packages are never imported')\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: course-module-packaged\nVersion: 0.1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[course.content]\npackaged = course_module_packaged\n", encoding="utf-8")
+    (site / "course_module_packaged" / "__init__.py").write_text("raise RuntimeError('content packages are never imported')\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
     modules, problems = load_content(content_roots())
     assert problems == []

@@ -180,7 +180,7 @@ def test_free_recall_in_the_final_check_needs_the_key_terms_not_only_a_good_rati
 def quiz_cli(workspace, *args, input_text=""):
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace), "COLUMNS": "120", "COURSE_QUIZ_SEED": "11"}
     return subprocess.run([sys.executable, "-m", "course.cli", "quiz", *args], input=input_text,
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=120, encoding="utf-8")
 
 
 def test_a_piped_session_records_answers_and_stops_cleanly_on_eof(tmp_path, bank):

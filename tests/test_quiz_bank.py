@@ -126,7 +126,7 @@ def test_course_validate_reports_the_bank_when_the_right_answer_always_comes_fir
     shutil.copytree(builtin_content_root() / "lessons", tmp_path / "lessons")
     shutil.copytree(builtin_content_root() / "quizzes", tmp_path / "quizzes")
     path = tmp_path / "quizzes" / "sqlalchemy-2.toml"
-    blocks = path.read_text().split("\n[[question]]\n")
+    blocks = path.read_text(encoding="utf-8").split("\n[[question]]\n")
     for index, block in enumerate(blocks):
         single = re.search(r'^correct = \["([^"]+)"\]$', block, re.M)
         if not single:
@@ -136,10 +136,10 @@ def test_course_validate_reports_the_bank_when_the_right_answer_always_comes_fir
         right = next(c for c in choices if f'id = "{single.group(1)}"\n' in c)
         choices.remove(right)
         blocks[index] = head + "".join("[[question.choices]]\n" + c for c in [right, *choices]) + "\n"
-    path.write_text("\n[[question]]\n".join(blocks))
+    path.write_text("\n[[question]]\n".join(blocks), encoding="utf-8")
     bank = load_quiz_bank(path)
     assert all([c.id for c in q.choices].index(q.correct[0]) == 0 for q in single_answer(bank))
     result = subprocess.run([sys.executable, "-m", "course.cli", "validate", "--static", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, encoding="utf-8")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "sqlalchemy-2.toml: the right answer is choice a in 100% of single-answer questions" in result.stdout

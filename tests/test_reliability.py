@@ -36,8 +36,8 @@ def after(db):
 def job(tmp_path: Path, source: str, timeout: float = 5) -> GradingJob:
     learner = tmp_path / "learner"
     learner.mkdir(exist_ok=True)
-    (learner / "mod.py").write_text(textwrap.dedent(source))
-    (tmp_path / "checks.py").write_text(CHECKS)
+    (learner / "mod.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    (tmp_path / "checks.py").write_text(CHECKS, encoding="utf-8")
     return GradingJob("test/reliability", tmp_path / "checks.py", learner, ["mod"], check_timeout_s=timeout)
 
 
@@ -84,7 +84,7 @@ def test_a_forked_process_left_running_is_killed(tmp_path, databases, warm_launc
     """
     result = grade(job(tmp_path, source), databases, launcher=warm_launcher)
     assert statuses(result) == {"runs": "pass", "after": "pass"}
-    pid = int(pid_file.read_text())
+    pid = int(pid_file.read_text(encoding="utf-8"))
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
@@ -152,7 +152,7 @@ def test_postgres_killed_mid_check_is_an_error_and_the_next_check_restarts_it(tm
         """
         broken = grade(job(tmp_path, source), session)
         assert broken.status in ("fail", "error")
-        (tmp_path / "learner" / "mod.py").write_text("def run():\n    pass\n")
+        (tmp_path / "learner" / "mod.py").write_text("def run():\n    pass\n", encoding="utf-8")
         result = grade(job(tmp_path, "def run():\n    pass\n"), session)  # notices, restarts, goes on
         assert result.status == "pass", result.checks
         restarted = session.server.server_dir
@@ -164,15 +164,15 @@ def test_postgres_killed_mid_check_is_an_error_and_the_next_check_restarts_it(tm
 
 def cli(*args, env=None, **kwargs):
     return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120, **kwargs)
+                          env={**os.environ, **(env or {})}, timeout=120, **kwargs, encoding="utf-8")
 
 
 def test_ctrl_c_during_a_check_exits_cleanly_and_leaves_nothing(tmp_path, state_dir):
     workspace = tmp_path / "ws"
     cli("init", env={"COURSE_WORKSPACE": str(workspace)})
-    (workspace / "sqlalchemy-2" / "03-engine-session" / "db.py").write_text("import time\ntime.sleep(60)\n")
+    (workspace / "sqlalchemy-2" / "03-engine-session" / "db.py").write_text("import time\ntime.sleep(60)\n", encoding="utf-8")
     process = subprocess.Popen([sys.executable, "-m", "course.cli", "check", "03"], env={**os.environ, "COURSE_WORKSPACE": str(workspace)},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
     time.sleep(4)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
@@ -195,7 +195,7 @@ def test_a_read_only_workspace_is_a_clear_error(tmp_path):
 
 def test_an_unwritable_workspace_path_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
+    blocker.write_text("not a folder", encoding="utf-8")
     result = cli("init", env={"COURSE_WORKSPACE": str(blocker / "ws")})
     assert result.returncode == 2, result.stdout + result.stderr
     assert "cannot write the workspace" in result.stderr and "Traceback" not in result.stderr
@@ -276,7 +276,7 @@ def environment_check(tmp_path: Path, env: dict, wrap: list[str] | None = None) 
     under ``wrap`` (e.g. a private mount namespace)."""
     environment = {**os.environ, "COURSE_WORKSPACE": str(tmp_path / "ws"), **env}
     command = [sys.executable, "-m", "course.cli", "check", "03", "--solution"]
-    return subprocess.run([*(wrap or []), *command], capture_output=True, text=True, env=environment, timeout=180)
+    return subprocess.run([*(wrap or []), *command], capture_output=True, text=True, env=environment, timeout=180, encoding="utf-8")
 
 
 def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
@@ -397,10 +397,10 @@ def test_a_unix_socket_in_use_where_the_shared_server_goes_does_not_stop_it(tmp_
     holder.bind(str(place / ".s.PGSQL.5432"))
     holder.listen()
     try:
-        started = subprocess.run([sys.executable, "-m", "course.cli", "db", "start"], capture_output=True, text=True, env=env, timeout=120)
+        started = subprocess.run([sys.executable, "-m", "course.cli", "db", "start"], capture_output=True, text=True, env=env, timeout=120, encoding="utf-8")
         assert started.returncode == 0, started.stdout + started.stderr
         checked = subprocess.run([sys.executable, "-m", "course.cli", "check", "03", "--solution"], capture_output=True,
-                                 text=True, env={**env, "COURSE_WORKSPACE": str(tmp_path / "ws")}, timeout=120)
+                                 text=True, env={**env, "COURSE_WORKSPACE": str(tmp_path / "ws")}, timeout=120, encoding="utf-8")
         assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
         holder.close()
@@ -411,7 +411,7 @@ def test_a_unix_socket_in_use_where_the_shared_server_goes_does_not_stop_it(tmp_
 def test_a_state_folder_that_is_a_file_is_one_line_not_a_traceback(tmp_path, open_tmp):
     """An OS error the preflight does not foresee is still one line with a fix, exit 2."""
     occupied = open_tmp / "state"
-    occupied.write_text("not a folder\n")
+    occupied.write_text("not a folder\n", encoding="utf-8")
     result = environment_check(tmp_path, {"COURSE_STATE_DIR": str(occupied)})
     one_line_error(result, str(occupied))
 

@@ -31,7 +31,7 @@ sys.exit(code)
 def client(*args: str, workspace: Path) -> subprocess.CompletedProcess:
     """`course ARGS` in a subprocess that reports which heavy libraries it imported."""
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
-    return subprocess.run([sys.executable, "-c", CLIENT, *args], capture_output=True, text=True, env=env, timeout=180)
+    return subprocess.run([sys.executable, "-c", CLIENT, *args], capture_output=True, text=True, env=env, timeout=180, encoding="utf-8")
 
 
 def service_pid() -> int | None:
@@ -111,10 +111,10 @@ def test_a_stale_or_dead_service_is_not_used_and_check_still_works(tmp_path, sha
 def test_ctrl_c_cancels_the_run_in_the_service_which_keeps_serving(tmp_path, shared):
     workspace = tmp_path / "ws"
     course("init", workspace=workspace)
-    (workspace / "sqlalchemy-2" / "03-engine-session" / "db.py").write_text("import time\ntime.sleep(60)\n")
+    (workspace / "sqlalchemy-2" / "03-engine-session" / "db.py").write_text("import time\ntime.sleep(60)\n", encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "course.cli", "check", "03"], env={**os.environ, "COURSE_WORKSPACE": str(workspace)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
     )
     folder = (workspace / "sqlalchemy-2" / "03-engine-session").resolve()
     learner = []

@@ -31,13 +31,13 @@ def lookalike():
 
 
 def course(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True, timeout=180)
+    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True, timeout=180, encoding="utf-8")
 
 
 def stat_fields(pid: int) -> list[str]:
     """Fields 3... of /proc/<pid>/stat (state, ppid, ...), [] once it is gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
     except OSError:
         return []
 
@@ -62,7 +62,7 @@ def test_db_stop_never_signals_a_process_that_only_looks_like_the_service(state_
         "the right start time, another executable": json.dumps({"pid": pid, "start": start_time(pid), "exe": "/usr/bin/env"}),
     }
     for what, text in forged.items():
-        service.pid_path().write_text(text)
+        service.pid_path().write_text(text, encoding="utf-8")
         assert service.running_pid() is None, what
         stopped = course("db", "stop")
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
@@ -71,7 +71,7 @@ def test_db_stop_never_signals_a_process_that_only_looks_like_the_service(state_
         assert not service.pid_path().exists(), f"{what}: the stale pid file was kept"
 
     # the same process with its true identity is what the pid file would say of a service
-    service.pid_path().write_text(json.dumps({"pid": pid, "start": start_time(pid), "exe": exe}))
+    service.pid_path().write_text(json.dumps({"pid": pid, "start": start_time(pid), "exe": exe}), encoding="utf-8")
     try:
         assert service.running_pid() == pid
     finally:
@@ -83,7 +83,7 @@ def test_the_service_is_known_by_its_start_time_and_executable_or_else_by_its_ow
     assert started.returncode == 0, started.stdout + started.stderr
     try:
         pid = service.ping()
-        record = json.loads(service.pid_path().read_text())
+        record = json.loads(service.pid_path().read_text(encoding="utf-8"))
         assert record == {"pid": pid, "start": start_time(pid), "exe": os.readlink(f"/proc/{pid}/exe")}
         assert oct(service.pid_path().stat().st_mode & 0o777) == "0o600"
         assert service.running_pid() == pid
@@ -91,9 +91,9 @@ def test_the_service_is_known_by_its_start_time_and_executable_or_else_by_its_ow
         # where there is no /proc (macOS, Windows) the service itself must confirm its pid
         monkeypatch.setattr(service, "_PROC", state_dir / "no-proc-here")
         assert service.running_pid() == pid
-        service.pid_path().write_text(json.dumps({"pid": lookalike.pid}))
+        service.pid_path().write_text(json.dumps({"pid": lookalike.pid}), encoding="utf-8")
         assert service.running_pid() is None  # the service answers with another pid
-        service.pid_path().write_text(json.dumps(record))
+        service.pid_path().write_text(json.dumps(record), encoding="utf-8")
         monkeypatch.undo()
     finally:
         stopped = course("db", "stop")

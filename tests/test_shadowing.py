@@ -20,15 +20,15 @@ def course_script() -> str:
 
 def run(*args: str, cwd: Path, workspace: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
-    return subprocess.run([course_script(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
+    return subprocess.run([course_script(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180, encoding="utf-8")
 
 
 def test_helpers_ignore_same_named_packages_in_the_current_folder(tmp_path):
     clone = tmp_path / "clone"
     for package in ("checker", "course"):
         (clone / package).mkdir(parents=True)
-        (clone / package / "__init__.py").write_text(SHADOW)
-    (clone / "checker.py").write_text(SHADOW)
+        (clone / package / "__init__.py").write_text(SHADOW, encoding="utf-8")
+    (clone / "checker.py").write_text(SHADOW, encoding="utf-8")
     workspace = tmp_path / "ws"
     started = run("db", "start", cwd=clone, workspace=workspace)
     try:
@@ -50,8 +50,8 @@ def test_a_checker_module_in_the_exercise_folder_does_not_break_grading(tmp_path
     exercise = find_exercise(load_modules(), "03")
     folder = workspace / exercise.module_id / exercise.id
     shutil.copytree(exercise.solution_dir, folder, dirs_exist_ok=True)
-    (folder / "checker.py").write_text(SHADOW)
+    (folder / "checker.py").write_text(SHADOW, encoding="utf-8")
     (folder / "course").mkdir()
-    (folder / "course" / "__init__.py").write_text(SHADOW)
+    (folder / "course" / "__init__.py").write_text(SHADOW, encoding="utf-8")
     checked = run("check", "03", cwd=folder, workspace=workspace)
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -95,7 +95,7 @@ def at_section(section_id: str, then=None):
 async def finish_failing_check(pilot) -> None:
     """Deliver the recorded lazy-loop run as if a check had just finished."""
     app = pilot.app
-    result = ExerciseResult.from_json(json.loads(LAZY_LOOP_RUN.read_text()))
+    result = ExerciseResult.from_json(json.loads(LAZY_LOOP_RUN.read_text(encoding="utf-8")))
     app.post_message(CheckFinished(result.exercise, result))
     await settle(pilot)
     app.clear_notifications()  # the "n check(s) to fix" toast times out: keep it out of the picture

@@ -55,7 +55,7 @@ def copied_runs(text: str, source: set[str]) -> list[str]:
 
 
 def source_runs() -> set[str]:
-    return set(FIXTURE.read_text().split())
+    return set(FIXTURE.read_text(encoding="utf-8").split())
 
 
 def test_the_fixture_holds_the_runs_of_a_whole_lesson():

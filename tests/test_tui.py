@@ -168,14 +168,14 @@ def test_hint_solution_and_reset(module, workspace, databases):
             await pilot.press("s")
             assert isinstance(app.screen, SolutionScreen)
             await pilot.press("escape")
-            target.write_text("# my broken work\n")
+            target.write_text("# my broken work\n", encoding="utf-8")
             await pilot.press("r")
             assert isinstance(app.screen, ConfirmScreen)
             await pilot.press("n")
-            assert target.read_text() == "# my broken work\n"
+            assert target.read_text(encoding="utf-8") == "# my broken work\n"
             await pilot.press("r", "y")
             await pilot.pause(0.1)
-            assert target.read_text() == (app.exercise.starter_dir / "models.py").read_text()
+            assert target.read_text(encoding="utf-8") == (app.exercise.starter_dir / "models.py").read_text(encoding="utf-8")
 
     run(scenario())
 
@@ -213,7 +213,7 @@ def test_saving_a_file_triggers_a_check(module, workspace, databases):
             await wait_for(pilot, lambda: app.session is not None)
             await pilot.pause(2.0)  # let the watcher start (a save before it is armed is not seen)
             folder = workspace.folder(app.exercise)
-            (folder / "models.py").write_text((app.exercise.solution_dir / "models.py").read_text())
+            (folder / "models.py").write_text((app.exercise.solution_dir / "models.py").read_text(encoding="utf-8"), encoding="utf-8")
             await wait_for(pilot, lambda: any(isinstance(m, CheckFinished) for m in messages), timeout=60)
             assert [m for m in messages if isinstance(m, CheckFinished)][0].result.status == "pass"
 

@@ -28,9 +28,9 @@ def root(tmp_path) -> Path:
 
 
 def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def messages(problems) -> str:
@@ -44,8 +44,8 @@ def test_the_copy_is_clean_statically(root):
 def test_static_problems_are_reported_with_file_and_line(root):
     exercise = root / "exercises" / "sqlalchemy-2" / "03-engine-session"
     meta = exercise / "exercise.toml"
-    text = meta.read_text()
-    meta.write_text(re.sub(r"hints = \[.*?\n\]\n", 'hints = ["only one"]\n', text, flags=re.DOTALL))
+    text = meta.read_text(encoding="utf-8")
+    meta.write_text(re.sub(r"hints = \[.*?\n\]\n", 'hints = ["only one"]\n', text, flags=re.DOTALL), encoding="utf-8")
     (exercise / "solution" / "db.py").unlink()
     shutil.rmtree(exercise / "variants" / "getenv")
     quiz = root / "quizzes" / "sqlalchemy-2.toml"
@@ -58,7 +58,7 @@ def test_static_problems_are_reported_with_file_and_line(root):
 
 def test_unparsable_metadata_and_unknown_keys_name_the_line(root):
     meta = root / "exercises" / "sqlalchemy-2" / "03-engine-session" / "exercise.toml"
-    meta.write_text("colour = 'red'\n" + meta.read_text())
+    meta.write_text("colour = 'red'\n" + meta.read_text(encoding="utf-8"), encoding="utf-8")
     (problem,) = validate(root)
     assert problem.path == meta and problem.line == 1
     assert "unknown key 'colour'" in problem.message
@@ -66,9 +66,9 @@ def test_unparsable_metadata_and_unknown_keys_name_the_line(root):
 
 def test_quiz_answers_must_be_among_the_choices(root):
     quiz = root / "quizzes" / "sqlalchemy-2.toml"
-    text = quiz.read_text()
+    text = quiz.read_text(encoding="utf-8")
     first_correct = re.search(r'correct = \["([^"]+)"', text).group(1)
-    quiz.write_text(text.replace(f'correct = ["{first_correct}"', 'correct = ["Not a choice"', 1))
+    quiz.write_text(text.replace(f'correct = ["{first_correct}"', 'correct = ["Not a choice"', 1), encoding="utf-8")
     (problem,) = validate(root)
     assert problem.path == quiz and problem.line and "not among the choices" in problem.message
 
@@ -83,7 +83,7 @@ def test_grading_problems(root, databases):
     shutil.copy(exercise / "solution" / "db.py", exercise / "mutants" / "returns-user-object" / "db.py")
     # a lesson block that fails
     lesson = root / "lessons" / "sqlalchemy-2" / "01-what-is-an-orm.md"
-    lesson.write_text(lesson.read_text() + "\n```python\nraise ValueError('planted')\n```\n")
+    lesson.write_text(lesson.read_text(encoding="utf-8") + "\n```python\nraise ValueError('planted')\n```\n", encoding="utf-8")
     found = messages(validate(root, databases))
     assert "starter: the starter already passes every check" in found
     assert "mutants/session-never-closed: rejected by session-closed, not by engine-from-env" in found
@@ -92,10 +92,10 @@ def test_grading_problems(root, databases):
 
 
 def test_cli_validate_exit_codes(root):
-    clean = subprocess.run([sys.executable, "-m", "course.cli", "validate", "--static", str(root)], capture_output=True, text=True)
+    clean = subprocess.run([sys.executable, "-m", "course.cli", "validate", "--static", str(root)], capture_output=True, text=True, encoding="utf-8")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     (root / "lessons" / "sqlalchemy-2" / "05-relationships.md").unlink()
-    broken = subprocess.run([sys.executable, "-m", "course.cli", "validate", "--static", str(root)], capture_output=True, text=True)
+    broken = subprocess.run([sys.executable, "-m", "course.cli", "validate", "--static", str(root)], capture_output=True, text=True, encoding="utf-8")
     assert broken.returncode == 1
     assert "05-relationships.md: section 05-relationships has no lesson file" in broken.stdout
 
@@ -138,7 +138,7 @@ def test_cli_validate_mutate_prints_scores_and_fails_on_a_survivor(root):
     exercise = root / "exercises" / "sqlalchemy-2" / "03-engine-session"
     edit(exercise / "checks.py", 'if rows[first][1] != "A" or rows[second][1] != "B":', "if False:")
     run = subprocess.run([sys.executable, "-m", "course.cli", "validate", str(root), "--mutate", "03"],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, encoding="utf-8")
     assert run.returncode == 1, run.stdout + run.stderr
     assert re.search(r"mutation score 03-engine-session: \d+% \(\d+ of \d+ killed, 1 equivalent, 1 surviving\)", run.stdout), run.stdout
     assert "survives every check: drop-keyword name=name" in run.stdout

@@ -173,7 +173,7 @@ class CourseApp(App):
         if section.exercises:
             self.workspace.progress.set("position", section.exercises[0].full_id)
         self.query_one(SectionList).show([(s.title, self.section_status(s)) for s in self.module.sections], self.index)
-        lesson = section.lesson.read_text() if section.lesson.exists() else f"# {section.title}\n\n(no lesson text yet)"
+        lesson = section.lesson.read_text(encoding="utf-8") if section.lesson.exists() else f"# {section.title}\n\n(no lesson text yet)"
         self.query_one("#lesson-view", MarkdownViewer).document.update(lesson)
         self.query_one("#lesson-view", MarkdownViewer).scroll_home(animate=False)
         self.show_exercise()

@@ -55,10 +55,10 @@ def class_launcher(submissions, class_session):
 def submission(root: Path, name: str, source: str, checks: str = CHECKS, timeout: float = 8) -> GradingJob:
     folder = root / name / "exercise"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "mod.py").write_text(textwrap.dedent(source))
+    (folder / "mod.py").write_text(textwrap.dedent(source), encoding="utf-8")
     checks_file = root / "content" / "exercises" / "test" / name / "checks.py"
     checks_file.parent.mkdir(parents=True, exist_ok=True)
-    checks_file.write_text(checks)
+    checks_file.write_text(checks, encoding="utf-8")
     return GradingJob(f"test/{name}", checks_file, folder, ["mod"], check_timeout_s=timeout)
 
 

@@ -44,13 +44,13 @@ def class_of(tmp_path: Path, plan: dict[str, dict[str, str]]) -> list[Path]:
                 shutil.copytree(exercise.solution_dir, folder, dirs_exist_ok=True)
             elif what != "starter":
                 shutil.copytree(exercise.solution_dir, folder, dirs_exist_ok=True)
-                (folder / "models.py").write_text(what + (exercise.solution_dir / "models.py").read_text())
+                (folder / "models.py").write_text(what + (exercise.solution_dir / "models.py").read_text(encoding="utf-8"), encoding="utf-8")
         roots.append(workspace.root)
     return roots
 
 
 def lines_of(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def pairs_of(records: list[dict]) -> list[tuple[str, str]]:
@@ -130,7 +130,7 @@ def test_a_killed_run_is_resumed_without_grading_again_what_it_finished(tmp_path
     kept = before.rindex(b"\n", 0, len(before) - 1) + 1
     results.write_bytes(before[: kept + 40])
 
-    resumed = subprocess.run(grade_command(*students, *options, "--resume"), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(grade_command(*students, *options, "--resume"), cwd=tmp_path, capture_output=True, text=True, timeout=300, encoding="utf-8")
     assert resumed.returncode == 1, resumed.stdout + resumed.stderr  # some submissions fail their checks
     assert "3 of 8 results were already there" in resumed.stderr
     after = results.read_bytes()
@@ -139,7 +139,7 @@ def test_a_killed_run_is_resumed_without_grading_again_what_it_finished(tmp_path
     assert sorted(pairs_of(records)) == sorted((s, e) for s in plan for e in EXERCISES), "every pair graded exactly once"
     assert pairs_of(records)[3:5] == [("ben", "03-engine-session"), ("cat", "02-models")]
 
-    data = json.loads(report.read_text())
+    data = json.loads(report.read_text(encoding="utf-8"))
     assert [s["student"] for s in data["students"]] == list(plan)
     statuses = {s["student"]: [r["status"] for r in s["results"]] for s in data["students"]}
     assert statuses == {"ann": ["pass", "pass"], "ben": ["pass", "fail"], "cat": ["pass", "pass"], "dan": ["fail", "fail"]}, errors_of(data)
@@ -151,10 +151,10 @@ def test_a_killed_run_is_resumed_without_grading_again_what_it_finished(tmp_path
     fresh = subprocess.run(
         grade_command(*students, "--exercise", "02", "--exercise", "03", "--jobs", "2", "--results", str(fresh_results),
                       "--json", str(fresh_report), "--junit", str(fresh_junit)),
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, encoding="utf-8",
     )
     assert fresh.returncode == 1, fresh.stdout + fresh.stderr
-    assert without_timings(json.loads(fresh_report.read_text())) == without_timings(data), errors_of(json.loads(fresh_report.read_text()))
+    assert without_timings(json.loads(fresh_report.read_text(encoding="utf-8"))) == without_timings(data), errors_of(json.loads(fresh_report.read_text(encoding="utf-8")))
     assert junit_without_timings(fresh_junit) == junit_without_timings(junit)
     assert fresh.stdout == resumed.stdout  # the summary table
 
@@ -199,7 +199,7 @@ def stopped_descendants() -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                fields = Path(f"/proc/{entry}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
             except OSError:
                 continue
             states[int(entry)], parents[int(entry)] = fields[0], int(fields[1])
@@ -225,7 +225,7 @@ def test_a_submission_that_kills_its_parents_does_not_stop_the_class_run(tmp_pat
     report, junit = tmp_path / "report.json", tmp_path / "report.xml"
     run = subprocess.Popen(  # one at a time: the attack then meets no other student's run
         grade_command(*students, "--exercise", "02", "--exercise", "03", "--jobs", "1", "--json", str(report), "--junit", str(junit)),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
     )
     try:
         out, err = run.communicate(timeout=120)
@@ -235,7 +235,7 @@ def test_a_submission_that_kills_its_parents_does_not_stop_the_class_run(tmp_pat
         run.kill()
         run.wait()
     assert run.returncode == 1, f"exit {run.returncode}: {out}{err}"  # zed's 03 fails; nothing else may
-    data = json.loads(report.read_text())
+    data = json.loads(report.read_text(encoding="utf-8"))
     statuses = {s["student"]: [r["status"] for r in s["results"]] for s in data["students"]}
     assert list(statuses) == ["ann", "mal", "zed"]
     assert statuses["ann"] == ["pass", "pass"] and statuses["zed"] == ["pass", "fail"], (statuses, errors_of(data))
@@ -257,7 +257,7 @@ def test_ctrl_c_ends_a_class_run_at_once_and_keeps_only_finished_results(tmp_pat
     students = [str(p) for p in class_of(tmp_path, plan)]
     results = tmp_path / "run.jsonl"
     run = subprocess.Popen(grade_command(*students, "--exercise", "02", "--jobs", "1", "--results", str(results)),
-                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
     try:
         wait_for_lines(results, 1, run)  # ann's: the run now waits in cat's 02-models
         time.sleep(0.5)

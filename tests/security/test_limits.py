@@ -70,7 +70,7 @@ def run():
 
 def _alive(pid: int) -> bool:
     try:
-        with open(f"/proc/{pid}/status") as handle:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
             return "\nState:\tZ" not in handle.read()
     except OSError:
         return False
@@ -100,10 +100,10 @@ def test_a_confined_run_sees_neither_the_others_nor_the_runner(submissions, clas
 
     victim = submissions / "victim" / "exercise"
     victim.mkdir(parents=True, exist_ok=True)
-    (victim / "mod.py").write_text("ANSWER = 42  # the victim's work\n")
+    (victim / "mod.py").write_text("ANSWER = 42  # the victim's work\n", encoding="utf-8")
     solution = submissions / "content" / "exercises" / "test" / "peek" / "solution"
     solution.mkdir(parents=True, exist_ok=True)
-    (solution / "mod.py").write_text("ANSWER = 42\n")
+    (solution / "mod.py").write_text("ANSWER = 42\n", encoding="utf-8")
     targets = [str(victim / "mod.py"), str(solution / "mod.py"), str(locations.state_dir()), str(locations.servers_dir())]
     source = f'''
 import os, signal

@@ -61,6 +61,6 @@ try:
 except OSError as error:
     print("no password file:", error.strerror)
 """
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, encoding="utf-8")
     assert "refused" in out.stdout, out.stdout + out.stderr
     assert "CONNECTED" not in out.stdout and "PASSWORD" not in out.stdout, out.stdout

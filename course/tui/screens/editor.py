@@ -35,7 +35,7 @@ class EditorScreen(Screen):
         with TabbedContent():
             for index, path in enumerate(self.files):
                 with TabPane(path.name, id=f"file-{index}"):
-                    text = path.read_text() if path.exists() else ""
+                    text = path.read_text(encoding="utf-8") if path.exists() else ""
                     yield TextArea.code_editor(text, language="python" if path.suffix == ".py" else None,
                                                id=f"editor-{index}")
         yield Footer()
@@ -56,8 +56,8 @@ class EditorScreen(Screen):
     def action_save(self) -> None:
         for index, path in enumerate(self.files):
             area = self.query_one(f"#editor-{index}", TextArea)
-            if not path.exists() or path.read_text() != area.text:
-                path.write_text(area.text)
+            if not path.exists() or path.read_text(encoding="utf-8") != area.text:
+                path.write_text(area.text, encoding="utf-8")
         self.notify("Saved.", timeout=2)
         self.post_message(self.Saved())
 
