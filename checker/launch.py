@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-from checker import sandbox
+from checker import platform, sandbox
 
 SAFE_VARIABLES = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TERM", "SYSTEMROOT", "TMPDIR")
 """What a class-graded submission inherits of the grader's environment (no tokens, no keys)."""
@@ -47,21 +48,80 @@ class Child:
     """What the learner's code printed."""
     _returncode: Callable[[], int | None] = field(repr=False, default=lambda: None)
     _closed: Callable[[], None] = field(repr=False, default=lambda: None)
+    _reader: _ThreadReader | None = field(repr=False, default=None)
 
     def returncode(self) -> int | None:
         return self._returncode()
 
+    def read(self, timeout: float) -> bytes | None:
+        """The next bytes of the report: None when nothing came within ``timeout``, b"" at EOF."""
+        if self._reader is None and not platform.portable() and os.name == "posix":
+            ready, _, _ = select.select([self.results_fd], [], [], timeout)
+            return os.read(self.results_fd, 65536) if ready else None
+        if self._reader is None:  # pipes cannot be polled everywhere: a thread reads instead
+            self._reader = _ThreadReader(self.results_fd)
+        return self._reader.read(timeout)
+
     def kill(self) -> None:
-        """Kill the child's whole process group (threads die with it; forks share the group;
-        the worker finds and kills whatever left the group)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
+        """Kill the child and everything it started: its process group (threads die with it;
+        forks share the group; the worker kills whatever left the group), or, the portable way,
+        every process of its tree."""
+        if platform.process_groups():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            return
+        kill_tree(self.pid)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self.results_fd)
         self.output.close()
         self._closed()
+
+
+class _ThreadReader:
+    def __init__(self, fd: int):
+        import queue
+
+        self._chunks: queue.Queue[bytes] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, args=(fd,), name="course-results", daemon=True)
+        self._thread.start()
+
+    def _pump(self, fd: int) -> None:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            self._chunks.put(chunk)
+            if not chunk:
+                return
+
+    def read(self, timeout: float) -> bytes | None:
+        import queue
+
+        try:
+            return self._chunks.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+def kill_tree(pid: int) -> None:
+    """Kill ``pid`` and all its descendants, without process groups (the portable way)."""
+    try:
+        import psutil
+    except ImportError:  # nothing better than the child itself
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+        return
+    try:
+        root = psutil.Process(pid)
+        family = [*root.children(recursive=True), root]
+    except psutil.Error:
+        return
+    for process in family:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
 
 
 class Launcher(Protocol):
@@ -250,6 +310,106 @@ class ColdLauncher:
         pass
 
 
+class SpawnLauncher:
+    """The portable way (no fork): each run is a fresh interpreter (``checker.spawned``). With
+    ``warm``, one is always started ahead and has imported SQLAlchemy & co. by the time a run
+    needs it; the next one starts as soon as it is taken."""
+
+    def __init__(self, *, warm: bool = True, clean_environment: bool = False):
+        self.warm = warm
+        self.confinement = None  # OS-level confinement needs Linux and root: not this way
+        self._environment = child_environment(clean_environment)
+        self._lock = threading.Lock()
+        self._spare: subprocess.Popen | None = None
+        self._closed = False
+        if warm:
+            self._spare = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        options: dict = {}
+        if os.name == "nt":
+            options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        else:
+            options["start_new_session"] = True
+        return subprocess.Popen(
+            python_command("checker.spawned", *(["--warm"] if self.warm else [])),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=self._environment, **options,
+        )
+
+    def _take(self) -> subprocess.Popen:
+        with self._lock:
+            process, self._spare = self._spare, None
+        if process is None or process.poll() is not None:
+            process = self._start()
+        if self.warm and not self._closed:
+            threading.Thread(target=self._refill, name="course-spare", daemon=True).start()
+        return process
+
+    def _refill(self) -> None:
+        process = self._start()
+        with self._lock:
+            if self._spare is None and not self._closed:
+                self._spare, process = process, None
+        if process is not None:
+            _discard(process)
+
+    def launch(self, job: dict, secret: dict) -> Child:
+        descriptor, path = tempfile.mkstemp(prefix="course-output-")
+        os.close(descriptor)
+        process = self._take()
+        try:
+            process.stdin.write(json.dumps({"job": job, "secret": secret, "output": path}).encode() + b"\n")
+            process.stdin.close()
+        except OSError as error:
+            _discard(process)
+            raise WorkerGone(f"the grading process did not start ({error})") from None
+        output = open(path, "rb")  # noqa: SIM115 - the Child closes it
+        results = os.dup(process.stdout.fileno())
+        process.stdout.close()
+
+        def closed() -> None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+
+        return Child(process.pid, results, output, lambda: _wait(process), closed)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            _discard(spare)
+
+
+def _wait(process: subprocess.Popen) -> int | None:
+    try:
+        return process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _discard(process: subprocess.Popen) -> None:
+    with contextlib.suppress(OSError):
+        process.stdin.close()  # it reads EOF and exits
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        kill_tree(process.pid)
+        process.wait()
+    with contextlib.suppress(OSError):
+        process.stdout.close()
+
+
+def cold_launcher(*, confinement: sandbox.Confinement | None = None, clean_environment: bool = False) -> Launcher:
+    """A launcher for one run: a worker of its own where workers can fork, else a fresh process."""
+    if platform.can_fork_workers():
+        return ColdLauncher(confinement=confinement, clean_environment=clean_environment)
+    return SpawnLauncher(warm=False, clean_environment=clean_environment)
+
+
 SubprocessLauncher = ColdLauncher
 """The name of the cold path before it went through a worker too."""
 
@@ -257,7 +417,7 @@ SubprocessLauncher = ColdLauncher
 def class_confinement(hidden: list[Path]) -> sandbox.Confinement | None:
     """The confinement of class grading: as root on Linux, each submission in a uid and mount
     namespace of its own with ``hidden`` (the other submissions, our state) out of sight."""
-    if not sandbox.can_confine():
+    if not sandbox.can_confine() or platform.portable():
         return None
     package_root = Path(__file__).resolve().parent.parent
     return sandbox.Confinement(
@@ -268,8 +428,11 @@ def class_confinement(hidden: list[Path]) -> sandbox.Confinement | None:
 
 def default_launcher(warm: bool = True, *, confinement: sandbox.Confinement | None = None,
                      clean_environment: bool = False) -> Launcher:
-    """A warm worker where ``fork`` and descriptor passing exist, else a cold one per run."""
-    if warm and hasattr(os, "fork") and hasattr(socket, "send_fds"):
+    """A warm worker where ``fork`` and descriptor passing exist (see ``checker.platform``), else
+    a pool of spawned interpreters; ``warm=False``: a cold one per run."""
+    if not platform.can_fork_workers():
+        return SpawnLauncher(warm=warm, clean_environment=clean_environment)
+    if warm:
         try:
             return WarmWorker(confinement=confinement, clean_environment=clean_environment)
         except OSError:

@@ -16,9 +16,7 @@ import ast
 import functools
 import hmac
 import json
-import os
 import secrets
-import select
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from checker.harness import sign
-from checker.launch import Child, ColdLauncher, WorkerGone
+from checker.launch import Child, WorkerGone, cold_launcher
 from checker.results import CheckResult, ExerciseResult, StatementView
 
 OUTPUT_LIMIT = 20_000
@@ -77,7 +75,7 @@ def grade(job: GradingJob, databases: Databases, *, cancelled=lambda: False, lau
     started = time.perf_counter()
     database = databases.create_database()
     try:
-        run = _Run(job, databases, database, cancelled, launcher or ColdLauncher())
+        run = _Run(job, databases, database, cancelled, launcher or cold_launcher())
         run.execute()
     finally:
         databases.drop_database(database)
@@ -175,8 +173,8 @@ class _Run:
         secret = {"database_url": self.databases.learner_params(self.database).sqlalchemy_url(), "key": key.hex()}
         try:
             child = self.launcher.launch(job, secret)
-        except WorkerGone:  # the warm worker is gone (or frozen): a cold worker of our own
-            child = ColdLauncher(confinement=getattr(self.launcher, "confinement", None)).launch(job, secret)
+        except WorkerGone:  # the warm worker is gone (or frozen): a cold one of our own
+            child = cold_launcher(confinement=getattr(self.launcher, "confinement", None)).launch(job, secret)
         try:
             self._read_events(child, key, job["only"])
         except Tampered as why:
@@ -191,7 +189,6 @@ class _Run:
             child.close()
 
     def _read_events(self, child: Child, key: bytes, only: list[str]) -> None:
-        read_fd = child.results_fd
         buffer = b""
         protocol = _Protocol(key, self.job.checks_file, only, self.finished)
         current: str | None = None
@@ -201,14 +198,13 @@ class _Run:
                 self._stop(current, "error", "cancelled")
                 return
             timeout = min(0.2, max(0.0, deadline - time.monotonic()))
-            ready, _, _ = select.select([read_fd], [], [], timeout)
-            if not ready:
+            chunk = child.read(timeout)
+            if chunk is None:
                 if time.monotonic() >= deadline:
                     limit = self._limit(current)
                     self._stop(current, "error", _timeout_message(current, limit))
                     return
                 continue
-            chunk = os.read(read_fd, 65536)
             if not chunk:  # the child is gone
                 if buffer:
                     raise Tampered("the report ends in the middle of a line")

@@ -127,10 +127,12 @@ def apply_limits(*, processes: bool = False) -> None:
     ``processes``: also cap processes and threads, which counts per uid and so only makes sense
     for a uid of the run's own (see :class:`Confinement`).
     """
-    try:
-        import resource
-    except ImportError:  # Windows: the wall-clock limits of the runner still apply
+    from checker import platform
+
+    if not platform.resource_limits():  # Windows, or the portable mode: the wall clock still holds
         return
+    import resource
+
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing us
     limits = [
         (resource.RLIMIT_DATA, MEMORY_LIMIT),
@@ -183,8 +185,10 @@ class Confinement:
 
 
 def can_confine() -> bool:
-    """Whether :func:`enter` can work here: Linux, as root."""
-    return LINUX and running_as_root() and _libc() is not None
+    """Whether :func:`enter` can work here: Linux, as root (not in the portable mode)."""
+    from checker import platform
+
+    return LINUX and running_as_root() and _libc() is not None and not platform.portable()
 
 
 def interpreter_paths(*extra: str | Path) -> tuple[str, ...]:

@@ -63,6 +63,10 @@ def run_doctor(ctx) -> int:
         problems += 1
 
     _line(None, "speed", _speed_setup())
+    from checker import platform as mechanisms
+
+    mode = "portable mode (COURSE_PORTABLE=1)" if mechanisms.portable() else sys.platform
+    _line(None, "platform", mode + "; " + "; ".join(f"{c.job}: {c.way} ({c.why})" for c in mechanisms.choices()))
 
     workspace = ctx.workspace_path
     if (workspace / ".course" / "progress.sqlite3").exists():
@@ -86,8 +90,15 @@ def _speed_setup() -> str:
     """Where throwaway servers live, and whether the warm grading service is up."""
     from course import locations, service
 
+    from checker import platform as mechanisms
+
     servers = locations.servers_dir()
-    where = "in RAM" if servers.is_relative_to(locations.RAM_DIR) else "on disk (no room in /dev/shm: slower DDL)"
+    if servers.is_relative_to(locations.RAM_DIR):
+        where = "in RAM"
+    elif mechanisms.ram_folder():
+        where = "on disk (no room in /dev/shm: slower DDL)"
+    else:
+        where = "on disk (no RAM folder on this platform)"
     try:
         warm = f"grading service ready (pid {service.ping()})"
     except service.ServiceUnavailable:

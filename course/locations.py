@@ -60,9 +60,13 @@ def servers_dir() -> Path:
     if override:
         return Path(override).expanduser().resolve()
     state = state_dir()
+    on_disk = state / "servers"
+    from checker import platform
+
+    if not platform.ram_folder():  # macOS, Windows, or the portable mode
+        return on_disk
     tag = hashlib.sha256(str(state).encode()).hexdigest()[:10]
     ram = RAM_DIR / f"course-{os.getuid()}-{tag}"
-    on_disk = state / "servers"
     if ram.is_dir():
         return ram
     if not (on_disk / "persistent").exists() and _room_in_ram():

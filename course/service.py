@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import select
@@ -40,6 +41,7 @@ import threading
 import time
 from pathlib import Path
 
+from checker import platform
 from course import __version__, locations
 
 PARALLEL = 2
@@ -82,13 +84,26 @@ def fingerprint(root: Path | None = None) -> str:
 
 
 def _connect(timeout: float | None = 5.0) -> socket.socket:
+    """A connection to the service: its unix socket (0600), or, the portable way, loopback TCP
+    at the address its 0600 file names, opened with the key that file holds."""
     path = socket_path()
     if not path.exists():
         raise ServiceUnavailable("no grading service is running (start one with `course db start`)")
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    key = None
+    if path.is_socket():
+        client, address = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), str(path)
+    else:
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            address, key = ("127.0.0.1", int(entry["port"])), str(entry["key"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ServiceUnavailable(f"the grading service's address file is unreadable;{RESTART}") from None
+        client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     client.settimeout(timeout)
     try:
-        client.connect(str(path))
+        client.connect(address)
+        if key is not None:
+            client.sendall(json.dumps({"key": key}).encode() + b"\n")
     except OSError as error:
         client.close()
         raise ServiceUnavailable(f"the grading service does not answer ({error.strerror or error});{RESTART}") from None
@@ -293,12 +308,23 @@ class Service:
         self.stopping = threading.Event()
         path = socket_path()
         path.unlink(missing_ok=True)
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old_mask = os.umask(0o177)  # the socket is ours alone
-        try:
-            self.listener.bind(str(path))
-        finally:
-            os.umask(old_mask)
+        self.key = None
+        if platform.unix_sockets():
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            old_mask = os.umask(0o177)  # the socket is ours alone
+            try:
+                self.listener.bind(str(path))
+            finally:
+                os.umask(old_mask)
+        else:  # loopback TCP: anyone on the machine may connect, only who can read the key is served
+            import secrets
+
+            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.listener.bind(("127.0.0.1", 0))
+            self.key = secrets.token_hex(32)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump({"port": self.listener.getsockname()[1], "key": self.key}, handle)
         self.listener.listen(16)
         self.listener.settimeout(0.5)
         _write_pid_file()
@@ -334,8 +360,13 @@ class Service:
     def _handle(self, conn: socket.socket) -> None:
         with contextlib.closing(conn):
             try:
-                request = json.loads(conn.makefile("rb").readline() or b"{}")
-            except (OSError, ValueError):
+                lines = conn.makefile("rb")
+                if self.key is not None:
+                    offered = str(json.loads(lines.readline() or b"{}").get("key", ""))
+                    if not hmac.compare_digest(offered, self.key):
+                        return  # not one of our user's commands: no answer at all
+                request = json.loads(lines.readline() or b"{}")
+            except (OSError, ValueError, AttributeError):
                 return
             if request.get("stop"):
                 self.stopping.set()

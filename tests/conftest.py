@@ -55,10 +55,11 @@ def databases():
 
 @pytest.fixture(scope="session")
 def warm_launcher():
-    """One warm grading worker for the run (the path the TUI, watch and --all take)."""
-    from checker.launch import WarmWorker
+    """One warm launcher for the run (the path the TUI, watch and --all take): a forking worker,
+    or spawned interpreters in the portable mode."""
+    from checker.launch import default_launcher
 
-    worker = WarmWorker()
+    worker = default_launcher()
     yield worker
     worker.close()
 

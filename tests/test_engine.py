@@ -8,15 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from checker.launch import SubprocessLauncher, WarmWorker
+from checker.launch import SpawnLauncher, WarmWorker, default_launcher
 from checker.runner import GradingJob
 from checker.runner import grade as grade_with
 
 
-@pytest.fixture(scope="module", params=["cold", "warm"])
+@pytest.fixture(scope="module", params=["cold", "warm", "spawned"])
 def launcher(request):
-    """Every engine test runs on the cold path (fresh interpreter) and the warm path (fork)."""
-    chosen = SubprocessLauncher() if request.param == "cold" else WarmWorker()
+    """Every engine test runs on the cold path (a fresh process per run), the warm path (as this
+    platform has it: a forking worker, or spawned interpreters in the portable mode) and the
+    portable warm path (a pool of spawned interpreters) on any platform."""
+    chosen = {"cold": lambda: default_launcher(warm=False), "warm": default_launcher,
+              "spawned": SpawnLauncher}[request.param]()
     yield chosen
     chosen.close()
 

@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from checker import platform
 from course import locations
 from course.postgres.base import BackendError, ConnectionParams
 
@@ -206,11 +207,11 @@ class EmbeddedServer:
     backend = "embedded"
 
     def __init__(self, server_dir: Path, *, owned: bool, watchdog: subprocess.Popen | None = None,
-                 port: int = PORT, tcp: bool = False, password: str | None = None):
+                 port: int = PORT, tcp: bool = False, password: str | None = None, host: str | None = None):
         self.server_dir = server_dir
         self.owned = owned
         self._watchdog = watchdog
-        self.admin = ConnectionParams(host=str(server_dir), port=port, user="postgres", password=password)
+        self.admin = ConnectionParams(host=host or str(server_dir), port=port, user="postgres", password=password)
         self.learner = self.admin  # replaced by the session once its role exists
         self.learner_address = ("127.0.0.1", port) if tcp else None
         """Where learner code connects, when not through the socket folder (see ``start``)."""
@@ -228,7 +229,8 @@ class EmbeddedServer:
 
     def describe(self) -> str:
         kind = "shared server of `course db start`" if self.persistent else "started for this session"
-        return f"embedded {server_version()} ({kind}), socket in {self.server_dir}"
+        where = f"on {self.admin.host}:{self.admin.port}" if not self.admin.host.startswith("/") else f"socket in {self.server_dir}"
+        return f"embedded {server_version()} ({kind}), {where}"
 
     def close(self) -> None:
         if self.owned:
@@ -328,9 +330,10 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     name = "persistent" if persistent else f"session-{os.getpid()}-{secrets.token_hex(3)}"
     _ensure_state_dir()
     server_dir = locations.servers_dir() / name
-    port = _free_port() if isolate else PORT
+    tcp_only = not platform.unix_sockets()  # macOS/Windows-like: the portable way
+    port = _free_port() if isolate or tcp_only else PORT
     socket_path = server_dir / f".s.PGSQL.{port}"
-    if len(str(socket_path)) > SOCKET_PATH_LIMIT:
+    if not tcp_only and len(str(socket_path)) > SOCKET_PATH_LIMIT:
         raise BackendError(
             f"the socket path {socket_path} is too long for a unix socket; "
             "fix: set COURSE_STATE_DIR to a shorter directory"
@@ -344,10 +347,16 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     # to the server's owner (and root); no TCP at all
     (server_dir / "data" / "pg_hba.conf").write_text("local all all trust\n")
     _chown_tree(server_dir)
+    password = None
+    if tcp_only:  # no socket folder to keep others out: the password is set before the server listens
+        password = _set_password_offline(bindir, server_dir / "data")
+        hba = HBA_ISOLATED if isolate else HBA_OPEN
+        (server_dir / "data" / "pg_hba.conf").write_text("".join(l + "\n" for l in hba.splitlines() if l.startswith("host")))
 
-    args = [str(bindir / "postgres"), "-D", str(server_dir / "data"), "-k", str(server_dir), "-p", str(port)]
+    socket_folder = "" if tcp_only else str(server_dir)
+    args = [str(bindir / "postgres"), "-D", str(server_dir / "data"), "-k", socket_folder, "-p", str(port)]
     settings = dict(SERVER_SETTINGS)
-    if isolate:
+    if isolate or tcp_only:
         settings["listen_addresses"] = "127.0.0.1"
     if server_dir.is_relative_to(locations.RAM_DIR):
         # shared memory segments as files of the data directory (already in RAM): a killed
@@ -378,12 +387,33 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
                 "fix: run `course doctor`, or use --backend url with an existing server"
             )
         time.sleep(0.01)
-    server = EmbeddedServer(server_dir, owned=not persistent, watchdog=watchdog, port=port, tcp=isolate)
-    if secure:
+    server = EmbeddedServer(server_dir, owned=not persistent, watchdog=watchdog, port=port, tcp=isolate or tcp_only,
+                            password=password, host="127.0.0.1" if tcp_only else None)
+    if tcp_only:
+        (server_dir / "port").write_text(str(port))
+    elif secure:
         _require_passwords(server, isolate)
-        if persistent:
-            _write_secret(shared_password_path(), server.admin.password or "")
+    if persistent:
+        _write_secret(shared_password_path(), server.admin.password or "")
     return server
+
+
+def _set_password_offline(bindir: Path, data: Path) -> str:
+    """A random superuser password, set in single-user mode (about 30 ms) before the server
+    listens anywhere: on TCP there is no moment when it trusts a connection."""
+    from checker import sandbox
+    from course.postgres.base import new_password
+
+    sandbox.harden()  # this process now knows the superuser's password
+    password = new_password()
+    result = subprocess.run(
+        [str(bindir / "postgres"), "--single", "-D", str(data), "-c", "exit_on_error=true", "-c", "fsync=off", "postgres"],
+        input=f"SET scram_iterations = 1;\nALTER ROLE postgres PASSWORD '{password}';\n",
+        capture_output=True, text=True, check=False, **_run_as_server_user(),
+    )
+    if result.returncode != 0:
+        raise BackendError(f"could not set the superuser's password: {_last_line(result.stderr)}; fix: run `course doctor`")
+    return password
 
 
 def _free_port() -> int:
@@ -458,7 +488,11 @@ def running_persistent() -> EmbeddedServer | None:
             password = shared_password_path().read_text() or None
         except OSError:
             password = None
-        return EmbeddedServer(server_dir, owned=False, password=password)
+        try:  # a server reached over TCP (the portable way) says on which port
+            port = int((server_dir / "port").read_text())
+        except (OSError, ValueError):
+            return EmbeddedServer(server_dir, owned=False, password=password)
+        return EmbeddedServer(server_dir, owned=False, password=password, port=port, tcp=True, host="127.0.0.1")
     return None
 
 

@@ -1,0 +1,52 @@
+"""A grading child started as a fresh interpreter: the portable way to start a run (no fork).
+
+``checker.launch.SpawnLauncher`` keeps one of these started ahead: it imports what every run
+needs (``--warm``) while nobody waits, then blocks on its standard input for its one job, a JSON
+line ``{"job", "secret", "output"}``. Its standard output, as started, is the results pipe: before
+any learner code runs it is moved to a private descriptor, and what the learner's code prints
+goes to the ``output`` file instead, so nothing printed can pass for a result.
+
+Usage: ``python -P -m checker.spawned [--warm]``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main(warm: bool) -> None:
+    results = os.dup(1)  # the pipe to the runner; fd 1 gets the learner's output below
+    if warm:
+        from checker import warm as worker
+
+        worker._preload()
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return  # the runner gave up on us (a spare never used)
+    message = json.loads(line)
+    job, secret = message["job"], message["secret"]
+    output = os.open(message["output"], os.O_WRONLY | os.O_APPEND)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(output)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    sys.stdin = open(os.devnull, encoding="utf-8")
+    for key, value in job.get("env", {}).items():
+        os.environ[key] = value
+    from checker import harness
+
+    harness.run_job(job, secret, results)
+
+
+if __name__ == "__main__":
+    try:
+        main("--warm" in sys.argv[1:])
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(0)  # do not wait for threads the learner may have left running
