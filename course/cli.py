@@ -662,7 +662,7 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
     from checker.launch import class_confinement
     from checker.sandbox import confinement_summary
     from course.grading import GradingSession
-    from course.classgrade import ResultsLog, default_results_path, grade_workspaces, print_summary, write_reports
+    from course.classgrade import ResultsLog, default_results_path, grade_workspaces
     from course.postgres.base import BackendError
     from course.postgres.session import open_session
 
@@ -716,6 +716,14 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
         log.close()
     if resume:
         click.echo(f"course grade: resumed {results_path}: {log.resumed} of {pairs} results were already there", err=True)
+    _class_reports(submissions, exercises, json_path, junit_path, report_path, anonymise,
+                   "pick a writable path, then rerun with --resume (nothing is graded again)")
+
+
+def _class_reports(submissions, exercises, json_path, junit_path, report_path, anonymise: bool, fix: str) -> None:
+    """The summary and the report files of a class run, then its exit code."""
+    from course.classgrade import print_summary, write_reports
+
     if anonymise:
         from course.report import anonymise as pseudonymise
 
@@ -728,7 +736,7 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
 
             write_report(submissions, report_path)
     except OSError as error:
-        raise Fatal(f"cannot write a report ({error}); fix: pick a writable path, then rerun with --resume (nothing is graded again)") from None
+        raise Fatal(f"cannot write a report ({error}); fix: {fix}") from None
     sys.exit(0 if all(r.passed for s in submissions for r in s.results) else EXIT_FAILED)
 
 
@@ -745,27 +753,15 @@ def grade_merge(obj: Context, parts: tuple[Path, ...], json_path: Path | None, j
     """Join the results files (JSON Lines) of `course grade --shard K/N` runs into one set of reports.
 
     The JSON and JUnit XML are those one unsharded run would write (timings and graded_at aside)."""
-    from course.classgrade import merge_parts, print_summary, write_reports
+    from course.classgrade import merge_parts
 
     order = [e.full_id for m in obj.modules for e in m.exercises]
     submissions = merge_parts(list(parts), order)
     if not submissions:
         raise Fatal("the parts hold no results; fix: merge the results files (--results) of `course grade --shard K/N` runs that graded")
     click.echo(f"course grade merge: {len(submissions)} submission(s) from {len(parts)} part(s)", err=True)
-    if anonymise:
-        from course.report import anonymise as pseudonymise
-
-        submissions = pseudonymise(submissions)
-    print_summary(submissions, [r.exercise for r in submissions[0].results])
-    try:
-        write_reports(submissions, json_path, junit_path)
-        if report_path is not None:
-            from course.report import write as write_report
-
-            write_report(submissions, report_path)
-    except OSError as error:
-        raise Fatal(f"cannot write a report ({error}); fix: pick a writable path and merge again") from None
-    sys.exit(0 if all(r.passed for s in submissions for r in s.results) else EXIT_FAILED)
+    _class_reports(submissions, [r.exercise for r in submissions[0].results], json_path, junit_path, report_path,
+                   anonymise, "pick a writable path and merge again")
 
 
 @main.group()
