@@ -28,10 +28,18 @@ CONFIG_NAME = "course-autograder.json"
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once when it builds the autograder image.
+# Gradescope runs this once when it builds the autograder image: course needs Python 3.11+
+# (Gradescope's Ubuntu 22.04 image ships 3.10: python3.11 is installed beside it).
 set -euo pipefail
-apt-get update -qq && apt-get install -y -qq python3 python3-pip python3-venv >/dev/null
-python3 -m venv /opt/course-venv
+apt-get update -qq
+PY=""
+for candidate in python3.13 python3.12 python3.11; do
+  if command -v "$candidate" >/dev/null; then PY="$candidate"; break; fi
+done
+if [ -z "$PY" ]; then apt-get install -y -qq python3.11 >/dev/null; PY=python3.11; fi
+apt-get install -y -qq "$PY-venv" >/dev/null || true
+"$PY" -m venv /opt/course-venv
+/opt/course-venv/bin/pip install --quiet --upgrade pip
 /opt/course-venv/bin/pip install --quiet {pip_spec}
 """
 
