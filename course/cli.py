@@ -661,8 +661,8 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
     is continued with the same command plus --resume."""
     from checker.launch import class_confinement
     from checker.sandbox import confinement_summary
-    from course.grading import GradingSession
     from course.classgrade import ResultsLog, default_results_path, grade_workspaces
+    from course.grading import GradingSession
     from course.postgres.base import BackendError
     from course.postgres.session import open_session
 

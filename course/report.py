@@ -84,15 +84,13 @@ def anonymise(submissions: list, key: bytes | None = None) -> list:
 
 
 def _chart(kind, title: str, **options):
-    import pygal
     from pygal.style import Style
 
     style = Style(background="white", plot_background="white", foreground="#1d2330", foreground_strong="#1d2330",
                   foreground_subtle="#8892a0", colors=("#2e7d32", "#c62828", "#ef6c00", "#1565c0"),
                   font_family="system-ui, sans-serif", title_font_size=16, label_font_size=12, major_label_font_size=12)
-    chart = kind(title=title, style=style, js=[], disable_xml_declaration=True, width=520, height=320,
-                 show_legend=False, **options)
-    return chart
+    return kind(title=title, style=style, js=[], disable_xml_declaration=True, width=520, height=320,
+                show_legend=False, **options)
 
 
 def render(submissions: list, title: str = "course grade — class report") -> str:

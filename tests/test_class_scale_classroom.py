@@ -9,16 +9,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_class_scale import cli
 
 from course.content import load_modules
-from test_class_scale import cli
 
 ACTIONLINT = shutil.which("actionlint")
 DOCS_CI = Path(__file__).resolve().parents[1] / "docs" / "ci"
 
 
 def lint(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([ACTIONLINT, "-no-color", str(path)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([ACTIONLINT, "-no-color", str(path)], capture_output=True, text=True, timeout=120, encoding="utf-8")
 
 
 def test_the_classroom_template_grades_what_it_says(tmp_path):
@@ -26,8 +26,8 @@ def test_the_classroom_template_grades_what_it_says(tmp_path):
     made = cli("export", "classroom", "02", "03", "-o", str(template))
     assert made.returncode == 0, made.stderr
     assert (template / "sqlalchemy-2" / "02-models" / "models.py").is_file()
-    assert "02-models" in (template / "README.md").read_text()
-    workflow = (template / ".github" / "workflows" / "classroom.yml").read_text()
+    assert "02-models" in (template / "README.md").read_text(encoding="utf-8")
+    workflow = (template / ".github" / "workflows" / "classroom.yml").read_text(encoding="utf-8")
     commands = re.findall(r"^\s+command: (.+)$", workflow, re.M)
     assert len(commands) == 2 and re.findall(r"max-score: (\d+)", workflow) == ["8", "6"]
     assert "runners: ex_02_models,ex_03_engine_session" in workflow
@@ -35,7 +35,7 @@ def test_the_classroom_template_grades_what_it_says(tmp_path):
 
     models = next(e for e in load_modules()[0].exercises if e.id == "02-models")
     shutil.copytree(models.solution_dir, template / "sqlalchemy-2" / "02-models", dirs_exist_ok=True)
-    ran = [subprocess.run(command.split(), cwd=template, capture_output=True, text=True, timeout=300) for command in commands]
+    ran = [subprocess.run(command.split(), cwd=template, capture_output=True, text=True, timeout=300, encoding="utf-8") for command in commands]
     assert [r.returncode for r in ran] == [0, 1], [r.stderr for r in ran]  # points for 02 only
 
     again = cli("export", "classroom", "02", "-o", str(template))
@@ -47,5 +47,5 @@ def test_the_classroom_template_grades_what_it_says(tmp_path):
         result = lint(path)
         assert result.returncode == 0, result.stdout + result.stderr
     broken = tmp_path / "broken.yml"  # the linter does find mistakes
-    broken.write_text(workflow.replace("steps.ex_02_models.outputs", "steps.ex_02_model.outputs"))
+    broken.write_text(workflow.replace("steps.ex_02_models.outputs", "steps.ex_02_model.outputs"), encoding="utf-8")
     assert lint(broken).returncode == 1
