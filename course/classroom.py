@@ -124,7 +124,7 @@ def build(exercises: list[Exercise], target: Path, *, pip_spec: str | None = Non
                            (target / ".gitignore", "__pycache__/\n*.pyc\n.course/\nresults*\n"),
                            (target / ".github" / "workflows" / "classroom.yml", workflow(exercises, pip_spec))):
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            path.write_text(text, encoding="utf-8")
             written.append(path)
     except OSError as error:
         raise ClassroomError(f"cannot write {target} ({error.strerror or error}); fix: pick a writable folder with -o") from None

@@ -98,7 +98,7 @@ def test_the_autograder_grades_loose_files_and_whole_workspaces(tmp_path):
     setup = zipfile.ZipFile(archive).read("setup.sh").decode()
     assert "course==0.1.0" in setup  # pinned to this version
     for script in ("setup.sh", "run_autograder"):
-        checked = subprocess.run(["bash", "-n"], input=zipfile.ZipFile(archive).read(script).decode(), capture_output=True, text=True)
+        checked = subprocess.run(["bash", "-n"], input=zipfile.ZipFile(archive).read(script).decode(), capture_output=True, text=True, encoding="utf-8")
         assert checked.returncode == 0, checked.stderr
 
     def workspace_upload(into: Path):  # the whole workspace, as `course init` made it, 02 solved

@@ -6,6 +6,7 @@ detection of ``course exec`` and the quiz read the same thing as from a file sav
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from course.quizcli import parse_choice
 from course.unfinished import unfinished_todos
 
 from test_cli import course
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def crlf(text: bytes) -> bytes:
@@ -126,3 +129,79 @@ def test_a_piped_quiz_session_with_crlf_lines_counts_the_same_answers(tmp_path):
     assert result.returncode == 0, result.stderr.decode("utf-8")
     assert out.count("✓ Right.") == sum(1 for q in questions if q.kind == "choice") > 0
     assert "Please answer with" not in out  # no answer was misread
+
+
+TEXT_CALLS = {"read_text", "write_text", "open", "fdopen", "TextIOWrapper", "NamedTemporaryFile", "TemporaryFile", "SpooledTemporaryFile"}
+PROCESS_CALLS = {"run", "Popen", "check_output"}
+
+
+def _mode(call: ast.Call) -> str | None:
+    """The mode of an ``open``-like call when it is a literal (None: the default text mode)."""
+    for keyword in call.keywords:
+        if keyword.arg == "mode" and isinstance(keyword.value, ast.Constant):
+            return keyword.value.value
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    if name.endswith("TemporaryFile"):
+        position, default = 0, "w+b"
+    elif name == "open" and isinstance(call.func, ast.Attribute) and not _is_module(call.func.value, "io"):
+        position, default = 0, None  # path.open(mode)
+    else:
+        position, default = 1, None  # open(file, mode), os.fdopen(fd, mode)
+    if len(call.args) > position and isinstance(call.args[position], ast.Constant):
+        return call.args[position].value
+    return default
+
+
+def _is_module(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def text_io_without_encoding(path: Path, root: Path = ROOT) -> list[str]:
+    """``file:line`` of each text-mode file or text subprocess call in ``path`` that leaves the
+    encoding to the platform (cp1252 on many Windows machines, UTF-8 elsewhere)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if not isinstance(node, ast.Call) or any(k.arg == "encoding" for k in node.keywords):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        if name in TEXT_CALLS:
+            if isinstance(node.func, ast.Attribute) and _is_module(node.func.value, "os") and name == "open":
+                continue  # os.open: a descriptor, no text
+            mode = _mode(node)
+            if isinstance(mode, str) and "b" in mode:
+                continue
+        elif name in PROCESS_CALLS:
+            if not any(k.arg in ("text", "universal_newlines") for k in node.keywords):
+                continue
+        else:
+            continue
+        found.append((node.lineno, f"{path.relative_to(root).as_posix()}:{node.lineno} {name}"))
+    return [where for _line, where in sorted(found)]
+
+
+def test_every_text_file_and_text_subprocess_names_its_encoding():
+    """No text the runner, the grader or the tests read or write depends on the platform's locale."""
+    files = [p for folder in ("course", "checker", "tests", "benchmarks") for p in sorted((ROOT / folder).rglob("*.py"))]
+    assert len(files) > 50
+    found = [where for path in files for where in text_io_without_encoding(path)]
+    assert not found, "add encoding=\"utf-8\":\n" + "\n".join(found)
+
+
+def test_the_encoding_guard_finds_what_it_looks_for(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import io, os, subprocess\n"
+        "open('a').read()\n"                                        # 2: found
+        "open('a', 'rb').read()\n"
+        "open('a', encoding='utf-8').read()\n"
+        "p.read_text()\n"                                            # 5: found
+        "p.write_text('x', encoding='utf-8')\n"
+        "p.open('w')\n"                                              # 7: found
+        "os.open('a', os.O_RDONLY)\n"
+        "subprocess.run(['x'], capture_output=True, text=True)\n"    # 9: found
+        "subprocess.run(['x'], capture_output=True)\n"
+        "io.open('a', 'w')\n",                                       # 11: found
+        encoding="utf-8",
+    )
+    found = text_io_without_encoding(sample, tmp_path)
+    assert [int(where.split(":")[1].split()[0]) for where in found] == [2, 5, 7, 9, 11]
