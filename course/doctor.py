@@ -88,9 +88,8 @@ def run_doctor(ctx) -> int:
 
 def _speed_setup() -> str:
     """Where throwaway servers live, and whether the warm grading service is up."""
-    from course import locations, service
-
     from checker import platform as mechanisms
+    from course import locations, service
 
     servers = locations.servers_dir()
     if servers.is_relative_to(locations.RAM_DIR):
