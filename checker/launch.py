@@ -310,60 +310,102 @@ class ColdLauncher:
         pass
 
 
+class _Spare:
+    """A spawned interpreter, and whether it has said it is ready (its imports done)."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.process = process
+        self.ready = threading.Event()
+        self.ok = False
+        threading.Thread(target=self._await_ready, name="course-spare-ready", daemon=True).start()
+
+    def _await_ready(self) -> None:
+        from checker.spawned import READY
+
+        try:
+            self.ok = os.read(self.process.stdout.fileno(), len(READY)) == READY
+        except OSError:
+            self.ok = False
+        self.ready.set()
+
+
 class SpawnLauncher:
     """The portable way (no fork): each run is a fresh interpreter (``checker.spawned``). With
-    ``warm``, one is always started ahead and has imported SQLAlchemy & co. by the time a run
-    needs it; the next one starts as soon as it is taken."""
+    ``warm``, ``SPARES`` are always started ahead and have imported SQLAlchemy & co. by the time
+    a run needs one; a replacement starts as soon as one is taken."""
+
+    SPARES = 2
+    READY_TIMEOUT_S = 60.0
 
     def __init__(self, *, warm: bool = True, clean_environment: bool = False):
         self.warm = warm
         self.confinement = None  # OS-level confinement needs Linux and root: not this way
         self._environment = child_environment(clean_environment)
         self._lock = threading.Lock()
-        self._spare: subprocess.Popen | None = None
+        self._spares: list[_Spare] = []
         self._closed = False
         if warm:
-            self._spare = self._start()
+            self._spares = [self._start() for _ in range(self.SPARES)]
 
-    def _start(self) -> subprocess.Popen:
+    def _start(self) -> _Spare:
         options: dict = {}
         if os.name == "nt":
             options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
         else:
             options["start_new_session"] = True
-        return subprocess.Popen(
+        process = subprocess.Popen(
             python_command("checker.spawned", *(["--warm"] if self.warm else [])),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=self._environment, **options,
         )
+        return _Spare(process)
 
-    def _take(self) -> subprocess.Popen:
+    def _take(self) -> _Spare:
         with self._lock:
-            process, self._spare = self._spare, None
-        if process is None or process.poll() is not None:
-            process = self._start()
+            ready = [s for s in self._spares if s.ready.is_set() and s.ok]
+            spare = (ready or self._spares or [None])[0]
+            if spare is not None:
+                self._spares.remove(spare)
+        if spare is None or spare.process.poll() is not None:
+            spare = self._start()
         if self.warm and not self._closed:
             threading.Thread(target=self._refill, name="course-spare", daemon=True).start()
-        return process
+        return spare
 
     def _refill(self) -> None:
-        process = self._start()
+        spare = self._start()
         with self._lock:
-            if self._spare is None and not self._closed:
-                self._spare, process = process, None
-        if process is not None:
-            _discard(process)
+            if len(self._spares) < self.SPARES and not self._closed:
+                self._spares.append(spare)
+                spare = None
+        if spare is not None:
+            _discard(spare.process)
+
+    def settle(self, timeout: float = 60.0) -> bool:
+        """Wait until every spare has done its imports (as they have by a learner's next save)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                spares = list(self._spares)
+            if len(spares) >= (self.SPARES if self.warm else 0) and all(s.ready.is_set() for s in spares):
+                return True
+            time.sleep(0.02)
+        return False
 
     def launch(self, job: dict, secret: dict) -> Child:
         descriptor, path = tempfile.mkstemp(prefix="course-output-")
         os.close(descriptor)
-        process = self._take()
+        spare = self._take()
+        process = spare.process
         try:
             process.stdin.write(json.dumps({"job": job, "secret": secret, "output": path}).encode() + b"\n")
             process.stdin.close()
         except OSError as error:
             _discard(process)
             raise WorkerGone(f"the grading process did not start ({error})") from None
+        if not spare.ready.wait(self.READY_TIMEOUT_S) or not spare.ok:  # its ready line is not the report's
+            _discard(process)
+            raise WorkerGone("the grading process did not start")
         output = open(path, "rb")  # noqa: SIM115 - the Child closes it
         results = os.dup(process.stdout.fileno())
         process.stdout.close()
@@ -379,9 +421,9 @@ class SpawnLauncher:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            spare, self._spare = self._spare, None
-        if spare is not None:
-            _discard(spare)
+            spares, self._spares = self._spares, []
+        for spare in spares:
+            _discard(spare.process)
 
 
 def _wait(process: subprocess.Popen) -> int | None:

@@ -1,8 +1,8 @@
 """A grading child started as a fresh interpreter: the portable way to start a run (no fork).
 
-``checker.launch.SpawnLauncher`` keeps one of these started ahead: it imports what every run
-needs (``--warm``) while nobody waits, then blocks on its standard input for its one job, a JSON
-line ``{"job", "secret", "output"}``. Its standard output, as started, is the results pipe: before
+``checker.launch.SpawnLauncher`` keeps a few of these started ahead: each imports what every run
+needs (``--warm``) while nobody waits, says :data:`READY`, then blocks on its standard input for
+its one job, a JSON line ``{"job", "secret", "output"}``. Its standard output, as started, is the results pipe: before
 any learner code runs it is moved to a private descriptor, and what the learner's code prints
 goes to the ``output`` file instead, so nothing printed can pass for a result.
 
@@ -15,6 +15,9 @@ import json
 import os
 import sys
 
+READY = b"R\n"
+"""Written once the imports are done, before the job is read (never part of the signed report)."""
+
 
 def main(warm: bool) -> None:
     results = os.dup(1)  # the pipe to the runner; fd 1 gets the learner's output below
@@ -22,6 +25,7 @@ def main(warm: bool) -> None:
         from checker import warm as worker
 
         worker._preload()
+    os.write(results, READY)  # the launcher reads this before it hands the pipe to the runner
     line = sys.stdin.buffer.readline()
     if not line:
         return  # the runner gave up on us (a spare never used)
