@@ -60,7 +60,7 @@ class Learner:
 
     def source(self, filename: str) -> str:
         path = self.dir / filename
-        return path.read_text() if path.exists() else ""
+        return path.read_text(encoding="utf-8") if path.exists() else ""
 
     def tree(self, filename: str) -> ast.Module:
         return ast.parse(self.source(filename), filename=filename)

@@ -54,8 +54,8 @@ def _child(learner_dir: Path, script: str, args: list[str], errors: int) -> None
     try:
         os.dup2(errors, 2)
         os.dup2(errors, 1)
-        sys.stdout = open(1, "w", buffering=1, closefd=False)  # whatever they were bound to before
-        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8")  # whatever they were bound to before
+        sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8")
         root = learner_dir.resolve()
         for name, module in list(sys.modules.items()):  # a fresh start: the learner's code is imported anew
             filename = getattr(module, "__file__", None)
@@ -96,7 +96,7 @@ def _in_new_interpreter(learner_dir: Path, script: str, args: list[str], timeout
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         done = subprocess.run([sys.executable, "-c", script, *args], cwd=learner_dir, env=env,
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, encoding="utf-8")
     except subprocess.TimeoutExpired:
         return Finished(None, "")
     return Finished(done.returncode, done.stderr)

@@ -285,7 +285,7 @@ def enter(confinement: Confinement, uid: int, learner_dir: Path) -> None:
     for path, handle in revealed:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if not os.path.exists(path):
-            open(path, "x").close()
+            open(path, "x", encoding="utf-8").close()
         _mount(f"/proc/self/fd/{handle}", path, None, _MS_BIND)
         os.close(handle)
     os.makedirs(learner_dir, exist_ok=True)
@@ -309,7 +309,7 @@ _WRITABLE_KINDS = {"proc", "sysfs", "devtmpfs", "devpts", "mqueue", "cgroup", "c
 
 def _read_only_except(writable: set[str]) -> None:
     """Remount every ordinary file system of this namespace read-only, but ``writable``."""
-    with open("/proc/self/mountinfo") as handle:
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
         mounts = [line.split() for line in handle]
     for fields in mounts:
         target = fields[4].replace("\\040", " ")

@@ -99,7 +99,7 @@ def _child(job: dict, fds: list[int], control, uid: int | None, engines: dict | 
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
-    sys.stdin = open(os.devnull)
+    sys.stdin = open(os.devnull, encoding="utf-8")
     secret = _read_secret(secret_fd)
     for key, value in job.get("env", {}).items():
         os.environ[key] = value

@@ -199,7 +199,7 @@ def _identity(pid: int) -> dict | None:
     start time (field 22 of ``/proc/<pid>/stat``, in clock ticks since boot) and its executable.
     None if it is gone or not ours to inspect."""
     try:
-        stat = (_PROC / str(pid) / "stat").read_text()
+        stat = (_PROC / str(pid) / "stat").read_text(encoding="utf-8")
         exe = os.readlink(_PROC / str(pid) / "exe")
     except OSError:
         return None
@@ -212,14 +212,14 @@ def _write_pid_file() -> None:
     record = {"pid": os.getpid(), **(_identity(os.getpid()) or {})}
     temporary = pid_path().with_name(f"{pid_path().name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(record))
     os.replace(temporary, pid_path())
 
 
 def _pid_file() -> dict | None:
     try:
-        record = json.loads(pid_path().read_text())
+        record = json.loads(pid_path().read_text(encoding="utf-8"))
         return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
     except (OSError, ValueError):  # none, or not written by this version: nothing to trust
         return None

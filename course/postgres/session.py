@@ -79,7 +79,7 @@ class DatabaseSession:
         self._strategy = " STRATEGY FILE_COPY" if self._admin.info.server_version >= 150000 else ""
         self._registry = locations.state_dir() / "sessions" / self.id
         self._registry.parent.mkdir(parents=True, exist_ok=True)
-        self._registry.write_text(str(os.getpid()))
+        self._registry.write_text(str(os.getpid()), encoding="utf-8")
         self._reap_dead_sessions()
         self.learner = self._create_role()
         # background work: spares to create, used databases to drop
@@ -303,7 +303,7 @@ class DatabaseSession:
         dead = []
         for entry in registry.iterdir():
             try:
-                pid = int(entry.read_text())
+                pid = int(entry.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
             if entry.name != self.id and not process_alive(pid):

@@ -6,7 +6,7 @@ the ``course_`` prefix; it never touches anything else on that server.
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit, parse_qs
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from course.postgres.base import BackendError, ConnectionParams
 
