@@ -184,7 +184,7 @@ class WarmWorker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._socket = ours
         self.confinement = confinement
-        args = [str(theirs.fileno())] + ([] if warm else ["--cold"])
+        args = [str(theirs.fileno())] + ([] if warm else ["--cold"]) + (["--confine"] if confinement else [])
         self._process = subprocess.Popen(
             python_command("checker.warm", *args),
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -19,6 +19,7 @@ confine class runs     uid + mount namespace (root on Linux)        none (docs/s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -31,8 +32,10 @@ def portable() -> bool:
 
 
 def can_fork_workers() -> bool:
-    """A warm worker forks the runs and passes them descriptors (POSIX with SCM_RIGHTS)."""
-    return not portable() and hasattr(os, "fork") and hasattr(socket, "send_fds")
+    """A warm worker forks the runs and passes them descriptors over a ``SOCK_SEQPACKET`` unix
+    socket: Linux (macOS has no such socket, and forking a threaded process is unsafe there)."""
+    return (not portable() and sys.platform.startswith("linux") and hasattr(os, "fork")
+            and hasattr(socket, "send_fds") and hasattr(socket, "SOCK_SEQPACKET"))
 
 
 def unix_sockets() -> bool:
@@ -90,3 +93,32 @@ def choices() -> list[Choice]:
                else "not confined", "root on Linux" if sandbox.can_confine() and not portable()
                else (forced or "needs root on Linux (docs/security.md)")),
     ]
+
+
+@contextlib.contextmanager
+def locked(handle):
+    """Hold an exclusive lock on the open file ``handle`` (``flock``; on Windows ``msvcrt``)."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    import msvcrt  # Windows: a lock on the file's first byte; LK_LOCK tries for 10 s, then we retry
+
+    while True:
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+            break
+        except OSError:
+            continue
+    try:
+        yield
+    finally:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)

@@ -176,12 +176,13 @@ class _Uids:
 
 
 class _Worker:
-    def __init__(self, control):
+    def __init__(self, control, *, confining: bool = False):
         self.control = control
         self.prepared: dict[str, _Prepared] = {}  # by database name, oldest first
         self.started: set[int] = set()
         self.uids = _Uids()
-        self.confining = sandbox.can_confine()
+        self.confining = confining and sandbox.can_confine()
+        """Only a worker for confined runs (class grading as root) gives its children uids."""
 
     def known(self) -> set[int]:
         return self.started | {p.pid for p in self.prepared.values()}
@@ -317,14 +318,14 @@ def _prepared_child(secret_fd: int, channel, control, uid: int | None) -> None:
     _child(json.loads(data), fds, None, uid, engines)
 
 
-def serve(control_fd: int, *, cold: bool = False) -> None:
+def serve(control_fd: int, *, cold: bool = False, confining: bool = False) -> None:
     """The worker's loop: one job per message, until the runner closes the socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
     sandbox.become_subreaper()
     if not cold:
         _preload()
     control = socket.socket(fileno=control_fd)
-    worker = _Worker(control)
+    worker = _Worker(control, confining=confining)
     _send(control, {"ready": os.getpid()})
     idle_imports = [] if cold else list(PRELOAD_WHEN_IDLE)
     scanned = time.monotonic()
@@ -381,6 +382,6 @@ def _shutdown(worker: _Worker) -> None:
 
 if __name__ == "__main__":
     try:
-        serve(int(sys.argv[1]), cold="--cold" in sys.argv[2:])
+        serve(int(sys.argv[1]), cold="--cold" in sys.argv[2:], confining="--confine" in sys.argv[2:])
     except (BrokenPipeError, ConnectionResetError):
         pass  # the runner went away first; nothing to report to anyone

@@ -6,6 +6,7 @@ Exit codes: 0 all checks passed; 1 a check failed; 2 usage, configuration or env
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -822,6 +823,10 @@ def doctor(obj: Context) -> None:
 def run(argv: list[str] | None = None) -> None:
     """The console entry point: click, plus a quiet exit 130 on Ctrl-C (cleanup runs in finally
     blocks on the way out: the child is killed, databases dropped, the server stopped)."""
+    if sys.platform == "win32":  # a piped Windows console writes its code page: ✓ and ✗ would not print
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(encoding="utf-8")
     try:
         result = main.main(args=argv, prog_name="course", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):

@@ -176,7 +176,7 @@ def stop(timeout: float = 15.0) -> bool:
     while found is not None and _still(found) and time.monotonic() < deadline:
         time.sleep(0.02)
     if found is not None:
-        _signal(found, signal.SIGKILL)  # a no-op unless it is still that same process
+        _signal(found, getattr(signal, "SIGKILL", signal.SIGTERM))  # a no-op unless it is still that same process
     socket_path().unlink(missing_ok=True)
     pid_path().unlink(missing_ok=True)
     return True

@@ -14,12 +14,12 @@ and that ``course reset`` restores the starter. ``init`` never overwrites a stud
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import shutil
 import time
 from pathlib import Path
 
+from checker import platform
 from course.content import Exercise, Module
 from course.errors import CourseError
 from course.progress import Progress
@@ -123,10 +123,10 @@ class Workspace:
         try:
             backups.mkdir(parents=True, exist_ok=True)
             with open(self.meta_dir / "reset.lock", "a+", encoding="utf-8") as lock:  # one at a time: another would move the folder mid-copy
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                _remove_abandoned_partials(backups)
-                backup = _move_aside(target, backups, exercise.id) if target.exists() else None
-                self._copy_missing(exercise)
+                with platform.locked(lock):
+                    _remove_abandoned_partials(backups)
+                    backup = _move_aside(target, backups, exercise.id) if target.exists() else None
+                    self._copy_missing(exercise)
         except OSError as error:
             raise WorkspaceError(
                 f"cannot reset {target}: {error.strerror or error}; "

@@ -19,7 +19,6 @@ Layout under :func:`course.locations.state_dir`::
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import os
 import secrets
@@ -130,12 +129,8 @@ def server_version() -> str:
 def _state_lock():
     """Serialise template creation and reaping between concurrent ``course`` processes."""
     root = _ensure_state_dir()
-    with open(root / ".lock", "a+", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with open(root / ".lock", "a+", encoding="utf-8") as handle, platform.locked(handle):
+        yield
 
 
 def _ensure_state_dir() -> Path:
