@@ -137,6 +137,7 @@ def test_init_never_overwrites_student_work(tmp_path):
     assert target.read_text(encoding="utf-8") == "# mine\n"
 
 
+@pytest.mark.xdist_group("shared-server")  # with the other tests of `course db start` (see test_service)
 def test_db_start_is_reused_and_stop_leaves_nothing(tmp_path, state_dir):
     try:
         started = course("db", "start")

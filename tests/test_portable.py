@@ -18,6 +18,10 @@ import pytest
 
 from test_cli import course
 
+# it starts `course db start`, whose service another test makes stale by touching a source file:
+# these tests run one after another, in one worker
+pytestmark = pytest.mark.xdist_group("shared-server")
+
 
 @pytest.fixture
 def portable():

@@ -385,6 +385,7 @@ def test_no_writable_shared_memory_still_grades(tmp_path, open_tmp):
     assert "PASS" in result.stdout
 
 
+@pytest.mark.xdist_group("shared-server")  # with the other tests of `course db start` (see test_service)
 def test_a_unix_socket_in_use_where_the_shared_server_goes_does_not_stop_it(tmp_path, open_tmp):
     """Servers listen only on a socket in a folder of their own; a socket left or held at the
     shared server's place (a crashed run, another program) is replaced, not collided with."""

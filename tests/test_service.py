@@ -15,6 +15,11 @@ import pytest
 from conftest import children_of, cwd_of, postgres_processes, running
 from test_cli import course
 
+# it starts `course db start`, whose service another test makes stale by touching a source file:
+# these tests run one after another, in one worker
+pytestmark = pytest.mark.xdist_group("shared-server")
+
+
 CLIENT = """
 import sys
 from course.cli import run

@@ -18,6 +18,11 @@ from course import service
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="these tests read /proc to see what runs")
 
 
+# it starts `course db start`, whose service another test makes stale by touching a source file:
+# these tests run one after another, in one worker
+pytestmark = pytest.mark.xdist_group("shared-server")
+
+
 @pytest.fixture
 def lookalike():
     """An unrelated live process whose command line contains `course.service`."""

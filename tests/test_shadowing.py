@@ -10,6 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# it starts `course db start`, whose service another test makes stale by touching a source file:
+# these tests run one after another, in one worker
+pytestmark = pytest.mark.xdist_group("shared-server")
+
+
 SHADOW = "raise SystemExit('imported the shadowing package from the current folder')\n"
 
 

@@ -239,13 +239,26 @@ class EmbeddedServer:
 
 
 def postmaster_pid(data_dir: Path) -> int | None:
-    """The pid of the running postmaster of ``data_dir``, or None."""
+    """The pid of the running postmaster of ``data_dir``, or None.
+
+    A postmaster killed with SIGKILL leaves its pid file behind, and its pid may since belong to
+    another process: where ``/proc`` tells, the process must be working in ``data_dir`` (the
+    postmaster's working folder), or it is not ours and is never signalled.
+    """
     try:
         lines = (data_dir / "postmaster.pid").read_text(encoding="utf-8").splitlines()
         pid = int(lines[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if process_alive(pid) else None
+    if not process_alive(pid):
+        return None
+    if not os.path.isdir("/proc/self"):  # macOS, Windows: the pid file is all there is to go on
+        return pid
+    try:
+        working = Path(os.readlink(f"/proc/{pid}/cwd")).resolve()
+    except OSError:  # gone meanwhile, or another user's process: not our server
+        return None
+    return pid if working == data_dir.resolve() else None
 
 
 def _ready(data_dir: Path) -> bool:
