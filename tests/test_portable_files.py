@@ -81,7 +81,10 @@ def test_course_exec_names_the_todo_of_a_crlf_starter(tmp_path):
     for path in folder.rglob("*"):
         if path.is_file():
             path.write_bytes(crlf(path.read_bytes()))
-    result = course("exec", "07-migrations", "--", sys.executable, "-c", "raise SystemExit(3)", workspace=workspace)
+    try:
+        result = course("exec", "07-migrations", "--", sys.executable, "-c", "raise SystemExit(3)", workspace=workspace)
+    finally:
+        course("db", "stop")  # exec started the shared server for the dev database
     assert result.returncode == 3, result.stdout + result.stderr
     said = result.stdout + result.stderr
     assert "alembic/env.py:" in said and "is still as the starter left it" in said
