@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from checker import platform as mechanisms
 from checker.runner import GradingJob, grade
 
 from conftest import postgres_processes
@@ -231,6 +232,8 @@ def test_learner_code_cannot_log_in_as_the_superuser(tmp_path, databases, warm_l
     assert "password" in result.checks[0].message
 
 
+@pytest.mark.skipif(mechanisms.portable(),
+                    reason="the portable mode keeps servers in the state folder: there is no RAM folder to choose")
 def test_servers_live_in_ram_only_where_there_is_room_and_the_choice_sticks(tmp_path, monkeypatch):
     from course import locations
 
