@@ -45,11 +45,27 @@ def main(warm: bool) -> None:
     harness.run_job(job, secret, results)
 
 
+def _end_descendants() -> None:
+    """Kill what the learner's code started and left running: once this process is gone they
+    would be nobody's (no process groups or subreaper the portable way), so end them first."""
+    try:
+        import psutil
+
+        for process in psutil.Process().children(recursive=True):
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+    except Exception:  # no psutil, or the tree changed under us: the runner's own walk remains
+        pass
+
+
 if __name__ == "__main__":
     try:
         main("--warm" in sys.argv[1:])
     finally:
         try:
+            _end_descendants()
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
