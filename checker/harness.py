@@ -338,7 +338,7 @@ def run_job(job: dict, secret: dict, results_fd: int, engines: dict | None = Non
 
     # everything the checks rely on, bound now: rebinding a name later is seen, and reported
     run_one, reset, views_of, perf_counter = run_check, reset_database, statement_views, time.perf_counter
-    integrity = Integrity(registry)
+    changed_since_import = Integrity(registry).changed  # bound now: rebinding Integrity.changed later is seen
     modules = {}
     environment = Environment(Learner(learner_dir, modules), database_url, dict(engines or {}))
     for name in job["modules"]:
@@ -348,7 +348,7 @@ def run_job(job: dict, secret: dict, results_fd: int, engines: dict | None = Non
         except BaseException as error:  # SystemExit and KeyboardInterrupt at import are errors too
             send("import-error", module=name, message=learner_traceback(error, learner_dir))
             return
-        if changed := integrity.changed():
+        if changed := changed_since_import():
             send("tampered", message=f"importing {name}.py changed the grader's own code ({changed})")
             return
 
@@ -358,7 +358,7 @@ def run_job(job: dict, secret: dict, results_fd: int, engines: dict | None = Non
         started = perf_counter()
         reset(environment)
         status, message, sql, everything = run_one(spec, registry, environment, learner_dir, run)
-        if changed := integrity.changed():
+        if changed := changed_since_import():
             send("tampered", message=f"while check {spec.name} ran, the grader's own code was changed ({changed})")
             return
         views = views_of(everything, sql.flagged)
@@ -418,10 +418,12 @@ class Integrity:
         keys = [key for key in list(namespace) if key not in ("__builtins__", "__warningregistry__")]
         self._namespaces.append((label, namespace, keys, [id(namespace[key]) for key in keys]))
 
-    def changed(self) -> str:
+    def changed(self, _list=list, _map=map, _id=id, _zip=zip, _next=next, _len=len) -> str:
+        # the builtins it judges with are bound here, when the grader is imported: rebinding
+        # ``builtins.id`` or ``map`` later cannot blind it
         for label, namespace, keys, before in self._namespaces:
-            if list(map(id, map(namespace.get, keys, [_MISSING] * len(keys)))) != before:
-                key = next(k for k, i in zip(keys, before, strict=True) if id(namespace.get(k, _MISSING)) != i)
+            if _list(_map(_id, _map(namespace.get, keys, [_MISSING] * _len(keys)))) != before:
+                key = _next(k for k, i in _zip(keys, before, strict=True) if _id(namespace.get(k, _MISSING)) != i)
                 return f"{label}.{key}"
         for name, function, code in self._functions:
             if function.__code__ is not code:

@@ -32,20 +32,6 @@ def calls(source: str, name: str) -> list[int]:
     return sorted(node.lineno for node in _nodes(source) if isinstance(node, ast.Call) and _names(node.func, name))
 
 
-def sql_string_literals(source: str) -> list[tuple[int, str]]:
-    """String constants that look like hand-written SQL statements."""
-    found = []
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return found
-    pattern = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE)\b.+\b(FROM|INTO|SET|WHERE)\b", re.IGNORECASE | re.DOTALL)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.match(node.value):
-            found.append((node.lineno, node.value.strip()))
-    return found
-
-
 def uncalled(source: str, name: str) -> list[int]:
     """Lines where ``x.name`` (or ``name``) stands alone as a statement, never called: the
     parentheses were forgotten (``session.close`` instead of ``session.close()``)."""

@@ -452,10 +452,6 @@ def cold_launcher(*, confinement: sandbox.Confinement | None = None, clean_envir
     return SpawnLauncher(warm=False, clean_environment=clean_environment)
 
 
-SubprocessLauncher = ColdLauncher
-"""The name of the cold path before it went through a worker too."""
-
-
 def class_confinement(hidden: list[Path]) -> sandbox.Confinement | None:
     """The confinement of class grading: as root on Linux, each submission in a uid and mount
     namespace of its own with ``hidden`` (the other submissions, our state) out of sight."""

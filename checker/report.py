@@ -37,16 +37,3 @@ def statement_views(statements, flagged=()) -> list[StatementView]:
         hidden = len(views) - MAX_ROWS
         views = views[:MAX_ROWS] + [StatementView(f"-- … {hidden} more rows not shown", 1)]
     return views
-
-
-def format_views(views: list[StatementView]) -> str:
-    """Plain-text rendering (the CLI and TUI add colour on top)."""
-    lines = []
-    for number, view in enumerate(views, 1):
-        marker = "▶" if view.flagged else " "
-        repeat = f"  × {view.count}" if view.count > 1 else ""
-        extra = "  ".join(part for part in (view.location, view.note) if part)
-        lines.append(f"{marker}{number:>3}. {view.sql}{repeat}")
-        if extra:
-            lines.append(f"       ↳ {extra}")
-    return "\n".join(lines)

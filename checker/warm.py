@@ -108,10 +108,14 @@ def _child(job: dict, fds: list[int], control, uid: int | None, engines: dict | 
     try:
         confinement = sandbox.Confinement.from_json(job.get("confinement"))
         if confinement is not None:
+            if uid is None:  # only a worker started for confined runs (--confine) gives out uids
+                harness.refuse(results, secret, "the run could not be confined (its worker gives out no uids), so it did not run")
+                return
             try:
                 sandbox.enter(confinement, uid, Path(job["learner_dir"]))
             except (OSError, sandbox.ConfinementError) as error:
-                harness.refuse(results, secret, f"the run could not be confined, so it did not run: {error}")
+                harness.refuse(results, secret, f"the run could not be confined, so it did not run: {error}; "
+                               "fix: grade as root on Linux (a CI job or a container), see docs/security.md")
                 return
         harness.run_job(job, secret, results, engines, confined=confinement is not None)
     finally:

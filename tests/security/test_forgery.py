@@ -22,6 +22,12 @@ sys.modules["course_checks"].__dict__["second"] = None
 import checker.api
 checker.api.fail = lambda message: None
 ''',
+    "blind-the-integrity-check": '''
+import sys
+import checker.harness
+checker.harness.Integrity.changed = lambda self, *args: ""
+sys.modules["course_checks"].fail = lambda message: None
+''',
     "patch-check-code": '''
 import gc
 for obj in gc.get_objects():
@@ -67,7 +73,8 @@ def test_a_forged_verdict_is_never_a_pass(attack, submissions, class_session, cl
     assert statuses(result).get("second") != "pass", statuses(result)
 
 
-@pytest.mark.parametrize("attack", ["rebind-run-check", "rebind-fail", "patch-check-code", "write-into-the-report"])
+@pytest.mark.parametrize("attack", ["rebind-run-check", "rebind-fail", "blind-the-integrity-check", "patch-check-code",
+                                    "write-into-the-report"])
 def test_tampering_is_named_and_flagged(attack, submissions, class_session, class_launcher):
     result = grade(submission(submissions, f"{attack}-flag", STARTER + ATTACKS[attack]), class_session, launcher=class_launcher)
     assert result.status == "error"
