@@ -4,8 +4,8 @@ This package never imports the UI. ``checks.py`` files of exercises import from 
 
     from checker import check, fixture, fail
 
-The parent side (``checker.runner``) imports no SQLAlchemy; the child side (``checker.harness``,
-``checker.capture``, ``checker.fixtures``) runs inside the grading subprocess.
+The parent side (``checker.process.runner``) imports no SQLAlchemy; the child side (``checker.process.harness``,
+``checker.capture.log``, ``checker.fixtures``) runs inside the grading subprocess.
 """
 
 from checker.api import CheckFailed, check, database_reason, fail, fixture, step

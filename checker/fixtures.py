@@ -24,9 +24,9 @@ from types import ModuleType
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import Engine
 
-from checker import capture
 from checker.api import fail
-from checker.capture import CapturedStatement
+from checker.capture import log as capture
+from checker.capture.log import CapturedStatement
 
 
 class Learner:

@@ -61,7 +61,7 @@ def servers_dir() -> Path:
         return Path(override).expanduser().resolve()
     state = state_dir()
     on_disk = state / "servers"
-    from checker import platform
+    from checker.process import platform
 
     if not platform.ram_folder():  # macOS, Windows, or the portable mode
         return on_disk

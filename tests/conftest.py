@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -57,7 +59,7 @@ def databases():
 def warm_launcher():
     """One warm launcher for the run (the path the TUI, watch and --all take): a forking worker,
     or spawned interpreters in the portable mode."""
-    from checker.launch import default_launcher
+    from checker.process.launch import default_launcher
 
     worker = default_launcher()
     yield worker
@@ -66,7 +68,7 @@ def warm_launcher():
 
 @pytest.fixture(scope="session")
 def modules():
-    from course.content import load_modules
+    from course.content.model import load_modules
 
     return load_modules()
 
@@ -126,3 +128,14 @@ def running(pid: int) -> bool:
         return False
     state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "X")
     return state not in ("Z", "X")
+
+
+def course(*args: str, workspace: Path | None = None, input: str | None = None, env: dict | None = None, timeout=180):
+    """The real `course` command in a subprocess (text output, UTF-8)."""
+    environment = {**os.environ, **(env or {})}
+    if workspace is not None:
+        environment["COURSE_WORKSPACE"] = str(workspace)
+    return subprocess.run(
+        [sys.executable, "-m", "course.cli", *args],
+        capture_output=True, text=True, input=input, env=environment, timeout=timeout, encoding="utf-8",
+    )

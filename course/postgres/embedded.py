@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from checker import platform
+from checker.process import platform
 from course import locations
 from course.postgres.base import BackendError, ConnectionParams
 
@@ -405,7 +405,7 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
 def _set_password_offline(bindir: Path, data: Path) -> str:
     """A random superuser password, set in single-user mode (about 30 ms) before the server
     listens anywhere: on TCP there is no moment when it trusts a connection."""
-    from checker import sandbox
+    from checker.process import sandbox
     from course.postgres.base import new_password
 
     sandbox.harden()  # this process now knows the superuser's password
@@ -452,7 +452,7 @@ def _require_passwords(server: EmbeddedServer, isolate: bool = False) -> None:
     """Give the superuser a random password and switch authentication from trust to SCRAM."""
     import psycopg
 
-    from checker import sandbox
+    from checker.process import sandbox
     from course.postgres.base import new_password
 
     sandbox.harden()  # this process now knows the superuser's password

@@ -19,7 +19,7 @@ import secrets
 import threading
 from collections import deque
 
-from checker import sandbox
+from checker.process import sandbox
 from course import locations
 from course.postgres.base import DATABASE_PREFIX, BackendError, ConnectionParams, PostgresServer, new_password
 from course.postgres.embedded import process_alive

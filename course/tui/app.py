@@ -18,15 +18,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, MarkdownViewer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from course.content import Exercise, Module, Section
+from course.content.model import Exercise, Module, Section
+from course.learner.status import exercise_status
+from course.learner.workspace import Workspace, WorkspaceError, grader_fingerprint
 from course.render import common_error, things_to_fix
-from course.status import exercise_status
 from course.tui.messages import CheckFailedToRun, CheckFinished, FilesChanged, ServerFailed, ServerReady
 from course.tui.widgets.exercise import ExercisePanel
 from course.tui.widgets.results import ResultsView
 from course.tui.widgets.sqlview import SqlView
 from course.tui.widgets.toc import SectionList
-from course.workspace import Workspace, WorkspaceError, grader_fingerprint
 
 DEBOUNCE_MS = 400
 
@@ -131,7 +131,7 @@ class CourseApp(App):
         return not self._closing and bool(self.query("#status"))
 
     def start_background(self) -> None:
-        from checker.launch import default_launcher
+        from checker.process.launch import default_launcher
 
         if self._closing:
             return
@@ -200,7 +200,7 @@ class CourseApp(App):
     def show_exercise(self):
         """Show the current exercise; the result can be awaited until its hints are laid out."""
         exercise = self.exercise
-        from course.tutoring import hints_seen
+        from course.learner.hints import hints_seen
 
         return self.query_one(ExercisePanel).show(
             self.section, exercise,
@@ -272,7 +272,7 @@ class CourseApp(App):
         if self._closing:
             session.close()
             return
-        from course.grading import GradingSession
+        from course.grading.session import GradingSession
 
         self.grading = GradingSession(session, self.launcher, paired=False)
         self.session = session
@@ -319,8 +319,8 @@ class CourseApp(App):
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False, name="check")
     def run_check(self, exercise: Exercise) -> None:
-        from course.grading import job_for
-        from course.workspace import missing_files_result
+        from course.grading.session import job_for
+        from course.learner.workspace import missing_files_result
 
         worker = get_current_worker()
         try:
@@ -408,7 +408,7 @@ class CourseApp(App):
     # -- hints, solution, reset, editing -------------------------------------------------------
 
     async def action_hint(self) -> None:
-        from course.tutoring import reveal_hint
+        from course.learner.hints import reveal_hint
 
         if self.quiz_only_section():
             return
@@ -419,8 +419,8 @@ class CourseApp(App):
         self.call_after_refresh(panel.scroll_end, animate=False)  # the newest hint is the last thing
 
     def action_solution(self) -> None:
+        from course.learner.hints import request_solution
         from course.tui.screens.solution import SolutionScreen
-        from course.tutoring import request_solution
 
         if self.quiz_only_section():
             return
@@ -466,7 +466,7 @@ class CourseApp(App):
         here), the built-in editor."""
         from textual.app import SuspendNotSupported
 
-        from course.editing import EditorFailed, editor_command, main_file, require_editor, run_editor
+        from course.learner.editing import EditorFailed, editor_command, main_file, require_editor, run_editor
 
         if self.quiz_only_section():
             return
@@ -495,9 +495,9 @@ class CourseApp(App):
     # -- quiz and help -------------------------------------------------------------------------
 
     def action_quiz(self) -> None:
-        from course.content import ContentError
-        from course.quiz import QuizSession
-        from course.quizbank import load_quiz_bank
+        from course.content.model import ContentError
+        from course.content.quizbank import load_quiz_bank
+        from course.quiz.session import QuizSession
         from course.tui.screens.quiz import QuizScreen
 
         try:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from checker.launch import WarmWorker, class_confinement
-from checker.runner import GradingJob
+from checker.process.launch import WarmWorker, class_confinement
+from checker.process.runner import GradingJob
 
 CHECKS = '''
 from checker import check
@@ -43,7 +43,7 @@ def class_launcher(submissions, class_session):
     """A warm worker as ``course grade`` makes it: confined children where this is root, a clean
     environment, prepared children for the spares."""
     from course import locations
-    from course.grading import pair
+    from course.grading.session import pair
 
     confinement = class_confinement([submissions, locations.state_dir(), locations.servers_dir()])
     worker = WarmWorker(confinement=confinement, clean_environment=True)

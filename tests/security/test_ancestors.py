@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from checker.launch import WarmWorker
-from checker.runner import grade
+from checker.process.launch import WarmWorker
+from checker.process.runner import grade
 from security.conftest import statuses, submission
 
 ATTACKS = {

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from course.content import load_modules
-from course.workspace import Workspace
+from course.content.model import load_modules
+from course.learner.workspace import Workspace
 
 EXERCISES = ("02-models", "03-engine-session")
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from checker.runner import TAMPERED, grade
+from checker.process.runner import TAMPERED, grade
 from security.conftest import statuses, submission
 
 STARTER = "def run():\n    pass\n"  # passes "first", fails "second" (no ANSWER)
 
 ATTACKS = {
     "rebind-run-check": '''
-import checker.harness as harness
+import checker.process.harness as harness
 from checker.fixtures import Sql
 harness.run_check = lambda *args, **kwargs: ("pass", "", Sql(), [])
 ''',
@@ -24,8 +24,8 @@ checker.api.fail = lambda message: None
 ''',
     "blind-the-integrity-check": '''
 import sys
-import checker.harness
-checker.harness.Integrity.changed = lambda self, *args: ""
+import checker.process.harness
+checker.process.harness.Integrity.changed = lambda self, *args: ""
 sys.modules["course_checks"].fail = lambda message: None
 ''',
     "patch-check-code": '''

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from checker import sandbox
-from checker.runner import grade
+from checker.process import sandbox
+from checker.process.runner import grade
 from security.conftest import statuses, submission
 
 

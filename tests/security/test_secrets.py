@@ -8,7 +8,7 @@ import re
 
 import psycopg
 
-from checker.runner import grade
+from checker.process.runner import grade
 from security.conftest import statuses, submission
 
 # Learner code that looks for database URLs and passwords everywhere it can read, then tries

@@ -7,8 +7,8 @@ import os
 import signal
 import threading
 
-from checker.launch import ColdLauncher
-from checker.runner import grade
+from checker.process.launch import ColdLauncher
+from checker.process.runner import grade
 from security.conftest import submission
 
 

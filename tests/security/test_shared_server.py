@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from checker import sandbox
+from checker.process import sandbox
 from course.postgres import embedded
 
 OTHER_USER = 54_321

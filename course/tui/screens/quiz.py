@@ -1,4 +1,4 @@
-"""A section's quiz in the app, on the same engine as ``course quiz`` (course.quiz)."""
+"""A section's quiz in the app, on the same engine as ``course quiz`` (course.quiz.session)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Markdown, SelectionList, Static
 
-from course.quiz import QuizSession
-from course.quizbank import Question
-from course.quizcli import humanise, inline, sql_side_by_side
+from course.content.quizbank import Question
+from course.quiz.session import QuizSession
+from course.quiz.terminal import humanise, inline, sql_side_by_side
 
 
 class QuizScreen(Screen[int]):

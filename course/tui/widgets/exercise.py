@@ -8,7 +8,7 @@ from textual.await_complete import AwaitComplete
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown
 
-from course.content import Exercise, Section
+from course.content.model import Exercise, Section
 
 STATUS_TEXT = {
     "pass": "✅ passed", "fail": "❌ failing", "error": "⚠️ error (your code could not run)",

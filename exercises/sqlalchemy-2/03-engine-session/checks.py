@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from checker import check, fail, fixture
 from checker.api import fix_or_hint
-from checker.inspectors import uncalled, url_literals
+from checker.authoring.inspectors import uncalled, url_literals
 
 HERE = Path(__file__).parent
 

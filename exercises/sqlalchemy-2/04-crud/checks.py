@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
 from checker.api import fix_or_hint
-from checker.docchat import first_order_by, ordering_mistake
+from checker.authoring.docchat import first_order_by, ordering_mistake
 
 HERE = Path(__file__).parent
 

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture, step
 from checker.api import fix_or_hint
-from checker.docchat import configured_models, first_order_by, ordering_mistake, seed
-from checker.inspectors import calls
+from checker.authoring.docchat import configured_models, first_order_by, ordering_mistake, seed
+from checker.authoring.inspectors import calls
 
 FIX = "select(User).options(selectinload(User.documents))"
 HERE = Path(__file__).parent

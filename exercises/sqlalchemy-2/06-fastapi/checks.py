@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
 from checker.api import fix_or_hint
-from checker.docchat import close_not_called, first_order_by, ordering_mistake
+from checker.authoring.docchat import close_not_called, first_order_by, ordering_mistake
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import

@@ -23,10 +23,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from checker import check, fail, fixture
-from checker import migrations
-from checker.migrations import alembic_config, compare, drift_message, function_line, is_noop, relative, table_names
+from checker.authoring import migrations
+from checker.authoring.migrations import alembic_config, compare, drift_message, function_line, is_noop, relative, table_names
 from checker.api import fix_or_hint
-from checker.inspectors import url_literals
+from checker.authoring.inspectors import url_literals
 
 HERE = Path(__file__).parent
 TABLES = ("users", "documents")

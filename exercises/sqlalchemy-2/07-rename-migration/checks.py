@@ -14,9 +14,9 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 
 from checker import check, fail, fixture
-from checker import migrations
+from checker.authoring import migrations
 from checker.api import starter_untouched
-from checker.migrations import alembic_config, compare, drift_message, error_summary, function_line, is_noop, relative, table_names
+from checker.authoring.migrations import alembic_config, compare, drift_message, error_summary, function_line, is_noop, relative, table_names
 
 EXERCISE = "07-rename-migration"
 HERE = Path(__file__).parent

@@ -21,13 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture, step
-from checker.fresh import run_fresh
-from checker.harness import learner_traceback
+from checker.process.fresh import run_fresh
+from checker.process.harness import learner_traceback
 from checker.api import fix_or_hint
-from checker.docchat import ordering_mistake
-from checker import migrations
-from checker.inspectors import calls, url_literals
-from checker.sqlshape import Shape
+from checker.authoring.docchat import ordering_mistake
+from checker.authoring import migrations
+from checker.authoring.inspectors import calls, url_literals
+from checker.capture.shape import Shape
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from checker import check, database_reason, fail, fixture, step
 from checker.api import fix_or_hint
-from checker.docchat import configured_models
+from checker.authoring.docchat import configured_models
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError

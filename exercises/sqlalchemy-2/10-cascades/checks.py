@@ -12,7 +12,7 @@ from pathlib import Path
 
 from checker import check, database_reason, fail, fixture, step
 from checker.api import fix_or_hint
-from checker.docchat import configured_models
+from checker.authoring.docchat import configured_models
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session

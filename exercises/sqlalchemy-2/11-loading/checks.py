@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from checker import check, fail, fixture
 from checker.api import fix_or_hint
-from checker.docchat import configured_models, seed
+from checker.authoring.docchat import configured_models, seed
 
 HERE = Path(__file__).parent
 SELECTIN = "select(User).options(selectinload(User.documents))"

@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
 from checker import check, fail, fixture
 from checker.api import fix_or_hint
-from checker.inspectors import url_literals
+from checker.authoring.inspectors import url_literals
 
 HERE = Path(__file__).parent
 CONFIG = 'create_engine(os.environ["DATABASE_URL"], pool_size=5, max_overflow=10, pool_pre_ping=True)'

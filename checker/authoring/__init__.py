@@ -1,0 +1,1 @@
+"""Helpers for check authors (see ``checker.authoring``)."""

@@ -1,0 +1,1 @@
+"""Processes: starting, limiting, confining and reading grading children; the runner's side."""

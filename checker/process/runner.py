@@ -1,0 +1,346 @@
+"""The parent side of grading: a fresh database, a child process with a time limit, results as data.
+
+Nothing the learner's code does can hang or crash this side: the child runs in its own process
+group with a deadline per check; on a timeout or crash the group is killed, the check is marked
+``error``, and the remaining checks run in a new child on a clean database.
+
+Nor is the child's word taken for its verdict: every event must carry the signature of the run's
+key (which only the child was given) and its number in sequence, the checks it announces must be
+the ones ``checks.py`` declares, and each check must start, then report once, in order. A report
+that breaks any of this is ``error``: "the grader's report from your code was tampered with".
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hmac
+import json
+import secrets
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from checker.process.harness import sign
+from checker.process.launch import Child, WorkerGone, cold_launcher
+from checker.results import CheckResult, ExerciseResult, StatementView
+
+OUTPUT_LIMIT = 20_000
+"""Characters of the learner's own output kept for display."""
+IMPORT_TIMEOUT_S = 20.0
+"""Seconds for starting the child and importing the learner's modules."""
+
+
+TAMPERED = "the grader's report from your code was tampered with"
+
+
+class Databases(Protocol):
+    """What the runner needs from a database session (see ``course.postgres.session``)."""
+
+    def create_database(self) -> str: ...
+    def drop_database(self, name: str) -> None: ...
+    def learner_params(self, database: str): ...
+
+
+@dataclass
+class GradingJob:
+    """One exercise to grade in one folder."""
+
+    exercise: str
+    """Full id, e.g. ``sqlalchemy-2/05-relationships``."""
+    checks_file: Path
+    learner_dir: Path
+    modules: list[str]
+    """Learner modules imported up front, in order (an import error fails every check at once)."""
+    check_timeout_s: float = 10.0
+    only: list[str] = field(default_factory=list)
+    """Run only these checks (by name); all when empty."""
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "checks_file": str(self.checks_file), "learner_dir": str(self.learner_dir)}
+
+    @staticmethod
+    def from_json(data: dict) -> GradingJob:
+        return GradingJob(**{**data, "checks_file": Path(data["checks_file"]), "learner_dir": Path(data["learner_dir"])})
+
+
+def grade(job: GradingJob, databases: Databases, *, cancelled=lambda: False, launcher=None) -> ExerciseResult:
+    """Grade ``job`` on a fresh database of ``databases``; never raises for learner faults.
+
+    ``launcher`` starts the grading child: a shared :class:`checker.process.launch.WarmWorker` for many
+    runs (TUI, watch, --all, grade), or by default a fresh interpreter per run.
+    """
+    started = time.perf_counter()
+    database = databases.create_database()
+    try:
+        run = _Run(job, databases, database, cancelled, launcher or cold_launcher())
+        run.execute()
+    finally:
+        databases.drop_database(database)
+    result = ExerciseResult.combine(job.exercise, run.results(), time.perf_counter() - started, run.output)
+    result.tampered = run.tampered
+    return result
+
+
+@functools.lru_cache(maxsize=64)
+def _declared(checks_file: str, _stamp: tuple[int, int]) -> tuple[str, ...] | None:
+    try:
+        tree = ast.parse(Path(checks_file).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    names = []
+    for node in tree.body:
+        for decorator in getattr(node, "decorator_list", []):
+            call = decorator if isinstance(decorator, ast.Call) else None
+            func = call.func if call else decorator
+            if (getattr(func, "id", None) or getattr(func, "attr", None)) != "check":
+                continue
+            if not call or not call.args or not isinstance(call.args[0], ast.Constant) or not isinstance(call.args[0].value, str):
+                return None  # a name made at run time: nothing to compare with
+            names.append(call.args[0].value)
+    return tuple(names)
+
+
+def declared_checks(checks_file: Path) -> tuple[str, ...] | None:
+    """The names of the checks ``checks_file`` declares, in order, read from its source (the
+    runner never imports it); None when they cannot be read that way."""
+    try:
+        stat = checks_file.stat()
+    except OSError:
+        return None
+    return _declared(str(checks_file), (stat.st_mtime_ns, stat.st_size))
+
+
+class Tampered(Exception):
+    """The child's report broke the protocol: its verdict is not believed."""
+
+
+class _Run:
+    def __init__(self, job: GradingJob, databases: Databases, database: str, cancelled, launcher):
+        self.job = job
+        self.launcher = launcher
+        self.databases = databases
+        self.database = database
+        self.cancelled = cancelled
+        self.declared: list[dict] = []
+        self.finished: dict[str, CheckResult] = {}
+        self.fatal: tuple[str, str] | None = None  # (status, message) for every check not run
+        self.output = ""
+        self.tampered = ""
+        """Why the report was not believed ("" when it was)."""
+
+    # -- the loop: one child, or several when one had to be killed ---------------------------
+
+    def execute(self) -> None:
+        remaining: list[str] = []
+        for _attempt in range(50):
+            self._child(remaining)
+            if self.fatal or not self.declared:
+                return
+            remaining = [c["name"] for c in self.declared if c["name"] not in self.finished]
+            if not remaining or self.cancelled():
+                return
+
+    def results(self) -> list[CheckResult]:
+        if self.tampered:
+            message = f"{TAMPERED}: {self.tampered}. No result of this run counts."
+            names = [(c["name"], c["title"]) for c in self.declared] or [("run", "Run your code")]
+            return [CheckResult(name, "error", message, title=title) for name, title in names]
+        if not self.declared:
+            status, message = self.fatal or ("error", "the grader reported no checks")
+            return [CheckResult("run", status, message, title="Run your code")]
+        results = []
+        for declared in self.declared:
+            name = declared["name"]
+            if name in self.finished:
+                results.append(self.finished[name])
+            else:
+                status, message = self.fatal or ("error", "not run (cancelled)")
+                results.append(CheckResult(name, status, message, title=declared["title"]))
+        return results
+
+    def _child(self, only: list[str]) -> None:
+        job = {
+            "learner_dir": str(self.job.learner_dir),
+            "checks_file": str(self.job.checks_file),
+            "modules": self.job.modules,
+            "database": self.database,
+            "only": only or self.job.only,
+        }
+        key = secrets.token_bytes(32)
+        secret = {"database_url": self.databases.learner_params(self.database).sqlalchemy_url(), "key": key.hex()}
+        try:
+            child = self.launcher.launch(job, secret)
+        except WorkerGone:  # the warm worker is gone (or frozen): a cold one of our own
+            child = cold_launcher(confinement=getattr(self.launcher, "confinement", None)).launch(job, secret)
+        try:
+            self._read_events(child, key, job["only"])
+        except Tampered as why:
+            self.tampered = str(why)
+        finally:
+            child.kill()
+            child.output.seek(0)
+            text = child.output.read(OUTPUT_LIMIT + 1).decode("utf-8", errors="replace")
+            if len(text) > OUTPUT_LIMIT:
+                text = text[:OUTPUT_LIMIT] + "\n… (output truncated)"
+            self.output += text
+            child.close()
+
+    def _read_events(self, child: Child, key: bytes, only: list[str]) -> None:
+        buffer = b""
+        protocol = _Protocol(key, self.job.checks_file, only, self.finished)
+        current: str | None = None
+        deadline = time.monotonic() + IMPORT_TIMEOUT_S
+        while True:
+            if self.cancelled():
+                self._stop(current, "error", "cancelled")
+                return
+            timeout = min(0.2, max(0.0, deadline - time.monotonic()))
+            chunk = child.read(timeout)
+            if chunk is None:
+                if time.monotonic() >= deadline:
+                    limit = self._limit(current)
+                    self._stop(current, "error", _timeout_message(current, limit))
+                    return
+                continue
+            if not chunk:  # the child is gone
+                if buffer:
+                    raise Tampered("the report ends in the middle of a line")
+                if current is not None or not self.declared or not self._all_done():
+                    alive = getattr(self.databases, "server_alive", lambda: True)()
+                    self._stop(current, "error", _crash_message(child.returncode(), current, not alive))
+                return
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                event = protocol.read(line)
+                kind = event.pop("type")
+                if kind == "checks":
+                    self.declared = self.declared or event["checks"]
+                elif kind == "start":
+                    current = event["name"]
+                    deadline = time.monotonic() + self._limit(current)
+                elif kind == "result":
+                    views = [StatementView(**view) for view in event.get("statements", [])]
+                    self.finished[event["name"]] = CheckResult(
+                        name=event["name"], status=event["status"], message=event["message"],
+                        title=event["title"], sql=[view.sql for view in views], statements=views,
+                        duration_s=event["duration_s"],
+                    )
+                    current = None
+                    deadline = time.monotonic() + IMPORT_TIMEOUT_S
+                elif kind == "import-error":
+                    self.fatal = ("error", f"cannot import {event['module']}.py:\n{event['message']}")
+                    return
+                elif kind == "grader-error":
+                    self.fatal = ("error", event["message"])
+                    return
+                elif kind == "tampered":
+                    raise Tampered(event["message"])
+                elif kind == "done":
+                    return
+
+    def _all_done(self) -> bool:
+        return all(c["name"] in self.finished for c in self.declared)
+
+    def _limit(self, check: str | None) -> float:
+        if check is None:
+            return IMPORT_TIMEOUT_S
+        declared = next((c for c in self.declared if c["name"] == check), {})
+        return float(declared.get("timeout") or self.job.check_timeout_s)
+
+    def _stop(self, current: str | None, status: str, message: str) -> None:
+        if current is not None:
+            title = next((c["title"] for c in self.declared if c["name"] == current), current)
+            self.finished[current] = CheckResult(current, status, message, title=title)
+        else:
+            self.fatal = (status, message)
+
+
+def _timeout_message(check: str | None, limit: float) -> str:
+    if check is None:
+        return (
+            f"your code did not finish importing within {limit:.0f} s: look for a loop or a blocking "
+            "call at module level (code outside functions runs on import)"
+        )
+    return (
+        f"timed out after {limit:.0f} s: your code may loop forever, wait for input, "
+        "or wait on a lock held by an open transaction (close your sessions)"
+    )
+
+
+def _crash_message(returncode: int | None, check: str | None, server_died: bool = False) -> str:
+    when = "while running this check" if check else "before the checks could run"
+    if server_died:
+        return (
+            f"the Postgres server stopped {when} (not your code's doing); the server was restarted: "
+            "check again"
+        )
+    if returncode is not None and returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        return f"the process running your code was killed by {name} {when} (a crash, or a memory limit)"
+    return (
+        f"the process running your code exited with code {returncode} {when}: "
+        "do not call sys.exit() or os._exit() in exercise code"
+    )
+
+
+class _Protocol:
+    """Checks each line of a child's report: signed with the run's key, numbered in sequence,
+    and in the order the protocol allows (the checks of ``checks.py``, each started, then
+    reported once). Raises :class:`Tampered` otherwise."""
+
+    KINDS = {"checks", "importing", "import-error", "grader-error", "start", "result", "tampered", "done"}
+    STATUSES = {"pass", "fail", "error"}
+
+    def __init__(self, key: bytes, checks_file: Path, only: list[str], finished: dict):
+        self.key = key
+        self.number = 0
+        declared = declared_checks(checks_file)
+        self.expected = None if declared is None else [n for n in declared if not only or n in only]
+        self.pending: list[str] = []
+        self.current: str | None = None
+        self.finished = finished
+        self.over = False
+
+    def read(self, line: bytes) -> dict:
+        signature, _, payload = line.partition(b" ")
+        if not hmac.compare_digest(signature.decode("ascii", "replace"), sign(self.key, self.number, payload)):
+            raise Tampered(f"line {self.number + 1} of the report does not carry the run's signature")
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            raise Tampered(f"line {self.number + 1} of the report is not JSON") from None
+        if not isinstance(event, dict) or event.pop("n", None) != self.number or event.get("type") not in self.KINDS:
+            raise Tampered(f"line {self.number + 1} of the report is out of sequence")
+        self.number += 1
+        self._follow(event)
+        return event
+
+    def _follow(self, event: dict) -> None:
+        kind = event["type"]
+        if self.over:
+            raise Tampered(f"the report goes on after it ended ({kind})")
+        if kind == "checks":
+            names = [c.get("name") for c in event.get("checks", []) if isinstance(c, dict)]
+            if self.number != 1 or (self.expected is not None and names != self.expected):
+                raise Tampered("the checks reported are not the checks of this exercise")
+            self.pending = list(names)
+        elif kind in ("start", "result"):
+            name = event.get("name")
+            if kind == "start":
+                if self.current is not None or not self.pending or name != self.pending[0]:
+                    raise Tampered(f"check {name!r} started out of order")
+                self.current = self.pending.pop(0)
+            else:
+                if name != self.current or name in self.finished or event.get("status") not in self.STATUSES:
+                    raise Tampered(f"a result for check {name!r} came out of turn")
+                self.current = None
+        elif kind == "done":
+            if self.pending or self.current is not None:
+                raise Tampered("the report ended before every check had reported")
+            self.over = True
+        elif kind in ("import-error", "grader-error", "tampered"):
+            self.over = True

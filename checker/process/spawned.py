@@ -1,0 +1,72 @@
+"""A grading child started as a fresh interpreter: the portable way to start a run (no fork).
+
+``checker.process.launch.SpawnLauncher`` keeps a few of these started ahead: each imports what every run
+needs (``--warm``) while nobody waits, says :data:`READY`, then blocks on its standard input for
+its one job, a JSON line ``{"job", "secret", "output"}``. Its standard output, as started, is the results pipe: before
+any learner code runs it is moved to a private descriptor, and what the learner's code prints
+goes to the ``output`` file instead, so nothing printed can pass for a result.
+
+Usage: ``python -P -m checker.process.spawned [--warm]``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+READY = b"R\n"
+"""Written once the imports are done, before the job is read (never part of the signed report)."""
+
+
+def main(warm: bool) -> None:
+    results = os.dup(1)  # the pipe to the runner; fd 1 gets the learner's output below
+    if warm:
+        from checker.process import warm as worker
+
+        worker._preload()
+    os.write(results, READY)  # the launcher reads this before it hands the pipe to the runner
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return  # the runner gave up on us (a spare never used)
+    message = json.loads(line)
+    job, secret = message["job"], message["secret"]
+    output = os.open(message["output"], os.O_WRONLY | os.O_APPEND)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(output)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    sys.stdin = open(os.devnull, encoding="utf-8")
+    for key, value in job.get("env", {}).items():
+        os.environ[key] = value
+    from checker.process import harness
+
+    harness.run_job(job, secret, results)
+
+
+def _end_descendants() -> None:
+    """Kill what the learner's code started and left running: once this process is gone they
+    would be nobody's (no process groups or subreaper the portable way), so end them first."""
+    try:
+        import psutil
+
+        for process in psutil.Process().children(recursive=True):
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+    except Exception:  # no psutil, or the tree changed under us: the runner's own walk remains
+        pass
+
+
+if __name__ == "__main__":
+    try:
+        main("--warm" in sys.argv[1:])
+    finally:
+        try:
+            _end_descendants()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(0)  # do not wait for threads the learner may have left running

@@ -1,0 +1,261 @@
+"""The instructor's commands: validate, new-module, grade (and grade merge), export."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from course import locations
+from course.cli.base import EXIT_FAILED, Context, Fatal, global_options, main
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--static", is_flag=True, help="Only the checks that need no Postgres (fast: run it on every save).")
+@click.option("--mutate", is_flag=False, flag_value="", default=None, metavar="[EXERCISE]",
+              help="Mutation-test the graders: grade generated mutants of each reference solution (or of EXERCISE's); "
+                   "fails on a survivor not listed as equivalent.")
+@click.option("--max-mutants", default=30, show_default=True, help="Generated mutants graded per exercise (with --mutate).")
+@click.pass_obj
+@global_options
+def validate(obj: Context, path: Path | None, static: bool, mutate: str | None, max_mutants: int) -> None:
+    """Check a content root (default: the built-in course): metadata, files, hints, quiz, and
+    that solutions pass, starters fail, mutants are rejected, variants pass, lesson code runs."""
+    from course.grading.validation import validate as run_validate
+    from course.grading.validation import validate_mutants
+    from course.locations import builtin_content_root
+
+    root = (path or builtin_content_root()).resolve()
+    if static and mutate is not None:
+        raise Fatal("--static and --mutate exclude each other; fix: drop one")
+    session = None if static else obj.database_session()
+    from course.render import RunProgress
+
+    try:
+        with RunProgress("validating") as shown:  # a bar on a terminal, plain lines when piped
+            if mutate is not None:
+                problems, scores = validate_mutants(root, session, mutate or None, max_mutants, progress=shown.step)
+            else:
+                problems = run_validate(root, session, progress=shown.step)
+        if mutate is not None:
+            for score in scores:
+                click.echo(f"mutation score {score}")
+    finally:
+        if session is not None:
+            session.close()
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {root}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"{root}: no problems found" + (" (static checks only)" if static else ""))
+
+
+@main.command("new-module")
+@click.argument("module_id", metavar="ID")
+@click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True,
+              help="The content root to write it in (gets lessons/, exercises/, quizzes/).")
+@global_options
+def new_module(module_id: str, path: Path) -> None:
+    """Scaffold a small, complete module ID that validates clean: edit it from there."""
+    from course.content.scaffold import ScaffoldError
+    from course.content.scaffold import new_module as scaffold
+
+    try:
+        files = scaffold(module_id, path.resolve())
+    except ScaffoldError as error:
+        raise Fatal(str(error)) from None
+    click.echo(f"Wrote {len(files)} files under {path.resolve()}.")
+    click.echo(f"Next: `course validate {path}` and `course --content {path} check {module_id}/01-first-model --solution`.")
+
+
+class _GradeCommand(click.Command):
+    """`course grade DIR...`, and `course grade merge PARTS...` (its one subcommand)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args[:1] == ["merge"]:
+            ctx.meta["course.grade.merge"] = grade_merge.make_context(f"{ctx.info_name} merge", args[1:], parent=ctx.parent)
+            return []
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        merge = ctx.meta.pop("course.grade.merge", None)
+        if merge is not None:
+            with merge:
+                return grade_merge.invoke(merge)
+        return super().invoke(ctx)
+
+
+@main.command(cls=_GradeCommand, epilog="Also: `course grade merge PARTS...` joins the results files of sharded runs (see its --help).")
+@click.argument("workspaces", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results as JSON here.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here.")
+@click.option("--jobs", default=2, show_default=True, help="Submissions graded at once.")
+@click.option("--exercise", "only", multiple=True, help="Grade only these exercises (repeatable).")
+@click.option("--results", "results_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON Lines file each result is written to as it arrives [default: next to --json, else ./grade-results.jsonl].")
+@click.option("--resume", is_flag=True, help="Continue the run of --results: grade only what it does not hold yet.")
+@click.option("--shard", metavar="K/N", help="Grade only the K-th of N shares of the submissions (by student; for a CI matrix).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the class report (one HTML file) here.")
+@click.option("--anonymise", is_flag=True, help="Students by stable pseudonym in the summary and the reports.")
+@click.pass_obj
+@global_options
+def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, junit_path: Path | None, jobs: int,
+          only: tuple[str, ...], results_path: Path | None, resume: bool, shard: str | None,
+          report_path: Path | None, anonymise: bool) -> None:
+    """Instructors: grade many student workspaces, each in its own database and role.
+
+    Results are written to a JSON Lines file as they arrive; a run that was stopped or killed
+    is continued with the same command plus --resume."""
+    from checker.process.launch import class_confinement
+    from checker.process.sandbox import confinement_summary
+    from course.grading.classgrade import ResultsLog, default_results_path, grade_workspaces
+    from course.grading.session import GradingSession
+    from course.postgres.base import BackendError
+    from course.postgres.session import open_session
+
+    exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
+    if shard is not None:
+        from course.grading.classgrade import parse_shard, select_shard
+
+        index, count = parse_shard(shard)
+        chosen = select_shard(list(workspaces), index, count)
+        click.echo(f"course grade: shard {index}/{count}: {len(chosen)} of {len(workspaces)} submission(s)", err=True)
+        workspaces = tuple(chosen)
+    results_path = results_path or default_results_path(json_path)
+    for option, report in (("--json", json_path), ("--junit", junit_path), ("--report", report_path)):
+        if report is not None and report.resolve() == results_path.resolve():
+            raise Fatal(f"{option} and --results both name {report}; fix: give the results file another name")
+    from course.render import RunProgress
+
+    class ShownResults(ResultsLog):
+        """The results file, each result also a step of the progress display."""
+
+        shown: RunProgress | None = None
+
+        def write(self, workspace: Path, exercise, digest: str, result) -> None:
+            super().write(workspace, exercise, digest, result)
+            if self.shown is not None:
+                self.shown.step(f"{workspace.name} {exercise.id} {result.status}")
+
+    log = ShownResults(results_path, resume=resume)  # refuses an earlier run's file unless --resume
+    pairs = len(workspaces) * len(exercises)
+    confinement = class_confinement([*workspaces, locations.state_dir(), locations.servers_dir(), results_path.parent])
+    click.echo(f"course grade: {confinement_summary(confinement)}", err=True)
+    try:
+        grading = GradingSession.start(
+            lambda: open_session(obj.backend, obj.database_url, isolate=True, spares=max(1, jobs)),
+            confinement=confinement, clean_environment=True,
+        )
+    except BackendError as error:
+        log.close()
+        raise Fatal(str(error)) from None
+    again = f"continue with the same command and --resume (results so far are in {results_path})"
+    try:
+        with grading, RunProgress("grading", max(0, pairs - len(log.finished))) as shown:
+            log.shown = shown
+            submissions = grade_workspaces(list(workspaces), exercises, grading.databases, grading.launcher, jobs, log=log)
+    except BackendError as error:
+        raise Fatal(f"{error}; then {again}") from None
+    except KeyboardInterrupt:
+        click.echo(f"\ncourse grade: interrupted; {again}", err=True)
+        raise
+    finally:
+        log.close()
+    if resume:
+        click.echo(f"course grade: resumed {results_path}: {log.resumed} of {pairs} results were already there", err=True)
+    _class_reports(submissions, exercises, json_path, junit_path, report_path, anonymise,
+                   "pick a writable path, then rerun with --resume (nothing is graded again)")
+
+
+def _class_reports(submissions, exercises, json_path, junit_path, report_path, anonymise: bool, fix: str) -> None:
+    """The summary and the report files of a class run, then its exit code."""
+    from course.grading.classgrade import print_summary, write_reports
+
+    if anonymise:
+        from course.grading.report import anonymise as pseudonymise
+
+        submissions = pseudonymise(submissions)
+    print_summary(submissions, exercises)
+    try:
+        write_reports(submissions, json_path, junit_path)
+        if report_path is not None:
+            from course.grading.report import write as write_report
+
+            write_report(submissions, report_path)
+    except OSError as error:
+        raise Fatal(f"cannot write a report ({error}); fix: {fix}") from None
+    sys.exit(0 if all(r.passed for s in submissions for r in s.results) else EXIT_FAILED)
+
+
+@click.command("merge")
+@click.argument("parts", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the merged results as JSON here.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the merged JUnit XML here.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the class report (one HTML file) here.")
+@click.option("--anonymise", is_flag=True, help="Students by stable pseudonym in the summary and the reports.")
+@click.pass_obj
+@global_options
+def grade_merge(obj: Context, parts: tuple[Path, ...], json_path: Path | None, junit_path: Path | None,
+                report_path: Path | None, anonymise: bool) -> None:
+    """Join the results files (JSON Lines) of `course grade --shard K/N` runs into one set of reports.
+
+    The JSON and JUnit XML are those one unsharded run would write (timings and graded_at aside)."""
+    from course.grading.classgrade import merge_parts
+
+    order = [e.full_id for m in obj.modules for e in m.exercises]
+    submissions = merge_parts(list(parts), order)
+    if not submissions:
+        raise Fatal("the parts hold no results; fix: merge the results files (--results) of `course grade --shard K/N` runs that graded")
+    click.echo(f"course grade merge: {len(submissions)} submission(s) from {len(parts)} part(s)", err=True)
+    _class_reports(submissions, [r.exercise for r in submissions[0].results], json_path, junit_path, report_path,
+                   anonymise, "pick a writable path and merge again")
+
+
+@main.group()
+def export() -> None:
+    """Instructors: package the course for an autograding platform."""
+
+
+@export.command("gradescope")
+@click.argument("only", nargs=-1, metavar="[EXERCISE]...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default="autograder.zip", show_default=True,
+              help="The autograder zip to upload to Gradescope.")
+@click.option("--pip-spec", metavar="SPEC", help="What setup.sh installs [default: course==this version], e.g. a git URL.")
+@click.option("--visibility", type=click.Choice(["visible", "after_due_date", "after_published", "hidden"]), default="visible",
+              show_default=True, help="When students see the tests' results.")
+@click.pass_obj
+@global_options
+def export_gradescope(obj: Context, only: tuple[str, ...], output: Path, pip_spec: str | None, visibility: str) -> None:
+    """A Gradescope autograder for EXERCISE... (default: every exercise): setup.sh and run_autograder."""
+    from course.content.model import content_roots
+    from course.grading import gradescope
+
+    exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
+    builtin = {content_roots([])[0].resolve()}
+    extra = list(dict.fromkeys(e.path.parents[2].resolve() for e in exercises if e.path.parents[2].resolve() not in builtin))
+    names = gradescope.build(exercises, output, pip_spec=pip_spec, visibility=visibility, content_roots=extra)
+    points = sum(c for e in exercises for c in gradescope.weights_of(e).values())
+    click.echo(f"Wrote {output}: {len(names)} files, {len(exercises)} exercise(s), {points:g} points. "
+               "Upload it as the assignment's autograder (Ubuntu image).")
+
+
+@export.command("classroom")
+@click.argument("only", nargs=-1, metavar="[EXERCISE]...")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default="classroom-template", show_default=True,
+              help="The folder to write the template repository in (new or empty).")
+@click.option("--pip-spec", metavar="SPEC", help="What the workflow installs [default: course==this version], e.g. a git URL.")
+@click.pass_obj
+@global_options
+def export_classroom(obj: Context, only: tuple[str, ...], output: Path, pip_spec: str | None) -> None:
+    """A GitHub Classroom template repository for EXERCISE... (default: every exercise)."""
+    from course.grading import github_classroom as classroom
+
+    exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
+    written = classroom.build(exercises, output, pip_spec=pip_spec)
+    click.echo(f"Wrote {output}: {len(written)} files, {len(exercises)} exercise(s). Push it to GitHub, mark it a "
+               "template repository, and use it as the Classroom assignment's starter code.")
+
+

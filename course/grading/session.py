@@ -1,0 +1,112 @@
+"""Glue between content and the checker: which folder to grade, with which checks, and the one
+way every command sets grading up (:class:`GradingSession`)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from checker.process.runner import GradingJob
+from course.content.model import Exercise
+
+if TYPE_CHECKING:
+    from checker.process.launch import Launcher
+    from checker.process.sandbox import Confinement
+    from checker.results import ExerciseResult
+    from course.postgres.session import DatabaseSession
+
+
+def job_for(exercise: Exercise, folder: Path) -> GradingJob:
+    return GradingJob(
+        exercise=exercise.full_id,
+        checks_file=exercise.checks_file,
+        learner_dir=folder.resolve(),
+        modules=exercise.modules,
+        check_timeout_s=exercise.timeout,
+    )
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """Copy ``source`` over ``target`` (files in ``source`` win), skipping caches."""
+    shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+@contextmanager
+def materialised(exercise: Exercise, variant: str = "solution") -> Iterator[Path]:
+    """A temporary folder with the exercise as ``starter``, ``solution``, ``mutants/<name>`` or
+    ``variants/<name>`` (the last two are overlays on the solution)."""
+    with tempfile.TemporaryDirectory(prefix="course-") as scratch:
+        folder = Path(scratch) / exercise.id
+        if variant == "starter":
+            copy_tree(exercise.starter_dir, folder)
+        else:
+            copy_tree(exercise.solution_dir, folder)
+            if variant != "solution":
+                overlay = exercise.path / variant
+                if not overlay.is_dir():
+                    raise FileNotFoundError(f"{overlay} does not exist")
+                copy_tree(overlay, folder)
+        yield folder
+
+
+def pair(session, launcher) -> None:
+    """Let a warm worker prepare a child for each spare database ahead of the run that gets it
+    (forked and connected before the save arrives)."""
+    if hasattr(launcher, "prepare") and hasattr(session, "announce_spares"):
+        session.announce_spares(launcher.prepare)
+
+
+class GradingSession:
+    """Databases and a launcher that grade together: what the app, ``check``, ``watch``, ``grade``
+    and the service each set up. A context manager; :meth:`close` ends the launcher's children
+    first, then drops the databases.
+
+    ``start`` starts the launcher before opening the databases, so the worker imports SQLAlchemy
+    & co. while Postgres starts.
+    """
+
+    def __init__(self, databases: DatabaseSession, launcher: Launcher | None, *, paired: bool = True):
+        """``paired=False``: call :meth:`pair` later (it waits until the worker is ready)."""
+        self.databases = databases
+        self.launcher = launcher
+        if paired:
+            self.pair()
+
+    def pair(self) -> None:
+        """Have the worker fork and connect the next run's child ahead (see :func:`pair`)."""
+        pair(self.databases, self.launcher)
+
+    @classmethod
+    def start(cls, open_databases: Callable[[], DatabaseSession], *, warm: bool = True,
+              confinement: Confinement | None = None, clean_environment: bool = False) -> GradingSession:
+        from checker.process.launch import default_launcher
+
+        launcher = default_launcher(warm, confinement=confinement, clean_environment=clean_environment)
+        try:
+            databases = open_databases()
+        except BaseException:
+            launcher.close()
+            raise
+        return cls(databases, launcher)
+
+    def grade(self, job: GradingJob, cancelled: Callable[[], bool] = lambda: False) -> ExerciseResult:
+        from checker.process.runner import grade
+
+        return grade(job, self.databases, cancelled=cancelled, launcher=self.launcher)
+
+    def close(self) -> None:
+        try:
+            if self.launcher is not None:
+                self.launcher.close()
+        finally:
+            self.databases.close()
+
+    def __enter__(self) -> GradingSession:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

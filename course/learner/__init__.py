@@ -1,0 +1,1 @@
+"""One learner's side: the workspace, progress, status, hints, editing."""

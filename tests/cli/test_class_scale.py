@@ -1,0 +1,111 @@
+"""Class grading at scale: sharded runs merged, through the real CLI against a real Postgres."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from course.content.model import load_modules
+from course.errors import CourseError
+from course.grading.classgrade import parse_shard, select_shard, shard_of
+from course.learner.workspace import Workspace
+
+STUDENTS = ["ada", "ben", "cleo", "dev", "eli", "fay"]
+
+
+def cli(*args, cwd=None, env=None):
+    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300, encoding="utf-8")
+
+
+def make_class(root: Path) -> list[Path]:
+    """Six workspaces: every other one holds the solution of 02-models, the rest its starter."""
+    module = load_modules()[0]
+    exercise = next(e for e in module.exercises if e.id == "02-models")
+    folders = []
+    for number, name in enumerate(STUDENTS):
+        workspace = Workspace(root / name)
+        workspace.init([module])
+        workspace.close()
+        if number % 2 == 0:
+            shutil.copytree(exercise.solution_dir, workspace.root / "sqlalchemy-2" / "02-models", dirs_exist_ok=True)
+        folders.append(workspace.root)
+    return folders
+
+
+def without_timings(data):
+    if isinstance(data, dict):
+        return {k: without_timings(v) for k, v in data.items() if k not in ("graded_at", "duration_s", "time")}
+    if isinstance(data, list):
+        return [without_timings(v) for v in data]
+    return data
+
+
+def junit_shape(path: Path):
+    return [(element.tag, without_timings(dict(element.attrib)), (element.text or "").strip())
+            for element in ET.parse(path).getroot().iter()]
+
+
+def test_a_shard_is_a_stable_share_of_the_students(tmp_path):
+    folders = [tmp_path / f"student-{n}" for n in range(60)]
+    shares = [select_shard(folders, k, 3) for k in (1, 2, 3)]
+    assert sorted(p for share in shares for p in share) == sorted(folders)  # each once
+    assert all(8 <= len(share) <= 32 for share in shares)
+    assert select_shard(list(reversed(folders)), 2, 3) == list(reversed(shares[1]))  # order does not matter
+    assert shard_of(Path("/elsewhere/student-7"), 3) == shard_of(folders[7], 3)  # nor where the folder is
+    for bad in ("0/3", "4/3", "3", "a/b", "1/0", "-1/2"):
+        with pytest.raises(CourseError, match="is not K/N"):
+            parse_shard(bad)
+
+
+def test_three_shards_merged_give_the_reports_of_one_run(tmp_path):
+    folders = make_class(tmp_path / "class")
+    args = [str(p) for p in folders]
+    whole = cli("grade", *args, "--exercise", "02", "--json", str(tmp_path / "whole.json"),
+                "--junit", str(tmp_path / "whole.xml"), cwd=tmp_path)
+    assert whole.returncode == 1, whole.stderr  # half the class has the starter
+    parts = []
+    for k in (1, 2, 3):
+        part = tmp_path / f"part{k}.jsonl"
+        shuffled = args[k:] + args[:k]  # each job may list the class in its own order
+        run = cli("grade", *shuffled, "--exercise", "02", "--shard", f"{k}/3", "--results", str(part), cwd=tmp_path)
+        assert run.returncode in (0, 1), run.stderr
+        assert f"shard {k}/3:" in run.stderr
+        parts.append(part)
+    graded = [json.loads(line)["student"] for part in parts for line in part.read_text(encoding="utf-8").splitlines()]
+    assert sorted(graded) == STUDENTS  # every student graded once, by one shard
+
+    merged = cli("grade", "merge", *map(str, reversed(parts)), "-o", str(tmp_path / "merged.json"),
+                 "--junit", str(tmp_path / "merged.xml"), cwd=tmp_path)
+    assert merged.returncode == 1, merged.stderr
+    one = json.loads((tmp_path / "whole.json").read_text(encoding="utf-8"))
+    joined = json.loads((tmp_path / "merged.json").read_text(encoding="utf-8"))
+    assert without_timings(joined) == without_timings(one)
+    assert [s["passed"] for s in joined["students"]] == [1, 0, 1, 0, 1, 0]
+    assert junit_shape(tmp_path / "merged.xml") == junit_shape(tmp_path / "whole.xml")
+
+    # Bad input: one line, exit 2, nothing written.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("week 3 grades\n", encoding="utf-8")
+    overlap = [str(parts[0]), str(tmp_path / "whole.jsonl")]  # the unsharded run's file holds everyone
+    cut = tmp_path / "cut.jsonl"
+    cut.write_bytes(parts[1].read_bytes() + b'{"workspace": "/x", "stu')
+    for bad, phrase in (([str(notes)], "is not a `course grade` result line"),
+                        (overlap, "both hold"),
+                        ([str(parts[0]), str(parts[0])], "given twice"),
+                        ([str(cut)], "cut short"),
+                        ([str(tmp_path / "nope.jsonl")], "no results file")):
+        result = cli("grade", "merge", *bad, "-o", str(tmp_path / "bad.json"), cwd=tmp_path)
+        assert result.returncode == 2 and phrase in result.stderr, (bad, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "fix:" in result.stderr
+        assert not (tmp_path / "bad.json").exists()
+    out_of_range = cli("grade", *args, "--shard", "4/3", cwd=tmp_path)
+    assert out_of_range.returncode == 2 and "is not K/N" in out_of_range.stderr
+    assert len(out_of_range.stderr.strip().splitlines()) == 1

@@ -1,0 +1,300 @@
+"""A student's first hour in the real app (Pilot; no Postgres needed): hints shown literally in a
+panel that stays, the last recorded result after a restart, one error shown once, `o` opening
+the file, help that scrolls and fits the screen it is on."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import re
+import sys
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from checker.process import launch
+from checker.results import CheckResult, ExerciseResult
+from course.content.model import load_modules
+from course.learner.workspace import Workspace, grader_fingerprint
+from course.postgres.base import BackendError
+from course.tui.app import CourseApp
+from course.tui.messages import CheckFinished
+from course.tui.screens.editor import EditorScreen
+from course.tui.widgets.results import ResultsView
+from course.tui.widgets.sqlview import SqlView
+
+LAZY_LOOP_RUN = Path(__file__).parents[1] / "fixtures" / "05-relationships-lazy-loop.json"
+
+
+def no_postgres():
+    raise BackendError("not needed here")
+
+
+@pytest.fixture
+def module():
+    return load_modules()[0]
+
+
+@pytest.fixture
+def workspace(tmp_path, module, monkeypatch):
+    monkeypatch.setattr(launch, "default_launcher", functools.partial(launch.default_launcher, warm=False))
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init([module])
+    yield workspace
+    workspace.close()
+
+
+class RecordingApp(CourseApp):
+    """The app, keeping every notification it raised (pop-ups expire)."""
+
+    CSS_PATH = Path(sys.modules[CourseApp.__module__].__file__).with_name(CourseApp.CSS_PATH)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.told: list[str] = []
+
+    def notify(self, message: str, **options) -> None:
+        self.told.append(message)
+        super().notify(message, **options)
+
+
+def screen_text(app) -> str:
+    """What the terminal shows, as plain text."""
+    svg = app.export_screenshot()
+    text = unescape(re.sub(r"<[^>]+>", "", svg.split("</style>")[-1]))
+    return " ".join(re.sub("[▁▂▃▄▅▆▇█▊▎▏│]", " ", text).split())  # words only: no scroll bars, no wrapping
+
+
+def results_text(app) -> str:
+    return "\n".join(str(widget.render()) for widget in app.query_one(ResultsView).children)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_hints_are_shown_literally_in_a_panel_that_stays(module, workspace):
+    exercise = next(e for e in module.exercises if e.id == "02-models")
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            for _ in exercise.hints:
+                await pilot.press("h")
+                await pilot.pause(0.2)
+            await pilot.pause(0.3)
+            shown = screen_text(app)
+            assert "email: Mapped[str] = mapped_column(String(255)" in shown, shown
+            assert not any("Mapped" in told for told in app.told), "code is not shown in a pop-up"
+            app.clear_notifications()
+            await pilot.pause(13)  # past the old pop-up's 12 s: the hints are still on screen
+            assert "email: Mapped[str] = mapped_column(String(255)" in screen_text(app)
+
+    run(scenario())
+
+
+def test_after_a_restart_the_last_recorded_result_and_its_sql_are_shown(module, workspace):
+    data = json.loads(LAZY_LOOP_RUN.read_text(encoding="utf-8"))
+    exercise = next(e for e in module.exercises if e.full_id == data["exercise"])
+    workspace.progress.record_result(exercise.full_id, data["status"], grader_fingerprint(exercise), data)
+    workspace.progress.set("section:sqlalchemy-2", exercise.section)
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.2)
+            text = results_text(app)
+            assert "No check run yet" not in text
+            assert "FAIL" in text and "Last check" in text
+            assert app.query("SqlView .flagged"), "the recorded SQL is shown, the lazy loads marked"
+            assert "The SQL your code sends" not in "\n".join(str(w.render()) for w in app.query_one(SqlView).children)
+
+    run(scenario())
+
+
+def test_a_syntax_error_is_shown_once_as_the_one_thing_to_fix(module, workspace):
+    exercise = next(e for e in module.exercises if e.id == "02-models")
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+    message = "cannot import models.py:\nmodels.py:1: SyntaxError: invalid syntax\n    class Base(:\n               ^"
+    checks = [CheckResult(f"check-{n}", "error", message, title=f"Check {n}") for n in range(8)]
+    result = ExerciseResult(exercise.full_id, "error", 0.1, checks)
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.2)
+            app.post_message(CheckFinished(exercise.full_id, result))
+            await pilot.pause(0.3)
+            text = results_text(app)
+            assert text.count("SyntaxError") == 1, text
+            assert "8 check(s)" not in " ".join(app.told)
+            assert any("one thing to fix" in told for told in app.told), app.told
+
+    run(scenario())
+
+
+def test_o_without_an_editor_opens_the_main_file_in_the_built_in_editor(module, workspace):
+    workspace.progress.set("section:sqlalchemy-2", "05-relationships")
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("o")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, EditorScreen)
+            assert [f.name for f in app.screen.files] == ["models.py", "queries.py"]
+
+    run(scenario())
+
+
+def test_o_with_an_editor_that_cannot_start_says_so_and_edits_here(module, workspace, monkeypatch):
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+    monkeypatch.setenv("EDITOR", "no-such-editor-anywhere --wait")
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("o")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, EditorScreen)
+            assert any("no-such-editor-anywhere" in told and "fix:" in told for told in app.told), app.told
+            await pilot.press("escape")  # one escape leaves the built-in editor (the text area took the first)
+            await pilot.pause(0.2)
+            assert not isinstance(app.screen, EditorScreen)
+
+    run(scenario())
+
+
+def test_pagedown_scrolls_the_lesson_from_the_start_and_code_is_never_cut(module, workspace):
+    from textual.widgets._markdown import MarkdownFence
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.5)
+            fences = list(app.query(MarkdownFence))
+            assert any(len(line) > 64 for f in fences for line in f.code.splitlines()), "the lesson has wide code"
+            for fence in fences:
+                assert fence.max_scroll_x == 0, "part of a code block is out of sight"
+                assert fence.query_one("#code-content").size.width <= fence.size.width
+            viewer = app.query_one("#lesson-view")
+            await pilot.press("pagedown")
+            await pilot.pause(0.2)
+            assert viewer.scroll_y > 0, "pagedown did not scroll the lesson"
+            await pilot.press("3", "1", "pagedown")  # back from another tab: the lesson still scrolls
+            await pilot.pause(0.2)
+            assert viewer.scroll_y > 20
+
+    run(scenario())
+
+
+def test_help_scrolls_at_100x30_and_focus_comes_back(module, workspace):
+    from course.tui.screens.help import HelpScreen
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.3)
+            before = app.focused
+            assert before is not None
+            await pilot.press("question_mark")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("end")
+            await pilot.pause(0.2)
+            assert "quit (stops the Postgres server)" in screen_text(app), "the end of the help cannot be reached"
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            assert app.focused is before
+
+    run(scenario())
+
+
+def quiz_app(module, workspace, kind: str):
+    """The app with a quiz screen of one question of ``kind`` pushed."""
+    from course.content.quizbank import load_quiz_bank
+    from course.quiz.session import QuizSession
+    from course.tui.screens.quiz import QuizScreen
+
+    bank = load_quiz_bank(module.quiz, {s.id for s in module.sections})
+    question = next(q for q in bank.questions if q.kind == kind)
+    app = RecordingApp(module, workspace, no_postgres)
+    screen = QuizScreen(QuizSession(bank, workspace.progress, module.id), [question], module.sections[-1].id)
+    return app, screen, question
+
+
+def test_help_over_the_quiz_lists_the_quiz_keys_and_gives_focus_back(module, workspace):
+    async def scenario():
+        app, quiz, _question = quiz_app(module, workspace, "choice")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await app.push_screen(quiz)
+            await pilot.pause(0.2)
+            before = quiz.focused
+            await pilot.press("question_mark")
+            await pilot.pause(0.2)
+            shown = screen_text(app)
+            assert "Quiz keys" in shown and "again / hard / good / easy" in shown
+            assert "next / previous section" not in shown
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            assert app.screen is quiz and quiz.focused is before and before is not None
+
+    run(scenario())
+
+
+def test_recall_ratings_have_keys_1_to_4(module, workspace):
+    async def scenario():
+        app, quiz, question = quiz_app(module, workspace, "recall")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await app.push_screen(quiz)
+            await pilot.pause(0.2)
+            await pilot.press(*"my answer 12", "enter")  # digits typed in the box are text, not ratings
+            await pilot.pause(0.2)
+            assert not quiz.answered
+            await pilot.press("4")
+            await pilot.pause(0.2)
+            assert quiz.answered
+            reviews = workspace.progress.quiz_reviews(f"{module.id}/{question.id}")
+            assert [rating for _correct, rating in reviews] == [4]  # FSRS: again 1, hard 2, good 3, easy 4
+
+    run(scenario())
+
+
+def test_exercise_keys_on_a_quiz_section_say_what_to_do(module, workspace):
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            assert app.exercise is None  # section 1 is a quiz
+            for key in ("c", "h", "s", "r", "e", "o"):
+                app.told.clear()
+                await pilot.press(key)
+                await pilot.pause(0.1)
+                assert app.screen is app.screen_stack[0], key
+                assert any("press q" in told for told in app.told), (key, app.told)
+
+    run(scenario())
+
+
+def test_course_edit_without_an_editor_saves_in_the_built_in_one(module, workspace):
+    """What `course edit` runs when neither $VISUAL nor $EDITOR is set: type, ctrl+s, escape."""
+    from course.tui.editapp import EditApp
+
+    target = workspace.folder(module.exercises[0]) / "models.py"
+    before = target.read_text(encoding="utf-8")
+
+    async def scenario():
+        app = EditApp([target])
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.2)
+            assert "re-checks" not in screen_text(app)
+            await pilot.press("ctrl+home", *"# mine", "enter", "ctrl+s", "escape")
+            await pilot.pause(0.2)
+        return app.return_code
+
+    assert run(scenario()) == 0, "escape did not leave `course edit`"
+    assert target.read_text(encoding="utf-8") == "# mine\n" + before
