@@ -1,11 +1,23 @@
-"""Grading results as plain data, in the JSON shape README documents for `course check --json`."""
+"""Grading results as plain data.
+
+Two JSON forms, one reader (:meth:`ExerciseResult.from_json` reads both):
+
+- :meth:`ExerciseResult.to_wire`, what crosses a pipe or socket (the child's ``result`` events,
+  the grading service's answers): each statement's SQL once, in ``statements``;
+- :meth:`ExerciseResult.to_json`, the public shape README documents for ``course check --json``
+  (also what results files and the progress store hold): the same plus each check's ``sql``, the
+  list of its statements' SQL, derived (a result holds its SQL once, in :attr:`CheckResult.statements`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from checker.wire import WireError
+
 Status = Literal["pass", "fail", "error"]
+STATUSES = frozenset({"pass", "fail", "error"})
 
 
 @dataclass
@@ -22,6 +34,16 @@ class StatementView:
     flagged: bool = False
     """True for the statements the failing check is about (the N+1, the stray SELECT...)."""
 
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict) -> StatementView:
+        return StatementView(
+            sql=data["sql"], count=data.get("count", 1), location=data.get("location"), note=data.get("note"),
+            flagged=data.get("flagged", False),
+        )
+
 
 @dataclass
 class CheckResult:
@@ -29,14 +51,49 @@ class CheckResult:
     status: Status
     message: str = ""
     title: str = ""
-    sql: list[str] = field(default_factory=list)
     statements: list[StatementView] = field(default_factory=list)
     duration_s: float = 0.0
 
+    @property
+    def sql(self) -> list[str]:
+        """The SQL of each statement shown, in order (derived from :attr:`statements`)."""
+        return [view.sql for view in self.statements]
+
+    def to_wire(self) -> dict:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "message": self.message,
+            "title": self.title,
+            "statements": [view.to_json() for view in self.statements],
+            "duration_s": round(self.duration_s, 3),
+        }
+
     def to_json(self) -> dict:
-        data = asdict(self)
-        data["duration_s"] = round(self.duration_s, 3)
-        return data
+        """The public shape (README): the wire form with ``sql`` before ``statements``."""
+        wire = self.to_wire()
+        return {
+            "name": wire["name"], "status": wire["status"], "message": wire["message"], "title": wire["title"],
+            "sql": self.sql, "statements": wire["statements"], "duration_s": wire["duration_s"],
+        }
+
+    @staticmethod
+    def from_json(data: dict) -> CheckResult:
+        """A check's result from either form; an ``sql`` list, when there is one, is the derived
+        one (a file written before statements were kept has only ``sql``: each becomes one)."""
+        try:
+            if data["status"] not in STATUSES:
+                raise WireError(f"a check's status is pass, fail or error, not {data['status']!r}")
+            if "statements" in data:
+                views = [StatementView.from_json(view) for view in data["statements"]]
+            else:
+                views = [StatementView(sql) for sql in data.get("sql", [])]
+            return CheckResult(
+                name=data["name"], status=data["status"], message=data.get("message", ""),
+                title=data.get("title", ""), statements=views, duration_s=data.get("duration_s", 0.0),
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise WireError(f"not a check result ({type(error).__name__}: {error})") from None
 
 
 @dataclass
@@ -60,21 +117,30 @@ class ExerciseResult:
     def passed(self) -> bool:
         return self.status == "pass"
 
-    def to_json(self) -> dict:
+    def _as(self, checks: list[dict]) -> dict:
         return {
             "exercise": self.exercise,
             "status": self.status,
             "duration_s": round(self.duration_s, 3),
-            "checks": [check.to_json() for check in self.checks],
+            "checks": checks,
             "output": self.output,
             **({"tampered": self.tampered} if self.tampered else {}),
         }
 
+    def to_json(self) -> dict:
+        """The public shape README documents for ``course check --json``."""
+        return self._as([check.to_json() for check in self.checks])
+
+    def to_wire(self) -> dict:
+        """What the grading service sends: each statement's SQL once."""
+        return self._as([check.to_wire() for check in self.checks])
+
     @staticmethod
     def from_json(data: dict) -> ExerciseResult:
-        checks = [
-            CheckResult(**{**check, "statements": [StatementView(**s) for s in check.get("statements", [])]})
-            for check in data["checks"]
-        ]
-        return ExerciseResult(data["exercise"], data["status"], data["duration_s"], checks, data.get("output", ""),
-                              data.get("tampered", ""))
+        """A result from either form (:meth:`to_json` or :meth:`to_wire`)."""
+        try:
+            checks = [CheckResult.from_json(check) for check in data["checks"]]
+            return ExerciseResult(data["exercise"], data["status"], data["duration_s"], checks, data.get("output", ""),
+                                  data.get("tampered", ""))
+        except (KeyError, TypeError, AttributeError) as error:
+            raise WireError(f"not an exercise result ({type(error).__name__}: {error})") from None

@@ -3,7 +3,9 @@ imported SQLAlchemy & co. ahead of time (warm) or imports nothing until the run 
 
 What crosses into a child, and how:
 
-- the job (JSON, no secret): which folder, which checks, which modules;
+- the job (:class:`checker.wire.GradingJob` as JSON, no secret): which folder, which checks, which
+  modules; beside it, what only this launch needs: the run's database (for a child prepared
+  for it) and the confinement of a class-graded run;
 - the run's secret — the learner role's database URL and the key that signs the child's report —
   on a pipe of its own, passed to the worker as a file descriptor that the worker never reads,
   so no password of any run ever sits in the worker's memory, which later children inherit;
@@ -29,9 +31,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from checker.process import platform, sandbox
+
+if TYPE_CHECKING:
+    from checker.wire import GradingJob
 
 SAFE_VARIABLES = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TERM", "SYSTEMROOT", "TMPDIR")
 """What a class-graded submission inherits of the grader's environment (no tokens, no keys)."""
@@ -127,7 +132,7 @@ def kill_tree(pid: int) -> None:
 class Launcher(Protocol):
     """Starts grading children (see :class:`WarmWorker`)."""
 
-    def launch(self, job: dict, secret: dict) -> Child: ...
+    def launch(self, job: GradingJob, secret: dict, *, database: str = "") -> Child: ...
     def close(self) -> None: ...
 
 
@@ -216,18 +221,19 @@ class WarmWorker:
             self._statuses[message["exited"]] = message["status"]
         return True
 
-    def launch(self, job: dict, secret: dict) -> Child:
-        """Start a child for ``job``; ``secret`` (``database_url``, ``key``) goes to it alone."""
+    def launch(self, job: GradingJob, secret: dict, *, database: str = "") -> Child:
+        """Start a child for ``job`` on ``database``; ``secret`` (``database_url``, ``key``)
+        goes to it alone."""
         read_fd, write_fd = os.pipe()
         secret_fd = _secret_pipe(secret)
         output = tempfile.TemporaryFile()
-        if self.confinement is not None:
-            job = {**job, "confinement": self.confinement.for_checks(job["checks_file"]).to_json()}
+        confinement = None if self.confinement is None else self.confinement.for_checks(job.checks_file).to_json()
+        message = {"job": job.to_json(), "database": database, "confinement": confinement}
         try:
             with self._lock:
                 self._await_ready()
                 try:
-                    socket.send_fds(self._socket, [json.dumps({"job": job}).encode()], [write_fd, output.fileno(), secret_fd])
+                    socket.send_fds(self._socket, [json.dumps(message).encode()], [write_fd, output.fileno(), secret_fd])
                 except OSError as error:
                     raise WorkerGone(f"the grading worker is gone ({error})") from None
                 deadline = time.monotonic() + self.ANSWER_TIMEOUT_S
@@ -296,10 +302,10 @@ class ColdLauncher:
         self.confinement = confinement
         self.clean_environment = clean_environment
 
-    def launch(self, job: dict, secret: dict) -> Child:
+    def launch(self, job: GradingJob, secret: dict, *, database: str = "") -> Child:
         worker = WarmWorker(warm=False, confinement=self.confinement, clean_environment=self.clean_environment)
         try:
-            child = worker.launch(job, secret)
+            child = worker.launch(job, secret, database=database)
         except BaseException:
             worker.close()
             raise
@@ -392,13 +398,13 @@ class SpawnLauncher:
             time.sleep(0.02)
         return False
 
-    def launch(self, job: dict, secret: dict) -> Child:
+    def launch(self, job: GradingJob, secret: dict, *, database: str = "") -> Child:
         descriptor, path = tempfile.mkstemp(prefix="course-output-")
         os.close(descriptor)
         spare = self._take()
         process = spare.process
         try:
-            process.stdin.write(json.dumps({"job": job, "secret": secret, "output": path}).encode() + b"\n")
+            process.stdin.write(json.dumps({"job": job.to_json(), "secret": secret, "output": path}).encode() + b"\n")
             process.stdin.close()
         except OSError as error:
             _discard(process)

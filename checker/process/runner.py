@@ -13,19 +13,22 @@ that breaks any of this is ``error``: "the grader's report from your code was ta
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import hmac
 import json
 import secrets
 import signal
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from checker.process.harness import sign
+from checker.process.channel import sign
 from checker.process.launch import Child, WorkerGone, cold_launcher
-from checker.results import CheckResult, ExerciseResult, StatementView
+from checker.results import STATUSES, CheckResult, ExerciseResult
+from checker.wire import Event, GradingJob, WireError
+
+__all__ = ["TAMPERED", "Databases", "GradingJob", "Tampered", "declared_checks", "grade"]
 
 OUTPUT_LIMIT = 20_000
 """Characters of the learner's own output kept for display."""
@@ -42,28 +45,6 @@ class Databases(Protocol):
     def create_database(self) -> str: ...
     def drop_database(self, name: str) -> None: ...
     def learner_params(self, database: str): ...
-
-
-@dataclass
-class GradingJob:
-    """One exercise to grade in one folder."""
-
-    exercise: str
-    """Full id, e.g. ``sqlalchemy-2/05-relationships``."""
-    checks_file: Path
-    learner_dir: Path
-    modules: list[str]
-    """Learner modules imported up front, in order (an import error fails every check at once)."""
-    check_timeout_s: float = 10.0
-    only: list[str] = field(default_factory=list)
-    """Run only these checks (by name); all when empty."""
-
-    def to_json(self) -> dict:
-        return {**asdict(self), "checks_file": str(self.checks_file), "learner_dir": str(self.learner_dir)}
-
-    @staticmethod
-    def from_json(data: dict) -> GradingJob:
-        return GradingJob(**{**data, "checks_file": Path(data["checks_file"]), "learner_dir": Path(data["learner_dir"])})
 
 
 def grade(job: GradingJob, databases: Databases, *, cancelled=lambda: False, launcher=None) -> ExerciseResult:
@@ -162,21 +143,16 @@ class _Run:
         return results
 
     def _child(self, only: list[str]) -> None:
-        job = {
-            "learner_dir": str(self.job.learner_dir),
-            "checks_file": str(self.job.checks_file),
-            "modules": self.job.modules,
-            "database": self.database,
-            "only": only or self.job.only,
-        }
+        job = dataclasses.replace(self.job, only=tuple(only) or self.job.only)
         key = secrets.token_bytes(32)
         secret = {"database_url": self.databases.learner_params(self.database).sqlalchemy_url(), "key": key.hex()}
         try:
-            child = self.launcher.launch(job, secret)
+            child = self.launcher.launch(job, secret, database=self.database)
         except WorkerGone:  # the warm worker is gone (or frozen): a cold one of our own
-            child = cold_launcher(confinement=getattr(self.launcher, "confinement", None)).launch(job, secret)
+            launcher = cold_launcher(confinement=getattr(self.launcher, "confinement", None))
+            child = launcher.launch(job, secret, database=self.database)
         try:
-            self._read_events(child, key, job["only"])
+            self._read_events(child, key, list(job.only))
         except Tampered as why:
             self.tampered = str(why)
         finally:
@@ -215,31 +191,25 @@ class _Run:
             buffer += chunk
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
-                event = protocol.read(line)
-                kind = event.pop("type")
-                if kind == "checks":
+                kind, event = protocol.read(line)
+                if kind is Event.CHECKS:
                     self.declared = self.declared or event["checks"]
-                elif kind == "start":
+                elif kind is Event.START:
                     current = event["name"]
                     deadline = time.monotonic() + self._limit(current)
-                elif kind == "result":
-                    views = [StatementView(**view) for view in event.get("statements", [])]
-                    self.finished[event["name"]] = CheckResult(
-                        name=event["name"], status=event["status"], message=event["message"],
-                        title=event["title"], sql=[view.sql for view in views], statements=views,
-                        duration_s=event["duration_s"],
-                    )
+                elif kind is Event.RESULT:
+                    self.finished[event["name"]] = protocol.result(event)
                     current = None
                     deadline = time.monotonic() + IMPORT_TIMEOUT_S
-                elif kind == "import-error":
+                elif kind is Event.IMPORT_ERROR:
                     self.fatal = ("error", f"cannot import {event['module']}.py:\n{event['message']}")
                     return
-                elif kind == "grader-error":
+                elif kind is Event.GRADER_ERROR:
                     self.fatal = ("error", event["message"])
                     return
-                elif kind == "tampered":
+                elif kind is Event.TAMPERED:
                     raise Tampered(event["message"])
-                elif kind == "done":
+                elif kind is Event.DONE:
                     return
 
     def _all_done(self) -> bool:
@@ -289,11 +259,8 @@ def _crash_message(returncode: int | None, check: str | None, server_died: bool 
 
 class _Protocol:
     """Checks each line of a child's report: signed with the run's key, numbered in sequence,
-    and in the order the protocol allows (the checks of ``checks.py``, each started, then
-    reported once). Raises :class:`Tampered` otherwise."""
-
-    KINDS = {"checks", "importing", "import-error", "grader-error", "start", "result", "tampered", "done"}
-    STATUSES = {"pass", "fail", "error"}
+    of a kind :class:`checker.wire.Event` names, and in the order the protocol allows (the checks
+    of ``checks.py``, each started, then reported once). Raises :class:`Tampered` otherwise."""
 
     def __init__(self, key: bytes, checks_file: Path, only: list[str], finished: dict):
         self.key = key
@@ -305,7 +272,8 @@ class _Protocol:
         self.finished = finished
         self.over = False
 
-    def read(self, line: bytes) -> dict:
+    def read(self, line: bytes) -> tuple[Event, dict]:
+        """The event of ``line``: its kind, and the rest of it."""
         signature, _, payload = line.partition(b" ")
         if not hmac.compare_digest(signature.decode("ascii", "replace"), sign(self.key, self.number, payload)):
             raise Tampered(f"line {self.number + 1} of the report does not carry the run's signature")
@@ -313,34 +281,46 @@ class _Protocol:
             event = json.loads(payload)
         except ValueError:
             raise Tampered(f"line {self.number + 1} of the report is not JSON") from None
-        if not isinstance(event, dict) or event.pop("n", None) != self.number or event.get("type") not in self.KINDS:
+        if not isinstance(event, dict) or event.pop("n", None) != self.number or not _is_kind(event.get("type")):
             raise Tampered(f"line {self.number + 1} of the report is out of sequence")
         self.number += 1
-        self._follow(event)
-        return event
+        kind = Event(event.pop("type"))
+        self._follow(kind, event)
+        return kind, event
 
-    def _follow(self, event: dict) -> None:
-        kind = event["type"]
+    def result(self, event: dict) -> CheckResult:
+        """The check result a ``result`` event carries."""
+        try:
+            return CheckResult.from_json(event)
+        except WireError as why:
+            raise Tampered(f"line {self.number} of the report is not a check result ({why})") from None
+
+    def _follow(self, kind: Event, event: dict) -> None:
         if self.over:
             raise Tampered(f"the report goes on after it ended ({kind})")
-        if kind == "checks":
+        if kind is Event.CHECKS:
             names = [c.get("name") for c in event.get("checks", []) if isinstance(c, dict)]
             if self.number != 1 or (self.expected is not None and names != self.expected):
                 raise Tampered("the checks reported are not the checks of this exercise")
             self.pending = list(names)
-        elif kind in ("start", "result"):
+        elif kind is Event.START:
             name = event.get("name")
-            if kind == "start":
-                if self.current is not None or not self.pending or name != self.pending[0]:
-                    raise Tampered(f"check {name!r} started out of order")
-                self.current = self.pending.pop(0)
-            else:
-                if name != self.current or name in self.finished or event.get("status") not in self.STATUSES:
-                    raise Tampered(f"a result for check {name!r} came out of turn")
-                self.current = None
-        elif kind == "done":
+            if self.current is not None or not self.pending or name != self.pending[0]:
+                raise Tampered(f"check {name!r} started out of order")
+            self.current = self.pending.pop(0)
+        elif kind is Event.RESULT:
+            name = event.get("name")
+            if name != self.current or name in self.finished or event.get("status") not in STATUSES:
+                raise Tampered(f"a result for check {name!r} came out of turn")
+            self.current = None
+        elif kind is Event.DONE:
             if self.pending or self.current is not None:
                 raise Tampered("the report ended before every check had reported")
-            self.over = True
-        elif kind in ("import-error", "grader-error", "tampered"):
-            self.over = True
+        self.over = kind.ends
+
+
+_KINDS = frozenset(kind.value for kind in Event)
+
+
+def _is_kind(value: object) -> bool:
+    return isinstance(value, str) and value in _KINDS

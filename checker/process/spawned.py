@@ -2,7 +2,7 @@
 
 ``checker.process.launch.SpawnLauncher`` keeps a few of these started ahead: each imports what every run
 needs (``--warm``) while nobody waits, says :data:`READY`, then blocks on its standard input for
-its one job, a JSON line ``{"job", "secret", "output"}``. Its standard output, as started, is the results pipe: before
+its one job, a JSON line ``{"job", "secret", "output"}`` (``job``: :meth:`checker.wire.GradingJob.to_json`). Its standard output, as started, is the results pipe: before
 any learner code runs it is moved to a private descriptor, and what the learner's code prints
 goes to the ``output`` file instead, so nothing printed can pass for a result.
 
@@ -30,7 +30,7 @@ def main(warm: bool) -> None:
     if not line:
         return  # the runner gave up on us (a spare never used)
     message = json.loads(line)
-    job, secret = message["job"], message["secret"]
+    secret = message["secret"]
     output = os.open(message["output"], os.O_WRONLY | os.O_APPEND)
     os.dup2(output, 1)
     os.dup2(output, 2)
@@ -38,10 +38,14 @@ def main(warm: bool) -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     sys.stdin = open(os.devnull, encoding="utf-8")
-    for key, value in job.get("env", {}).items():
-        os.environ[key] = value
     from checker.process import harness
+    from checker.wire import GradingJob, WireError
 
+    try:
+        job = GradingJob.from_json(message["job"])
+    except WireError as error:
+        harness.refuse(results, secret, f"the grading process was sent a job it cannot read, so it did not run: {error}")
+        return
     harness.run_job(job, secret, results)
 
 

@@ -14,8 +14,11 @@ the run ends (see ``checker.process.sandbox``).
 
 Protocol: one ``SOCK_SEQPACKET`` unix socket; each message is JSON.
 
-- ``{"job": {...}}`` with three descriptors: the write end of the results pipe, the output file,
-  and the read end of the run's secret pipe. Answered by ``{"started": pid}``, then
+- ``{"job": {...}, "database": name, "confinement": {...} | null}`` with three descriptors: the
+  write end of the results pipe, the output file, and the read end of the run's secret pipe.
+  ``job`` is :meth:`checker.wire.GradingJob.to_json` (the child reads it; one it cannot read is
+  refused with a signed ``grader-error``), ``database`` the run's (a child prepared for it takes
+  the job), ``confinement`` that of a class-graded run (:class:`checker.process.sandbox.Confinement`). Answered by ``{"started": pid}``, then
   ``{"exited": pid, "status": code}`` when that child ends (``status`` as ``Popen.returncode``).
 - ``{"prepare": database}`` with one descriptor, a secret pipe holding that database's URL: fork
   a child now, connected ahead of the run that will get ``database`` (a connection and
@@ -32,13 +35,14 @@ import signal
 import socket
 import sys
 import time
-from pathlib import Path
 
 from checker.process import sandbox
 
 PRELOAD = (
     "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.hybrid", "sqlalchemy.ext.associationproxy",
-    "sqlalchemy.dialects.postgresql", "psycopg", "checker.process.harness", "checker.capture.log", "checker.fixtures",
+    "sqlalchemy.dialects.postgresql", "psycopg", "checker.process.harness", "checker.process.channel",
+    "checker.process.integrity", "checker.wire", "checker.results", "checker.resolver", "checker.tracebacks",
+    "checker.capture.log", "checker.fixtures",
     "checker.capture.report", "checker.authoring.inspectors", "checker.capture.shape", "checker.authoring.docchat", "checker.process.fresh",
 )
 """Imported before the worker says it is ready: what every check needs."""
@@ -87,8 +91,8 @@ def _read_secret(fd: int) -> dict:
     return json.loads(b"".join(chunks) or b"{}")
 
 
-def _child(job: dict, fds: list[int], control, uid: int | None, engines: dict | None = None) -> None:
-    """In the forked child: become a process group, wire stdio, confine, run the job."""
+def _child(message: dict, fds: list[int], control, uid: int | None, engines: dict | None = None) -> None:
+    """In the forked child: become a process group, wire stdio, confine, run the job of ``message``."""
     results, output, secret_fd = fds
     if control is not None:
         control.close()
@@ -101,18 +105,22 @@ def _child(job: dict, fds: list[int], control, uid: int | None, engines: dict | 
     os.close(output)
     sys.stdin = open(os.devnull, encoding="utf-8")
     secret = _read_secret(secret_fd)
-    for key, value in job.get("env", {}).items():
-        os.environ[key] = value
     from checker.process import harness
+    from checker.wire import GradingJob, WireError
 
     try:
-        confinement = sandbox.Confinement.from_json(job.get("confinement"))
+        try:
+            job = GradingJob.from_json(message.get("job"))
+            confinement = sandbox.Confinement.from_json(message.get("confinement"))
+        except (WireError, TypeError, AttributeError) as error:
+            harness.refuse(results, secret, f"the grading worker was sent a job it cannot read, so it did not run: {error}")
+            return
         if confinement is not None:
             if uid is None:  # only a worker started for confined runs (--confine) gives out uids
                 harness.refuse(results, secret, "the run could not be confined (its worker gives out no uids), so it did not run")
                 return
             try:
-                sandbox.enter(confinement, uid, Path(job["learner_dir"]))
+                sandbox.enter(confinement, uid, job.learner_dir)
             except (OSError, sandbox.ConfinementError) as error:
                 harness.refuse(results, secret, f"the run could not be confined, so it did not run: {error}; "
                                "fix: grade as root on Linux (a CI job or a container), see docs/security.md")
@@ -126,13 +134,14 @@ def _child(job: dict, fds: list[int], control, uid: int | None, engines: dict | 
             os._exit(0)
 
 
-def _compile_checks(job: dict) -> None:
+def _compile_checks(message: dict) -> None:
     """Compile the job's checks here, once per version of the file, so that children inherit it
-    (a broken file is reported by the child, which compiles it again)."""
+    (a broken file, or a job that cannot be read, is reported by the child)."""
     from checker.process import harness
+    from checker.wire import GradingJob
 
     try:
-        harness.compile_checks(Path(job["checks_file"]))
+        harness.compile_checks(GradingJob.from_json(message.get("job")).checks_file)
     except Exception:
         pass
 
@@ -239,17 +248,17 @@ class _Worker:
             self.prepared.pop(next(iter(self.prepared))).discard()
         self.prepared[database] = _Prepared(self, secret_fd)
 
-    def run(self, job: dict, fds: list[int]) -> None:
-        _compile_checks(job)
+    def run(self, message: dict, fds: list[int]) -> None:
+        _compile_checks(message)
         pid = None
-        ready = self.prepared.pop(job.get("database", ""), None)
-        if ready is not None and ready.hand_over(job, fds):
+        ready = self.prepared.pop(str(message.get("database") or ""), None)
+        if ready is not None and ready.hand_over(message, fds):
             pid = ready.pid
         if pid is None:
             pid, uid = self.fork()
             if pid == 0:
                 _forget(self.prepared.values())
-                _child(job, fds, self.control, uid)
+                _child(message, fds, self.control, uid)
         for fd in fds:
             os.close(fd)
         self.started.add(pid)
@@ -271,10 +280,10 @@ class _Prepared:
         theirs.close()
         self.socket = ours
 
-    def hand_over(self, job: dict, fds: list[int]) -> bool:
-        """Give it the job; False if it is gone (then a fresh fork runs the job)."""
+    def hand_over(self, message: dict, fds: list[int]) -> bool:
+        """Give it the job's message; False if it is gone (then a fresh fork runs the job)."""
         try:
-            socket.send_fds(self.socket, [json.dumps(job).encode()], fds)
+            socket.send_fds(self.socket, [json.dumps(message).encode()], fds)
             return True
         except OSError:
             self.discard()
@@ -351,7 +360,7 @@ def serve(control_fd: int, *, cold: bool = False, confining: bool = False) -> No
             if "prepare" in message and len(fds) == 1:
                 worker.prepare(str(message["prepare"]), fds[0])
             elif "job" in message and len(fds) == 3:
-                worker.run(message["job"], fds)
+                worker.run(message, fds)
             else:
                 for fd in fds:
                     os.close(fd)

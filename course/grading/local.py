@@ -7,10 +7,9 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
-from checker.process.runner import GradingJob
 from checker.results import ExerciseResult
+from checker.wire import GradingJob
 from course.content.model import Exercise
 from course.grading.session import GradingSession, job_for, materialised
 from course.learner.workspace import missing_files_result
@@ -78,7 +77,7 @@ def _grade_all(ctx, jobs: list[GradingJob], console) -> Iterator[ExerciseResult]
         from course.grading import service
 
         try:
-            for result in service.grade_remotely([job.to_json() for job in jobs]):
+            for result in service.grade_remotely(jobs):
                 done += 1
                 yield result
             return
@@ -116,9 +115,8 @@ def _grade_here(ctx, jobs: list[GradingJob]) -> Iterator[ExerciseResult]:
 
 
 def watch_exercise(ctx, query: str | None) -> None:
-    """Re-grade on every save until Ctrl-C."""
-    from watchfiles import watch
-
+    """Re-grade on every save until Ctrl-C (the watch policy of ``course.learner.watching``)."""
+    from course.learner.watching import CheckGate, snapshot, wait_for_save
     from course.render import print_result
 
     workspace = ctx.workspace()
@@ -128,36 +126,23 @@ def watch_exercise(ctx, query: str | None) -> None:
     exercise = ctx.exercise(query)
     folder = workspace.folder(exercise)
     console = _console()
+    gate = CheckGate()
     grading = GradingSession.start(ctx.database_session)
     try:
         while True:
             console.rule(f"{exercise.full_id} · {time.strftime('%H:%M:%S')}")
-            before = _snapshot(folder)
+            gate.started(exercise.full_id, folder)
+            before = snapshot(folder)
             missing = workspace.missing_files(exercise)
             result = missing_files_result(exercise, missing) if missing else grading.grade(job_for(exercise, folder))
             workspace.record(exercise, result)
             print_result(console, result)
+            if gate.finished():  # saved while grading: that version is checked now
+                continue
             console.print(f"[dim]Watching {folder} — save a file to re-check, Ctrl-C to stop.[/]")
-            # a save made while grading, or before the watcher is armed, is caught by the snapshot
-            for changes in watch(folder, debounce=300, step=100, watch_filter=_source_filter,
-                                 rust_timeout=1000, yield_on_timeout=True):
-                if changes or _snapshot(folder) != before:
-                    break
+            wait_for_save(folder, since=before)  # a save before the watcher is armed counts too
     except KeyboardInterrupt:
         console.print()
     finally:
         grading.close()
 
-
-def _snapshot(folder: Path) -> dict[str, float]:
-    """Modification times of the exercise's source files."""
-    times = {}
-    for path in folder.rglob("*"):
-        if path.is_file() and _source_filter(None, str(path)):
-            times[str(path)] = path.stat().st_mtime_ns
-    return times
-
-
-def _source_filter(change, path: str) -> bool:
-    """Only the exercise's sources count as a save (not files the learner's code writes)."""
-    return path.endswith((".py", ".ini", ".mako")) and "__pycache__" not in path

@@ -10,7 +10,9 @@ Protocol: a unix stream socket ``grader.sock`` in the state directory (mode 0600
 per request, one JSON line per answer.
 
 - ``{"fingerprint": F, "jobs": [job, ...]}`` — answers ``{"result": ...}`` for each job, in order
-  (graded ``PARALLEL`` at a time). Closing the connection cancels what is still running.
+  (graded ``PARALLEL`` at a time). Closing the connection cancels what is still running. A job is
+  :meth:`checker.wire.GradingJob.to_json`, a result :meth:`checker.results.ExerciseResult.to_wire`;
+  a request holding anything else is answered with an error and nothing is graded.
 - ``{"fingerprint": F, "ping": true}`` — answers ``{"pong": pid}``.
 - ``{"stop": true}`` — the service shuts down (as on SIGTERM).
 - ``{"pid": true}`` — answers ``{"pid": pid}`` whatever its code (how a pid is checked without
@@ -40,9 +42,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from checker.process import platform
 from course import __version__, locations
+
+if TYPE_CHECKING:
+    from checker.wire import GradingJob
 
 PARALLEL = 2
 """Exercises graded at once for one request (``check --all``)."""
@@ -133,21 +139,26 @@ def ping(timeout: float = 2.0) -> int:
     raise ServiceUnavailable(f"the grading service closed the connection;{RESTART}")
 
 
-def grade_remotely(jobs: list[dict]):
+def grade_remotely(jobs: list[GradingJob]):
     """Yield an ``ExerciseResult`` per job, in order, graded by the service.
 
     Raises :class:`ServiceUnavailable` (before or between results) if it cannot; the results
     already yielded stand. Closing the generator (Ctrl-C) cancels the rest on the service's side.
     """
     from checker.results import ExerciseResult
+    from checker.wire import WireError
 
     client = _connect()
     client.settimeout(None)  # a run is bounded by the service's own time limits
     try:
-        _request(client, {"fingerprint": fingerprint(), "jobs": jobs})
+        _request(client, {"fingerprint": fingerprint(), "jobs": [job.to_json() for job in jobs]})
         count = 0
         for answer in _answers(client):
-            yield ExerciseResult.from_json(answer["result"])
+            try:
+                result = ExerciseResult.from_json(answer["result"])
+            except (KeyError, TypeError, WireError) as why:
+                raise ServiceUnavailable(f"the grading service sent something that is not a result ({why});{RESTART}") from None
+            yield result
             count += 1
         if count < len(jobs):
             raise ServiceUnavailable(f"the grading service stopped before it finished;{RESTART}")
@@ -383,15 +394,20 @@ class Service:
             if request.get("ping"):
                 self._send(conn, {"pong": os.getpid()})
                 return
+            from checker.wire import GradingJob, WireError
+
             try:
-                self._grade(conn, request.get("jobs") or [])
+                jobs = [GradingJob.from_json(job) for job in _list(request.get("jobs", []))]
+            except WireError as why:  # every job is read before any is graded: none half-read
+                self._send(conn, {"error": f"the grading service cannot read this request: {why}"})
+                return
+            try:
+                self._grade(conn, jobs)
             except OSError:
                 pass  # the client went away: its runs were cancelled
 
-    def _grade(self, conn: socket.socket, jobs: list[dict]) -> None:
+    def _grade(self, conn: socket.socket, jobs: list[GradingJob]) -> None:
         from concurrent.futures import ThreadPoolExecutor
-
-        from checker.process.runner import GradingJob
 
         def gone() -> bool:
             if self.stopping.is_set():
@@ -399,16 +415,24 @@ class Service:
             readable, _, _ = select.select([conn], [], [], 0)
             return bool(readable)  # the client sends nothing more: readable means it hung up
 
-        def one(job: dict):
-            return self.grading.grade(GradingJob.from_json(job), cancelled=gone)
+        def one(job: GradingJob):
+            return self.grading.grade(job, cancelled=gone)
 
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
             for result in pool.map(one, jobs):
-                self._send(conn, {"result": result.to_json()})
+                self._send(conn, {"result": result.to_wire()})
 
     @staticmethod
     def _send(conn: socket.socket, message: dict) -> None:
         conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+def _list(jobs: object) -> list:
+    from checker.wire import WireError
+
+    if not isinstance(jobs, list):
+        raise WireError(f"'jobs' is a list of grading jobs, not {type(jobs).__name__}")
+    return jobs
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from checker.process.runner import GradingJob
+from checker.wire import GradingJob
 from course.content.model import Exercise
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 
 def job_for(exercise: Exercise, folder: Path) -> GradingJob:
+    """The job that grades ``exercise`` in ``folder`` (the same shape on every boundary: ``checker.wire``)."""
     return GradingJob(
         exercise=exercise.full_id,
         checks_file=exercise.checks_file,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from checker.process.launch import SpawnLauncher, WarmWorker, default_launcher
-from checker.process.runner import GradingJob
 from checker.process.runner import grade as grade_with
+from checker.wire import GradingJob
 
 
 @pytest.fixture(scope="module", params=["cold", "warm", "spawned"])

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from checker.process import platform as mechanisms
-from checker.process.runner import GradingJob, grade
+from checker.process.runner import grade
+from checker.wire import GradingJob
 
 from conftest import postgres_processes
 

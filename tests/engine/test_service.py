@@ -85,7 +85,7 @@ def test_several_jobs_come_back_in_order(shared):
     modules = load_modules()
     exercises = [find_exercise(modules, query) for query in ("04", "03", "02")]
     with materialised(exercises[0]) as a, materialised(exercises[1]) as b, materialised(exercises[2], "starter") as c:
-        jobs = [job_for(exercise, folder).to_json() for exercise, folder in zip(exercises, (a, b, c), strict=True)]
+        jobs = [job_for(exercise, folder) for exercise, folder in zip(exercises, (a, b, c), strict=True)]
         results = list(service.grade_remotely(jobs))
     assert [r.exercise for r in results] == [e.full_id for e in exercises]
     assert [r.status for r in results] == ["pass", "pass", "fail"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from checker.process.launch import WarmWorker, class_confinement
-from checker.process.runner import GradingJob
+from checker.wire import GradingJob
 
 CHECKS = '''
 from checker import check
