@@ -84,6 +84,21 @@ class Learner:
                 return f"{filename}:{node.lineno}"
         return filename
 
+    def where_defined(self, name: str, filename: str) -> str:
+        """``db.py:8`` — where ``name`` is defined at the top level of ``filename`` (a ``def``, a
+        ``class`` or an assignment), for messages; ``filename`` alone when it is not (or does not parse)."""
+        try:
+            tree = self.tree(filename)
+        except SyntaxError:
+            return filename
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == name:
+                return f"{filename}:{node.lineno}"
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                return f"{filename}:{node.lineno}"
+        return filename
+
 
 @dataclass
 class ColumnInfo:
@@ -123,6 +138,31 @@ class TableInfo:
         if name not in self.columns:
             fail(f"table `{self.name}` has no column `{name}` (it has: {', '.join(self.columns) or 'none'})")
         return self.columns[name]
+
+    def expect_column(self, name: str, where: str, *, types: set[str], nullable: bool, length: int | None = None,
+                      missing: str = "") -> ColumnInfo:
+        """The column ``name``, or a failure that says how it differs: its type (``type_name`` one of
+        ``types``), its VARCHAR ``length``, its NULL-ability. ``where`` (``models.py:12``) ends each
+        message; ``missing`` replaces the message for a column that is not there at all."""
+        if missing and name not in self.columns:
+            fail(missing)
+        column = self.column(name)
+        if column.type_name not in types:
+            fail(f"{self.name}.{name} is {column.type} in Postgres; expected {' or '.join(sorted(types))} ({where})")
+        if length is not None and column.length != length:
+            got = f"length {column.length}" if column.length else "no length"
+            fail(f"{self.name}.{name} is {column.type} ({got}); expected VARCHAR({length}): use String({length}) ({where})")
+        if column.nullable != nullable:
+            if nullable:
+                fail(
+                    f"{self.name}.{name} is NOT NULL in Postgres, but it must allow NULL: "
+                    f"annotate it Mapped[str | None] ({where})"
+                )
+            fail(
+                f"{self.name}.{name} allows NULL in Postgres, but it must be NOT NULL: "
+                f"annotate it Mapped[...] without `| None` and without nullable=True ({where})"
+            )
+        return column
 
     def is_unique(self, *columns: str) -> bool:
         """Whether exactly this set of columns carries a UNIQUE constraint or unique index."""

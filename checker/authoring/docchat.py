@@ -18,6 +18,60 @@ from sqlalchemy.orm import configure_mappers
 from checker.api import fail
 
 
+def learner_engine(learner, what: str = "the Engine, created with create_engine(...)", *, provided: bool = False):
+    """The learner's ``db.engine``: a failure that says what to define (``what``) when it is missing,
+    and one when it is not an Engine (``provided``: db.py came complete with the starter)."""
+    from sqlalchemy.engine import Engine
+
+    engine = learner.require("db", "engine", what)
+    if not isinstance(engine, Engine):
+        if provided:
+            fail("db.py is provided: restore it (db.engine must be the Engine from create_engine(...))")
+        fail(f"db.engine must be an Engine from create_engine(...), not {type(engine).__name__}")
+    return engine
+
+
+def url_mismatch(actual, database_url: str, said: str = "db.engine points at") -> str | None:
+    """``None`` when the URL ``actual`` (a ``sqlalchemy.engine.URL``) names the database, user and
+    host of ``database_url``; else the sentence that says where it points instead."""
+    from sqlalchemy.engine import make_url
+
+    expected = make_url(database_url)
+    if (actual.database, actual.username, actual.host, actual.query.get("host")) == (
+        expected.database, expected.username, expected.host, expected.query.get("host")
+    ):
+        return None
+    return (
+        f"{said} {actual.render_as_string(hide_password=True)}, "
+        f"but DATABASE_URL is {expected.render_as_string(hide_password=True)}"
+    )
+
+
+def no_url_literal(learner, filename: str) -> None:
+    """Fail when ``filename`` holds a database URL in a string literal (credentials in git)."""
+    from checker.authoring.inspectors import url_literals
+
+    literals = url_literals(learner.source(filename))
+    if literals:
+        line, value = literals[0]
+        fail(
+            f"{filename}:{line} contains a connection string ({value!r}). Credentials in source end up in git "
+            'and tie the code to one machine: read the URL with os.environ["DATABASE_URL"] instead '
+            "(no fallback literal either)"
+        )
+
+
+def session_factory(learner):
+    """The learner's ``db.SessionLocal``: a failure unless it is a factory of sessions."""
+    factory = learner.require("db", "SessionLocal", "a sessionmaker bound to engine")
+    if not callable(factory):
+        fail(
+            f"db.SessionLocal is a {type(factory).__name__} object, not a factory: "
+            "use SessionLocal = sessionmaker(bind=engine), then open a session with SessionLocal()"
+        )
+    return factory
+
+
 def configured_models(learner, advice: str = "", explain=None):
     """The learner's ``models`` with ``Base``, ``User`` and ``Document``, every mapper configured
     (a backref only exists after this). A relationship SQLAlchemy cannot set up fails here with

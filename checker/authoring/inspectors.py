@@ -42,6 +42,16 @@ def uncalled(source: str, name: str) -> list[int]:
     )
 
 
+def called_name(call: ast.Call) -> str | None:
+    """What ``call`` calls, by name: ``mapped_column`` for ``mapped_column(...)`` and ``sa.mapped_column(...)``."""
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return None
+
+
 def _nodes(source: str) -> list[ast.AST]:
     """Every node of ``source``; none when it does not parse (its checks report that)."""
     try:

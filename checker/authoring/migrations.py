@@ -25,13 +25,16 @@ Advice = Callable[[str], "str | None"]
 """Maps an error's text to a sentence on what it usually means in this exercise (or None)."""
 
 
-def alembic_config(learner, database_url: str | None = None):
-    """The learner's alembic.ini as Alembic's Config; with ``database_url``, its URL option set."""
+def alembic_config(learner, database_url: str | None = None, *, missing: str = ""):
+    """The learner's alembic.ini as Alembic's Config; with ``database_url``, its URL option set.
+
+    ``missing``: what to say when alembic.ini is not there (by default: copy it back from the starter).
+    """
     from alembic.config import Config
 
     ini = learner.dir / "alembic.ini"
     if not ini.is_file():
-        fail(f"alembic.ini is missing from your exercise folder: copy it back from the starter ({learner.dir.name})")
+        fail(missing or f"alembic.ini is missing from your exercise folder: copy it back from the starter ({learner.dir.name})")
     if not (learner.dir / "alembic" / "env.py").is_file():
         fail(f"alembic/env.py is missing: copy it back from the starter ({learner.dir.name})")
     config = Config(str(ini), stdout=io.StringIO())
@@ -41,7 +44,15 @@ def alembic_config(learner, database_url: str | None = None):
     return config
 
 
+def alembic_cfg(learner, database_url):
+    """A fixture to declare in ``checks.py`` with ``fixture(alembic_cfg)``: the learner's alembic.ini
+    with ``DATABASE_URL`` passed to Alembic by the grader (as pytest-alembic passes its own
+    connection), so that one check, not all of them, reports an env.py that ignores it."""
+    return alembic_config(learner, database_url)
+
+
 def script_directory(learner, config, advice: Advice | None = None):
+    """The learner's revisions (Alembic's ScriptDirectory); a failure that explains it if Alembic cannot read them."""
     from alembic.script import ScriptDirectory
 
     try:
@@ -84,6 +95,8 @@ def run_alembic(learner, sql, config, verb: str, target: str, *, doing: str = ""
     with sql.capture() as log:
         try:
             getattr(command, verb)(config, target)
+        except SystemExit as error:
+            fail(f"{doing}`alembic {verb} {shown}` exited ({error}): alembic/env.py must not call sys.exit()")
         except Exception as error:
             if log:
                 sql.flag(log[-1:], "the statement that failed")
@@ -93,6 +106,24 @@ def run_alembic(learner, sql, config, verb: str, target: str, *, doing: str = ""
                     f"(see the check `{owner}`):\n{learner_frames(error, learner)}"
                 )
             fail(f"{doing}`alembic {verb} {shown}` failed:\n{explain(error, learner, advice)}")
+
+
+class Advised:
+    """:func:`explain`, :func:`script_directory` and :func:`run_alembic` bound to one exercise's
+    advice: ``alembic = Advised(advice)`` once in ``checks.py``, then ``alembic.run(...)``."""
+
+    def __init__(self, advice: Advice | None = None):
+        self.advice = advice
+
+    def explain(self, error: BaseException, learner) -> str:
+        return explain(error, learner, self.advice)
+
+    def script_directory(self, learner, config):
+        return script_directory(learner, config, self.advice)
+
+    def run(self, learner, sql, config, verb: str, target: str, **options) -> None:
+        """``alembic <verb> <target>``, as :func:`run_alembic` (``doing``, ``owner``)."""
+        run_alembic(learner, sql, config, verb, target, advice=self.advice, **options)
 
 
 def relative(learner, path) -> str:

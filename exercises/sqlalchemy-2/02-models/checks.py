@@ -7,8 +7,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 
-from checker import check, fail, fixture
-from checker.api import fix_or_hint
+from checker.authoring import called_name, check, fail, fix_or_hint, fixture
 
 HERE = Path(__file__).parent
 
@@ -27,32 +26,17 @@ def tables(learner, db):
     metadata.create_all(db)
 
 
-def expect_column(table, learner, class_name, name, *, types, nullable, length=None):
+def model_column(table, learner, class_name, name, **expected):
+    """``table.expect_column``, where a missing column is explained as a missing ``Mapped[...]`` attribute."""
     where = learner.where(class_name, name)
-    if name not in table.columns:
-        fail(
-            f"create_all() made table `{table.name}` without a column `{name}` (it has: "
-            f"{', '.join(table.columns)}) ({where}). A class attribute becomes a column only when it is "
-            f"declared with a Mapped[...] annotation in class {class_name}; its SQL type, length and NULL-ability "
-            "come from that annotation and from mapped_column(...). "
-            + fix_or_hint(learner, HERE, f"Add `{name}: Mapped[...] = mapped_column(...)` to class {class_name}")
-        )
-    column = table.column(name)
-    if column.type_name not in types:
-        fail(f"{table.name}.{name} is {column.type} in Postgres; expected {' or '.join(sorted(types))} ({where})")
-    if length is not None and column.length != length:
-        got = f"length {column.length}" if column.length else "no length"
-        fail(f"{table.name}.{name} is {column.type} ({got}); expected VARCHAR({length}): use String({length}) ({where})")
-    if column.nullable != nullable:
-        if nullable:
-            fail(
-                f"{table.name}.{name} is NOT NULL in Postgres, but it must allow NULL: "
-                f"annotate it Mapped[str | None] ({where})"
-            )
-        fail(
-            f"{table.name}.{name} allows NULL in Postgres, but it must be NOT NULL: "
-            f"annotate it Mapped[...] without `| None` and without nullable=True ({where})"
-        )
+    missing = (
+        f"create_all() made table `{table.name}` without a column `{name}` (it has: "
+        f"{', '.join(table.columns)}) ({where}). A class attribute becomes a column only when it is "
+        f"declared with a Mapped[...] annotation in class {class_name}; its SQL type, length and NULL-ability "
+        "come from that annotation and from mapped_column(...). "
+        + fix_or_hint(learner, HERE, f"Add `{name}: Mapped[...] = mapped_column(...)` to class {class_name}")
+    ) if name not in table.columns else ""
+    return table.expect_column(name, where, missing=missing, **expected)
 
 
 def insert(conn, statement: str) -> None:
@@ -76,8 +60,8 @@ def base_is_declarative(learner):
 @check("users-table", "users: id, email VARCHAR(255) NOT NULL, name VARCHAR(100) NULL")
 def users_table(learner, tables, schema):
     users = schema.table("users")
-    expect_column(users, learner, "User", "email", types={"VARCHAR"}, nullable=False, length=255)
-    expect_column(users, learner, "User", "name", types={"VARCHAR"}, nullable=True, length=100)
+    model_column(users, learner, "User", "email", types={"VARCHAR"}, nullable=False, length=255)
+    model_column(users, learner, "User", "name", types={"VARCHAR"}, nullable=True, length=100)
 
 
 @check("email-unique", "users.email is UNIQUE")
@@ -101,16 +85,16 @@ def email_unique(learner, tables, schema):
 @check("documents-table", "documents: title VARCHAR(200), body text, owner_id, created_at, all NOT NULL")
 def documents_table(learner, tables, schema):
     documents = schema.table("documents")
-    expect_column(documents, learner, "Document", "title", types={"VARCHAR"}, nullable=False, length=200)
-    expect_column(documents, learner, "Document", "body", types=STRING_TYPES, nullable=False)
+    model_column(documents, learner, "Document", "title", types={"VARCHAR"}, nullable=False, length=200)
+    model_column(documents, learner, "Document", "body", types=STRING_TYPES, nullable=False)
     body = documents.column("body")
     if body.length is not None and body.length < 1000:
         fail(
             f"documents.body is {body.type}: a document body must hold long text. A bare Mapped[str] "
             f"(or Text) gives an unbounded column ({learner.where('Document', 'body')})"
         )
-    expect_column(documents, learner, "Document", "owner_id", types=INTEGER_TYPES, nullable=False)
-    expect_column(documents, learner, "Document", "created_at", types=TIMESTAMP_TYPES, nullable=False)
+    model_column(documents, learner, "Document", "owner_id", types=INTEGER_TYPES, nullable=False)
+    model_column(documents, learner, "Document", "created_at", types=TIMESTAMP_TYPES, nullable=False)
 
 
 @check("owner-foreign-key", "documents.owner_id references users.id")
@@ -183,7 +167,7 @@ def primary_keys(learner, tables, schema):
 def style_2_0(learner):
     tree = learner.tree("models.py")
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _called(node) == "declarative_base":
+        if isinstance(node, ast.Call) and called_name(node) == "declarative_base":
             fail(
                 f"models.py:{node.lineno} calls declarative_base(), the 1.x way. "
                 "In 2.0: `class Base(DeclarativeBase): pass`"
@@ -193,22 +177,13 @@ def style_2_0(learner):
             continue
         for item in node.body:
             if isinstance(item, ast.Assign | ast.AnnAssign) and isinstance(item.value, ast.Call):
-                if _called(item.value) == "Column":
+                if called_name(item.value) == "Column":
                     fail(
                         f"models.py:{item.lineno} declares a column with Column(...), the 1.x style. "
                         "In 2.0 annotate it: `name: Mapped[type] = mapped_column(...)`"
                     )
-                if isinstance(item, ast.Assign) and _called(item.value) == "mapped_column":
+                if isinstance(item, ast.Assign) and called_name(item.value) == "mapped_column":
                     fail(
                         f"models.py:{item.lineno} uses mapped_column(...) without a Mapped[...] annotation; "
                         "write `name: Mapped[type] = mapped_column(...)` so the type drives the column"
                     )
-
-
-def _called(call: ast.Call) -> str | None:
-    func = call.func
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    if isinstance(func, ast.Name):
-        return func.id
-    return None

@@ -4,11 +4,18 @@ import gc
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
 
-from checker import check, fail, fixture
-from checker.api import fix_or_hint
-from checker.authoring.inspectors import uncalled, url_literals
+from checker.authoring import (
+    check,
+    fail,
+    fix_or_hint,
+    fixture,
+    learner_engine,
+    no_url_literal,
+    session_factory,
+    uncalled,
+    url_mismatch,
+)
 
 HERE = Path(__file__).parent
 
@@ -36,42 +43,20 @@ def engine(learner):
             "from the DATABASE_URL environment variable, never from the code. "
             + fix_or_hint(learner, HERE, 'Write `engine = create_engine(os.environ["DATABASE_URL"])`')
         )
-    engine = learner.require("db", "engine", "the Engine, created with create_engine(...)")
-    if not isinstance(engine, Engine):
-        fail(f"db.engine must be an Engine from create_engine(...), not {type(engine).__name__}")
-    return engine
+    return learner_engine(learner)
 
 
 @check("engine-from-env", "engine is built from DATABASE_URL, with no URL in the code")
 def engine_from_env(learner, engine, database_url):
-    expected = make_url(database_url)
-    actual = engine.url
-    if (actual.database, actual.username, actual.query.get("host")) != (
-        expected.database, expected.username, expected.query.get("host")
-    ) or actual.host != expected.host:
-        fail(
-            f"db.engine points at {actual.render_as_string(hide_password=True)}, "
-            f"but DATABASE_URL is {expected.render_as_string(hide_password=True)}: "
-            'create it with create_engine(os.environ["DATABASE_URL"])'
-        )
-    literals = url_literals(learner.source("db.py"))
-    if literals:
-        line, value = literals[0]
-        fail(
-            f"db.py:{line} contains a connection string ({value!r}). Credentials in source end up in git "
-            'and tie the code to one machine: read the URL with os.environ["DATABASE_URL"] instead '
-            "(no fallback literal either)"
-        )
+    mismatch = url_mismatch(engine.url, database_url)
+    if mismatch:
+        fail(f'{mismatch}: create it with create_engine(os.environ["DATABASE_URL"])')
+    no_url_literal(learner, "db.py")
 
 
 @check("sessionlocal-factory", "SessionLocal makes a new Session bound to engine on each call")
 def sessionlocal_factory(learner, engine):
-    factory = learner.require("db", "SessionLocal", "a sessionmaker bound to engine")
-    if not callable(factory):
-        fail(
-            f"db.SessionLocal is a {type(factory).__name__} object, not a factory: "
-            "use SessionLocal = sessionmaker(bind=engine), then open a session with SessionLocal()"
-        )
+    factory = session_factory(learner)
     first, second = factory(), factory()
     try:
         if first is second:

@@ -1,7 +1,7 @@
 """Checks for 04-crud: the five document operations, judged on Postgres and on the SQL they send.
 
 Every check seeds the same data through the grader's own connection (not captured), hands the
-learner's function a fresh ``Session`` on an engine created here (so its SQL *is* captured), and
+learner's function a fresh ``Session`` on the built-in ``captured_engine`` (so its SQL *is* captured), and
 then reads Postgres back through a separate connection: what another client sees is what was
 committed.
 """
@@ -17,9 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 
-from checker import check, fail, fixture
-from checker.api import fix_or_hint
-from checker.authoring.docchat import first_order_by, ordering_mistake
+from checker.authoring import called_name, check, fail, first_order_by, fix_or_hint, fixture, ordering_mistake
 
 HERE = Path(__file__).parent
 
@@ -74,16 +72,9 @@ def seeded(learner, db):
 
 
 @fixture
-def engine(captured_engine):
-    """The engine for the learner's sessions: its SQL is captured (it shares the grader's
-    connections, so it costs no connection of its own)."""
-    return captured_engine
-
-
-@fixture
-def session(engine, seeded):
-    """A fresh Session, as a caller of crud.py would pass it."""
-    session = Session(engine)
+def session(captured_engine, seeded):
+    """A fresh Session, as a caller of crud.py would pass it (on the built-in captured engine)."""
+    session = Session(captured_engine)
     yield session
     session.close()
 
@@ -468,15 +459,6 @@ _SQL_STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNO
 _RUNS_SQL = {"text", "execute", "exec_driver_sql", "scalars", "scalar", "from_statement"}
 
 
-def _called_name(call: ast.Call) -> str | None:
-    func = call.func
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    if isinstance(func, ast.Name):
-        return func.id
-    return None
-
-
 def _string_value(node, constants: dict[str, str]) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
@@ -500,11 +482,11 @@ def raw_sql_calls(tree: ast.Module) -> list[tuple[int, str, str]]:
                 constants[node.targets[0].id] = value
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _called_name(node) in _RUNS_SQL:
+        if isinstance(node, ast.Call) and called_name(node) in _RUNS_SQL:
             for arg in list(node.args) + [k.value for k in node.keywords]:
                 value = _string_value(arg, constants)
                 if value is not None and _SQL_STATEMENT.match(value):
-                    found.append((node.lineno, _called_name(node), " ".join(value.split())))
+                    found.append((node.lineno, called_name(node), " ".join(value.split())))
     return sorted(found)
 
 

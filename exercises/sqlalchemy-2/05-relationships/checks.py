@@ -1,7 +1,7 @@
 """Checks for 05-relationships: User.documents <-> Document.owner, and loading them without the N+1.
 
 Data is seeded through the grader's own connection (not captured, and not in any session's
-identity map); the learner's code then runs on a fresh ``Session`` over an engine created here, so
+identity map); the learner's code then runs on a fresh ``Session`` over the built-in ``captured_engine``, so
 every statement it sends is captured. Users are inserted in shuffled id order, so a query without
 ORDER BY shows it; each user's documents are compared as sets.
 """
@@ -12,10 +12,18 @@ from pathlib import Path
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from checker import check, fail, fixture, step
-from checker.api import fix_or_hint
-from checker.authoring.docchat import configured_models, first_order_by, ordering_mistake, seed
-from checker.authoring.inspectors import calls
+from checker.authoring import (
+    calls,
+    check,
+    configured_models,
+    fail,
+    first_order_by,
+    fix_or_hint,
+    fixture,
+    ordering_mistake,
+    seed,
+    step,
+)
 
 FIX = "select(User).options(selectinload(User.documents))"
 HERE = Path(__file__).parent
@@ -35,13 +43,6 @@ def models(learner):
 @fixture
 def tables(models, db):
     models.Base.metadata.create_all(db, checkfirst=False)  # every check starts on an empty schema
-
-
-@fixture
-def engine(captured_engine):
-    """The engine for the learner's sessions: its SQL is captured (it shares the grader's
-    connections, so it costs no connection of its own)."""
-    return captured_engine
 
 
 @fixture
@@ -140,11 +141,11 @@ def queries_line(learner) -> str:
 
 
 @check("navigate-both-ways", "user.documents lists a user's documents; document.owner is its user")
-def navigate_both_ways(learner, models, tables, db, engine):
+def navigate_both_ways(learner, models, tables, db, captured_engine):
     both_sides(learner, models)
     expected = seed(db, [1, 2, 3], 5)
     User, Document = models.User, models.Document
-    with Session(engine) as session:
+    with Session(captured_engine) as session:
         for user_id in (1, 2, 3):
             user = session.get(User, user_id)
             got = sorted(d.id for d in user.documents)
@@ -154,7 +155,7 @@ def navigate_both_ways(learner, models, tables, db, engine):
                     f"{sorted(expected[user_id])}. relationship() follows the foreign key documents.owner_id "
                     f"({learner.where('User', 'documents')})"
                 )
-    with Session(engine) as session:
+    with Session(captured_engine) as session:
         for doc_id, owner_id in ((101, 1), (202, 2), (303, 3)):
             document = session.get(Document, doc_id)
             owner = document.owner
@@ -200,10 +201,10 @@ def back_populates_sync(learner, models):
 
 
 @check("users-ordered-by-id", "users_with_documents() returns every user, ordered by id")
-def users_ordered_by_id(learner, models, tables, db, engine, users_with_documents, sql):
+def users_ordered_by_id(learner, models, tables, db, captured_engine, users_with_documents, sql):
     user_ids = list(range(1, 31))
     seed(db, user_ids, 30)
-    with Session(engine) as session, sql.capture() as log:
+    with Session(captured_engine) as session, sql.capture() as log:
         users = call(users_with_documents, session, models)
         got = [user.id for user in users]
     where = queries_line(learner)
@@ -230,11 +231,11 @@ def users_ordered_by_id(learner, models, tables, db, engine, users_with_document
 
 
 @check("documents-loaded", "each user carries exactly their own documents")
-def documents_loaded(learner, models, tables, db, engine, users_with_documents):
+def documents_loaded(learner, models, tables, db, captured_engine, users_with_documents):
     documents_side(learner, models)
     expected = seed(db, list(range(1, 13)), 12)
     where = queries_line(learner)
-    with Session(engine) as session:
+    with Session(captured_engine) as session:
         users = call(users_with_documents, session, models)
         for user in users:
             got = sorted(d.id for d in user.documents)
@@ -249,10 +250,10 @@ def documents_loaded(learner, models, tables, db, engine, users_with_documents):
             fail(f"users_with_documents() must return every user; it returned {ids_line(sorted(u.id for u in users))}")
 
 
-def measure(users_with_documents, engine, models, sql):
+def measure(users_with_documents, captured_engine, models, sql):
     """Call in a fresh session, then touch every user's documents. Returns (log, statements during
     call, users returned, users that came back expired — by a commit() or expire_all() after loading)."""
-    with Session(engine) as session:
+    with Session(captured_engine) as session:
         with sql.capture() as log:
             users = call(users_with_documents, session, models)
             during = len(log)
@@ -267,13 +268,13 @@ def selects(statements) -> list:
 
 
 @check("no-n-plus-one", "no lazy loads after the call; the same SELECT count (at most 2) for 3 and 30 users")
-def no_n_plus_one(learner, models, tables, db, engine, users_with_documents, sql):
+def no_n_plus_one(learner, models, tables, db, captured_engine, users_with_documents, sql):
     documents_side(learner, models)
     seed(db, [1, 2, 3], 3)
-    small, small_during, small_users, _ = measure(users_with_documents, engine, models, sql)
+    small, small_during, small_users, _ = measure(users_with_documents, captured_engine, models, sql)
     # 27 more users: 30 in all, in shuffled order
     seed(db, list(range(4, 31)), 31)
-    large, large_during, large_users, expired = measure(users_with_documents, engine, models, sql)  # shown on failure
+    large, large_during, large_users, expired = measure(users_with_documents, captured_engine, models, sql)  # shown on failure
 
     n_small, n_large = len(selects(small)), len(selects(large))
     if n_small == n_large and n_large <= 2:

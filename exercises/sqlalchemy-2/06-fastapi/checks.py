@@ -14,12 +14,18 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from checker import check, fail, fixture
-from checker.api import fix_or_hint
-from checker.authoring.docchat import close_not_called, first_order_by, ordering_mistake
+from checker.authoring import (
+    check,
+    close_not_called,
+    fail,
+    first_order_by,
+    fix_or_hint,
+    fixture,
+    learner_engine,
+    ordering_mistake,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import
@@ -55,9 +61,7 @@ FRAMEWORK_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 @fixture
 def engine(learner):
     """The provided db.engine: the learner's sessions check connections out of its pool."""
-    engine = learner.require("db", "engine")
-    if not isinstance(engine, Engine):
-        fail("db.py is provided: restore it (db.engine must be the Engine from create_engine(...))")
+    engine = learner_engine(learner, "", provided=True)
     engine.dispose()  # start each check with an empty pool (the schema was recreated)
     return engine
 

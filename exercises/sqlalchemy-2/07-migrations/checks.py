@@ -20,18 +20,12 @@ import configparser
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from checker import check, fail, fixture
-from checker.authoring import migrations
-from checker.authoring.migrations import alembic_config, compare, drift_message, function_line, is_noop, relative, table_names
-from checker.api import fix_or_hint
-from checker.authoring.inspectors import url_literals
+from checker.authoring import check, fail, fix_or_hint, fixture, migrations, url_literals, url_mismatch
 
 HERE = Path(__file__).parent
 TABLES = ("users", "documents")
 GENERATE = 'course exec 07-migrations -- alembic revision --autogenerate -m "create users and documents"'
-
 
 
 def advice(text_: str) -> str | None:
@@ -51,23 +45,14 @@ def advice(text_: str) -> str | None:
     return None
 
 
-def explain(error: BaseException, learner) -> str:
-    return migrations.explain(error, learner, advice)
+migrate = migrations.Advised(advice)
+"""``migrate.run(...)``, ``migrate.explain(...)``, ``migrate.script_directory(...)`` with this advice."""
 
-
-def script_directory(learner, config):
-    return migrations.script_directory(learner, config, advice)
-
-
-def run_alembic(learner, sql, config, verb: str, target: str, **options) -> None:
-    migrations.run_alembic(learner, sql, config, verb, target, advice=advice, **options)
 
 # -- running Alembic ---------------------------------------------------------------------------
 
 
-@fixture
-def alembic_cfg(learner, database_url):
-    return alembic_config(learner, database_url)
+fixture(migrations.alembic_cfg)  # the learner's alembic.ini, with DATABASE_URL passed by the grader
 
 
 def revision_files(learner) -> list[Path]:
@@ -77,8 +62,8 @@ def revision_files(learner) -> list[Path]:
 
 def upgrade_first(learner, sql, db, config, *, need_tables: bool = True) -> None:
     """Upgrade an empty database to head (all heads); with ``need_tables``, insist it built something."""
-    run_alembic(learner, sql, config, "upgrade", "heads", doing="on an empty database, ", owner="upgrade-head")
-    if need_tables and not table_names(db) - {"alembic_version"}:
+    migrate.run(learner, sql, config, "upgrade", "heads", doing="on an empty database, ", owner="upgrade-head")
+    if need_tables and not migrations.table_names(db) - {"alembic_version"}:
         fail(
             "`alembic upgrade head` created no table, so there is nothing to downgrade yet: "
             "see the check `upgrade-head`"
@@ -94,7 +79,7 @@ def run_env(learner, config, sql) -> dict:
 def _run_env(learner, config) -> dict:
     from alembic.runtime.environment import EnvironmentContext
 
-    script = script_directory(learner, config)
+    script = migrate.script_directory(learner, config)
     seen: dict = {}
 
     def record(revision, context):
@@ -106,16 +91,13 @@ def _run_env(learner, config) -> dict:
         with EnvironmentContext(config, script, fn=record):
             script.run_env()
     except Exception as error:
-        fail("alembic/env.py failed when Alembic ran it:\n" + explain(error, learner))
+        fail("alembic/env.py failed when Alembic ran it:\n" + migrate.explain(error, learner))
     if "target_metadata" not in seen:
         fail(
             "alembic/env.py ran but never ran the migrations: keep the end of the generated file "
             "(run_migrations_online() calling context.configure(...) and context.run_migrations())"
         )
     return seen
-
-
-# -- drift, in words and as the migration still needed ------------------------------------------
 
 
 # -- the checks ---------------------------------------------------------------------------------
@@ -153,18 +135,15 @@ def env_target_metadata(learner, alembic_cfg, sql):
 
 @check("env-url-from-env", "env.py connects to DATABASE_URL, with no URL in the code")
 def env_url_from_env(learner, database_url, sql):
-    config = alembic_config(learner)  # alembic.ini exactly as the learner has it
+    config = migrations.alembic_config(learner)  # alembic.ini exactly as the learner has it
     seen = run_env(learner, config, sql)
-    expected = make_url(database_url)
     actual = seen["url"]
     if actual is None:
         fail("env.py's online mode did not pass a connection to context.configure(connection=...)")
-    if (actual.database, actual.username, actual.host, actual.query.get("host")) != (
-        expected.database, expected.username, expected.host, expected.query.get("host")
-    ):
+    mismatch = url_mismatch(actual, database_url, said="env.py connected to")
+    if mismatch:
         fail(
-            f"env.py connected to {actual.render_as_string(hide_password=True)}, but DATABASE_URL is "
-            f"{expected.render_as_string(hide_password=True)}. Read the URL from the environment: "
+            f"{mismatch}. Read the URL from the environment: "
             'config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])'
         )
     literals = url_literals(learner.source("alembic/env.py"))
@@ -191,7 +170,7 @@ def env_url_from_env(learner, database_url, sql):
 
 @check("single-head", "the revisions form one chain with exactly one head")
 def single_head(learner, alembic_cfg):
-    script = script_directory(learner, alembic_cfg)
+    script = migrate.script_directory(learner, alembic_cfg)
     heads = script.get_heads()
     if not heads:
         fail(
@@ -203,7 +182,7 @@ def single_head(learner, alembic_cfg):
         for head in heads:
             revision = script.get_revision(head)
             down = revision.down_revision
-            lines.append(f"  - {head} ({relative(learner, revision.path)}), down_revision = {down!r}")
+            lines.append(f"  - {head} ({migrations.relative(learner, revision.path)}), down_revision = {down!r}")
         fail(
             f"your revisions have {len(heads)} heads, so `alembic upgrade head` refuses to run "
             "(\"Multiple head revisions are present\"):\n" + "\n".join(lines)
@@ -214,16 +193,16 @@ def single_head(learner, alembic_cfg):
 
 @check("upgrade-head", "`alembic upgrade head` builds users and documents on an empty database")
 def upgrade_head(learner, alembic_cfg, db, sql):
-    run_alembic(learner, sql, alembic_cfg, "upgrade", "heads")
-    found = table_names(db)
+    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads")
+    found = migrations.table_names(db)
     missing = [t for t in TABLES if t not in found]
     if missing:
-        script = script_directory(learner, alembic_cfg)
+        script = migrate.script_directory(learner, alembic_cfg)
         revisions = list(script.walk_revisions())
         it = "them" if len(missing) > 1 else "it"
         if not revisions:
             why = f"there is no revision in alembic/versions/ yet. Generate one:\n    {GENERATE}"
-        elif all(is_noop(getattr(r.module, "upgrade", None)) for r in revisions):
+        elif all(migrations.is_noop(getattr(r.module, "upgrade", None)) for r in revisions):
             why = (
                 "your revision's upgrade() is just `pass`. That is how `alembic revision` starts a file "
                 "without --autogenerate (which refuses to run while target_metadata is None): fix env.py, "
@@ -233,7 +212,7 @@ def upgrade_head(learner, alembic_cfg, db, sql):
         else:
             why = (
                 f"no revision's upgrade() creates {it} "
-                f"({', '.join(function_line(learner, r, 'upgrade') for r in revisions)}). The check "
+                f"({', '.join(migrations.function_line(learner, r, 'upgrade') for r in revisions)}). The check "
                 "`no-drift` shows the operations still missing"
             )
         fail(
@@ -242,7 +221,7 @@ def upgrade_head(learner, alembic_cfg, db, sql):
         )
     with db.connect() as conn:
         versions = [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
-    heads = script_directory(learner, alembic_cfg).get_heads()
+    heads = migrate.script_directory(learner, alembic_cfg).get_heads()
     if sorted(versions) != sorted(heads):
         fail(f"after `alembic upgrade head`, alembic_version holds {versions}, expected the head {heads}")
 
@@ -250,15 +229,15 @@ def upgrade_head(learner, alembic_cfg, db, sql):
 @check("no-drift", "at head the database matches models.py (autogenerate finds nothing to do)")
 def no_drift(learner, alembic_cfg, db, sql):
     upgrade_first(learner, sql, db, alembic_cfg, need_tables=False)
-    diffs, code = compare(db, learner.models.Base.metadata)
+    diffs, code = migrations.compare(db, learner.models.Base.metadata)
     if diffs:
-        files = ", ".join(relative(learner, p) for p in revision_files(learner))
+        files = ", ".join(migrations.relative(learner, p) for p in revision_files(learner))
         fix = (
             f"fix the revision ({files}) so that it builds exactly that schema" if files else
             "there is no revision yet; generate it (with env.py done, autogenerate drafts exactly what is "
             f"shown below), then review it:\n    {GENERATE}\nWhat is missing"
         )
-        fail(drift_message(
+        fail(migrations.drift_message(
             diffs, code,
             f"after `alembic upgrade head` the database still differs from models.py "
             f"({len(diffs)} difference{'s' if len(diffs) > 1 else ''}). models.py is the reference (it is "
@@ -269,8 +248,8 @@ def no_drift(learner, alembic_cfg, db, sql):
 @check("downgrade-base", "`alembic downgrade base` removes everything the revisions created")
 def downgrade_base(learner, alembic_cfg, db, sql):
     upgrade_first(learner, sql, db, alembic_cfg)
-    run_alembic(learner, sql, alembic_cfg, "downgrade", "base", doing="after upgrading to head, ")
-    left = sorted(table_names(db) - {"alembic_version"})
+    migrate.run(learner, sql, alembic_cfg, "downgrade", "base", doing="after upgrading to head, ")
+    left = sorted(migrations.table_names(db) - {"alembic_version"})
     with db.connect() as conn:
         sequences = conn.execute(text(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -281,11 +260,11 @@ def downgrade_base(learner, alembic_cfg, db, sql):
             "WHERE t.typtype = 'e' AND n.nspname = 'public' ORDER BY 1"
         )).scalars().all()
         versions = conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() if (
-            "alembic_version" in table_names(db)) else 0
-    script = script_directory(learner, alembic_cfg)
-    where = ", ".join(function_line(learner, revision, "downgrade") for revision in script.walk_revisions())
+            "alembic_version" in migrations.table_names(db)) else 0
+    script = migrate.script_directory(learner, alembic_cfg)
+    where = ", ".join(migrations.function_line(learner, revision, "downgrade") for revision in script.walk_revisions())
     if left:
-        empty = any(is_noop(getattr(r.module, "downgrade", None)) for r in script.walk_revisions())
+        empty = any(migrations.is_noop(getattr(r.module, "downgrade", None)) for r in script.walk_revisions())
         fail(
             f"after `alembic downgrade base` these tables are still there: {', '.join(left)}. "
             f"downgrade() must undo exactly what upgrade() did, in reverse order ({where})"
@@ -305,13 +284,13 @@ def downgrade_base(learner, alembic_cfg, db, sql):
 @check("upgrade-again", "after a full downgrade, `alembic upgrade head` works again")
 def upgrade_again(learner, alembic_cfg, db, sql):
     upgrade_first(learner, sql, db, alembic_cfg)
-    first = table_names(db)
-    run_alembic(
+    first = migrations.table_names(db)
+    migrate.run(
         learner, sql, alembic_cfg, "downgrade", "base", doing="after upgrading to head, ", owner="downgrade-base"
     )
     again = "after `alembic upgrade head` and `alembic downgrade base`, "
-    run_alembic(learner, sql, alembic_cfg, "upgrade", "heads", doing=again)
-    missing = sorted(first - table_names(db))
+    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing=again)
+    missing = sorted(first - migrations.table_names(db))
     if missing:
         fail(
             f"the first `alembic upgrade head` created {', '.join(sorted(first))}; after `downgrade base` "
@@ -331,7 +310,7 @@ def revisions_self_contained(learner):
             tree = ast.parse(path.read_text(), filename=str(path))
         except SyntaxError:
             continue  # the other checks report it, with the line
-        where = relative(learner, path)
+        where = migrations.relative(learner, path)
         for node in ast.walk(tree):
             names = []
             if isinstance(node, ast.Import):

@@ -13,10 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect, text
 
-from checker import check, fail, fixture
-from checker.authoring import migrations
-from checker.api import starter_untouched
-from checker.authoring.migrations import alembic_config, compare, drift_message, error_summary, function_line, is_noop, relative, table_names
+from checker.authoring import check, fail, fixture, migrations, starter_untouched
 
 EXERCISE = "07-rename-migration"
 HERE = Path(__file__).parent
@@ -26,7 +23,6 @@ DOCUMENTS = [
     ("Memo", "Keep me: the quarterly numbers are in.\nSecond line — ünïcode ✓"),
     ("Long read", "A document long enough to matter. " * 200),
 ]
-
 
 
 def advice(text_: str) -> str | None:
@@ -61,29 +57,14 @@ def advice(text_: str) -> str | None:
     return None
 
 
-def explain(error: BaseException, learner) -> str:
-    return migrations.explain(error, learner, advice)
-
-
-def script_directory(learner, config):
-    return migrations.script_directory(learner, config, advice)
-
-
-def run_alembic(learner, sql, config, verb: str, target: str, **options) -> None:
-    migrations.run_alembic(learner, sql, config, verb, target, advice=advice, **options)
-
-# -- running Alembic ---------------------------------------------------------------------------
-
-
-# -- drift, in words and as the migration still needed ------------------------------------------
+migrate = migrations.Advised(advice)
+"""``migrate.run(...)``, ``migrate.explain(...)``, ``migrate.script_directory(...)`` with this advice."""
 
 
 # -- setting the stage ------------------------------------------------------------------------
 
 
-@fixture
-def alembic_cfg(learner, database_url):
-    return alembic_config(learner, database_url)
+fixture(migrations.alembic_cfg)  # the learner's alembic.ini, with DATABASE_URL passed by the grader
 
 
 def columns(db, table: str = "documents") -> list[str]:
@@ -96,7 +77,7 @@ def new_revisions(learner, script) -> list:
 
 def where_new(learner, script, name: str) -> str:
     found = new_revisions(learner, script)
-    return ", ".join(function_line(learner, r, name) for r in found) or "your new revision"
+    return ", ".join(migrations.function_line(learner, r, name) for r in found) or "your new revision"
 
 
 def require_revision_1(learner, script):
@@ -122,8 +103,8 @@ def require_new_revision(learner, script):
 
 def require_revision_1_intact(learner, sql, db, config) -> None:
     """Upgrade an empty database to revision 1 and make sure it is revision 1 as provided (body)."""
-    run_alembic(learner, sql, config, "upgrade", REVISION_1, doing="on an empty database, ")
-    found = columns(db) if "documents" in table_names(db) else []
+    migrate.run(learner, sql, config, "upgrade", REVISION_1, doing="on an empty database, ")
+    found = columns(db) if "documents" in migrations.table_names(db) else []
     if "body" not in found:
         fail(
             f"at revision 1 documents has no body column (it has: {', '.join(found) or 'no table at all'}): "
@@ -158,7 +139,7 @@ def insert_documents(db, body_column: str, stage: str) -> None:
                     {"title": title, "body": body, "owner": owner},
                 )
     except Exception as error:
-        fail(f"{stage} the grader could not insert a document into documents.{body_column}: {error_summary(error)}")
+        fail(f"{stage} the grader could not insert a document into documents.{body_column}: {migrations.error_summary(error)}")
 
 
 def read_back(db, column: str) -> dict[str, str | None]:
@@ -175,7 +156,7 @@ def lost(found: dict[str, str | None]) -> list[str]:
 
 @check("single-head", "the revisions form one chain with exactly one head, past revision 1")
 def single_head(learner, alembic_cfg):
-    script = script_directory(learner, alembic_cfg)
+    script = migrate.script_directory(learner, alembic_cfg)
     require_new_revision(learner, script)
     heads = script.get_heads()
     if len(heads) > 1:
@@ -183,7 +164,7 @@ def single_head(learner, alembic_cfg):
         for head in heads:
             revision = script.get_revision(head)
             lines.append(
-                f"  - {head} ({relative(learner, revision.path)}), down_revision = {revision.down_revision!r}"
+                f"  - {head} ({migrations.relative(learner, revision.path)}), down_revision = {revision.down_revision!r}"
             )
         fail(
             f"your revisions have {len(heads)} heads, so `alembic upgrade head` refuses to run:\n"
@@ -194,12 +175,12 @@ def single_head(learner, alembic_cfg):
 
 @check("down-revision", "the new revision builds on revision 1 (down_revision = revision 1)")
 def down_revision(learner, alembic_cfg):
-    script = script_directory(learner, alembic_cfg)
+    script = migrate.script_directory(learner, alembic_cfg)
     require_new_revision(learner, script)
     for revision in new_revisions(learner, script):
         if revision.down_revision is None:
             fail(
-                f"{relative(learner, revision.path)} has down_revision = None: it claims to be a first "
+                f"{migrations.relative(learner, revision.path)} has down_revision = None: it claims to be a first "
                 "revision of its own, beside revision 1, instead of coming after it. Alembic may run it "
                 f'before the table even exists. Set down_revision = "{REVISION_1}"'
             )
@@ -210,11 +191,11 @@ def down_revision(learner, alembic_cfg):
 
 @check("rename-keeps-data", "text written at revision 1 is in documents.content after `upgrade head`")
 def rename_keeps_data(learner, alembic_cfg, db, sql):
-    script = script_directory(learner, alembic_cfg)
+    script = migrate.script_directory(learner, alembic_cfg)
     require_new_revision(learner, script)
     require_revision_1_intact(learner, sql, db, alembic_cfg)
     insert_documents(db, "body", "at revision 1,")
-    run_alembic(learner, sql, alembic_cfg, "upgrade", "heads", doing="with documents in the table, ")
+    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing="with documents in the table, ")
     found_columns = columns(db)
     where = where_new(learner, script, "upgrade")
     if "content" not in found_columns:
@@ -244,24 +225,24 @@ def rename_keeps_data(learner, alembic_cfg, db, sql):
 
 @check("downgrade-restores-body", "`alembic downgrade -1` puts the text back in documents.body")
 def downgrade_restores_body(learner, alembic_cfg, db, sql):
-    script = script_directory(learner, alembic_cfg)
+    script = migrate.script_directory(learner, alembic_cfg)
     require_new_revision(learner, script)
     if len(script.get_heads()) > 1:
         fail("your revisions have more than one head, so `alembic downgrade -1` has no single meaning: "
              "fix that first (see the check `single-head`)")
     require_revision_1_intact(learner, sql, db, alembic_cfg)
-    run_alembic(learner, sql, alembic_cfg, "upgrade", "heads", doing="on an empty database, ", owner="no-drift")
+    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing="on an empty database, ", owner="no-drift")
     if "content" not in columns(db):
         fail("after `alembic upgrade head` documents has no content column, so this can't be tested yet "
              "(see the check `rename-keeps-data`)")
     insert_documents(db, "content", "at head,")
     label = downgrade_label(script)
-    run_alembic(learner, sql, alembic_cfg, "downgrade", label,
+    migrate.run(learner, sql, alembic_cfg, "downgrade", label,
                 doing="with documents in the table, ")
     found_columns = columns(db)
     where = where_new(learner, script, "downgrade")
     if "body" not in found_columns:
-        empty = any(is_noop(getattr(r.module, "downgrade", None)) for r in new_revisions(learner, script))
+        empty = any(migrations.is_noop(getattr(r.module, "downgrade", None)) for r in new_revisions(learner, script))
         fail(
             f"after `alembic downgrade {label}` documents has no body column (it has: {', '.join(found_columns)}): "
             "downgrade() must undo upgrade() and bring back revision 1's schema"
@@ -286,18 +267,18 @@ def downgrade_restores_body(learner, alembic_cfg, db, sql):
 
 @check("no-drift", "at head the database matches models.py (autogenerate finds nothing to do)")
 def no_drift(learner, alembic_cfg, db, sql):
-    run_alembic(learner, sql, alembic_cfg, "upgrade", "heads", doing="on an empty database, ")
-    diffs, code = compare(db, learner.models.Base.metadata)
+    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing="on an empty database, ")
+    diffs, code = migrations.compare(db, learner.models.Base.metadata)
     if not diffs:
         return
     flat = [d for group in diffs for d in (group if isinstance(group, list) else [group])]
     renamed = {d[0] for d in flat if d[0] in ("add_column", "remove_column") and d[2] == "documents"}
-    script = script_directory(learner, alembic_cfg)
+    script = migrate.script_directory(learner, alembic_cfg)
     fix = (
         f"fix your new revision ({where_new(learner, script, 'upgrade')})" if new_revisions(learner, script)
         else "revision 2 has still to be written"
     )
-    message = drift_message(
+    message = migrations.drift_message(
         diffs, code,
         "after `alembic upgrade head` the database still differs from models.py "
         f"({len(diffs)} difference{'s' if len(diffs) > 1 else ''}). models.py is the reference (it is provided); "
@@ -314,10 +295,10 @@ def no_drift(learner, alembic_cfg, db, sql):
 
 @check("round-trip", "upgrade head → downgrade base → upgrade head works on an empty database")
 def round_trip(learner, alembic_cfg, db, sql):
-    require_new_revision(learner, script_directory(learner, alembic_cfg))
-    run_alembic(learner, sql, alembic_cfg, "upgrade", "heads", doing="on an empty database, ", owner="no-drift")
-    run_alembic(learner, sql, alembic_cfg, "downgrade", "base", doing="after upgrading to head, ")
-    left = sorted(table_names(db) - {"alembic_version"})
+    require_new_revision(learner, migrate.script_directory(learner, alembic_cfg))
+    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing="on an empty database, ", owner="no-drift")
+    migrate.run(learner, sql, alembic_cfg, "downgrade", "base", doing="after upgrading to head, ")
+    left = sorted(migrations.table_names(db) - {"alembic_version"})
     if left:
         fail(f"after `alembic downgrade base` these tables are still there: {', '.join(left)}")
-    run_alembic(learner, sql, alembic_cfg, "upgrade", "heads", doing="after `alembic downgrade base`, ")
+    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing="after `alembic downgrade base`, ")

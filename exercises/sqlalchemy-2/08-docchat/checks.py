@@ -15,25 +15,31 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from checker import check, fail, fixture, step
-from checker.process.fresh import run_fresh
-from checker.process.harness import learner_traceback
-from checker.api import fix_or_hint
-from checker.authoring.docchat import ordering_mistake
-from checker.authoring import migrations
-from checker.authoring.inspectors import calls, url_literals
-from checker.capture.shape import Shape
+from checker.authoring import (
+    Shape,
+    calls,
+    check,
+    fail,
+    fix_or_hint,
+    fixture,
+    learner_engine,
+    migrations,
+    no_url_literal,
+    ordering_mistake,
+    run_fresh,
+    step,
+    url_literals,
+    url_mismatch,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import
     from alembic import command
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
     from fastapi import Depends, FastAPI, HTTPException
     from fastapi.testclient import TestClient
 
@@ -48,90 +54,74 @@ EXPECTED_COLUMNS = {
 }
 SUBPROCESS_TIMEOUT = 40
 FIX_GET_DB = "db = SessionLocal()` then `try: yield db` / `finally: db.close()"
+MISSING_INI = (
+    "alembic.ini is missing from your exercise folder: restore it with `course reset 08-docchat` "
+    "(after saving your work), or run `alembic init alembic` there"
+)
 
 
 # --------------------------------------------------------------------------- alembic helpers
 
 
-def alembic_config(learner, url: str | None = None) -> Config:
-    ini = learner.dir / "alembic.ini"
-    if not ini.is_file():
-        fail(
-            "alembic.ini is missing from your exercise folder: restore it with `course reset 08-docchat` "
-            "(after saving your work), or run `alembic init alembic` there"
-        )
-    config = Config(str(ini))
-    if url is not None:
-        config.set_main_option("sqlalchemy.url", url)
-    return config
-
-
-def explain(error: BaseException, learner, action: str) -> str:
-    """A failure message for an Alembic run that raised."""
-    trace = learner_traceback(error, learner.dir.resolve())
-    text_ = f"{type(error).__name__}: {error}"
-    hint = ""
+def advice(text_: str) -> str | None:
+    """What an Alembic error usually means in this exercise (``checker.authoring.migrations`` adds the rest)."""
     if "sqlalchemy.dialects:driver" in text_ or "driver://" in text_:
-        hint = (
+        return (
             "env.py connected to the placeholder URL of alembic.ini (driver://user:pass@localhost/dbname). "
             'Take the URL from the environment in env.py: config.set_main_option("sqlalchemy.url", '
             'os.environ["DATABASE_URL"].replace("%", "%%")), or create the engine from os.environ["DATABASE_URL"]'
         )
-    elif "script_location" in text_:
-        hint = "alembic.ini has no script_location: restore the [alembic] section (script_location = %(here)s/alembic)"
-    elif "Multiple head" in text_ or "multiple heads" in text_.lower():
-        hint = (
+    if "Multiple head" in text_ or "multiple heads" in text_.lower():
+        return (
             "there are several heads: two revisions have the same down_revision. Delete the duplicate, or "
             "point the newer one's down_revision at the older one's revision id"
         )
-    elif "Can't locate revision" in text_:
-        hint = (
+    if "Can't locate revision" in text_:
+        return (
             "the database or a revision file names a revision id that no file in alembic/versions/ defines: "
             "check every down_revision"
         )
-    elif "depend on it" in text_ or "DependentObjectsStillExist" in text_:
-        hint = (
+    if "depend on it" in text_ or "DependentObjectsStillExist" in text_:
+        return (
             "downgrade() drops users while documents still references it through its foreign key: drop "
             "documents first, then users — the reverse order of upgrade()"
         )
-    elif "already exists" in text_:
-        hint = (
+    if "already exists" in text_:
+        return (
             "a table the revision creates already exists: did something run create_all on this database? "
             "The schema must come from the migrations alone"
         )
-    elif "connection" in text_ and ("OperationalError" in text_ or "refused" in text_):
-        hint = (
+    if "connection" in text_ and ("OperationalError" in text_ or "refused" in text_):
+        return (
             "env.py could not connect to the database. It must connect to os.environ[\"DATABASE_URL\"] (the "
             "grader's fresh database); a URL taken from alembic.ini or written into env.py points elsewhere"
         )
-    elif isinstance(error, ModuleNotFoundError):
-        hint = (
+    if text_.startswith("ModuleNotFoundError"):
+        return (
             "alembic.ini's prepend_sys_path = . puts the exercise folder on sys.path, so env.py imports your "
             "flat modules directly: `from models import Base`"
         )
-    return f"`alembic {action}` failed:\n{trace}" + (f"\n{hint}" if hint else "")
+    return None
 
 
-def run_alembic(learner, config: Config, action: str, target: str) -> None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            getattr(command, action)(config, target)
-    except SystemExit as error:
-        fail(f"`alembic {action} {target}` exited ({error}); env.py must not call sys.exit()")
-    except Exception as error:
-        fail(explain(error, learner, f"{action} {target}"))
+migrate = migrations.Advised(advice)
+"""``migrate.run(...)``, ``migrate.explain(...)``, ``migrate.script_directory(...)`` with this advice."""
+
+
+def alembic_config(learner, url: str | None = None):
+    """alembic.ini as the learner wrote it: env.py must find DATABASE_URL itself. With ``url``,
+    alembic.ini's sqlalchemy.url replaced by it."""
+    return migrations.alembic_config(learner, url, missing=MISSING_INI)
 
 
 def revisions(learner):
     """The learner's revision scripts (and a failure if there are none, or several heads)."""
-    config = alembic_config(learner)
+    script = migrate.script_directory(learner, alembic_config(learner))
     try:
-        script = ScriptDirectory.from_config(config)
         found = list(script.walk_revisions())
         heads = script.get_heads()
     except Exception as error:
-        fail(f"Alembic cannot read alembic/versions/: {type(error).__name__}: {str(error)[:400]}")
+        fail("Alembic cannot read alembic/versions/:\n" + migrate.explain(error, learner))
     if not found:
         fail(
             "alembic/versions/ holds no revision, so `alembic upgrade head` has nothing to run and creates no "
@@ -146,34 +136,24 @@ def revisions(learner):
     return script, found
 
 
-def revision_file(script, found) -> str:
-    head = script.get_revision(script.get_heads()[0])
-    try:
-        return f"alembic/versions/{Path(head.path).name}"
-    except Exception:
-        return "alembic/versions/"
+def head_file(learner, script) -> str:
+    """``alembic/versions/x.py``: the head revision's file."""
+    return migrations.relative(learner, script.get_revision(script.get_heads()[0]).path)
 
 
-def table_names(db) -> set[str]:
-    from sqlalchemy import inspect as sa_inspect
-
-    return set(sa_inspect(db).get_table_names())
-
-
-def upgrade_head(learner, db) -> None:
+def upgrade_head(learner, sql, db) -> None:
     """Run the learner's migrations to head; a short failure if that is impossible."""
     try:
-        script = ScriptDirectory.from_config(alembic_config(learner))
-        has_revisions = bool(list(script.walk_revisions()))
-    except Exception:
+        has_revisions = bool(list(migrations.script_directory(learner, alembic_config(learner)).walk_revisions()))
+    except Exception:  # a failure too: upgrade-builds-schema says what is wrong
         has_revisions = False
     if not has_revisions:
         fail(
             "this check needs the schema your migrations build, but alembic/versions/ holds no revision "
             "(see the check upgrade-builds-schema)"
         )
-    run_alembic(learner, alembic_config(learner), "upgrade", "head")
-    missing = {"users", "documents"} - table_names(db)
+    migrate.run(learner, sql, alembic_config(learner), "upgrade", "head", owner="upgrade-builds-schema")
+    missing = {"users", "documents"} - migrations.table_names(db)
     if missing:
         fail(
             f"after `alembic upgrade head` the database has no table {' and no table '.join(sorted(missing))}, so there is "
@@ -290,7 +270,7 @@ def describe_status(status: int, body: str, call: str) -> str:
 @fixture
 def fresh(db):
     """The grader's view of the empty database the check starts on."""
-    existing = table_names(db)
+    existing = migrations.table_names(db)
     if existing:
         fail(
             f"the database should be empty at the start of this check, but it holds {', '.join(sorted(existing))}: "
@@ -300,9 +280,9 @@ def fresh(db):
 
 
 @fixture
-def migrated(learner, fresh):
+def migrated(learner, fresh, sql):
     """The learner's migrations at head, and user 1, who owns every document."""
-    upgrade_head(learner, fresh)
+    upgrade_head(learner, sql, fresh)
     try:
         with fresh.begin() as conn:
             conn.execute(text("INSERT INTO users (id, email, name) VALUES (1, 'owner@docchat.dev', 'Owner')"))
@@ -321,25 +301,12 @@ def migrated(learner, fresh):
 
 @check("url-from-env", "the app and env.py take the database URL from DATABASE_URL; no URL in the code")
 def url_from_env(learner, database_url, fresh):
-    engine = learner.require("db", "engine", 'engine = create_engine(os.environ["DATABASE_URL"])')
-    if not isinstance(engine, Engine):
-        fail(f"db.engine must be an Engine from create_engine(...), not {type(engine).__name__}")
-    expected, actual = make_url(database_url), engine.url
-    if (actual.database, actual.username, actual.host, actual.query.get("host")) != (
-        expected.database, expected.username, expected.host, expected.query.get("host")
-    ):
-        fail(
-            f"db.engine points at {actual.render_as_string(hide_password=True)}, but DATABASE_URL is "
-            f"{expected.render_as_string(hide_password=True)}: create_engine(os.environ[\"DATABASE_URL\"])"
-        )
+    engine = learner_engine(learner, 'engine = create_engine(os.environ["DATABASE_URL"])')
+    mismatch = url_mismatch(engine.url, database_url)
+    if mismatch:
+        fail(f'{mismatch}: create_engine(os.environ["DATABASE_URL"])')
     for filename in ("db.py", "alembic/env.py", "main.py", "deps.py"):
-        literals = url_literals(learner.source(filename))
-        if literals:
-            line, value = literals[0]
-            fail(
-                f"{filename}:{line} contains a connection string ({value!r}). Credentials in source end up in "
-                "git and tie the code to one machine: read os.environ[\"DATABASE_URL\"] instead"
-            )
+        no_url_literal(learner, filename)
     ini_text = learner.source("alembic.ini")
     parser = configparser.RawConfigParser()
     try:
@@ -358,7 +325,7 @@ def url_from_env(learner, database_url, fresh):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            command.upgrade(alembic_config(learner, url=DEAD_URL), "head")
+            command.upgrade(alembic_config(learner, DEAD_URL), "head")
     except Exception as error:
         message = str(error)
         if "127.0.0.1" in message or "not_this" in message or "port 1" in message:
@@ -370,10 +337,10 @@ def url_from_env(learner, database_url, fresh):
                 "or build the engine from os.environ[\"DATABASE_URL\"] yourself"
             )
         if "sqlalchemy.dialects:driver" in message:
-            fail(explain(error, learner, "upgrade head"))
+            fail("`alembic upgrade head` failed:\n" + migrate.explain(error, learner))
         # any other error is about the migrations themselves: upgrade-builds-schema reports it
         return
-    if "alembic_version" not in table_names(fresh):
+    if "alembic_version" not in migrations.table_names(fresh):
         fail(
             "`alembic upgrade head` ran, but left no alembic_version table in the database named by "
             "DATABASE_URL: env.py connected somewhere else. Build its engine from os.environ[\"DATABASE_URL\"]"
@@ -381,11 +348,11 @@ def url_from_env(learner, database_url, fresh):
 
 
 @check("upgrade-builds-schema", "`alembic upgrade head` on an empty database builds users and documents, matching the models")
-def upgrade_builds_schema(learner, fresh):
-    script, found = revisions(learner)
-    where = revision_file(script, found)
-    run_alembic(learner, alembic_config(learner), "upgrade", "head")
-    tables = table_names(fresh)
+def upgrade_builds_schema(learner, fresh, sql):
+    script, _ = revisions(learner)
+    where = head_file(learner, script)
+    migrate.run(learner, sql, alembic_config(learner), "upgrade", "head")
+    tables = migrations.table_names(fresh)
     missing = {"users", "documents"} - tables
     if missing:
         empty = (
@@ -403,8 +370,6 @@ def upgrade_builds_schema(learner, fresh):
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     if version != [script.get_heads()[0]]:
         fail(f"after `upgrade head`, alembic_version holds {version}; expected the head {script.get_heads()[0]}")
-    from sqlalchemy import inspect as sa_inspect
-
     inspector = sa_inspect(fresh)
     for table, columns in EXPECTED_COLUMNS.items():
         have = {c["name"] for c in inspector.get_columns(table)}
@@ -455,29 +420,29 @@ def upgrade_builds_schema(learner, fresh):
                 "database: env.py does not give Alembic your models' metadata. Set "
                 "`target_metadata = Base.metadata` (with `from models import Base`) in alembic/env.py"
             )
-        fail(explain(error, learner, "check"))
+        fail("`alembic check` failed:\n" + migrate.explain(error, learner))
 
 
 @check("downgrade-base", "`alembic downgrade base` removes the tables again, and upgrade head still works after it")
-def downgrade_base(learner, fresh):
-    script, found = revisions(learner)
-    where = revision_file(script, found)
-    run_alembic(learner, alembic_config(learner), "upgrade", "head")
-    run_alembic(learner, alembic_config(learner), "downgrade", "base")
-    left = table_names(fresh) - {"alembic_version"}
+def downgrade_base(learner, fresh, sql):
+    script, _ = revisions(learner)
+    where = head_file(learner, script)
+    migrate.run(learner, sql, alembic_config(learner), "upgrade", "head")
+    migrate.run(learner, sql, alembic_config(learner), "downgrade", "base")
+    left = migrations.table_names(fresh) - {"alembic_version"}
     if left:
         fail(
             f"after `alembic downgrade base` the tables {', '.join(sorted(left))} are still there: downgrade() "
             f"must undo upgrade(), dropping in reverse order — op.drop_table(\"documents\"), then "
             f"op.drop_table(\"users\") ({where})"
         )
-    run_alembic(learner, alembic_config(learner), "upgrade", "head")
+    migrate.run(learner, sql, alembic_config(learner), "upgrade", "head")
 
 
 @check("no-create-all", "the app never calls create_all: starting it on an empty database creates no tables")
 def no_create_all(learner, fresh):
     in_fresh_process(learner, START_SCRIPT, "starting your app (import main, run its startup, GET /documents)")
-    created = table_names(fresh)
+    created = migrations.table_names(fresh)
     if created and "alembic_version" not in created:
         fail(
             f"starting your app on an empty database created the tables {', '.join(sorted(created))}: something "
@@ -585,7 +550,7 @@ def sessions_closed(learner, migrated):
     app = learner.require("main", "app", "app = FastAPI()")
     if not isinstance(app, FastAPI):
         fail(f"main.app must be a FastAPI application, not a {type(app).__name__}")
-    engine = learner.require("db", "engine")
+    engine = learner_engine(learner, "")
     engine.dispose()
 
     def grader_boom(db: Session = Depends(get_db)):

@@ -11,13 +11,20 @@ import ast
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from checker import check, database_reason, fail, fixture, step
-from checker.api import fix_or_hint
-from checker.authoring.docchat import configured_models
 from sqlalchemy import inspect, select, text
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
+
+from checker.authoring import (
+    check,
+    configured_models,
+    database_reason,
+    fail,
+    fix_or_hint,
+    fixture,
+    learner_engine,
+    step,
+)
 
 HERE = Path(__file__).parent
 INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
@@ -74,10 +81,7 @@ def tables(models, db):
 @fixture
 def engine(learner):
     """The provided db.engine: not a grader engine, so what the learner's models send is captured."""
-    engine = learner.require("db", "engine", "the Engine, created with create_engine(...)")
-    if not isinstance(engine, Engine):
-        fail(f"db.engine must be an Engine from create_engine(...), not {type(engine).__name__}")
-    return engine
+    return learner_engine(learner)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -211,25 +215,6 @@ def table_exists(learner, schema, table: str, how: str):
     return schema.table(table)
 
 
-def expect_column(table, where: str, name: str, *, types: set[str], nullable: bool, length: int | None = None):
-    column = table.column(name)
-    if column.type_name not in types:
-        fail(f"{table.name}.{name} is {column.type} in Postgres; expected {' or '.join(sorted(types))} ({where})")
-    if length is not None and column.length != length:
-        got = f"length {column.length}" if column.length else "no length"
-        fail(
-            f"{table.name}.{name} is {column.type} ({got}); expected VARCHAR({length}): use String({length}) ({where})"
-        )
-    if column.nullable != nullable:
-        if nullable:
-            fail(f"{table.name}.{name} is NOT NULL in Postgres, but it must allow NULL: Mapped[str | None] ({where})")
-        fail(
-            f"{table.name}.{name} allows NULL in Postgres, but it must be NOT NULL: annotate it Mapped[...] "
-            f"without `| None` ({where})"
-        )
-    return column
-
-
 def expect_foreign_key(table, where: str, column: str, referred: str):
     fk = table.foreign_key(column)
     if fk is None:
@@ -334,7 +319,7 @@ def document_tag_table(learner, tables, schema, db):
         table.column(name)
     expect_pair_key(table, where, "document_id", "tag_id", "tag on the same document")
     for name in ("document_id", "tag_id"):
-        expect_column(table, where, name, types=INTEGER_TYPES, nullable=False)
+        table.expect_column(name, where, types=INTEGER_TYPES, nullable=False)
     expect_foreign_key(table, where, "document_id", "documents")
     expect_foreign_key(table, where, "tag_id", "tags")
     seed(db, tags=[(1, "finance")], links=[(10, 1)])
@@ -354,10 +339,10 @@ def tags_table(learner, models, tables, schema):
     where = learner.where("Tag", "id")
     if table.primary_key != ["id"]:
         fail(f"tags must have the primary key (id); Postgres has ({', '.join(table.primary_key)}) ({where})")
-    expect_column(table, where, "id", types=INTEGER_TYPES, nullable=False)
+    table.expect_column("id", where, types=INTEGER_TYPES, nullable=False)
     if not table.column("id").generated:
         fail(f"tags.id gets no value from Postgres: `id: Mapped[int] = mapped_column(primary_key=True)` ({where})")
-    expect_column(table, learner.where("Tag", "name"), "name", types={"VARCHAR"}, nullable=False, length=50)
+    table.expect_column("name", learner.where("Tag", "name"), types={"VARCHAR"}, nullable=False, length=50)
 
 
 @check("tag-name-unique", "tags.name is UNIQUE: Postgres rejects a second tag with the same name")
@@ -407,11 +392,11 @@ def bookmarks_table(learner, tables, schema):
         table.column(name)
     expect_pair_key(table, where, "user_id", "document_id", "bookmark (user, document)")
     for name in ("user_id", "document_id"):
-        expect_column(table, at(name), name, types=INTEGER_TYPES, nullable=False)
+        table.expect_column(name, at(name), types=INTEGER_TYPES, nullable=False)
     expect_foreign_key(table, at("user_id"), "user_id", "users")
     expect_foreign_key(table, at("document_id"), "document_id", "documents")
-    expect_column(table, at("added_at"), "added_at", types=TIMESTAMP_TYPES, nullable=False)
-    expect_column(table, at("note"), "note", types={"VARCHAR"}, nullable=True, length=200)
+    table.expect_column("added_at", at("added_at"), types=TIMESTAMP_TYPES, nullable=False)
+    table.expect_column("note", at("note"), types={"VARCHAR"}, nullable=True, length=200)
 
 
 @check("bookmark-added-at", "bookmarks.added_at is filled by Postgres (server default now())")

@@ -2,7 +2,7 @@
 chunks.document_id with ON DELETE CASCADE.
 
 Data is seeded through the grader's own connection (not captured). The learner's models then run
-on a fresh ``Session`` over an engine created here — not a grader engine, so every statement the
+on a fresh ``Session`` over the built-in ``captured_engine`` — not the grader's ``db``, so every statement the
 models make SQLAlchemy send is captured — and the tables are read back through a separate
 connection. ``session.delete()`` issues the cascade SELECT at once, not at flush, so the measured
 blocks wrap the ``delete()`` call as well as the ``commit()``.
@@ -10,9 +10,7 @@ blocks wrap the ``delete()`` call as well as the ``commit()``.
 
 from pathlib import Path
 
-from checker import check, database_reason, fail, fixture, step
-from checker.api import fix_or_hint
-from checker.authoring.docchat import configured_models
+from checker.authoring import check, configured_models, database_reason, fail, fix_or_hint, fixture, step
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -69,13 +67,6 @@ def models(learner):
 @fixture
 def tables(models, db):
     models.Base.metadata.create_all(db)
-
-
-@fixture
-def engine(captured_engine):
-    """The engine for the learner's sessions: its SQL is captured (it shares the grader's
-    connections, so it costs no connection of its own)."""
-    return captured_engine
 
 
 # --------------------------------------------------------------------------- helpers
@@ -213,13 +204,13 @@ def chunks_table(learner, models, tables, schema):
 
 
 @check("chunks-relationship", "document.chunks and chunk.document navigate both ways and stay in sync in memory")
-def chunks_relationship(learner, models, tables, db, engine):
+def chunks_relationship(learner, models, tables, db, captured_engine):
     relationships(learner, models)
     Document, Chunk = models.Document, models.Chunk
     seed(db)
     with (
         step("reading document.chunks and chunk.document", learner.where("Document", "chunks")),
-        Session(engine) as session,
+        Session(captured_engine) as session,
     ):
         for doc_id, title, chunk_ids in DOCUMENTS:
             got = sorted(c.id for c in session.get(Document, doc_id).chunks)
@@ -254,12 +245,12 @@ def chunks_relationship(learner, models, tables, db, engine):
 
 
 @check("delete-document-deletes-chunks", "session.delete(document) deletes its chunks too (ORM cascade)")
-def delete_document_deletes_chunks(learner, models, tables, db, engine, sql):
+def delete_document_deletes_chunks(learner, models, tables, db, captured_engine, sql):
     relationships(learner, models)
     Document = models.Document
     seed(db)
     where = learner.where("Document", "chunks")
-    with step("session.delete(document) and commit", where), Session(engine) as session:
+    with step("session.delete(document) and commit", where), Session(captured_engine) as session:
         handbook = session.get(Document, 1)
         list(handbook.chunks)  # loaded, as by code that showed them before deleting
         with sql.capture() as log:
@@ -300,12 +291,12 @@ def delete_document_deletes_chunks(learner, models, tables, db, engine, sql):
 
 
 @check("orphan-deleted", "removing a chunk from document.chunks deletes the chunk (delete-orphan)")
-def orphan_deleted(learner, models, tables, db, engine, sql):
+def orphan_deleted(learner, models, tables, db, captured_engine, sql):
     relationships(learner, models)
     Document = models.Document
     seed(db)
     where = learner.where("Document", "chunks")
-    with step("`document.chunks.remove(chunk)` and commit", where), Session(engine) as session:
+    with step("`document.chunks.remove(chunk)` and commit", where), Session(captured_engine) as session:
         policy = session.get(Document, 2)
         outdated = next(c for c in policy.chunks if c.id == 201)
         with sql.capture() as log:
@@ -378,13 +369,13 @@ def raw_delete_cascades(learner, models, tables, schema, db):
     "passive-deletes-no-select",
     "deleting a document whose chunks were never loaded sends no SQL on chunks (passive_deletes)",
 )
-def passive_deletes_no_select(learner, models, tables, schema, db, engine, sql):
+def passive_deletes_no_select(learner, models, tables, schema, db, captured_engine, sql):
     prop = relationships(learner, models)
     Document = models.Document
     seed(db)
     where = learner.where("Document", "chunks")
     ondelete = ondelete_of(schema)
-    with step("session.get(Document, 3), session.delete(document) and commit", where), Session(engine) as session:
+    with step("session.get(Document, 3), session.delete(document) and commit", where), Session(captured_engine) as session:
         with sql.capture() as log:
             faq = session.get(Document, 3)
             session.delete(faq)

@@ -8,7 +8,6 @@ fixed number of queries, an N+1 grows with the data. The rows each statement bro
 counted too (``cursor.rowcount``), to show what a JOIN on a collection multiplies.
 """
 
-import ast
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,9 +15,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
-from checker import check, fail, fixture
-from checker.api import fix_or_hint
-from checker.authoring.docchat import configured_models, seed
+from checker.authoring import check, configured_models, fail, fix_or_hint, fixture, seed
 
 HERE = Path(__file__).parent
 SELECTIN = "select(User).options(selectinload(User.documents))"
@@ -106,25 +103,13 @@ def documents_with_owners(learner):
 # --------------------------------------------------------------------------- helpers
 
 
-def defined_at(learner, name: str) -> str:
-    """``queries.py:12`` — where function ``name`` is defined."""
-    try:
-        tree = learner.tree("queries.py")
-    except SyntaxError:
-        return "queries.py"
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            return f"queries.py:{node.lineno}"
-    return "queries.py"
-
-
 def is_raise_error(error: Exception) -> bool:
     return isinstance(error, InvalidRequestError) and "is not available due to lazy=" in str(error)
 
 
 def call(learner, fn, name: str, session, cls) -> list:
     """Run the learner's function: it must return a list of ``cls`` objects."""
-    where = defined_at(learner, name)
+    where = learner.where_defined(name, "queries.py")
     try:
         result = fn(session)
     except InvalidRequestError as error:
@@ -236,7 +221,7 @@ def lazy_raise(learner, models, tables, db, engine, sql):
 @check("users-with-documents", "users_with_documents() returns every user once, each with exactly their documents")
 def users_with_documents_correct(learner, models, tables, db, engine, users_with_documents):
     expected = seed(db, list(range(1, 13)), 12)
-    where = defined_at(learner, "users_with_documents")
+    where = learner.where_defined("users_with_documents", "queries.py")
     with Session(engine) as session:
         users = call(learner, users_with_documents, "users_with_documents", session, models.User)
         got = [user.id for user in users]
@@ -295,7 +280,7 @@ def selectin_collection(learner, models, tables, db, engine, users_with_document
     seed(db, list(range(4, 31)), 31)  # 30 users in all
     large = measure(*args)
     rows = engine.row_counter
-    where = defined_at(learner, "users_with_documents")
+    where = learner.where_defined("users_with_documents", "queries.py")
     documents_total = sum(1 for user_id in range(1, 31) for _ in range(user_id % 4))
 
     for *_, refused in (small, large):
@@ -395,7 +380,7 @@ def selectin_collection(learner, models, tables, db, engine, users_with_document
 @check("documents-with-owners", "documents_with_owners() returns every document once, each with its right owner")
 def documents_with_owners_correct(learner, models, tables, db, engine, documents_with_owners):
     expected = owners_of(seed(db, list(range(1, 13)), 12))
-    where = defined_at(learner, "documents_with_owners")
+    where = learner.where_defined("documents_with_owners", "queries.py")
     with Session(engine) as session:
         documents = call(learner, documents_with_owners, "documents_with_owners", session, models.Document)
         got = [doc.id for doc in documents]
@@ -420,7 +405,7 @@ def joined_owner(learner, models, tables, db, engine, documents_with_owners, sql
     seed(db, list(range(4, 31)), 31)  # 30 users in all
     large = measure(*args)
     rows = engine.row_counter
-    where = defined_at(learner, "documents_with_owners")
+    where = learner.where_defined("documents_with_owners", "queries.py")
 
     for *_, refused in (small, large):
         if refused is not None:

@@ -7,20 +7,18 @@ server through the ``admin`` fixture (a superuser engine without a pool) to look
 (Neon, Supabase) or a firewall drops connections that sit idle.
 """
 
-import ast
 import threading
 import time
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
-from checker import check, fail, fixture
-from checker.api import fix_or_hint
-from checker.authoring.inspectors import url_literals
+from checker.authoring import check, fail, fix_or_hint, fixture, no_url_literal, session_factory, url_mismatch
+from checker.authoring import learner_engine as docchat_engine
 
 HERE = Path(__file__).parent
 CONFIG = 'create_engine(os.environ["DATABASE_URL"], pool_size=5, max_overflow=10, pool_pre_ping=True)'
@@ -32,29 +30,13 @@ BARRIER_S = 8.0
 @fixture
 def learner_engine(learner):
     """``db.engine``, wherever it points."""
-    engine = learner.require("db", "engine", "the Engine, created once with create_engine(...)")
-    if not isinstance(engine, Engine):
-        fail(f"db.engine must be an Engine from create_engine(...), not {type(engine).__name__}")
-    return engine
-
-
-def url_mismatch(engine: Engine, database_url: str) -> str | None:
-    expected = make_url(database_url)
-    actual = engine.url
-    if (actual.database, actual.username, actual.query.get("host"), actual.host) == (
-        expected.database, expected.username, expected.query.get("host"), expected.host
-    ):
-        return None
-    return (
-        f"db.engine points at {actual.render_as_string(hide_password=True)}, "
-        f"but DATABASE_URL is {expected.render_as_string(hide_password=True)}"
-    )
+    return docchat_engine(learner, "the Engine, created once with create_engine(...)")
 
 
 @fixture
 def engine(learner_engine, database_url):
     """``db.engine``, which must point at DATABASE_URL (else no session can be tried)."""
-    if url_mismatch(learner_engine, database_url):
+    if url_mismatch(learner_engine.url, database_url):
         fail(
             "db.engine does not point at the database in DATABASE_URL, so this cannot be tried "
             "(see engine-from-env)"
@@ -62,38 +44,11 @@ def engine(learner_engine, database_url):
     return learner_engine
 
 
-@fixture
-def session_factory(learner):
-    factory = learner.require("db", "SessionLocal", "a sessionmaker bound to engine")
-    if not callable(factory):
-        fail(
-            f"db.SessionLocal is a {type(factory).__name__} object, not a factory: "
-            "use SessionLocal = sessionmaker(bind=engine), then open a session with SessionLocal()"
-        )
-    return factory
-
-
-def defined_line(learner, name: str) -> str:
-    """``db.py:8`` — where ``name`` is assigned or defined at module level."""
-    try:
-        tree = learner.tree("db.py")
-    except SyntaxError:
-        return "db.py"
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name == name:
-            return f"db.py:{node.lineno}"
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, ast.AnnAssign):
-            targets = [node.target]
-        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-            return f"db.py:{node.lineno}"
-    return "db.py"
+fixture(session_factory)
 
 
 def engine_line(learner) -> str:
-    return defined_line(learner, "engine")
+    return learner.where_defined("engine", "db.py")
 
 
 def backend_pid(factory) -> int:
@@ -112,17 +67,10 @@ def first_line(error: BaseException) -> str:
 
 @check("engine-from-env", "engine is built from DATABASE_URL, with no URL in the code")
 def engine_from_env(learner, learner_engine, database_url):
-    mismatch = url_mismatch(learner_engine, database_url)
+    mismatch = url_mismatch(learner_engine.url, database_url)
     if mismatch:
         fail(f'{mismatch}: create it with create_engine(os.environ["DATABASE_URL"], ...) ({engine_line(learner)})')
-    literals = url_literals(learner.source("db.py"))
-    if literals:
-        line, value = literals[0]
-        fail(
-            f"db.py:{line} contains a connection string ({value!r}). Credentials in source end up in git "
-            'and tie the code to one machine: read the URL with os.environ["DATABASE_URL"] instead '
-            "(no fallback literal either)"
-        )
+    no_url_literal(learner, "db.py")
 
 
 @check("pool-configured", "the engine's pool: QueuePool, pool_size=5, max_overflow=10, pool_pre_ping=True")
@@ -162,7 +110,7 @@ def pool_configured(learner, learner_engine):
 @check("sessions-share-pool", "sessions from SessionLocal() borrow and return the engine's pooled connections")
 def sessions_share_pool(learner, engine, session_factory):
     pids = [backend_pid(session_factory) for _ in range(6)]
-    where = defined_line(learner, "SessionLocal")
+    where = learner.where_defined("SessionLocal", "db.py")
     if len(set(pids)) == len(pids):
         fail(
             "6 sessions opened one after the other ran on 6 different server processes (6 different "

@@ -16,8 +16,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
-from checker import check, fail, fixture, step
-from checker.api import fix_or_hint
+from checker.authoring import check, fail, fix_or_hint, fixture, step
 
 HERE = Path(__file__).parent
 LIMIT = 5000
@@ -78,13 +77,6 @@ def seeded(models, db):
                 text("INSERT INTO documents (id, title, body, owner_id) VALUES (:id, :title, :body, 1)"),
                 {"id": doc_id, "title": f"Document {doc_id}", "body": body},
             )
-
-
-@fixture
-def engine(captured_engine):
-    """The engine for the learner's sessions: its SQL is captured (it shares the grader's
-    connections, so it costs no connection of its own)."""
-    return captured_engine
 
 
 # --------------------------------------------------------------------------- helpers
@@ -168,7 +160,7 @@ def instance_bool(learner, models, descriptor):
     "query-filters",
     "select(Document).where(Document.is_long) filters in Postgres with length() and returns the long documents",
 )
-def query_filters(learner, models, descriptor, seeded, engine, sql):
+def query_filters(learner, models, descriptor, seeded, captured_engine, sql):
     where = where_is_long(learner)
     Document = models.Document
     if isinstance(descriptor, property):
@@ -206,7 +198,7 @@ def query_filters(learner, models, descriptor, seeded, engine, sql):
             f"({where})"
         )
 
-    with Session(engine) as session:
+    with Session(captured_engine) as session:
         with sql.capture() as log:
             try:
                 documents = session.scalars(select(Document).where(Document.is_long)).all()
@@ -254,7 +246,7 @@ def query_filters(learner, models, descriptor, seeded, engine, sql):
             f"select(Document).where(Document.is_long) returned the wrong documents (the SQL is marked "
             f"below): {'; '.join(parts)}. {hint} ({where})"
         )
-    with Session(engine) as session:
+    with Session(captured_engine) as session:
         short = sorted(session.scalars(select(Document.id).where(~Document.is_long)).all())
     if short != sorted({n for n, _ in ROWS} - LONG_IDS):
         fail(
