@@ -1,8 +1,11 @@
 """The grading engine: runs learner code against a fresh Postgres and reports results as data.
 
-This package never imports the UI. ``checks.py`` files of exercises import from here::
+This package never imports the UI. ``checks.py`` files of exercises import from its door for
+check authors, ``checker.authoring`` (see ``docs/authoring.md``)::
 
-    from checker import check, fixture, fail
+    from checker.authoring import check, fixture, fail
+
+``from checker import check, fixture, fail`` keeps working for content written before the door.
 
 The parent side (``checker.process.runner``) imports no SQLAlchemy; the child side (``checker.process.harness``,
 ``checker.capture.log``, ``checker.fixtures``) runs inside the grading subprocess.

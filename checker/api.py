@@ -1,4 +1,7 @@
-"""The check-authoring API: what an exercise's ``checks.py`` imports.
+"""The check-authoring API: declaring checks and fixtures, failing with a message.
+
+An exercise's ``checks.py`` reaches these names through ``checker.authoring``, the door for
+check authors; this module may move, that one stays.
 
 A check is a function decorated with :func:`check`. Its parameters are fixtures, resolved by
 name as in pytest: the built-in ones (see ``checker.fixtures``) and any defined with
@@ -7,7 +10,7 @@ message of an ``assert`` or of :func:`fail`. Every check starts on an empty data
 
 Example::
 
-    from checker import check, fail
+    from checker.authoring import check, fail
 
     @check("email-unique", "users.email is UNIQUE")
     def email_unique(learner, db, schema):
