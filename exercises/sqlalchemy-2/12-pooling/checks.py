@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
-from checker.authoring import check, fail, fix_or_hint, fixture, no_url_literal, session_factory, url_mismatch
+from checker.authoring import check, database_reason, fail, fix_or_hint, fixture, no_url_literal, session_factory, url_mismatch
 from checker.authoring import learner_engine as docchat_engine
 
 HERE = Path(__file__).parent
@@ -54,12 +54,6 @@ def engine_line(learner) -> str:
 def backend_pid(factory) -> int:
     with factory() as session:
         return session.scalar(text("SELECT pg_backend_pid()"))
-
-
-def first_line(error: BaseException) -> str:
-    original = getattr(error, "orig", None) or error
-    lines = [line.strip() for line in str(original).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(original).__name__
 
 
 # --------------------------------------------------------------------------- checks
@@ -169,7 +163,7 @@ def survives_idle_kill(learner, engine, session_factory, admin, database_url):
     except DBAPIError as error:
         fail(
             f"the server closed the {idle} idle connection(s) in db.engine's pool — as Neon, Supabase or a "
-            f"firewall do with connections left idle — and the next session failed: {first_line(error)}. The "
+            f"firewall do with connections left idle — and the next session failed: {database_reason(error)}. The "
             "pool lent out a connection whose other end had hung up; in production a user sees that error. "
             "With pool_pre_ping=True the pool tests each connection with a tiny round trip before lending it "
             f"and silently replaces a dead one: `{CONFIG}` ({engine_line(learner)})"
@@ -229,13 +223,13 @@ def fifteen_concurrent(learner, engine, session_factory):
     if timeouts:
         fail(
             f"{len(timeouts)} of {CONCURRENT} concurrent sessions gave up waiting for a connection: "
-            f"{first_line(timeouts[0])}.{limit} the others had to wait for a connection to come back and hit "
+            f"{database_reason(timeouts[0])}.{limit} the others had to wait for a connection to come back and hit "
             f"pool_timeout. Allow a burst of 15: pool_size=5, max_overflow=10 ({where})"
         )
     if errors:
         fail(
             f"{len(errors)} of {CONCURRENT} concurrent sessions failed: {type(errors[0]).__name__}: "
-            f"{first_line(errors[0])} ({where})"
+            f"{database_reason(errors[0])} ({where})"
         )
     if gave_up or stuck or len(set(pids)) != CONCURRENT:
         fail(
