@@ -91,10 +91,26 @@ def test_several_jobs_come_back_in_order(shared):
     assert [r.status for r in results] == ["pass", "pass", "fail"]
 
 
+def test_a_job_of_another_shape_is_refused_whole_not_half_read(tmp_path, shared):
+    """A request with a job the service cannot read (the shape the runner used to send a worker)
+    grades nothing and says why; the service goes on serving."""
+    import contextlib
+
+    from course.grading import service
+
+    old = {"learner_dir": str(tmp_path), "checks_file": str(tmp_path / "checks.py"), "modules": ["mod"],
+           "database": "course_1", "only": []}
+    with contextlib.closing(service._connect()) as client:
+        service._request(client, {"fingerprint": service.fingerprint(), "jobs": [old]})
+        with pytest.raises(service.ServiceUnavailable, match=r"cannot read this request: .*missing field\(s\) 'exercise'"):
+            list(service._answers(client))
+    assert service.ping() == shared
+
+
 def test_a_stale_or_dead_service_is_not_used_and_check_still_works(tmp_path, shared):
     from course import locations
 
-    source = locations.PACKAGE_DIR.parent / "checker" / "report.py"
+    source = locations.PACKAGE_DIR.parent / "checker" / "wire.py"
     before = source.stat()
     os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))  # "the code changed"
     try:
