@@ -9,25 +9,47 @@ from rich.text import Text
 
 from checker.results import ExerciseResult, StatementView
 
-ICONS = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[yellow]![/]"}
+COLOURS = {"pass": "green", "fail": "red", "error": "yellow"}
+"""The colour of a check's or an exercise's status, everywhere (CLI and TUI)."""
+GLYPHS = {"pass": "✓", "fail": "✗", "error": "!"}
+"""The sign of a status, everywhere; :data:`ICONS` is the same in colour (rich markup)."""
+ICONS = {status: f"[{COLOURS[status]}]{glyph}[/]" for status, glyph in GLYPHS.items()}
+SECTION_ICONS = {"done": ICONS["pass"], "failing": ICONS["fail"], "not started": "[dim]·[/]", "quiz": "[b]?[/]"}
+"""A section's status in the table of contents: every exercise passed, one failing, …"""
+
+
+# -- SQL: one renderer for the CLI's printer and the TUI's SQL tab --------------------------------
+# rich.syntax imports pygments: only when there is SQL to show, never for `course --help`
+
+def sql_syntax(sql: str):
+    """SQL text, highlighted, wrapped at the width it is given, on the terminal's background."""
+    from rich.syntax import Syntax
+
+    return Syntax(sql, "sql", word_wrap=True, background_color="default")
+
+
+def statement_marker(number: int, view: StatementView, width: int = 0) -> Text:
+    """``▶ 3.``: the row's number, marked when the failing check is about that statement."""
+    return Text(f"{'▶' if view.flagged else ' '}{number:>{width}}.", style="red" if view.flagged else "dim")
+
+
+def statement_body(view: StatementView) -> Group:
+    """The statement highlighted, then ``↳ × 30  queries.py:12  lazy load of User.documents``."""
+    parts: list = [sql_syntax(view.sql)]
+    extra = "  ".join(p for p in (view.location, view.note) if p)
+    repeat = f"× {view.count}  " if view.count > 1 else ""
+    if extra or repeat:
+        parts.append(Text(f"↳ {repeat}{extra}", style="bold red" if view.flagged else "dim"))
+    return Group(*parts)
 
 
 def statements_table(views: list[StatementView]) -> Table:
-    from rich.syntax import Syntax  # pygments: only when there is SQL to show
-
+    """The statement list as one table: numbers on the left, each statement beside its number."""
     table = Table.grid(padding=(0, 1))
-    table.add_column(justify="right", style="dim")
+    table.add_column(justify="right")
     table.add_column()
     for number, view in enumerate(views, 1):
-        marker = "[red]▶[/]" if view.flagged else " "
-        sql = Syntax(view.sql, "sql", word_wrap=True, background_color="default")
-        parts: list = [sql]
-        extra = "  ".join(p for p in (view.location, view.note) if p)
-        repeat = f"× {view.count}  " if view.count > 1 else ""
-        if extra or repeat:
-            style = "red" if view.flagged else "dim"
-            parts.append(Text(f"↳ {repeat}{extra}", style=style))
-        table.add_row(f"{marker}{number}.", Group(*parts))
+        table.add_row(statement_marker(number, view), statement_body(view))
     return table
 
 
@@ -48,7 +70,7 @@ def things_to_fix(result: ExerciseResult) -> int:
 
 
 def print_result(console: Console, result: ExerciseResult, *, verbose: bool = False) -> None:
-    colour = {"pass": "green", "fail": "red", "error": "yellow"}[result.status]
+    colour = COLOURS[result.status]
     console.print(f"[bold]{result.exercise}[/]  [{colour}]{result.status.upper()}[/]  [dim]{result.duration_s:.2f} s[/]")
     shared = common_error(result)
     if shared is not None:

@@ -15,7 +15,14 @@ class EditorScreen(Screen):
     """One tab per file the learner edits; ctrl+s saves (the app's watcher then re-checks)."""
 
     class Saved(Message):
-        """The files were written (the app re-checks; the file watcher would too, later)."""
+        """The learner saved: ``written`` are the files whose text changed; ``rechecks`` says
+        whether the save is meant to re-check (the course app handles it; the watcher would see
+        the written files too, later)."""
+
+        def __init__(self, written: list[Path], rechecks: bool):
+            super().__init__()
+            self.written = written
+            self.rechecks = rechecks
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
@@ -54,12 +61,14 @@ class EditorScreen(Screen):
         self.query_one(f"#editor-{following.removeprefix('file-')}", TextArea).focus()
 
     def action_save(self) -> None:
+        written = []
         for index, path in enumerate(self.files):
             area = self.query_one(f"#editor-{index}", TextArea)
             if not path.exists() or path.read_text(encoding="utf-8") != area.text:
                 path.write_text(area.text, encoding="utf-8")
+                written.append(path)
         self.notify("Saved.", timeout=2)
-        self.post_message(self.Saved())
+        self.post_message(self.Saved(written, self.rechecks))
 
     def action_close(self) -> None:
         self.dismiss(None)

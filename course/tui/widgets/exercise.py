@@ -9,10 +9,12 @@ from textual.containers import VerticalScroll
 from textual.widgets import Markdown
 
 from course.content.model import Exercise, Section
+from course.render import GLYPHS
 
 STATUS_TEXT = {
-    "pass": "✅ passed", "fail": "❌ failing", "error": "⚠️ error (your code could not run)",
-    "not started": "not checked yet", "re-check": "🔁 the grader changed: check again",
+    "pass": f"{GLYPHS['pass']} passed", "fail": f"{GLYPHS['fail']} failing",
+    "error": f"{GLYPHS['error']} error (your code could not run)",
+    "not started": "not checked yet", "re-check": "the grader changed: check again",
 }
 
 

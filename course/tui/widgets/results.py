@@ -7,9 +7,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from checker.results import ExerciseResult
-from course.render import common_error
-
-ICONS = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[yellow]![/]"}
+from course.render import COLOURS, ICONS, common_error
 
 
 class ResultsView(VerticalScroll):
@@ -29,7 +27,7 @@ class ResultsView(VerticalScroll):
         self.remove_children()
         if note:
             self.mount(Static(escape(note), classes="placeholder"))
-        colour = {"pass": "green", "fail": "red", "error": "yellow"}[result.status]
+        colour = COLOURS[result.status]
         passed = sum(1 for c in result.checks if c.status == "pass")
         self.mount(Static(
             f"[b]{escape(result.exercise)}[/]  [{colour}]{result.status.upper()}[/]  "

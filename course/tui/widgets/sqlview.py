@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from rich.console import Group
-from rich.syntax import Syntax
-from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from checker.results import ExerciseResult
+from course.render import COLOURS, statement_body, statement_marker
 
 
 class SqlView(VerticalScroll):
-    """One block per check that sent SQL; the offending statements marked ▶ in red."""
+    """One block per check that sent SQL; the offending statements marked ▶ in red.
+
+    Each statement is drawn by the CLI's renderer (``course.render``), one widget per statement
+    so that the flagged ones can be styled (and found).
+    """
 
     def show_message(self, text: str) -> None:
         self.remove_children()
@@ -26,16 +29,10 @@ class SqlView(VerticalScroll):
             if not check.statements:
                 continue
             shown = True
-            colour = "green" if check.status == "pass" else "red"
+            colour = COLOURS["pass"] if check.status == "pass" else COLOURS["fail"]
             self.mount(Static(f"[{colour}]{check.name}[/] — {len(check.statements)} statement group(s)", classes="sql-title"))
             for number, view in enumerate(check.statements, 1):
-                parts: list = [Syntax(view.sql, "sql", word_wrap=True, background_color="default")]
-                extra = "  ".join(p for p in (view.location, view.note) if p)
-                repeat = f"× {view.count}  " if view.count > 1 else ""
-                if extra or repeat:
-                    parts.append(Text(f"↳ {repeat}{extra}", style="bold red" if view.flagged else "dim"))
-                marker = "▶" if view.flagged else " "
-                self.mount(Static(Group(Text(f"{marker}{number:>3}.", style="red" if view.flagged else "dim"), *parts),
+                self.mount(Static(Group(statement_marker(number, view, width=3), statement_body(view)),
                                   classes="statement flagged" if view.flagged else "statement"))
         if not shown:
             self.mount(Static("The last check captured no SQL from your code.", classes="placeholder"))
