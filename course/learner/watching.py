@@ -14,6 +14,7 @@ No UI here: the CLI and the TUI each drive a :class:`CheckGate` with what they s
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,17 +34,20 @@ def source_filter(_change, path: str) -> bool:
     return is_source(path)
 
 
-def snapshot(folder: Path) -> dict[str, int]:
-    """Modification times of the sources under ``folder`` (what a save changes)."""
-    times = {}
+def snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """The sources under ``folder`` as a save changes them: modification time, size and a
+    checksum of each (the clock of some file systems is coarse: two writes in a few
+    milliseconds can leave the same time)."""
+    files = {}
     for path in folder.rglob("*"):
         if is_source(path):
             try:
                 if path.is_file():
-                    times[str(path)] = path.stat().st_mtime_ns
+                    stat = path.stat()
+                    files[str(path)] = (stat.st_mtime_ns, stat.st_size, zlib.crc32(path.read_bytes()))
             except OSError:  # removed while we looked: that is a change the next look sees
                 continue
-    return times
+    return files
 
 
 def saves(root: Path, stop: threading.Event) -> Iterator[set[str]]:
@@ -56,7 +60,7 @@ def saves(root: Path, stop: threading.Event) -> Iterator[set[str]]:
         yield {path for _change, path in changes}
 
 
-def wait_for_save(folder: Path, since: dict[str, int], stop: threading.Event | None = None) -> bool:
+def wait_for_save(folder: Path, since: dict[str, tuple[int, int, int]], stop: threading.Event | None = None) -> bool:
     """Block until a source under ``folder`` is saved, or differs from ``since`` (a save made
     before the watcher was armed); False if ``stop`` was set first."""
     from watchfiles import watch
@@ -85,7 +89,7 @@ class CheckGate:
         self._lock = threading.Lock()
         self._running: str | None = None
         self._folder: Path | None = None
-        self._checked: dict[str, int] | None = None  # the sources as the last check started
+        self._checked: dict[str, tuple[int, int, int]] | None = None  # the sources as the last check started
 
     @property
     def running(self) -> str | None:

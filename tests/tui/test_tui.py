@@ -185,7 +185,7 @@ def test_the_section_quiz_uses_the_shared_engine(module, workspace, databases):
         app = make_app(module, workspace, databases)
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("q")
-            assert isinstance(app.screen, QuizScreen)
+            await wait_for(pilot, lambda: isinstance(app.screen, QuizScreen), timeout=10)  # its first import is slow
             screen = app.screen
             question = screen.question
             assert question.kind == "choice"
