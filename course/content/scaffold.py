@@ -108,7 +108,7 @@ MODELS_VARIANT = MODELS_SOLUTION.replace(
 
 CHECKS = '''"""Checks for 01-first-model. See docs/authoring.md for the API."""
 
-from checker import check, fail, fixture
+from checker.authoring import check, fail, fixture
 
 
 @fixture

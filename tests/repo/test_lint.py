@@ -80,3 +80,30 @@ def test_ruff_uses_the_repository_configuration(tmp_path: Path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "F401" in result.stdout
     assert "I001" in result.stdout
+
+
+def test_mypy_finds_nothing_in_course_and_checker():
+    """pyproject's [tool.mypy] holds: the annotations of both packages are checked, not only written."""
+    result = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental"], cwd=ROOT, capture_output=True, text=True,
+                            encoding="utf-8", timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+
+
+def test_mypy_uses_the_repository_configuration(tmp_path: Path):
+    """The gate above can fail: a wrong return type is a finding under that configuration."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("def half(n: int) -> int:\n    return n / 2\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "--config-file", str(ROOT / "pyproject.toml"),
+                             str(bad)], cwd=tmp_path, capture_output=True, text=True, encoding="utf-8", timeout=300)
+    assert result.returncode == 1 and "return-value" in result.stdout, result.stdout + result.stderr
+
+
+def test_the_pre_commit_hooks_are_the_suites_gates():
+    """The pre-commit configuration is valid and runs the same gates as the suite and CI (ruff, import-linter, mypy)."""
+    config = ROOT / ".pre-commit-config.yaml"
+    result = subprocess.run([sys.executable, "-m", "pre_commit", "validate-config", str(config)], cwd=ROOT,
+                            capture_output=True, text=True, encoding="utf-8", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = config.read_text(encoding="utf-8")
+    for entry in ("entry: ruff check", "entry: lint-imports", "entry: mypy", "entry: actionlint"):
+        assert entry in text, f"{entry!r} missing from .pre-commit-config.yaml"
