@@ -2,9 +2,10 @@
 
 ``checker.process.launch.SpawnLauncher`` keeps a few of these started ahead: each imports what every run
 needs (``--warm``) while nobody waits, says :data:`READY`, then blocks on its standard input for
-its one job, a JSON line ``{"job", "secret", "output"}`` (``job``: :meth:`checker.wire.GradingJob.to_json`). Its standard output, as started, is the results pipe: before
-any learner code runs it is moved to a private descriptor, and what the learner's code prints
-goes to the ``output`` file instead, so nothing printed can pass for a result.
+its one job, a JSON line ``{"job", "secret", "output"}`` (``job``: :meth:`checker.wire.GradingJob.to_json`;
+one it cannot read is refused with a signed ``grader-error``). Its standard output, as started, is
+the results pipe: before any learner code runs it is moved to a private descriptor, and what the
+learner's code prints goes to the ``output`` file instead, so nothing printed can pass for a result.
 
 Usage: ``python -P -m checker.process.spawned [--warm]``
 """

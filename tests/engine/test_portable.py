@@ -63,7 +63,7 @@ def test_the_service_over_loopback_tcp_answers_only_its_user(tmp_path, portable)
 
 def test_the_engine_runs_spawned_children_in_the_portable_mode(tmp_path):
     code = (
-        "from checker import platform\n"
+        "from checker.process import platform\n"
         "from checker.process.launch import default_launcher\n"
         "launcher = default_launcher()\n"
         "print(type(launcher).__name__, platform.can_fork_workers(), platform.unix_sockets())\n"
