@@ -13,6 +13,7 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -126,7 +127,7 @@ def learner_location() -> str | None:
     """``file.py:line`` of the innermost frame that belongs to the learner's files."""
     if _learner_root is None:
         return None
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     root = str(_learner_root)
     while frame is not None:
         filename = frame.f_code.co_filename

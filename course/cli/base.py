@@ -166,7 +166,10 @@ def _global_options(**extra):
 
 def _merge_global_option(ctx: click.Context, param: click.Parameter, value) -> None:
     if value not in (None, ()):
-        ctx.find_object(Context).apply(param.name, value)
+        context = ctx.find_object(Context)
+        # main() sets ctx.obj before click parses the subcommand's options, whose callback this is.
+        assert context is not None, "global option parsed outside the `course` group"
+        context.apply(param.name, value)
 
 
 def _with_options(options):

@@ -70,7 +70,11 @@ def check(obj: Context, exercise: str | None, all_: bool, as_json: bool, solutio
     """Grade EXERCISE (e.g. 05, relationships, sqlalchemy-2/05-relationships) or --all."""
     if bool(exercise) == all_:
         raise Fatal("give one EXERCISE or --all; fix: e.g. `course check 05` or `course check --all`")
-    exercises = [e for m in obj.modules for e in m.exercises] if all_ else [obj.exercise(exercise)]
+    if all_:
+        exercises = [e for m in obj.modules for e in m.exercises]
+    else:
+        assert exercise is not None  # the check above: without --all, EXERCISE was given
+        exercises = [obj.exercise(exercise)]
     from course.grading.local import check_exercises
 
     results = check_exercises(obj, exercises, solution=solution, as_json=as_json, verbose=verbose)

@@ -44,7 +44,7 @@ def python_blocks(text: str, root: Path | None = None) -> list[tuple[str, int, o
 
     ``root``: the content root that ``<!-- file: ... = path -->`` paths are relative to.
     """
-    blocks = []
+    blocks: list[tuple[str, int, object]] = []
     if root is not None:
         for match in FILE_FROM.finditer(text):
             line, source = text.count("\n", 0, match.start()) + 1, root / match.group(2)

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,7 +260,7 @@ ENTRY_POINT_GROUP = "course.content.model"
 ``lessons/``, ``exercises/`` and ``quizzes/``."""
 
 
-def content_roots(extra: list[str | Path] = ()) -> list[Path]:
+def content_roots(extra: Sequence[str | Path] = ()) -> list[Path]:
     """The built-in content, then ``--content`` folders, ``COURSE_PATH``, and installed packages.
 
     Packages are found through their entry point without importing them.

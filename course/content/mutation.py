@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from course.content.model import Exercise
 
@@ -151,8 +152,8 @@ def _sites(tree: ast.Module) -> Iterator[tuple]:
         elif isinstance(node, ast.Attribute) and node.attr in RENAMES:
             yield node, "swap-name", f".{node.attr} -> .{RENAMES[node.attr]}{context(node)}", \
                 (lambda twin, _: setattr(twin, "attr", RENAMES[twin.attr]))
-        elif isinstance(node, ast.Name) and node.id in RENAMES and isinstance(parents.get(id(node)), ast.Call) \
-                and parents[id(node)].func is node:
+        elif isinstance(node, ast.Name) and node.id in RENAMES and isinstance(call := parents.get(id(node)), ast.Call) \
+                and call.func is node:
             yield node, "swap-name", f"{node.id} -> {RENAMES[node.id]}{context(node)}", \
                 (lambda twin, root: _rename_call(root, twin))
         elif isinstance(node, ast.Constant) and id(node) not in docstrings:
@@ -186,7 +187,9 @@ def _rename_call(tree: ast.Module, name: ast.Name) -> None:
     """Call the swapped name instead, importing it next to the original where that is imported."""
     new = RENAMES[name.id]
     for node in ast.walk(tree):
-        names = [alias.name for alias in node.names] if isinstance(node, ast.ImportFrom) else []
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        names = [alias.name for alias in node.names]
         if name.id in names and new not in names:
             node.names.append(ast.alias(new))
     name.id = new
@@ -293,6 +296,21 @@ def write_mutant(folder: Path, mutation: Mutation) -> None:
 # -- perturbations: plausible learner values that a check must handle ---------------------------
 
 
+def _wrap_return(wrap: Callable[[ast.expr], ast.expr]) -> Apply:
+    """Return ``wrap(value)`` instead of ``value``; the twin is a copy of a ``return value``."""
+
+    def apply(twin: ast.AST, _: ast.Module) -> None:
+        assert isinstance(twin, ast.Return) and twin.value is not None  # only such returns are yielded
+        twin.value = wrap(twin.value)
+
+    return apply
+
+
+def _append_copy(statement: ast.stmt) -> Apply:
+    """Append a fresh copy of ``statement`` to the twin, a copy of an ast.ClassDef."""
+    return lambda twin, _: cast(ast.ClassDef, twin).body.append(copy.deepcopy(statement))
+
+
 def _perturbation_sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str, Apply]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -302,19 +320,19 @@ def _perturbation_sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str, A
                     yield inner, "return-none", f"return {code} in {node.name}", \
                         (lambda twin, _: setattr(twin, "value", ast.Constant(None)))
                     yield inner, "return-tuple", f"return {code} in {node.name}", \
-                        (lambda twin, _: setattr(twin, "value", ast.Tuple([twin.value], ast.Load())))
+                        _wrap_return(lambda value: ast.Tuple([value], ast.Load()))
                     yield inner, "return-text", f"return {code} in {node.name}", \
-                        (lambda twin, _: setattr(twin, "value", ast.Call(ast.Name("repr", ast.Load()), [twin.value], [])))
+                        _wrap_return(lambda value: ast.Call(ast.Name("repr", ast.Load()), [value], []))
         elif isinstance(node, ast.ClassDef):
             for statement in node.body:
                 if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
                     yield statement, "drop-attribute", f"{node.name}.{statement.target.id}", \
-                        (lambda twin, root: _drop_statement(root, twin))
+                        (lambda twin, root: _drop_statement(root, cast(ast.AnnAssign, twin)))
             if any(isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__tablename__" for t in s.targets)
                    for s in node.body):
                 extra = ast.parse("grader_extra: Mapped[int] = mapped_column()").body[0]
                 yield node, "extra-required-column", f"grader_extra: Mapped[int] on {node.name}", \
-                    (lambda twin, _, e=extra: twin.body.append(copy.deepcopy(e)))
+                    _append_copy(extra)
     for statement in tree.body:
         if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name) \
                 and isinstance(statement.value, ast.Call):

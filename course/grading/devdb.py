@@ -25,6 +25,7 @@ def dev_database_url(exercise, backend: str | None = None, database_url: str | N
     from course.postgres.url import UrlServer
 
     choice = choose_backend(backend, database_url)
+    server: UrlServer | embedded.EmbeddedServer | None
     if choice.backend == "url":
         server = UrlServer(choice.database_url or "")
     else:

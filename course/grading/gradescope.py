@@ -18,7 +18,9 @@ import sys
 import tempfile
 import tomllib
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from course import __version__
 from course.content.model import Exercise
@@ -61,15 +63,17 @@ def declared_checks(exercise: Exercise) -> list[tuple[str, str]]:
     """The (name, title) of every ``@check("name", "title")`` in the exercise's checks.py, in
     order: the tests an autograder lists even when the code could not run at all."""
     tree = ast.parse(exercise.checks_file.read_text(encoding="utf-8"), str(exercise.checks_file))
-    found = []
+    found: list[tuple[str, str]] = []
     for node in tree.body:
         if not isinstance(node, ast.FunctionDef):
             continue
         for decorator in node.decorator_list:
             if (isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == "check"
                     and decorator.args and isinstance(decorator.args[0], ast.Constant)):
+                name = decorator.args[0].value
                 title = decorator.args[1].value if len(decorator.args) > 1 and isinstance(decorator.args[1], ast.Constant) else ""
-                found.append((decorator.args[0].value, title or decorator.args[0].value))
+                # check(name: str, title: str = ""): the literals are strings in a checks.py that follows it
+                found.append((cast(str, name), cast(str, title or name)))
     return found
 
 
@@ -90,9 +94,10 @@ def weights_of(exercise: Exercise) -> dict[str, float]:
 
 
 def build(exercises: list[Exercise], output: Path, *, pip_spec: str | None = None, visibility: str = "visible",
-          content_roots: list[Path] = ()) -> list[str]:
+          content_roots: Sequence[Path] = ()) -> list[str]:
     """Write the autograder zip; returns the names it holds."""
     pip_spec = pip_spec or f"course=={__version__}"
+    content: list[str] = []
     config = {
         "course_version": __version__,
         "visibility": visibility,
@@ -101,11 +106,11 @@ def build(exercises: list[Exercise], output: Path, *, pip_spec: str | None = Non
                 {"name": name, "title": title, "weight": weights_of(e)[name]} for name, title in declared_checks(e)]}
             for e in exercises
         ],
-        "content": [],
+        "content": content,
     }
     files: dict[str, str | Path] = {}
     for number, root in enumerate(content_roots):  # content that is not in the course package
-        config["content"].append(f"content/{number}")
+        content.append(f"content/{number}")
         for path in sorted(root.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 files[f"content/{number}/{path.relative_to(root).as_posix()}"] = path  # zip names use /
@@ -118,8 +123,8 @@ def build(exercises: list[Exercise], output: Path, *, pip_spec: str | None = Non
                 info.external_attr = (0o100000 | mode) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, text)
-            for name, path in files.items():
-                archive.write(path, name)
+            for name, origin in files.items():
+                archive.write(origin, name)
     except OSError as error:
         raise ExportError(f"cannot write {output} ({error.strerror or error}); fix: pick a writable path with -o") from None
     return ["setup.sh", "run_autograder", CONFIG_NAME, *files]

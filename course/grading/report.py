@@ -125,7 +125,8 @@ def render(submissions: list, title: str = "course grade — class report") -> s
     times.show_legend = True
     times.legend_at_bottom = True
 
-    check_rows, failing = [], Counter()
+    check_rows = []
+    failing: Counter[tuple[str, str]] = Counter()
     messages: dict[tuple[str, str], Counter] = {}
     for e in exercises:
         names: list[str] = []

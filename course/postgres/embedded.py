@@ -227,6 +227,7 @@ class EmbeddedServer:
         if self.owned:
             stop(self.server_dir)
         if self._watchdog is not None:
+            assert self._watchdog.stdin is not None  # _start_watchdog opens it with stdin=PIPE
             with contextlib.suppress(OSError):
                 self._watchdog.stdin.close()
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -384,6 +385,7 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
             reason = _last_line((server_dir / "server.log").read_text(errors="replace", encoding="utf-8"))
             process.kill()
             if watchdog is not None:
+                assert watchdog.stdin is not None  # _start_watchdog opens it with stdin=PIPE
                 watchdog.stdin.close()
             shutil.rmtree(server_dir, ignore_errors=True)
             raise BackendError(

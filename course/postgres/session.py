@@ -68,7 +68,7 @@ class DatabaseSession:
         sandbox.harden()  # this process holds the superuser's password: not readable by learner code
         self.server = server
         self.id = secrets.token_hex(4)
-        self.role = f"{DATABASE_PREFIX}{self.id}"
+        self.role: str | None = f"{DATABASE_PREFIX}{self.id}"  # None: the server may not create roles
         self.isolate = isolate
         self.spares = spares
         self._counter = itertools.count(1)
@@ -98,6 +98,7 @@ class DatabaseSession:
 
     def _create_role(self, name: str | None = None, admin=None) -> ConnectionParams:
         role = name or self.role
+        assert role is not None  # without a name only while the session has its role (callers check)
         password = new_password()
         try:
             admin = admin or self._admin
@@ -266,8 +267,9 @@ class DatabaseSession:
                             self._ready.append(name)
             except (psycopg.Error, BackendError):
                 # the server is gone or refuses: wait for the foreground to recover (see _recover)
-                with contextlib.suppress(Exception):
-                    admin.close()
+                if admin is not None:  # None when _connect itself failed
+                    with contextlib.suppress(Exception):
+                        admin.close()
                 admin = None
                 with self._work:
                     self._stalled = generation == self._generation

@@ -16,10 +16,14 @@ import sys
 import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, cast
 
 from course.content.quizbank import Choice, Question, QuizBank
 from course.learner.progress import Progress
 from course.quiz.sql import SqlJudgement, differences, judge
+
+if TYPE_CHECKING:
+    from fsrs.card import CardDict
 
 RATINGS = ("again", "hard", "good", "easy")
 
@@ -208,11 +212,13 @@ class QuizSession:
 
         key = self.key(question)
         state = self.progress.quiz_card(key)
-        card = Card.from_dict(state) if state else Card()
+        # the state is the JSON of an earlier card.to_dict(), which Progress keeps as a plain dict
+        card = Card.from_dict(cast("CardDict", state)) if state else Card()
         rating = Rating[outcome.rating.capitalize()]
         card, _log = self.scheduler.review_card(card, rating, review_datetime=self.now())
         choices = {"picked": outcome.picked, "shown": outcome.shown} if question.kind == "choice" else None
-        self.progress.record_quiz_review(key, card.to_dict(), card.due.timestamp(), RATINGS.index(outcome.rating) + 1,
+        # a CardDict is a dict at run time; record_quiz_review's ``dict`` annotation takes no TypedDict
+        self.progress.record_quiz_review(key, cast(dict, card.to_dict()), card.due.timestamp(), RATINGS.index(outcome.rating) + 1,
                                          outcome.correct, answer, choices)
         self.answered.append((question, outcome))
         return card.due
@@ -248,12 +254,13 @@ class QuizSession:
 
 def _split_texts(answer: str, by_text: dict[str, str]) -> list[str]:
     """Texts joined with ", " (how v2 stored them); a text may itself contain ", "."""
-    found, rest = {}, answer
+    found: dict[str, int] = {}
+    rest = answer
     for text in sorted(by_text, key=len, reverse=True):  # longest first: a text may contain another
         if text in rest:
             found[text] = answer.find(text)
             rest = rest.replace(text, "\0" * len(text))
-    return sorted(found, key=found.get)
+    return sorted(found, key=found.__getitem__)
 
 
 def missing_terms(question: Question, typed: str) -> list[list[str]]:

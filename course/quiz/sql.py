@@ -21,6 +21,7 @@ import difflib
 import functools
 import re
 from dataclasses import dataclass
+from typing import cast
 
 import sqlglot
 from sqlglot import exp
@@ -47,7 +48,7 @@ class SqlJudgement:
     """Why the typed SQL could not be compared (it does not parse), else empty."""
 
 
-def canonical(sql: str, schema: dict[str, dict[str, str]] | None = None) -> exp.Expression:
+def canonical(sql: str, schema: dict[str, dict[str, str]] | None = None) -> exp.Expr:
     """Parse ``sql`` (PostgreSQL) and rewrite it to the canonical form described above.
 
     Raises ``SqlglotError`` when it does not parse.
@@ -60,7 +61,8 @@ def canonical(sql: str, schema: dict[str, dict[str, str]] | None = None) -> exp.
         raise SqlglotError(f"{text.split()[0]!r} does not start a SELECT, INSERT, UPDATE or DELETE")
     if isinstance(tree, exp.Query) and schema:
         try:
-            tree = qualify(tree, schema=schema, dialect=DIALECT, quote_identifiers=False,
+            # qualify only reads the schema, though it is annotated as the invariant dict[str, object]
+            tree = qualify(tree, schema=cast("dict[str, object]", schema), dialect=DIALECT, quote_identifiers=False,
                            validate_qualify_columns=False, identify=False)
         except SqlglotError:
             pass  # unknown tables or columns: compare what can be compared
@@ -79,11 +81,11 @@ def canonical(sql: str, schema: dict[str, dict[str, str]] | None = None) -> exp.
     return _order_terms(tree)
 
 
-def _tables(tree: exp.Expression) -> list[exp.Table]:
+def _tables(tree: exp.Expr) -> list[exp.Table]:
     return [t for t in tree.find_all(exp.Table) if t.name]
 
 
-def _unalias_tables(tree: exp.Expression) -> None:
+def _unalias_tables(tree: exp.Expr) -> None:
     tables = _tables(tree)
     names = [t.name.lower() for t in tables]
     if len(set(names)) != len(names):
@@ -97,7 +99,7 @@ def _unalias_tables(tree: exp.Expression) -> None:
             column.set("table", exp.to_identifier(aliases[column.table.lower()]))
 
 
-def _qualify_single_table(tree: exp.Expression) -> None:
+def _qualify_single_table(tree: exp.Expr) -> None:
     tables = {t.name.lower() for t in _tables(tree)}
     if len(tables) != 1:
         return
@@ -110,16 +112,16 @@ def _qualify_single_table(tree: exp.Expression) -> None:
             column.set("table", exp.to_identifier(column.table.lower()))
 
 
-def _is_assignment(node: exp.Expression | None) -> bool:
+def _is_assignment(node: exp.Expr | None) -> bool:
     """``title = 'x'`` in an UPDATE's SET list: an assignment, not a comparison."""
     return isinstance(node, exp.EQ) and isinstance(node.parent, exp.Update) and node.arg_key == "expressions"
 
 
-def _sort_key(node: exp.Expression) -> tuple[bool, str]:
+def _sort_key(node: exp.Expr) -> tuple[bool, str]:
     return isinstance(node, _VALUE), _masked(node)  # values go to the right: `x = 5`, not `5 = x`
 
 
-def _masked(node: exp.Expression) -> str:
+def _masked(node: exp.Expr) -> str:
     """The SQL of ``node`` with every value hidden: a sort key that a placeholder cannot change."""
     copy = node.copy()
     for value in list(copy.find_all(*_VALUE)):
@@ -129,16 +131,17 @@ def _masked(node: exp.Expression) -> str:
     return copy.sql(dialect=DIALECT, normalize=True)
 
 
-def _order_terms(tree: exp.Expression) -> exp.Expression:
-    def comparisons(node: exp.Expression) -> exp.Expression:
-        if type(node) in _FLIPPED and isinstance(node.this, _VALUE) and not isinstance(node.expression, _VALUE):
+def _order_terms(tree: exp.Expr) -> exp.Expr:
+    def comparisons(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Binary) and type(node) in _FLIPPED \
+                and isinstance(node.this, _VALUE) and not isinstance(node.expression, _VALUE):
             return _FLIPPED[type(node)](this=node.expression, expression=node.this)
         if isinstance(node, exp.EQ | exp.NEQ) and not _is_assignment(node):
             left, right = sorted((node.this, node.expression), key=_sort_key)
             return type(node)(this=left, expression=right)
         return node
 
-    def conjunctions(node: exp.Expression) -> exp.Expression:
+    def conjunctions(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.And) and not isinstance(node.parent, exp.And):
             return exp.and_(*sorted(node.flatten(), key=_masked), copy=False)
         return node
@@ -147,7 +150,7 @@ def _order_terms(tree: exp.Expression) -> exp.Expression:
     return tree.transform(conjunctions, copy=False)
 
 
-def _values_agree(expected: exp.Expression, typed: exp.Expression) -> bool:
+def _values_agree(expected: exp.Expr, typed: exp.Expr) -> bool:
     want = list(expected.find_all(*_VALUE))
     got = list(typed.find_all(*_VALUE))
     if len(want) != len(got):
@@ -160,7 +163,7 @@ def _values_agree(expected: exp.Expression, typed: exp.Expression) -> bool:
     return True
 
 
-def render(tree: exp.Expression) -> str:
+def render(tree: exp.Expr) -> str:
     return tree.sql(dialect=DIALECT, normalize=True, pretty=False)
 
 

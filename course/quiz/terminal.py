@@ -78,6 +78,7 @@ def sql_side_by_side(outcome: Outcome) -> Table:
     table.add_column("yours")
     table.add_column("what SQLAlchemy sends")
     verdict = outcome.sql
+    assert verdict is not None  # only called for an outcome of an SQL question (callers check outcome.sql)
     left, right = highlighted_difference(verdict.expected, verdict.typed)
 
     def assemble(parts, style):
@@ -119,8 +120,8 @@ def run_question(console: Console, session: QuizSession, question: Question, num
         console.print(Markdown(question.answer))
         rating = ""
         for _ in range(MAX_RETRIES):
-            choice = ask(console, "How did you do? 1) again  2) hard  3) good  4) easy: ").strip().lower()
-            rating = {"1": "again", "2": "hard", "3": "good", "4": "easy"}.get(choice, choice)
+            reply = ask(console, "How did you do? 1) again  2) hard  3) good  4) easy: ").strip().lower()
+            rating = {"1": "again", "2": "hard", "3": "good", "4": "easy"}.get(reply, reply)
             if rating in RATINGS:
                 break
             console.print("[yellow]Please answer 1, 2, 3 or 4.[/]")
