@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import ast
 import contextlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import Engine
@@ -72,7 +74,7 @@ class Learner:
                 if attribute is None:
                     return f"{filename}:{node.lineno}"
                 for item in node.body:
-                    targets = []
+                    targets: list[ast.expr] = []
                     if isinstance(item, ast.AnnAssign):
                         targets = [item.target]
                     elif isinstance(item, ast.Assign):
@@ -107,7 +109,7 @@ class ColumnInfo:
     nullable: bool
     default: str | None
     autoincrement: bool | str
-    identity: dict | None = None
+    identity: Mapping[str, object] | None = None
 
     @property
     def generated(self) -> bool:
@@ -131,7 +133,7 @@ class TableInfo:
     name: str
     columns: dict[str, ColumnInfo]
     primary_key: list[str]
-    foreign_keys: list[dict]
+    foreign_keys: Sequence[Mapping[str, Any]]
     unique_sets: list[frozenset[str]] = field(default_factory=list)
 
     def column(self, name: str) -> ColumnInfo:
@@ -168,7 +170,7 @@ class TableInfo:
         """Whether exactly this set of columns carries a UNIQUE constraint or unique index."""
         return frozenset(columns) in self.unique_sets or list(columns) == self.primary_key
 
-    def foreign_key(self, column: str) -> dict | None:
+    def foreign_key(self, column: str) -> Mapping[str, Any] | None:
         for fk in self.foreign_keys:
             if fk["constrained_columns"] == [column]:
                 return fk
@@ -199,7 +201,11 @@ class Schema:
             for c in inspector.get_columns(name)
         }
         uniques = [frozenset(u["column_names"]) for u in inspector.get_unique_constraints(name)]
-        uniques += [frozenset(i["column_names"]) for i in inspector.get_indexes(name) if i.get("unique")]
+        for index in inspector.get_indexes(name):
+            columns_of = [c for c in index["column_names"] if c is not None]
+            # an expression index names None for each expression: it is no set of plain columns
+            if index.get("unique") and len(columns_of) == len(index["column_names"]):
+                uniques.append(frozenset(columns_of))
         return TableInfo(
             name=name,
             columns=columns,

@@ -15,7 +15,7 @@ _DB_SCHEMES = ("postgres", "postgresql", "sqlite", "mysql", "mariadb", "oracle",
 
 def url_literals(source: str) -> list[tuple[int, str]]:
     """String constants that look like database URLs, with their line numbers."""
-    found = []
+    found: list[tuple[int, str]] = []
     try:
         tree = ast.parse(source)
     except SyntaxError:
