@@ -24,9 +24,7 @@ from course.learner.watching import CheckGate
 from course.learner.workspace import Workspace
 from course.tui.messages import CheckFailedToRun, CheckFinished, FilesChanged, ServerFailed, ServerReady
 from course.tui.screens.editor import EditorScreen
-from course.tui.screens.main import MainScreen, recorded_result
-
-__all__ = ["CourseApp", "recorded_result"]
+from course.tui.screens.main import MainScreen
 
 
 class CourseApp(App):
