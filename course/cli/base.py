@@ -28,6 +28,7 @@ class Context:
         self.workspace_path = locations.workspace_dir(workspace)
         self.backend = backend
         self.database_url = database_url
+        _warn_if_password_in_argv(database_url)
         self.content = content
         self._modules = None
 
@@ -39,6 +40,8 @@ class Context:
             self.content = (*self.content, *value)
             self._modules = None
         else:
+            if name == "database_url":
+                _warn_if_password_in_argv(value)
             setattr(self, name, value)
 
     @property
@@ -89,26 +92,20 @@ class Context:
         return found
 
     def workspace(self, *, create: bool = True):
-        from course.learner.workspace import Workspace, WorkspaceError
+        from course.learner.workspace import Workspace
 
         workspace = Workspace(self.workspace_path)
         if create:
             new = not workspace.exists
-            try:
-                workspace.init(self.modules)  # also brings starters of newly added content; never overwrites
-            except WorkspaceError as error:
-                raise Fatal(str(error)) from None
+            workspace.init(self.modules)  # also brings starters of newly added content; never overwrites
             if new:
                 click.echo(f"Created your workspace at {workspace.root}", err=True)
         return workspace
 
     def database_session(self, spares: int = 1):
-        from course.postgres.base import BackendError
 
         try:
             return self.database_session_opener(spares)()
-        except BackendError as error:
-            raise Fatal(str(error)) from None
         except OSError as error:
             from course.errors import postgres_environment_error
 
@@ -148,6 +145,20 @@ def _by_section_number(modules, query: str):
         names = ", ".join(e.id for e in section.exercises)
         raise ExerciseNotFound(f"section {query} has several exercises ({names}); fix: give one of their ids")
     return section.exercises[0] if section.exercises else section
+
+
+def _warn_if_password_in_argv(url: str | None) -> None:
+    """A password given as ``--database-url`` sits in this process's command line, which every user (and
+    every graded submission) on the machine can read; the environment variable is private to us."""
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(url).password if url else None
+    except ValueError:  # not a URL at all: the backend says so when it is used
+        return
+    if password:
+        click.echo("course: warning: the password in --database-url can be read by every process on this machine "
+                   "(ps, /proc); fix: pass the URL in COURSE_DATABASE_URL instead", err=True)
 
 
 def _terminate_cleanly(signum, frame):  # pragma: no cover - exercised through subprocess tests

@@ -60,13 +60,9 @@ def validate(obj: Context, path: Path | None, static: bool, mutate: str | None, 
 @global_options
 def new_module(module_id: str, path: Path) -> None:
     """Scaffold a small, complete module ID that validates clean: edit it from there."""
-    from course.content.scaffold import ScaffoldError
     from course.content.scaffold import new_module as scaffold
 
-    try:
-        files = scaffold(module_id, path.resolve())
-    except ScaffoldError as error:
-        raise Fatal(str(error)) from None
+    files = scaffold(module_id, path.resolve())
     click.echo(f"Wrote {len(files)} files under {path.resolve()}.")
     click.echo(f"Next: `course validate {path}` and `course --content {path} check {module_id}/01-first-model --solution`.")
 

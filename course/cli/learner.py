@@ -16,13 +16,10 @@ from course.cli.base import EXIT_FAILED, Context, Fatal, global_options, main
 @global_options
 def init(obj: Context) -> None:
     """Create the workspace (copies every exercise's starter files; never overwrites)."""
-    from course.learner.workspace import Workspace, WorkspaceError
+    from course.learner.workspace import Workspace
 
     workspace = Workspace(obj.workspace_path)
-    try:
-        copied = workspace.init(obj.modules)
-    except WorkspaceError as error:
-        raise Fatal(str(error)) from None
+    copied = workspace.init(obj.modules)
     click.echo(f"Workspace ready at {workspace.root} ({len(copied)} starter files copied).")
     click.echo("Next: `course start`, or edit a file and run `course check 02`.")
 
@@ -139,7 +136,6 @@ def solution(obj: Context, exercise: str) -> None:
 @global_options
 def reset(obj: Context, exercise: str, yes: bool) -> None:
     """Restore EXERCISE's starter files (your current files are kept in a backup)."""
-    from course.learner.workspace import WorkspaceError
 
     found = obj.exercise(exercise)
     workspace = obj.workspace()
@@ -147,10 +143,7 @@ def reset(obj: Context, exercise: str, yes: bool) -> None:
     if not yes and not _confirmed(f"Replace {folder} with the starter files? (a backup is kept)"):
         click.echo("Nothing changed.")
         sys.exit(EXIT_FAILED)
-    try:
-        backup = workspace.reset(found)
-    except WorkspaceError as error:
-        raise Fatal(str(error)) from None
+    backup = workspace.reset(found)
     click.echo(f"Restored the starter of {found.full_id}." + (f" Your previous files: {backup}" if backup else ""))
 
 

@@ -43,14 +43,10 @@ def db_start(obj: Context) -> None:
     (until `course db stop`)."""
     from course.grading import service
     from course.postgres import embedded
-    from course.postgres.base import BackendError
 
     server = embedded.running_persistent()
     if server is None:
-        try:
-            server = embedded.start(persistent=True)
-        except BackendError as error:
-            raise Fatal(str(error)) from None
+        server = embedded.start(persistent=True)
     click.echo(f"running: {server.describe()} (pid {server.pid()})")
     try:
         pid = service.ping()

@@ -235,3 +235,15 @@ def test_a_progress_store_from_a_newer_release_is_one_line_not_a_traceback(tmp_p
     assert result.returncode == 2
     assert result.stderr.startswith("course: error:") and "newer version" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_password_on_the_command_line_is_warned_about_and_not_repeated(tmp_path):
+    """`--database-url` with a password is readable by every process (ps); the CLI says so, and how to avoid it."""
+    for args in (["--database-url", "postgresql://teacher:s3cret-pw@127.0.0.1:9/db", "list"],
+                 ["list", "--database-url", "postgresql://teacher:s3cret-pw@127.0.0.1:9/db"]):
+        result = course(*args, workspace=tmp_path / "ws")
+        assert result.returncode == 0, result.stderr
+        assert "COURSE_DATABASE_URL" in result.stderr and "warning" in result.stderr
+        assert "s3cret-pw" not in result.stderr + result.stdout
+    quiet = course("list", workspace=tmp_path / "ws", env={"COURSE_DATABASE_URL": "postgresql://teacher:s3cret-pw@127.0.0.1:9/db"})
+    assert "warning" not in quiet.stderr
