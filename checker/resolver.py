@@ -9,6 +9,8 @@ first. A run-scoped fixture may not use a fixture made for each check (the scope
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from typing import Any, cast
 
 RUN_SCOPED_BUILTINS = frozenset({"learner", "database_url", "db", "admin", "schema", "captured_engine", "environment"})
 """Built-ins a run-scoped fixture may use (``sql`` belongs to one check)."""
@@ -31,7 +33,7 @@ class FixtureResolver:
     def __init__(self, registry, seed: dict[str, object], run: RunScope | None = None):
         from checker.fixtures import BUILTINS
 
-        self._specs = {name: fn for name, fn in BUILTINS.items()}
+        self._specs: dict[str, Callable[..., Any]] = dict(cast("dict[str, Callable[..., Any]]", BUILTINS))
         self._specs.update({name: spec.function for name, spec in registry.fixtures.items()})
         self._scopes = {name: spec.scope for name, spec in registry.fixtures.items()}
         self._values = dict(seed)

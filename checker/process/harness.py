@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from types import ModuleType
 
 from checker.process.channel import Channel
 from checker.process.integrity import Integrity
@@ -54,6 +55,8 @@ def load_checks(checks_file: Path):
 
     take_registry()
     spec = importlib.util.spec_from_file_location("course_checks", checks_file)
+    if spec is None:
+        raise ImportError(f"{checks_file} cannot be imported")
     module = importlib.util.module_from_spec(spec)
     sys.modules["course_checks"] = module
     exec(compile_checks(checks_file), module.__dict__)
@@ -217,7 +220,7 @@ def run_job(job: GradingJob, secret: dict, results_fd: int, engines: dict | None
     IMPORTING, IMPORT_ERROR, TAMPERED, START, RESULT, DONE = (  # noqa: N806 - the kinds, as constants
         Event.IMPORTING, Event.IMPORT_ERROR, Event.TAMPERED, Event.START, Event.RESULT, Event.DONE)
     changed_since_import = Integrity(registry).changed  # bound now: rebinding Integrity.changed later is seen
-    modules = {}
+    modules: dict[str, ModuleType] = {}
     environment = Environment(Learner(learner_dir, modules), database_url, dict(engines or {}))
     for name in job.modules:
         send(IMPORTING, module=name)

@@ -329,8 +329,8 @@ class _Spare:
         from checker.process.spawned import READY
 
         try:
-            self.ok = os.read(self.process.stdout.fileno(), len(READY)) == READY
-        except OSError:
+            self.ok = os.read(_ends(self.process)[1].fileno(), len(READY)) == READY
+        except (OSError, WorkerGone):
             self.ok = False
         self.ready.set()
 
@@ -355,7 +355,7 @@ class SpawnLauncher:
 
     def _start(self) -> _Spare:
         options: dict = {}
-        if os.name == "nt":
+        if sys.platform == "win32":
             options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
         else:
             options["start_new_session"] = True
@@ -369,7 +369,8 @@ class SpawnLauncher:
     def _take(self) -> _Spare:
         with self._lock:
             ready = [s for s in self._spares if s.ready.is_set() and s.ok]
-            spare = (ready or self._spares or [None])[0]
+            candidates = ready or self._spares
+            spare: _Spare | None = candidates[0] if candidates else None
             if spare is not None:
                 self._spares.remove(spare)
         if spare is None or spare.process.poll() is not None:
@@ -381,10 +382,10 @@ class SpawnLauncher:
     def _refill(self) -> None:
         spare = self._start()
         with self._lock:
-            if len(self._spares) < self.SPARES and not self._closed:
+            kept = len(self._spares) < self.SPARES and not self._closed
+            if kept:
                 self._spares.append(spare)
-                spare = None
-        if spare is not None:
+        if not kept:
             _discard(spare.process)
 
     def settle(self, timeout: float = 60.0) -> bool:
@@ -403,9 +404,10 @@ class SpawnLauncher:
         os.close(descriptor)
         spare = self._take()
         process = spare.process
+        stdin, stdout = _ends(process)
         try:
-            process.stdin.write(json.dumps({"job": job.to_json(), "secret": secret, "output": path}).encode() + b"\n")
-            process.stdin.close()
+            stdin.write(json.dumps({"job": job.to_json(), "secret": secret, "output": path}).encode() + b"\n")
+            stdin.close()
         except OSError as error:
             _discard(process)
             raise WorkerGone(f"the grading process did not start ({error})") from None
@@ -413,8 +415,8 @@ class SpawnLauncher:
             _discard(process)
             raise WorkerGone("the grading process did not start")
         output = open(path, "rb")  # noqa: SIM115 - the Child closes it
-        results = os.dup(process.stdout.fileno())
-        process.stdout.close()
+        results = os.dup(stdout.fileno())
+        stdout.close()
 
         def closed() -> None:
             with contextlib.suppress(OSError):
@@ -440,15 +442,23 @@ def _wait(process: subprocess.Popen) -> int | None:
 
 
 def _discard(process: subprocess.Popen) -> None:
+    stdin, stdout = _ends(process)
     with contextlib.suppress(OSError):
-        process.stdin.close()  # it reads EOF and exits
+        stdin.close()  # it reads EOF and exits
     try:
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:
         kill_tree(process.pid)
         process.wait()
     with contextlib.suppress(OSError):
-        process.stdout.close()
+        stdout.close()
+
+
+def _ends(process: subprocess.Popen) -> tuple[IO[bytes], IO[bytes]]:
+    """A spawned interpreter's standard input and output (always pipes: see ``SpawnLauncher._start``)."""
+    if process.stdin is None or process.stdout is None:
+        raise WorkerGone("the grading process was started without its pipes")
+    return process.stdin, process.stdout
 
 
 def cold_launcher(*, confinement: sandbox.Confinement | None = None, clean_environment: bool = False) -> Launcher:

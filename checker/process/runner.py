@@ -25,7 +25,7 @@ from typing import Protocol
 
 from checker.process.channel import sign
 from checker.process.launch import Child, WorkerGone, cold_launcher
-from checker.results import STATUSES, CheckResult, ExerciseResult
+from checker.results import STATUSES, CheckResult, ExerciseResult, Status
 from checker.wire import Event, GradingJob, WireError
 
 __all__ = ["TAMPERED", "Databases", "GradingJob", "Tampered", "declared_checks", "grade"]
@@ -107,7 +107,7 @@ class _Run:
         self.cancelled = cancelled
         self.declared: list[dict] = []
         self.finished: dict[str, CheckResult] = {}
-        self.fatal: tuple[str, str] | None = None  # (status, message) for every check not run
+        self.fatal: tuple[Status, str] | None = None  # (status, message) for every check not run
         self.output = ""
         self.tampered = ""
         """Why the report was not believed ("" when it was)."""
@@ -221,7 +221,7 @@ class _Run:
         declared = next((c for c in self.declared if c["name"] == check), {})
         return float(declared.get("timeout") or self.job.check_timeout_s)
 
-    def _stop(self, current: str | None, status: str, message: str) -> None:
+    def _stop(self, current: str | None, status: Status, message: str) -> None:
         if current is not None:
             title = next((c["title"] for c in self.declared if c["name"] == current), current)
             self.finished[current] = CheckResult(current, status, message, title=title)
@@ -267,7 +267,7 @@ class _Protocol:
         self.number = 0
         declared = declared_checks(checks_file)
         self.expected = None if declared is None else [n for n in declared if not only or n in only]
-        self.pending: list[str] = []
+        self.pending: list[str | None] = []
         self.current: str | None = None
         self.finished = finished
         self.over = False

@@ -231,13 +231,15 @@ class _Worker:
     def fork(self) -> tuple[int, int | None]:
         """Fork: (pid, uid the child will be confined to, if confining); in the child, pid is 0
         and no uid lock of the worker's is left open."""
+        uid: int | None
+        lock: int | None
         uid, lock = self.uids.take() if self.confining else (None, None)
         gc.freeze()  # what the worker holds is never collected in a child: no copy-on-write for it
         pid = os.fork()
         if pid == 0:
             for descriptor in [*self.uids.descriptors(), *([lock] if lock is not None else [])]:
                 os.close(descriptor)
-        elif uid is not None:
+        elif uid is not None and lock is not None:
             self.uids.by_pid[pid] = (uid, lock)
         return pid, uid
 

@@ -19,6 +19,7 @@ import stat
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 from checker.results import CheckResult, ExerciseResult
 from course.content.model import Exercise
@@ -360,7 +361,7 @@ def print_summary(submissions: list[Submission], exercises: list[Exercise | str]
     marks = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[yellow]![/]"}
     table = Table(title="course grade", title_justify="left")
     table.add_column("student")
-    ids = [getattr(exercise, "full_id", exercise) for exercise in exercises]
+    ids = [exercise if isinstance(exercise, str) else exercise.full_id for exercise in exercises]
     for full_id in ids:
         table.add_column(full_id.rsplit("/", 1)[-1].split("-", 1)[0], justify="center")
     table.add_column("passed", justify="right")
@@ -411,7 +412,7 @@ def select_shard(workspaces: list[Path], index: int, count: int) -> list[Path]:
     return [path for path in workspaces if shard_of(path, count) == index]
 
 
-def merge_parts(paths: list[Path], order: list[str] = ()) -> list[Submission]:
+def merge_parts(paths: list[Path], order: Sequence[str] = ()) -> list[Submission]:
     """The submissions held by the results files of a sharded run's jobs (``course grade
     --shard K/N --results PART``), students by name, exercises in ``order`` (the content's)
     then by id. A file that is not ours, a part cut short, two parts holding the same

@@ -33,33 +33,34 @@ def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: 
     workspace = None if solution else ctx.workspace()
     console = None if as_json else _console()
     results = []
-    incomplete = {} if solution else {
+    incomplete = {} if workspace is None else {
         exercise.full_id: missing_files_result(exercise, missing)
         for exercise in exercises if (missing := workspace.missing_files(exercise))
     }
     with contextlib.ExitStack() as folders:
         jobs = [
-            job_for(exercise, folders.enter_context(materialised(exercise, "solution")) if solution else workspace.folder(exercise))
+            job_for(exercise, folders.enter_context(materialised(exercise, "solution")) if workspace is None
+                    else workspace.folder(exercise))
             for exercise in exercises if exercise.full_id not in incomplete
         ]
         graded = _grade_all(ctx, jobs, console)
         many = len(exercises) > 1  # check --all: passing ones in the summary only, unless -v
         from course.render import RunProgress
 
-        progress = RunProgress("grading", len(exercises)) if many and console is not None else contextlib.nullcontext()
-        with progress:
+        progress = RunProgress("grading", len(exercises)) if many and console is not None else None
+        with progress if progress is not None else contextlib.nullcontext():
             for exercise in exercises:
                 result = incomplete.get(exercise.full_id) or next(graded)
-                if not solution:
+                if workspace is not None:
                     workspace.record(exercise, result)
                 results.append(result)
                 if console is not None and (not many or verbose or result.status != "pass"):
                     from course.render import print_result
 
                     print_result(console, result, verbose=verbose)
-                    if result.status != "pass" and not solution:
+                    if result.status != "pass" and workspace is not None:
                         console.print(f"  [dim]Stuck? `course hint {exercise.id}` · edit {workspace.folder(exercise)}[/]")
-                if many and console is not None:
+                if progress is not None:
                     progress.step(f"{exercise.id} {result.status}")
             if jobs:
                 next(graded, None)  # past the last result: the grading session closes now

@@ -96,6 +96,7 @@ def _connect(timeout: float | None = 5.0) -> socket.socket:
     if not path.exists():
         raise ServiceUnavailable("no grading service is running (start one with `course db start`)")
     key = None
+    address: str | tuple[str, int]
     if path.is_socket():
         client, address = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), str(path)
     else:

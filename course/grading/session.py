@@ -26,7 +26,7 @@ def job_for(exercise: Exercise, folder: Path) -> GradingJob:
         exercise=exercise.full_id,
         checks_file=exercise.checks_file,
         learner_dir=folder.resolve(),
-        modules=exercise.modules,
+        modules=tuple(exercise.modules),
         check_timeout_s=exercise.timeout,
     )
 
