@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 from checker.results import ExerciseResult, StatementView
 
@@ -125,7 +130,8 @@ class RunProgress:
         self.total = total
         self.done = 0
         self.console = Console(stderr=True, highlight=False)
-        self._bar = None
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> RunProgress:
         if self.console.is_terminal:
@@ -142,7 +148,7 @@ class RunProgress:
     def step(self, text: str, *, advance: int = 1) -> None:
         """One more done (``advance=0``: only say what is happening now)."""
         self.done += advance
-        if self._bar is not None:
+        if self._bar is not None and self._task is not None:
             self._bar.update(self._task, advance=advance, description=f"{self.label}: {escape(text)}")
             return
         count = f"[{self.done}/{self.total}] " if self.total is not None else ""

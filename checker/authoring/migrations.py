@@ -191,7 +191,8 @@ def compare(db, metadata):
         # created_at with now(); a migration that forgets it is a real mismatch (lesson: gap 2).
         context = MigrationContext.configure(conn, opts={"compare_type": _lengths_too, "compare_server_default": True})
         diffs = compare_metadata(context, metadata)
-        code = render_python_code(produce_migrations(context, metadata).upgrade_ops) if diffs else ""
+        upgrade = produce_migrations(context, metadata).upgrade_ops
+        code = render_python_code(upgrade) if diffs and upgrade is not None else ""
     return diffs, code
 
 

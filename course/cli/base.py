@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import signal
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from course.content.model import Module
 
 from course import __version__, locations
 
@@ -30,7 +34,7 @@ class Context:
         self.database_url = database_url
         _warn_if_password_in_argv(database_url)
         self.content = content
-        self._modules = None
+        self._modules: list[Module] | None = None
 
     def apply(self, name: str, value) -> None:
         """A global option given after the command name: it wins over the same one given before."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from textual import on, work
@@ -26,6 +27,11 @@ from course.tui.messages import CheckFailedToRun, CheckFinished, FilesChanged, S
 from course.tui.screens.editor import EditorScreen
 from course.tui.screens.main import MainScreen
 
+if TYPE_CHECKING:
+    from checker.process.launch import Launcher
+    from course.grading.session import GradingSession
+    from course.postgres.session import DatabaseSession
+
 
 class CourseApp(App):
     """The course runner's front door."""
@@ -38,14 +44,14 @@ class CourseApp(App):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, module: Module, workspace: Workspace, open_session: Callable[[], object]):
+    def __init__(self, module: Module, workspace: Workspace, open_session: Callable[[], DatabaseSession]):
         super().__init__()
         self.module = module
         self.workspace = workspace
         self.open_session = open_session
-        self.session = None
-        self.launcher = None
-        self.grading = None  # the session and the launcher, once Postgres is up
+        self.session: DatabaseSession | None = None
+        self.launcher: Launcher | None = None
+        self.grading: GradingSession | None = None  # the session and the launcher, once Postgres is up
         self.server_status = "starting…"
         self.server_failure = ""
         self.gate = CheckGate()  # one check at a time; a save during one checks again after it
@@ -170,12 +176,14 @@ class CourseApp(App):
         from course.learner.workspace import missing_files_result
 
         worker = get_current_worker()
+        grading = self.grading
+        assert grading is not None, "check() starts a run only once Postgres is up"
         try:
             if missing := self.workspace.missing_files(exercise):  # reported, never silently restored
                 result = missing_files_result(exercise, missing)
             else:
-                result = self.grading.grade(job_for(exercise, self.workspace.folder(exercise)),
-                                            cancelled=lambda: worker.is_cancelled)
+                result = grading.grade(job_for(exercise, self.workspace.folder(exercise)),
+                                       cancelled=lambda: worker.is_cancelled)
         except Exception as error:  # Postgres died under us, disk full...: say so, keep running
             self.post_message(CheckFailedToRun(exercise.full_id, f"{type(error).__name__}: {error}"))
             return

@@ -137,12 +137,11 @@ class MainScreen(Screen):
             return "failing"
         return "not started"
 
-    def quiz_only_section(self) -> bool:
-        """True (and said) when this section has no code exercise for an exercise key to act on."""
+    def code_exercise(self) -> Exercise | None:
+        """The section's code exercise for an exercise key to act on; None (and said) in a quiz-only section."""
         if self.exercise is None:
             self.notify("This section has a quiz, not a code exercise: press q.")
-            return True
-        return False
+        return self.exercise
 
     # -- what the panels show ----------------------------------------------------------------
 
@@ -267,7 +266,8 @@ class MainScreen(Screen):
 
     def focus_tab(self) -> None:
         """Focus what the active tab shows, so that the page keys scroll it straight away."""
-        pane = {"lesson": "#lesson-view Markdown", "exercise": ExercisePanel, "results": ResultsView, "sql": SqlView}
+        pane = {"lesson": "#lesson-view Markdown", "exercise": ExercisePanel.__name__, "results": ResultsView.__name__,
+                "sql": SqlView.__name__}
         self.query_one(pane[self.query_one(TabbedContent).active]).focus()
 
     @on(SectionList.SectionChosen)
@@ -278,8 +278,8 @@ class MainScreen(Screen):
     # -- the exercise's keys -------------------------------------------------------------------
 
     def action_check(self) -> None:
-        if not self.quiz_only_section():
-            self.app.check(self.exercise)
+        if (exercise := self.code_exercise()) is not None:
+            self.app.check(exercise)
 
     def action_cancel_check(self) -> None:
         self.app.cancel_check()
@@ -287,9 +287,10 @@ class MainScreen(Screen):
     async def action_hint(self) -> None:
         from course.learner.hints import reveal_hint
 
-        if self.quiz_only_section():
+        exercise = self.code_exercise()
+        if exercise is None:
             return
-        reveal_hint(self.workspace, self.exercise)  # recorded; the panel shows every hint seen
+        reveal_hint(self.workspace, exercise)  # recorded; the panel shows every hint seen
         self.action_tab("exercise")
         await self.show_exercise()
         panel = self.query_one(ExercisePanel)
@@ -299,19 +300,20 @@ class MainScreen(Screen):
         from course.learner.hints import request_solution
         from course.tui.screens.solution import SolutionScreen
 
-        if self.quiz_only_section():
+        exercise = self.code_exercise()
+        if exercise is None:
             return
-        files = request_solution(self.workspace, self.exercise)
+        files = request_solution(self.workspace, exercise)
         if files is None:
             self.notify("Try a hint first (h). Ask once more (s) to see the solution anyway.", timeout=8)
             return
-        self.app.push_screen(SolutionScreen(self.exercise.title, files))
+        self.app.push_screen(SolutionScreen(exercise.title, files))
 
     def action_reset(self) -> None:
         from course.tui.screens.confirm import ConfirmScreen
 
-        exercise = self.exercise
-        if self.quiz_only_section():
+        exercise = self.code_exercise()
+        if exercise is None:
             return
 
         def done(confirmed: bool | None) -> None:
@@ -329,10 +331,11 @@ class MainScreen(Screen):
     def action_edit(self) -> None:
         from course.tui.screens.editor import EditorScreen
 
-        if self.quiz_only_section():
+        exercise = self.code_exercise()
+        if exercise is None:
             return
-        folder = self.workspace.folder(self.exercise)
-        files = [folder / name for name in self.exercise.edit if (folder / name).is_file()]
+        folder = self.workspace.folder(exercise)
+        files = [folder / name for name in exercise.edit if (folder / name).is_file()]
         if not files:
             self.notify(f"This exercise's files are in folders: open {folder} in your editor.", markup=False)
             return
@@ -345,14 +348,15 @@ class MainScreen(Screen):
 
         from course.learner.editing import EditorFailed, editor_command, main_file, require_editor, run_editor
 
-        if self.quiz_only_section():
+        exercise = self.code_exercise()
+        if exercise is None:
             return
         command = editor_command()
         if command is None:
             self.notify("No $VISUAL or $EDITOR set: editing here (export EDITOR=nano to use your own).", markup=False)
             self.action_edit()
             return
-        path = main_file(self.workspace.folder(self.exercise), self.exercise)
+        path = main_file(self.workspace.folder(exercise), exercise)
         before = path.stat().st_mtime_ns if path.is_file() else None
         try:
             require_editor(command)
@@ -367,7 +371,7 @@ class MainScreen(Screen):
             self.action_edit()
             return
         if not path.is_file() or path.stat().st_mtime_ns != before:  # saved: check it, as any save does
-            self.app.saved(self.exercise)
+            self.app.saved(exercise)
 
     def action_quiz(self) -> None:
         from course.content.model import ContentError

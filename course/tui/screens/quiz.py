@@ -11,7 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Markdown, SelectionList, Static
 
-from course.content.quizbank import Question
+from course.content.quizbank import Choice, Question
 from course.quiz.session import QuizSession
 from course.quiz.terminal import humanise, inline, sql_side_by_side
 
@@ -47,7 +47,7 @@ class QuizScreen(Screen[int]):
         self.final_section = final_section
         self.index = 0
         self.answered = False
-        self.shown = []
+        self.shown: list[Choice] = []
         """The current question's choices in the (shuffled) order they are shown."""
 
     def compose(self) -> ComposeResult:

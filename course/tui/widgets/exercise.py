@@ -33,6 +33,7 @@ class ExercisePanel(VerticalScroll):
                 "Press **q** to take the quiz — answer from memory; retrieval is what makes it stick."
             )
         else:
+            assert folder is not None, "an exercise is shown with its folder"
             files = "\n".join(f"- `{folder / name}`" for name in exercise.edit)
             text = (
                 f"## Exercise {exercise.id}: {exercise.title}\n\n**Status:** {STATUS_TEXT.get(status, status)}\n\n"
