@@ -100,8 +100,8 @@ def locked(handle):
     """Hold an exclusive lock on the open file ``handle`` (``flock``; on Windows ``msvcrt``)."""
     try:
         import fcntl
-    except ImportError:
-        fcntl = None
+    except ImportError:  # Windows
+        fcntl = None  # type: ignore[assignment]
     if fcntl is not None:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
