@@ -72,7 +72,8 @@ def starter_untouched(learner, exercise_dir) -> bool:
     if key not in _UNTOUCHED:
         files = [p for p in starter.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
         same = bool(files) and all(
-            (learner.dir / f.relative_to(starter)).is_file() and (learner.dir / f.relative_to(starter)).read_bytes() == f.read_bytes()
+            (learner.dir / f.relative_to(starter)).is_file()
+            and (learner.dir / f.relative_to(starter)).read_bytes() == f.read_bytes()
             for f in files
         )
         versions = learner.dir / "alembic" / "versions"

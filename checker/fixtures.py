@@ -141,8 +141,9 @@ class TableInfo:
             fail(f"table `{self.name}` has no column `{name}` (it has: {', '.join(self.columns) or 'none'})")
         return self.columns[name]
 
-    def expect_column(self, name: str, where: str, *, types: set[str], nullable: bool, length: int | None = None,
-                      missing: str = "") -> ColumnInfo:
+    def expect_column(
+        self, name: str, where: str, *, types: set[str], nullable: bool, length: int | None = None, missing: str = ""
+    ) -> ColumnInfo:
         """The column ``name``, or a failure that says how it differs: its type (``type_name`` one of
         ``types``), its VARCHAR ``length``, its NULL-ability. ``where`` (``models.py:12``) ends each
         message; ``missing`` replaces the message for a column that is not there at all."""

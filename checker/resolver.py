@@ -55,9 +55,7 @@ class FixtureResolver:
         if run_scoped:
             for parameter in parameters:
                 if self.scope_of(parameter) != "run":
-                    raise RuntimeError(
-                        f"run-scoped fixture {name!r} cannot use {parameter!r}, which is made for each check"
-                    )
+                    raise RuntimeError(f"run-scoped fixture {name!r} cannot use {parameter!r}, which is made for each check")
         args = [self.resolve(p, chain + (name,)) for p in parameters]
         value = function(*args)
         if inspect.isgenerator(value):

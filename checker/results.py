@@ -40,7 +40,10 @@ class StatementView:
     @staticmethod
     def from_json(data: dict) -> StatementView:
         return StatementView(
-            sql=data["sql"], count=data.get("count", 1), location=data.get("location"), note=data.get("note"),
+            sql=data["sql"],
+            count=data.get("count", 1),
+            location=data.get("location"),
+            note=data.get("note"),
             flagged=data.get("flagged", False),
         )
 
@@ -73,8 +76,13 @@ class CheckResult:
         """The public shape (README): the wire form with ``sql`` before ``statements``."""
         wire = self.to_wire()
         return {
-            "name": wire["name"], "status": wire["status"], "message": wire["message"], "title": wire["title"],
-            "sql": self.sql, "statements": wire["statements"], "duration_s": wire["duration_s"],
+            "name": wire["name"],
+            "status": wire["status"],
+            "message": wire["message"],
+            "title": wire["title"],
+            "sql": self.sql,
+            "statements": wire["statements"],
+            "duration_s": wire["duration_s"],
         }
 
     @staticmethod
@@ -89,8 +97,12 @@ class CheckResult:
             else:
                 views = [StatementView(sql) for sql in data.get("sql", [])]
             return CheckResult(
-                name=data["name"], status=data["status"], message=data.get("message", ""),
-                title=data.get("title", ""), statements=views, duration_s=data.get("duration_s", 0.0),
+                name=data["name"],
+                status=data["status"],
+                message=data.get("message", ""),
+                title=data.get("title", ""),
+                statements=views,
+                duration_s=data.get("duration_s", 0.0),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise WireError(f"not a check result ({type(error).__name__}: {error})") from None
@@ -140,7 +152,8 @@ class ExerciseResult:
         """A result from either form (:meth:`to_json` or :meth:`to_wire`)."""
         try:
             checks = [CheckResult.from_json(check) for check in data["checks"]]
-            return ExerciseResult(data["exercise"], data["status"], data["duration_s"], checks, data.get("output", ""),
-                                  data.get("tampered", ""))
+            return ExerciseResult(
+                data["exercise"], data["status"], data["duration_s"], checks, data.get("output", ""), data.get("tampered", "")
+            )
         except (KeyError, TypeError, AttributeError) as error:
             raise WireError(f"not an exercise result ({type(error).__name__}: {error})") from None

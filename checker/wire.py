@@ -97,7 +97,8 @@ class GradingJob:
         missing = [name for name in names if name not in data]
         if unknown or missing:
             parts = ([f"unknown field(s) {', '.join(map(repr, unknown))}"] if unknown else []) + (
-                [f"missing field(s) {', '.join(map(repr, missing))}"] if missing else [])
+                [f"missing field(s) {', '.join(map(repr, missing))}"] if missing else []
+            )
             raise WireError(f"not a grading job of this version: {'; '.join(parts)} (expected {', '.join(names)})")
         for name in ("exercise", "checks_file", "learner_dir"):
             if not isinstance(data[name], str) or not data[name]:
@@ -109,6 +110,10 @@ class GradingJob:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise WireError(f"grading job field 'check_timeout_s' must be a positive number, not {timeout!r}")
         return GradingJob(
-            exercise=data["exercise"], checks_file=Path(data["checks_file"]), learner_dir=Path(data["learner_dir"]),
-            modules=tuple(data["modules"]), check_timeout_s=float(timeout), only=tuple(data["only"]),
+            exercise=data["exercise"],
+            checks_file=Path(data["checks_file"]),
+            learner_dir=Path(data["learner_dir"]),
+            modules=tuple(data["modules"]),
+            check_timeout_s=float(timeout),
+            only=tuple(data["only"]),
         )

@@ -26,6 +26,7 @@ SECTION_ICONS = {"done": ICONS["pass"], "failing": ICONS["fail"], "not started":
 # -- SQL: one renderer for the CLI's printer and the TUI's SQL tab --------------------------------
 # rich.syntax imports pygments: only when there is SQL to show, never for `course --help`
 
+
 def sql_syntax(sql: str):
     """SQL text, highlighted, wrapped at the width it is given, on the terminal's background."""
     from rich.syntax import Syntax
@@ -117,8 +118,11 @@ def print_summary(console: Console, results: list[ExerciseResult]) -> None:
     console.print(table)
     passed = sum(1 for r in results if r.passed)
     seconds = sum(r.duration_s for r in results)
-    console.print(f"[bold]{passed}/{len(results)} passed[/] [dim]· {seconds:.1f} s of grading"
-                  + ("" if passed == len(results) else " · details of each failing one above; -v shows every check") + "[/]")
+    console.print(
+        f"[bold]{passed}/{len(results)} passed[/] [dim]· {seconds:.1f} s of grading"
+        + ("" if passed == len(results) else " · details of each failing one above; -v shows every check")
+        + "[/]"
+    )
 
 
 class RunProgress:

@@ -105,7 +105,11 @@ def children_of(pid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                fields = dict(line.split(":", 1) for line in Path(f"/proc/{entry}/status").read_text(encoding="utf-8").splitlines() if ":" in line)
+                fields = dict(
+                    line.split(":", 1)
+                    for line in Path(f"/proc/{entry}/status").read_text(encoding="utf-8").splitlines()
+                    if ":" in line
+                )
             except OSError:
                 continue
             if int(fields.get("PPid", "0").strip() or 0) == pid:
@@ -137,5 +141,10 @@ def course(*args: str, workspace: Path | None = None, input: str | None = None, 
         environment["COURSE_WORKSPACE"] = str(workspace)
     return subprocess.run(
         [sys.executable, "-m", "course.cli", *args],
-        capture_output=True, text=True, input=input, env=environment, timeout=timeout, encoding="utf-8",
+        capture_output=True,
+        text=True,
+        input=input,
+        env=environment,
+        timeout=timeout,
+        encoding="utf-8",
     )

@@ -38,7 +38,10 @@ def url_mismatch(actual, database_url: str, said: str = "db.engine points at") -
 
     expected = make_url(database_url)
     if (actual.database, actual.username, actual.host, actual.query.get("host")) == (
-        expected.database, expected.username, expected.host, expected.query.get("host")
+        expected.database,
+        expected.username,
+        expected.host,
+        expected.query.get("host"),
     ):
         return None
     return (
@@ -135,10 +138,7 @@ def seed(db, user_ids: list[int], seed_value: int) -> dict[int, list[int]]:
             )
         for table in ("users", "documents"):
             conn.execute(
-                text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"(SELECT coalesce(max(id), 1) FROM {table}))"
-                )
+                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT coalesce(max(id), 1) FROM {table}))")
             )
     return documents
 
@@ -147,8 +147,12 @@ def first_order_by(statements, table: str) -> tuple[str, ...] | None:
     """The ORDER BY terms of the first SELECT from ``table`` among ``statements`` (captured SQL);
     ``None`` when no such SELECT was sent. Lazy and eager loads are not the query asked for."""
     for statement in statements:
-        if statement.shape.kind == "SELECT" and statement.shape.touches(table) and not statement.lazy_load \
-                and not statement.relationship_load:
+        if (
+            statement.shape.kind == "SELECT"
+            and statement.shape.touches(table)
+            and not statement.lazy_load
+            and not statement.relationship_load
+        ):
             return statement.shape.order_by
     return None
 

@@ -35,11 +35,7 @@ def calls(source: str, name: str) -> list[int]:
 def uncalled(source: str, name: str) -> list[int]:
     """Lines where ``x.name`` (or ``name``) stands alone as a statement, never called: the
     parentheses were forgotten (``session.close`` instead of ``session.close()``)."""
-    return sorted(
-        node.lineno
-        for node in _nodes(source)
-        if isinstance(node, ast.Expr) and _names(node.value, name)
-    )
+    return sorted(node.lineno for node in _nodes(source) if isinstance(node, ast.Expr) and _names(node.value, name))
 
 
 def called_name(call: ast.Call) -> str | None:

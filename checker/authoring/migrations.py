@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from checker.api import fail
-from checker.process.harness import learner_traceback
+from checker.tracebacks import learner_traceback
 
 Advice = Callable[[str], "str | None"]
 """Maps an error's text to a sentence on what it usually means in this exercise (or None)."""
@@ -83,8 +83,9 @@ def explain(error: BaseException, learner, advice: Advice | None = None) -> str:
     return learner_frames(error, learner) + (f"\n→ {hint}" if hint else "")
 
 
-def run_alembic(learner, sql, config, verb: str, target: str, *, doing: str = "", owner: str = "",
-                advice: Advice | None = None) -> None:
+def run_alembic(
+    learner, sql, config, verb: str, target: str, *, doing: str = "", owner: str = "", advice: Advice | None = None
+) -> None:
     """``alembic <verb> <target>``; a failure names the command, the learner's line and the cause.
 
     ``owner``: this run only sets the stage, the check named there reports its failure in full.
@@ -173,8 +174,7 @@ def is_noop(function) -> bool:
         return False
     body = tree.body[0].body if tree.body and hasattr(tree.body[0], "body") else []
     return all(
-        isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
-        for node in body
+        isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) for node in body
     )
 
 
@@ -245,8 +245,10 @@ def describe(diff) -> str:
         columns = ", ".join(c.name for c in constraint.columns)
         label = "UNIQUE" if type(constraint).__name__ == "UniqueConstraint" else type(constraint).__name__
         where = f"{label} ({columns}) on `{constraint.table.name}`"
-        return f"{where} is in models.py but not in the database" if kind == "add_constraint" else (
-            f"{where} is in the database but not in models.py"
+        return (
+            f"{where} is in models.py but not in the database"
+            if kind == "add_constraint"
+            else (f"{where} is in the database but not in models.py")
         )
     if kind in ("add_index", "remove_index"):
         index = diff[1]
@@ -285,7 +287,9 @@ def drift_message(diffs, code: str, intro: str) -> str:
             "and every INSERT that omits it fails.)"
         )
     return (
-        f"{intro}\n" + "\n".join(shown) + note
+        f"{intro}\n"
+        + "\n".join(shown)
+        + note
         + "\n\nThe migration you still need (what `alembic revision --autogenerate` would write now):\n"
         + tidy(code)
     )

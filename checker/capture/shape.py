@@ -96,7 +96,6 @@ class Shape:
                 columns.add(left.split(".")[-1].strip('"').lower())
         return frozenset(columns)
 
-
     @cached_property
     def order_by(self) -> tuple[str, ...]:
         """The outermost ORDER BY's terms (``documents.created_at DESC``); empty when there is none."""

@@ -40,6 +40,6 @@ class Channel:
             self._number += 1
             view = memoryview(line)
             while view:
-                view = view[write(fd, view):]
+                view = view[write(fd, view) :]
 
         self.send = send

@@ -95,8 +95,15 @@ def _wait(pid: int, timeout: float) -> int | None:
 def _in_new_interpreter(learner_dir: Path, script: str, args: list[str], timeout: float) -> Finished:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     try:
-        done = subprocess.run([sys.executable, "-c", script, *args], cwd=learner_dir, env=env,
-                              capture_output=True, text=True, timeout=timeout, encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args],
+            cwd=learner_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            encoding="utf-8",
+        )
     except subprocess.TimeoutExpired:
         return Finished(None, "")
     return Finished(done.returncode, done.stderr)

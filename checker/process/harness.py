@@ -31,8 +31,14 @@ from checker.tracebacks import assertion_source, grader_failure, learner_traceba
 from checker.wire import Event, GradingJob
 
 __all__ = [  # learner_traceback lives in checker.tracebacks; still importable from here for older checks
-    "compile_checks", "learner_traceback", "load_checks", "quiet_library_warnings", "refuse", "reset_database",
-    "run_check", "run_job",
+    "compile_checks",
+    "learner_traceback",
+    "load_checks",
+    "quiet_library_warnings",
+    "refuse",
+    "reset_database",
+    "run_check",
+    "run_job",
 ]
 
 
@@ -218,7 +224,13 @@ def run_job(job: GradingJob, secret: dict, results_fd: int, engines: dict | None
     run_one, reset, views_of, perf_counter = run_check, reset_database, statement_views, time.perf_counter
     result_of, show_traceback = CheckResult, learner_traceback
     IMPORTING, IMPORT_ERROR, TAMPERED, START, RESULT, DONE = (  # noqa: N806 - the kinds, as constants
-        Event.IMPORTING, Event.IMPORT_ERROR, Event.TAMPERED, Event.START, Event.RESULT, Event.DONE)
+        Event.IMPORTING,
+        Event.IMPORT_ERROR,
+        Event.TAMPERED,
+        Event.START,
+        Event.RESULT,
+        Event.DONE,
+    )
     changed_since_import = Integrity(registry).changed  # bound now: rebinding Integrity.changed later is seen
     modules: dict[str, ModuleType] = {}
     environment = Environment(Learner(learner_dir, modules), database_url, dict(engines or {}))
@@ -242,8 +254,7 @@ def run_job(job: GradingJob, secret: dict, results_fd: int, engines: dict | None
         if changed := changed_since_import():
             send(TAMPERED, message=f"while check {spec.name} ran, the grader's own code was changed ({changed})")
             return
-        result = result_of(spec.name, status, message, spec.title, views_of(everything, sql.flagged),
-                           perf_counter() - started)
+        result = result_of(spec.name, status, message, spec.title, views_of(everything, sql.flagged), perf_counter() - started)
         send(RESULT, **result.to_wire())
     try:
         run.teardown()

@@ -21,9 +21,12 @@ class Integrity:
 
     GUARDED_MODULES = ("builtins", "json", "os", "hmac", "hashlib", "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.inspection")
     GUARDED_CLASSES = (
-        ("sqlalchemy.engine.reflection", "Inspector"), ("sqlalchemy.engine.base", "Connection"),
-        ("sqlalchemy.engine.base", "Engine"), ("sqlalchemy.orm.session", "Session"),
-        ("sqlalchemy.engine.result", "Result"), ("sqlalchemy.engine.result", "ScalarResult"),
+        ("sqlalchemy.engine.reflection", "Inspector"),
+        ("sqlalchemy.engine.base", "Connection"),
+        ("sqlalchemy.engine.base", "Engine"),
+        ("sqlalchemy.orm.session", "Session"),
+        ("sqlalchemy.engine.result", "Result"),
+        ("sqlalchemy.engine.result", "ScalarResult"),
     )
     """The library functions the graders judge with (a few namespaces: reading every object of a
     forked child's libraries would copy their memory pages, for every run)."""

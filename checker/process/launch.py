@@ -184,16 +184,19 @@ class WarmWorker:
     READY_TIMEOUT_S = 60.0
     ANSWER_TIMEOUT_S = 10.0
 
-    def __init__(self, *, warm: bool = True, confinement: sandbox.Confinement | None = None,
-                 clean_environment: bool = False):
+    def __init__(self, *, warm: bool = True, confinement: sandbox.Confinement | None = None, clean_environment: bool = False):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._socket = ours
         self.confinement = confinement
         args = [str(theirs.fileno())] + ([] if warm else ["--cold"]) + (["--confine"] if confinement else [])
         self._process = subprocess.Popen(
             python_command("checker.process.warm", *args),
-            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True, env=child_environment(clean_environment),
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=child_environment(clean_environment),
         )
         theirs.close()
         self._lock = threading.Lock()
@@ -361,8 +364,11 @@ class SpawnLauncher:
             options["start_new_session"] = True
         process = subprocess.Popen(
             python_command("checker.process.spawned", *(["--warm"] if self.warm else [])),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=self._environment, **options,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=self._environment,
+            **options,
         )
         return _Spare(process)
 
@@ -480,8 +486,9 @@ def class_confinement(hidden: list[Path]) -> sandbox.Confinement | None:
     )
 
 
-def default_launcher(warm: bool = True, *, confinement: sandbox.Confinement | None = None,
-                     clean_environment: bool = False) -> Launcher:
+def default_launcher(
+    warm: bool = True, *, confinement: sandbox.Confinement | None = None, clean_environment: bool = False
+) -> Launcher:
     """A warm worker where ``fork`` and descriptor passing exist (see ``checker.process.platform``), else
     a pool of spawned interpreters; ``warm=False``: a cold one per run."""
     if not platform.can_fork_workers():

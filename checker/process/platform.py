@@ -34,8 +34,13 @@ def portable() -> bool:
 def can_fork_workers() -> bool:
     """A warm worker forks the runs and passes them descriptors over a ``SOCK_SEQPACKET`` unix
     socket: Linux (macOS has no such socket, and forking a threaded process is unsafe there)."""
-    return (not portable() and sys.platform.startswith("linux") and hasattr(os, "fork")
-            and hasattr(socket, "send_fds") and hasattr(socket, "SOCK_SEQPACKET"))
+    return (
+        not portable()
+        and sys.platform.startswith("linux")
+        and hasattr(os, "fork")
+        and hasattr(socket, "send_fds")
+        and hasattr(socket, "SOCK_SEQPACKET")
+    )
 
 
 def unix_sockets() -> bool:
@@ -77,21 +82,41 @@ def choices() -> list[Choice]:
     from checker.process import sandbox
 
     return [
-        Choice("start a run", "fork of a warm worker" if can_fork_workers() else "pool of spawned interpreters",
-               why(can_fork_workers(), "no fork with descriptor passing here")),
-        Choice("talk to the service", "unix socket" if unix_sockets() else "loopback TCP with an auth key",
-               why(unix_sockets(), "no unix sockets here")),
-        Choice("kill a run's processes", "process group + subreaper" if process_groups() else "process tree walk",
-               why(process_groups(), "no process groups here")),
-        Choice("limits", "hard resource limits" if resource_limits() else "wall-clock time only",
-               why(resource_limits(), "no resource module here")),
-        Choice("servers live", "in RAM when there is room" if ram_folder() else "in the state folder",
-               why(ram_folder(), "no /dev/shm here")),
-        Choice("reach Postgres", "socket folder" if unix_sockets() else "127.0.0.1 with a password",
-               why(unix_sockets(), "no unix sockets here")),
-        Choice("confine class grading", "own uid + mount namespace" if sandbox.can_confine() and not portable()
-               else "not confined", "root on Linux" if sandbox.can_confine() and not portable()
-               else (forced or "needs root on Linux (docs/security.md)")),
+        Choice(
+            "start a run",
+            "fork of a warm worker" if can_fork_workers() else "pool of spawned interpreters",
+            why(can_fork_workers(), "no fork with descriptor passing here"),
+        ),
+        Choice(
+            "talk to the service",
+            "unix socket" if unix_sockets() else "loopback TCP with an auth key",
+            why(unix_sockets(), "no unix sockets here"),
+        ),
+        Choice(
+            "kill a run's processes",
+            "process group + subreaper" if process_groups() else "process tree walk",
+            why(process_groups(), "no process groups here"),
+        ),
+        Choice(
+            "limits",
+            "hard resource limits" if resource_limits() else "wall-clock time only",
+            why(resource_limits(), "no resource module here"),
+        ),
+        Choice(
+            "servers live",
+            "in RAM when there is room" if ram_folder() else "in the state folder",
+            why(ram_folder(), "no /dev/shm here"),
+        ),
+        Choice(
+            "reach Postgres",
+            "socket folder" if unix_sockets() else "127.0.0.1 with a password",
+            why(unix_sockets(), "no unix sockets here"),
+        ),
+        Choice(
+            "confine class grading",
+            "own uid + mount namespace" if sandbox.can_confine() and not portable() else "not confined",
+            "root on Linux" if sandbox.can_confine() and not portable() else (forced or "needs root on Linux (docs/security.md)"),
+        ),
     ]
 
 

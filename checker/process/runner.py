@@ -244,10 +244,7 @@ def _timeout_message(check: str | None, limit: float) -> str:
 def _crash_message(returncode: int | None, check: str | None, server_died: bool = False) -> str:
     when = "while running this check" if check else "before the checks could run"
     if server_died:
-        return (
-            f"the Postgres server stopped {when} (not your code's doing); the server was restarted: "
-            "check again"
-        )
+        return f"the Postgres server stopped {when} (not your code's doing); the server was restarted: check again"
     if returncode is not None and returncode < 0:
         name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
         return f"the process running your code was killed by {name} {when} (a crash, or a memory limit)"

@@ -112,7 +112,7 @@ def orphans(known: set[int]) -> list[int]:
                     stat = handle.read()
             except OSError:
                 continue
-            fields = stat[stat.rfind(b")") + 2:].split()
+            fields = stat[stat.rfind(b")") + 2 :].split()
             if len(fields) > 1 and int(fields[1]) == me:
                 found.append(int(entry.name))
     return found
@@ -211,8 +211,11 @@ class ConfinementError(RuntimeError):
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     libc = _libc()
     result = libc.mount(
-        source.encode() if source else None, target.encode(), fstype.encode() if fstype else None,
-        ctypes.c_ulong(flags), data.encode() if data else None,
+        source.encode() if source else None,
+        target.encode(),
+        fstype.encode() if fstype else None,
+        ctypes.c_ulong(flags),
+        data.encode() if data else None,
     )
     if result != 0:
         error = ctypes.get_errno()
@@ -262,8 +265,7 @@ def enter(confinement: Confinement, uid: int, learner_dir: Path) -> None:
     # what lies under the folders about to be covered, held open: /proc/self/fd/N still reaches
     # it, and is bound back once they are covered
     source = os.open(learner_dir, os.O_RDONLY | os.O_DIRECTORY)
-    rebind = [(p, os.open(p, os.O_RDONLY | os.O_DIRECTORY)) for p in confinement.needed
-              if any(_inside(p, c) for c in covered)]
+    rebind = [(p, os.open(p, os.O_RDONLY | os.O_DIRECTORY)) for p in confinement.needed if any(_inside(p, c) for c in covered)]
     revealed = [(path, os.open(path, os.O_RDONLY)) for path in confinement.reveal if os.path.isfile(path)]
 
     for private in privates:
@@ -302,9 +304,26 @@ def enter(confinement: Confinement, uid: int, learner_dir: Path) -> None:
     os.environ.update({"HOME": "/tmp", "TMPDIR": "/tmp"})
 
 
-_WRITABLE_KINDS = {"proc", "sysfs", "devtmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "securityfs",
-                   "debugfs", "tracefs", "pstore", "bpf", "fusectl", "configfs", "hugetlbfs", "binfmt_misc",
-                   "autofs", "efivarfs"}
+_WRITABLE_KINDS = {
+    "proc",
+    "sysfs",
+    "devtmpfs",
+    "devpts",
+    "mqueue",
+    "cgroup",
+    "cgroup2",
+    "securityfs",
+    "debugfs",
+    "tracefs",
+    "pstore",
+    "bpf",
+    "fusectl",
+    "configfs",
+    "hugetlbfs",
+    "binfmt_misc",
+    "autofs",
+    "efivarfs",
+}
 
 
 def _read_only_except(writable: set[str]) -> None:
@@ -376,15 +395,17 @@ def slot_uid(slot: int) -> int:
     return FIRST_UID + slot % UID_SLOTS
 
 
-
-
 def confinement_summary(confinement: Confinement | None) -> str:
     """One line for ``course grade``: what separates the submissions on this run."""
     if confinement is not None:
-        return ("each submission runs as a uid of its own in a private mount namespace (read-only system, "
-                "private /tmp, the others' folders hidden), with hard limits; every database is sealed to its own role")
+        return (
+            "each submission runs as a uid of its own in a private mount namespace (read-only system, "
+            "private /tmp, the others' folders hidden), with hard limits; every database is sealed to its own role"
+        )
     why = "not running as root" if LINUX else f"not available on {sys.platform}"
-    return (f"submissions are NOT separated at the OS level ({why}): they run as your user and could read your "
-            "files or signal this run. Databases are still sealed per submission, limits are hard and no process "
-            "running student code gets a secret. For hostile submissions grade as root in a container or CI job "
-            "(see docs/security.md)")
+    return (
+        f"submissions are NOT separated at the OS level ({why}): they run as your user and could read your "
+        "files or signal this run. Databases are still sealed per submission, limits are hard and no process "
+        "running student code gets a secret. For hostile submissions grade as root in a container or CI job "
+        "(see docs/security.md)"
+    )

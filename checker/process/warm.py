@@ -39,17 +39,37 @@ import time
 from checker.process import sandbox
 
 PRELOAD = (
-    "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.hybrid", "sqlalchemy.ext.associationproxy",
-    "sqlalchemy.dialects.postgresql", "psycopg", "checker.process.harness", "checker.process.channel",
-    "checker.process.integrity", "checker.wire", "checker.results", "checker.resolver", "checker.tracebacks",
-    "checker.capture.log", "checker.fixtures",
-    "checker.capture.report", "checker.authoring.inspectors", "checker.capture.shape", "checker.authoring.docchat", "checker.process.fresh",
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "sqlalchemy.ext.hybrid",
+    "sqlalchemy.ext.associationproxy",
+    "sqlalchemy.dialects.postgresql",
+    "psycopg",
+    "checker.process.harness",
+    "checker.process.channel",
+    "checker.process.integrity",
+    "checker.wire",
+    "checker.results",
+    "checker.resolver",
+    "checker.tracebacks",
+    "checker.capture.log",
+    "checker.fixtures",
+    "checker.capture.report",
+    "checker.authoring.inspectors",
+    "checker.capture.shape",
+    "checker.authoring.docchat",
+    "checker.process.fresh",
 )
 """Imported before the worker says it is ready: what every check needs."""
 MAX_PREPARED = 4
 PRELOAD_WHEN_IDLE = (
-    "alembic.command", "alembic.config", "alembic.autogenerate", "checker.authoring.migrations", "fastapi",
-    "fastapi.testclient", "httpx",
+    "alembic.command",
+    "alembic.config",
+    "alembic.autogenerate",
+    "checker.authoring.migrations",
+    "fastapi",
+    "fastapi.testclient",
+    "httpx",
 )
 """Imported one at a time while no job is waiting: children forked later get them for free."""
 ORPHAN_SCAN_S = 0.5
@@ -122,8 +142,12 @@ def _child(message: dict, fds: list[int], control, uid: int | None, engines: dic
             try:
                 sandbox.enter(confinement, uid, job.learner_dir)
             except (OSError, sandbox.ConfinementError) as error:
-                harness.refuse(results, secret, f"the run could not be confined, so it did not run: {error}; "
-                               "fix: grade as root on Linux (a CI job or a container), see docs/security.md")
+                harness.refuse(
+                    results,
+                    secret,
+                    f"the run could not be confined, so it did not run: {error}; "
+                    "fix: grade as root on Linux (a CI job or a container), see docs/security.md",
+                )
                 return
         harness.run_job(job, secret, results, engines, confined=confinement is not None)
     finally:

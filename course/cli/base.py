@@ -90,8 +90,7 @@ class Context:
             raise Fatal(str(error)) from None
         if isinstance(found, Section):
             raise Fatal(
-                f"{found.id} is a quiz-only section with nothing to check; "
-                f"fix: run `course quiz --section {found.number}`"
+                f"{found.id} is a quiz-only section with nothing to check; fix: run `course quiz --section {found.number}`"
             )
         return found
 
@@ -161,8 +160,11 @@ def _warn_if_password_in_argv(url: str | None) -> None:
     except ValueError:  # not a URL at all: the backend says so when it is used
         return
     if password:
-        click.echo("course: warning: the password in --database-url can be read by every process on this machine "
-                   "(ps, /proc); fix: pass the URL in COURSE_DATABASE_URL instead", err=True)
+        click.echo(
+            "course: warning: the password in --database-url can be read by every process on this machine "
+            "(ps, /proc); fix: pass the URL in COURSE_DATABASE_URL instead",
+            err=True,
+        )
 
 
 def _terminate_cleanly(signum, frame):  # pragma: no cover - exercised through subprocess tests
@@ -172,10 +174,22 @@ def _terminate_cleanly(signum, frame):  # pragma: no cover - exercised through s
 def _global_options(**extra):
     """The options of every command, as decorators; ``extra`` is passed to each ``click.option``."""
     return [
-        click.option("--workspace", metavar="DIR", help="Workspace folder (default ./course-work, or COURSE_WORKSPACE).", **extra),
-        click.option("--backend", type=click.Choice(["embedded", "docker", "url"]), help="Postgres backend (or COURSE_BACKEND).", **extra),
-        click.option("--database-url", metavar="URL", help="Existing server for the url backend (or COURSE_DATABASE_URL).", **extra),
-        click.option("--content", metavar="DIR", multiple=True, help="An extra content root (lessons/, exercises/, quizzes/); or COURSE_PATH.", **extra),
+        click.option(
+            "--workspace", metavar="DIR", help="Workspace folder (default ./course-work, or COURSE_WORKSPACE).", **extra
+        ),
+        click.option(
+            "--backend", type=click.Choice(["embedded", "docker", "url"]), help="Postgres backend (or COURSE_BACKEND).", **extra
+        ),
+        click.option(
+            "--database-url", metavar="URL", help="Existing server for the url backend (or COURSE_DATABASE_URL).", **extra
+        ),
+        click.option(
+            "--content",
+            metavar="DIR",
+            multiple=True,
+            help="An extra content root (lessons/, exercises/, quizzes/); or COURSE_PATH.",
+            **extra,
+        ),
     ]
 
 
@@ -206,11 +220,12 @@ def global_options(command):
 @click.version_option(__version__, prog_name="course")
 @_with_options(_global_options())
 @click.pass_context
-def main(ctx: click.Context, workspace: str | None, backend: str | None, database_url: str | None, content: tuple[str, ...]) -> None:
+def main(
+    ctx: click.Context, workspace: str | None, backend: str | None, database_url: str | None, content: tuple[str, ...]
+) -> None:
     """A course on SQLAlchemy 2.0, Alembic and FastAPI persistence, graded against a throwaway Postgres.
 
     Start with `course start`. Exercises live in your workspace; grade one with `course check 05`.
     """
     signal.signal(signal.SIGTERM, _terminate_cleanly)
     ctx.obj = Context(workspace, backend, database_url, content)
-

@@ -51,8 +51,12 @@ def run_doctor(ctx) -> int:
         try:
             name = session.create_database()
             session.drop_database(name)
-            _line(True, "postgres", f"{session.server.describe()}; server {session.server_version()}, "
-                  f"ready and a throwaway database made in {time.perf_counter() - started:.2f} s")
+            _line(
+                True,
+                "postgres",
+                f"{session.server.describe()}; server {session.server_version()}, "
+                f"ready and a throwaway database made in {time.perf_counter() - started:.2f} s",
+            )
         finally:
             session.close()
     except BackendError as error:
@@ -122,7 +126,10 @@ def _probe_file_watching() -> tuple[bool, str]:
             for _changes in watch(scratch, stop_event=stop, rust_timeout=2000, yield_on_timeout=True):
                 if _changes:
                     return True, f"file watching works (noticed a save in {time.perf_counter() - started - 0.3:.2f} s)"
-                return False, "file watching noticed nothing within 2 s; `course watch` falls back to polling: set WATCHFILES_FORCE_POLLING=1"
+                return (
+                    False,
+                    "file watching noticed nothing within 2 s; `course watch` falls back to polling: set WATCHFILES_FORCE_POLLING=1",
+                )
         finally:
             timer.cancel()
             stop.set()

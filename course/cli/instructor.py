@@ -14,9 +14,15 @@ from course.cli.base import EXIT_FAILED, Context, Fatal, global_options, main
 @main.command()
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--static", is_flag=True, help="Only the checks that need no Postgres (fast: run it on every save).")
-@click.option("--mutate", is_flag=False, flag_value="", default=None, metavar="[EXERCISE]",
-              help="Mutation-test the graders: grade generated mutants of each reference solution (or of EXERCISE's); "
-                   "fails on a survivor not listed as equivalent.")
+@click.option(
+    "--mutate",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[EXERCISE]",
+    help="Mutation-test the graders: grade generated mutants of each reference solution (or of EXERCISE's); "
+    "fails on a survivor not listed as equivalent.",
+)
 @click.option("--max-mutants", default=30, show_default=True, help="Generated mutants graded per exercise (with --mutate).")
 @click.pass_obj
 @global_options
@@ -55,8 +61,14 @@ def validate(obj: Context, path: Path | None, static: bool, mutate: str | None, 
 
 @main.command("new-module")
 @click.argument("module_id", metavar="ID")
-@click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True,
-              help="The content root to write it in (gets lessons/, exercises/, quizzes/).")
+@click.option(
+    "--path",
+    "path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The content root to write it in (gets lessons/, exercises/, quizzes/).",
+)
 @global_options
 def new_module(module_id: str, path: Path) -> None:
     """Scaffold a small, complete module ID that validates clean: edit it from there."""
@@ -84,23 +96,44 @@ class _GradeCommand(click.Command):
         return super().invoke(ctx)
 
 
-@main.command(cls=_GradeCommand, epilog="Also: `course grade merge PARTS...` joins the results files of sharded runs (see its --help).")
+@main.command(
+    cls=_GradeCommand, epilog="Also: `course grade merge PARTS...` joins the results files of sharded runs (see its --help)."
+)
 @click.argument("workspaces", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results as JSON here.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here.")
 @click.option("--jobs", default=2, show_default=True, help="Submissions graded at once.")
 @click.option("--exercise", "only", multiple=True, help="Grade only these exercises (repeatable).")
-@click.option("--results", "results_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON Lines file each result is written to as it arrives [default: next to --json, else ./grade-results.jsonl].")
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON Lines file each result is written to as it arrives [default: next to --json, else ./grade-results.jsonl].",
+)
 @click.option("--resume", is_flag=True, help="Continue the run of --results: grade only what it does not hold yet.")
 @click.option("--shard", metavar="K/N", help="Grade only the K-th of N shares of the submissions (by student; for a CI matrix).")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the class report (one HTML file) here.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the class report (one HTML file) here.",
+)
 @click.option("--anonymise", is_flag=True, help="Students by stable pseudonym in the summary and the reports.")
 @click.pass_obj
 @global_options
-def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, junit_path: Path | None, jobs: int,
-          only: tuple[str, ...], results_path: Path | None, resume: bool, shard: str | None,
-          report_path: Path | None, anonymise: bool) -> None:
+def grade(
+    obj: Context,
+    workspaces: tuple[Path, ...],
+    json_path: Path | None,
+    junit_path: Path | None,
+    jobs: int,
+    only: tuple[str, ...],
+    results_path: Path | None,
+    resume: bool,
+    shard: str | None,
+    report_path: Path | None,
+    anonymise: bool,
+) -> None:
     """Instructors: grade many student workspaces, each in its own database and role.
 
     Results are written to a JSON Lines file as they arrive; a run that was stopped or killed
@@ -143,7 +176,8 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
     try:
         grading = GradingSession.start(
             lambda: open_session(obj.backend, obj.database_url, isolate=True, spares=max(1, jobs)),
-            confinement=confinement, clean_environment=True,
+            confinement=confinement,
+            clean_environment=True,
         )
     except BackendError as error:
         log.close()
@@ -162,8 +196,15 @@ def grade(obj: Context, workspaces: tuple[Path, ...], json_path: Path | None, ju
         log.close()
     if resume:
         click.echo(f"course grade: resumed {results_path}: {log.resumed} of {pairs} results were already there", err=True)
-    _class_reports(submissions, exercises, json_path, junit_path, report_path, anonymise,
-                   "pick a writable path, then rerun with --resume (nothing is graded again)")
+    _class_reports(
+        submissions,
+        exercises,
+        json_path,
+        junit_path,
+        report_path,
+        anonymise,
+        "pick a writable path, then rerun with --resume (nothing is graded again)",
+    )
 
 
 def _class_reports(submissions, exercises, json_path, junit_path, report_path, anonymise: bool, fix: str) -> None:
@@ -188,14 +229,27 @@ def _class_reports(submissions, exercises, json_path, junit_path, report_path, a
 
 @click.command("merge")
 @click.argument("parts", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the merged results as JSON here.")
+@click.option(
+    "-o", "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the merged results as JSON here."
+)
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the merged JUnit XML here.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the class report (one HTML file) here.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the class report (one HTML file) here.",
+)
 @click.option("--anonymise", is_flag=True, help="Students by stable pseudonym in the summary and the reports.")
 @click.pass_obj
 @global_options
-def grade_merge(obj: Context, parts: tuple[Path, ...], json_path: Path | None, junit_path: Path | None,
-                report_path: Path | None, anonymise: bool) -> None:
+def grade_merge(
+    obj: Context,
+    parts: tuple[Path, ...],
+    json_path: Path | None,
+    junit_path: Path | None,
+    report_path: Path | None,
+    anonymise: bool,
+) -> None:
     """Join the results files (JSON Lines) of `course grade --shard K/N` runs into one set of reports.
 
     The JSON and JUnit XML are those one unsharded run would write (timings and graded_at aside)."""
@@ -204,10 +258,19 @@ def grade_merge(obj: Context, parts: tuple[Path, ...], json_path: Path | None, j
     order = [e.full_id for m in obj.modules for e in m.exercises]
     submissions = merge_parts(list(parts), order)
     if not submissions:
-        raise Fatal("the parts hold no results; fix: merge the results files (--results) of `course grade --shard K/N` runs that graded")
+        raise Fatal(
+            "the parts hold no results; fix: merge the results files (--results) of `course grade --shard K/N` runs that graded"
+        )
     click.echo(f"course grade merge: {len(submissions)} submission(s) from {len(parts)} part(s)", err=True)
-    _class_reports(submissions, [r.exercise for r in submissions[0].results], json_path, junit_path, report_path,
-                   anonymise, "pick a writable path and merge again")
+    _class_reports(
+        submissions,
+        [r.exercise for r in submissions[0].results],
+        json_path,
+        junit_path,
+        report_path,
+        anonymise,
+        "pick a writable path and merge again",
+    )
 
 
 @main.group()
@@ -217,11 +280,22 @@ def export() -> None:
 
 @export.command("gradescope")
 @click.argument("only", nargs=-1, metavar="[EXERCISE]...")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default="autograder.zip", show_default=True,
-              help="The autograder zip to upload to Gradescope.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="autograder.zip",
+    show_default=True,
+    help="The autograder zip to upload to Gradescope.",
+)
 @click.option("--pip-spec", metavar="SPEC", help="What setup.sh installs [default: course==this version], e.g. a git URL.")
-@click.option("--visibility", type=click.Choice(["visible", "after_due_date", "after_published", "hidden"]), default="visible",
-              show_default=True, help="When students see the tests' results.")
+@click.option(
+    "--visibility",
+    type=click.Choice(["visible", "after_due_date", "after_published", "hidden"]),
+    default="visible",
+    show_default=True,
+    help="When students see the tests' results.",
+)
 @click.pass_obj
 @global_options
 def export_gradescope(obj: Context, only: tuple[str, ...], output: Path, pip_spec: str | None, visibility: str) -> None:
@@ -234,14 +308,22 @@ def export_gradescope(obj: Context, only: tuple[str, ...], output: Path, pip_spe
     extra = list(dict.fromkeys(e.path.parents[2].resolve() for e in exercises if e.path.parents[2].resolve() not in builtin))
     names = gradescope.build(exercises, output, pip_spec=pip_spec, visibility=visibility, content_roots=extra)
     points = sum(c for e in exercises for c in gradescope.weights_of(e).values())
-    click.echo(f"Wrote {output}: {len(names)} files, {len(exercises)} exercise(s), {points:g} points. "
-               "Upload it as the assignment's autograder (Ubuntu image).")
+    click.echo(
+        f"Wrote {output}: {len(names)} files, {len(exercises)} exercise(s), {points:g} points. "
+        "Upload it as the assignment's autograder (Ubuntu image)."
+    )
 
 
 @export.command("classroom")
 @click.argument("only", nargs=-1, metavar="[EXERCISE]...")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default="classroom-template", show_default=True,
-              help="The folder to write the template repository in (new or empty).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="classroom-template",
+    show_default=True,
+    help="The folder to write the template repository in (new or empty).",
+)
 @click.option("--pip-spec", metavar="SPEC", help="What the workflow installs [default: course==this version], e.g. a git URL.")
 @click.pass_obj
 @global_options
@@ -251,7 +333,7 @@ def export_classroom(obj: Context, only: tuple[str, ...], output: Path, pip_spec
 
     exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
     written = classroom.build(exercises, output, pip_spec=pip_spec)
-    click.echo(f"Wrote {output}: {len(written)} files, {len(exercises)} exercise(s). Push it to GitHub, mark it a "
-               "template repository, and use it as the Classroom assignment's starter code.")
-
-
+    click.echo(
+        f"Wrote {output}: {len(written)} files, {len(exercises)} exercise(s). Push it to GitHub, mark it a "
+        "template repository, and use it as the Classroom assignment's starter code."
+    )

@@ -55,6 +55,7 @@ def list_(obj: Context, as_json: bool) -> None:
 
 # -- grading ----------------------------------------------------------------------------------
 
+
 @main.command()
 @click.argument("exercise", required=False)
 @click.option("--all", "all_", is_flag=True, help="Grade every exercise.")
@@ -165,7 +166,9 @@ def edit(obj: Context, exercise: str) -> None:
             raise Fatal(str(error)) from None
     files = [folder / name for name in found.edit if (folder / name).is_file()]
     if not files:
-        raise Fatal(f"{found.id}'s files are in folders; fix: open {folder} in your editor (set EDITOR to have `course edit` do it)")
+        raise Fatal(
+            f"{found.id}'s files are in folders; fix: open {folder} in your editor (set EDITOR to have `course edit` do it)"
+        )
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise Fatal("no $VISUAL or $EDITOR set, and no terminal for the built-in editor; fix: export EDITOR=nano (or any editor)")
     from course.tui.editapp import EditApp
@@ -215,8 +218,11 @@ def exec(obj: Context, exercise: str, command: tuple[str, ...]) -> None:  # noqa
         todos = unfinished_todos(found, folder)
         if todos:  # the likely cause, in one line under the tool's own output
             more = f" (and {len(todos) - 1} more)" if len(todos) > 1 else ""
-            click.echo(f"course: {command[0]} failed (exit {completed.returncode}): {todos[0].describe()}{more}; "
-                       f"fix: finish it in {folder / todos[0].file}, then run this again", err=True)
+            click.echo(
+                f"course: {command[0]} failed (exit {completed.returncode}): {todos[0].describe()}{more}; "
+                f"fix: finish it in {folder / todos[0].file}, then run this again",
+                err=True,
+            )
     sys.exit(completed.returncode)
 
 
@@ -283,4 +289,3 @@ def quiz(obj: Context, section: str | None, due: bool, all_: bool, show_stats: b
 
 
 # -- the server -------------------------------------------------------------------------------
-

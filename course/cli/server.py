@@ -83,7 +83,6 @@ def db_url(obj: Context) -> None:
     click.echo(server.admin.sqlalchemy_url())
 
 
-
 @main.command()
 @click.pass_obj
 @global_options
@@ -92,5 +91,3 @@ def doctor(obj: Context) -> None:
     from course.cli.doctor import run_doctor
 
     sys.exit(run_doctor(obj))
-
-

@@ -71,9 +71,13 @@ def run_lesson(path: Path, database_url: str, timeout: float = 120) -> tuple[int
     with tempfile.TemporaryDirectory(prefix="course-lesson-") as scratch:
         try:
             result = subprocess.run(
-                [sys.executable, "-c", _RUNNER, scratch], input=json.dumps(blocks), capture_output=True,
-                text=True, timeout=timeout,
-                env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}, encoding="utf-8",
+                [sys.executable, "-c", _RUNNER, scratch],
+                input=json.dumps(blocks),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+                encoding="utf-8",
             )
         except subprocess.TimeoutExpired:
             return blocks[0][1], f"the lesson's code did not finish within {timeout:.0f} s"

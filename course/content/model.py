@@ -139,6 +139,7 @@ class Module:
 
 # -- parsing helpers ---------------------------------------------------------------------------
 
+
 def _read_toml(path: Path) -> tuple[dict, str]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -176,7 +177,20 @@ def _typed(value, kind, path: Path, text: str, key: str):
 
 # -- loading -----------------------------------------------------------------------------------
 
-EXERCISE_KEYS = {"id", "title", "section", "edit", "provided", "task", "hints", "timeout", "mutants", "variants", "equivalent", "weights"}
+EXERCISE_KEYS = {
+    "id",
+    "title",
+    "section",
+    "edit",
+    "provided",
+    "task",
+    "hints",
+    "timeout",
+    "mutants",
+    "variants",
+    "equivalent",
+    "weights",
+}
 MODULE_KEYS = {"id", "title", "subtitle", "sections"}
 SECTION_KEYS = {"id", "title"}
 
@@ -239,7 +253,9 @@ def load_module(root: Path, module_id: str) -> Module:
                 exercise = load_exercise(path, module_id)
                 if exercise.section not in by_id:
                     meta_text = (path / "exercise.toml").read_text(encoding="utf-8")
-                    raise ContentError(path / "exercise.toml", f"unknown section {exercise.section!r}", line_of(meta_text, "section"))
+                    raise ContentError(
+                        path / "exercise.toml", f"unknown section {exercise.section!r}", line_of(meta_text, "section")
+                    )
             except ContentError as error:
                 problems.append(error)
                 continue
@@ -295,7 +311,9 @@ def load_content(roots: list[Path]) -> tuple[list[Module], list[ContentError]]:
                 problems.append(error)
                 continue
             if any(existing.id == module.id for existing in modules):
-                problems.append(ContentError(module_dir / "module.toml", f"module {module.id!r} is already provided by another content root"))
+                problems.append(
+                    ContentError(module_dir / "module.toml", f"module {module.id!r} is already provided by another content root")
+                )
                 continue
             modules.append(module)
     return modules, problems

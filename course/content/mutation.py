@@ -56,23 +56,63 @@ class Mutation:
         return f"{self.file}:{self.line} {self.operator} {self.detail}"
 
 
-CHAIN_METHODS = {"options", "order_by", "where", "filter", "filter_by", "desc", "unique", "join", "limit", "all",
-                 "scalars", "returning", "values"}
+CHAIN_METHODS = {
+    "options",
+    "order_by",
+    "where",
+    "filter",
+    "filter_by",
+    "desc",
+    "unique",
+    "join",
+    "limit",
+    "all",
+    "scalars",
+    "returning",
+    "values",
+}
 """Methods whose call is dropped from a chain (``stmt.options(x)`` → ``stmt``)."""
-DROPPED_CALLS = {"commit", "refresh", "close", "flush", "add", "delete", "dispose", "rollback", "append", "remove",
-                 "set_main_option", "create_table", "drop_table", "alter_column", "execute", "create_unique_constraint"}
+DROPPED_CALLS = {
+    "commit",
+    "refresh",
+    "close",
+    "flush",
+    "add",
+    "delete",
+    "dispose",
+    "rollback",
+    "append",
+    "remove",
+    "set_main_option",
+    "create_table",
+    "drop_table",
+    "alter_column",
+    "execute",
+    "create_unique_constraint",
+}
 """Calls that are dropped when they stand alone as a statement."""
 RENAMES = {
-    "selectinload": "joinedload", "joinedload": "selectinload", "subqueryload": "selectinload",
-    "scalar_one_or_none": "scalar_one", "first": "one", "desc": "asc", "asc": "desc",
-    "length": "octet_length", "char_length": "octet_length",
+    "selectinload": "joinedload",
+    "joinedload": "selectinload",
+    "subqueryload": "selectinload",
+    "scalar_one_or_none": "scalar_one",
+    "first": "one",
+    "desc": "asc",
+    "asc": "desc",
+    "length": "octet_length",
+    "char_length": "octet_length",
 }
 """A name swapped for its plausible confusion (``selectinload`` where ``joinedload`` belongs...)."""
 KEYWORD_RENAMES = {"back_populates": "backref"}
 """A keyword argument swapped for its look-alike."""
 STRING_SWAPS = {
-    "raise": "select", "raise_on_sql": "select", "selectin": "select", "CASCADE": "SET NULL",
-    "cascade": "set null", "all, delete-orphan": "all", "save-update, merge, delete, delete-orphan": "save-update, merge",
+    "raise": "select",
+    "raise_on_sql": "select",
+    "selectin": "select",
+    "CASCADE": "SET NULL",
+    "cascade": "set null",
+    "all, delete-orphan": "all",
+    "save-update, merge, delete, delete-orphan": "save-update, merge",
 }
 """Option strings swapped for a neighbouring value (``lazy="raise"`` → ``"select"``, ``ondelete``...)."""
 COMPARISONS = {ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
@@ -131,56 +171,111 @@ def _sites(tree: ast.Module) -> Iterator[tuple]:
         if isinstance(node, ast.Call):
             for index, keyword in enumerate(node.keywords):
                 if keyword.arg in KEYWORD_RENAMES:
-                    yield node, "swap-name", f"{keyword.arg}= -> {KEYWORD_RENAMES[keyword.arg]}= in {_short(node)}", \
-                        (lambda twin, _, i=index: setattr(twin.keywords[i], "arg", KEYWORD_RENAMES[twin.keywords[i].arg])), keyword
+                    yield (
+                        node,
+                        "swap-name",
+                        f"{keyword.arg}= -> {KEYWORD_RENAMES[keyword.arg]}= in {_short(node)}",
+                        (lambda twin, _, i=index: setattr(twin.keywords[i], "arg", KEYWORD_RENAMES[twin.keywords[i].arg])),
+                        keyword,
+                    )
                 if keyword.arg is not None:
-                    yield node, "drop-keyword", f"{keyword.arg}={_short(keyword.value, 40)} in {_short(node)}", \
-                        (lambda twin, _, i=index: twin.keywords.pop(i)), keyword
+                    yield (
+                        node,
+                        "drop-keyword",
+                        f"{keyword.arg}={_short(keyword.value, 40)} in {_short(node)}",
+                        (lambda twin, _, i=index: twin.keywords.pop(i)),
+                        keyword,
+                    )
             if isinstance(node.func, ast.Attribute) and node.func.attr in CHAIN_METHODS:
-                yield node, "drop-method", f".{node.func.attr}(...) in {_short(node)}", \
-                    (lambda twin, root: _replace(root, twin, twin.func.value))
+                yield (
+                    node,
+                    "drop-method",
+                    f".{node.func.attr}(...) in {_short(node)}",
+                    (lambda twin, root: _replace(root, twin, twin.func.value)),
+                )
             if isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
                 yield node, "commit-to-flush", _short(node), (lambda twin, _: setattr(twin.func, "attr", "flush"))
-            if len(node.args) >= 2 and not any(isinstance(a, ast.Starred) for a in node.args[:2]) \
-                    and ast.dump(node.args[0]) != ast.dump(node.args[1]):
-                yield node, "swap-arguments", _short(node), \
-                    (lambda twin, _: twin.args.__setitem__(slice(0, 2), [twin.args[1], twin.args[0]]))
+            if (
+                len(node.args) >= 2
+                and not any(isinstance(a, ast.Starred) for a in node.args[:2])
+                and ast.dump(node.args[0]) != ast.dump(node.args[1])
+            ):
+                yield (
+                    node,
+                    "swap-arguments",
+                    _short(node),
+                    (lambda twin, _: twin.args.__setitem__(slice(0, 2), [twin.args[1], twin.args[0]])),
+                )
         elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in COMPARISONS:
             replacement = COMPARISONS[type(node.ops[0])]
-            yield node, "swap-comparison", f"{_short(node)} ({type(node.ops[0]).__name__} -> {replacement.__name__})", \
-                (lambda twin, _, r=replacement: twin.ops.__setitem__(0, r()))
+            yield (
+                node,
+                "swap-comparison",
+                f"{_short(node)} ({type(node.ops[0]).__name__} -> {replacement.__name__})",
+                (lambda twin, _, r=replacement: twin.ops.__setitem__(0, r())),
+            )
         elif isinstance(node, ast.Attribute) and node.attr in RENAMES:
-            yield node, "swap-name", f".{node.attr} -> .{RENAMES[node.attr]}{context(node)}", \
-                (lambda twin, _: setattr(twin, "attr", RENAMES[twin.attr]))
-        elif isinstance(node, ast.Name) and node.id in RENAMES and isinstance(call := parents.get(id(node)), ast.Call) \
-                and call.func is node:
-            yield node, "swap-name", f"{node.id} -> {RENAMES[node.id]}{context(node)}", \
-                (lambda twin, root: _rename_call(root, twin))
+            yield (
+                node,
+                "swap-name",
+                f".{node.attr} -> .{RENAMES[node.attr]}{context(node)}",
+                (lambda twin, _: setattr(twin, "attr", RENAMES[twin.attr])),
+            )
+        elif (
+            isinstance(node, ast.Name)
+            and node.id in RENAMES
+            and isinstance(call := parents.get(id(node)), ast.Call)
+            and call.func is node
+        ):
+            yield (
+                node,
+                "swap-name",
+                f"{node.id} -> {RENAMES[node.id]}{context(node)}",
+                (lambda twin, root: _rename_call(root, twin)),
+            )
         elif isinstance(node, ast.Constant) and id(node) not in docstrings:
             if isinstance(node.value, str) and node.value in STRING_SWAPS:
-                yield node, "change-literal", f"{node.value!r} -> {STRING_SWAPS[node.value]!r}{context(node)}", \
-                    (lambda twin, _: setattr(twin, "value", STRING_SWAPS[twin.value]))
+                yield (
+                    node,
+                    "change-literal",
+                    f"{node.value!r} -> {STRING_SWAPS[node.value]!r}{context(node)}",
+                    (lambda twin, _: setattr(twin, "value", STRING_SWAPS[twin.value])),
+                )
             if isinstance(node.value, bool):
-                yield node, "change-literal", f"{node.value} -> {not node.value}{context(node)}", \
-                    (lambda twin, _: setattr(twin, "value", not twin.value))
+                yield (
+                    node,
+                    "change-literal",
+                    f"{node.value} -> {not node.value}{context(node)}",
+                    (lambda twin, _: setattr(twin, "value", not twin.value)),
+                )
             elif isinstance(node.value, int):
-                yield node, "change-literal", f"{node.value} -> {node.value + 1}{context(node)}", \
-                    (lambda twin, _: setattr(twin, "value", twin.value + 1))
+                yield (
+                    node,
+                    "change-literal",
+                    f"{node.value} -> {node.value + 1}{context(node)}",
+                    (lambda twin, _: setattr(twin, "value", twin.value + 1)),
+                )
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr) and _is_none(node.right):
             yield node, "drop-optional", _short(node), (lambda twin, root: _replace(root, twin, twin.left))
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             for index, decorator in enumerate(node.decorator_list):
-                yield node, "drop-decorator", f"@{_short(decorator, 50)} on {node.name}", \
-                    (lambda twin, _, i=index: twin.decorator_list.pop(i))
+                yield (
+                    node,
+                    "drop-decorator",
+                    f"@{_short(decorator, 50)} on {node.name}",
+                    (lambda twin, _, i=index: twin.decorator_list.pop(i)),
+                )
         for block in ("body", "orelse", "finalbody"):
             statements = getattr(node, block, None)
             if not isinstance(statements, list):
                 continue
             for statement in statements:
-                if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
-                        and _called(statement.value) in DROPPED_CALLS:
-                    yield statement, "drop-statement", _short(statement), \
-                        (lambda twin, root: _drop_statement(root, twin))
+                if (
+                    isinstance(statement, ast.Expr)
+                    and isinstance(statement.value, ast.Call)
+                    and _called(statement.value) in DROPPED_CALLS
+                ):
+                    yield statement, "drop-statement", _short(statement), (lambda twin, root: _drop_statement(root, twin))
 
 
 def _rename_call(tree: ast.Module, name: ast.Name) -> None:
@@ -269,7 +364,9 @@ def exercise_mutations(exercise: Exercise, limit: int) -> list[Mutation]:
     same content always gives the same mutants."""
     pools: dict[tuple[str, str], list[Mutation]] = {}
     for file in solution_files(exercise):
-        for mutation in mutations(file, (exercise.solution_dir / file).read_text(encoding="utf-8"), written_lines(exercise, file)):
+        for mutation in mutations(
+            file, (exercise.solution_dir / file).read_text(encoding="utf-8"), written_lines(exercise, file)
+        ):
             pools.setdefault((mutation.operator, file), []).append(mutation)
     return _round_robin(pools, limit)
 
@@ -317,27 +414,52 @@ def _perturbation_sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str, A
             for inner in ast.walk(node):
                 if isinstance(inner, ast.Return) and inner.value is not None:
                     code = _short(inner.value, 50)
-                    yield inner, "return-none", f"return {code} in {node.name}", \
-                        (lambda twin, _: setattr(twin, "value", ast.Constant(None)))
-                    yield inner, "return-tuple", f"return {code} in {node.name}", \
-                        _wrap_return(lambda value: ast.Tuple([value], ast.Load()))
-                    yield inner, "return-text", f"return {code} in {node.name}", \
-                        _wrap_return(lambda value: ast.Call(ast.Name("repr", ast.Load()), [value], []))
+                    yield (
+                        inner,
+                        "return-none",
+                        f"return {code} in {node.name}",
+                        (lambda twin, _: setattr(twin, "value", ast.Constant(None))),
+                    )
+                    yield (
+                        inner,
+                        "return-tuple",
+                        f"return {code} in {node.name}",
+                        _wrap_return(lambda value: ast.Tuple([value], ast.Load())),
+                    )
+                    yield (
+                        inner,
+                        "return-text",
+                        f"return {code} in {node.name}",
+                        _wrap_return(lambda value: ast.Call(ast.Name("repr", ast.Load()), [value], [])),
+                    )
         elif isinstance(node, ast.ClassDef):
             for statement in node.body:
                 if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
-                    yield statement, "drop-attribute", f"{node.name}.{statement.target.id}", \
-                        (lambda twin, root: _drop_statement(root, cast(ast.AnnAssign, twin)))
-            if any(isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__tablename__" for t in s.targets)
-                   for s in node.body):
+                    yield (
+                        statement,
+                        "drop-attribute",
+                        f"{node.name}.{statement.target.id}",
+                        (lambda twin, root: _drop_statement(root, cast(ast.AnnAssign, twin))),
+                    )
+            if any(
+                isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__tablename__" for t in s.targets)
+                for s in node.body
+            ):
                 extra = ast.parse("grader_extra: Mapped[int] = mapped_column()").body[0]
-                yield node, "extra-required-column", f"grader_extra: Mapped[int] on {node.name}", \
-                    _append_copy(extra)
+                yield node, "extra-required-column", f"grader_extra: Mapped[int] on {node.name}", _append_copy(extra)
     for statement in tree.body:
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name) \
-                and isinstance(statement.value, ast.Call):
-            yield statement, "assign-none", f"{statement.targets[0].id} = None", \
-                (lambda twin, _: setattr(twin, "value", ast.Constant(None)))
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+            and isinstance(statement.value, ast.Call)
+        ):
+            yield (
+                statement,
+                "assign-none",
+                f"{statement.targets[0].id} = None",
+                (lambda twin, _: setattr(twin, "value", ast.Constant(None))),
+            )
 
 
 _RETYPES = [
@@ -363,7 +485,9 @@ def perturbations(exercise: Exercise, limit: int) -> list[Mutation]:
             twin_tree = copy.deepcopy(tree)
             apply(list(ast.walk(twin_tree))[positions[id(node)]], twin_tree)
             ast.fix_missing_locations(twin_tree)
-            pools.setdefault(operator, []).append(Mutation(file, getattr(node, "lineno", 0), operator, detail, ast.unparse(twin_tree)))
+            pools.setdefault(operator, []).append(
+                Mutation(file, getattr(node, "lineno", 0), operator, detail, ast.unparse(twin_tree))
+            )
         for operator, shown, pattern, new, imports in _RETYPES:
             if pattern.search(source):
                 retyped = imports + pattern.sub(new, source)

@@ -20,9 +20,18 @@ from pathlib import Path
 from course.content.model import ContentError, _check_keys, _read_toml, line_of
 
 QUESTION_KEYS = {
-    "choice": ({"id", "section", "kind", "prompt", "correct", "explanation", "choices"}, {"id", "section", "kind", "prompt", "correct", "explanation", "choices"}),
-    "recall": ({"id", "section", "kind", "prompt", "answer", "explanation", "must_mention"}, {"id", "section", "kind", "prompt", "answer", "explanation"}),
-    "sql": ({"id", "section", "kind", "prompt", "statement", "explanation"}, {"id", "section", "kind", "prompt", "statement", "explanation"}),
+    "choice": (
+        {"id", "section", "kind", "prompt", "correct", "explanation", "choices"},
+        {"id", "section", "kind", "prompt", "correct", "explanation", "choices"},
+    ),
+    "recall": (
+        {"id", "section", "kind", "prompt", "answer", "explanation", "must_mention"},
+        {"id", "section", "kind", "prompt", "answer", "explanation"},
+    ),
+    "sql": (
+        {"id", "section", "kind", "prompt", "statement", "explanation"},
+        {"id", "section", "kind", "prompt", "statement", "explanation"},
+    ),
 }
 
 
@@ -113,7 +122,9 @@ def load_quiz_bank(path: Path, sections: set[str] | None = None) -> QuizBank:
                 raise ContentError(path, f"question {qid!r}: a choice question needs at least two choices", line)
             ids = [c.id for c in choices]
             if len(set(ids)) != len(ids):
-                raise ContentError(path, f"question {qid!r}: two choices have the id {next(i for i in ids if ids.count(i) > 1)!r}", line)
+                raise ContentError(
+                    path, f"question {qid!r}: two choices have the id {next(i for i in ids if ids.count(i) > 1)!r}", line
+                )
             by_text = {c.text: c.id for c in choices}
             correct = [answer if answer in ids else by_text.get(answer, answer) for answer in entry["correct"]]
             missing = [answer for answer, cid in zip(entry["correct"], correct, strict=True) if cid not in ids]
@@ -121,12 +132,23 @@ def load_quiz_bank(path: Path, sections: set[str] | None = None) -> QuizBank:
                 raise ContentError(path, f"question {qid!r}: correct answer(s) {missing or '[]'} are not among the choices", line)
         must_mention = [[term] if isinstance(term, str) else list(term) for term in entry.get("must_mention", [])]
         if any(not group or not all(isinstance(t, str) and t.strip() for t in group) for group in must_mention):
-            raise ContentError(path, f"question {qid!r}: must_mention lists terms (strings, or lists of accepted spellings)", line)
-        questions.append(Question(
-            id=qid, section=entry["section"], kind=kind, prompt=entry["prompt"], explanation=entry["explanation"],
-            choices=choices, correct=correct, answer=entry.get("answer", ""),
-            statement=entry.get("statement", ""), must_mention=must_mention,
-        ))
+            raise ContentError(
+                path, f"question {qid!r}: must_mention lists terms (strings, or lists of accepted spellings)", line
+            )
+        questions.append(
+            Question(
+                id=qid,
+                section=entry["section"],
+                kind=kind,
+                prompt=entry["prompt"],
+                explanation=entry["explanation"],
+                choices=choices,
+                correct=correct,
+                answer=entry.get("answer", ""),
+                statement=entry.get("statement", ""),
+                must_mention=must_mention,
+            )
+        )
     return QuizBank(path, questions, float(threshold), setup)
 
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 from course.errors import CourseError
 
-MODULE_TOML = '''id = "{id}"
+MODULE_TOML = """id = "{id}"
 title = "{title}"
 subtitle = "A module made with course new-module"
 
 [[sections]]
 id = "01-first-model"
 title = "A first model"
-'''
+"""
 
-LESSON = '''# 1 · A first model
+LESSON = """# 1 · A first model
 
 Write the lesson here, in your own words. Every ```python block runs when `course validate`
 checks the module (in one namespace, with `DATABASE_URL` set to a fresh database); mark a
@@ -41,9 +41,9 @@ with engine.connect() as conn:
 
 Define a `Note` model in `models.py`, mapped to a `notes` table with an integer primary key
 `id` and a `text` column that may not be NULL.
-'''
+"""
 
-EXERCISE_TOML = '''id = "01-first-model"
+EXERCISE_TOML = """id = "01-first-model"
 title = "A first model"
 section = "01-first-model"
 edit = ["models.py"]
@@ -66,7 +66,7 @@ expect = "text-not-null"
 
 [variants.text-type]
 description = "`mapped_column(Text)` spelled out."
-'''
+"""
 
 MODELS_STARTER = '''"""Define Base and Note here (see the lesson)."""
 
@@ -132,7 +132,7 @@ def text_not_null(learner, tables, schema):
         )
 '''
 
-QUIZ = '''pass_threshold = 0.8
+QUIZ = """pass_threshold = 0.8
 
 [[question]]
 id = "first-model-not-null"
@@ -154,9 +154,9 @@ kind = "recall"
 prompt = "What does the ORM map a class, an instance and an attribute to?"
 answer = "A table, a row, a column."
 explanation = "That mapping is the whole idea of an ORM."
-'''
+"""
 
-PYPROJECT = '''[build-system]
+PYPROJECT = """[build-system]
 requires = ["hatchling>=1.21"]
 build-backend = "hatchling.build"
 
@@ -175,7 +175,7 @@ dependencies = ["course"]
 "exercises" = "course_module_{id_py}/exercises"
 "quizzes" = "course_module_{id_py}/quizzes"
 "course_module_{id_py}/__init__.py" = "course_module_{id_py}/__init__.py"
-'''
+"""
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
 

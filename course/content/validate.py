@@ -79,18 +79,28 @@ def quiz_balance_problems(bank: QuizBank) -> list[Problem]:
     problems = []
     longest = [q for q in single if len(q.choice(q.correct[0]).text) >= max(len(c.text) for c in q.choices)]
     if len(longest) / len(single) > MAX_LONGEST_SHARE:
-        problems.append(Problem(bank.path, (
-            f"the right answer is the longest choice in {len(longest)} of {len(single)} single-answer questions "
-            f"(at most {MAX_LONGEST_SHARE:.0%}): a learner who picks the longest wins; e.g. {', '.join(q.id for q in longest[:3])}"
-        )))
+        problems.append(
+            Problem(
+                bank.path,
+                (
+                    f"the right answer is the longest choice in {len(longest)} of {len(single)} single-answer questions "
+                    f"(at most {MAX_LONGEST_SHARE:.0%}): a learner who picks the longest wins; e.g. {', '.join(q.id for q in longest[:3])}"
+                ),
+            )
+        )
     for position in range(max(len(q.choices) for q in single)):
         fair = sum(1 / len(q.choices) for q in single if len(q.choices) > position) / len(single)
         held = sum(1 for q in single if [c.id for c in q.choices].index(q.correct[0]) == position) / len(single)
         if held - fair > MAX_POSITION_EXCESS:
-            problems.append(Problem(bank.path, (
-                f"the right answer is choice {'abcdefghij'[position]} in {held:.0%} of single-answer questions "
-                f"(a fair share is {fair:.0%}): spread the right answers over the positions"
-            )))
+            problems.append(
+                Problem(
+                    bank.path,
+                    (
+                        f"the right answer is choice {'abcdefghij'[position]} in {held:.0%} of single-answer questions "
+                        f"(a fair share is {fair:.0%}): spread the right answers over the positions"
+                    ),
+                )
+            )
     return problems
 
 

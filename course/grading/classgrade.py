@@ -161,7 +161,9 @@ class ResultsLog:
             _fsync_folder(path.parent)
         except OSError as error:
             os.close(self._fd)
-            raise ResultsFileError(f"cannot write the results file {path} ({error.strerror or error}); fix: check its permissions") from None
+            raise ResultsFileError(
+                f"cannot write the results file {path} ({error.strerror or error}); fix: check its permissions"
+            ) from None
         except BaseException:
             os.close(self._fd)
             raise
@@ -180,7 +182,7 @@ class ResultsLog:
             try:
                 view = memoryview(line)
                 while view:
-                    view = view[os.write(self._fd, view):]
+                    view = view[os.write(self._fd, view) :]
                 os.fsync(self._fd)
             except OSError as error:
                 raise ResultsFileError(
@@ -212,7 +214,9 @@ def _read(path: Path, fix: str | None = None) -> tuple[list[dict], int]:
     except FileNotFoundError:
         return [], 0
     except OSError as error:
-        raise ResultsFileError(f"cannot read the results file {path} ({error.strerror or error}); fix: check its permissions") from None
+        raise ResultsFileError(
+            f"cannot read the results file {path} ({error.strerror or error}); fix: check its permissions"
+        ) from None
     complete_size = data.rfind(b"\n") + 1
     records = []
     for number, line in enumerate(data[:complete_size].split(b"\n")[:-1], 1):
@@ -253,7 +257,12 @@ class _Stopped(Exception):
 
 
 def grade_workspaces(
-    workspaces: list[Path], exercises: list[Exercise], databases, launcher, jobs: int = 2, log: ResultsLog | None = None,
+    workspaces: list[Path],
+    exercises: list[Exercise],
+    databases,
+    launcher,
+    jobs: int = 2,
+    log: ResultsLog | None = None,
 ) -> list[Submission]:
     """Grade every exercise of every workspace; a missing exercise folder is an error result.
 
@@ -273,7 +282,9 @@ def grade_workspaces(
 
     def one(submission: Submission, exercise: Exercise, folder: Path, digest: str) -> ExerciseResult:
         if digest == MISSING:
-            missing = CheckResult("run", "error", f"no folder {exercise.module_id}/{exercise.id} in this workspace", title="Find the exercise")
+            missing = CheckResult(
+                "run", "error", f"no folder {exercise.module_id}/{exercise.id} in this workspace", title="Find the exercise"
+            )
             result = ExerciseResult(exercise.full_id, "error", 0.0, [missing])
         else:
             result = grade(job_for(exercise, folder), databases, launcher=launcher, cancelled=stopping.is_set)
@@ -337,17 +348,27 @@ def to_junit(submissions: list[Submission]) -> str:
         failures = sum(1 for r in submission.results if r.status == "fail")
         errors = sum(1 for r in submission.results if r.status == "error")
         suite = ET.SubElement(
-            suites, "testsuite", name=submission.name, tests=str(len(submission.results)),
-            failures=str(failures), errors=str(errors),
+            suites,
+            "testsuite",
+            name=submission.name,
+            tests=str(len(submission.results)),
+            failures=str(failures),
+            errors=str(errors),
             time=f"{sum(r.duration_s for r in submission.results):.3f}",
         )
         for result in submission.results:
-            case = ET.SubElement(suite, "testcase", classname=submission.name, name=result.exercise, time=f"{result.duration_s:.3f}")
+            case = ET.SubElement(
+                suite, "testcase", classname=submission.name, name=result.exercise, time=f"{result.duration_s:.3f}"
+            )
             if result.status != "pass":
                 bad = [c for c in result.checks if c.status != "pass"]
                 summary = "; ".join(c.name for c in bad)
-                element = ET.SubElement(case, "failure" if result.status == "fail" else "error",
-                                        message=f"{len(bad)} check(s) not passing: {summary}", type=result.status)
+                element = ET.SubElement(
+                    case,
+                    "failure" if result.status == "fail" else "error",
+                    message=f"{len(bad)} check(s) not passing: {summary}",
+                    type=result.status,
+                )
                 element.text = "\n\n".join(f"[{c.status}] {c.name}: {c.message}" for c in bad)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
@@ -397,7 +418,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     except ValueError:
         index = count = 0
     if count < 1 or not 1 <= index <= count:
-        raise CourseError(f"--shard {text!r} is not K/N with 1 <= K <= N; fix: e.g. --shard 1/3, --shard 2/3 and --shard 3/3 for three jobs")
+        raise CourseError(
+            f"--shard {text!r} is not K/N with 1 <= K <= N; fix: e.g. --shard 1/3, --shard 2/3 and --shard 3/3 for three jobs"
+        )
     return index, count
 
 
@@ -431,13 +454,15 @@ def merge_parts(paths: list[Path], order: Sequence[str] = ()) -> list[Submission
         if complete != path.stat().st_size:
             raise ResultsFileError(
                 f"{path} ends with a line cut short (its run was stopped); fix: finish that shard with "
-                "the same `course grade --shard K/N` command and --resume, then merge again")
+                "the same `course grade --shard K/N` command and --resume, then merge again"
+            )
         mine = {(record["workspace"], record["exercise"]): record for record in records}  # the newer line wins
         for key, record in mine.items():
             if key in owner:
                 raise ResultsFileError(
                     f"{owner[key]} and {path} both hold {record['student']}'s {record['exercise']}; "
-                    "fix: merge the parts of one sharded run (the same N, each K once)")
+                    "fix: merge the parts of one sharded run (the same N, each K once)"
+                )
             owner[key] = path
             latest[key] = record
     rank = {exercise: number for number, exercise in enumerate(order)}
@@ -454,6 +479,7 @@ def merge_parts(paths: list[Path], order: Sequence[str] = ()) -> list[Submission
         elif set(graded) != set(expected[1]):
             raise ResultsFileError(
                 f"{Path(workspace).name} was graded on {len(graded)} exercise(s) and {expected[0]} on {len(expected[1])}; "
-                "fix: grade every shard with the same --exercise options")
+                "fix: grade every shard with the same --exercise options"
+            )
         submissions.append(Submission(Path(workspace), [ExerciseResult.from_json(r["result"]) for r in records]))
     return submissions

@@ -15,8 +15,9 @@ def dev_database_name(exercise) -> str:
     return "course_dev_" + re.sub(r"[^a-z0-9]+", "_", exercise.id.lower()).strip("_")
 
 
-def dev_database_url(exercise, backend: str | None = None, database_url: str | None = None,
-                     notify: Callable[[str], None] = lambda line: None) -> str:
+def dev_database_url(
+    exercise, backend: str | None = None, database_url: str | None = None, notify: Callable[[str], None] = lambda line: None
+) -> str:
     """The URL of ``exercise``'s dev database, made if missing (on the shared server, started if
     needed: ``notify`` is told so). Raises ``BackendError`` (one line) when no server can be had."""
     from course.postgres import embedded
@@ -32,8 +33,7 @@ def dev_database_url(exercise, backend: str | None = None, database_url: str | N
         server = embedded.running_persistent()
         if server is None:
             server = embedded.start(persistent=True)
-            notify(f"course: started a shared Postgres for dev databases ({server.describe()}); "
-                   "stop it with `course db stop`")
+            notify(f"course: started a shared Postgres for dev databases ({server.describe()}); stop it with `course db stop`")
     name = dev_database_name(exercise)
     conn = _connect(server.admin)
     try:

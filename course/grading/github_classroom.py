@@ -37,7 +37,9 @@ def workflow(exercises: list[Exercise], pip_spec: str) -> str:
           max-score: {points:g}""")
     runners = ",".join(_step_id(e) for e in exercises)
     only = " ".join(f"--exercise {e.full_id}" for e in exercises)
-    env = "\n".join(f"          {_step_id(e).upper()}_RESULTS: \"${{{{ steps.{_step_id(e)}.outputs.result }}}}\"" for e in exercises)
+    env = "\n".join(
+        f'          {_step_id(e).upper()}_RESULTS: "${{{{ steps.{_step_id(e)}.outputs.result }}}}"' for e in exercises
+    )
     return f"""# Grades each push: one Classroom test per exercise, worth the points of its checks.
 # Made by `course export classroom` (course {__version__}).
 name: classroom
@@ -120,9 +122,11 @@ def build(exercises: list[Exercise], target: Path, *, pip_spec: str | None = Non
             folder = target / exercise.module_id / exercise.id
             shutil.copytree(exercise.starter_dir, folder, ignore=shutil.ignore_patterns("__pycache__"))
             written += [p for p in folder.rglob("*") if p.is_file()]
-        for path, text in ((target / "README.md", readme(exercises, title)),
-                           (target / ".gitignore", "__pycache__/\n*.pyc\n.course/\nresults*\n"),
-                           (target / ".github" / "workflows" / "classroom.yml", workflow(exercises, pip_spec))):
+        for path, text in (
+            (target / "README.md", readme(exercises, title)),
+            (target / ".gitignore", "__pycache__/\n*.pyc\n.course/\nresults*\n"),
+            (target / ".github" / "workflows" / "classroom.yml", workflow(exercises, pip_spec)),
+        ):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             written.append(path)

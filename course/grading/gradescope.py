@@ -68,8 +68,12 @@ def declared_checks(exercise: Exercise) -> list[tuple[str, str]]:
         if not isinstance(node, ast.FunctionDef):
             continue
         for decorator in node.decorator_list:
-            if (isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == "check"
-                    and decorator.args and isinstance(decorator.args[0], ast.Constant)):
+            if (
+                isinstance(decorator, ast.Call)
+                and getattr(decorator.func, "id", None) == "check"
+                and decorator.args
+                and isinstance(decorator.args[0], ast.Constant)
+            ):
                 name = decorator.args[0].value
                 title = decorator.args[1].value if len(decorator.args) > 1 and isinstance(decorator.args[1], ast.Constant) else ""
                 # check(name: str, title: str = ""): the literals are strings in a checks.py that follows it
@@ -93,8 +97,14 @@ def weights_of(exercise: Exercise) -> dict[str, float]:
     return {name: float(table.get(name, 1)) for name, _ in checks}
 
 
-def build(exercises: list[Exercise], output: Path, *, pip_spec: str | None = None, visibility: str = "visible",
-          content_roots: Sequence[Path] = ()) -> list[str]:
+def build(
+    exercises: list[Exercise],
+    output: Path,
+    *,
+    pip_spec: str | None = None,
+    visibility: str = "visible",
+    content_roots: Sequence[Path] = (),
+) -> list[str]:
     """Write the autograder zip; returns the names it holds."""
     pip_spec = pip_spec or f"course=={__version__}"
     content: list[str] = []
@@ -102,8 +112,11 @@ def build(exercises: list[Exercise], output: Path, *, pip_spec: str | None = Non
         "course_version": __version__,
         "visibility": visibility,
         "exercises": [
-            {"id": e.full_id, "files": e.edit, "checks": [
-                {"name": name, "title": title, "weight": weights_of(e)[name]} for name, title in declared_checks(e)]}
+            {
+                "id": e.full_id,
+                "files": e.edit,
+                "checks": [{"name": name, "title": title, "weight": weights_of(e)[name]} for name, title in declared_checks(e)],
+            }
             for e in exercises
         ],
         "content": content,
@@ -116,9 +129,11 @@ def build(exercises: list[Exercise], output: Path, *, pip_spec: str | None = Non
                 files[f"content/{number}/{path.relative_to(root).as_posix()}"] = path  # zip names use /
     try:
         with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, text, mode in (("setup.sh", SETUP_SH.format(pip_spec=_shell_quote(pip_spec)), 0o755),
-                                     ("run_autograder", RUN_AUTOGRADER.format(), 0o755),
-                                     (CONFIG_NAME, json.dumps(config, indent=2) + "\n", 0o644)):
+            for name, text, mode in (
+                ("setup.sh", SETUP_SH.format(pip_spec=_shell_quote(pip_spec)), 0o755),
+                ("run_autograder", RUN_AUTOGRADER.format(), 0o755),
+                (CONFIG_NAME, json.dumps(config, indent=2) + "\n", 0o644),
+            ):
                 info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
                 info.external_attr = (0o100000 | mode) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
@@ -149,8 +164,10 @@ def find_submission(submission: Path, exercises: list[dict], starters: dict[str,
         module_id, exercise_id = entry["id"].split("/", 1)
         target = into / module_id / exercise_id
         shutil.copytree(starters[entry["id"]], target, dirs_exist_ok=True)
-        folders = sorted((p for p in submission.rglob(exercise_id) if p.is_dir() and "__MACOSX" not in p.parts),
-                         key=lambda p: (p.parent.name != module_id, len(p.parts)))
+        folders = sorted(
+            (p for p in submission.rglob(exercise_id) if p.is_dir() and "__MACOSX" not in p.parts),
+            key=lambda p: (p.parent.name != module_id, len(p.parts)),
+        )
         if folders:
             shutil.copytree(folders[0], target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
             notes.append(f"{entry['id']}: graded {folders[0].relative_to(submission)}/")
@@ -171,7 +188,9 @@ def results_json(config: dict, records: dict[str, dict], notes: list[str], failu
     for entry in config["exercises"]:
         result = records.get(entry["id"])
         by_name = {c["name"]: c for c in (result or {}).get("checks", [])}
-        stopped = next((c for c in (result or {}).get("checks", []) if c["name"] not in {x["name"] for x in entry["checks"]}), None)
+        stopped = next(
+            (c for c in (result or {}).get("checks", []) if c["name"] not in {x["name"] for x in entry["checks"]}), None
+        )
         for check in entry["checks"]:
             got = by_name.get(check["name"])
             passed = got is not None and got["status"] == "pass"
@@ -181,14 +200,16 @@ def results_json(config: dict, records: dict[str, dict], notes: list[str], failu
                 output = f"Not run: {_check_text(stopped)}"
             else:
                 output = f"Not graded: {failure or 'no result for this exercise'}"
-            tests.append({
-                "name": f"{entry['id'].split('/', 1)[1]}: {check['title']}",
-                "score": check["weight"] if passed else 0.0,
-                "max_score": check["weight"],
-                "status": "passed" if passed else "failed",
-                "output": output,
-                "visibility": config.get("visibility", "visible"),
-            })
+            tests.append(
+                {
+                    "name": f"{entry['id'].split('/', 1)[1]}: {check['title']}",
+                    "score": check["weight"] if passed else 0.0,
+                    "max_score": check["weight"],
+                    "status": "passed" if passed else "failed",
+                    "output": output,
+                    "visibility": config.get("visibility", "visible"),
+                }
+            )
     return {
         "score": round(sum(t["score"] for t in tests), 4),
         "output": "\n".join([*notes, *([failure] if failure else [])]),
@@ -237,13 +258,31 @@ def run(root: Path) -> int:
             if missing:
                 raise CourseError(f"this autograder's exercises are not in course {__version__}: {', '.join(missing)}")
             workspace.mkdir()
-            notes = find_submission(root / "submission", config["exercises"],
-                                    {i: known[i].starter_dir for i in (e["id"] for e in config["exercises"])}, workspace)
+            notes = find_submission(
+                root / "submission",
+                config["exercises"],
+                {i: known[i].starter_dir for i in (e["id"] for e in config["exercises"])},
+                workspace,
+            )
             results = temp_dir / "results.jsonl"
             graded = subprocess.run(
-                [sys.executable, "-m", "course.cli", "grade", str(workspace), "--results", str(results), "--jobs", "1",
-                 *[arg for e in config["exercises"] for arg in ("--exercise", e["id"])], *options],
-                capture_output=True, text=True, cwd=temp_dir, encoding="utf-8",
+                [
+                    sys.executable,
+                    "-m",
+                    "course.cli",
+                    "grade",
+                    str(workspace),
+                    "--results",
+                    str(results),
+                    "--jobs",
+                    "1",
+                    *[arg for e in config["exercises"] for arg in ("--exercise", e["id"])],
+                    *options,
+                ],
+                capture_output=True,
+                text=True,
+                cwd=temp_dir,
+                encoding="utf-8",
             )
             if graded.returncode not in (0, 1):
                 failure = "grading did not run: " + (graded.stderr.strip().splitlines() or ["no reason given"])[-1]
@@ -253,7 +292,9 @@ def run(root: Path) -> int:
                     records[record["exercise"]] = record["result"]
         except (CourseError, OSError) as error:
             failure = f"grading did not run: {error}"
-    (results_dir / "results.json").write_text(json.dumps(results_json(config, records, notes, failure), indent=2) + "\n", encoding="utf-8")
+    (results_dir / "results.json").write_text(
+        json.dumps(results_json(config, records, notes, failure), indent=2) + "\n", encoding="utf-8"
+    )
     return 0
 
 

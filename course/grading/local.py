@@ -33,15 +33,23 @@ def check_exercises(ctx, exercises: list[Exercise], *, solution: bool, as_json: 
     workspace = None if solution else ctx.workspace()
     console = None if as_json else _console()
     results = []
-    incomplete = {} if workspace is None else {
-        exercise.full_id: missing_files_result(exercise, missing)
-        for exercise in exercises if (missing := workspace.missing_files(exercise))
-    }
+    incomplete = (
+        {}
+        if workspace is None
+        else {
+            exercise.full_id: missing_files_result(exercise, missing)
+            for exercise in exercises
+            if (missing := workspace.missing_files(exercise))
+        }
+    )
     with contextlib.ExitStack() as folders:
         jobs = [
-            job_for(exercise, folders.enter_context(materialised(exercise, "solution")) if workspace is None
-                    else workspace.folder(exercise))
-            for exercise in exercises if exercise.full_id not in incomplete
+            job_for(
+                exercise,
+                folders.enter_context(materialised(exercise, "solution")) if workspace is None else workspace.folder(exercise),
+            )
+            for exercise in exercises
+            if exercise.full_id not in incomplete
         ]
         graded = _grade_all(ctx, jobs, console)
         many = len(exercises) > 1  # check --all: passing ones in the summary only, unless -v
@@ -146,4 +154,3 @@ def watch_exercise(ctx, query: str | None) -> None:
         console.print()
     finally:
         grading.close()
-

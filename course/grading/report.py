@@ -86,11 +86,21 @@ def anonymise(submissions: list, key: bytes | None = None) -> list:
 def _chart(kind, title: str, **options):
     from pygal.style import Style
 
-    style = Style(background="white", plot_background="white", foreground="#1d2330", foreground_strong="#1d2330",
-                  foreground_subtle="#8892a0", colors=("#2e7d32", "#c62828", "#ef6c00", "#1565c0"),
-                  font_family="system-ui, sans-serif", title_font_size=16, label_font_size=12, major_label_font_size=12)
-    return kind(title=title, style=style, js=[], disable_xml_declaration=True, width=520, height=320,
-                show_legend=False, **options)
+    style = Style(
+        background="white",
+        plot_background="white",
+        foreground="#1d2330",
+        foreground_strong="#1d2330",
+        foreground_subtle="#8892a0",
+        colors=("#2e7d32", "#c62828", "#ef6c00", "#1565c0"),
+        font_family="system-ui, sans-serif",
+        title_font_size=16,
+        label_font_size=12,
+        major_label_font_size=12,
+    )
+    return kind(
+        title=title, style=style, js=[], disable_xml_declaration=True, width=520, height=320, show_legend=False, **options
+    )
 
 
 def render(submissions: list, title: str = "course grade — class report") -> str:
@@ -107,8 +117,13 @@ def render(submissions: list, title: str = "course grade — class report") -> s
     per_exercise = {e: [r for s in submissions for r in s.results if r.exercise == e] for e in exercises}
     rate = {e: 100 * sum(r.passed for r in rs) / len(rs) if rs else 0 for e, rs in per_exercise.items()}
 
-    bars = _chart(pygal.HorizontalBar, "Pass rate per exercise (%)", range=(0, 100), print_values=True,
-                  value_formatter=lambda v: f"{v:.0f} %")
+    bars = _chart(
+        pygal.HorizontalBar,
+        "Pass rate per exercise (%)",
+        range=(0, 100),
+        print_values=True,
+        value_formatter=lambda v: f"{v:.0f} %",
+    )
     bars.x_labels = [short[e] for e in exercises]
     bars.add("passed", [round(rate[e], 1) for e in exercises])
 
@@ -151,45 +166,63 @@ def render(submissions: list, title: str = "course grade — class report") -> s
             passed, seen = counts[name]
             check_rows.append((short[e], name, titles[name], passed, seen))
 
-    out = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-           f"<style>{STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    out = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     total = sum(len(s.results) for s in submissions)
     passed_total = sum(r.passed for s in submissions for r in s.results)
     median = statistics.median([sum(r.passed for r in s.results) for s in submissions]) if submissions else 0
-    out.append(f"<p class='lead'>{students} student(s), {len(exercises)} exercise(s): {passed_total} of {total} results pass "
-               f"({100 * passed_total / total if total else 0:.0f} %); median score {median:g}/{len(exercises)}.</p>")
+    out.append(
+        f"<p class='lead'>{students} student(s), {len(exercises)} exercise(s): {passed_total} of {total} results pass "
+        f"({100 * passed_total / total if total else 0:.0f} %); median score {median:g}/{len(exercises)}.</p>"
+    )
     out.append("<div class='charts'>")
     for chart in (bars, histogram, times):
         svg = re.sub(r"<script\b.*?</script>", "", chart.render(is_unicode=True), flags=re.S)  # pygal's tooltip config
         out.append(f"<div class='chart'>{svg}</div>")
     out.append("</div>")
 
-    out.append("<h2>Most common failing checks</h2><table><tr><th>exercise</th><th>check</th><th class='num'>students failing</th><th>most common message</th></tr>")
+    out.append(
+        "<h2>Most common failing checks</h2><table><tr><th>exercise</th><th>check</th><th class='num'>students failing</th><th>most common message</th></tr>"
+    )
     for (e, name), count in failing.most_common(10):
         message, _ = messages[(e, name)].most_common(1)[0]
-        out.append(f"<tr><td>{html.escape(short[e])}</td><td>{html.escape(name)}</td><td class='num'>{count}</td>"
-                   f"<td>{html.escape(message)}</td></tr>")
+        out.append(
+            f"<tr><td>{html.escape(short[e])}</td><td>{html.escape(name)}</td><td class='num'>{count}</td>"
+            f"<td>{html.escape(message)}</td></tr>"
+        )
     if not failing:
         out.append("<tr><td colspan='4'>No check failed.</td></tr>")
     out.append("</table>")
 
-    out.append("<h2>Pass rate per check</h2><table><tr><th>exercise</th><th>check</th><th class='num'>passed</th><th class='num'>rate</th></tr>")
+    out.append(
+        "<h2>Pass rate per check</h2><table><tr><th>exercise</th><th>check</th><th class='num'>passed</th><th class='num'>rate</th></tr>"
+    )
     for e, name, check_title, passed, seen in check_rows:
-        out.append(f"<tr><td>{html.escape(e)}</td><td title='{html.escape(check_title)}'>{html.escape(name)}</td>"
-                   f"<td class='num'>{passed}/{seen}</td><td class='num'>{100 * passed / seen:.0f} %</td></tr>")
+        out.append(
+            f"<tr><td>{html.escape(e)}</td><td title='{html.escape(check_title)}'>{html.escape(name)}</td>"
+            f"<td class='num'>{passed}/{seen}</td><td class='num'>{100 * passed / seen:.0f} %</td></tr>"
+        )
     out.append("</table>")
 
-    out.append("<h2>Students</h2><table><tr><th>student</th>"
-               + "".join(f"<th>{html.escape(short[e].split('-', 1)[0])}</th>" for e in exercises)
-               + "<th class='num'>passed</th></tr>")
+    out.append(
+        "<h2>Students</h2><table><tr><th>student</th>"
+        + "".join(f"<th>{html.escape(short[e].split('-', 1)[0])}</th>" for e in exercises)
+        + "<th class='num'>passed</th></tr>"
+    )
     anchors = {}
     for number, submission in enumerate(submissions):
         anchors[id(submission)] = f"student-{number}"
         by_id = {r.exercise: r for r in submission.results}
         cells = "".join(
-            f"<td class='{by_id[e].status}'>{MARK[by_id[e].status]}</td>" if e in by_id else "<td></td>" for e in exercises)
-        out.append(f"<tr><td><a href='#student-{number}'>{html.escape(submission.name)}</a></td>{cells}"
-                   f"<td class='num'>{sum(r.passed for r in submission.results)}/{len(submission.results)}</td></tr>")
+            f"<td class='{by_id[e].status}'>{MARK[by_id[e].status]}</td>" if e in by_id else "<td></td>" for e in exercises
+        )
+        out.append(
+            f"<tr><td><a href='#student-{number}'>{html.escape(submission.name)}</a></td>{cells}"
+            f"<td class='num'>{sum(r.passed for r in submission.results)}/{len(submission.results)}</td></tr>"
+        )
     out.append("</table>")
 
     out.append("<h2>Details</h2>")
@@ -199,8 +232,10 @@ def render(submissions: list, title: str = "course grade — class report") -> s
         if not bad:
             out.append("<p class='pass'>Every exercise passes.</p>")
         for result in bad:
-            out.append(f"<details open><summary class='{result.status}'>{html.escape(short.get(result.exercise, result.exercise))}: "
-                       f"{result.status}{' — tampered: ' + html.escape(result.tampered) if result.tampered else ''}</summary>")
+            out.append(
+                f"<details open><summary class='{result.status}'>{html.escape(short.get(result.exercise, result.exercise))}: "
+                f"{result.status}{' — tampered: ' + html.escape(result.tampered) if result.tampered else ''}</summary>"
+            )
             for check in result.checks:
                 if check.status == "pass":
                     continue

@@ -283,8 +283,12 @@ def start() -> int:
     locations.state_dir().mkdir(parents=True, exist_ok=True)
     with open(log_path(), "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "course.grading.service"], stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            [sys.executable, "-P", "-m", "course.grading.service"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
         )
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -387,10 +391,15 @@ class Service:
                 self._send(conn, {"pid": os.getpid()})
                 return
             if request.get("fingerprint") != self.fingerprint:
-                self._send(conn, {"error": (
-                    "the grading service runs older code (started before an upgrade or an edit, or "
-                    "from another environment); restart it with `course db stop && course db start`"
-                )})
+                self._send(
+                    conn,
+                    {
+                        "error": (
+                            "the grading service runs older code (started before an upgrade or an edit, or "
+                            "from another environment); restart it with `course db stop && course db start`"
+                        )
+                    },
+                )
                 return
             if request.get("ping"):
                 self._send(conn, {"pong": os.getpid()})

@@ -82,8 +82,14 @@ class GradingSession:
         pair(self.databases, self.launcher)
 
     @classmethod
-    def start(cls, open_databases: Callable[[], DatabaseSession], *, warm: bool = True,
-              confinement: Confinement | None = None, clean_environment: bool = False) -> GradingSession:
+    def start(
+        cls,
+        open_databases: Callable[[], DatabaseSession],
+        *,
+        warm: bool = True,
+        confinement: Confinement | None = None,
+        clean_environment: bool = False,
+    ) -> GradingSession:
         from checker.process.launch import default_launcher
 
         launcher = default_launcher(warm, confinement=confinement, clean_environment=clean_environment)

@@ -30,7 +30,12 @@ def _graded(module, databases, progress, launcher, grade, job_for, materialised,
     problems = []
     for exercise in module.exercises:
         meta = exercise.path / "exercise.toml"
-        cases = ["solution", "starter", *(f"mutants/{m}" for m in exercise.mutants), *(f"variants/{v}" for v in exercise.variants)]
+        cases = [
+            "solution",
+            "starter",
+            *(f"mutants/{m}" for m in exercise.mutants),
+            *(f"variants/{v}" for v in exercise.variants),
+        ]
         for case in cases:
             progress(f"{exercise.id}: {case}")
             if case != "solution" and case != "starter" and not (exercise.path / case).is_dir():
@@ -50,15 +55,31 @@ def _graded(module, databases, progress, launcher, grade, job_for, materialised,
                 names = {c.name for c in result.checks}
                 caught = {c.name for c in failing}
                 if mutant.expect not in names:
-                    problems.append(Problem(meta, f"mutants.{mutant.name}: expect names no check ({mutant.expect!r}); checks: {', '.join(sorted(names))}"))
+                    problems.append(
+                        Problem(
+                            meta,
+                            f"mutants.{mutant.name}: expect names no check ({mutant.expect!r}); checks: {', '.join(sorted(names))}",
+                        )
+                    )
                 elif not failing:
-                    problems.append(Problem(exercise.path / case, f"this mutant is not rejected (expected {mutant.expect} to fail)"))
+                    problems.append(
+                        Problem(exercise.path / case, f"this mutant is not rejected (expected {mutant.expect} to fail)")
+                    )
                 elif mutant.expect not in caught:
-                    problems.append(Problem(exercise.path / case, f"rejected by {', '.join(sorted(caught))}, not by {mutant.expect} as declared"))
+                    problems.append(
+                        Problem(
+                            exercise.path / case, f"rejected by {', '.join(sorted(caught))}, not by {mutant.expect} as declared"
+                        )
+                    )
                 elif mutant.diagnosis:
                     message = next(c.message for c in result.checks if c.name == mutant.expect)
                     if mutant.diagnosis.lower() not in message.lower():
-                        problems.append(Problem(exercise.path / case, f"the message of {mutant.expect} does not name the mistake ({mutant.diagnosis!r}): {message.splitlines()[0] if message else ''}"))
+                        problems.append(
+                            Problem(
+                                exercise.path / case,
+                                f"the message of {mutant.expect} does not name the mistake ({mutant.diagnosis!r}): {message.splitlines()[0] if message else ''}",
+                            )
+                        )
     for section in module.sections:
         if not section.lesson.is_file():
             continue
@@ -107,13 +128,21 @@ class MutationScore:
         return self.killed / counted if counted else 1.0
 
     def __str__(self) -> str:
-        return (f"{self.exercise}: {self.score:.0%} ({self.killed} of {self.generated - self.equivalent} killed"
-                f"{f', {self.equivalent} equivalent' if self.equivalent else ''}"
-                f"{f', {len(self.survivors)} surviving' if self.survivors else ''})")
+        return (
+            f"{self.exercise}: {self.score:.0%} ({self.killed} of {self.generated - self.equivalent} killed"
+            f"{f', {self.equivalent} equivalent' if self.equivalent else ''}"
+            f"{f', {len(self.survivors)} surviving' if self.survivors else ''})"
+        )
 
 
-def mutation_problems(module: Module, databases, only: list[Exercise] | None = None, limit: int = MUTANTS_PER_EXERCISE,
-                      progress: Callable[[str], None] = lambda _: None, launcher=None) -> tuple[list[Problem], list[MutationScore]]:
+def mutation_problems(
+    module: Module,
+    databases,
+    only: list[Exercise] | None = None,
+    limit: int = MUTANTS_PER_EXERCISE,
+    progress: Callable[[str], None] = lambda _: None,
+    launcher=None,
+) -> tuple[list[Problem], list[MutationScore]]:
     """Grade generated mutants of each reference solution: every survivor not listed under
     ``[equivalent]`` in exercise.toml is a problem, and so is a grader crash on any mutant.
 
@@ -145,38 +174,62 @@ def mutation_problems(module: Module, databases, only: list[Exercise] | None = N
                 progress(f"{exercise.id}: {len(cases)} generated mutants")
                 killed, equivalent, survivors = 0, 0, []
                 for (_, mutation), result in zip(cases, pool.map(run, cases), strict=True):
-                    crashed = [c for c in result.checks if c.status == "error" and c.message.startswith("the grader itself failed")]
+                    crashed = [
+                        c for c in result.checks if c.status == "error" and c.message.startswith("the grader itself failed")
+                    ]
                     if crashed:
-                        problems.append(Problem(exercise.checks_file, f"{crashed[0].name} crashed on the mutant {mutation}: "
-                                                f"{crashed[0].message.splitlines()[-1]}"))
+                        problems.append(
+                            Problem(
+                                exercise.checks_file,
+                                f"{crashed[0].name} crashed on the mutant {mutation}: {crashed[0].message.splitlines()[-1]}",
+                            )
+                        )
                     if result.status != "pass":
                         killed += 1
                         if mutation.id in exercise.equivalent:
-                            problems.append(Problem(meta, f"equivalent.{mutation.id!r} is listed as equivalent, but the "
-                                                    "grader rejects it: remove it from [equivalent]"))
+                            problems.append(
+                                Problem(
+                                    meta,
+                                    f"equivalent.{mutation.id!r} is listed as equivalent, but the "
+                                    "grader rejects it: remove it from [equivalent]",
+                                )
+                            )
                     elif mutation.id in exercise.equivalent:
                         equivalent += 1
                     else:
                         survivors.append(str(mutation))
-                        problems.append(Problem(
-                            exercise.solution_dir / mutation.file,
-                            f"generated mutant survives every check: {mutation.operator} {mutation.detail}. Kill it with a "
-                            f"better check, or list it in exercise.toml under [equivalent]: {json.dumps(mutation.id)} = \"why it is "
-                            "still correct\"", mutation.line))
+                        problems.append(
+                            Problem(
+                                exercise.solution_dir / mutation.file,
+                                f"generated mutant survives every check: {mutation.operator} {mutation.detail}. Kill it with a "
+                                f'better check, or list it in exercise.toml under [equivalent]: {json.dumps(mutation.id)} = "why it is '
+                                'still correct"',
+                                mutation.line,
+                            )
+                        )
                 scores.append(MutationScore(exercise.id, len(cases), killed, equivalent, survivors))
                 if exercise.equivalent:
                     generated = {mutation.id for mutation in exercise_mutations(exercise, limit=len(exercise.equivalent) + 10**6)}
                     for stale in sorted(set(exercise.equivalent) - generated):
-                        problems.append(Problem(meta, f"equivalent.{json.dumps(stale)} names no generated mutant (the "
-                                                "solution changed?): remove it"))
+                        problems.append(
+                            Problem(
+                                meta,
+                                f"equivalent.{json.dumps(stale)} names no generated mutant (the solution changed?): remove it",
+                            )
+                        )
     finally:
         if own:
             launcher.close()
     return problems, scores
 
 
-def validate_mutants(root: Path, databases, query: str | None = None, limit: int = MUTANTS_PER_EXERCISE,
-                     progress: Callable[[str], None] = lambda _: None) -> tuple[list[Problem], list[MutationScore]]:
+def validate_mutants(
+    root: Path,
+    databases,
+    query: str | None = None,
+    limit: int = MUTANTS_PER_EXERCISE,
+    progress: Callable[[str], None] = lambda _: None,
+) -> tuple[list[Problem], list[MutationScore]]:
     """``course validate --mutate [EXERCISE]``: the static problems of ``root``, then the mutation
     test of every exercise's grader (or of the one ``query`` names)."""
     from course.content.model import ExerciseNotFound, find_exercise

@@ -160,8 +160,9 @@ class Progress:
         row = self._db.execute("SELECT state FROM quiz_cards WHERE card = ?", (card,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def record_quiz_review(self, card: str, state: dict, due: float, rating: int, correct: bool | None, answer: str,
-                           choices: dict | None = None) -> None:
+    def record_quiz_review(
+        self, card: str, state: dict, due: float, rating: int, correct: bool | None, answer: str, choices: dict | None = None
+    ) -> None:
         """Store the review and the card's new state in one transaction.
 
         ``choices``: for a choice question, ``{"picked": [ids], "shown": [ids in the order shown]}``.
@@ -175,8 +176,14 @@ class Progress:
             )
             self._db.execute(
                 "INSERT INTO quiz_reviews (card, at, rating, correct, answer, choices) VALUES (?, ?, ?, ?, ?, ?)",
-                (card, time.time(), rating, None if correct is None else int(correct), answer,
-                 None if choices is None else json.dumps(choices)),
+                (
+                    card,
+                    time.time(),
+                    rating,
+                    None if correct is None else int(correct),
+                    answer,
+                    None if choices is None else json.dumps(choices),
+                ),
             )
             self._db.execute("COMMIT")
         except BaseException:

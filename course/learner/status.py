@@ -21,16 +21,17 @@ def exercise_status(workspace: Workspace | None, exercise) -> str:
 def module_status(module: Module, workspace: Workspace | None) -> dict:
     sections = []
     for section in module.sections:
-        sections.append({
-            "id": section.id,
-            "number": section.number,
-            "title": section.title,
-            "quiz_only": section.quiz_only,
-            "exercises": [
-                {"id": e.full_id, "title": e.title, "status": exercise_status(workspace, e)}
-                for e in section.exercises
-            ],
-        })
+        sections.append(
+            {
+                "id": section.id,
+                "number": section.number,
+                "title": section.title,
+                "quiz_only": section.quiz_only,
+                "exercises": [
+                    {"id": e.full_id, "title": e.title, "status": exercise_status(workspace, e)} for e in section.exercises
+                ],
+            }
+        )
     return {
         "id": module.id,
         "title": module.title,
@@ -45,8 +46,13 @@ def print_status(data: list[dict]) -> None:
     from rich.table import Table
 
     console = Console(highlight=False)
-    marks = {"pass": "[green]✓ passed[/]", "fail": "[red]✗ failing[/]", "error": "[yellow]! error[/]",
-             "re-check": "[cyan]↻ re-check[/]", "not started": "[dim]· not started[/]"}
+    marks = {
+        "pass": "[green]✓ passed[/]",
+        "fail": "[red]✗ failing[/]",
+        "error": "[yellow]! error[/]",
+        "re-check": "[cyan]↻ re-check[/]",
+        "not started": "[dim]· not started[/]",
+    }
     for module in data:
         table = Table(title=f"{module['subtitle']} — {module['title']} ({module['id']})", title_justify="left")
         table.add_column("§", justify="right")

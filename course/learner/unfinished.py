@@ -60,7 +60,7 @@ def _todo_blocks(text: str) -> Iterator[tuple[int, tuple[str, ...]]]:
             end = index + 1
             while end < len(lines) and lines[end].startswith("#") and "TODO" not in lines[end]:
                 end += 1
-            yield index + 1, tuple(lines[index:end + AFTER])
+            yield index + 1, tuple(lines[index : end + AFTER])
             index = end
         else:
             index += 1

@@ -55,8 +55,7 @@ def saves(root: Path, stop: threading.Event) -> Iterator[set[str]]:
     ``stop`` is set."""
     from watchfiles import watch
 
-    for changes in watch(root, debounce=DEBOUNCE_MS, step=50, stop_event=stop, recursive=True,
-                         watch_filter=source_filter):
+    for changes in watch(root, debounce=DEBOUNCE_MS, step=50, stop_event=stop, recursive=True, watch_filter=source_filter):
         yield {path for _change, path in changes}
 
 
@@ -67,8 +66,15 @@ def wait_for_save(folder: Path, since: dict[str, tuple[int, int, int]], stop: th
 
     if snapshot(folder) != since:
         return True
-    for changes in watch(folder, debounce=DEBOUNCE_MS, step=100, watch_filter=source_filter, stop_event=stop,
-                         rust_timeout=1000, yield_on_timeout=True):
+    for changes in watch(
+        folder,
+        debounce=DEBOUNCE_MS,
+        step=100,
+        watch_filter=source_filter,
+        stop_event=stop,
+        rust_timeout=1000,
+        yield_on_timeout=True,
+    ):
         if changes or snapshot(folder) != since:
             return True
     return False

@@ -75,7 +75,8 @@ class Workspace:
                 readme.write_text(
                     "Your course workspace. Edit the files under <module>/<exercise>/ in any editor.\n"
                     "Grade one with `course check <exercise>` (e.g. `course check 02`), or run `course start`.\n"
-                    "Progress lives in .course/; `course reset <exercise>` restores a starter (with a backup).\n", encoding="utf-8"
+                    "Progress lives in .course/; `course reset <exercise>` restores a starter (with a backup).\n",
+                    encoding="utf-8",
                 )
         except OSError as error:
             raise WorkspaceError(
@@ -122,7 +123,9 @@ class Workspace:
         backups = self.meta_dir / "backups"
         try:
             backups.mkdir(parents=True, exist_ok=True)
-            with open(self.meta_dir / "reset.lock", "a+", encoding="utf-8") as lock:  # one at a time: another would move the folder mid-copy
+            with open(
+                self.meta_dir / "reset.lock", "a+", encoding="utf-8"
+            ) as lock:  # one at a time: another would move the folder mid-copy
                 with platform.locked(lock):
                     _remove_abandoned_partials(backups)
                     backup = _move_aside(target, backups, exercise.id) if target.exists() else None

@@ -47,10 +47,7 @@ class ConnectionParams:
         if self.password:
             auth += ":" + quote(self.password, safe="")
         if self.host.startswith("/"):
-            return (
-                f"postgresql+psycopg://{auth}@/{self.dbname}"
-                f"?host={quote(self.host, safe='/')}&port={self.port}"
-            )
+            return f"postgresql+psycopg://{auth}@/{self.dbname}?host={quote(self.host, safe='/')}&port={self.port}"
         return f"postgresql+psycopg://{auth}@{self.host}:{self.port}/{self.dbname}"
 
 

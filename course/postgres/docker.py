@@ -41,11 +41,15 @@ class DockerServer:
         self.image = image or os.environ.get("COURSE_DOCKER_IMAGE", DEFAULT_IMAGE)
         password = new_password()  # random: learner code must not be able to guess the superuser's
         self._container = PostgresContainer(self.image, username="postgres", password=password, dbname="postgres")
-        self._container.with_command("postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._container.with_command(
+            "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
         try:
             self._container.start()
         except Exception as error:
-            raise BackendError(f"the Postgres container did not start ({error}); fix: check `docker run {self.image}` works") from None
+            raise BackendError(
+                f"the Postgres container did not start ({error}); fix: check `docker run {self.image}` works"
+            ) from None
         self.admin = ConnectionParams(
             host=self._container.get_container_host_ip(),
             port=int(self._container.get_exposed_port(5432)),

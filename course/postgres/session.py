@@ -242,9 +242,7 @@ class DatabaseSession:
         admin = None
         while True:
             with self._work:
-                while not self._closing and (
-                    self._stalled or (not self._to_drop and len(self._ready) >= self.spares)
-                ):
+                while not self._closing and (self._stalled or (not self._to_drop and len(self._ready) >= self.spares)):
                     self._work.wait()
                 if self._closing:
                     break
@@ -316,7 +314,9 @@ class DatabaseSession:
             with contextlib.suppress(Exception):
                 for (name,) in self._admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,)):
                     self._admin.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
-                roles = self._admin.execute("SELECT rolname FROM pg_roles WHERE rolname = %s OR rolname LIKE %s", (prefix, pattern))
+                roles = self._admin.execute(
+                    "SELECT rolname FROM pg_roles WHERE rolname = %s OR rolname LIKE %s", (prefix, pattern)
+                )
                 for (role,) in roles.fetchall():
                     self._admin.execute(f"DROP ROLE IF EXISTS {_quote(role)}")
             entry.unlink(missing_ok=True)

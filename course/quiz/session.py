@@ -54,6 +54,7 @@ class Outcome:
 
 # -- predict the SQL ---------------------------------------------------------------------------
 
+
 class SqlCards:
     """Compiles the statements of ``sql`` cards with the bank's model setup (once)."""
 
@@ -104,6 +105,7 @@ class SqlCards:
 
 # -- the engine --------------------------------------------------------------------------------
 
+
 @dataclass
 class Summary:
     """How a quiz session went."""
@@ -121,8 +123,9 @@ class Summary:
 class QuizSession:
     """Pick questions, grade answers, schedule the next review, keep score."""
 
-    def __init__(self, bank: QuizBank, progress: Progress, module_id: str, now=lambda: datetime.now(UTC),
-                 seed: int | None = None):
+    def __init__(
+        self, bank: QuizBank, progress: Progress, module_id: str, now=lambda: datetime.now(UTC), seed: int | None = None
+    ):
         """``seed`` fixes the order choices are shuffled in, so an order can be reproduced (default:
         ``COURSE_QUIZ_SEED`` when set, else a fresh order every time)."""
         from fsrs import Scheduler
@@ -218,8 +221,15 @@ class QuizSession:
         card, _log = self.scheduler.review_card(card, rating, review_datetime=self.now())
         choices = {"picked": outcome.picked, "shown": outcome.shown} if question.kind == "choice" else None
         # a CardDict is a dict at run time; record_quiz_review's ``dict`` annotation takes no TypedDict
-        self.progress.record_quiz_review(key, cast(dict, card.to_dict()), card.due.timestamp(), RATINGS.index(outcome.rating) + 1,
-                                         outcome.correct, answer, choices)
+        self.progress.record_quiz_review(
+            key,
+            cast(dict, card.to_dict()),
+            card.due.timestamp(),
+            RATINGS.index(outcome.rating) + 1,
+            outcome.correct,
+            answer,
+            choices,
+        )
         self.answered.append((question, outcome))
         return card.due
 
@@ -303,9 +313,14 @@ def stats(bank: QuizBank, progress: Progress, module_id: str, now: datetime | No
             for correct, rating in progress.quiz_reviews(key):
                 graded += 1
                 right += 1 if (correct if correct is not None else rating >= 3) else 0
-        rows.append({
-            "section": section, "cards": len(questions), "seen": seen,
-            "retention": (right / graded) if graded else None, "due_now": due_now,
-            "next_due": next_due.isoformat() if next_due else None,
-        })
+        rows.append(
+            {
+                "section": section,
+                "cards": len(questions),
+                "seen": seen,
+                "retention": (right / graded) if graded else None,
+                "due_now": due_now,
+                "next_due": next_due.isoformat() if next_due else None,
+            }
+        )
     return rows

@@ -62,8 +62,14 @@ def canonical(sql: str, schema: dict[str, dict[str, str]] | None = None) -> exp.
     if isinstance(tree, exp.Query) and schema:
         try:
             # qualify only reads the schema, though it is annotated as the invariant dict[str, object]
-            tree = qualify(tree, schema=cast("dict[str, object]", schema), dialect=DIALECT, quote_identifiers=False,
-                           validate_qualify_columns=False, identify=False)
+            tree = qualify(
+                tree,
+                schema=cast("dict[str, object]", schema),
+                dialect=DIALECT,
+                quote_identifiers=False,
+                validate_qualify_columns=False,
+                identify=False,
+            )
         except SqlglotError:
             pass  # unknown tables or columns: compare what can be compared
     for parameter in list(tree.find_all(exp.Parameter)):  # `$1`: a placeholder like the others
@@ -133,8 +139,12 @@ def _masked(node: exp.Expr) -> str:
 
 def _order_terms(tree: exp.Expr) -> exp.Expr:
     def comparisons(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Binary) and type(node) in _FLIPPED \
-                and isinstance(node.this, _VALUE) and not isinstance(node.expression, _VALUE):
+        if (
+            isinstance(node, exp.Binary)
+            and type(node) in _FLIPPED
+            and isinstance(node.this, _VALUE)
+            and not isinstance(node.expression, _VALUE)
+        ):
             return _FLIPPED[type(node)](this=node.expression, expression=node.this)
         if isinstance(node, exp.EQ | exp.NEQ) and not _is_assignment(node):
             left, right = sorted((node.this, node.expression), key=_sort_key)
@@ -209,7 +219,9 @@ def _runs(want: list[str], got: list[str]):
             yield False, want[a1:a2], got[b1:b2]
             continue
         for real, mine in zip(want[a1:a2], got[b1:b2], strict=True):
-            agree = real == mine or bool(_PLACEHOLDER.fullmatch(mine) or _PLACEHOLDER.fullmatch(real)) or real.lower() == mine.lower()
+            agree = (
+                real == mine or bool(_PLACEHOLDER.fullmatch(mine) or _PLACEHOLDER.fullmatch(real)) or real.lower() == mine.lower()
+            )
             yield agree, [real], [mine]
 
 
@@ -230,7 +242,7 @@ def _cut(sql: str, matches: list[re.Match], marks: list[bool]) -> list[tuple[str
     position = 0
     for match, differs in zip(matches, marks, strict=True):
         if match.start() > position:
-            runs.append((sql[position:match.start()], False))
+            runs.append((sql[position : match.start()], False))
         runs.append((match.group(), differs))
         position = match.end()
     if position < len(sql):

@@ -114,8 +114,12 @@ def run_question(console: Console, session: QuizSession, question: Question, num
         outcome = session.grade_sql(question, typed)
         answer = typed
     else:
-        typed = ask(console, "Type your answer from memory (it must name the key terms): " if question.must_mention
-                    else "Answer from memory (type it, or think it and press Enter): ")
+        typed = ask(
+            console,
+            "Type your answer from memory (it must name the key terms): "
+            if question.must_mention
+            else "Answer from memory (type it, or think it and press Enter): ",
+        )
         console.print("[bold]Model answer:[/]")
         console.print(Markdown(question.answer))
         rating = ""

@@ -182,8 +182,7 @@ class CourseApp(App):
             if missing := self.workspace.missing_files(exercise):  # reported, never silently restored
                 result = missing_files_result(exercise, missing)
             else:
-                result = grading.grade(job_for(exercise, self.workspace.folder(exercise)),
-                                       cancelled=lambda: worker.is_cancelled)
+                result = grading.grade(job_for(exercise, self.workspace.folder(exercise)), cancelled=lambda: worker.is_cancelled)
         except Exception as error:  # Postgres died under us, disk full...: say so, keep running
             self.post_message(CheckFailedToRun(exercise.full_id, f"{type(error).__name__}: {error}"))
             return
@@ -220,8 +219,13 @@ class CourseApp(App):
                 self.gate.cancelled()
             if event.worker.group == "postgres":  # the status bar must not say "starting…" forever
                 self.post_message(ServerFailed(f"{type(event.worker.error).__name__}: {event.worker.error}"))
-            self.notify(f"{event.worker.name}: {event.worker.error}", title="Something went wrong", severity="error",
-                        timeout=15, markup=False)
+            self.notify(
+                f"{event.worker.name}: {event.worker.error}",
+                title="Something went wrong",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
             if self._ui_alive():
                 self.main.refresh_status_bar()
 

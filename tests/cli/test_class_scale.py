@@ -21,8 +21,15 @@ STUDENTS = ["ada", "ben", "cleo", "dev", "eli", "fay"]
 
 
 def cli(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "course.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=300,
+        encoding="utf-8",
+    )
 
 
 def make_class(root: Path) -> list[Path]:
@@ -49,8 +56,10 @@ def without_timings(data):
 
 
 def junit_shape(path: Path):
-    return [(element.tag, without_timings(dict(element.attrib)), (element.text or "").strip())
-            for element in ET.parse(path).getroot().iter()]
+    return [
+        (element.tag, without_timings(dict(element.attrib)), (element.text or "").strip())
+        for element in ET.parse(path).getroot().iter()
+    ]
 
 
 def test_a_shard_is_a_stable_share_of_the_students(tmp_path):
@@ -68,8 +77,17 @@ def test_a_shard_is_a_stable_share_of_the_students(tmp_path):
 def test_three_shards_merged_give_the_reports_of_one_run(tmp_path):
     folders = make_class(tmp_path / "class")
     args = [str(p) for p in folders]
-    whole = cli("grade", *args, "--exercise", "02", "--json", str(tmp_path / "whole.json"),
-                "--junit", str(tmp_path / "whole.xml"), cwd=tmp_path)
+    whole = cli(
+        "grade",
+        *args,
+        "--exercise",
+        "02",
+        "--json",
+        str(tmp_path / "whole.json"),
+        "--junit",
+        str(tmp_path / "whole.xml"),
+        cwd=tmp_path,
+    )
     assert whole.returncode == 1, whole.stderr  # half the class has the starter
     parts = []
     for k in (1, 2, 3):
@@ -82,8 +100,16 @@ def test_three_shards_merged_give_the_reports_of_one_run(tmp_path):
     graded = [json.loads(line)["student"] for part in parts for line in part.read_text(encoding="utf-8").splitlines()]
     assert sorted(graded) == STUDENTS  # every student graded once, by one shard
 
-    merged = cli("grade", "merge", *map(str, reversed(parts)), "-o", str(tmp_path / "merged.json"),
-                 "--junit", str(tmp_path / "merged.xml"), cwd=tmp_path)
+    merged = cli(
+        "grade",
+        "merge",
+        *map(str, reversed(parts)),
+        "-o",
+        str(tmp_path / "merged.json"),
+        "--junit",
+        str(tmp_path / "merged.xml"),
+        cwd=tmp_path,
+    )
     assert merged.returncode == 1, merged.stderr
     one = json.loads((tmp_path / "whole.json").read_text(encoding="utf-8"))
     joined = json.loads((tmp_path / "merged.json").read_text(encoding="utf-8"))
@@ -97,11 +123,13 @@ def test_three_shards_merged_give_the_reports_of_one_run(tmp_path):
     overlap = [str(parts[0]), str(tmp_path / "whole.jsonl")]  # the unsharded run's file holds everyone
     cut = tmp_path / "cut.jsonl"
     cut.write_bytes(parts[1].read_bytes() + b'{"workspace": "/x", "stu')
-    for bad, phrase in (([str(notes)], "is not a `course grade` result line"),
-                        (overlap, "both hold"),
-                        ([str(parts[0]), str(parts[0])], "given twice"),
-                        ([str(cut)], "cut short"),
-                        ([str(tmp_path / "nope.jsonl")], "no results file")):
+    for bad, phrase in (
+        ([str(notes)], "is not a `course grade` result line"),
+        (overlap, "both hold"),
+        ([str(parts[0]), str(parts[0])], "given twice"),
+        ([str(cut)], "cut short"),
+        ([str(tmp_path / "nope.jsonl")], "no results file"),
+    ):
         result = cli("grade", "merge", *bad, "-o", str(tmp_path / "bad.json"), cwd=tmp_path)
         assert result.returncode == 2 and phrase in result.stderr, (bad, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and "fix:" in result.stderr

@@ -36,7 +36,10 @@ def test_the_classroom_template_grades_what_it_says(tmp_path):
 
     models = next(e for e in load_modules()[0].exercises if e.id == "02-models")
     shutil.copytree(models.solution_dir, template / "sqlalchemy-2" / "02-models", dirs_exist_ok=True)
-    ran = [subprocess.run(command.split(), cwd=template, capture_output=True, text=True, timeout=300, encoding="utf-8") for command in commands]
+    ran = [
+        subprocess.run(command.split(), cwd=template, capture_output=True, text=True, timeout=300, encoding="utf-8")
+        for command in commands
+    ]
     assert [r.returncode for r in ran] == [0, 1], [r.stderr for r in ran]  # points for 02 only
 
     again = cli("export", "classroom", "02", "-o", str(template))

@@ -62,7 +62,9 @@ WE_WRITE = ["name", "score", "max_score", "status", "output", "visibility"]
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "course.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300, encoding="utf-8"
+    )
 
 
 def autograder(tmp_path: Path, archive: Path, upload) -> dict:
@@ -78,7 +80,9 @@ def autograder(tmp_path: Path, archive: Path, upload) -> dict:
     (root / "submission").mkdir()
     upload(root / "submission")
     env = {**os.environ, "COURSE_AUTOGRADER_ROOT": str(root), "COURSE_AUTOGRADER_PYTHON": sys.executable}
-    ran = subprocess.run([str(root / "run_autograder")], capture_output=True, text=True, env=env, cwd=root, timeout=300, encoding="utf-8")
+    ran = subprocess.run(
+        [str(root / "run_autograder")], capture_output=True, text=True, env=env, cwd=root, timeout=300, encoding="utf-8"
+    )
     assert ran.returncode == 0, ran.stderr
     results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     jsonschema.validate(results, GRADESCOPE_RESULTS)
@@ -98,7 +102,9 @@ def test_the_autograder_grades_loose_files_and_whole_workspaces(tmp_path):
     setup = zipfile.ZipFile(archive).read("setup.sh").decode()
     assert "course==0.1.0" in setup  # pinned to this version
     for script in ("setup.sh", "run_autograder"):
-        checked = subprocess.run(["bash", "-n"], input=zipfile.ZipFile(archive).read(script).decode(), capture_output=True, text=True, encoding="utf-8")
+        checked = subprocess.run(
+            ["bash", "-n"], input=zipfile.ZipFile(archive).read(script).decode(), capture_output=True, text=True, encoding="utf-8"
+        )
         assert checked.returncode == 0, checked.stderr
 
     def workspace_upload(into: Path):  # the whole workspace, as `course init` made it, 02 solved
@@ -144,7 +150,9 @@ def test_weights_from_exercise_toml_and_code_that_cannot_run(tmp_path):
     assert scores == {"there is a notes table with id and text": (1, 1), "notes.text is NOT NULL": (0, 3)}
     assert results["score"] == 1
 
-    crashing = autograder(tmp_path, archive, lambda into: (into / "models.py").write_text("import nowhere_to_be_found\n", encoding="utf-8"))
+    crashing = autograder(
+        tmp_path, archive, lambda into: (into / "models.py").write_text("import nowhere_to_be_found\n", encoding="utf-8")
+    )
     assert crashing["score"] == 0 and len(crashing["tests"]) == 2  # every check listed, each worth 0
     assert all("nowhere_to_be_found" in t["output"] for t in crashing["tests"])
 

@@ -20,10 +20,25 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def screenshot(page: Path, out: Path, profile: Path) -> tuple[int, int]:
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={profile}", "--window-size=1200,1600", f"--screenshot={out}", page.as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--window-size=1200,1600",
+            f"--screenshot={out}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     header = out.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     return struct.unpack(">II", header[16:24])
@@ -33,10 +48,23 @@ def test_the_class_report_and_its_anonymised_copy(tmp_path):
     folders = make_class(tmp_path / "class")
     marker = "ADA-ONLY-7731"
     models = folders[0] / "sqlalchemy-2" / "02-models" / "models.py"
-    models.write_text(models.read_text(encoding="utf-8") + f"\nprint({marker!r})\n", encoding="utf-8")  # what ada's code prints stays ada's
+    models.write_text(
+        models.read_text(encoding="utf-8") + f"\nprint({marker!r})\n", encoding="utf-8"
+    )  # what ada's code prints stays ada's
     report = tmp_path / "report.html"
-    graded = cli("grade", *map(str, folders), "--exercise", "02", "--exercise", "03", "--json", str(tmp_path / "r.json"),
-                 "--report", str(report), cwd=tmp_path)
+    graded = cli(
+        "grade",
+        *map(str, folders),
+        "--exercise",
+        "02",
+        "--exercise",
+        "03",
+        "--json",
+        str(tmp_path / "r.json"),
+        "--report",
+        str(report),
+        cwd=tmp_path,
+    )
     assert graded.returncode == 1, graded.stderr
     page = report.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", page)  # nothing fetched when it is opened
@@ -55,9 +83,28 @@ def test_the_class_report_and_its_anonymised_copy(tmp_path):
     for n in (1, 2):
         out = tmp_path / f"anon{n}"
         out.mkdir()
-        merged = subprocess.run([sys.executable, "-m", "course.cli", "grade", "merge", str(tmp_path / "r.jsonl"), "--anonymise",
-                                 "-o", str(out / "r.json"), "--junit", str(out / "r.xml"), "--report", str(out / "r.html")],
-                                capture_output=True, text=True, env={**os.environ, **env}, timeout=300, encoding="utf-8")
+        merged = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "course.cli",
+                "grade",
+                "merge",
+                str(tmp_path / "r.jsonl"),
+                "--anonymise",
+                "-o",
+                str(out / "r.json"),
+                "--junit",
+                str(out / "r.xml"),
+                "--report",
+                str(out / "r.html"),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=300,
+            encoding="utf-8",
+        )
         assert merged.returncode == 1, merged.stderr
         runs.append(out)
     for path in runs[0].iterdir():

@@ -58,7 +58,9 @@ def test_an_n_plus_one_is_shown_numbered_folded_and_with_the_fix(tmp_path, exerc
     exercise = exercises["05-relationships"]
     folder = workspace / "sqlalchemy-2" / "05-relationships"
     (folder / "models.py").write_text((exercise.solution_dir / "models.py").read_text(encoding="utf-8"), encoding="utf-8")
-    (folder / "queries.py").write_text((exercise.path / "mutants" / "lazy-loop" / "queries.py").read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "queries.py").write_text(
+        (exercise.path / "mutants" / "lazy-loop" / "queries.py").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     result = course("check", "05", workspace=workspace, env={"COLUMNS": "200"})
     assert result.returncode == 1
     out = result.stdout
@@ -175,7 +177,9 @@ def test_a_killed_runner_leaves_no_server_behind(state_dir):
         "from course.postgres.session import open_session; import os, sys; s = open_session('embedded'); "
         "print(s.server.server_dir, flush=True); sys.stdin.read()"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8"
+    )
     server_dir = Path(process.stdout.readline().strip())
     assert server_dir.exists() and postgres_processes(server_dir)
     process.send_signal(signal.SIGKILL)
@@ -193,7 +197,9 @@ def test_check_all_on_a_fresh_workspace_passes_none_and_solutions_pass_all(tmp_p
     assert fresh.returncode == 1, fresh.stderr
     results = json.loads(fresh.stdout)
     assert len(results) == sum(len(m.exercises) for m in modules) == 13
-    assert all(r["status"] in ("fail", "error") for r in results), [(r["exercise"], r["status"]) for r in results if r["status"] == "pass"]
+    assert all(r["status"] in ("fail", "error") for r in results), [
+        (r["exercise"], r["status"]) for r in results if r["status"] == "pass"
+    ]
     solved = course("check", "--all", "--solution", "--json", workspace=workspace, timeout=600)
     assert solved.returncode == 0, [(r["exercise"], r["status"]) for r in json.loads(solved.stdout) if r["status"] != "pass"]
 
@@ -205,8 +211,14 @@ def test_watch_regrades_on_save_and_stops_on_ctrl_c(tmp_path, exercises, state_d
     workspace = tmp_path / "ws"
     course("init", workspace=workspace)
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace), "COLUMNS": "120", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "course.cli", "watch", "03"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "course.cli", "watch", "03"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+    )
     try:
         lines = []
         deadline = time.monotonic() + 60
@@ -239,11 +251,15 @@ def test_a_progress_store_from_a_newer_release_is_one_line_not_a_traceback(tmp_p
 
 def test_a_password_on_the_command_line_is_warned_about_and_not_repeated(tmp_path):
     """`--database-url` with a password is readable by every process (ps); the CLI says so, and how to avoid it."""
-    for args in (["--database-url", "postgresql://teacher:s3cret-pw@127.0.0.1:9/db", "list"],
-                 ["list", "--database-url", "postgresql://teacher:s3cret-pw@127.0.0.1:9/db"]):
+    for args in (
+        ["--database-url", "postgresql://teacher:s3cret-pw@127.0.0.1:9/db", "list"],
+        ["list", "--database-url", "postgresql://teacher:s3cret-pw@127.0.0.1:9/db"],
+    ):
         result = course(*args, workspace=tmp_path / "ws")
         assert result.returncode == 0, result.stderr
         assert "COURSE_DATABASE_URL" in result.stderr and "warning" in result.stderr
         assert "s3cret-pw" not in result.stderr + result.stdout
-    quiet = course("list", workspace=tmp_path / "ws", env={"COURSE_DATABASE_URL": "postgresql://teacher:s3cret-pw@127.0.0.1:9/db"})
+    quiet = course(
+        "list", workspace=tmp_path / "ws", env={"COURSE_DATABASE_URL": "postgresql://teacher:s3cret-pw@127.0.0.1:9/db"}
+    )
     assert "warning" not in quiet.stderr

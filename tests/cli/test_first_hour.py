@@ -75,8 +75,14 @@ def test_reset_with_stdin_closed_changes_nothing_and_exits_1(tmp_path):
     course("init", workspace=workspace)
     target = workspace / "sqlalchemy-2" / "02-models" / "models.py"
     target.write_text("# my work\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "course.cli", "reset", "02"], stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, env={**os.environ, "COURSE_WORKSPACE": str(workspace)}, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "course.cli", "reset", "02"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COURSE_WORKSPACE": str(workspace)},
+        encoding="utf-8",
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Nothing changed" in result.stdout
     assert "interrupted" not in result.stderr
@@ -110,8 +116,17 @@ def test_concurrent_resets_never_fail(tmp_path):
     workspace = tmp_path / "ws"
     course("init", workspace=workspace)
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
-    processes = [subprocess.Popen([sys.executable, "-m", "course.cli", "reset", "04", "-y"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env, encoding="utf-8") for _ in range(6)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "course.cli", "reset", "04", "-y"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            encoding="utf-8",
+        )
+        for _ in range(6)
+    ]
     for process in processes:
         out, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
@@ -132,8 +147,14 @@ def test_an_interrupted_reset_never_leaves_an_unmarked_partial_backup(tmp_path):
             for index in range(300):
                 (folder / f"notes-{index}.txt").write_text("mine\n", encoding="utf-8")
         lock.unlink(missing_ok=True)
-        process = subprocess.Popen([sys.executable, "-m", "course.cli", "reset", "02", "-y"], env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "course.cli", "reset", "02", "-y"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
         deadline = time.monotonic() + 10
         while not lock.exists() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
@@ -169,7 +190,10 @@ def recording_editor(tmp_path: Path, code: int = 0) -> tuple[str, Path]:
     """An "editor" that writes the arguments and working folder it got to a file."""
     log = tmp_path / "editor.log"
     script = tmp_path / "editor.py"
-    script.write_text(f"import os, sys\nopen({str(log)!r}, 'w').write(os.getcwd() + '\\n' + '\\n'.join(sys.argv[1:]))\nsys.exit({code})\n", encoding="utf-8")
+    script.write_text(
+        f"import os, sys\nopen({str(log)!r}, 'w').write(os.getcwd() + '\\n' + '\\n'.join(sys.argv[1:]))\nsys.exit({code})\n",
+        encoding="utf-8",
+    )
     return f"{sys.executable} {script} --wait", log
 
 
@@ -209,8 +233,14 @@ def test_o_in_the_app_opens_the_main_file_in_the_editor_and_comes_back(tmp_path)
     workspace = tmp_path / "ws"
     course("init", workspace=workspace)
     editor, log = recording_editor(tmp_path)
-    env = {**os.environ, "TERM": "xterm-256color", "COURSE_WORKSPACE": str(workspace), "VISUAL": editor,
-           "COURSE_BACKEND": "url", "COURSE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "COURSE_WORKSPACE": str(workspace),
+        "VISUAL": editor,
+        "COURSE_BACKEND": "url",
+        "COURSE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+    }
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child
         os.execve(sys.executable, [sys.executable, "-m", "course.cli", "start"], env)
@@ -268,7 +298,7 @@ def test_check_all_ends_with_a_summary_and_shows_details_only_for_failures(tmp_p
     out = result.stdout
     assert "✓ engine is built from DATABASE_URL" not in out, "details of a passing exercise are shown"
     assert out.count("SyntaxError") == 2  # the failing exercise's details, and its summary row
-    summary = out[out.index("Summary"):]
+    summary = out[out.index("Summary") :]
     assert all(e.full_id in summary for e in exercises)
     assert "could not run: models.py:1: SyntaxError" in summary
     assert f"{len(exercises) - 1}/{len(exercises)} passed" in summary
@@ -309,8 +339,9 @@ def test_grade_shows_progress_as_plain_lines_when_piped(tmp_path):
     students = [tmp_path / "ada", tmp_path / "bob"]
     for student in students:
         course("init", "--workspace", str(student))
-    result = course("grade", *map(str, students), "--exercise", "03", "--exercise", "04", "--json", str(tmp_path / "r.json"),
-                    timeout=600)
+    result = course(
+        "grade", *map(str, students), "--exercise", "03", "--exercise", "04", "--json", str(tmp_path / "r.json"), timeout=600
+    )
     assert result.returncode == 1, result.stderr  # starters fail
     steps = [line for line in result.stderr.splitlines() if line.startswith("[")]
     assert len(steps) == 4 and steps[-1].startswith("[4/4] "), result.stderr

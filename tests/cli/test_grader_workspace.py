@@ -13,8 +13,14 @@ from pathlib import Path
 
 def course(*args: str, workspace: Path, timeout=180):
     environment = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
-    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True,
-                          env=environment, timeout=timeout, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "course.cli", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+        encoding="utf-8",
+    )
 
 
 def test_a_deleted_file_stays_deleted_and_check_says_it_is_missing(tmp_path):

@@ -20,8 +20,15 @@ from course.postgres.session import open_session
 
 
 def cli(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "course.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=300,
+        encoding="utf-8",
+    )
 
 
 def test_new_module_validates_clean_and_can_be_checked_at_once(tmp_path):
@@ -138,7 +145,9 @@ def test_grade_a_class_with_a_hostile_submission(tmp_path, isolated):
     assert by_name["partial"] == {"02-models": "pass", "03-engine-session": "fail"}
     assert by_name["hostile"]["03-engine-session"] == "pass"  # the work itself is correct
 
-    attempts = json.loads((workspaces["hostile"] / "sqlalchemy-2" / "03-engine-session" / "attempts.json").read_text(encoding="utf-8"))
+    attempts = json.loads(
+        (workspaces["hostile"] / "sqlalchemy-2" / "03-engine-session" / "attempts.json").read_text(encoding="utf-8")
+    )
     assert any(a["db"] == victim for a in attempts), "the victim database was visible by name and tried"
     assert not [a for a in attempts if a["reached"]], attempts
 
@@ -160,8 +169,18 @@ def test_grade_cli_writes_json_and_junit(tmp_path):
     workspace.close()
     exercise = next(e for e in module.exercises if e.id == "02-models")
     shutil.copytree(exercise.solution_dir, tmp_path / "alice" / "sqlalchemy-2" / "02-models", dirs_exist_ok=True)
-    result = cli("grade", str(tmp_path / "alice"), "--exercise", "02", "--exercise", "03",
-                 "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"))
+    result = cli(
+        "grade",
+        str(tmp_path / "alice"),
+        "--exercise",
+        "02",
+        "--exercise",
+        "03",
+        "--json",
+        str(tmp_path / "r.json"),
+        "--junit",
+        str(tmp_path / "r.xml"),
+    )
     assert result.returncode == 1, result.stdout + result.stderr  # 03 is still the starter
     data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert [r["status"] for r in data["students"][0]["results"]] == ["pass", "fail"]
@@ -170,7 +189,9 @@ def test_grade_cli_writes_json_and_junit(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]  # beside --json
     assert oct((tmp_path / "r.jsonl").stat().st_mode & 0o777) == "0o600"
     assert sorted((line["student"], line["exercise"], line["result"]["status"]) for line in lines) == [  # as they came
-        ("alice", "sqlalchemy-2/02-models", "pass"), ("alice", "sqlalchemy-2/03-engine-session", "fail")]
+        ("alice", "sqlalchemy-2/02-models", "pass"),
+        ("alice", "sqlalchemy-2/03-engine-session", "fail"),
+    ]
     assert lines[0]["workspace"] == str((tmp_path / "alice").resolve())
 
 
@@ -214,7 +235,9 @@ def test_grade_refuses_a_results_file_it_cannot_use_and_leaves_it_alone(tmp_path
     workspace = tmp_path / "bob"
     workspace.mkdir()
     earlier = tmp_path / "grade-results.jsonl"  # the default when there is no --json
-    earlier.write_text('{"workspace": "/somewhere", "exercise": "sqlalchemy-2/02-models", "fingerprint": "x", "result": {}}\n', encoding="utf-8")
+    earlier.write_text(
+        '{"workspace": "/somewhere", "exercise": "sqlalchemy-2/02-models", "fingerprint": "x", "result": {}}\n', encoding="utf-8"
+    )
     refused = cli("grade", str(workspace), "--exercise", "02", cwd=tmp_path)
     assert refused.returncode == 2 and "already holds results of an earlier run" in refused.stderr, refused.stderr
     assert "--resume" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
@@ -252,8 +275,9 @@ def test_the_url_backend_only_touches_its_own_databases(tmp_path, databases):
 
     url = f"postgresql://{admin.user}:{quote(admin.password or '', safe='')}@/postgres?host={admin.host}&port={admin.port}"
     try:
-        result = cli("check", "03", "--solution", "--json",
-                     env={"COURSE_WORKSPACE": str(tmp_path / "ws"), "COURSE_DATABASE_URL": url})
+        result = cli(
+            "check", "03", "--solution", "--json", env={"COURSE_WORKSPACE": str(tmp_path / "ws"), "COURSE_DATABASE_URL": url}
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
             names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
@@ -275,7 +299,9 @@ def test_an_installed_package_publishes_a_module_through_its_entry_point(tmp_pat
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: course-module-packaged\nVersion: 0.1.0\n", encoding="utf-8")
     (info / "entry_points.txt").write_text("[course.content.model]\npackaged = course_module_packaged\n", encoding="utf-8")
-    (site / "course_module_packaged" / "__init__.py").write_text("raise RuntimeError('content packages are never imported')\n", encoding="utf-8")
+    (site / "course_module_packaged" / "__init__.py").write_text(
+        "raise RuntimeError('content packages are never imported')\n", encoding="utf-8"
+    )
     monkeypatch.syspath_prepend(str(site))
     modules, problems = load_content(content_roots())
     assert problems == []

@@ -126,15 +126,29 @@ def test_a_piped_quiz_session_with_crlf_lines_counts_the_same_answers(tmp_path):
         else:
             answers.append("SELECT 1")
     env = {**os.environ, "COURSE_WORKSPACE": str(tmp_path / "ws"), "COLUMNS": "120", "COURSE_QUIZ_SEED": "11"}
-    result = subprocess.run([sys.executable, "-m", "course.cli", "quiz", "--section", "11"],
-                            input="\r\n".join(answers).encode("utf-8") + b"\r\n", capture_output=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "course.cli", "quiz", "--section", "11"],
+        input="\r\n".join(answers).encode("utf-8") + b"\r\n",
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
     out = result.stdout.decode("utf-8")
     assert result.returncode == 0, result.stderr.decode("utf-8")
     assert out.count("✓ Right.") == sum(1 for q in questions if q.kind == "choice") > 0
     assert "Please answer with" not in out  # no answer was misread
 
 
-TEXT_CALLS = {"read_text", "write_text", "open", "fdopen", "TextIOWrapper", "NamedTemporaryFile", "TemporaryFile", "SpooledTemporaryFile"}
+TEXT_CALLS = {
+    "read_text",
+    "write_text",
+    "open",
+    "fdopen",
+    "TextIOWrapper",
+    "NamedTemporaryFile",
+    "TemporaryFile",
+    "SpooledTemporaryFile",
+}
 PROCESS_CALLS = {"run", "Popen", "check_output"}
 
 
@@ -187,23 +201,23 @@ def test_every_text_file_and_text_subprocess_names_its_encoding():
     files = [p for folder in ("course", "checker", "tests", "benchmarks") for p in sorted((ROOT / folder).rglob("*.py"))]
     assert len(files) > 50
     found = [where for path in files for where in text_io_without_encoding(path)]
-    assert not found, "add encoding=\"utf-8\":\n" + "\n".join(found)
+    assert not found, 'add encoding="utf-8":\n' + "\n".join(found)
 
 
 def test_the_encoding_guard_finds_what_it_looks_for(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text(
         "import io, os, subprocess\n"
-        "open('a').read()\n"                                        # 2: found
+        "open('a').read()\n"  # 2: found
         "open('a', 'rb').read()\n"
         "open('a', encoding='utf-8').read()\n"
-        "p.read_text()\n"                                            # 5: found
+        "p.read_text()\n"  # 5: found
         "p.write_text('x', encoding='utf-8')\n"
-        "p.open('w')\n"                                              # 7: found
+        "p.open('w')\n"  # 7: found
         "os.open('a', os.O_RDONLY)\n"
-        "subprocess.run(['x'], capture_output=True, text=True)\n"    # 9: found
+        "subprocess.run(['x'], capture_output=True, text=True)\n"  # 9: found
         "subprocess.run(['x'], capture_output=True)\n"
-        "io.open('a', 'w')\n",                                       # 11: found
+        "io.open('a', 'w')\n",  # 11: found
         encoding="utf-8",
     )
     found = text_io_without_encoding(sample, tmp_path)

@@ -22,8 +22,13 @@ def test_the_module_has_all_fourteen_sections_with_lessons(modules):
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("sqlalchemy-2/05-relationships", "05-relationships"), ("05-relationships", "05-relationships"),
-     ("05", "05-relationships"), ("relationships", "05-relationships"), ("crud", "04-crud")],
+    [
+        ("sqlalchemy-2/05-relationships", "05-relationships"),
+        ("05-relationships", "05-relationships"),
+        ("05", "05-relationships"),
+        ("relationships", "05-relationships"),
+        ("crud", "04-crud"),
+    ],
 )
 def test_short_ids_resolve(modules, query, expected):
     assert find_exercise(modules, query).id == expected
@@ -41,7 +46,9 @@ def test_unknown_and_ambiguous_ids_say_what_to_do(modules):
 def _module_root(tmp_path, exercise_toml: str):
     lessons = tmp_path / "lessons" / "demo"
     lessons.mkdir(parents=True)
-    (lessons / "module.toml").write_text('id = "demo"\ntitle = "Demo"\n[[sections]]\nid = "01-a"\ntitle = "A"\n', encoding="utf-8")
+    (lessons / "module.toml").write_text(
+        'id = "demo"\ntitle = "Demo"\n[[sections]]\nid = "01-a"\ntitle = "A"\n', encoding="utf-8"
+    )
     exercise = tmp_path / "exercises" / "demo" / "01-a"
     exercise.mkdir(parents=True)
     (exercise / "exercise.toml").write_text(exercise_toml, encoding="utf-8")
@@ -49,7 +56,9 @@ def _module_root(tmp_path, exercise_toml: str):
 
 
 def test_a_broken_exercise_is_reported_with_file_and_line_and_the_module_still_loads(tmp_path):
-    root = _module_root(tmp_path, 'id = "01-a"\ntitle = "A"\nsection = "01-a"\nedit = ["x.py"]\ntask = "t"\nhints = []\ncolour = "red"\n')
+    root = _module_root(
+        tmp_path, 'id = "01-a"\ntitle = "A"\nsection = "01-a"\nedit = ["x.py"]\ntask = "t"\nhints = []\ncolour = "red"\n'
+    )
     module = load_module(root, "demo")
     assert module.exercises == []
     (problem,) = module.problems

@@ -10,8 +10,9 @@ from sqlalchemy.dialects import postgresql
 from checker.authoring.docchat import ordering_mistake
 from checker.capture.shape import Shape
 
-documents = Table("documents", MetaData(), Column("id", Integer, primary_key=True), Column("title", String),
-                  Column("created_at", DateTime))
+documents = Table(
+    "documents", MetaData(), Column("id", Integer, primary_key=True), Column("title", String), Column("created_at", DateTime)
+)
 FIX = "fix it"
 
 
@@ -19,13 +20,18 @@ def sent(statement) -> Shape:
     return Shape(str(statement.compile(dialect=postgresql.dialect())))
 
 
-@pytest.mark.parametrize(("statement", "terms"), [
-    (select(documents), ()),
-    (select(documents).order_by(documents.c.created_at.desc()), ("documents.created_at DESC",)),
-    (select(documents).order_by(documents.c.created_at.desc(), documents.c.id).limit(3),
-     ("documents.created_at DESC", "documents.id")),
-    (select(documents).where(documents.c.id.in_(select(documents.c.id).order_by(documents.c.title).limit(2))), ()),
-])
+@pytest.mark.parametrize(
+    ("statement", "terms"),
+    [
+        (select(documents), ()),
+        (select(documents).order_by(documents.c.created_at.desc()), ("documents.created_at DESC",)),
+        (
+            select(documents).order_by(documents.c.created_at.desc(), documents.c.id).limit(3),
+            ("documents.created_at DESC", "documents.id"),
+        ),
+        (select(documents).where(documents.c.id.in_(select(documents.c.id).order_by(documents.c.title).limit(2))), ()),
+    ],
+)
 def test_the_outermost_order_by_is_read(statement, terms):
     assert sent(statement).order_by == terms
 

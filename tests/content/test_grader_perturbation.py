@@ -24,8 +24,16 @@ def _exercise_ids():
 
 def test_perturbations_cover_every_kind():
     kinds = {p.operator for module in load_modules() for e in module.exercises for p in perturbations(e, PER_EXERCISE)}
-    assert kinds >= {"return-none", "return-tuple", "return-text", "drop-attribute", "assign-none",
-                     "date-for-datetime", "extra-required-column", "integer-for-string"}
+    assert kinds >= {
+        "return-none",
+        "return-tuple",
+        "return-text",
+        "drop-attribute",
+        "assign-none",
+        "date-for-datetime",
+        "extra-required-column",
+        "integer-for-string",
+    }
 
 
 @pytest.mark.parametrize("exercise_id", _exercise_ids())

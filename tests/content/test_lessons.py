@@ -34,7 +34,7 @@ def test_lessons_never_paste_a_database_url_into_code():
     for lesson in LESSONS:
         for kind, _line, body in python_blocks(lesson.read_text(encoding="utf-8")):
             code = body[1] if kind == "file" else body
-            assert "create_engine(\"postgresql" not in code and "create_engine('postgresql" not in code, lesson
+            assert 'create_engine("postgresql' not in code and "create_engine('postgresql" not in code, lesson
 
 
 def test_a_lesson_can_load_a_file_it_does_not_repeat(tmp_path):

@@ -69,8 +69,10 @@ def test_wrong_choices_carry_their_own_feedback(session, bank):
 
 def test_choices_are_shuffled_per_showing_and_a_seed_reproduces_the_order(bank, tmp_path):
     question = max((q for q in bank.questions if q.kind == "choice"), key=lambda q: len(q.choices))
-    orders = {tuple(c.id for c in QuizSession(bank, Progress(tmp_path / "a.sqlite3"), "m", seed=seed).present(question))
-              for seed in range(40)}
+    orders = {
+        tuple(c.id for c in QuizSession(bank, Progress(tmp_path / "a.sqlite3"), "m", seed=seed).present(question))
+        for seed in range(40)
+    }
     assert len(orders) > 5  # many different orders across learners
     firsts = {order[0] for order in orders}
     assert firsts == {c.id for c in question.choices}  # every choice gets to be "a"
@@ -88,7 +90,7 @@ def test_a_letter_means_the_choice_shown_there_and_the_store_keeps_its_id(sessio
     outcome = session.grade_choice(question, picked, shown)
     assert outcome.correct is True
     session.record(question, outcome, "whatever")
-    (_answer, choices), = session.progress.quiz_answers(f"sqlalchemy-2/{question.id}")
+    ((_answer, choices),) = session.progress.quiz_answers(f"sqlalchemy-2/{question.id}")
     assert choices == {"picked": question.correct, "shown": [c.id for c in shown]}
     assert session.past_choices(question) == [question.correct]
 
@@ -104,9 +106,18 @@ def test_progress_stored_before_choice_ids_is_still_read(bank, tmp_path):
     for version in (1, 2):  # the store as release v2 left it, with one review of this question
         raw.executescript(MIGRATIONS[version])
     raw.execute("PRAGMA user_version = 2")
-    raw.execute("INSERT INTO quiz_cards VALUES (?, ?, ?)", (f"sqlalchemy-2/{question.id}", '{"card_id": 1, "state": 1, "step": 0, "stability": null, "difficulty": null, "due": "2026-01-05T09:00:00+00:00", "last_review": null}', 0))
-    raw.execute("INSERT INTO quiz_reviews (card, at, rating, correct, answer) VALUES (?, 1, 3, 1, ?)",
-                (f"sqlalchemy-2/{question.id}", ", ".join(question.correct_texts())))
+    raw.execute(
+        "INSERT INTO quiz_cards VALUES (?, ?, ?)",
+        (
+            f"sqlalchemy-2/{question.id}",
+            '{"card_id": 1, "state": 1, "step": 0, "stability": null, "difficulty": null, "due": "2026-01-05T09:00:00+00:00", "last_review": null}',
+            0,
+        ),
+    )
+    raw.execute(
+        "INSERT INTO quiz_reviews (card, at, rating, correct, answer) VALUES (?, 1, 3, 1, ?)",
+        (f"sqlalchemy-2/{question.id}", ", ".join(question.correct_texts())),
+    )
     raw.close()
     store = Progress(path)
     assert store.schema_version >= 3
@@ -131,8 +142,8 @@ def test_a_wrong_sql_answer_is_shown_next_to_the_real_one_with_the_difference_ma
     yours, real = (list(column.cells)[0] for column in table.columns)
     assert yours.plain == "SELECT documents.id, documents.title FROM documents WHERE LENGTH(documents.body) >= 5000"
     assert real.plain == "SELECT documents.id, documents.title FROM documents WHERE LENGTH(documents.body) > 5000"
-    assert [yours.plain[s.start:s.end] for s in yours.spans] == [">="]
-    assert [real.plain[s.start:s.end] for s in real.spans] == [">"]
+    assert [yours.plain[s.start : s.end] for s in yours.spans] == [">="]
+    assert [real.plain[s.start : s.end] for s in real.spans] == [">"]
     console = Console(record=True, width=200)
     console.print(table)
     assert ">= 5000" in console.export_text()
@@ -162,7 +173,9 @@ def test_the_final_section_completes_the_module_above_the_threshold(session, ban
         session.record(question, right_answer(session, question))
     assert not session.completes_module("14-check-yourself")  # one question still unanswered
     first = final[0]
-    session.record(first, session.grade_choice(first, ["nope"]) if first.kind == "choice" else session.grade_sql(first, "SELECT 1"))
+    session.record(
+        first, session.grade_choice(first, ["nope"]) if first.kind == "choice" else session.grade_sql(first, "SELECT 1")
+    )
     assert session.completes_module("14-check-yourself") is ((len(final) - 1) / len(final) >= bank.pass_threshold)
     assert session.finish("14-check-yourself").completed_module is session.completes_module("14-check-yourself")
 
@@ -179,8 +192,15 @@ def test_free_recall_in_the_final_check_needs_the_key_terms_not_only_a_good_rati
 
 def quiz_cli(workspace, *args, input_text=""):
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace), "COLUMNS": "120", "COURSE_QUIZ_SEED": "11"}
-    return subprocess.run([sys.executable, "-m", "course.cli", "quiz", *args], input=input_text,
-                          capture_output=True, text=True, env=env, timeout=120, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "course.cli", "quiz", *args],
+        input=input_text,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        encoding="utf-8",
+    )
 
 
 def test_a_piped_session_records_answers_and_stops_cleanly_on_eof(tmp_path, bank):

@@ -100,7 +100,7 @@ def fake_bank(right_first_and_longest: bool) -> QuizBank:
         if right_first_and_longest:
             choices = [Choice("the right answer, spelled out at great length", id="right"), *wrong]
         else:
-            choices = wrong[: n % 4] + [Choice("short", id="right")] + wrong[n % 4:]
+            choices = wrong[: n % 4] + [Choice("short", id="right")] + wrong[n % 4 :]
         questions.append(Question(f"q{n}", "01", "choice", "?", "because", choices, ["right"]))
     return QuizBank(Path("quizzes/fake.toml"), questions)
 
@@ -139,7 +139,12 @@ def test_course_validate_reports_the_bank_when_the_right_answer_always_comes_fir
     path.write_text("\n[[question]]\n".join(blocks), encoding="utf-8")
     bank = load_quiz_bank(path)
     assert all([c.id for c in q.choices].index(q.correct[0]) == 0 for q in single_answer(bank))
-    result = subprocess.run([sys.executable, "-m", "course.cli", "validate", "--static", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "course.cli", "validate", "--static", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        encoding="utf-8",
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "sqlalchemy-2.toml: the right answer is choice a in 100% of single-answer questions" in result.stdout

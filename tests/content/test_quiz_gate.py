@@ -73,8 +73,10 @@ def pass_rate(bank, tmp_path, strategy, **kwargs) -> float:
 def test_blind_learners_almost_never_complete_the_module(bank, tmp_path, name):
     rate = pass_rate(bank, tmp_path, STRATEGIES[name])
     choices_only = pass_rate(bank, tmp_path, STRATEGIES[name], knows_the_rest=True)
-    print(f"\n{name}: {rate:.1%} of {LEARNERS} blind learners pass the final check "
-          f"({choices_only:.1%} when they answer free recall and SQL right but guess every choice)")
+    print(
+        f"\n{name}: {rate:.1%} of {LEARNERS} blind learners pass the final check "
+        f"({choices_only:.1%} when they answer free recall and SQL right but guess every choice)"
+    )
     assert rate < 0.01
 
 
@@ -90,4 +92,3 @@ def test_a_learner_who_knows_the_answers_passes(bank, tmp_path):
             outcomes[question.id] = session.grade_sql(question, session.sql.expected(question))
     assert all(o.counts_as_right for o in outcomes.values())
     assert final_check_passes(bank, FINAL, outcomes)
-

@@ -32,7 +32,7 @@ def run_hash(run: list[str]) -> str:
 
 def run_hashes(text: str) -> set[str]:
     found = words(text)
-    return {run_hash(found[i:i + RUN]) for i in range(len(found) - RUN + 1)}
+    return {run_hash(found[i : i + RUN]) for i in range(len(found) - RUN + 1)}
 
 
 def prose(text: str) -> str:
@@ -51,7 +51,7 @@ def quiz_prose(path: Path) -> str:
 
 def copied_runs(text: str, source: set[str]) -> list[str]:
     found = words(text)
-    return [" ".join(found[i:i + RUN]) for i in range(len(found) - RUN + 1) if run_hash(found[i:i + RUN]) in source]
+    return [" ".join(found[i : i + RUN]) for i in range(len(found) - RUN + 1) if run_hash(found[i : i + RUN]) in source]
 
 
 def source_runs() -> set[str]:
@@ -65,7 +65,10 @@ def test_the_fixture_holds_the_runs_of_a_whole_lesson():
 def test_the_comparison_finds_a_copied_sentence():
     sentence = "a b c d e f g h i j k l m n"
     assert copied_runs("intro " + sentence + " outro", run_hashes(sentence)) == [
-        "a b c d e f g h i j k l", "b c d e f g h i j k l m", "c d e f g h i j k l m n"]
+        "a b c d e f g h i j k l",
+        "b c d e f g h i j k l m",
+        "c d e f g h i j k l m n",
+    ]
     assert copied_runs("a b c d e f g h i j k x m", run_hashes(sentence)) == []
 
 

@@ -22,8 +22,9 @@ def root(tmp_path) -> Path:
     shutil.copytree(BUILTIN / "lessons", tmp_path / "lessons")
     shutil.copytree(BUILTIN / "quizzes", tmp_path / "quizzes")
     source = BUILTIN / "exercises" / "sqlalchemy-2" / "03-engine-session"
-    shutil.copytree(source, tmp_path / "exercises" / "sqlalchemy-2" / "03-engine-session",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        source, tmp_path / "exercises" / "sqlalchemy-2" / "03-engine-session", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return tmp_path
 
 
@@ -92,10 +93,14 @@ def test_grading_problems(root, databases):
 
 
 def test_cli_validate_exit_codes(root):
-    clean = subprocess.run([sys.executable, "-m", "course.cli", "validate", "--static", str(root)], capture_output=True, text=True, encoding="utf-8")
+    clean = subprocess.run(
+        [sys.executable, "-m", "course.cli", "validate", "--static", str(root)], capture_output=True, text=True, encoding="utf-8"
+    )
     assert clean.returncode == 0, clean.stdout + clean.stderr
     (root / "lessons" / "sqlalchemy-2" / "05-relationships.md").unlink()
-    broken = subprocess.run([sys.executable, "-m", "course.cli", "validate", "--static", str(root)], capture_output=True, text=True, encoding="utf-8")
+    broken = subprocess.run(
+        [sys.executable, "-m", "course.cli", "validate", "--static", str(root)], capture_output=True, text=True, encoding="utf-8"
+    )
     assert broken.returncode == 1
     assert "05-relationships.md: section 05-relationships has no lesson file" in broken.stdout
 
@@ -137,8 +142,15 @@ def test_mutation_testing_reports_survivors_and_scores(root, databases):
 def test_cli_validate_mutate_prints_scores_and_fails_on_a_survivor(root):
     exercise = root / "exercises" / "sqlalchemy-2" / "03-engine-session"
     edit(exercise / "checks.py", 'if rows[first][1] != "A" or rows[second][1] != "B":', "if False:")
-    run = subprocess.run([sys.executable, "-m", "course.cli", "validate", str(root), "--mutate", "03"],
-                         capture_output=True, text=True, timeout=300, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "course.cli", "validate", str(root), "--mutate", "03"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        encoding="utf-8",
+    )
     assert run.returncode == 1, run.stdout + run.stderr
-    assert re.search(r"mutation score 03-engine-session: \d+% \(\d+ of \d+ killed, 1 equivalent, 1 surviving\)", run.stdout), run.stdout
+    assert re.search(r"mutation score 03-engine-session: \d+% \(\d+ of \d+ killed, 1 equivalent, 1 surviving\)", run.stdout), (
+        run.stdout
+    )
     assert "survives every check: drop-keyword name=name" in run.stdout

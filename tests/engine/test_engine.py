@@ -18,8 +18,7 @@ def launcher(request):
     """Every engine test runs on the cold path (a fresh process per run), the warm path (as this
     platform has it: a forking worker, or spawned interpreters in the portable mode) and the
     portable warm path (a pool of spawned interpreters) on any platform."""
-    chosen = {"cold": lambda: default_launcher(warm=False), "warm": default_launcher,
-              "spawned": SpawnLauncher}[request.param]()
+    chosen = {"cold": lambda: default_launcher(warm=False), "warm": default_launcher, "spawned": SpawnLauncher}[request.param]()
     yield chosen
     chosen.close()
 
@@ -28,7 +27,8 @@ def launcher(request):
 def grade(launcher):
     return lambda job, databases: grade_with(job, databases, launcher=launcher)
 
-CHECKS = '''
+
+CHECKS = """
 from sqlalchemy import text
 from checker import check, fail
 
@@ -41,7 +41,7 @@ def second(learner, db):
     with db.connect() as conn:
         tables = conn.execute(text("select count(*) from pg_tables where schemaname = 'public'")).scalar()
     assert tables == 0, f"each check starts on an empty database, found {tables} tables"
-'''
+"""
 
 
 def make_job(tmp_path: Path, learner_source: str, checks: str = CHECKS, timeout: float = 5) -> GradingJob:
@@ -58,14 +58,17 @@ def statuses(result) -> dict[str, str]:
 
 
 def test_a_passing_run_reports_each_check(tmp_path, databases, grade):
-    job = make_job(tmp_path, """
+    job = make_job(
+        tmp_path,
+        """
         import os
         from sqlalchemy import create_engine, text
         engine = create_engine(os.environ["DATABASE_URL"])
         def run():
             with engine.begin() as conn:
                 conn.execute(text("create table t (x int)"))
-    """)
+    """,
+    )
     result = grade(job, databases)
     assert statuses(result) == {"runs": "pass", "second": "pass"}, result.checks
     assert result.status == "pass"
@@ -118,33 +121,39 @@ def test_an_exception_in_learner_code_is_a_fail_with_the_learners_traceback(tmp_
 
 
 def test_printing_a_fake_result_cannot_forge_a_pass(tmp_path, databases, grade):
-    job = make_job(tmp_path, """
+    job = make_job(
+        tmp_path,
+        """
         import json, sys
         def run():
             print(json.dumps({"type": "result", "name": "runs", "status": "pass", "title": "x", "message": ""}))
             sys.stdout.flush()
             raise RuntimeError("not done")
-    """)
+    """,
+    )
     result = grade(job, databases)
     assert statuses(result)["runs"] == "fail"
     assert '"status": "pass"' in result.output
 
 
 def test_learner_code_connects_as_a_role_without_superuser(tmp_path, databases, grade):
-    job = make_job(tmp_path, """
+    job = make_job(
+        tmp_path,
+        """
         import os
         from sqlalchemy import create_engine, text
         def run():
             with create_engine(os.environ["DATABASE_URL"], isolation_level="AUTOCOMMIT").connect() as conn:
                 assert conn.execute(text("select rolsuper from pg_roles where rolname = current_user")).scalar() is False
                 conn.execute(text("create database course_evil"))
-    """)
+    """,
+    )
     result = grade(job, databases)
     assert statuses(result)["runs"] == "fail"
     assert "permission denied to create database" in result.checks[0].message
 
 
-CAPTURE_CHECKS = '''
+CAPTURE_CHECKS = """
 from checker import check, fail
 
 @check("capture", "capture N+1 facts")
@@ -164,9 +173,9 @@ def capture(learner, sql, db):
     assert len(inserts) == 1, f"insertmanyvalues batches count as one logical statement: {len(inserts)}"
     sql.flag(lazy, "the N+1")
     fail("shown")
-'''
+"""
 
-CAPTURE_LEARNER = '''
+CAPTURE_LEARNER = """
 import os
 from sqlalchemy import ForeignKey, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -201,7 +210,7 @@ def bulk_insert():
     with Session(engine) as session:
         session.add_all([Parent() for _ in range(50)])
         session.commit()
-'''
+"""
 
 
 def test_capture_counts_logical_statements_and_names_lazy_loads(tmp_path, databases, grade):
@@ -255,7 +264,7 @@ def test_a_dead_warm_worker_falls_back_to_a_fresh_interpreter(tmp_path, database
         worker.close()
 
 
-RUN_SCOPED_CHECKS = '''
+RUN_SCOPED_CHECKS = """
 import os
 from sqlalchemy import create_engine, text
 from checker import check, fixture
@@ -296,7 +305,7 @@ def wrong(sql):
 @check("mismatch", "a run-scoped fixture may not use a per-check one")
 def mismatch(wrong):
     pass
-'''
+"""
 
 
 def test_run_scoped_fixtures_are_made_once_shared_and_torn_down_at_the_end(tmp_path, databases, grade):
@@ -307,7 +316,7 @@ def test_run_scoped_fixtures_are_made_once_shared_and_torn_down_at_the_end(tmp_p
 
 
 def test_reset_drops_what_the_learner_made_and_ends_a_transaction_left_open(tmp_path, databases, grade):
-    checks = '''
+    checks = """
 from sqlalchemy import text
 from checker import check
 
@@ -323,7 +332,7 @@ def empty(db):
         )).scalar()
         types = conn.execute(text("select count(*) from pg_type where typnamespace = 'public'::regnamespace")).scalar()
     assert (kinds, types) == (0, 0), (kinds, types)
-'''
+"""
     learner = """
         import os
         from sqlalchemy import create_engine, text
@@ -344,7 +353,7 @@ def empty(db):
     assert time.monotonic() - started < 10
 
 
-CAPTURED_ENGINE_CHECKS = '''
+CAPTURED_ENGINE_CHECKS = """
 from sqlalchemy import text
 from checker import check, fail
 
@@ -364,7 +373,7 @@ def captured(db, captured_engine, sql, database_url):
     assert any("count(*) from seen" in t for t in texts), texts
     assert not any("'grader'" in t for t in texts), texts
     assert backends == 1, f"{backends} connections"
-'''
+"""
 
 
 def test_captured_engine_is_captured_and_costs_no_connection(tmp_path, databases, grade):
@@ -473,4 +482,3 @@ def test_prepared_children_are_connected_ahead_and_run_the_jobs_for_their_databa
     while running(waiting[0]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not running(waiting[0]), "a prepared child outlived its worker"
-

@@ -69,6 +69,12 @@ def test_the_engine_runs_spawned_children_in_the_portable_mode(tmp_path):
         "print(type(launcher).__name__, platform.can_fork_workers(), platform.unix_sockets())\n"
         "launcher.close()\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "COURSE_PORTABLE": "1"},
-                         capture_output=True, text=True, timeout=60, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "COURSE_PORTABLE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        encoding="utf-8",
+    )
     assert out.stdout.split() == ["SpawnLauncher", "False", "False"], out.stdout + out.stderr

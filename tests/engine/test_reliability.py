@@ -21,7 +21,7 @@ from checker.wire import GradingJob
 
 from conftest import postgres_processes
 
-CHECKS = '''
+CHECKS = """
 from checker import check
 
 @check("runs", "the learner function runs")
@@ -32,7 +32,7 @@ def runs(learner):
 def after(db):
     with db.connect():
         pass
-'''
+"""
 
 
 def job(tmp_path: Path, source: str, timeout: float = 5) -> GradingJob:
@@ -165,16 +165,29 @@ def test_postgres_killed_mid_check_is_an_error_and_the_next_check_restarts_it(tm
 
 
 def cli(*args, env=None, **kwargs):
-    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120, **kwargs, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "course.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        **kwargs,
+        encoding="utf-8",
+    )
 
 
 def test_ctrl_c_during_a_check_exits_cleanly_and_leaves_nothing(tmp_path, state_dir):
     workspace = tmp_path / "ws"
     cli("init", env={"COURSE_WORKSPACE": str(workspace)})
     (workspace / "sqlalchemy-2" / "03-engine-session" / "db.py").write_text("import time\ntime.sleep(60)\n", encoding="utf-8")
-    process = subprocess.Popen([sys.executable, "-m", "course.cli", "check", "03"], env={**os.environ, "COURSE_WORKSPACE": str(workspace)},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "course.cli", "check", "03"],
+        env={**os.environ, "COURSE_WORKSPACE": str(workspace)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
     time.sleep(4)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
@@ -233,8 +246,9 @@ def test_learner_code_cannot_log_in_as_the_superuser(tmp_path, databases, warm_l
     assert "password" in result.checks[0].message
 
 
-@pytest.mark.skipif(mechanisms.portable(),
-                    reason="the portable mode keeps servers in the state folder: there is no RAM folder to choose")
+@pytest.mark.skipif(
+    mechanisms.portable(), reason="the portable mode keeps servers in the state folder: there is no RAM folder to choose"
+)
 def test_servers_live_in_ram_only_where_there_is_room_and_the_choice_sticks(tmp_path, monkeypatch):
     from course import locations
 
@@ -280,7 +294,9 @@ def environment_check(tmp_path: Path, env: dict, wrap: list[str] | None = None) 
     under ``wrap`` (e.g. a private mount namespace)."""
     environment = {**os.environ, "COURSE_WORKSPACE": str(tmp_path / "ws"), **env}
     command = [sys.executable, "-m", "course.cli", "check", "03", "--solution"]
-    return subprocess.run([*(wrap or []), *command], capture_output=True, text=True, env=environment, timeout=180, encoding="utf-8")
+    return subprocess.run(
+        [*(wrap or []), *command], capture_output=True, text=True, env=environment, timeout=180, encoding="utf-8"
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
@@ -367,7 +383,9 @@ def test_a_full_disk_is_one_line_before_anything_is_made(tmp_path, open_tmp):
     tiny = open_tmp / "tiny"
     tiny.mkdir()
     wrap = private_mounts(f"mount -t tmpfs -o size=8m,mode=0755 tmpfs {tiny}")
-    result = environment_check(tmp_path, {"COURSE_STATE_DIR": str(tiny / "state"), "COURSE_SERVERS_DIR": str(tiny / "servers")}, wrap)
+    result = environment_check(
+        tmp_path, {"COURSE_STATE_DIR": str(tiny / "state"), "COURSE_SERVERS_DIR": str(tiny / "servers")}, wrap
+    )
     one_line_error(result, "MB free in", "COURSE_STATE_DIR")
 
 
@@ -402,10 +420,23 @@ def test_a_unix_socket_in_use_where_the_shared_server_goes_does_not_stop_it(tmp_
     holder.bind(str(place / ".s.PGSQL.5432"))
     holder.listen()
     try:
-        started = subprocess.run([sys.executable, "-m", "course.cli", "db", "start"], capture_output=True, text=True, env=env, timeout=120, encoding="utf-8")
+        started = subprocess.run(
+            [sys.executable, "-m", "course.cli", "db", "start"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            encoding="utf-8",
+        )
         assert started.returncode == 0, started.stdout + started.stderr
-        checked = subprocess.run([sys.executable, "-m", "course.cli", "check", "03", "--solution"], capture_output=True,
-                                 text=True, env={**env, "COURSE_WORKSPACE": str(tmp_path / "ws")}, timeout=120, encoding="utf-8")
+        checked = subprocess.run(
+            [sys.executable, "-m", "course.cli", "check", "03", "--solution"],
+            capture_output=True,
+            text=True,
+            env={**env, "COURSE_WORKSPACE": str(tmp_path / "ws")},
+            timeout=120,
+            encoding="utf-8",
+        )
         assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
         holder.close()

@@ -35,7 +35,9 @@ sys.exit(code)
 def client(*args: str, workspace: Path) -> subprocess.CompletedProcess:
     """`course ARGS` in a subprocess that reports which heavy libraries it imported."""
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
-    return subprocess.run([sys.executable, "-c", CLIENT, *args], capture_output=True, text=True, env=env, timeout=180, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-c", CLIENT, *args], capture_output=True, text=True, env=env, timeout=180, encoding="utf-8"
+    )
 
 
 def service_pid() -> int | None:
@@ -98,8 +100,13 @@ def test_a_job_of_another_shape_is_refused_whole_not_half_read(tmp_path, shared)
 
     from course.grading import service
 
-    old = {"learner_dir": str(tmp_path), "checks_file": str(tmp_path / "checks.py"), "modules": ["mod"],
-           "database": "course_1", "only": []}
+    old = {
+        "learner_dir": str(tmp_path),
+        "checks_file": str(tmp_path / "checks.py"),
+        "modules": ["mod"],
+        "database": "course_1",
+        "only": [],
+    }
     with contextlib.closing(service._connect()) as client:
         service._request(client, {"fingerprint": service.fingerprint(), "jobs": [old]})
         with pytest.raises(service.ServiceUnavailable, match=r"cannot read this request: .*missing field\(s\) 'exercise'"):
@@ -133,8 +140,12 @@ def test_ctrl_c_cancels_the_run_in_the_service_which_keeps_serving(tmp_path, sha
     course("init", workspace=workspace)
     (workspace / "sqlalchemy-2" / "03-engine-session" / "db.py").write_text("import time\ntime.sleep(60)\n", encoding="utf-8")
     process = subprocess.Popen(
-        [sys.executable, "-m", "course.cli", "check", "03"], env={**os.environ, "COURSE_WORKSPACE": str(workspace)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+        [sys.executable, "-m", "course.cli", "check", "03"],
+        env={**os.environ, "COURSE_WORKSPACE": str(workspace)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
     )
     folder = (workspace / "sqlalchemy-2" / "03-engine-session").resolve()
     learner = []

@@ -36,7 +36,9 @@ def lookalike():
 
 
 def course(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True, text=True, timeout=180, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "course.cli", *args], capture_output=True, text=True, timeout=180, encoding="utf-8"
+    )
 
 
 def stat_fields(pid: int) -> list[str]:
@@ -63,7 +65,9 @@ def test_db_stop_never_signals_a_process_that_only_looks_like_the_service(state_
     exe = os.readlink(f"/proc/{pid}/exe")
     forged = {
         "a bare pid (how the pid file used to be written)": str(pid),
-        "the pid of a service that died, reused since": json.dumps({"pid": pid, "start": str(int(start_time(pid)) - 1), "exe": exe}),
+        "the pid of a service that died, reused since": json.dumps(
+            {"pid": pid, "start": str(int(start_time(pid)) - 1), "exe": exe}
+        ),
         "the right start time, another executable": json.dumps({"pid": pid, "start": start_time(pid), "exe": "/usr/bin/env"}),
     }
     for what, text in forged.items():

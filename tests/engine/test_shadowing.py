@@ -27,7 +27,9 @@ def course_script() -> str:
 
 def run(*args: str, cwd: Path, workspace: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
-    return subprocess.run([course_script(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180, encoding="utf-8")
+    return subprocess.run(
+        [course_script(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180, encoding="utf-8"
+    )
 
 
 def test_helpers_ignore_same_named_packages_in_the_current_folder(tmp_path):

@@ -26,8 +26,14 @@ from checker.wire import Event, GradingJob, WireError
 
 
 def a_job(tmp_path: Path) -> GradingJob:
-    return GradingJob("sqlalchemy-2/05-relationships", tmp_path / "checks.py", tmp_path / "learner", ["models", "queries"],
-                      check_timeout_s=7.5, only=["navigate-both-ways"])
+    return GradingJob(
+        "sqlalchemy-2/05-relationships",
+        tmp_path / "checks.py",
+        tmp_path / "learner",
+        ["models", "queries"],
+        check_timeout_s=7.5,
+        only=["navigate-both-ways"],
+    )
 
 
 def test_a_job_round_trips_through_json(tmp_path):
@@ -40,16 +46,25 @@ def test_a_job_round_trips_through_json(tmp_path):
 
 def old_runner_job(tmp_path: Path) -> dict:
     """What the runner sent a worker before there was one job shape."""
-    return {"learner_dir": str(tmp_path), "checks_file": str(tmp_path / "checks.py"), "modules": ["mod"],
-            "database": "course_1", "only": []}
+    return {
+        "learner_dir": str(tmp_path),
+        "checks_file": str(tmp_path / "checks.py"),
+        "modules": ["mod"],
+        "database": "course_1",
+        "only": [],
+    }
 
 
-@pytest.mark.parametrize("shape", ["old-runner-job", "confinement-inside", "missing-modules", "modules-a-string",
-                                   "timeout-a-string", "a-list"])
+@pytest.mark.parametrize(
+    "shape", ["old-runner-job", "confinement-inside", "missing-modules", "modules-a-string", "timeout-a-string", "a-list"]
+)
 def test_a_job_of_another_shape_is_refused_with_the_reason(shape, tmp_path):
     good = a_job(tmp_path).to_json()
     data, reason = {
-        "old-runner-job": (old_runner_job(tmp_path), "unknown field(s) 'database'; missing field(s) 'exercise', 'check_timeout_s'"),
+        "old-runner-job": (
+            old_runner_job(tmp_path),
+            "unknown field(s) 'database'; missing field(s) 'exercise', 'check_timeout_s'",
+        ),
         "confinement-inside": ({**good, "confinement": {"hidden": []}}, "unknown field(s) 'confinement'"),
         "missing-modules": ({k: v for k, v in good.items() if k != "modules"}, "missing field(s) 'modules'"),
         "modules-a-string": ({**good, "modules": "models"}, "'modules' must be a list of strings"),
@@ -74,8 +89,11 @@ def test_a_worker_sent_an_old_shaped_job_refuses_it_in_a_signed_report(tmp_path)
         with tempfile.TemporaryFile() as output:
             with worker._lock:
                 worker._await_ready()
-                socket.send_fds(worker._socket, [json.dumps({"job": old_runner_job(tmp_path)}).encode()],
-                                [write_fd, output.fileno(), secret_fd])
+                socket.send_fds(
+                    worker._socket,
+                    [json.dumps({"job": old_runner_job(tmp_path)}).encode()],
+                    [write_fd, output.fileno(), secret_fd],
+                )
             os.close(write_fd)
             os.close(secret_fd)
             report, deadline = b"", time.monotonic() + 30
@@ -109,13 +127,16 @@ def test_the_runner_reads_the_kinds_the_harness_sends_and_no_other(tmp_path):
     checks = tmp_path / "checks.py"
     checks.write_text('from checker import check\n\n@check("one", "one check")\ndef one():\n    pass\n', encoding="utf-8")
     result = CheckResult("one", "pass", title="one check", statements=[StatementView("SELECT 1")]).to_wire()
-    report = signed(key, [
-        {"type": Event.CHECKS, "checks": [{"name": "one", "title": "one check", "timeout": None}]},
-        {"type": Event.IMPORTING, "module": "mod"},
-        {"type": Event.START, "name": "one"},
-        {"type": Event.RESULT, **result},
-        {"type": Event.DONE},
-    ])
+    report = signed(
+        key,
+        [
+            {"type": Event.CHECKS, "checks": [{"name": "one", "title": "one check", "timeout": None}]},
+            {"type": Event.IMPORTING, "module": "mod"},
+            {"type": Event.START, "name": "one"},
+            {"type": Event.RESULT, **result},
+            {"type": Event.DONE},
+        ],
+    )
     protocol = _Protocol(key, checks, [], {})
     kinds = [protocol.read(line)[0] for line in report]
     assert kinds == [Event.CHECKS, Event.IMPORTING, Event.START, Event.RESULT, Event.DONE]
@@ -124,20 +145,34 @@ def test_the_runner_reads_the_kinds_the_harness_sends_and_no_other(tmp_path):
     unknown = signed(key, [{"type": "verdict", "status": "pass"}])[0]
     with pytest.raises(Tampered, match="out of sequence"):
         _Protocol(key, checks, [], {}).read(unknown)
-    half = signed(key, [{"type": Event.CHECKS, "checks": [{"name": "one", "title": "", "timeout": None}]},
-                        {"type": Event.START, "name": "one"},
-                        {"type": Event.RESULT, "name": "one", "status": "pass"}])  # no statements, no title: fine
+    half = signed(
+        key,
+        [
+            {"type": Event.CHECKS, "checks": [{"name": "one", "title": "", "timeout": None}]},
+            {"type": Event.START, "name": "one"},
+            {"type": Event.RESULT, "name": "one", "status": "pass"},
+        ],
+    )  # no statements, no title: fine
     protocol = _Protocol(key, checks, [], {})
     *_, (kind, event) = [protocol.read(line) for line in half]
     assert protocol.result(event) == CheckResult("one", "pass")
 
 
 def a_result() -> ExerciseResult:
-    views = [StatementView("SELECT users.id FROM users", 1, "queries.py:7", None, False),
-             StatementView("SELECT documents.id FROM documents WHERE %(param_1)s = documents.owner_id", 3,
-                           "queries.py:9", "lazy load of User.documents", True)]
-    checks = [CheckResult("no-n-plus-one", "fail", "3 queries for 3 users", "one query, however many users", views, 0.12345),
-              CheckResult("runs", "pass", "", "it runs", [], 0.01)]
+    views = [
+        StatementView("SELECT users.id FROM users", 1, "queries.py:7", None, False),
+        StatementView(
+            "SELECT documents.id FROM documents WHERE %(param_1)s = documents.owner_id",
+            3,
+            "queries.py:9",
+            "lazy load of User.documents",
+            True,
+        ),
+    ]
+    checks = [
+        CheckResult("no-n-plus-one", "fail", "3 queries for 3 users", "one query, however many users", views, 0.12345),
+        CheckResult("runs", "pass", "", "it runs", [], 0.01),
+    ]
     return ExerciseResult("sqlalchemy-2/05-relationships", "fail", 1.23456, checks, "hello\n")
 
 
@@ -199,8 +234,11 @@ def test_a_result_holds_its_sql_once_and_sends_it_once():
     wire = result.to_wire()
     assert all("sql" not in check for check in wire["checks"])
     assert json.dumps(wire).count("FROM documents WHERE") == 1
-    assert ExerciseResult.from_json(wire) == ExerciseResult.from_json(result.to_json()) == ExerciseResult.from_json(
-        json.loads(DOCUMENTED))
+    assert (
+        ExerciseResult.from_json(wire)
+        == ExerciseResult.from_json(result.to_json())
+        == ExerciseResult.from_json(json.loads(DOCUMENTED))
+    )
     assert ExerciseResult.from_json(wire).to_json() == result.to_json()
 
 
@@ -215,8 +253,14 @@ def test_course_check_json_keeps_its_documented_keys(tmp_path):
     """The real command: the keys README documents, in the order it always printed them."""
     command = Path(sys.executable).with_name("course")
     env = {**os.environ, "COURSE_WORKSPACE": str(tmp_path / "ws")}
-    run = subprocess.run([str(command), "check", "05", "--solution", "--json"], capture_output=True, text=True,
-                         env=env, timeout=300, encoding="utf-8")
+    run = subprocess.run(
+        [str(command), "check", "05", "--solution", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        encoding="utf-8",
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     data = json.loads(run.stdout)
     assert list(data) == ["exercise", "status", "duration_s", "checks", "output"]

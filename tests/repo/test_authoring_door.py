@@ -41,16 +41,20 @@ def test_graders_are_found():
 @pytest.mark.parametrize("path", GRADERS, ids=lambda p: str(p.relative_to(ROOT / "exercises")))
 def test_grader_imports_only_through_the_door(path):
     wrong = engine_imports(path.read_text(encoding="utf-8"))
-    assert not wrong, f"{path.relative_to(ROOT)} imports {', '.join(f'{m} (line {n})' for n, m in wrong)}: " \
-                      f"import from {DOOR} instead"
+    assert not wrong, (
+        f"{path.relative_to(ROOT)} imports {', '.join(f'{m} (line {n})' for n, m in wrong)}: import from {DOOR} instead"
+    )
 
 
-@pytest.mark.parametrize("source", [
-    "from checker import check",
-    "import checker.api",
-    "from checker.authoring.migrations import compare",
-    "def f():\n    from checker.process.fresh import run_fresh",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from checker import check",
+        "import checker.api",
+        "from checker.authoring.migrations import compare",
+        "def f():\n    from checker.process.fresh import run_fresh",
+    ],
+)
 def test_the_guard_sees_a_side_door(source):
     assert engine_imports(source)
 

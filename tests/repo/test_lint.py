@@ -45,13 +45,7 @@ def test_actionlint_rejects_a_broken_workflow(tmp_path: Path):
     """The gate above can fail: a job with an unknown key and an undefined matrix value is reported."""
     broken = tmp_path / "broken.yml"
     broken.write_text(
-        "name: broken\n"
-        "on: push\n"
-        "jobs:\n"
-        "  test:\n"
-        "    runs-on: ubuntu-latest\n"
-        "    step:\n"
-        "      - run: echo ${{ matrix.python }}\n",
+        "name: broken\non: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    step:\n      - run: echo ${{ matrix.python }}\n",
         encoding="utf-8",
     )
     result = actionlint(broken)
@@ -72,6 +66,12 @@ def test_ruff_finds_nothing_in_the_repository():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_code_is_formatted_by_ruff():
+    """`ruff format` has nothing to change (run it before committing; the pre-commit hook does)."""
+    result = ruff("format", "--check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_ruff_uses_the_repository_configuration(tmp_path: Path):
     """The gate above can fail: an unused import and an unsorted import block are findings under that configuration."""
     bad = tmp_path / "bad.py"
@@ -84,8 +84,14 @@ def test_ruff_uses_the_repository_configuration(tmp_path: Path):
 
 def test_mypy_finds_nothing_in_course_and_checker():
     """pyproject's [tool.mypy] holds: the annotations of both packages are checked, not only written."""
-    result = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental"], cwd=ROOT, capture_output=True, text=True,
-                            encoding="utf-8", timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
 
 
@@ -93,17 +99,29 @@ def test_mypy_uses_the_repository_configuration(tmp_path: Path):
     """The gate above can fail: a wrong return type is a finding under that configuration."""
     bad = tmp_path / "bad.py"
     bad.write_text("def half(n: int) -> int:\n    return n / 2\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "--config-file", str(ROOT / "pyproject.toml"),
-                             str(bad)], cwd=tmp_path, capture_output=True, text=True, encoding="utf-8", timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", "--config-file", str(ROOT / "pyproject.toml"), str(bad)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+    )
     assert result.returncode == 1 and "return-value" in result.stdout, result.stdout + result.stderr
 
 
 def test_the_pre_commit_hooks_are_the_suites_gates():
     """The pre-commit configuration is valid and runs the same gates as the suite and CI (ruff, import-linter, mypy)."""
     config = ROOT / ".pre-commit-config.yaml"
-    result = subprocess.run([sys.executable, "-m", "pre_commit", "validate-config", str(config)], cwd=ROOT,
-                            capture_output=True, text=True, encoding="utf-8", timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "validate-config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     text = config.read_text(encoding="utf-8")
-    for entry in ("entry: ruff check", "entry: lint-imports", "entry: mypy", "entry: actionlint"):
+    for entry in ("entry: ruff check", "entry: ruff format", "entry: lint-imports", "entry: mypy", "entry: actionlint"):
         assert entry in text, f"{entry!r} missing from .pre-commit-config.yaml"

@@ -11,7 +11,7 @@ import pytest
 from checker.process.launch import WarmWorker, class_confinement
 from checker.wire import GradingJob
 
-CHECKS = '''
+CHECKS = """
 from checker import check
 
 @check("first", "the learner function runs")
@@ -21,7 +21,7 @@ def first(learner):
 @check("second", "a second check the starter fails")
 def second(learner):
     assert getattr(learner.mod, "ANSWER", None) == 42, "ANSWER must be 42"
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,13 @@ ATTACKS = {
 def test_grading_goes_on_after_the_worker_is_stopped_or_killed(attack, submissions, class_session):
     worker = WarmWorker()  # not confined: learner code may signal it (as the same user could)
     try:
-        hostile = grade(submission(submissions, attack, ATTACKS[attack] + "def run():\n    pass\n"), class_session,
-                        launcher=worker)
+        hostile = grade(
+            submission(submissions, attack, ATTACKS[attack] + "def run():\n    pass\n"), class_session, launcher=worker
+        )
         assert hostile.status != "pass" or statuses(hostile)["second"] != "pass"
-        honest = grade(submission(submissions, f"after-{attack}", "ANSWER = 42\ndef run():\n    pass\n"), class_session,
-                       launcher=worker)
+        honest = grade(
+            submission(submissions, f"after-{attack}", "ANSWER = 42\ndef run():\n    pass\n"), class_session, launcher=worker
+        )
         assert honest.status == "pass", [c.message for c in honest.checks]
     finally:
         if worker._process.poll() is None:

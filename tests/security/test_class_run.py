@@ -44,7 +44,9 @@ def class_of(tmp_path: Path, plan: dict[str, dict[str, str]]) -> list[Path]:
                 shutil.copytree(exercise.solution_dir, folder, dirs_exist_ok=True)
             elif what != "starter":
                 shutil.copytree(exercise.solution_dir, folder, dirs_exist_ok=True)
-                (folder / "models.py").write_text(what + (exercise.solution_dir / "models.py").read_text(encoding="utf-8"), encoding="utf-8")
+                (folder / "models.py").write_text(
+                    what + (exercise.solution_dir / "models.py").read_text(encoding="utf-8"), encoding="utf-8"
+                )
         roots.append(workspace.root)
     return roots
 
@@ -59,8 +61,13 @@ def pairs_of(records: list[dict]) -> list[tuple[str, str]]:
 
 def errors_of(report: dict) -> list[tuple[str, str, str, str]]:
     """(student, exercise, check, message) of every check in error: what a failure shows."""
-    return [(s["student"], r["exercise"], c["name"], c["message"][:300]) for s in report["students"]
-            for r in s["results"] for c in r["checks"] if c["status"] == "error"]
+    return [
+        (s["student"], r["exercise"], c["name"], c["message"][:300])
+        for s in report["students"]
+        for r in s["results"]
+        for c in r["checks"]
+        if c["status"] == "error"
+    ]
 
 
 def without_timings(report):
@@ -83,12 +90,12 @@ def junit_without_timings(path: Path) -> str:
 # puts in that exercise folder (at most 15 s): killed while the results file holds the first two
 # students' lines, the run is reliably in the middle of that submission. (Only the exercise
 # folder is used: the learner's process may see nothing else of the machine.)
-GATE = '''import os as _os, time as _time
+GATE = """import os as _os, time as _time
 _gate = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "gate")
 _until = _time.monotonic() + 15
 while not _os.path.exists(_gate) and _time.monotonic() < _until:
     _time.sleep(0.05)
-'''
+"""
 
 
 def wait_for_lines(path: Path, count: int, process: subprocess.Popen) -> None:
@@ -111,7 +118,20 @@ def test_a_killed_run_is_resumed_without_grading_again_what_it_finished(tmp_path
     gate = tmp_path / "class" / "cat" / "sqlalchemy-2" / "02-models" / "gate"
     results, report, junit = tmp_path / "out" / "run.jsonl", tmp_path / "out" / "report.json", tmp_path / "out" / "report.xml"
     results.parent.mkdir()
-    options = ["--exercise", "02", "--exercise", "03", "--jobs", "1", "--results", str(results), "--json", str(report), "--junit", str(junit)]
+    options = [
+        "--exercise",
+        "02",
+        "--exercise",
+        "03",
+        "--jobs",
+        "1",
+        "--results",
+        str(results),
+        "--json",
+        str(report),
+        "--junit",
+        str(junit),
+    ]
 
     first = subprocess.Popen(grade_command(*students, *options), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -124,13 +144,25 @@ def test_a_killed_run_is_resumed_without_grading_again_what_it_finished(tmp_path
     assert not report.exists() and not junit.exists()
     assert oct(results.stat().st_mode & 0o777) == "0o600"
     before = results.read_bytes()
-    assert pairs_of(lines_of(results)) == [("ann", "02-models"), ("ann", "03-engine-session"), ("ben", "02-models"), ("ben", "03-engine-session")]
+    assert pairs_of(lines_of(results)) == [
+        ("ann", "02-models"),
+        ("ann", "03-engine-session"),
+        ("ben", "02-models"),
+        ("ben", "03-engine-session"),
+    ]
 
     # killed in the middle of writing its fourth line: that one does not count and is graded again
     kept = before.rindex(b"\n", 0, len(before) - 1) + 1
     results.write_bytes(before[: kept + 40])
 
-    resumed = subprocess.run(grade_command(*students, *options, "--resume"), cwd=tmp_path, capture_output=True, text=True, timeout=300, encoding="utf-8")
+    resumed = subprocess.run(
+        grade_command(*students, *options, "--resume"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        encoding="utf-8",
+    )
     assert resumed.returncode == 1, resumed.stdout + resumed.stderr  # some submissions fail their checks
     assert "3 of 8 results were already there" in resumed.stderr
     after = results.read_bytes()
@@ -142,19 +174,40 @@ def test_a_killed_run_is_resumed_without_grading_again_what_it_finished(tmp_path
     data = json.loads(report.read_text(encoding="utf-8"))
     assert [s["student"] for s in data["students"]] == list(plan)
     statuses = {s["student"]: [r["status"] for r in s["results"]] for s in data["students"]}
-    assert statuses == {"ann": ["pass", "pass"], "ben": ["pass", "fail"], "cat": ["pass", "pass"], "dan": ["fail", "fail"]}, errors_of(data)
+    assert statuses == {"ann": ["pass", "pass"], "ben": ["pass", "fail"], "cat": ["pass", "pass"], "dan": ["fail", "fail"]}, (
+        errors_of(data)
+    )
     for student in ("ann", "ben", "cat", "dan"):
         assert f"{student} " in resumed.stdout
 
     # the same reports as a run that was never interrupted (timings aside)
     fresh_results, fresh_report, fresh_junit = tmp_path / "fresh.jsonl", tmp_path / "fresh.json", tmp_path / "fresh.xml"
     fresh = subprocess.run(
-        grade_command(*students, "--exercise", "02", "--exercise", "03", "--jobs", "2", "--results", str(fresh_results),
-                      "--json", str(fresh_report), "--junit", str(fresh_junit)),
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, encoding="utf-8",
+        grade_command(
+            *students,
+            "--exercise",
+            "02",
+            "--exercise",
+            "03",
+            "--jobs",
+            "2",
+            "--results",
+            str(fresh_results),
+            "--json",
+            str(fresh_report),
+            "--junit",
+            str(fresh_junit),
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        encoding="utf-8",
     )
     assert fresh.returncode == 1, fresh.stdout + fresh.stderr
-    assert without_timings(json.loads(fresh_report.read_text(encoding="utf-8"))) == without_timings(data), errors_of(json.loads(fresh_report.read_text(encoding="utf-8")))
+    assert without_timings(json.loads(fresh_report.read_text(encoding="utf-8"))) == without_timings(data), errors_of(
+        json.loads(fresh_report.read_text(encoding="utf-8"))
+    )
     assert junit_without_timings(fresh_junit) == junit_without_timings(junit)
     assert fresh.stdout == resumed.stdout  # the summary table
 
@@ -162,7 +215,7 @@ def test_a_killed_run_is_resumed_without_grading_again_what_it_finished(tmp_path
 # Kills the process that started it (the brief's attack), every process above it, or every
 # process of the run it can find, or stops (SIGSTOP) every process above it: each only while it
 # descends from this test (so that the test can never take down what runs it).
-KILLER = '''import os as _os, signal as _signal
+KILLER = """import os as _os, signal as _signal
 
 
 def _parent(pid):
@@ -190,7 +243,7 @@ for _victim in _victims:
         _os.kill(_victim, _signal.SIGSTOP if {mode!r}.startswith("stop") else _signal.SIGKILL)
     except OSError:
         pass
-'''
+"""
 
 
 def stopped_descendants() -> list[int]:
@@ -224,8 +277,14 @@ def test_a_submission_that_kills_its_parents_does_not_stop_the_class_run(tmp_pat
     students = [str(p) for p in class_of(tmp_path, plan)]
     report, junit = tmp_path / "report.json", tmp_path / "report.xml"
     run = subprocess.Popen(  # one at a time: the attack then meets no other student's run
-        grade_command(*students, "--exercise", "02", "--exercise", "03", "--jobs", "1", "--json", str(report), "--junit", str(junit)),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+        grade_command(
+            *students, "--exercise", "02", "--exercise", "03", "--jobs", "1", "--json", str(report), "--junit", str(junit)
+        ),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
     )
     try:
         out, err = run.communicate(timeout=120)
@@ -256,8 +315,14 @@ def test_ctrl_c_ends_a_class_run_at_once_and_keeps_only_finished_results(tmp_pat
     }
     students = [str(p) for p in class_of(tmp_path, plan)]
     results = tmp_path / "run.jsonl"
-    run = subprocess.Popen(grade_command(*students, "--exercise", "02", "--jobs", "1", "--results", str(results)),
-                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+    run = subprocess.Popen(
+        grade_command(*students, "--exercise", "02", "--jobs", "1", "--results", str(results)),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
     try:
         wait_for_lines(results, 1, run)  # ann's: the run now waits in cat's 02-models
         time.sleep(0.5)

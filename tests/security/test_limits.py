@@ -13,7 +13,7 @@ from security.conftest import statuses, submission
 
 
 def test_limits_cannot_be_lifted(submissions, class_session, class_launcher):
-    source = '''
+    source = """
 import resource
 def run():
     lifted = []
@@ -37,7 +37,7 @@ def run():
         print("WROTE 100 MiB")
     except OSError as error:
         print("write stopped:", error)
-'''
+"""
     result = grade(submission(submissions, "lift", source, timeout=30), class_session, launcher=class_launcher)
     assert "LIFTED []" in result.output, result.output
     assert "ALLOCATED" not in result.output and "WROTE 100 MiB" not in result.output, result.output
@@ -46,7 +46,7 @@ def run():
 def test_a_setsid_grandchild_does_not_outlive_the_run(submissions, class_session, class_launcher, tmp_path):
     marker = tmp_path / "daemon.pid"
     os.chmod(tmp_path, 0o777)
-    source = '''
+    source = """
 import os, time
 def run():
     read, write = os.pipe()
@@ -57,7 +57,7 @@ def run():
             time.sleep(120)
         os._exit(0)
     print("DAEMON", os.read(read, 32).decode())
-'''
+"""
     result = grade(submission(submissions, "daemon", source), class_session, launcher=class_launcher)
     assert "DAEMON" in result.output, result.output
     pid = int(result.output.split("DAEMON ")[1].split()[0])
@@ -81,14 +81,18 @@ needs_root = pytest.mark.skipif(not sandbox.can_confine(), reason="OS-level conf
 
 @needs_root
 def test_temp_files_and_shared_memory_do_not_stay(submissions, class_session, class_launcher):
-    names = [f"/tmp/course-litter-{os.getpid()}", f"/dev/shm/course-litter-{os.getpid()}", f"/var/tmp/course-litter-{os.getpid()}"]
-    source = f'''
+    names = [
+        f"/tmp/course-litter-{os.getpid()}",
+        f"/dev/shm/course-litter-{os.getpid()}",
+        f"/var/tmp/course-litter-{os.getpid()}",
+    ]
+    source = f"""
 def run():
     for name in {names!r}:
         with open(name, "wb") as handle:
             handle.write(b"x" * 1024)
     print("LITTERED")
-'''
+"""
     result = grade(submission(submissions, "litter", source), class_session, launcher=class_launcher)
     assert "LITTERED" in result.output, result.output
     assert not any(os.path.exists(name) for name in names)
@@ -105,7 +109,7 @@ def test_a_confined_run_sees_neither_the_others_nor_the_runner(submissions, clas
     solution.mkdir(parents=True, exist_ok=True)
     (solution / "mod.py").write_text("ANSWER = 42\n", encoding="utf-8")
     targets = [str(victim / "mod.py"), str(solution / "mod.py"), str(locations.state_dir()), str(locations.servers_dir())]
-    source = f'''
+    source = f"""
 import os, signal
 def run():
     seen = []
@@ -127,7 +131,7 @@ def run():
         except OSError:
             pass
     print("UID", os.getuid())
-'''
+"""
     result = grade(submission(submissions, "peek", source), class_session, launcher=class_launcher)
     assert "SEEN []" in result.output, result.output
     assert "STOPPED" not in result.output, result.output

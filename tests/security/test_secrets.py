@@ -13,7 +13,7 @@ from security.conftest import statuses, submission
 
 # Learner code that looks for database URLs and passwords everywhere it can read, then tries
 # every one it found.
-SCAVENGER = r'''
+SCAVENGER = r"""
 import gc, os, re
 
 PATTERN = re.compile(rb"postgresql(?:\+psycopg)?://[^\s'\"<>]+|password='[^']*'")
@@ -57,7 +57,7 @@ for pid in os.listdir("/proc"):
 
 def run():
     print("FOUND", sorted(found))
-'''
+"""
 
 
 def test_no_password_but_its_own_in_any_memory_learner_code_can_read(submissions, class_session, class_launcher):
@@ -75,7 +75,7 @@ def test_no_password_but_its_own_in_any_memory_learner_code_can_read(submissions
 
 
 def test_the_superuser_cannot_be_reached_with_anything_learner_code_holds(submissions, class_session, class_launcher):
-    source = f'''
+    source = f"""
 import psycopg
 def run():
     outcomes = []
@@ -88,7 +88,7 @@ def run():
             except Exception as error:
                 outcomes.append(f"refused {{user}}@{{target}}: {{str(error).splitlines()[0][:80]}}")
     print("\\n".join(outcomes))
-'''
+"""
     result = grade(submission(submissions, "superuser", source), class_session, launcher=class_launcher)
     assert "CONNECTED" not in result.output, result.output
     assert "refused" in result.output
@@ -100,7 +100,7 @@ def test_a_spare_database_of_the_next_submission_is_sealed_from_the_start(submis
     spare = class_session.create_database()
     try:
         theirs = class_session.learner_params(spare)
-        source = f'''
+        source = f"""
 import os, psycopg
 from sqlalchemy.engine import make_url
 def run():
@@ -111,7 +111,7 @@ def run():
         print("CONNECTED to the spare")
     except Exception as error:
         print("refused:", str(error).splitlines()[0])
-'''
+"""
         result = grade(submission(submissions, "spare", source), class_session, launcher=class_launcher)
         assert "CONNECTED" not in result.output and "refused" in result.output, result.output
         with psycopg.connect(theirs.conninfo(), autocommit=True) as conn:  # its own role still may
@@ -121,7 +121,7 @@ def run():
 
 
 def test_a_submission_cannot_plant_anything_for_the_next_one(submissions, class_session, class_launcher):
-    planter = '''
+    planter = """
 import os
 from sqlalchemy import create_engine, text
 def run():
@@ -141,7 +141,7 @@ def run():
             print("DONE", what)
         except Exception as error:
             print("refused", what, str(error).splitlines()[0][:80])
-'''
+"""
     result = grade(submission(submissions, "planter", planter), class_session, launcher=class_launcher)
     assert "DONE" not in result.output, result.output
     assert not os.path.exists("/tmp/pwned")

@@ -36,8 +36,9 @@ def shared(monkeypatch):
 def test_no_password_no_entry(shared):
     assert shared.admin.password, "the shared server's superuser has no password"
     with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(host=shared.admin.host, port=shared.admin.port, user="postgres", dbname="postgres",
-                        password="", connect_timeout=3).close()
+        psycopg.connect(
+            host=shared.admin.host, port=shared.admin.port, user="postgres", dbname="postgres", password="", connect_timeout=3
+        ).close()
     with psycopg.connect(shared.admin.conninfo(), connect_timeout=3) as conn:  # its owner's commands get in
         assert conn.execute("SELECT current_user").fetchone()[0] == "postgres"
     assert (os.stat(embedded.shared_password_path()).st_mode & 0o077) == 0, "the password file is readable by others"

@@ -33,7 +33,9 @@ def test_a_wrong_sql_answer_is_shown_beside_the_real_sql(tmp_path):
         app, session, (question,) = quiz_app(tmp_path, {"predict-join-owner"})
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.screen
-            screen.query_one("#quiz-input", Input).value = "SELECT d.title, u.email FROM documents d LEFT JOIN users u ON u.id = d.owner_id"
+            screen.query_one(
+                "#quiz-input", Input
+            ).value = "SELECT d.title, u.email FROM documents d LEFT JOIN users u ON u.id = d.owner_id"
             await pilot.press("enter")
             await pilot.pause()
             diff = screen.query_one("#quiz-sql-diff", Static)
@@ -41,7 +43,7 @@ def test_a_wrong_sql_answer_is_shown_beside_the_real_sql(tmp_path):
             table = diff.content
             yours, real = (list(column.cells)[0] for column in table.columns)
             assert "LEFT JOIN" in yours.plain and "LEFT" not in real.plain
-            assert [yours.plain[s.start:s.end] for s in yours.spans] == ["LEFT"]
+            assert [yours.plain[s.start : s.end] for s in yours.spans] == ["LEFT"]
             assert session.progress.quiz_reviews(f"sqlalchemy-2/{question.id}") == [(False, 1)]
 
     asyncio.run(scenario())
@@ -52,7 +54,9 @@ def test_an_equivalent_sql_answer_is_right_and_shows_no_difference(tmp_path):
         app, session, (question,) = quiz_app(tmp_path, {"predict-join-owner"})
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.screen
-            screen.query_one("#quiz-input", Input).value = "select d.title, u.email from documents d inner join users u on d.owner_id = u.id"
+            screen.query_one(
+                "#quiz-input", Input
+            ).value = "select d.title, u.email from documents d inner join users u on d.owner_id = u.id"
             await pilot.press("enter")
             await pilot.pause()
             assert not screen.query_one("#quiz-sql-diff", Static).display
@@ -74,7 +78,7 @@ def test_the_choices_are_shown_shuffled_and_the_pick_is_stored_by_id(tmp_path):
             await pilot.press("space")
             screen.action_answer()
             await pilot.pause()
-            (_, stored), = session.progress.quiz_answers(f"sqlalchemy-2/{question.id}")
+            ((_, stored),) = session.progress.quiz_answers(f"sqlalchemy-2/{question.id}")
             assert stored == {"picked": question.correct, "shown": shown}
 
     asyncio.run(scenario())
@@ -102,7 +106,9 @@ def test_snapshot_of_a_wrong_sql_answer_beside_the_real_one(tmp_path, snap_compa
 
     async def answer(pilot):
         await pilot.pause()
-        pilot.app.screen.query_one("#quiz-input", Input).value = "SELECT d.title, u.email FROM documents d LEFT JOIN users u ON u.id = d.owner_id"
+        pilot.app.screen.query_one(
+            "#quiz-input", Input
+        ).value = "SELECT d.title, u.email FROM documents d LEFT JOIN users u ON u.id = d.owner_id"
         await pilot.press("enter")
         await pilot.pause()
         pilot.app.screen.query_one("#quiz-body").scroll_end(animate=False)

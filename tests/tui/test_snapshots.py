@@ -104,6 +104,7 @@ async def finish_failing_check(pilot) -> None:
 
 # -- the main screen ----------------------------------------------------------------------------
 
+
 def test_lesson_tab_80x24(app, snap_compare):
     assert snap_compare(app, terminal_size=SMALL, run_before=settle)
 
@@ -139,6 +140,7 @@ def test_sql_tab_shows_the_n_plus_one(app, snap_compare):
 
 
 # -- the other screens --------------------------------------------------------------------------
+
 
 def test_help_screen(app, snap_compare):
     assert snap_compare(app, press=["question_mark"], terminal_size=SMALL, run_before=settle)

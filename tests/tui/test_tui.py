@@ -213,7 +213,9 @@ def test_saving_a_file_triggers_a_check(module, workspace, databases):
             await wait_for(pilot, lambda: app.session is not None)
             await pilot.pause(2.0)  # let the watcher start (a save before it is armed is not seen)
             folder = workspace.folder(app.exercise)
-            (folder / "models.py").write_text((app.exercise.solution_dir / "models.py").read_text(encoding="utf-8"), encoding="utf-8")
+            (folder / "models.py").write_text(
+                (app.exercise.solution_dir / "models.py").read_text(encoding="utf-8"), encoding="utf-8"
+            )
             await wait_for(pilot, lambda: any(isinstance(m, CheckFinished) for m in messages), timeout=60)
             assert [m for m in messages if isinstance(m, CheckFinished)][0].result.status == "pass"
 

@@ -43,8 +43,7 @@ class EditorScreen(Screen):
             for index, path in enumerate(self.files):
                 with TabPane(path.name, id=f"file-{index}"):
                     text = path.read_text(encoding="utf-8") if path.exists() else ""
-                    yield TextArea.code_editor(text, language="python" if path.suffix == ".py" else None,
-                                               id=f"editor-{index}")
+                    yield TextArea.code_editor(text, language="python" if path.suffix == ".py" else None, id=f"editor-{index}")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -168,7 +168,11 @@ class MainScreen(Screen):
 
     def show_lesson(self) -> None:
         section = self.section
-        lesson = section.lesson.read_text(encoding="utf-8") if section.lesson.exists() else f"# {section.title}\n\n(no lesson text yet)"
+        lesson = (
+            section.lesson.read_text(encoding="utf-8")
+            if section.lesson.exists()
+            else f"# {section.title}\n\n(no lesson text yet)"
+        )
         viewer = self.query_one("#lesson-view", MarkdownViewer)
         viewer.document.update(lesson)
         viewer.scroll_home(animate=False)
@@ -186,7 +190,9 @@ class MainScreen(Screen):
             result, note = recorded_result(self.workspace, exercise)
         failure = f"Postgres could not be started: {self.app.server_failure}" if self.app.server_failure else ""
         if result is None:
-            results.show_message(f"[red]{escape(failure)}[/]" if failure else "No check run yet for this section. Press c to check.")
+            results.show_message(
+                f"[red]{escape(failure)}[/]" if failure else "No check run yet for this section. Press c to check."
+            )
             sql.show_message("The SQL your code sends during a check appears here.")
             return
         results.show_result(result, "\n".join(filter(None, (failure, note))))
@@ -198,7 +204,8 @@ class MainScreen(Screen):
 
         exercise = self.exercise
         return self.query_one(ExercisePanel).show(
-            self.section, exercise,
+            self.section,
+            exercise,
             self.workspace.folder(exercise) if exercise else None,
             exercise_status(self.workspace, exercise) if exercise else "",
             hints_seen(self.workspace, exercise) if exercise else [],
@@ -266,8 +273,12 @@ class MainScreen(Screen):
 
     def focus_tab(self) -> None:
         """Focus what the active tab shows, so that the page keys scroll it straight away."""
-        pane = {"lesson": "#lesson-view Markdown", "exercise": ExercisePanel.__name__, "results": ResultsView.__name__,
-                "sql": SqlView.__name__}
+        pane = {
+            "lesson": "#lesson-view Markdown",
+            "exercise": ExercisePanel.__name__,
+            "results": ResultsView.__name__,
+            "sql": SqlView.__name__,
+        }
         self.query_one(pane[self.query_one(TabbedContent).active]).focus()
 
     @on(SectionList.SectionChosen)

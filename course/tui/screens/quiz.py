@@ -94,8 +94,10 @@ class QuizScreen(Screen[int]):
         entry.value = ""
         entry.display = question.kind in ("sql", "recall")
         entry.placeholder = (
-            "The SQL it sends (one line), then enter" if question.kind == "sql"
-            else "Type your answer (it must name the key terms), then enter" if question.must_mention
+            "The SQL it sends (one line), then enter"
+            if question.kind == "sql"
+            else "Type your answer (it must name the key terms), then enter"
+            if question.must_mention
             else "Answer from memory, then enter"
         )
         self.query_one("#quiz-ratings").display = False

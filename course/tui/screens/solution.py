@@ -16,7 +16,9 @@ class SolutionScreen(ModalScreen[None]):
         self.files = files
 
     def compose(self) -> ComposeResult:
-        yield Label(f"Reference solution — {self.heading} (escape closes). Compare, don't copy: type it yourself.", id="solution-title")
+        yield Label(
+            f"Reference solution — {self.heading} (escape closes). Compare, don't copy: type it yourself.", id="solution-title"
+        )
         with TabbedContent(id="solution"):
             for index, (name, text) in enumerate(self.files.items()):
                 with TabPane(name, id=f"solution-{index}"):

@@ -12,9 +12,11 @@ from course.content.model import Exercise, Section
 from course.render import GLYPHS
 
 STATUS_TEXT = {
-    "pass": f"{GLYPHS['pass']} passed", "fail": f"{GLYPHS['fail']} failing",
+    "pass": f"{GLYPHS['pass']} passed",
+    "fail": f"{GLYPHS['fail']} failing",
     "error": f"{GLYPHS['error']} error (your code could not run)",
-    "not started": "not checked yet", "re-check": "the grader changed: check again",
+    "not started": "not checked yet",
+    "re-check": "the grader changed: check again",
 }
 
 
@@ -25,7 +27,9 @@ class ExercisePanel(VerticalScroll):
         yield Markdown(id="exercise-text")
         yield Markdown(id="exercise-hints")
 
-    def show(self, section: Section, exercise: Exercise | None, folder: Path | None, status: str, hints: list[str]) -> AwaitComplete:
+    def show(
+        self, section: Section, exercise: Exercise | None, folder: Path | None, status: str, hints: list[str]
+    ) -> AwaitComplete:
         """Show the exercise; awaiting the result waits until the hints are laid out."""
         if exercise is None:
             text = (
@@ -47,5 +51,7 @@ class ExercisePanel(VerticalScroll):
         # a panel that stays: the hints so far, in order, their code shown as code
         numbered = "\n".join(f"{n}. {hint}" for n, hint in enumerate(hints, 1))
         more = "press **h** for the next" if exercise and len(hints) < len(exercise.hints) else "that is every hint"
-        listed = revealed.update(f"### Hints ({len(hints)}/{len(exercise.hints)}: {more})\n{numbered}\n" if exercise and hints else "")
+        listed = revealed.update(
+            f"### Hints ({len(hints)}/{len(exercise.hints)}: {more})\n{numbered}\n" if exercise and hints else ""
+        )
         return AwaitComplete(described, listed)

@@ -29,21 +29,31 @@ class ResultsView(VerticalScroll):
             self.mount(Static(escape(note), classes="placeholder"))
         colour = COLOURS[result.status]
         passed = sum(1 for c in result.checks if c.status == "pass")
-        self.mount(Static(
-            f"[b]{escape(result.exercise)}[/]  [{colour}]{result.status.upper()}[/]  "
-            f"{passed}/{len(result.checks)} checks · {result.duration_s:.2f} s",
-            classes="summary",
-        ))
+        self.mount(
+            Static(
+                f"[b]{escape(result.exercise)}[/]  [{colour}]{result.status.upper()}[/]  "
+                f"{passed}/{len(result.checks)} checks · {result.duration_s:.2f} s",
+                classes="summary",
+            )
+        )
         shared = common_error(result)
         if shared is not None:
             waiting = len(result.checks) - passed
-            self.mount(Static(f"{ICONS['error']} Your code could not run, so none of its {waiting} checks ran. "
-                              "The one thing to fix:", classes="check"))
+            self.mount(
+                Static(
+                    f"{ICONS['error']} Your code could not run, so none of its {waiting} checks ran. The one thing to fix:",
+                    classes="check",
+                )
+            )
             self.mount(Static(escape(shared), classes="message error"))
         for check in result.checks:
             if shared is not None and check.status != "pass":
                 continue
-            self.mount(Static(f"{ICONS[check.status]} {escape(check.title or check.name)} [dim]({escape(check.name)})[/]", classes="check"))
+            self.mount(
+                Static(
+                    f"{ICONS[check.status]} {escape(check.title or check.name)} [dim]({escape(check.name)})[/]", classes="check"
+                )
+            )
             if check.status != "pass" and check.message:
                 self.mount(Static(escape(check.message), classes=f"message {check.status}"))
         if result.status == "pass":

@@ -32,7 +32,11 @@ class SqlView(VerticalScroll):
             colour = COLOURS["pass"] if check.status == "pass" else COLOURS["fail"]
             self.mount(Static(f"[{colour}]{check.name}[/] — {len(check.statements)} statement group(s)", classes="sql-title"))
             for number, view in enumerate(check.statements, 1):
-                self.mount(Static(Group(statement_marker(number, view, width=3), statement_body(view)),
-                                  classes="statement flagged" if view.flagged else "statement"))
+                self.mount(
+                    Static(
+                        Group(statement_marker(number, view, width=3), statement_body(view)),
+                        classes="statement flagged" if view.flagged else "statement",
+                    )
+                )
         if not shown:
             self.mount(Static("The last check captured no SQL from your code.", classes="placeholder"))
