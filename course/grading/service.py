@@ -1,4 +1,4 @@
-"""The grading service: a warm grader behind ``course db start`` that ``course check`` talks to.
+"""The grading service's client: ``course check`` talks to the warm grader behind ``course db start``.
 
 A one-off ``course check`` pays for a Python process that imports SQLAlchemy, psycopg, Alembic
 and FastAPI, plus a database session; the service pays that once. It holds a session on the
@@ -25,26 +25,23 @@ Any problem is answered with ``{"error": "one line"}``; a client then grades on 
 is :func:`fingerprint` of the grading code: a service started before the code changed (an
 upgrade, an edit) is not used, and says so.
 
-Usage: ``python -m course.grading.service`` (``course db start`` starts it, ``course db stop`` stops it).
+This module is the client side and the pid file; the service itself is :mod:`course.grading.server`
+(``python -m course.grading.server``: ``course db start`` starts it, ``course db stop`` stops it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import json
 import os
-import select
 import signal
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from checker.process import platform
 from course import __version__, locations
 
 if TYPE_CHECKING:
@@ -219,7 +216,7 @@ def _identity(pid: int) -> dict | None:
     return {"start": fields[19], "exe": exe} if len(fields) > 19 else None
 
 
-def _write_pid_file() -> None:
+def write_pid_file() -> None:
     """Record who we are, atomically (a reader never sees half a file), readable by us alone."""
     record = {"pid": os.getpid(), **(_identity(os.getpid()) or {})}
     temporary = pid_path().with_name(f"{pid_path().name}.{os.getpid()}.tmp")
@@ -229,7 +226,7 @@ def _write_pid_file() -> None:
     os.replace(temporary, pid_path())
 
 
-def _pid_file() -> dict | None:
+def pid_record() -> dict | None:
     try:
         record = json.loads(pid_path().read_text(encoding="utf-8"))
         return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
@@ -239,7 +236,7 @@ def _pid_file() -> dict | None:
 
 def _verified() -> tuple[int, dict | None] | None:
     """(pid, identity) of the service the pid file names, if it is that very process."""
-    record = _pid_file()
+    record = pid_record()
     if record is None or not _alive(record["pid"]):
         return None
     pid = record["pid"]
@@ -283,7 +280,7 @@ def start() -> int:
     locations.state_dir().mkdir(parents=True, exist_ok=True)
     with open(log_path(), "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "course.grading.service"],
+            [sys.executable, "-P", "-m", "course.grading.server"],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -300,158 +297,3 @@ def start() -> int:
             time.sleep(0.05)
     process.kill()
     raise ServiceUnavailable(f"the grading service did not start within {READY_TIMEOUT_S:.0f} s; see {log_path()}")
-
-
-# -- the service side ---------------------------------------------------------------------------
-
-
-class Service:
-    """Accepts requests on the socket and grades them with one session and one warm worker."""
-
-    def __init__(self):
-        from course.grading.session import GradingSession
-        from course.postgres import embedded
-        from course.postgres.session import DatabaseSession
-
-        def databases() -> DatabaseSession:
-            server = embedded.running_persistent()
-            if server is None:
-                raise SystemExit("course.grading.service: no shared server is running; start it with `course db start`")
-            return DatabaseSession(server, spares=PARALLEL)
-
-        self.grading = GradingSession.start(databases)  # the worker imports while the session opens
-        self.fingerprint = fingerprint()
-        self.stopping = threading.Event()
-        path = socket_path()
-        path.unlink(missing_ok=True)
-        self.key = None
-        if platform.unix_sockets():
-            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            old_mask = os.umask(0o177)  # the socket is ours alone
-            try:
-                self.listener.bind(str(path))
-            finally:
-                os.umask(old_mask)
-        else:  # loopback TCP: anyone on the machine may connect, only who can read the key is served
-            import secrets
-
-            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self.listener.bind(("127.0.0.1", 0))
-            self.key = secrets.token_hex(32)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump({"port": self.listener.getsockname()[1], "key": self.key}, handle)
-        self.listener.listen(16)
-        self.listener.settimeout(0.5)
-        _write_pid_file()
-
-    def serve(self) -> None:
-        threading.Thread(target=self._watch_server, name="course-server-watch", daemon=True).start()
-        try:
-            while not self.stopping.is_set():
-                try:
-                    conn, _ = self.listener.accept()
-                except TimeoutError:
-                    continue
-                threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self.listener.close()
-        if (_pid_file() or {}).get("pid") == os.getpid():
-            socket_path().unlink(missing_ok=True)
-            pid_path().unlink(missing_ok=True)
-        self.grading.close()
-
-    def _watch_server(self) -> None:
-        """Stop when the shared server is gone (``course db stop``, or killed)."""
-        from course.postgres import embedded
-
-        while not self.stopping.wait(1.0):
-            if embedded.running_persistent() is None:
-                print("course.grading.service: the shared server is gone; stopping", flush=True)
-                self.stopping.set()
-
-    def _handle(self, conn: socket.socket) -> None:
-        with contextlib.closing(conn):
-            try:
-                lines = conn.makefile("rb")
-                if self.key is not None:
-                    offered = str(json.loads(lines.readline() or b"{}").get("key", ""))
-                    if not hmac.compare_digest(offered, self.key):
-                        return  # not one of our user's commands: no answer at all
-                request = json.loads(lines.readline() or b"{}")
-            except (OSError, ValueError, AttributeError):
-                return
-            if request.get("stop"):
-                self.stopping.set()
-                return
-            if request.get("pid"):  # who answers on this socket (where there is no /proc to ask)
-                self._send(conn, {"pid": os.getpid()})
-                return
-            if request.get("fingerprint") != self.fingerprint:
-                self._send(
-                    conn,
-                    {
-                        "error": (
-                            "the grading service runs older code (started before an upgrade or an edit, or "
-                            "from another environment); restart it with `course db stop && course db start`"
-                        )
-                    },
-                )
-                return
-            if request.get("ping"):
-                self._send(conn, {"pong": os.getpid()})
-                return
-            from checker.wire import GradingJob, WireError
-
-            try:
-                jobs = [GradingJob.from_json(job) for job in _list(request.get("jobs", []))]
-            except WireError as why:  # every job is read before any is graded: none half-read
-                self._send(conn, {"error": f"the grading service cannot read this request: {why}"})
-                return
-            try:
-                self._grade(conn, jobs)
-            except OSError:
-                pass  # the client went away: its runs were cancelled
-
-    def _grade(self, conn: socket.socket, jobs: list[GradingJob]) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        def gone() -> bool:
-            if self.stopping.is_set():
-                return True
-            readable, _, _ = select.select([conn], [], [], 0)
-            return bool(readable)  # the client sends nothing more: readable means it hung up
-
-        def one(job: GradingJob):
-            return self.grading.grade(job, cancelled=gone)
-
-        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-            for result in pool.map(one, jobs):
-                self._send(conn, {"result": result.to_wire()})
-
-    @staticmethod
-    def _send(conn: socket.socket, message: dict) -> None:
-        conn.sendall(json.dumps(message).encode() + b"\n")
-
-
-def _list(jobs: object) -> list:
-    from checker.wire import WireError
-
-    if not isinstance(jobs, list):
-        raise WireError(f"'jobs' is a list of grading jobs, not {type(jobs).__name__}")
-    return jobs
-
-
-def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the terminal that started us is not for us
-    service = Service()
-    signal.signal(signal.SIGTERM, lambda *_: service.stopping.set())
-    print(f"course.grading.service: pid {os.getpid()} listening on {socket_path()}", flush=True)
-    service.serve()
-
-
-if __name__ == "__main__":
-    main()

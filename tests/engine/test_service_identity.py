@@ -1,6 +1,6 @@
 """`course db stop` signals only the grading service itself (issue 12, item 6): its pid file
 records the pid, the start time and the executable, and a process that merely has the pid, or
-`course.grading.service` in its command line, is left alone."""
+`course.grading.server` in its command line, is left alone."""
 
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ pytestmark = pytest.mark.xdist_group("shared-server")
 
 @pytest.fixture
 def lookalike():
-    """An unrelated live process whose command line contains `course.grading.service`."""
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "course.grading.service"])
+    """An unrelated live process whose command line contains `course.grading.server`."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "course.grading.server"])
     deadline = time.monotonic() + 10
-    while b"course.grading.service" not in Path(f"/proc/{process.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+    while b"course.grading.server" not in Path(f"/proc/{process.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
         time.sleep(0.01)  # until exec has replaced the forked copy of us
     yield process
     process.kill()
