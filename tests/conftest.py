@@ -148,3 +148,37 @@ def course(*args: str, workspace: Path | None = None, input: str | None = None, 
         timeout=timeout,
         encoding="utf-8",
     )
+
+
+# -- the app's tests (tests/tui): the course's first module in a fresh workspace, on the run's databases
+
+
+class SharedSession:
+    """The test run's database session, not closed by the app (the run closes it)."""
+
+    def __init__(self, session):
+        self._session = session
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def module():
+    """The first module of the built-in course."""
+    from course.content.model import load_modules
+
+    return load_modules()[0]
+
+
+@pytest.fixture
+def workspace(tmp_path, module):
+    from course.learner.workspace import Workspace
+
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init([module])
+    yield workspace
+    workspace.close()

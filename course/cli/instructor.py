@@ -79,6 +79,19 @@ def new_module(module_id: str, path: Path) -> None:
     click.echo(f"Next: `course validate {path}` and `course --content {path} check {module_id}/01-first-model --solution`.")
 
 
+def _class_report_options(command):
+    """--report and --anonymise: the same for a run and for a merge of its shards."""
+    command = click.option("--anonymise", is_flag=True, help="Students by stable pseudonym in the summary and the reports.")(
+        command
+    )
+    return click.option(
+        "--report",
+        "report_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write the class report (one HTML file) here.",
+    )(command)
+
+
 class _GradeCommand(click.Command):
     """`course grade DIR...`, and `course grade merge PARTS...` (its one subcommand)."""
 
@@ -112,13 +125,7 @@ class _GradeCommand(click.Command):
 )
 @click.option("--resume", is_flag=True, help="Continue the run of --results: grade only what it does not hold yet.")
 @click.option("--shard", metavar="K/N", help="Grade only the K-th of N shares of the submissions (by student; for a CI matrix).")
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the class report (one HTML file) here.",
-)
-@click.option("--anonymise", is_flag=True, help="Students by stable pseudonym in the summary and the reports.")
+@_class_report_options
 @click.pass_obj
 @global_options
 def grade(
@@ -233,13 +240,7 @@ def _class_reports(submissions, exercises, json_path, junit_path, report_path, a
     "-o", "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the merged results as JSON here."
 )
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the merged JUnit XML here.")
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the class report (one HTML file) here.",
-)
-@click.option("--anonymise", is_flag=True, help="Students by stable pseudonym in the summary and the reports.")
+@_class_report_options
 @click.pass_obj
 @global_options
 def grade_merge(

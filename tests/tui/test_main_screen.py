@@ -6,42 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
-from course.content.model import load_modules
 from course.learner.watching import CheckGate
-from course.learner.workspace import Workspace
 from course.tui.app import CourseApp
 from course.tui.messages import CheckFinished
 from course.tui.screens.main import MainScreen
 from course.tui.widgets.results import ResultsView
 from course.tui.widgets.toc import SectionList
 
-
-class SharedSession:
-    """The test run's database session, not closed by the app (the run closes it)."""
-
-    def __init__(self, session):
-        self._session = session
-
-    def __getattr__(self, name):
-        return getattr(self._session, name)
-
-    def close(self) -> None:
-        pass
-
-
-@pytest.fixture
-def module():
-    return load_modules()[0]
-
-
-@pytest.fixture
-def workspace(tmp_path, module):
-    workspace = Workspace(tmp_path / "ws")
-    workspace.init([module])
-    yield workspace
-    workspace.close()
+from conftest import SharedSession
 
 
 async def wait_for(pilot, predicate, timeout: float = 60.0) -> None:

@@ -6,10 +6,6 @@ import asyncio
 import shutil
 import time
 
-import pytest
-
-from course.content.model import load_modules
-from course.learner.workspace import Workspace
 from course.postgres.base import BackendError
 from course.tui.app import CourseApp
 from course.tui.messages import CheckFinished
@@ -19,31 +15,7 @@ from course.tui.screens.solution import SolutionScreen
 from course.tui.widgets.results import ResultsView
 from course.tui.widgets.toc import SectionList
 
-
-class SharedSession:
-    """The test run's database session, not closed by the app (the run closes it)."""
-
-    def __init__(self, session):
-        self._session = session
-
-    def __getattr__(self, name):
-        return getattr(self._session, name)
-
-    def close(self) -> None:
-        pass
-
-
-@pytest.fixture
-def module():
-    return load_modules()[0]
-
-
-@pytest.fixture
-def workspace(tmp_path, module):
-    workspace = Workspace(tmp_path / "ws")
-    workspace.init([module])
-    yield workspace
-    workspace.close()
+from conftest import SharedSession
 
 
 def make_app(module, workspace, databases):
