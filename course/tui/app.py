@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
@@ -240,8 +241,8 @@ class CourseApp(App):
             exercise = self.exercise
             if exercise is None:
                 continue
-            folder = str(self.workspace.folder(exercise))
-            if any(path.startswith(folder) for path in paths):
+            folder = self.workspace.folder(exercise).resolve()
+            if any(Path(path).resolve().is_relative_to(folder) for path in paths):  # not a sibling sharing a prefix
                 self.post_message(FilesChanged(exercise.full_id))
 
     def on_files_changed(self, message: FilesChanged) -> None:

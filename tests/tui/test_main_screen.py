@@ -132,3 +132,28 @@ def test_the_gate_checks_a_save_once(tmp_path):
     gate.started("ex", tmp_path)
     gate.cancelled()
     assert gate.running is None and gate.saved(tmp_path)  # a cancelled check saw nothing
+
+
+def test_a_save_beside_the_exercise_folder_checks_nothing(module, workspace, databases):
+    """A save in a sibling folder whose name starts like the exercise's (`02-models-old/`) is not
+    a save of the exercise; a save in the exercise's folder is."""
+    messages = []
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+
+    async def scenario():
+        app = CourseApp(module, workspace, lambda: SharedSession(databases))
+        async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+            await wait_for(pilot, lambda: app.session is not None)
+            await pilot.pause(1.0)  # the watcher is armed
+            folder = workspace.folder(app.exercise)
+            sibling = folder.with_name(folder.name + "-old")
+            sibling.mkdir()
+            (sibling / "models.py").write_text("x = 1\n", encoding="utf-8")
+            await pilot.pause(1.5)
+            assert not app.checking and not finished(messages), "a save beside the exercise started a check"
+            (folder / "models.py").write_text(
+                (folder / "models.py").read_text(encoding="utf-8") + "\n# saved\n", encoding="utf-8"
+            )
+            await wait_for(pilot, lambda: len(finished(messages)) >= 1)
+
+    asyncio.run(scenario())
