@@ -6,6 +6,7 @@ show one themselves (``checker.authoring`` re-exports :func:`learner_traceback`)
 
 from __future__ import annotations
 
+import os
 import traceback
 from pathlib import Path
 
@@ -17,7 +18,7 @@ MAX_MESSAGE = 400
 
 def learner_traceback(error: BaseException, learner_dir: Path) -> str:
     """The exception with only the learner's frames; a SyntaxError shows the line and caret."""
-    root = str(learner_dir)
+    root = os.path.join(str(learner_dir), "")  # with its separator: a sibling sharing the prefix is not inside
     if isinstance(error, SyntaxError) and error.filename and error.filename.startswith(root):
         where = f"{Path(error.filename).relative_to(learner_dir)}:{error.lineno}"
         text = (error.text or "").rstrip("\n")
@@ -38,7 +39,7 @@ def learner_traceback(error: BaseException, learner_dir: Path) -> str:
 
 def touches_learner(error: BaseException, learner_dir: Path) -> bool:
     """Whether the learner's code is in the exception's traceback (so it is theirs to fix)."""
-    root = str(learner_dir)
+    root = os.path.join(str(learner_dir), "")  # with its separator: a sibling sharing the prefix is not inside
     if isinstance(error, SyntaxError) and (error.filename or "").startswith(root):
         return True
     return any(f.filename.startswith(root) for f in traceback.extract_tb(error.__traceback__))

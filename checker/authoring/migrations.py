@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import inspect as pyinspect
 import io
+import os
 import textwrap
 import traceback
 from collections.abc import Callable
@@ -155,7 +156,7 @@ def learner_frames(error: BaseException, learner) -> str:
     """The frames in the learner's files; only the revision's own when the error happened there."""
     if isinstance(error, SyntaxError):
         return learner_traceback(error, learner.dir)
-    root = str(learner.dir)
+    root = os.path.join(str(learner.dir), "")  # with its separator: a sibling sharing the prefix is not inside
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(root)]
     in_revisions = [f for f in frames if "/alembic/versions/" in f.filename]
     lines = []

@@ -8,6 +8,7 @@ so seeding data never counts against the learner. Hooks only record; they never 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import weakref
@@ -128,7 +129,7 @@ def learner_location() -> str | None:
     if _learner_root is None:
         return None
     frame: FrameType | None = sys._getframe(1)
-    root = str(_learner_root)
+    root = os.path.join(str(_learner_root), "")  # with its separator: a sibling sharing the prefix is not inside
     while frame is not None:
         filename = frame.f_code.co_filename
         if filename.startswith(root):
