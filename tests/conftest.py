@@ -67,6 +67,15 @@ def warm_launcher():
 
 
 @pytest.fixture(scope="session")
+def grading(databases, warm_launcher):
+    """The run's databases and warm launcher as one grading session (each is closed by its own
+    fixture at the end of the run)."""
+    from course.grading.session import GradingSession
+
+    return GradingSession(databases, warm_launcher, paired=False)
+
+
+@pytest.fixture(scope="session")
 def modules():
     from course.content.model import load_modules
 

@@ -36,21 +36,23 @@ def validate(obj: Context, path: Path | None, static: bool, mutate: str | None, 
     root = (path or builtin_content_root()).resolve()
     if static and mutate is not None:
         raise Fatal("--static and --mutate exclude each other; fix: drop one")
-    session = None if static else obj.database_session()
+    from course.grading.session import GradingSession
     from course.render import RunProgress
 
+    grading = None if static else GradingSession.start(obj.database_session)
     try:
         with RunProgress("validating") as shown:  # a bar on a terminal, plain lines when piped
             if mutate is not None:
-                problems, scores = validate_mutants(root, session, mutate or None, max_mutants, progress=shown.step)
+                assert grading is not None  # --mutate excludes --static
+                problems, scores = validate_mutants(root, grading, mutate or None, max_mutants, progress=shown.step)
             else:
-                problems = run_validate(root, session, progress=shown.step)
+                problems = run_validate(root, grading, progress=shown.step)
         if mutate is not None:
             for score in scores:
                 click.echo(f"mutation score {score}")
     finally:
-        if session is not None:
-            session.close()
+        if grading is not None:
+            grading.close()
     for problem in problems:
         click.echo(str(problem))
     if problems:

@@ -7,26 +7,20 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from course.content.model import Exercise, Module
 from course.content.validate import Problem, content_modules, static_problems
 
+if TYPE_CHECKING:
+    from course.grading.session import GradingSession
 
-def graded_problems(module: Module, databases, progress: Callable[[str], None] = lambda _: None) -> list[Problem]:
+
+def graded_problems(module: Module, grading: GradingSession, progress: Callable[[str], None] = lambda _: None) -> list[Problem]:
     """Grade solution, starter, mutants and variants of every exercise; run every lesson's code."""
-    from checker.process.launch import default_launcher
-    from checker.process.runner import grade
     from course.content.lessoncode import run_lesson
     from course.grading.session import job_for, materialised
 
-    launcher = default_launcher()
-    try:
-        return _graded(module, databases, progress, launcher, grade, job_for, materialised, run_lesson)
-    finally:
-        launcher.close()
-
-
-def _graded(module, databases, progress, launcher, grade, job_for, materialised, run_lesson) -> list[Problem]:
     problems = []
     for exercise in module.exercises:
         meta = exercise.path / "exercise.toml"
@@ -41,7 +35,7 @@ def _graded(module, databases, progress, launcher, grade, job_for, materialised,
             if case != "solution" and case != "starter" and not (exercise.path / case).is_dir():
                 continue
             with materialised(exercise, case) as folder:
-                result = grade(job_for(exercise, folder), databases, launcher=launcher)
+                result = grading.grade(job_for(exercise, folder))
             failing = [c for c in result.checks if c.status != "pass"]
             summary = "; ".join(f"{c.name}: {c.message.splitlines()[0] if c.message else c.status}" for c in failing[:3])
             if case == "solution" and failing:
@@ -84,6 +78,7 @@ def _graded(module, databases, progress, launcher, grade, job_for, materialised,
         if not section.lesson.is_file():
             continue
         progress(f"lesson {section.lesson.name}")
+        databases = grading.databases
         database = databases.create_database()
         try:
             failure = run_lesson(section.lesson, databases.learner_params(database).sqlalchemy_url())
@@ -94,13 +89,15 @@ def _graded(module, databases, progress, launcher, grade, job_for, materialised,
     return problems
 
 
-def validate(root: Path, databases=None, progress: Callable[[str], None] = lambda _: None) -> list[Problem]:
-    """All problems of the content root; graded checks only when ``databases`` is given."""
+def validate(
+    root: Path, grading: GradingSession | None = None, progress: Callable[[str], None] = lambda _: None
+) -> list[Problem]:
+    """All problems of the content root; graded checks only when ``grading`` is given."""
     modules, problems = content_modules(root)
     for module in modules:
         problems += static_problems(module)
-        if databases is not None:
-            problems += graded_problems(module, databases, progress)
+        if grading is not None:
+            problems += graded_problems(module, grading, progress)
     return problems
 
 
@@ -137,95 +134,79 @@ class MutationScore:
 
 def mutation_problems(
     module: Module,
-    databases,
+    grading: GradingSession,
     only: list[Exercise] | None = None,
     limit: int = MUTANTS_PER_EXERCISE,
     progress: Callable[[str], None] = lambda _: None,
-    launcher=None,
 ) -> tuple[list[Problem], list[MutationScore]]:
     """Grade generated mutants of each reference solution: every survivor not listed under
-    ``[equivalent]`` in exercise.toml is a problem, and so is a grader crash on any mutant.
-
-    ``launcher``: a warm worker to grade on (default: one started, and stopped, here)."""
+    ``[equivalent]`` in exercise.toml is a problem, and so is a grader crash on any mutant."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from checker.process.launch import default_launcher
-    from checker.process.runner import grade
     from course.content.mutation import exercise_mutations, write_mutant
-    from course.grading.session import job_for, materialised, pair
-
-    own = launcher is None
-    launcher = launcher or default_launcher()
-    if own:
-        pair(databases, launcher)
+    from course.grading.session import job_for, materialised
 
     def run(case):
         exercise, mutation = case
         with materialised(exercise, "solution") as folder:
             write_mutant(folder, mutation)
-            return grade(job_for(exercise, folder), databases, launcher=launcher)
+            return grading.grade(job_for(exercise, folder))
 
     problems, scores = [], []
-    try:
-        with ThreadPoolExecutor(max_workers=MUTATION_JOBS) as pool:
-            for exercise in only or module.exercises:
-                meta = exercise.path / "exercise.toml"
-                cases = [(exercise, mutation) for mutation in exercise_mutations(exercise, limit)]
-                progress(f"{exercise.id}: {len(cases)} generated mutants")
-                killed, equivalent, survivors = 0, 0, []
-                for (_, mutation), result in zip(cases, pool.map(run, cases), strict=True):
-                    crashed = [
-                        c for c in result.checks if c.status == "error" and c.message.startswith("the grader itself failed")
-                    ]
-                    if crashed:
-                        problems.append(
-                            Problem(
-                                exercise.checks_file,
-                                f"{crashed[0].name} crashed on the mutant {mutation}: {crashed[0].message.splitlines()[-1]}",
-                            )
+    with ThreadPoolExecutor(max_workers=MUTATION_JOBS) as pool:
+        for exercise in only or module.exercises:
+            meta = exercise.path / "exercise.toml"
+            cases = [(exercise, mutation) for mutation in exercise_mutations(exercise, limit)]
+            progress(f"{exercise.id}: {len(cases)} generated mutants")
+            killed, equivalent, survivors = 0, 0, []
+            for (_, mutation), result in zip(cases, pool.map(run, cases), strict=True):
+                crashed = [c for c in result.checks if c.status == "error" and c.message.startswith("the grader itself failed")]
+                if crashed:
+                    problems.append(
+                        Problem(
+                            exercise.checks_file,
+                            f"{crashed[0].name} crashed on the mutant {mutation}: {crashed[0].message.splitlines()[-1]}",
                         )
-                    if result.status != "pass":
-                        killed += 1
-                        if mutation.id in exercise.equivalent:
-                            problems.append(
-                                Problem(
-                                    meta,
-                                    f"equivalent.{mutation.id!r} is listed as equivalent, but the "
-                                    "grader rejects it: remove it from [equivalent]",
-                                )
-                            )
-                    elif mutation.id in exercise.equivalent:
-                        equivalent += 1
-                    else:
-                        survivors.append(str(mutation))
-                        problems.append(
-                            Problem(
-                                exercise.solution_dir / mutation.file,
-                                f"generated mutant survives every check: {mutation.operator} {mutation.detail}. Kill it with a "
-                                f'better check, or list it in exercise.toml under [equivalent]: {json.dumps(mutation.id)} = "why it is '
-                                'still correct"',
-                                mutation.line,
-                            )
-                        )
-                scores.append(MutationScore(exercise.id, len(cases), killed, equivalent, survivors))
-                if exercise.equivalent:
-                    generated = {mutation.id for mutation in exercise_mutations(exercise, limit=len(exercise.equivalent) + 10**6)}
-                    for stale in sorted(set(exercise.equivalent) - generated):
+                    )
+                if result.status != "pass":
+                    killed += 1
+                    if mutation.id in exercise.equivalent:
                         problems.append(
                             Problem(
                                 meta,
-                                f"equivalent.{json.dumps(stale)} names no generated mutant (the solution changed?): remove it",
+                                f"equivalent.{mutation.id!r} is listed as equivalent, but the "
+                                "grader rejects it: remove it from [equivalent]",
                             )
                         )
-    finally:
-        if own:
-            launcher.close()
+                elif mutation.id in exercise.equivalent:
+                    equivalent += 1
+                else:
+                    survivors.append(str(mutation))
+                    problems.append(
+                        Problem(
+                            exercise.solution_dir / mutation.file,
+                            f"generated mutant survives every check: {mutation.operator} {mutation.detail}. Kill it with a "
+                            f'better check, or list it in exercise.toml under [equivalent]: {json.dumps(mutation.id)} = "why it is '
+                            'still correct"',
+                            mutation.line,
+                        )
+                    )
+            scores.append(MutationScore(exercise.id, len(cases), killed, equivalent, survivors))
+            if exercise.equivalent:
+                generated = {mutation.id for mutation in exercise_mutations(exercise, limit=len(exercise.equivalent) + 10**6)}
+                for stale in sorted(set(exercise.equivalent) - generated):
+                    problems.append(
+                        Problem(
+                            meta,
+                            f"equivalent.{json.dumps(stale)} names no generated mutant (the solution changed?): remove it",
+                        )
+                    )
     return problems, scores
 
 
 def validate_mutants(
     root: Path,
-    databases,
+    grading: GradingSession,
     query: str | None = None,
     limit: int = MUTANTS_PER_EXERCISE,
     progress: Callable[[str], None] = lambda _: None,
@@ -250,7 +231,7 @@ def validate_mutants(
     for module in modules:
         chosen = [e for e in module.exercises if only is None or e in only]
         if chosen:
-            found_problems, found_scores = mutation_problems(module, databases, chosen, limit, progress)
+            found_problems, found_scores = mutation_problems(module, grading, chosen, limit, progress)
             problems += found_problems
             scores += found_scores
     return problems, scores

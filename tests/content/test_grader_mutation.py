@@ -15,8 +15,8 @@ def _exercises():
 
 
 @pytest.mark.parametrize(("module_id", "exercise_id"), _exercises())
-def test_every_generated_mutant_is_killed_or_explained(module_id, exercise_id, modules, exercises, databases, warm_launcher):
+def test_every_generated_mutant_is_killed_or_explained(module_id, exercise_id, modules, exercises, grading):
     module = next(m for m in modules if m.id == module_id)
-    problems, (score,) = mutation_problems(module, databases, [exercises[exercise_id]], launcher=warm_launcher)
+    problems, (score,) = mutation_problems(module, grading, [exercises[exercise_id]])
     assert not problems, "\n".join(str(p) for p in problems)
     assert score.generated > 0 and score.score == 1.0, score

@@ -74,7 +74,7 @@ def test_quiz_answers_must_be_among_the_choices(root):
     assert problem.path == quiz and problem.line and "not among the choices" in problem.message
 
 
-def test_grading_problems(root, databases):
+def test_grading_problems(root, grading):
     exercise = root / "exercises" / "sqlalchemy-2" / "03-engine-session"
     # the starter passes: copy the solution over it
     shutil.copy(exercise / "solution" / "db.py", exercise / "starter" / "db.py")
@@ -85,7 +85,7 @@ def test_grading_problems(root, databases):
     # a lesson block that fails
     lesson = root / "lessons" / "sqlalchemy-2" / "01-what-is-an-orm.md"
     lesson.write_text(lesson.read_text(encoding="utf-8") + "\n```python\nraise ValueError('planted')\n```\n", encoding="utf-8")
-    found = messages(validate(root, databases))
+    found = messages(validate(root, grading))
     assert "starter: the starter already passes every check" in found
     assert "mutants/session-never-closed: rejected by session-closed, not by engine-from-env" in found
     assert "mutants/returns-user-object: this mutant is not rejected" in found
@@ -111,7 +111,7 @@ def test_the_shipped_course_validates_statically():
     assert validate(BUILTIN) == []
 
 
-def test_mutation_testing_reports_survivors_and_scores(root, databases):
+def test_mutation_testing_reports_survivors_and_scores(root, grading):
     """`validate --mutate` on the small exercise: clean as shipped; a survivor appears, with file and
     line, when an equivalent is no longer listed and when a check is weakened."""
     from course.grading.validation import validate_mutants
@@ -121,7 +121,7 @@ def test_mutation_testing_reports_survivors_and_scores(root, databases):
     def mutation_messages(problems):
         return messages(p for p in problems if "mutant" in p.message or "equivalent" in p.message)
 
-    problems, (score,) = validate_mutants(root, databases, "03")
+    problems, (score,) = validate_mutants(root, grading, "03")
     assert mutation_messages(problems) == ""
     assert score.exercise == "03-engine-session" and score.survivors == [] and score.score == 1.0
     assert score.generated >= 5 and score.equivalent >= 1
@@ -130,7 +130,7 @@ def test_mutation_testing_reports_survivors_and_scores(root, databases):
     edit(meta, '"db.py: drop-statement session.refresh(user)" = ', '"db.py: no such mutant" = ')
     # the check that the name is stored is what kills a dropped name=name
     edit(exercise / "checks.py", 'if rows[first][1] != "A" or rows[second][1] != "B":', "if False:")
-    problems, (score,) = validate_mutants(root, databases, "03")
+    problems, (score,) = validate_mutants(root, grading, "03")
     found = mutation_messages(problems)
     assert "solution/db.py:23: generated mutant survives every check: drop-statement session.refresh(user)" in found
     assert "drop-keyword name=name in User(email=email, name=name)" in found
