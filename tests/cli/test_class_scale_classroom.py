@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from course import __version__
 from course.content.model import load_modules
 
 from test_class_scale import cli
@@ -32,7 +33,7 @@ def test_the_classroom_template_grades_what_it_says(tmp_path):
     commands = re.findall(r"^\s+command: (.+)$", workflow, re.M)
     assert len(commands) == 2 and re.findall(r"max-score: (\d+)", workflow) == ["8", "6"]
     assert "runners: ex_02_models,ex_03_engine_session" in workflow
-    assert "EX_02_MODELS_RESULTS" in workflow and "course==0.1.0" in workflow
+    assert "EX_02_MODELS_RESULTS" in workflow and f"course=={__version__}" in workflow
 
     models = next(e for e in load_modules()[0].exercises if e.id == "02-models")
     shutil.copytree(models.solution_dir, template / "sqlalchemy-2" / "02-models", dirs_exist_ok=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jsonschema
 
+from course import __version__
 from course.content.model import load_modules
 from course.learner.workspace import Workspace
 
@@ -100,7 +101,7 @@ def test_the_autograder_grades_loose_files_and_whole_workspaces(tmp_path):
     made = cli("export", "gradescope", "02", "03", "-o", str(archive))
     assert made.returncode == 0, made.stderr
     setup = zipfile.ZipFile(archive).read("setup.sh").decode()
-    assert "course==0.1.0" in setup  # pinned to this version
+    assert f"course=={__version__}" in setup  # pinned to this version
     for script in ("setup.sh", "run_autograder"):
         checked = subprocess.run(
             ["bash", "-n"], input=zipfile.ZipFile(archive).read(script).decode(), capture_output=True, text=True, encoding="utf-8"
