@@ -92,6 +92,11 @@ def test_a_save_during_a_check_checks_once_more_after_it(module, workspace, data
             exercise = app.exercise
             target = workspace.folder(exercise) / "models.py"
             solution = (exercise.solution_dir / "models.py").read_text(encoding="utf-8")
+            # the checked version takes a while to import, so the saves below land during its check
+            target.write_text("import time\ntime.sleep(1.5)\n" + target.read_text(encoding="utf-8"), encoding="utf-8")
+            await pilot.pause(1.0)  # the watcher's check of that write is over before ours starts
+            await wait_for(pilot, lambda: not app.checking)
+            messages.clear()
             await pilot.press("c")
             assert app.checking == exercise.full_id
             target.write_text(solution + "\n# first save\n", encoding="utf-8")
