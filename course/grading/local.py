@@ -125,7 +125,7 @@ def _grade_here(ctx, jobs: list[GradingJob]) -> Iterator[ExerciseResult]:
 
 def watch_exercise(ctx, query: str | None) -> None:
     """Re-grade on every save until Ctrl-C (the watch policy of ``course.learner.watching``)."""
-    from course.learner.watching import CheckGate, snapshot, wait_for_save
+    from course.learner.watching import CheckGate, wait_for_save
     from course.render import print_result
 
     workspace = ctx.workspace()
@@ -140,8 +140,7 @@ def watch_exercise(ctx, query: str | None) -> None:
     try:
         while True:
             console.rule(f"{exercise.full_id} · {time.strftime('%H:%M:%S')}")
-            gate.started(exercise.full_id, folder)
-            before = snapshot(folder)
+            before = gate.started(exercise.full_id, folder)
             missing = workspace.missing_files(exercise)
             result = missing_files_result(exercise, missing) if missing else grading.grade(job_for(exercise, folder))
             workspace.record(exercise, result)

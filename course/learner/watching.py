@@ -111,10 +111,12 @@ class CheckGate:
             checked = self._checked if self._folder == folder else None
         return checked is None or snapshot(folder) != checked
 
-    def started(self, name: str, folder: Path) -> None:
+    def started(self, name: str, folder: Path) -> dict[str, tuple[int, int, int]]:
+        """A check of ``folder`` begins; the sources as it sees them (the :func:`snapshot`)."""
         before = snapshot(folder)
         with self._lock:
             self._running, self._folder, self._checked = name, folder, before
+        return before
 
     def finished(self) -> bool:
         """The check ended: True if its sources were saved while it ran (check once more, now)."""
