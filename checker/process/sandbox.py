@@ -62,7 +62,6 @@ _MS_REMOUNT = 32
 _MS_BIND = 4096
 _MS_REC = 16384
 _MS_PRIVATE = 1 << 18
-_MNT_DETACH = 2
 
 
 @functools.cache
@@ -220,10 +219,6 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
     if result != 0:
         error = ctypes.get_errno()
         raise ConfinementError(f"mount {target}: {os.strerror(error)}")
-
-
-def _umount(target: str) -> None:
-    _libc().umount2(target.encode(), _MNT_DETACH)
 
 
 def _blocked_ancestor(path: str) -> str | None:

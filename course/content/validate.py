@@ -125,11 +125,3 @@ def _exercise_static(exercise: Exercise) -> list[Problem]:
             if folder.is_dir() and folder.name not in entries:
                 problems.append(Problem(folder, f"not declared in exercise.toml: add [{kind}.{folder.name}]"))
     return problems
-
-
-def validate_static(root: Path) -> list[Problem]:
-    """The problems of the content root that need no Postgres (``course validate --static``)."""
-    modules, problems = content_modules(root)
-    for module in modules:
-        problems += static_problems(module)
-    return problems
