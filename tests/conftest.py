@@ -143,7 +143,7 @@ def running(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def course(*args: str, workspace: Path | None = None, input: str | None = None, env: dict | None = None, timeout=180):
+def course(*args: str, workspace: Path | None = None, input: str | None = None, env: dict | None = None, cwd=None, timeout=180):
     """The real `course` command in a subprocess (text output, UTF-8)."""
     environment = {**os.environ, **(env or {})}
     if workspace is not None:
@@ -154,6 +154,7 @@ def course(*args: str, workspace: Path | None = None, input: str | None = None, 
         text=True,
         input=input,
         env=environment,
+        cwd=cwd,
         timeout=timeout,
         encoding="utf-8",
     )

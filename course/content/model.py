@@ -271,7 +271,7 @@ def load_module(root: Path, module_id: str) -> Module:
     )
 
 
-ENTRY_POINT_GROUP = "course.content.model"
+ENTRY_POINT_GROUP = "course.content"
 """Installed packages publish content roots here: ``name = "package"``, whose folder holds
 ``lessons/``, ``exercises/`` and ``quizzes/``."""
 

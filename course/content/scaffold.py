@@ -2,7 +2,7 @@
 
 It has one section with a lesson (whose code runs), one exercise with starter, solution, hints,
 a mutant, a variant and checks, and quiz questions — plus a ``pyproject.toml`` that publishes the
-folder as an installable package through the ``course.content.model`` entry point group.
+folder as an installable package through the ``course.content`` entry point group.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ description = "A course module: {title}"
 requires-python = ">=3.11"
 dependencies = ["course"]
 
-[project.entry-points."course.content.model"]
+[project.entry-points."course.content"]
 {id_py} = "course_module_{id_py}"
 
 [tool.hatch.build.targets.wheel.force-include]

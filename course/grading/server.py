@@ -42,7 +42,7 @@ class Service:
         def databases() -> DatabaseSession:
             server = embedded.running_persistent()
             if server is None:
-                raise SystemExit("course.grading.service: no shared server is running; start it with `course db start`")
+                raise SystemExit("course.grading.server: no shared server is running; start it with `course db start`")
             return DatabaseSession(server, spares=PARALLEL)
 
         self.grading = GradingSession.start(databases)  # the worker imports while the session opens
@@ -96,7 +96,7 @@ class Service:
 
         while not self.stopping.wait(1.0):
             if embedded.running_persistent() is None:
-                print("course.grading.service: the shared server is gone; stopping", flush=True)
+                print("course.grading.server: the shared server is gone; stopping", flush=True)
                 self.stopping.set()
 
     def _handle(self, conn: socket.socket) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -17,19 +15,13 @@ from course.errors import CourseError
 from course.grading.classgrade import parse_shard, select_shard, shard_of
 from course.learner.workspace import Workspace
 
+from conftest import course
+
 STUDENTS = ["ada", "ben", "cleo", "dev", "eli", "fay"]
 
 
-def cli(*args, cwd=None, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "course.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=300,
-        encoding="utf-8",
-    )
+cli = functools.partial(course, timeout=300)
+"""The real `course` command in a subprocess, with a class run's longer timeout."""
 
 
 def make_class(root: Path) -> list[Path]:

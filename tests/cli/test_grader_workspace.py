@@ -4,23 +4,10 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
-
-def course(*args: str, workspace: Path, timeout=180):
-    environment = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
-    return subprocess.run(
-        [sys.executable, "-m", "course.cli", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=timeout,
-        encoding="utf-8",
-    )
+from conftest import course
 
 
 def test_a_deleted_file_stays_deleted_and_check_says_it_is_missing(tmp_path):

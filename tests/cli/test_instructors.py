@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import psycopg
@@ -18,17 +17,10 @@ from course.grading.classgrade import ResultsLog, grade_workspaces, to_json, to_
 from course.learner.workspace import Workspace
 from course.postgres.session import open_session
 
+from conftest import course
 
-def cli(*args, env=None, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "course.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=300,
-        encoding="utf-8",
-    )
+cli = functools.partial(course, timeout=300)
+"""The real `course` command in a subprocess, with a class run's longer timeout."""
 
 
 def test_new_module_validates_clean_and_can_be_checked_at_once(tmp_path):
@@ -292,13 +284,13 @@ def test_the_url_backend_only_touches_its_own_databases(tmp_path, databases):
 
 
 def test_an_installed_package_publishes_a_module_through_its_entry_point(tmp_path, monkeypatch):
-    """A distribution on sys.path with a `course.content.model` entry point is found without importing it."""
+    """A distribution on sys.path with a `course.content` entry point is found without importing it."""
     site = tmp_path / "site"
     assert cli("new-module", "packaged", "--path", str(site / "course_module_packaged")).returncode == 0
     info = site / "course_module_packaged-0.1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: course-module-packaged\nVersion: 0.1.0\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text("[course.content.model]\npackaged = course_module_packaged\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[course.content]\npackaged = course_module_packaged\n", encoding="utf-8")
     (site / "course_module_packaged" / "__init__.py").write_text(
         "raise RuntimeError('content packages are never imported')\n", encoding="utf-8"
     )
