@@ -8,6 +8,7 @@ first. A run-scoped fixture may not use a fixture made for each check (the scope
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
 from typing import Any, cast
@@ -22,9 +23,28 @@ class RunScope:
     def __init__(self):
         self.values: dict[str, object] = {}
         self.teardowns: list = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def await_(self, awaitable):
+        """Run ``awaitable`` to completion on the run's event loop (made on first use) and return
+        its result; what it raises is raised here, so a failing ``async def`` check fails."""
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(_as_coroutine(awaitable))
 
     def teardown(self) -> None:
-        finish(self.teardowns)
+        try:
+            finish(self.teardowns, self)
+        finally:
+            if self._loop is not None and not self._loop.is_closed():
+                try:
+                    self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+                finally:
+                    self._loop.close()
+
+
+async def _as_coroutine(awaitable):
+    return await awaitable
 
 
 class FixtureResolver:
@@ -58,10 +78,12 @@ class FixtureResolver:
                     raise RuntimeError(f"run-scoped fixture {name!r} cannot use {parameter!r}, which is made for each check")
         args = [self.resolve(p, chain + (name,)) for p in parameters]
         value = function(*args)
-        if inspect.isgenerator(value):
+        if inspect.isgenerator(value) or inspect.isasyncgen(value):
             generator = value
-            value = next(generator)
+            value = next(generator) if inspect.isgenerator(generator) else self._run.await_(anext(generator))
             (self._run.teardowns if run_scoped else self._teardowns).append(generator)
+        elif inspect.isawaitable(value):
+            value = self._run.await_(value)
         (self._run.values if run_scoped else self._values)[name] = value
         return value
 
@@ -69,15 +91,24 @@ class FixtureResolver:
         """``"run"`` or ``"check"``: how long fixture ``name`` lives."""
         return self._scopes.get(name, "run" if name in RUN_SCOPED_BUILTINS else "check")
 
+    def await_(self, awaitable):
+        """Await ``awaitable`` (an ``async def`` check) on the run's loop."""
+        return self._run.await_(awaitable)
+
     def teardown(self) -> None:
-        finish(self._teardowns)
+        finish(self._teardowns, self._run)
 
 
-def finish(teardowns: list) -> None:
-    """Run generator fixtures' teardowns, last made first."""
+def finish(teardowns: list, run: RunScope | None = None) -> None:
+    """Run generator fixtures' teardowns, last made first (async generators on the run's loop)."""
     for generator in reversed(teardowns):
         try:
-            next(generator)
-        except StopIteration:
+            if inspect.isasyncgen(generator):
+                if run is None:
+                    raise RuntimeError("an async fixture's teardown needs the run's event loop")
+                run.await_(anext(generator))
+            else:
+                next(generator)
+        except (StopIteration, StopAsyncIteration):
             pass
     teardowns.clear()

@@ -15,26 +15,26 @@ Grouped by job:
 - a freshly started process: :func:`run_fresh`
 - source inspection: :func:`calls`, :func:`uncalled`, :func:`url_literals`, :func:`called_name`
 - captured SQL by shape: :class:`Shape`
-- DocChat apps and data: :func:`configured_models`, :func:`learner_engine`, :func:`session_factory`,
-  :func:`url_mismatch`, :func:`no_url_literal`, :func:`seed`, :func:`first_order_by`,
-  :func:`ordering_mistake`, :func:`close_not_called`
+- indexes and query plans: :func:`explain`, :class:`Plan`, :class:`PlanNode` (indexes:
+  ``schema.table(name).indexes``)
+- a module's own helpers: :func:`module_helpers` and ``from checker.authoring.shared import NAME``
+  (``exercises/<module>/_shared/helpers.py``)
 - Alembic: the :mod:`migrations` namespace (``migrations.run_alembic``, ``migrations.compare``, ...)
+
+Deprecated: the DocChat helpers (``configured_models``, ``learner_engine``, ``session_factory``,
+``url_mismatch``, ``no_url_literal``, ``seed``, ``first_order_by``, ``ordering_mistake``,
+``close_not_called``) moved into the built-in course's content
+(``exercises/sqlalchemy-2/_shared/helpers.py``); importing them from here still works for content
+written before 0.2, with a ``DeprecationWarning``, and will stop in 0.3.
 """
+
+import warnings as _warnings
 
 from checker.api import CheckFailed, check, database_reason, fail, fix_or_hint, fixture, starter_untouched, step
 from checker.authoring import migrations
-from checker.authoring.docchat import (
-    close_not_called,
-    configured_models,
-    first_order_by,
-    learner_engine,
-    no_url_literal,
-    ordering_mistake,
-    seed,
-    session_factory,
-    url_mismatch,
-)
 from checker.authoring.inspectors import called_name, calls, uncalled, url_literals
+from checker.authoring.plans import Plan, PlanNode, explain
+from checker.authoring.shared import module_helpers
 from checker.capture.shape import Shape
 from checker.process.fresh import run_fresh
 from checker.tracebacks import learner_traceback
@@ -60,16 +60,42 @@ __all__ = [
     "url_literals",
     # captured SQL by shape
     "Shape",
-    # DocChat apps and data
-    "close_not_called",
-    "configured_models",
-    "first_order_by",
-    "learner_engine",
-    "no_url_literal",
-    "ordering_mistake",
-    "seed",
-    "session_factory",
-    "url_mismatch",
+    # indexes and query plans
+    "Plan",
+    "PlanNode",
+    "explain",
+    # a module's own helpers
+    "module_helpers",
     # Alembic
     "migrations",
 ]
+
+_DEPRECATED_DOCCHAT = frozenset(
+    {
+        "close_not_called",
+        "configured_models",
+        "first_order_by",
+        "learner_engine",
+        "no_url_literal",
+        "ordering_mistake",
+        "seed",
+        "session_factory",
+        "url_mismatch",
+    }
+)
+
+
+def __getattr__(name: str):
+    """The DocChat helpers' old names (deprecated: they are the built-in course's, now in its content)."""
+    if name in _DEPRECATED_DOCCHAT:
+        _warnings.warn(
+            f"checker.authoring.{name} is deprecated: the DocChat helpers are the built-in course's content "
+            f"(exercises/sqlalchemy-2/_shared/helpers.py); put your module's helpers in exercises/<module>/_shared/helpers.py "
+            f"and import them with `from checker.authoring.shared import {name}`",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from checker.authoring import docchat
+
+        return getattr(docchat, name)
+    raise AttributeError(f"module 'checker.authoring' has no attribute {name!r}")

@@ -1,4 +1,11 @@
-"""DocChat data for checks: users and documents seeded so that mistakes show.
+"""Deprecated (0.2): the built-in course's DocChat helpers, kept for content written before.
+
+They are the built-in course's own content now, in ``exercises/sqlalchemy-2/_shared/helpers.py``
+(imported there with ``from checker.authoring.shared import ...``). ``checker.authoring`` still
+hands out these names, with a ``DeprecationWarning``, until 0.3: copy what your module uses into
+its ``exercises/<module>/_shared/helpers.py``. This copy is frozen; fixes go to the content's.
+
+DocChat data for checks: users and documents seeded so that mistakes show.
 
 Users are inserted in a shuffled order (a missing ORDER BY shows), documents interleaved with
 distinct ``created_at`` values that are not in id order (sorting by id instead of date shows),

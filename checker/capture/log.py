@@ -125,17 +125,41 @@ def paused():
 
 
 def learner_location() -> str | None:
-    """``file.py:line`` of the innermost frame that belongs to the learner's files."""
+    """``file.py:line`` of the innermost frame that belongs to the learner's files.
+
+    Async SQLAlchemy (``AsyncEngine``, ``AsyncSession``) runs the sync engine inside a greenlet
+    whose stack starts at SQLAlchemy's ``greenlet_spawn``: the learner's ``await`` is on the stack
+    of the greenlet that spawned it (suspended at the await boundary), so the parents' stacks are
+    searched next, innermost first.
+    """
     if _learner_root is None:
         return None
-    frame: FrameType | None = sys._getframe(1)
     root = os.path.join(str(_learner_root), "")  # with its separator: a sibling sharing the prefix is not inside
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if filename.startswith(root):
-            return f"{Path(filename).relative_to(_learner_root)}:{frame.f_lineno}"
-        frame = frame.f_back
+    for top in _stacks(sys._getframe(1)):
+        frame: FrameType | None = top
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if filename.startswith(root):
+                return f"{Path(filename).relative_to(_learner_root)}:{frame.f_lineno}"
+            frame = frame.f_back
     return None
+
+
+def _stacks(current: FrameType):
+    """The current stack's top frame, then each parent greenlet's (when greenlet is loaded)."""
+    yield current
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is None:
+        return
+    try:
+        parent = greenlet.getcurrent().parent
+    except Exception:
+        return
+    while parent is not None:
+        frame = getattr(parent, "gr_frame", None)
+        if frame is not None:
+            yield frame
+        parent = parent.parent
 
 
 def _before_cursor_execute(conn, cursor, statement, parameters, context, executemany):

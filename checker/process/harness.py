@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import time
@@ -138,7 +139,9 @@ def run_check(spec, registry, environment, learner_dir: Path, run: RunScope | No
     with capture() as everything:
         try:
             args = [resolver.resolve(name) for name in spec.parameters]
-            spec.function(*args)
+            returned = spec.function(*args)
+            if inspect.isawaitable(returned):  # an ``async def`` check: it has run only once awaited
+                resolver.await_(returned)
         except CheckFailed as failure:
             status, message = "fail", str(failure)
         except AssertionError as failure:

@@ -171,7 +171,9 @@ class Confinement:
         ``checks_file`` itself."""
         checks = Path(checks_file).resolve()
         content_root = checks.parents[2]  # <root>/exercises/<module>/<exercise>/checks.py
-        return replace(self, hidden=(*self.hidden, str(content_root)), reveal=(*self.reveal, str(checks)))
+        helpers = checks.parents[1] / "_shared" / "helpers.py"  # the module's helpers (checker.authoring.shared)
+        shown = (str(checks), str(helpers)) if helpers.is_file() else (str(checks),)
+        return replace(self, hidden=(*self.hidden, str(content_root)), reveal=(*self.reveal, *shown))
 
     def to_json(self) -> dict:
         return asdict(self)

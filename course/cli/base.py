@@ -55,7 +55,8 @@ class Context:
 
             self._modules, problems = load_content(content_roots(self.content))
             for problem in problems:
-                click.echo(f"course: warning: skipping broken content: {problem}", err=True)
+                what = "" if getattr(problem, "shadowed", False) else "skipping broken content: "
+                click.echo(f"course: warning: {what}{problem}", err=True)
             for module in self._modules:
                 for problem in module.problems:
                     click.echo(f"course: warning: skipping a broken exercise: {problem}", err=True)

@@ -11,54 +11,88 @@ from course import locations
 from course.cli.base import EXIT_FAILED, Context, Fatal, global_options, main
 
 
-@main.command()
-@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+class _ValidateCommand(click.Command):
+    """``--mutate=EXERCISE`` (the old spelling) read as ``--mutate EXERCISE``: ``--mutate`` is a
+    flag, and PATH and EXERCISE are told apart by what they name, in any order."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        spread: list[str] = []
+        for arg in args:
+            if arg.startswith("--mutate="):
+                spread += ["--mutate", arg.split("=", 1)[1]]
+            else:
+                spread.append(arg)
+        return super().parse_args(ctx, spread)
+
+
+def _path_and_query(targets: tuple[str, ...]) -> tuple[Path | None, str | None]:
+    """``[PATH] [EXERCISE]`` in any order: a folder is the content root, anything else the module
+    or exercise to validate alone."""
+    paths = [t for t in targets if Path(t).expanduser().is_dir()]
+    others = [t for t in targets if t not in paths]
+    if len(targets) > 2 or len(paths) > 1 or len(others) > 1:
+        raise Fatal(
+            f"course validate takes one content folder and one module or exercise, got {' '.join(targets)}; "
+            "fix: e.g. `course validate my-content --mutate 02`"
+        )
+    return (Path(paths[0]).expanduser() if paths else None), (others[0] if others else None)
+
+
+@main.command(cls=_ValidateCommand)
+@click.argument("targets", nargs=-1, metavar="[PATH] [EXERCISE]")
 @click.option("--static", is_flag=True, help="Only the checks that need no Postgres (fast: run it on every save).")
 @click.option(
     "--mutate",
-    is_flag=False,
-    flag_value="",
-    default=None,
-    metavar="[EXERCISE]",
-    help="Mutation-test the graders: grade generated mutants of each reference solution (or of EXERCISE's); "
+    is_flag=True,
+    help="Also mutation-test the graders: grade generated mutants of each reference solution (or of EXERCISE's); "
     "fails on a survivor not listed as equivalent.",
 )
 @click.option("--max-mutants", default=30, show_default=True, help="Generated mutants graded per exercise (with --mutate).")
+@click.option("-v", "--verbose", is_flag=True, help="Print the kill matrix: which check killed each mutant, which survived and why.")
 @click.pass_obj
 @global_options
-def validate(obj: Context, path: Path | None, static: bool, mutate: str | None, max_mutants: int) -> None:
-    """Check a content root (default: the built-in course): metadata, files, hints, quiz, and
-    that solutions pass, starters fail, mutants are rejected, variants pass, lesson code runs."""
+def validate(obj: Context, targets: tuple[str, ...], static: bool, mutate: bool, max_mutants: int, verbose: bool) -> None:
+    """Check a content root PATH (default: the built-in course), or only its module or EXERCISE:
+    metadata and schemas, files, hints, quiz, and that solutions pass, starters fail, mutants are
+    rejected, variants pass, lesson code runs. With --mutate, the graders are mutation-tested too."""
+    from course.grading.validation import Kill
     from course.grading.validation import validate as run_validate
     from course.grading.validation import validate_mutants
     from course.locations import builtin_content_root
 
+    path, query = _path_and_query(targets)
     root = (path or builtin_content_root()).resolve()
-    if static and mutate is not None:
+    if static and mutate:
         raise Fatal("--static and --mutate exclude each other; fix: drop one")
     from course.grading.session import GradingSession
     from course.render import RunProgress
 
     grading = None if static else GradingSession.start(obj.database_session)
+    matrix: list[Kill] = []
+    scores = []
     try:
         with RunProgress("validating") as shown:  # a bar on a terminal, plain lines when piped
-            if mutate is not None:
+            if mutate:
                 assert grading is not None  # --mutate excludes --static
-                problems, scores = validate_mutants(root, grading, mutate or None, max_mutants, progress=shown.step)
+                problems, scores = validate_mutants(root, grading, query, max_mutants, progress=shown.step, matrix=matrix)
             else:
-                problems = run_validate(root, grading, progress=shown.step)
-        if mutate is not None:
-            for score in scores:
-                click.echo(f"mutation score {score}")
+                problems = run_validate(root, grading, progress=shown.step, query=query, matrix=matrix)
     finally:
         if grading is not None:
             grading.close()
+    if verbose and matrix:
+        click.echo("kill matrix (mutant: verdict by the checks that failed on it):")
+        for kill in matrix:
+            click.echo(f"  {kill}")
+    for score in scores:
+        click.echo(f"mutation score {score}")
     for problem in problems:
         click.echo(str(problem))
+    scope = f"{root}{f' ({query})' if query else ''}"
     if problems:
-        click.echo(f"{len(problems)} problem(s) in {root}", err=True)
+        click.echo(f"{len(problems)} problem(s) in {scope}", err=True)
         sys.exit(EXIT_FAILED)
-    click.echo(f"{root}: no problems found" + (" (static checks only)" if static else ""))
+    click.echo(f"{scope}: no problems found" + (" (static checks only)" if static else ""))
 
 
 @main.command("new-module")

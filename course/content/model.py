@@ -85,6 +85,11 @@ class Exercise:
         return self.path / "checks.py"
 
     @property
+    def helpers_file(self) -> Path:
+        """The module's shared check helpers (``checker.authoring.shared``), if it has them."""
+        return self.path.parent / "_shared" / "helpers.py"
+
+    @property
     def files(self) -> list[str]:
         return self.provided + self.edit
 
@@ -99,10 +104,10 @@ class Exercise:
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """Of the checks and metadata as loaded: a result recorded under another fingerprint is
-        marked for re-checking. Read from disk once per loaded exercise."""
+        """Of the checks, the module's helpers and the metadata as loaded: a result recorded under
+        another fingerprint is marked for re-checking. Read from disk once per loaded exercise."""
         digest = hashlib.sha256()
-        for path in (self.checks_file, self.path / "exercise.toml"):
+        for path in (self.checks_file, self.path / "exercise.toml", self.helpers_file):
             if path.exists():
                 digest.update(path.read_bytes())
         return digest.hexdigest()[:16]
@@ -295,6 +300,22 @@ def content_roots(extra: Sequence[str | Path] = ()) -> list[Path]:
     return list(dict.fromkeys(roots))
 
 
+class ModuleShadowed(ContentError):
+    """A module found again in a later content root: the earlier root's copy is used. Not broken
+    content: ``--content`` and ``COURSE_PATH`` come before installed packages on purpose, so an
+    instructor's working copy wins over the installed module of the same id."""
+
+    shadowed = True
+
+    def __init__(self, module: Module, used: Module):
+        meta = module.root / "lessons" / module.id / "module.toml"
+        super().__init__(
+            meta,
+            f"module {module.id!r} here is shadowed by the one in {used.root} (content roots are searched in order: "
+            "the built-in course, --content, COURSE_PATH, installed packages); using that one",
+        )
+
+
 def load_content(roots: list[Path]) -> tuple[list[Module], list[ContentError]]:
     """Every module of every root; a broken root or module is reported, the others still load."""
     modules: list[Module] = []
@@ -310,10 +331,9 @@ def load_content(roots: list[Path]) -> tuple[list[Module], list[ContentError]]:
             except ContentError as error:
                 problems.append(error)
                 continue
-            if any(existing.id == module.id for existing in modules):
-                problems.append(
-                    ContentError(module_dir / "module.toml", f"module {module.id!r} is already provided by another content root")
-                )
+            first = next((existing for existing in modules if existing.id == module.id), None)
+            if first is not None:
+                problems.append(ModuleShadowed(module, first))
                 continue
             modules.append(module)
     return modules, problems
@@ -332,29 +352,35 @@ class ExerciseNotFound(CourseError, LookupError):
 
 
 def find_exercise(modules: list[Module], query: str) -> Exercise | Section:
-    """Resolve a full id or any unique short form (``05-relationships``, ``05``, ``relationships``).
+    """Resolve a full id or any unique short form (``05-relationships``, ``05``, ``relationships``),
+    alone or after its module's id (``pg-indexes/03``) when several modules are installed.
 
     Returns the :class:`Section` for a quiz-only section (01, 14), which has no exercise to check.
+    A short id several modules share is ambiguous: the error lists the full ids to choose from.
     """
-    candidates: list[Exercise | Section] = []
-    for module in modules:
-        candidates += module.exercises
-        candidates += [s for s in module.sections if s.quiz_only]
+    prefix, _, short_query = query.strip().rpartition("/")
+    scope = modules
+    if prefix:
+        scope = [m for m in modules if m.id == prefix]
+        if not scope:
+            known = ", ".join(m.id for m in modules) or "none"
+            raise ExerciseNotFound(f"no module {prefix!r} (modules: {known}); fix: run `course list` to see the ids")
+    candidates: list[tuple[str, Exercise | Section]] = []
+    for module in scope:
+        candidates += [(module.id, exercise) for exercise in module.exercises]
+        candidates += [(module.id, section) for section in module.sections if section.quiz_only]
 
-    def ids(item) -> tuple[str, str]:
-        module_id = item.module_id if isinstance(item, Exercise) else _module_of(modules, item).id
-        return f"{module_id}/{item.id}", item.id
-
-    exact = [c for c in candidates if query in ids(c)]
+    exact = [c for c in candidates if c[1].id == short_query]
     if len(exact) == 1:
-        return exact[0]
-    short = [c for c in candidates if _short_match(ids(c)[1], query)]
+        return exact[0][1]
+    short = exact or [c for c in candidates if _short_match(c[1].id, short_query)]
     if len(short) == 1:
-        return short[0]
+        return short[0][1]
     if not short:
-        raise ExerciseNotFound(f"no exercise matches {query!r}; fix: run `course list` to see the ids")
-    names = ", ".join(ids(c)[1] for c in short)
-    raise ExerciseNotFound(f"{query!r} matches several exercises ({names}); fix: give more of the id")
+        where = f" in module {prefix}" if prefix else ""
+        raise ExerciseNotFound(f"no exercise matches {query!r}{where}; fix: run `course list` to see the ids")
+    names = ", ".join(f"{module_id}/{item.id}" for module_id, item in short)
+    raise ExerciseNotFound(f"{query!r} matches several exercises ({names}); fix: give more of the id, e.g. {names.split(', ')[0]}")
 
 
 def _short_match(exercise_id: str, query: str) -> bool:

@@ -16,13 +16,40 @@ if TYPE_CHECKING:
     from course.grading.session import GradingSession
 
 
-def graded_problems(module: Module, grading: GradingSession, progress: Callable[[str], None] = lambda _: None) -> list[Problem]:
-    """Grade solution, starter, mutants and variants of every exercise; run every lesson's code."""
+@dataclass
+class Kill:
+    """One row of the kill matrix (``course validate --mutate -v``): a mutant and what killed it."""
+
+    exercise: str
+    mutant: str
+    """``mutants/<name>`` (written by hand) or the generated mutant's description."""
+    killed_by: list[str]
+    """The checks that failed on it (empty: it survived)."""
+    verdict: str
+    """``killed``, ``survived``, ``equivalent``, ``wrong check`` or ``wrong message``."""
+    why: str = ""
+
+    def __str__(self) -> str:
+        by = f" by {', '.join(self.killed_by)}" if self.killed_by else ""
+        return f"{self.exercise}  {self.mutant}: {self.verdict}{by}{f' ({self.why})' if self.why else ''}"
+
+
+def graded_problems(
+    module: Module,
+    grading: GradingSession,
+    progress: Callable[[str], None] = lambda _: None,
+    only: list[Exercise] | None = None,
+    matrix: list[Kill] | None = None,
+) -> list[Problem]:
+    """Grade solution, starter, mutants and variants of every exercise (or of ``only``); run every
+    lesson's code (or the lessons of ``only``'s sections). Each hand-written mutant's fate goes to
+    ``matrix`` when given."""
     from course.content.lessoncode import run_lesson
     from course.grading.session import job_for, materialised
 
     problems = []
-    for exercise in module.exercises:
+    matrix = matrix if matrix is not None else []
+    for exercise in only if only is not None else module.exercises:
         meta = exercise.path / "exercise.toml"
         cases = [
             "solution",
@@ -48,6 +75,7 @@ def graded_problems(module: Module, grading: GradingSession, progress: Callable[
                 mutant = exercise.mutants[case.split("/", 1)[1]]
                 names = {c.name for c in result.checks}
                 caught = {c.name for c in failing}
+                matrix.append(_written_kill(exercise, case, mutant, result, sorted(caught)))
                 if mutant.expect not in names:
                     problems.append(
                         Problem(
@@ -74,8 +102,9 @@ def graded_problems(module: Module, grading: GradingSession, progress: Callable[
                                 f"the message of {mutant.expect} does not name the mistake ({mutant.diagnosis!r}): {message.splitlines()[0] if message else ''}",
                             )
                         )
+    sections = {e.section for e in only} if only is not None else None
     for section in module.sections:
-        if not section.lesson.is_file():
+        if not section.lesson.is_file() or (sections is not None and section.id not in sections):
             continue
         progress(f"lesson {section.lesson.name}")
         databases = grading.databases
@@ -89,15 +118,60 @@ def graded_problems(module: Module, grading: GradingSession, progress: Callable[
     return problems
 
 
-def validate(
-    root: Path, grading: GradingSession | None = None, progress: Callable[[str], None] = lambda _: None
-) -> list[Problem]:
-    """All problems of the content root; graded checks only when ``grading`` is given."""
+def _written_kill(exercise: Exercise, case: str, mutant, result, caught: list[str]) -> Kill:
+    if not caught:
+        return Kill(exercise.id, case, [], "survived", f"every check passes; {mutant.expect} was expected to fail")
+    if mutant.expect not in caught:
+        return Kill(exercise.id, case, caught, "wrong check", f"{mutant.expect} was expected")
+    message = next((c.message for c in result.checks if c.name == mutant.expect), "")
+    if mutant.diagnosis and mutant.diagnosis.lower() not in message.lower():
+        return Kill(exercise.id, case, caught, "wrong message", f"{mutant.expect}'s message lacks {mutant.diagnosis!r}")
+    return Kill(exercise.id, case, caught, "killed")
+
+
+def select(root: Path, query: str | None) -> tuple[list[Module], list[tuple[Module, list[Exercise] | None]], list[Problem]]:
+    """The modules of ``root`` and what ``query`` selects in them: a module id (all of it), an
+    exercise id (short, full, or ``module/short``), or everything (``None``). A query that matches
+    nothing, or several exercises, is a problem naming the choices."""
+    from course.content.model import ExerciseNotFound, find_exercise
+
     modules, problems = content_modules(root)
-    for module in modules:
+    if not query:
+        return modules, [(module, None) for module in modules], problems
+    by_id = {module.id: module for module in modules}
+    if query.strip("/") in by_id:
+        return modules, [(by_id[query.strip("/")], None)], problems
+    try:
+        found = find_exercise(modules, query)
+    except ExerciseNotFound as error:
+        if "several" in str(error):
+            return modules, [], problems + [Problem(root, str(error))]
+        ids = ", ".join(f"{m.id}/{e.id}" for m in modules for e in m.exercises[:3]) or "none"
+        message = (
+            f"{query!r} is neither a folder nor a module or exercise of {root} "
+            f"(modules: {', '.join(by_id) or 'none'}; exercises e.g. {ids}); fix: give the content folder, "
+            "a module id, or an exercise id"
+        )
+        return modules, [], problems + [Problem(root, message)]
+    if not isinstance(found, Exercise):
+        return modules, [], problems + [Problem(root, f"{query!r} is a quiz-only section: it has no exercise to validate")]
+    return modules, [(by_id[found.module_id], [found])], problems
+
+
+def validate(
+    root: Path,
+    grading: GradingSession | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+    query: str | None = None,
+    matrix: list[Kill] | None = None,
+) -> list[Problem]:
+    """All problems of the content root (or of the module or exercise ``query`` names); graded
+    checks only when ``grading`` is given."""
+    _, selected, problems = select(root, query)
+    for module, only in selected:
         problems += static_problems(module)
         if grading is not None:
-            problems += graded_problems(module, grading, progress)
+            problems += graded_problems(module, grading, progress, only, matrix)
     return problems
 
 
@@ -138,6 +212,7 @@ def mutation_problems(
     only: list[Exercise] | None = None,
     limit: int = MUTANTS_PER_EXERCISE,
     progress: Callable[[str], None] = lambda _: None,
+    matrix: list[Kill] | None = None,
 ) -> tuple[list[Problem], list[MutationScore]]:
     """Grade generated mutants of each reference solution: every survivor not listed under
     ``[equivalent]`` in exercise.toml is a problem, and so is a grader crash on any mutant."""
@@ -145,6 +220,8 @@ def mutation_problems(
 
     from course.content.mutation import exercise_mutations, write_mutant
     from course.grading.session import job_for, materialised
+
+    matrix = matrix if matrix is not None else []
 
     def run(case):
         exercise, mutation = case
@@ -168,8 +245,10 @@ def mutation_problems(
                             f"{crashed[0].name} crashed on the mutant {mutation}: {crashed[0].message.splitlines()[-1]}",
                         )
                     )
+                caught = sorted(c.name for c in result.checks if c.status != "pass")
                 if result.status != "pass":
                     killed += 1
+                    matrix.append(Kill(exercise.id, str(mutation), caught, "killed"))
                     if mutation.id in exercise.equivalent:
                         problems.append(
                             Problem(
@@ -180,8 +259,10 @@ def mutation_problems(
                         )
                 elif mutation.id in exercise.equivalent:
                     equivalent += 1
+                    matrix.append(Kill(exercise.id, str(mutation), [], "equivalent", exercise.equivalent[mutation.id]))
                 else:
                     survivors.append(str(mutation))
+                    matrix.append(Kill(exercise.id, str(mutation), [], "survived", "every check passes and no [equivalent] entry"))
                     problems.append(
                         Problem(
                             exercise.solution_dir / mutation.file,
@@ -210,28 +291,17 @@ def validate_mutants(
     query: str | None = None,
     limit: int = MUTANTS_PER_EXERCISE,
     progress: Callable[[str], None] = lambda _: None,
+    matrix: list[Kill] | None = None,
 ) -> tuple[list[Problem], list[MutationScore]]:
-    """``course validate --mutate [EXERCISE]``: the static problems of ``root``, then the mutation
-    test of every exercise's grader (or of the one ``query`` names)."""
-    from course.content.model import ExerciseNotFound, find_exercise
-
-    modules, problems = content_modules(root)
+    """``course validate --mutate [EXERCISE]``: the full validation of ``root`` (static and graded),
+    then the mutation test of every exercise's grader (or of the module or exercise ``query``
+    names). ``matrix`` collects which check killed each mutant, hand-written and generated."""
+    _, selected, problems = select(root, query)
     scores: list[MutationScore] = []
-    for module in modules:
+    for module, only in selected:
         problems += static_problems(module)
-    only = None
-    if query:
-        try:
-            found = find_exercise(modules, query)
-        except ExerciseNotFound as error:
-            return problems + [Problem(root, str(error))], scores
-        if not isinstance(found, Exercise):
-            return problems + [Problem(root, f"{query!r} is a quiz-only section: it has no grader to mutate")], scores
-        only = [found]
-    for module in modules:
-        chosen = [e for e in module.exercises if only is None or e in only]
-        if chosen:
-            found_problems, found_scores = mutation_problems(module, grading, chosen, limit, progress)
-            problems += found_problems
-            scores += found_scores
+        problems += graded_problems(module, grading, progress, only, matrix)
+        found_problems, found_scores = mutation_problems(module, grading, only, limit, progress, matrix)
+        problems += found_problems
+        scores += found_scores
     return problems, scores

@@ -13,6 +13,8 @@ import checker.authoring
 
 ROOT = Path(__file__).resolve().parents[2]
 DOOR = "checker.authoring"
+SHARED = "checker.authoring.shared"
+"""The door to a module's own helpers (exercises/<module>/_shared/helpers.py)."""
 GRADERS = sorted(
     path
     for path in (ROOT / "exercises").rglob("*.py")
@@ -30,7 +32,7 @@ def engine_imports(source: str) -> list[tuple[int, str]]:
             modules = [node.module]
         else:
             continue
-        found += [(node.lineno, m) for m in modules if (m == "checker" or m.startswith("checker.")) and m != DOOR]
+        found += [(node.lineno, m) for m in modules if (m == "checker" or m.startswith("checker.")) and m not in (DOOR, SHARED)]
     return found
 
 
@@ -61,6 +63,7 @@ def test_the_guard_sees_a_side_door(source):
 
 def test_the_guard_lets_the_door_through():
     assert engine_imports("from checker.authoring import check, migrations\nimport checker.authoring") == []
+    assert engine_imports("from checker.authoring.shared import seed") == []
 
 
 def test_every_exported_name_exists():
@@ -83,3 +86,55 @@ def test_what_the_graders_import_is_exported():
                 imported |= {alias.name for alias in node.names}
     assert imported, "no grader imports from the door"
     assert imported <= set(checker.authoring.__all__), imported - set(checker.authoring.__all__)
+
+
+def test_the_builtin_course_helpers_live_in_its_content():
+    """The DocChat helpers are the built-in course's, in its _shared/helpers.py; the graders import
+    them through checker.authoring.shared, and every name they import is defined there."""
+    helpers = ROOT / "exercises" / "sqlalchemy-2" / "_shared" / "helpers.py"
+    defined = {node.name for node in ast.parse(helpers.read_text(encoding="utf-8")).body if isinstance(node, ast.FunctionDef)}
+    imported = set()
+    for path in GRADERS:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == SHARED:
+                imported |= {alias.name for alias in node.names}
+    assert {"seed", "configured_models", "learner_engine"} <= imported
+    assert imported <= defined, imported - defined
+
+
+def test_the_old_docchat_names_still_import_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="_shared/helpers.py"):
+        from checker.authoring import seed
+    assert callable(seed)
+    with pytest.raises(AttributeError):
+        checker.authoring.no_such_name  # noqa: B018
+
+
+def test_module_helpers_are_found_from_the_importing_checks(tmp_path):
+    """Two modules' helpers never mix: each checks.py gets its own module's _shared/helpers.py."""
+    import subprocess
+    import sys
+
+    for module, value in (("one", 1), ("two", 2)):
+        (tmp_path / module / "_shared").mkdir(parents=True)
+        (tmp_path / module / "_shared" / "helpers.py").write_text(f"VALUE = {value}\n", encoding="utf-8")
+        (tmp_path / module / "01-x").mkdir()
+        (tmp_path / module / "01-x" / "checks.py").write_text(
+            "from checker.authoring.shared import VALUE\nfrom checker.authoring import module_helpers\n"
+            "assert module_helpers().VALUE == VALUE\nprint(VALUE)\n",
+            encoding="utf-8",
+        )
+    script = "import runpy, sys\nfor path in sys.argv[1:]:\n    runpy.run_path(path)\n"
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "one" / "01-x" / "checks.py"), str(tmp_path / "two" / "01-x" / "checks.py")],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["1", "2"]
+    (tmp_path / "two" / "01-x" / "checks.py").write_text("from checker.authoring.shared import MISSING\n", encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "two" / "01-x" / "checks.py")], capture_output=True, text=True, encoding="utf-8"
+    )
+    assert "defines no 'MISSING'" in run.stderr

@@ -5,17 +5,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from checker.authoring import (
-    check,
-    fail,
-    fix_or_hint,
-    fixture,
-    learner_engine,
-    no_url_literal,
-    session_factory,
-    uncalled,
-    url_mismatch,
-)
+from checker.authoring import check, fail, fix_or_hint, fixture, uncalled
+from checker.authoring.shared import learner_engine, no_url_literal, session_factory, url_mismatch
 
 HERE = Path(__file__).parent
 

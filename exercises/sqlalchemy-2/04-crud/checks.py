@@ -17,7 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 
-from checker.authoring import called_name, check, fail, first_order_by, fix_or_hint, fixture, ordering_mistake
+from checker.authoring import called_name, check, fail, fix_or_hint, fixture
+from checker.authoring.shared import first_order_by, ordering_mistake
 
 HERE = Path(__file__).parent
 

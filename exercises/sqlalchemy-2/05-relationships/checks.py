@@ -12,18 +12,8 @@ from pathlib import Path
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from checker.authoring import (
-    calls,
-    check,
-    configured_models,
-    fail,
-    first_order_by,
-    fix_or_hint,
-    fixture,
-    ordering_mistake,
-    seed,
-    step,
-)
+from checker.authoring import calls, check, fail, fix_or_hint, fixture, step
+from checker.authoring.shared import configured_models, first_order_by, ordering_mistake, seed
 
 FIX = "select(User).options(selectinload(User.documents))"
 HERE = Path(__file__).parent

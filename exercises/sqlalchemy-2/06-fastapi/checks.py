@@ -16,16 +16,8 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from checker.authoring import (
-    check,
-    close_not_called,
-    fail,
-    first_order_by,
-    fix_or_hint,
-    fixture,
-    learner_engine,
-    ordering_mistake,
-)
+from checker.authoring import check, fail, fix_or_hint, fixture
+from checker.authoring.shared import close_not_called, first_order_by, learner_engine, ordering_mistake
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from checker.authoring import check, fail, fix_or_hint, fixture, migrations, url_literals, url_mismatch
+from checker.authoring import check, fail, fix_or_hint, fixture, migrations, url_literals
+from checker.authoring.shared import url_mismatch
 
 HERE = Path(__file__).parent
 TABLES = ("users", "documents")

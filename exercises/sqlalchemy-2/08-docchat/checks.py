@@ -20,22 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from checker.authoring import (
-    Shape,
-    calls,
-    check,
-    fail,
-    fix_or_hint,
-    fixture,
-    learner_engine,
-    migrations,
-    no_url_literal,
-    ordering_mistake,
-    run_fresh,
-    step,
-    url_literals,
-    url_mismatch,
-)
+from checker.authoring import Shape, calls, check, fail, fix_or_hint, fixture, migrations, run_fresh, step, url_literals
+from checker.authoring.shared import learner_engine, no_url_literal, ordering_mistake, url_mismatch
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import

@@ -15,16 +15,8 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from checker.authoring import (
-    check,
-    configured_models,
-    database_reason,
-    fail,
-    fix_or_hint,
-    fixture,
-    learner_engine,
-    step,
-)
+from checker.authoring import check, database_reason, fail, fix_or_hint, fixture, step
+from checker.authoring.shared import configured_models, learner_engine
 
 HERE = Path(__file__).parent
 INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}

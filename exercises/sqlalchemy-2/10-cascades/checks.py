@@ -10,7 +10,8 @@ blocks wrap the ``delete()`` call as well as the ``commit()``.
 
 from pathlib import Path
 
-from checker.authoring import check, configured_models, database_reason, fail, fix_or_hint, fixture, step
+from checker.authoring import check, database_reason, fail, fix_or_hint, fixture, step
+from checker.authoring.shared import configured_models
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session

@@ -15,7 +15,8 @@ from sqlalchemy import event, inspect
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
-from checker.authoring import check, configured_models, fail, fix_or_hint, fixture, seed
+from checker.authoring import check, fail, fix_or_hint, fixture
+from checker.authoring.shared import configured_models, seed
 
 HERE = Path(__file__).parent
 SELECTIN = "select(User).options(selectinload(User.documents))"

@@ -17,8 +17,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
-from checker.authoring import check, database_reason, fail, fix_or_hint, fixture, no_url_literal, session_factory, url_mismatch
-from checker.authoring import learner_engine as docchat_engine
+from checker.authoring import check, database_reason, fail, fix_or_hint, fixture
+from checker.authoring.shared import no_url_literal, session_factory, url_mismatch
+from checker.authoring.shared import learner_engine as docchat_engine
 
 HERE = Path(__file__).parent
 CONFIG = 'create_engine(os.environ["DATABASE_URL"], pool_size=5, max_overflow=10, pool_pre_ping=True)'
