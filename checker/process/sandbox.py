@@ -10,10 +10,17 @@ of these hold in which setting.
 - :func:`become_subreaper` — a process that starts learner code adopts every orphan of it, so a
   ``setsid`` or double-forked grandchild can still be found and killed (Linux).
 - :func:`apply_limits` — hard resource limits (soft = hard: learner code cannot raise them).
-- :class:`Confinement` / :func:`enter` — when the runner is root: a mount namespace with private,
-  size-capped ``/tmp``, ``/var/tmp`` and ``/dev/shm``, the runner's folders and the other
-  submissions hidden, the root file system read-only, then an unprivileged uid of its own.
-- :func:`kill_uid` — end every process of a confined run's uid, however it detached.
+- :class:`Confinement` / :func:`enter` — when the runner is root, a ladder chosen by what the
+  kernel allows (:func:`isolation`, probed in a child, never guessed from capability names):
+  (a) a mount namespace with private, size-capped ``/tmp``, ``/var/tmp`` and ``/dev/shm``, the
+  runner's folders and the other submissions hidden, the root file system read-only, then an
+  unprivileged uid of its own; (b) where no namespace may be made (a container without
+  CAP_SYS_ADMIN): still a uid of its own, a private 0700 copy of the submission, a private temp
+  folder, and the originals and the reference solutions closed to that uid (:func:`shielded`).
+- :func:`kill_uid` / :func:`clean_uid` — end every process of a confined run's uid, however it
+  detached, and remove what it left in the shared temp folders.
+- :func:`deny_stopping` — learner code cannot stop (SIGSTOP, SIGTSTP …) or trace the processes
+  above it (a seccomp filter, Linux).
 """
 
 from __future__ import annotations
@@ -21,13 +28,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import json
 import os
 import shutil
 import signal
+import stat
+import struct
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 LINUX = sys.platform.startswith("linux")
@@ -164,6 +174,8 @@ class Confinement:
     """Folders the run must read (the interpreter, the packages)."""
     reveal: tuple[str, ...] = ()
     """Files shown again inside hidden folders (the exercise's ``checks.py``)."""
+    namespaces: bool = field(default_factory=lambda: isolation().level == NAMESPACES)
+    """Rung (a) of the ladder: a mount namespace. False: rung (b), a uid and private copies only."""
 
     def for_checks(self, checks_file: str | Path) -> Confinement:
         """The same, with the course content out of sight (a reference solution lies next to the
@@ -182,11 +194,97 @@ class Confinement:
     def from_json(data: dict | None) -> Confinement | None:
         if data is None:
             return None
-        return Confinement(**{key: tuple(value) for key, value in data.items()})
+        return Confinement(**{key: value if isinstance(value, bool) else tuple(value) for key, value in data.items()})
+
+
+NAMESPACES = "namespaces"
+OWN_UID = "own uid"
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """Which rung of the ladder this machine gives class runs, and why (see :func:`isolation`)."""
+
+    level: str
+    """:data:`NAMESPACES`, :data:`OWN_UID` or :data:`NONE`."""
+    why: str
+    """Why not the rung above (empty for :data:`NAMESPACES`)."""
+
+    def line(self) -> str:
+        """The one line ``course doctor`` and ``course grade`` print."""
+        if self.level == NAMESPACES:
+            return (
+                "isolation: own uid per submission in a private mount namespace (read-only system, private /tmp, "
+                "the others' folders and the solutions hidden), hard limits; every database sealed to its own role"
+            )
+        if self.level == OWN_UID:
+            return (
+                f"isolation: own uid per submission, no mount namespace ({self.why}): a private 0700 copy of each "
+                "submission and a private temp folder, the others' folders and the solutions closed to it, hard limits, "
+                "its processes and temp files removed after it; every database sealed to its own role"
+            )
+        return (
+            f"isolation: none at the OS level ({self.why}): submissions run as your user and could read your "
+            "files or signal this run. Databases are still sealed per submission, limits are hard and no process "
+            "running student code gets a secret. For hostile submissions grade as root in a container or CI job "
+            "(see docs/security.md)"
+        )
+
+
+@functools.cache
+def isolation() -> Isolation:
+    """The strongest rung this machine allows, probed: a child tries to make the mount and IPC
+    namespaces and mount a file system in them (nothing is inferred from capability names: a
+    seccomp profile may refuse what the capabilities allow)."""
+    from checker.process import platform
+
+    if not LINUX:
+        return Isolation(NONE, f"not available on {sys.platform}")
+    if platform.portable():
+        return Isolation(NONE, "COURSE_PORTABLE=1")
+    if not running_as_root():
+        return Isolation(NONE, "not running as root")
+    if _libc() is None:
+        return Isolation(NONE, "no C library to call")
+    refused = _probe_namespaces()
+    if refused:
+        return Isolation(OWN_UID, f"this machine allows none: {refused}")
+    return Isolation(NAMESPACES, "")
+
+
+def _probe_namespaces() -> str:
+    """Empty when a forked child could make a mount namespace and mount a tmpfs in it; else why not."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        why = ""
+        try:
+            os.close(read_fd)
+            libc = _libc()
+            if libc.unshare(_CLONE_NEWNS | _CLONE_NEWIPC) != 0:
+                why = f"unshare: {os.strerror(ctypes.get_errno())}"
+            else:
+                _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+                _tmpfs(tempfile.gettempdir(), 1)
+        except BaseException as error:  # noqa: BLE001 - whatever it was, the answer is no
+            why = why or str(error) or type(error).__name__
+        finally:
+            with contextlib.suppress(OSError):
+                os.write(write_fd, why.encode()[:400])
+            os._exit(0)
+    os.close(write_fd)
+    try:
+        answer = os.read(read_fd, 512).decode(errors="replace")
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    return answer
 
 
 def can_confine() -> bool:
-    """Whether :func:`enter` can work here: Linux, as root (not in the portable mode)."""
+    """Whether :func:`enter` can work here: Linux, as root (not in the portable mode); with
+    namespaces or without (see :func:`isolation`)."""
     from checker.process import platform
 
     return LINUX and running_as_root() and _libc() is not None and not platform.portable()
@@ -244,14 +342,25 @@ def _tmpfs(target: str, size_mb: int, mode: str = "1777") -> None:
     _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_mb}m,mode={mode}")
 
 
-def enter(confinement: Confinement, uid: int, learner_dir: Path) -> None:
+def enter(confinement: Confinement, uid: int, learner_dir: Path) -> dict[str, Path]:
     """In a freshly forked child, as root: confine this process, then become ``uid``.
 
-    Private ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (``PRIVATE_TMP_MB`` each; gone when the run
+    With namespaces (:func:`_enter_namespaces`) the submission keeps its path; without
+    (:func:`_enter_own_uid`) it runs from a private copy: what the job must use instead is
+    returned (``learner_dir``, ``checks_file``; empty with namespaces). Raises
+    :class:`ConfinementError`.
+    """
+    if confinement.namespaces:
+        _enter_namespaces(confinement, uid, learner_dir)
+        return {}
+    return _enter_own_uid(confinement, uid, learner_dir)
+
+
+def _enter_namespaces(confinement: Confinement, uid: int, learner_dir: Path) -> None:
+    """Private ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (``PRIVATE_TMP_MB`` each; gone when the run
     ends), a private IPC namespace, ``hidden`` folders covered, everything else read-only except
     a copy of ``learner_dir`` (on the private ``/tmp``, mounted back at its own path), and folders
-    of ``needed`` that only root could reach made reachable. Raises :class:`ConfinementError`.
-    """
+    of ``needed`` that only root could reach made reachable."""
     libc = _libc()
     if libc is None or libc.unshare(_CLONE_NEWNS | _CLONE_NEWIPC) != 0:
         raise ConfinementError(f"cannot make a mount namespace: {os.strerror(ctypes.get_errno())}")
@@ -268,7 +377,7 @@ def enter(confinement: Confinement, uid: int, learner_dir: Path) -> None:
     for private in privates:
         _tmpfs(private, PRIVATE_TMP_MB)
     work = Path("/tmp/.course-work")
-    shutil.copytree(f"/proc/self/fd/{source}", work, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_submission(Path(f"/proc/self/fd/{source}"), work, uid)
     os.close(source)
     # folders only root can pass through (e.g. a Python under /root), and the hidden ones
     for folder in blocked:
@@ -290,15 +399,137 @@ def enter(confinement: Confinement, uid: int, learner_dir: Path) -> None:
     os.makedirs(learner_dir, exist_ok=True)
     _mount(str(work), str(learner_dir), None, _MS_BIND)
     _read_only_except({*privates, str(learner_dir)})
+    _become(uid)
+    os.environ.update({"HOME": "/tmp", "TMPDIR": "/tmp"})
+    tempfile.tempdir = None
 
-    for root, dirs, files in os.walk(work):
-        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            os.lchown(name, uid, uid)
+
+def _become(uid: int) -> None:
+    """Drop every group and privilege of root for ``uid`` (its own group, no supplementary one)."""
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
+    if os.getuid() != uid or os.geteuid() != uid or os.getgroups():
+        raise ConfinementError(f"could not become uid {uid}")
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
-    os.environ.update({"HOME": "/tmp", "TMPDIR": "/tmp"})
+
+
+SUBMISSION_LIMIT = 256 << 20
+"""Bytes of a submission folder copied for a confined run: more is refused (not graded)."""
+
+
+def copy_submission(source: Path, target: Path, uid: int | None, limit: int = SUBMISSION_LIMIT) -> None:
+    """Copy the folder ``source`` to ``target`` without following a link or opening anything but
+    regular files: links are copied as links (graded as what they are), FIFOs, sockets and devices
+    are left out, caches too. Everything copied belongs to ``uid`` (None: to us), folders 0700
+    (0755 when ``uid`` is None). Raises :class:`ConfinementError` past ``limit`` bytes."""
+    copied = 0
+
+    def copy(folder: Path, into: Path) -> None:
+        nonlocal copied
+        os.mkdir(into, 0o700 if uid is not None else 0o755)
+        if uid is not None:
+            os.chown(into, uid, uid)
+        with os.scandir(folder) as entries:
+            listing = sorted(entries, key=lambda entry: entry.name)
+        for entry in listing:
+            if entry.name == "__pycache__" or entry.name.endswith((".pyc", ".pyo")):
+                continue
+            mode = entry.stat(follow_symlinks=False).st_mode
+            destination = into / entry.name
+            if stat.S_ISDIR(mode):
+                copy(Path(entry.path), destination)
+            elif stat.S_ISLNK(mode):
+                os.symlink(os.readlink(entry.path), destination)
+                if uid is not None:
+                    os.lchown(destination, uid, uid)
+            elif stat.S_ISREG(mode):
+                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+                try:
+                    if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for something else meanwhile
+                        continue
+                    out = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600 if uid else 0o644)
+                    try:
+                        while chunk := os.read(fd, 1 << 20):
+                            copied += len(chunk)
+                            if copied > limit:
+                                raise ConfinementError(f"the submission folder holds more than {limit >> 20} MiB")
+                            os.write(out, chunk)
+                        if uid is not None:
+                            os.fchown(out, uid, uid)
+                    finally:
+                        os.close(out)
+                finally:
+                    os.close(fd)
+
+    copy(source, target)
+
+
+RUNS_FOLDER = "course-runs"
+
+
+def runs_folder() -> Path:
+    """Where runs confined without namespaces get their private folders (root's, 0711: others
+    may pass through to the folder that is theirs, not list it)."""
+    folder = uid_lock_folder().parent / RUNS_FOLDER
+    folder.mkdir(mode=0o711, exist_ok=True)
+    info = folder.lstat()
+    if info.st_uid != os.geteuid() or stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise ConfinementError(f"{folder} is not ours; remove it")
+    os.chmod(folder, 0o711)
+    return folder
+
+
+def run_folder(uid: int) -> Path:
+    """The private folder of the run confined as ``uid`` without namespaces."""
+    return runs_folder() / str(uid)
+
+
+def _enter_own_uid(confinement: Confinement, uid: int, learner_dir: Path) -> dict[str, Path]:
+    """Rung (b): no namespace, still a uid of its own. A private folder (root's, 0711) holding
+    ``work`` (a copy of the submission, the uid's, 0700), ``tmp`` (its temp folder and home,
+    0700) and ``content`` (the checks and the starter the checks compare with; root's, readable);
+    interpreter folders only root can pass through stay reachable through descriptors opened
+    now. The originals and the solutions are closed to the uid by the runner (:func:`shielded`)."""
+    private = run_folder(uid)
+    if private.exists() or private.is_symlink():
+        shutil.rmtree(private)
+    os.mkdir(private, 0o711)
+    work, tmp = private / "work", private / "tmp"
+    copy_submission(learner_dir, work, uid)
+    os.mkdir(tmp, 0o700)
+    os.chown(tmp, uid, uid)
+    changes: dict[str, Path] = {"learner_dir": work}
+    for revealed in confinement.reveal:
+        checks = Path(revealed)
+        exercise = checks.parent
+        copy = private / "content" / "exercises" / exercise.parent.name / exercise.name
+        copy.mkdir(parents=True, mode=0o755)
+        for folder in (private / "content", private / "content" / "exercises", copy.parent, copy):
+            os.chmod(folder, 0o755)
+        for name in ("checks.py", "exercise.toml"):
+            if (exercise / name).is_file():
+                shutil.copyfile(exercise / name, copy / name, follow_symlinks=False)
+                os.chmod(copy / name, 0o644)
+        if (exercise / "starter").is_dir() and not (exercise / "starter").is_symlink():
+            copy_submission(exercise / "starter", copy / "starter", None)
+        changes["checks_file"] = copy / checks.name
+    # a Python under a folder only root may enter (e.g. /root/.pyenv): its folders stay reachable
+    # through descriptors opened now (/proc/self/fd/N skips the folders above)
+    reachable = []
+    for entry in sys.path:
+        if entry and os.path.isdir(entry) and _blocked_ancestor(os.path.realpath(entry)):
+            reachable.append(f"/proc/self/fd/{os.open(entry, os.O_RDONLY | os.O_DIRECTORY)}")
+        else:
+            reachable.append(entry)
+    _become(uid)
+    _prctl(_PR_SET_DUMPABLE, 1)  # its own /proc/self/fd (a uid change made it root's)
+    sys.path[:] = reachable
+    sys.path_importer_cache.clear()
+    os.environ.update({"HOME": str(tmp), "TMPDIR": str(tmp)})
+    tempfile.tempdir = None
+    os.chdir(work)
+    return changes
 
 
 _WRITABLE_KINDS = {
@@ -392,17 +623,178 @@ def slot_uid(slot: int) -> int:
     return FIRST_UID + slot % UID_SLOTS
 
 
+SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")
+"""Folders every uid may write in: what a run confined without namespaces leaves there is removed."""
+
+
+def clean_uid(uid: int) -> None:
+    """After :func:`kill_uid`: remove the private folder of a run confined without namespaces
+    and what its uid left at the top of the shared temp folders (never following a link)."""
+    with contextlib.suppress(OSError, ConfinementError):
+        private = runs_folder() / str(uid)
+        if private.is_dir() and not private.is_symlink():
+            shutil.rmtree(private, ignore_errors=True)
+    for folder in SHARED_TEMP:
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    info = entry.stat(follow_symlinks=False)
+                    if info.st_uid != uid:
+                        continue
+                    if stat.S_ISDIR(info.st_mode):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)
+
+
+# -- closing what a uid of its own must not read (rung (b): no namespace to hide it) -------------
+
+_SHIELDS = "shielded.json"
+
+
+def _shield_registry(change) -> None:
+    """Apply ``change(records)`` to the machine's record of shielded folders, under its lock:
+    ``{path: {"mode": original mode, "holders": [pid, ...]}}``."""
+    import fcntl
+
+    folder = uid_lock_folder()
+    with open(folder / (_SHIELDS + ".lock"), "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = folder / _SHIELDS
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            records = {}
+        change(records)
+        scratch = folder / (_SHIELDS + ".new")
+        scratch.write_text(json.dumps(records), encoding="utf-8")
+        os.replace(scratch, path)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _release_shields(records: dict, leaving: int | None) -> None:
+    """Drop ``leaving`` and dead runs from the holders; give a folder nobody holds its mode back."""
+    for path, record in list(records.items()):
+        record["holders"] = [pid for pid in record["holders"] if pid != leaving and _process_alive(pid)]
+        if record["holders"]:
+            continue
+        with contextlib.suppress(OSError):
+            info = os.lstat(path)
+            if stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == record["mode"] & ~0o007:
+                os.chmod(path, record["mode"])
+        del records[path]
+
+
+@contextlib.contextmanager
+def shielded(paths):
+    """While the block runs, folders of ``paths`` are closed to other users (their "other"
+    permission bits cleared: a run's uid has no group of theirs, so nothing under them is
+    reachable to it), then given their modes back. Shared by concurrent runs of the machine (the
+    last one out restores); a run that died is restored by the next one. Links, ``/`` and sticky
+    folders (``/tmp``) are never touched."""
+    me = os.getpid()
+    targets = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            real = os.path.realpath(path)
+            info = os.lstat(real)
+            if real != "/" and stat.S_ISDIR(info.st_mode) and not info.st_mode & stat.S_ISVTX:
+                targets.append(real)
+
+    def close(records: dict) -> None:
+        _release_shields(records, None)  # what dead runs left
+        for path in targets:
+            if path in records:
+                records[path]["holders"].append(me)
+                continue
+            mode = stat.S_IMODE(os.lstat(path).st_mode)
+            if mode & 0o007:
+                os.chmod(path, mode & ~0o007)
+                records[path] = {"mode": mode, "holders": [me]}
+
+    _shield_registry(close)
+    try:
+        yield
+    finally:
+        _shield_registry(lambda records: _release_shields(records, me))
+
+
+# -- the processes above the learner's cannot be stopped or traced by it -------------------------
+
+_PR_SET_SECCOMP = 22
+_SECCOMP_RET_ALLOW = 0x7FFF0000
+_SECCOMP_RET_ERRNO = 0x00050000
+_EPERM = 1
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_SIGNAL_CALLS = {
+    # (name: (x86_64 number, aarch64 number, index of the signal argument))
+    "kill": (62, 129, 1),
+    "tkill": (200, 130, 1),
+    "tgkill": (234, 131, 2),
+    "rt_sigqueueinfo": (129, 138, 1),
+    "rt_tgsigqueueinfo": (297, 240, 2),
+    "pidfd_send_signal": (424, 424, 1),
+}
+_PTRACE = {"x86_64": 101, "aarch64": 117}
+STOPPING_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+
+
+def deny_stopping() -> bool:
+    """In the process about to run learner code (Linux, x86-64 or arm64): a seccomp filter, kept
+    by everything it starts, refuses (EPERM) sending a stopping signal (SIGSTOP, SIGTSTP,
+    SIGTTIN, SIGTTOU) to any process, and ``ptrace``: learner code cannot freeze the runner or
+    the worker above it (same user on a student's machine), so every deadline holds. True if
+    it took effect."""
+    machine = os.uname().machine if LINUX else ""
+    libc = _libc()
+    if machine not in _AUDIT_ARCH or libc is None:
+        return False
+    arch = 0 if machine == "x86_64" else 1
+
+    def statement(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+        return struct.pack("HBBI", code, jt, jf, k & 0xFFFFFFFF)
+
+    ld_w_abs, jeq_k, ret_k = 0x20, 0x15, 0x06
+    deny = _SECCOMP_RET_ERRNO | _EPERM
+    program = [statement(ld_w_abs, 4), statement(jeq_k, _AUDIT_ARCH[machine], 1, 0), statement(ret_k, _SECCOMP_RET_ALLOW)]
+    program += [statement(ld_w_abs, 0), statement(jeq_k, _PTRACE[machine], 0, 1), statement(ret_k, deny)]
+    if machine == "x86_64":  # the x32 numbers of the same calls
+        program += [statement(0x35, 0x40000000, 0, 1), statement(ret_k, deny)]
+    for numbers in _SIGNAL_CALLS.values():
+        number, argument = numbers[arch], numbers[2]
+        # seccomp_data: nr (0), arch (4), instruction_pointer (8), args[6] (16 + 8 * i; low half first)
+        block = [statement(ld_w_abs, 16 + 8 * argument)]
+        for index, sig in enumerate(STOPPING_SIGNALS):
+            block.append(statement(jeq_k, int(sig), len(STOPPING_SIGNALS) - index, 0))
+        block.append(statement(ret_k, _SECCOMP_RET_ALLOW))
+        block.append(statement(ret_k, deny))
+        program += [statement(ld_w_abs, 0), statement(jeq_k, number, 0, len(block))] + block
+    program.append(statement(ret_k, _SECCOMP_RET_ALLOW))
+    code = b"".join(program)
+    buffer = ctypes.create_string_buffer(code)
+
+    class _Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = _Program(len(program), ctypes.cast(buffer, ctypes.c_void_p))
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    return libc.prctl(_PR_SET_SECCOMP, 2, ctypes.byref(fprog), 0, 0) == 0
+
+
 def confinement_summary(confinement: Confinement | None) -> str:
-    """One line for ``course grade``: what separates the submissions on this run."""
-    if confinement is not None:
-        return (
-            "each submission runs as a uid of its own in a private mount namespace (read-only system, "
-            "private /tmp, the others' folders hidden), with hard limits; every database is sealed to its own role"
-        )
-    why = "not running as root" if LINUX else f"not available on {sys.platform}"
-    return (
-        f"submissions are NOT separated at the OS level ({why}): they run as your user and could read your "
-        "files or signal this run. Databases are still sealed per submission, limits are hard and no process "
-        "running student code gets a secret. For hostile submissions grade as root in a container or CI job "
-        "(see docs/security.md)"
-    )
+    """One line for ``course grade`` (its first): what separates the submissions on this run."""
+    if confinement is None:
+        found = isolation()
+        return (found if found.level == NONE else Isolation(NONE, "not confined")).line()
+    if confinement.namespaces:
+        return Isolation(NAMESPACES, "").line()
+    return Isolation(OWN_UID, isolation().why or "not asked for").line()

@@ -27,14 +27,19 @@ Protocol: one ``SOCK_SEQPACKET`` unix socket; each message is JSON.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gc
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from checker.process import sandbox
 
@@ -111,8 +116,19 @@ def _read_secret(fd: int) -> dict:
     return json.loads(b"".join(chunks) or b"{}")
 
 
-def _child(message: dict, fds: list[int], control, uid: int | None, engines: dict | None = None) -> None:
-    """In the forked child: become a process group, wire stdio, confine, run the job of ``message``."""
+def _private_temp(folder: Path) -> None:
+    """The run's own temp folder (and nothing else's): removed by the worker when the run ends."""
+    with contextlib.suppress(OSError):
+        os.mkdir(folder, 0o700)
+        os.environ["TMPDIR"] = str(folder)
+        tempfile.tempdir = None
+
+
+def _child(
+    message: dict, fds: list[int], control, uid: int | None, engines: dict | None = None, private_tmp: Path | None = None
+) -> None:
+    """In the forked child: become a process group, wire stdio, confine (or give it a temp folder
+    of its own), deny it stopping others, run the job of ``message``."""
     results, output, secret_fd = fds
     if control is not None:
         control.close()
@@ -140,7 +156,7 @@ def _child(message: dict, fds: list[int], control, uid: int | None, engines: dic
                 harness.refuse(results, secret, "the run could not be confined (its worker gives out no uids), so it did not run")
                 return
             try:
-                sandbox.enter(confinement, uid, job.learner_dir)
+                job = dataclasses.replace(job, **sandbox.enter(confinement, uid, job.learner_dir))
             except (OSError, sandbox.ConfinementError) as error:
                 harness.refuse(
                     results,
@@ -149,6 +165,9 @@ def _child(message: dict, fds: list[int], control, uid: int | None, engines: dic
                     "fix: grade as root on Linux (a CI job or a container), see docs/security.md",
                 )
                 return
+        elif private_tmp is not None:
+            _private_temp(private_tmp)
+        sandbox.deny_stopping()  # learner code cannot freeze the worker or the runner above it
         harness.run_job(job, secret, results, engines, confined=confinement is not None)
     finally:
         try:
@@ -209,6 +228,7 @@ class _Uids:
         if taken is not None:
             uid, lock = taken
             sandbox.kill_uid(uid)
+            sandbox.clean_uid(uid)
             os.close(lock)
 
 
@@ -220,6 +240,11 @@ class _Worker:
         self.uids = _Uids()
         self.confining = confining and sandbox.can_confine()
         """Only a worker for confined runs (class grading as root) gives its children uids."""
+        self.temp = Path(tempfile.mkdtemp(prefix="course-runs-"))
+        """The runs' own temp folders (``<pid>``, 0700), each removed when its run ends."""
+
+    def temp_of(self, pid: int) -> Path:
+        return self.temp / str(pid)
 
     def known(self) -> set[int]:
         return self.started | {p.pid for p in self.prepared.values()}
@@ -235,6 +260,7 @@ class _Worker:
             if pid == 0:
                 return
             self.uids.release(pid)
+            shutil.rmtree(self.temp_of(pid), ignore_errors=True)
             if pid in self.started:
                 self.started.discard(pid)
                 code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
@@ -284,7 +310,7 @@ class _Worker:
             pid, uid = self.fork()
             if pid == 0:
                 _forget(self.prepared.values())
-                _child(message, fds, self.control, uid)
+                _child(message, fds, self.control, uid, private_tmp=self.temp_of(os.getpid()))
         for fd in fds:
             os.close(fd)
         self.started.add(pid)
@@ -301,7 +327,7 @@ class _Prepared:
         if self.pid == 0:
             ours.close()
             _forget(others)
-            _prepared_child(secret_fd, theirs, worker.control, uid)
+            _prepared_child(secret_fd, theirs, worker.control, uid, worker.temp_of(os.getpid()))
         os.close(secret_fd)
         theirs.close()
         self.socket = ours
@@ -332,7 +358,7 @@ def _forget(prepared) -> None:
         other.socket.close()
 
 
-def _prepared_child(secret_fd: int, channel, control, uid: int | None) -> None:
+def _prepared_child(secret_fd: int, channel, control, uid: int | None, private_tmp: Path) -> None:
     """Connect now, then wait for the run (or for the worker to give up on us)."""
     control.close()
     os.setsid()
@@ -354,7 +380,7 @@ def _prepared_child(secret_fd: int, channel, control, uid: int | None) -> None:
     if not data or len(fds) != 3:
         os._exit(0)
     channel.close()
-    _child(json.loads(data), fds, None, uid, engines)
+    _child(json.loads(data), fds, None, uid, engines, private_tmp)
 
 
 def serve(control_fd: int, *, cold: bool = False, confining: bool = False) -> None:
@@ -417,6 +443,7 @@ def _shutdown(worker: _Worker) -> None:
         worker.uids.release(pid)
     for pid in list(worker.uids.by_pid):
         worker.uids.release(pid)
+    shutil.rmtree(worker.temp, ignore_errors=True)
 
 
 if __name__ == "__main__":
