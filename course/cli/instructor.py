@@ -116,10 +116,25 @@ def new_module(module_id: str, path: Path) -> None:
 
 
 def _class_report_options(command):
-    """--report and --anonymise: the same for a run and for a merge of its shards."""
-    command = click.option("--anonymise", is_flag=True, help="Students by stable pseudonym in the summary and the reports.")(
-        command
-    )
+    """--report, --csv and --anonymise: the same for a run and for a merge of its shards."""
+    command = click.option(
+        "--anonymise",
+        is_flag=True,
+        help="Students by stable pseudonym in the summary and the reports (see README: what it does not promise).",
+    )(command)
+    command = click.option(
+        "--csv-id",
+        type=click.Choice(["SIS Login ID", "SIS User ID", "ID"]),
+        default="SIS Login ID",
+        show_default=True,
+        help="The grade sheet's column the students' folder names fill (what your LMS matches them on).",
+    )(command)
+    command = click.option(
+        "--csv",
+        "csv_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write the grade sheet here: one row per student, points in total and per exercise (Canvas/Moodle CSV import).",
+    )(command)
     return click.option(
         "--report",
         "report_path",
@@ -159,7 +174,14 @@ class _GradeCommand(click.Command):
     type=click.Path(dir_okay=False, path_type=Path),
     help="JSON Lines file each result is written to as it arrives [default: next to --json, else ./grade-results.jsonl].",
 )
-@click.option("--resume", is_flag=True, help="Continue the run of --results: grade only what it does not hold yet.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run of --results: grade only what it does not hold yet "
+    "[default when the file holds only these submissions' results].",
+)
+@click.option("--fresh", is_flag=True, help="Start over: replace the results file of an earlier run.")
+@click.option("--starter-baseline", "baseline_path", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
 @click.option("--shard", metavar="K/N", help="Grade only the K-th of N shares of the submissions (by student; for a CI matrix).")
 @_class_report_options
 @click.pass_obj
@@ -173,17 +195,23 @@ def grade(
     only: tuple[str, ...],
     results_path: Path | None,
     resume: bool,
+    fresh: bool,
+    baseline_path: Path | None,
     shard: str | None,
     report_path: Path | None,
+    csv_path: Path | None,
+    csv_id: str,
     anonymise: bool,
 ) -> None:
     """Instructors: grade many student workspaces, each in its own database and role.
 
-    Results are written to a JSON Lines file as they arrive; a run that was stopped or killed
-    is continued with the same command plus --resume."""
+    Points: each check is worth its [weights] entry in exercise.toml (default 1); the checks
+    the untouched starter passes are worth 0 (the starters are graded once, then cached).
+    Results are written to a JSON Lines file as they arrive; run the same command again to
+    continue a run that was stopped (only what changed is graded again)."""
     from checker.process.launch import class_confinement
     from checker.process.sandbox import confinement_summary
-    from course.grading.classgrade import ResultsLog, default_results_path, grade_workspaces
+    from course.grading.classgrade import ResultsLog, default_results_path, fingerprint, grade_workspaces, untouched_in
     from course.grading.session import GradingSession
     from course.postgres.base import BackendError
     from course.postgres.session import open_session
@@ -197,9 +225,13 @@ def grade(
         click.echo(f"course grade: shard {index}/{count}: {len(chosen)} of {len(workspaces)} submission(s)", err=True)
         workspaces = tuple(chosen)
     results_path = results_path or default_results_path(json_path)
-    for option, report in (("--json", json_path), ("--junit", junit_path), ("--report", report_path)):
+    for option, report in (("--json", json_path), ("--junit", junit_path), ("--report", report_path), ("--csv", csv_path)):
         if report is not None and report.resolve() == results_path.resolve():
             raise Fatal(f"{option} and --results both name {report}; fix: give the results file another name")
+    from course.grading import points
+
+    worth = points.worth_for(exercises, {})  # a bad [weights] stops the run before anything is graded
+    resume = _resume_or_fresh(results_path, workspaces, resume, fresh)
     from course.render import RunProgress
 
     class ShownResults(ResultsLog):
@@ -225,11 +257,28 @@ def grade(
     except BackendError as error:
         log.close()
         raise Fatal(str(error)) from None
-    again = f"continue with the same command and --resume (results so far are in {results_path})"
+    again = f"continue with the same command (results so far are in {results_path})"
     try:
-        with grading, RunProgress("grading", max(0, pairs - len(log.finished))) as shown:
-            log.shown = shown
-            submissions = grade_workspaces(list(workspaces), exercises, grading.databases, grading.launcher, jobs, log=log)
+        with grading:
+            if baseline_path is not None:
+                baseline = points.read_baseline(baseline_path)
+            else:
+                from course.grading.session import job_for
+
+                baseline = points.starter_baseline(
+                    exercises,
+                    lambda exercise, folder: grading.grade(job_for(exercise, folder)),
+                    cache=locations.state_dir() / points.BASELINE_CACHE,
+                )
+            worth = points.worth_for(exercises, baseline)
+            log.worth = worth
+            log.starter_prints = {e.full_id: fingerprint(e.starter_dir, e) for e in exercises}
+            free = sum(1 for e in exercises for name in baseline.get(e.full_id, ()) if name in worth[e.full_id])
+            if free:
+                click.echo(f"course grade: {free} check(s) the untouched starters pass are worth 0 points", err=True)
+            with RunProgress("grading", max(0, pairs - len(log.finished))) as shown:
+                log.shown = shown
+                submissions = grade_workspaces(list(workspaces), exercises, grading.databases, grading.launcher, jobs, log=log)
     except BackendError as error:
         raise Fatal(f"{error}; then {again}") from None
     except KeyboardInterrupt:
@@ -242,29 +291,69 @@ def grade(
     _class_reports(
         submissions,
         exercises,
-        json_path,
-        junit_path,
-        report_path,
+        worth,
+        untouched_in([results_path]),
+        (json_path, junit_path, report_path, csv_path, csv_id),
         anonymise,
-        "pick a writable path, then rerun with --resume (nothing is graded again)",
+        "pick a writable path, then run the same command again (nothing is graded again)",
     )
 
 
-def _class_reports(submissions, exercises, json_path, junit_path, report_path, anonymise: bool, fix: str) -> None:
-    """The summary and the report files of a class run, then its exit code."""
-    from course.grading.classgrade import print_summary, write_reports
+def _resume_or_fresh(results_path: Path, workspaces, resume: bool, fresh: bool) -> bool:
+    """Whether this run continues the results file's earlier run. Continuing is always correct
+    (a submission or check that changed is graded again), so it is the default when the file
+    holds only results of the submissions given now (the same class, e.g. a run stopped
+    halfway); a file of other submissions is refused (never overwritten) unless --fresh."""
+    from course.grading.classgrade import earlier_workspaces
 
+    if resume and fresh:
+        raise Fatal("--resume and --fresh exclude each other; fix: drop one")
+    if resume or results_path.is_dir() or not results_path.exists():
+        return resume
+    earlier = earlier_workspaces(results_path)  # someone else's file: a one-line error, untouched
+    if not earlier:
+        return False
+    if fresh:
+        click.echo(f"course grade: --fresh: replacing {results_path} ({len(earlier)} submission(s) of an earlier run)", err=True)
+        results_path.unlink()
+        return False
+    given = {str(path.resolve()) for path in workspaces}
+    if earlier <= given:
+        click.echo(
+            f"course grade: {results_path} holds an earlier run of these submissions: continuing it "
+            "(what changed since is graded again; --fresh starts over)",
+            err=True,
+        )
+        return True
+    others = len(earlier - given)
+    raise Fatal(
+        f"{results_path} already holds results of an earlier run ({others} submission(s) not given now); "
+        "fix: add --resume to continue that run, --fresh to replace it, or pick another file with --results"
+    )
+
+
+def _class_reports(submissions, exercises, worth, untouched, paths, anonymise: bool, fix: str) -> None:
+    """The summary and the report files of a class run, then its exit code (``untouched``: the
+    (workspace, exercise) pairs not attempted)."""
+    from course.grading.classgrade import print_summary, to_csv, write_reports
+
+    json_path, junit_path, report_path, csv_path, csv_id = paths
+    attempted = [{r.exercise for r in s.results if (str(s.workspace), r.exercise) not in untouched} for s in submissions]
     if anonymise:
         from course.grading.report import anonymise as pseudonymise
 
         submissions = pseudonymise(submissions)
-    print_summary(submissions, exercises)
+    print_summary(submissions, exercises, worth)
+    ids = [e if isinstance(e, str) else e.full_id for e in exercises]
     try:
-        write_reports(submissions, json_path, junit_path)
+        write_reports(submissions, json_path, junit_path, worth)
+        if csv_path is not None:
+            title = "course" if len(ids) != 1 else ids[0].rsplit("/", 1)[-1]
+            csv_path.write_text(to_csv(submissions, worth, ids, title, csv_id), encoding="utf-8")
         if report_path is not None:
             from course.grading.report import write as write_report
 
-            write_report(submissions, report_path)
+            write_report(submissions, report_path, worth, attempted)
     except OSError as error:
         raise Fatal(f"cannot write a report ({error}); fix: {fix}") from None
     sys.exit(0 if all(r.passed for s in submissions for r in s.results) else EXIT_FAILED)
@@ -285,12 +374,15 @@ def grade_merge(
     json_path: Path | None,
     junit_path: Path | None,
     report_path: Path | None,
+    csv_path: Path | None,
+    csv_id: str,
     anonymise: bool,
 ) -> None:
     """Join the results files (JSON Lines) of `course grade --shard K/N` runs into one set of reports.
 
-    The JSON and JUnit XML are those one unsharded run would write (timings and graded_at aside)."""
-    from course.grading.classgrade import merge_parts
+    The JSON, JUnit XML and CSV are those one unsharded run would write (timings and graded_at
+    aside): the points are those the runs recorded."""
+    from course.grading.classgrade import merge_parts, untouched_in, worth_in
 
     order = [e.full_id for m in obj.modules for e in m.exercises]
     submissions = merge_parts(list(parts), order)
@@ -299,12 +391,25 @@ def grade_merge(
             "the parts hold no results; fix: merge the results files (--results) of `course grade --shard K/N` runs that graded"
         )
     click.echo(f"course grade merge: {len(submissions)} submission(s) from {len(parts)} part(s)", err=True)
+    exercises = [r.exercise for r in submissions[0].results]
+    worth = worth_in(list(parts))
+    unknown = [e for e in exercises if e not in worth]
+    if unknown:  # results files written before points were recorded: weights, no starter baseline
+        from course.grading import points
+
+        content = {e.full_id: e for m in obj.modules for e in m.exercises}
+        worth.update(points.worth_for([content[e] for e in unknown if e in content], {}))
+        click.echo(
+            f"course grade merge: {len(unknown)} exercise(s) carry no points in these parts: "
+            "their checks count at their weights (starter-passed checks are not zeroed)",
+            err=True,
+        )
     _class_reports(
         submissions,
-        [r.exercise for r in submissions[0].results],
-        json_path,
-        junit_path,
-        report_path,
+        exercises,
+        worth,
+        untouched_in(list(parts)),
+        (json_path, junit_path, report_path, csv_path, csv_id),
         anonymise,
         "pick a writable path and merge again",
     )

@@ -32,6 +32,7 @@ except ImportError:  # Windows: no advisory locks
 from checker.results import CheckResult, ExerciseResult
 from course.content.model import Exercise
 from course.errors import CourseError
+from course.grading.points import Worth
 
 RESULTS_NAME = "grade-results.jsonl"
 """The results file when neither ``--results`` nor ``--json`` names one (in the current folder)."""
@@ -127,6 +128,10 @@ class ResultsLog:
     def __init__(self, path: Path, *, resume: bool):
         self.path = path
         self.resumed = 0
+        self.worth: dict[str, dict[str, float]] = {}
+        """What each check is worth (``course.grading.points``), written on each line: a merge computes the same points."""
+        self.starter_prints: dict[str, str] = {}
+        """Each exercise's starter fingerprint: a line whose folder is the untouched starter says so (not attempted)."""
         self._lock = threading.Lock()
         if path.is_dir():
             raise ResultsFileError(f"the results file {path} is a folder; fix: name a file with --results")
@@ -175,7 +180,9 @@ class ResultsLog:
             "exercise": exercise.full_id,
             "fingerprint": digest,
             "graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "result": result.to_json(),
+            "result": result.to_wire(),  # each statement's SQL once
+            **({"worth": self.worth[exercise.full_id]} if exercise.full_id in self.worth else {}),
+            **({"untouched": True} if digest in (MISSING, self.starter_prints.get(exercise.full_id)) else {}),
         }
         line = json.dumps(record).encode() + b"\n"
         with self._lock:
@@ -324,27 +331,49 @@ def grade_workspaces(
     return submissions
 
 
-def to_json(submissions: list[Submission]) -> dict:
-    return {
-        "graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "students": [
+def to_json(submissions: list[Submission], worth: Worth | None = None) -> dict:
+    """The class JSON: per student their points (``course.grading.points``) and results, each
+    result with its points and each check with what it is worth and scored; SQL once per
+    statement (``statements``), not repeated as ``sql``."""
+    from course.grading.points import check_points, grade_of
+
+    worth = worth or {}
+    students = []
+    for s in submissions:
+        grade = grade_of(s.results, worth)
+        results = []
+        for r in s.results:
+            data = r.to_wire()
+            points, most = grade.exercises[r.exercise]
+            data["points"], data["max_points"] = round(points, 4), round(most, 4)
+            mine = worth.get(r.exercise, {})
+            for check in data["checks"]:
+                check["points"] = 0.0 if r.tampered else check_points(check["name"], check["status"], mine)
+                check["max_points"] = mine.get(check["name"], 0.0)
+            results.append(data)
+        students.append(
             {
                 "student": s.name,
                 "workspace": str(s.workspace),
+                "points": round(grade.points, 4),
+                "max_points": round(grade.max, 4),
                 "passed": sum(1 for r in s.results if r.passed),
                 "total": len(s.results),
                 "tampered": [r.exercise for r in s.results if r.tampered],
-                "results": [r.to_json() for r in s.results],
+                "results": results,
             }
-            for s in submissions
-        ],
-    }
+        )
+    return {"graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "students": students}
 
 
-def to_junit(submissions: list[Submission]) -> str:
-    """JUnit XML: a testsuite per student, a testcase per exercise (classname = student)."""
+def to_junit(submissions: list[Submission], worth: Worth | None = None) -> str:
+    """JUnit XML: a testsuite per student, a testcase per exercise (classname = student), each
+    with ``points`` and ``max_points`` properties."""
+    from course.grading.points import grade_of
+
     suites = ET.Element("testsuites", name="course")
     for submission in submissions:
+        grade = grade_of(submission.results, worth or {})
         failures = sum(1 for r in submission.results if r.status == "fail")
         errors = sum(1 for r in submission.results if r.status == "error")
         suite = ET.SubElement(
@@ -356,10 +385,12 @@ def to_junit(submissions: list[Submission]) -> str:
             errors=str(errors),
             time=f"{sum(r.duration_s for r in submission.results):.3f}",
         )
+        _points_properties(suite, grade.points, grade.max)
         for result in submission.results:
             case = ET.SubElement(
                 suite, "testcase", classname=submission.name, name=result.exercise, time=f"{result.duration_s:.3f}"
             )
+            _points_properties(case, *grade.exercises[result.exercise])
             if result.status != "pass":
                 bad = [c for c in result.checks if c.status != "pass"]
                 summary = "; ".join(c.name for c in bad)
@@ -374,37 +405,105 @@ def to_junit(submissions: list[Submission]) -> str:
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def print_summary(submissions: list[Submission], exercises: list[Exercise | str]) -> None:
-    """The student × exercise table (``exercises``: Exercises or full ids)."""
+def _points_properties(element: ET.Element, points: float, most: float) -> None:
+    from course.grading.points import fmt
+
+    properties = ET.SubElement(element, "properties")
+    ET.SubElement(properties, "property", name="points", value=fmt(points))
+    ET.SubElement(properties, "property", name="max_points", value=fmt(most))
+
+
+LEGEND = "✓ passes  ✗ a check fails  ! error (did not run, or timed out)  ⚠ tampered"
+
+
+def print_summary(submissions: list[Submission], exercises: list[Exercise | str], worth: Worth | None = None) -> None:
+    """The student × exercise table (``exercises``: Exercises or full ids): one column per
+    exercise under its shortest unique label, the points, a legend; names are never cut
+    (they wrap when the terminal is narrow)."""
     from rich.console import Console
     from rich.table import Table
 
+    from course.grading.points import fmt, grade_of, short_labels
+
     marks = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[yellow]![/]"}
     table = Table(title="course grade", title_justify="left")
-    table.add_column("student")
+    widest = max((len(s.name) for s in submissions), default=7)
+    table.add_column("student", overflow="fold", min_width=min(max(widest, 7), 40))
     ids = [exercise if isinstance(exercise, str) else exercise.full_id for exercise in exercises]
+    labels = short_labels(ids)
     for full_id in ids:
-        table.add_column(full_id.rsplit("/", 1)[-1].split("-", 1)[0], justify="center")
-    table.add_column("passed", justify="right")
+        table.add_column(labels[full_id], justify="center", overflow="fold")
+    table.add_column("passed", justify="right", no_wrap=True)
+    if worth is not None:
+        table.add_column("points", justify="right", no_wrap=True)
     flagged = []
     for submission in submissions:
         by_id = {r.exercise: r for r in submission.results}
         row = ["[bold red]⚠[/]" if by_id[e].tampered else marks[by_id[e].status] for e in ids]
-        table.add_row(submission.name, *row, f"{sum(1 for r in submission.results if r.passed)}/{len(exercises)}")
+        cells = [f"{sum(1 for r in submission.results if r.passed)}/{len(exercises)}"]
+        if worth is not None:
+            grade = grade_of(submission.results, worth)
+            cells.append(f"{fmt(grade.points)}/{fmt(grade.max)}")
+        table.add_row(submission.name, *row, *cells)
         flagged += [f"{submission.name} {r.exercise}: {r.tampered}" for r in submission.results if r.tampered]
     console = Console(highlight=False)
     console.print(table)
+    console.print(LEGEND, markup=False)
+    console.print("columns: " + ", ".join(f"{labels[e]} = {e.rsplit('/', 1)[-1]}" for e in ids if labels[e] != e), markup=False)
     if flagged:
         console.print("[bold red]⚠ the report of these runs was tampered with (graded as error; look at the code):[/]")
         for line in flagged:
             console.print(f"  {line}", markup=False)
 
 
-def write_reports(submissions: list[Submission], json_path: Path | None, junit_path: Path | None) -> None:
+def to_csv(submissions: list[Submission], worth: Worth, exercises: list[str], title: str, id_column: str) -> str:
+    """The grade sheet an LMS imports (``course.grading.points.sheet_rows``)."""
+    import csv
+    import io
+
+    from course.grading.points import grade_of, sheet_rows
+
+    rows = sheet_rows(((s.name, grade_of(s.results, worth)) for s in submissions), exercises, title, id_column)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue()
+
+
+def write_reports(
+    submissions: list[Submission], json_path: Path | None, junit_path: Path | None, worth: Worth | None = None
+) -> None:
     if json_path:
-        json_path.write_text(json.dumps(to_json(submissions), indent=2), encoding="utf-8")
+        json_path.write_text(json.dumps(to_json(submissions, worth), separators=(",", ":")), encoding="utf-8")
     if junit_path:
-        junit_path.write_text(to_junit(submissions), encoding="utf-8")
+        junit_path.write_text(to_junit(submissions, worth), encoding="utf-8")
+
+
+def worth_in(paths: list[Path]) -> Worth:
+    """What each check was worth in the runs that wrote these results files (their lines carry
+    it): the same points in a merge as in the runs."""
+    worth: Worth = {}
+    for path in paths:
+        records, _ = _read(path)
+        for record in records:
+            if isinstance(record.get("worth"), dict):
+                worth[record["exercise"]] = {str(k): float(v) for k, v in record["worth"].items()}
+    return worth
+
+
+def untouched_in(paths: list[Path]) -> set[tuple[str, str]]:
+    """The (workspace, exercise) pairs whose folder was the untouched starter, or missing: not attempted."""
+    found = set()
+    for path in paths:
+        records, _ = _read(path)
+        latest = {(r["workspace"], r["exercise"]): r for r in records}
+        found |= {key for key, record in latest.items() if record.get("untouched")}
+    return found
+
+
+def earlier_workspaces(path: Path) -> set[str]:
+    """The submissions a results file holds results of (empty: no file, or an empty one)."""
+    records, _ = _read(path)
+    return {record["workspace"] for record in records}
 
 
 # Sharded class grading: N jobs (a CI matrix) each grade a deterministic 1/N of the submissions

@@ -72,7 +72,7 @@ def test_the_class_report_and_its_anonymised_copy(tmp_path):
     for name in STUDENTS:
         assert name in page
     assert "Pass rate per exercise" in page and "Most common failing checks" in page
-    assert "href='#student-1'" in page and "id='student-1'" in page  # a row links to the details
+    assert "href='#s1'" in page and "id='s1'" in page  # a row links to the details
 
     lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
     assert any(marker in json.dumps(line) for line in lines if line["student"] == "ada")
