@@ -34,13 +34,17 @@ def workspace_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
 def state_dir() -> Path:
     """Where throwaway Postgres servers live (data directories, sockets, pid files).
 
-    ``COURSE_STATE_DIR`` overrides it. The default is per user in the temp directory: data here
-    is disposable by design, and a short path keeps unix socket names under their length limit.
+    ``COURSE_STATE_DIR`` overrides it. The default is per user in the temp directory (data here
+    is disposable by design): ``course-<uid>``, or ``course-<login name>`` where there are no
+    uids (Windows). Where its path is too long for a unix socket (macOS's ``$TMPDIR``), the
+    servers' sockets go to a short folder of their own (``embedded.socket_folder``).
     """
     override = os.environ.get("COURSE_STATE_DIR")
     if override:
         return Path(override).expanduser().resolve()
-    return Path(tempfile.gettempdir()) / f"course-{os.getuid()}"
+    from checker.process import platform
+
+    return Path(tempfile.gettempdir()) / f"course-{platform.user_tag()}"
 
 
 RAM_DIR = Path("/dev/shm")
@@ -66,7 +70,7 @@ def servers_dir() -> Path:
     if not platform.ram_folder():  # macOS, Windows, or the portable mode
         return on_disk
     tag = hashlib.sha256(str(state).encode()).hexdigest()[:10]
-    ram = RAM_DIR / f"course-{os.getuid()}-{tag}"
+    ram = RAM_DIR / f"course-{platform.user_tag()}-{tag}"
     if ram.is_dir():
         return ram
     if not (on_disk / "persistent").exists() and _room_in_ram():
@@ -75,8 +79,10 @@ def servers_dir() -> Path:
 
 
 def _room_in_ram() -> bool:
+    from checker.process import platform
+
     try:
-        stats = os.statvfs(RAM_DIR)
+        free = platform.disk_free(RAM_DIR)
     except OSError:
         return False
-    return os.access(RAM_DIR, os.W_OK) and stats.f_bavail * stats.f_frsize >= RAM_NEEDED
+    return os.access(RAM_DIR, os.W_OK) and free >= RAM_NEEDED

@@ -7,7 +7,8 @@ again (about a second each time). :func:`run_fresh` forks the grading process in
 every module that comes from the learner's folder before running the script, so the learner's
 code is imported anew while the libraries stay loaded: a few tens of milliseconds.
 
-Where ``fork`` is missing, a new interpreter runs the script (same result, slower).
+Where ``fork`` is missing or unsafe (Windows, macOS: ``platform.fork_is_safe``), a new
+interpreter runs the script (same result, slower).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ class Finished:
 def run_fresh(learner_dir: Path, script: str, args: list[str], timeout: float) -> Finished:
     """Run ``script`` as ``__main__`` with ``sys.argv[1:] == args``, in ``learner_dir``, in a process
     that imports the learner's modules anew."""
-    if not hasattr(os, "fork"):
+    from checker.process import platform
+
+    if not platform.fork_is_safe():
         return _in_new_interpreter(learner_dir, script, args, timeout)
     with tempfile.TemporaryFile() as errors:
         sys.stdout.flush()

@@ -60,7 +60,7 @@ class Child:
 
     def read(self, timeout: float) -> bytes | None:
         """The next bytes of the report: None when nothing came within ``timeout``, b"" at EOF."""
-        if self._reader is None and not platform.portable() and os.name == "posix":
+        if self._reader is None and platform.pipes_pollable():
             ready, _, _ = select.select([self.results_fd], [], [], timeout)
             return os.read(self.results_fd, 65536) if ready else None
         if self._reader is None:  # pipes cannot be polled everywhere: a thread reads instead
@@ -111,22 +111,8 @@ class _ThreadReader:
             return None
 
 
-def kill_tree(pid: int) -> None:
-    """Kill ``pid`` and all its descendants, without process groups (the portable way)."""
-    try:
-        import psutil
-    except ImportError:  # nothing better than the child itself
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
-        return
-    try:
-        root = psutil.Process(pid)
-        family = [*root.children(recursive=True), root]
-    except psutil.Error:
-        return
-    for process in family:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
+kill_tree = platform.kill_tree
+"""Kill ``pid`` and all its descendants, without process groups (the portable way)."""
 
 
 class Launcher(Protocol):
@@ -357,11 +343,7 @@ class SpawnLauncher:
             self._spares = [self._start() for _ in range(self.SPARES)]
 
     def _start(self) -> _Spare:
-        options: dict = {}
-        if sys.platform == "win32":
-            options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        else:
-            options["start_new_session"] = True
+        options = platform.detached()  # a Ctrl-C in the terminal reaches us, not the spare
         process = subprocess.Popen(
             python_command("checker.process.spawned", *(["--warm"] if self.warm else [])),
             stdin=subprocess.PIPE,

@@ -172,7 +172,8 @@ def _list(jobs: object) -> list:
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the terminal that started us is not for us
+    for interrupt in platform.interrupt_signals():  # a Ctrl-C (Ctrl-Break) in the terminal that started us is not for us
+        signal.signal(interrupt, signal.SIG_IGN)
     service = Service()
     signal.signal(signal.SIGTERM, lambda *_: service.stopping.set())
     print(f"course.grading.server: pid {os.getpid()} listening on {socket_path()}", flush=True)

@@ -185,7 +185,7 @@ def stop(timeout: float = 15.0) -> bool:
     while found is not None and _still(found) and time.monotonic() < deadline:
         time.sleep(0.02)
     if found is not None:
-        _signal(found, getattr(signal, "SIGKILL", signal.SIGTERM))  # a no-op unless it is still that same process
+        _signal(found, None)  # a hard kill, a no-op unless it is still that same process
     socket_path().unlink(missing_ok=True)
     pid_path().unlink(missing_ok=True)
     return True
@@ -260,21 +260,30 @@ def _still(found: tuple[int, dict | None]) -> bool:
     return _alive(pid) and (identity is None or _identity(pid) == identity)
 
 
-def _signal(found: tuple[int, dict | None], signum: int) -> None:
-    if _still(found):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(found[0], signum)
+def _signal(found: tuple[int, dict | None], signum: int | None) -> None:
+    """SIGTERM (``signum``), or a hard kill (None: SIGKILL; TerminateProcess on Windows)."""
+    from checker.process import platform
+
+    if not _still(found):
+        return
+    if signum is None or not platform.posix_processes():
+        platform.kill_hard(found[0])
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(found[0], signum)
 
 
 def _alive(pid: int) -> bool:
-    from course.postgres.embedded import process_alive
+    from checker.process import platform
 
-    return process_alive(pid)
+    return platform.process_alive(pid)
 
 
 def start() -> int:
     """Start the service in the background (the shared server must be running); its pid."""
     import subprocess
+
+    from checker.process import platform
 
     stop()
     locations.state_dir().mkdir(parents=True, exist_ok=True)
@@ -284,8 +293,8 @@ def start() -> int:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
             close_fds=True,
+            **platform.detached(),  # a Ctrl-C in this terminal is not for the service
         )
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:

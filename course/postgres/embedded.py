@@ -27,6 +27,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,7 +39,7 @@ PORT = 5432
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 UNPRIVILEGED_UID = 65534  # "nobody": Postgres refuses to run as root
-SOCKET_PATH_LIMIT = 100  # sun_path is 104-108 bytes depending on the OS
+SOCKET_PATH_LIMIT = platform.socket_path_limit()  # sun_path: 108 bytes on Linux, 104 on macOS
 
 # A throwaway server: durability off, small memory, nothing in the background.
 SERVER_SETTINGS = {
@@ -69,7 +70,12 @@ def _wheel_dir() -> Path:
 
 
 def _running_as_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
+    return platform.effective_uid() == 0
+
+
+def program(bindir: Path, name: str) -> Path:
+    """A Postgres program of ``bindir`` (``postgres.exe`` on Windows)."""
+    return bindir / (name + ".exe" if sys.platform == "win32" else name)
 
 
 def _reachable_by_others(path: Path) -> bool:
@@ -122,7 +128,7 @@ def _wheel_version(wheel: Path) -> str:
 def server_version() -> str:
     """``PostgreSQL 18.6`` — asked from the binary itself, without starting a server."""
     out = subprocess.run(
-        [str(bin_dir() / "postgres"), "--version"],
+        [str(program(bin_dir(), "postgres")), "--version"],
         capture_output=True,
         text=True,
         check=False,
@@ -184,7 +190,7 @@ def _template(bindir: Path) -> Path:
         data = scratch / "data"
         result = subprocess.run(
             [
-                str(bindir / "initdb"),
+                str(program(bindir, "initdb")),
                 "-D",
                 str(data),
                 "-U",
@@ -255,7 +261,7 @@ class EmbeddedServer:
     def describe(self) -> str:
         kind = "shared server of `course db start`" if self.persistent else "started for this session"
         where = (
-            f"on {self.admin.host}:{self.admin.port}" if not self.admin.host.startswith("/") else f"socket in {self.server_dir}"
+            f"on {self.admin.host}:{self.admin.port}" if not self.admin.host.startswith("/") else f"socket in {self.admin.host}"
         )
         return f"embedded {server_version()} ({kind}), {where}"
 
@@ -302,20 +308,37 @@ def _ready(data_dir: Path) -> bool:
     return len(lines) >= 8 and lines[7].strip() == "ready"
 
 
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie child of ours is reaped and counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours still "exists"; reap it so it does not count as running
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    return True
+process_alive = platform.process_alive
+"""Whether ``pid`` runs (a zombie child of ours is reaped and counts as gone): see ``platform``."""
+
+
+def socket_folder(server_dir: Path, port: int = PORT) -> Path:
+    """Where the server of ``server_dir`` puts its unix socket: its own folder, unless that makes
+    the socket's path longer than the OS allows (macOS's ``$TMPDIR`` is long); then a short
+    private folder named after it (``platform.short_private_folder``), the same for every
+    process that looks."""
+    if len(os.fsencode(server_dir / f".s.PGSQL.{port}")) <= SOCKET_PATH_LIMIT:
+        return server_dir
+    return platform.short_folder(str(server_dir))
+
+
+def _make_socket_folder(server_dir: Path, port: int) -> Path:
+    folder = socket_folder(server_dir, port)
+    if folder != server_dir:
+        try:
+            platform.make_private_folder(folder)
+        except OSError as error:
+            raise BackendError(
+                f"the socket path {server_dir / f'.s.PGSQL.{port}'} is too long for a unix socket, and no short folder "
+                f"could be made instead ({error}); fix: set COURSE_STATE_DIR to a shorter directory"
+            ) from None
+        if len(os.fsencode(folder / f".s.PGSQL.{port}")) > SOCKET_PATH_LIMIT:
+            raise BackendError(
+                f"the socket path {folder / f'.s.PGSQL.{port}'} is too long for a unix socket; "
+                "fix: set COURSE_STATE_DIR to a shorter directory"
+            )
+        _chown_tree(folder)
+    return folder
 
 
 def preflight() -> None:
@@ -337,16 +360,15 @@ def preflight() -> None:
     needs = [(servers, room)] + ([] if any(state.glob("template-*/PG_VERSION")) else [(state, room)])
     for folder, needed in needs:
         existing = next(p for p in (folder, *folder.parents) if p.exists())
-        stats = os.statvfs(existing)
-        free = stats.f_bavail * stats.f_frsize
+        free = platform.disk_free(existing)
         if free < needed:
             raise BackendError(
                 f"only {free >> 20} MB free in {existing}, and a throwaway Postgres needs about {needed >> 20} MB; "
                 "fix: free some space there, or export COURSE_STATE_DIR=<a folder on a disk with room>"
             )
     bindir = bin_dir()
-    for program in ("initdb", "postgres"):
-        path = bindir / program
+    for name in ("initdb", "postgres", *(["pg_ctl"] if platform.postgres_by_pg_ctl() else [])):
+        path = program(bindir, name)
         runnable = os.access(path, os.X_OK) and (not _running_as_root() or path.stat().st_mode & stat.S_IXOTH)
         if not runnable:
             raise BackendError(
@@ -371,18 +393,14 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     name = "persistent" if persistent else f"session-{os.getpid()}-{secrets.token_hex(3)}"
     _ensure_state_dir()
     server_dir = locations.servers_dir() / name
-    tcp_only = not platform.unix_sockets()  # macOS/Windows-like: the portable way
+    tcp_only = not platform.unix_sockets()  # Windows, or the portable mode
     port = _free_port() if isolate or tcp_only else PORT
-    socket_path = server_dir / f".s.PGSQL.{port}"
-    if not tcp_only and len(str(socket_path)) > SOCKET_PATH_LIMIT:
-        raise BackendError(
-            f"the socket path {socket_path} is too long for a unix socket; fix: set COURSE_STATE_DIR to a shorter directory"
-        )
     if persistent and server_dir.exists():
-        shutil.rmtree(server_dir)
+        stop(server_dir)
     server_dir.mkdir(parents=True, mode=0o700)
+    sockets = None if tcp_only else _make_socket_folder(server_dir, port)
     shutil.copytree(template, server_dir / "data", symlinks=True)
-    (server_dir / "data").chmod(0o700)
+    platform.restrict(server_dir / "data", 0o700)
     # until the superuser has a password: only local connections, which the 0700 folder limits
     # to the server's owner (and root); no TCP at all
     (server_dir / "data" / "pg_hba.conf").write_text("local all all trust\n", encoding="utf-8")
@@ -395,44 +413,41 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
             "".join(line + "\n" for line in hba.splitlines() if line.startswith("host")), encoding="utf-8"
         )
 
-    socket_folder = "" if tcp_only else str(server_dir)
-    args = [str(bindir / "postgres"), "-D", str(server_dir / "data"), "-k", socket_folder, "-p", str(port)]
     settings = dict(SERVER_SETTINGS)
+    settings["port"] = str(port)
+    settings["unix_socket_directories"] = "" if sockets is None else str(sockets)
     if isolate or tcp_only:
         settings["listen_addresses"] = "127.0.0.1"
     if server_dir.is_relative_to(locations.RAM_DIR):
         # shared memory segments as files of the data directory (already in RAM): a killed
         # server leaves nothing behind in /dev/shm
         settings["dynamic_shared_memory_type"] = "mmap"
-    for key, value in settings.items():
-        args += ["-c", f"{key}={value}"]
-    log = open(server_dir / "server.log", "ab")
-    try:
-        process = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
-            **_run_as_server_user(),
-        )
-    finally:
-        log.close()
-    watchdog = None if persistent else _start_watchdog(process.pid, server_dir)
+    process = _launch(bindir, server_dir, settings)
+    pg_ctl = str(program(bindir, "pg_ctl")) if platform.postgres_by_pg_ctl() else None
+    watchdog = None if persistent else _start_watchdog(process.pid if pg_ctl is None else 0, server_dir, pg_ctl)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _ready(server_dir / "data"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            reason = _last_line((server_dir / "server.log").read_text(errors="replace", encoding="utf-8"))
-            process.kill()
+        failed = process.poll() not in (None, 0) if pg_ctl else process.poll() is not None
+        if failed or time.monotonic() > deadline:
+            log = (
+                (server_dir / "server.log").read_text(errors="replace", encoding="utf-8")
+                if (server_dir / "server.log").exists()
+                else ""
+            )
+            reason = _last_line(log + (process.stdout.read() if pg_ctl and process.stdout and failed else ""))
+            if pg_ctl is None:
+                process.kill()
             if watchdog is not None:
                 assert watchdog.stdin is not None  # _start_watchdog opens it with stdin=PIPE
                 watchdog.stdin.close()
-            shutil.rmtree(server_dir, ignore_errors=True)
+            stop(server_dir)
             raise BackendError(
                 f"the embedded Postgres did not start: {reason}; "
                 "fix: run `course doctor`, or use --backend url with an existing server"
             )
         time.sleep(0.01)
+    if pg_ctl is not None:  # pg_ctl -w says the server is up a little after we see it: it is reaped in the background
+        threading.Thread(target=process.wait, name="course-pg-ctl", daemon=True).start()
     server = EmbeddedServer(
         server_dir,
         owned=not persistent,
@@ -440,7 +455,7 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
         port=port,
         tcp=isolate or tcp_only,
         password=password,
-        host="127.0.0.1" if tcp_only else None,
+        host="127.0.0.1" if tcp_only else str(sockets),
     )
     if tcp_only:
         (server_dir / "port").write_text(str(port), encoding="utf-8")
@@ -449,6 +464,42 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     if persistent:
         _write_secret(shared_password_path(), server.admin.password or "")
     return server
+
+
+def _launch(bindir: Path, server_dir: Path, settings: dict[str, str]) -> subprocess.Popen:
+    """Start the postmaster of ``server_dir``: ``postgres`` as our child where POSIX signals stop
+    it; else through ``pg_ctl`` (Windows: ``postgres.exe`` refuses to run with an administrator's
+    token, which ``pg_ctl`` drops), with the settings in ``postgresql.conf`` (no command line
+    to quote) — the process returned is then ``pg_ctl``'s, which ends once the server is up."""
+    data = server_dir / "data"
+    if platform.postgres_by_pg_ctl():
+        with open(data / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write("\n# course: a throwaway server\n")
+            for key, value in settings.items():
+                conf.write(f"{key} = '{value.replace(chr(39), chr(39) * 2)}'\n")
+        return subprocess.Popen(
+            [str(program(bindir, "pg_ctl")), "start", "-D", str(data), "-l", str(server_dir / "server.log"), "-w", "-s"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            **platform.detached(),  # Ctrl-C reaches us, and we stop the server in order
+            **_run_as_server_user(),
+        )
+    args = [str(program(bindir, "postgres")), "-D", str(data)]
+    for key, value in settings.items():
+        args += ["-c", f"{key}={value}"]
+    with open(server_dir / "server.log", "ab") as log:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **platform.detached(),  # Ctrl-C reaches us, and we stop the server in order
+            **_run_as_server_user(),
+        )
 
 
 def _set_password_offline(bindir: Path, data: Path) -> str:
@@ -460,7 +511,17 @@ def _set_password_offline(bindir: Path, data: Path) -> str:
     sandbox.harden()  # this process now knows the superuser's password
     password = new_password()
     result = subprocess.run(
-        [str(bindir / "postgres"), "--single", "-D", str(data), "-c", "exit_on_error=true", "-c", "fsync=off", "postgres"],
+        [
+            str(program(bindir, "postgres")),
+            "--single",
+            "-D",
+            str(data),
+            "-c",
+            "exit_on_error=true",
+            "-c",
+            "fsync=off",
+            "postgres",
+        ],
         input=f"SET scram_iterations = 1;\nALTER ROLE postgres PASSWORD '{password}';\n",
         capture_output=True,
         text=True,
@@ -528,15 +589,18 @@ def _require_passwords(server: EmbeddedServer, isolate: bool = False) -> None:
     server.learner = server.admin
 
 
-def _start_watchdog(postmaster: int, server_dir: Path) -> subprocess.Popen:
-    """A tiny process that stops the server once our end of its pipe closes, however we die."""
+def _start_watchdog(postmaster: int, server_dir: Path, pg_ctl: str | None = None) -> subprocess.Popen:
+    """A tiny process that stops the server once our end of its pipe closes, however we die
+    (``pg_ctl``: stopped through it, the postmaster's pid read from its pid file then)."""
+    sockets = socket_folder(server_dir)
+    extra = (["--pg-ctl", pg_ctl] if pg_ctl else []) + (["--sockets", str(sockets)] if sockets != server_dir else [])
     return subprocess.Popen(
-        [sys.executable, "-P", "-m", "course.postgres.watchdog", str(postmaster), str(server_dir)],
+        [sys.executable, "-P", "-m", "course.postgres.watchdog", str(postmaster), str(server_dir), *extra],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
         close_fds=True,
+        **platform.detached(),
     )
 
 
@@ -552,7 +616,7 @@ def running_persistent() -> EmbeddedServer | None:
         try:  # a server reached over TCP (the portable way) says on which port
             port = int((server_dir / "port").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return EmbeddedServer(server_dir, owned=False, password=password)
+            return EmbeddedServer(server_dir, owned=False, password=password, host=str(socket_folder(server_dir)))
         return EmbeddedServer(server_dir, owned=False, password=password, port=port, tcp=True, host="127.0.0.1")
     return None
 
@@ -562,22 +626,42 @@ def stop(server_dir: Path, *, remove: bool = True) -> bool:
     pid = postmaster_pid(server_dir / "data")
     stopped = pid is not None
     if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGINT)  # "fast" shutdown: roll back, disconnect, exit
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while process_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if process_alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _signal_postmaster(pid, "INT")  # "fast" shutdown: roll back, disconnect, exit
+        if not platform.wait_gone(pid, STOP_TIMEOUT_S):
+            _signal_postmaster(pid, "KILL")
     if remove:
+        sockets = socket_folder(server_dir)
         shutil.rmtree(server_dir, ignore_errors=True)
+        if sockets != server_dir:
+            shutil.rmtree(sockets, ignore_errors=True)
         if server_dir.name == "persistent":
             shared_password_path().unlink(missing_ok=True)
         if server_dir.parent.is_relative_to(locations.RAM_DIR):
             with contextlib.suppress(OSError):  # the last server of this state dir: leave no empty dir in RAM
                 server_dir.parent.rmdir()
     return stopped
+
+
+def _signal_postmaster(pid: int, name: str) -> None:
+    """``INT`` (fast shutdown) or ``KILL``: a POSIX signal where there are, else through ``pg_ctl
+    kill`` (Windows: Postgres's own signal pipe; ``os.kill`` there would be TerminateProcess)."""
+    if not platform.postgres_by_pg_ctl():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGINT if name == "INT" else signal.SIGKILL)
+        return
+    with contextlib.suppress(OSError, BackendError, subprocess.SubprocessError):
+        done = subprocess.run(
+            [str(program(bin_dir(), "pg_ctl")), "kill", name, str(pid)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=10,
+            check=False,
+            **_run_as_server_user(),
+        )
+        if done.returncode == 0:
+            return
+    if name == "KILL":
+        platform.kill_hard(pid)
 
 
 def reap_strays() -> list[str]:
