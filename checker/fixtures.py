@@ -8,7 +8,8 @@
                    may see and end its own sessions (``pg_stat_activity``, ``pg_terminate_backend``);
                    no process that runs learner code ever has superuser rights
 ``database_url``   the ``DATABASE_URL`` the learner's code was given
-``schema``         :class:`Schema` — the real schema, reflected from Postgres
+``schema``         :class:`Schema` — the real schema, reflected from Postgres (columns, keys,
+                   constraints, and indexes: :class:`IndexInfo`)
 ``sql``            :class:`Sql` — ``with sql.capture() as log:`` and ``sql.flag(...)``
 =================  ===========================================================================
 """
@@ -129,12 +130,116 @@ class ColumnInfo:
 
 
 @dataclass
+class IndexInfo:
+    """One index as Postgres has it (from ``pg_index``): what a check of a learner's index reads."""
+
+    name: str
+    keys: list[str]
+    """Its key parts in order: a column name, or the expression's text (``lower(email)``)."""
+    expressions: list[str]
+    """The key parts that are expressions, not plain columns."""
+    unique: bool
+    primary: bool
+    predicate: str | None
+    """The ``WHERE`` of a partial index, as Postgres prints it (``(deleted_at IS NULL)``), else ``None``."""
+    method: str
+    """``btree``, ``hash``, ``gin``, ``gist``, ``brin`` ..."""
+    include: list[str]
+    """``INCLUDE (...)`` columns: stored, not searchable."""
+    definition: str
+    """``CREATE [UNIQUE] INDEX ...`` as ``pg_get_indexdef`` prints it."""
+    descending: list[bool] = field(default_factory=list)
+    """Per key part: sorted descending."""
+
+    @property
+    def columns(self) -> list[str]:
+        """The plain columns among the keys, in order."""
+        return [key for key in self.keys if key not in self.expressions]
+
+    @property
+    def partial(self) -> bool:
+        return self.predicate is not None
+
+    def leads_with(self, *keys: str) -> bool:
+        """Whether ``keys`` are this index's first key parts, in this order (what a B-tree can search by)."""
+        return [k.lower() for k in self.keys[: len(keys)]] == [k.lower() for k in keys]
+
+    def describe(self) -> str:
+        return self.definition
+
+
+INDEXES = """
+SELECT i.relname AS name, x.indisunique AS is_unique, x.indisprimary AS is_primary, am.amname AS method,
+       pg_get_expr(x.indpred, x.indrelid, true) AS predicate, x.indnkeyatts AS key_count,
+       pg_get_indexdef(x.indexrelid, 0, true) AS definition,
+       ARRAY(SELECT pg_get_indexdef(x.indexrelid, k + 1, true) FROM generate_series(0, x.indnatts - 1) AS k ORDER BY k) AS parts,
+       ARRAY(SELECT (x.indkey::int2[])[k] = 0 FROM generate_series(0, x.indnatts - 1) AS k ORDER BY k) AS is_expression,
+       ARRAY(SELECT (x.indoption::int2[])[k] & 1 = 1 FROM generate_series(0, x.indnatts - 1) AS k ORDER BY k) AS is_descending
+  FROM pg_index x
+  JOIN pg_class i ON i.oid = x.indexrelid
+  JOIN pg_class t ON t.oid = x.indrelid
+  JOIN pg_am am ON am.oid = i.relam
+ WHERE t.relname = :table AND t.relnamespace = to_regnamespace(:schema)
+ ORDER BY i.relname
+"""
+
+
+def reflect_indexes(engine: Engine, table: str, schema: str = "public") -> list[IndexInfo]:
+    """Every index of ``table`` (primary key and unique constraints' indexes included), by name."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(text(INDEXES), {"table": table, "schema": schema}).mappings().all()
+    indexes = []
+    for row in rows:
+        parts, count = list(row["parts"]), row["key_count"]
+        keys = [_unquote(part) for part in parts[:count]]
+        expressions = [key for key, is_expression in zip(keys, row["is_expression"][:count], strict=True) if is_expression]
+        indexes.append(
+            IndexInfo(
+                name=row["name"],
+                keys=keys,
+                expressions=expressions,
+                unique=row["is_unique"],
+                primary=row["is_primary"],
+                predicate=row["predicate"],
+                method=row["method"],
+                include=[_unquote(part) for part in parts[count:]],
+                definition=row["definition"],
+                descending=list(row["is_descending"][:count]),
+            )
+        )
+    return indexes
+
+
+def _unquote(identifier: str) -> str:
+    if len(identifier) > 1 and identifier[0] == identifier[-1] == '"':
+        return identifier[1:-1].replace('""', '"')
+    return identifier
+
+
+@dataclass
 class TableInfo:
     name: str
     columns: dict[str, ColumnInfo]
     primary_key: list[str]
     foreign_keys: Sequence[Mapping[str, Any]]
     unique_sets: list[frozenset[str]] = field(default_factory=list)
+    indexes: list[IndexInfo] = field(default_factory=list)
+    """Every index, the primary key's and unique constraints' included (see :class:`IndexInfo`)."""
+
+    def index(self, name: str) -> IndexInfo:
+        """The index ``name``, or a failure that lists the table's indexes."""
+        for index in self.indexes:
+            if index.name == name:
+                return index
+        fail(f"table `{self.name}` has no index `{name}` (it has: {', '.join(i.name for i in self.indexes) or 'none'})")
+        raise AssertionError  # fail() raised
+
+    def indexes_on(self, *keys: str, unique: bool | None = None) -> list[IndexInfo]:
+        """The indexes whose first key parts are ``keys`` (columns or expressions, in order) —
+        those Postgres can search by them — unique ones only (or non-unique only) when asked."""
+        return [i for i in self.indexes if i.leads_with(*keys) and (unique is None or i.unique == unique)]
 
     def column(self, name: str) -> ColumnInfo:
         if name not in self.columns:
@@ -213,7 +318,12 @@ class Schema:
             primary_key=inspector.get_pk_constraint(name).get("constrained_columns") or [],
             foreign_keys=inspector.get_foreign_keys(name),
             unique_sets=uniques,
+            indexes=reflect_indexes(self.engine, name),
         )
+
+    def indexes(self, table: str) -> list[IndexInfo]:
+        """The indexes of ``table`` (shorthand for ``schema.table(table).indexes``)."""
+        return self.table(table).indexes
 
 
 class Sql:

@@ -91,13 +91,24 @@ class Plan:
         """Every index the plan reads, in plan order."""
         return [node.index for node in self.nodes if node.index]
 
-    def uses_index(self, name: str | None = None, *, table: str | None = None) -> bool:
-        """Whether the plan reads index ``name`` (any index, when ``None``), on ``table`` when given."""
-        for node in self.nodes:
-            if node.index and (name is None or node.index == name):
-                if table is None or node.relation in (table, None):
-                    return True
-        return False
+    def uses_index(self, name: str | None = None, *, table: str | None = None, searched: bool = False) -> bool:
+        """Whether the plan reads index ``name`` (any index, when ``None``), on ``table`` when given.
+
+        ``searched=True``: only an index *searched* by a condition (an ``Index Cond``) counts; an
+        index read from end to end (a full index scan, for its order or because sequential scans are
+        discouraged) does not."""
+        return bool(self.index_nodes(name, table=table, searched=searched))
+
+    def index_nodes(self, name: str | None = None, *, table: str | None = None, searched: bool = False) -> list[PlanNode]:
+        """The nodes that read index ``name`` (any, when ``None``); see :meth:`uses_index`."""
+        return [
+            node
+            for node in self.nodes
+            if node.index
+            and (name is None or node.index == name)
+            and (table is None or node.relation in (table, None))
+            and (node.index_cond or not searched)
+        ]
 
     def seq_scans(self, table: str | None = None) -> list[PlanNode]:
         """The sequential scans (of ``table`` only, when given): every row read."""
