@@ -12,12 +12,52 @@ Two JSON forms, one reader (:meth:`ExerciseResult.from_json` reads both):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from enum import StrEnum
 
 from checker.wire import WireError
 
-Status = Literal["pass", "fail", "error"]
-STATUSES = frozenset({"pass", "fail", "error"})
+
+class Status(StrEnum):
+    """A check's or an exercise's verdict, with its sign, word and colour: the one vocabulary of
+    the terminal, the app and the reports. A ``StrEnum``: ``"pass" == Status.PASS``, and JSON
+    holds the plain string."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+
+    @property
+    def glyph(self) -> str:
+        """``✓``, ``✗`` or ``!``."""
+        return _GLYPHS[self]
+
+    @property
+    def word(self) -> str:
+        """What the learner reads beside the glyph: ``passed``, ``failing``, ``error``."""
+        return _WORDS[self]
+
+    @property
+    def colour(self) -> str:
+        """The rich colour of the status, everywhere."""
+        return _COLOURS[self]
+
+    @property
+    def passed(self) -> bool:
+        return self is Status.PASS
+
+
+_GLYPHS = {Status.PASS: "✓", Status.FAIL: "✗", Status.ERROR: "!"}
+_WORDS = {Status.PASS: "passed", Status.FAIL: "failing", Status.ERROR: "error"}
+_COLOURS = {Status.PASS: "green", Status.FAIL: "red", Status.ERROR: "yellow"}
+STATUSES = frozenset(Status)
+
+
+def status_of(value: str) -> Status:
+    """``value`` as a :class:`Status`; a :class:`WireError` when it is none."""
+    try:
+        return Status(value)
+    except ValueError:
+        raise WireError(f"a status is pass, fail or error, not {value!r}") from None
 
 
 @dataclass
@@ -56,6 +96,18 @@ class CheckResult:
     title: str = ""
     statements: list[StatementView] = field(default_factory=list)
     duration_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.status = status_of(self.status)
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASS
+
+    @staticmethod
+    def not_run(name: str, message: str, *, title: str = "", status: Status = Status.ERROR) -> CheckResult:
+        """A check the grader could not run (the learner's code crashed, timed out, was cancelled…)."""
+        return CheckResult(name, status, message, title=title)
 
     @property
     def sql(self) -> list[str]:
@@ -119,15 +171,59 @@ class ExerciseResult:
     tampered: str = ""
     """Why the child's report was not believed, when it was not (class grading flags it)."""
 
+    def __post_init__(self) -> None:
+        self.status = status_of(self.status)
+
     @staticmethod
     def combine(exercise: str, checks: list[CheckResult], duration_s: float, output: str = "") -> ExerciseResult:
         statuses = {check.status for check in checks}
-        status: Status = "error" if "error" in statuses or not checks else "fail" if "fail" in statuses else "pass"
+        status = (
+            Status.ERROR if Status.ERROR in statuses or not checks else Status.FAIL if Status.FAIL in statuses else Status.PASS
+        )
         return ExerciseResult(exercise, status, duration_s, checks, output)
+
+    # -- results the runner makes up: nothing of the learner's code was graded ------------------
+
+    RUN = "run"
+    """The one check's name of a result whose code could not run at all (no checks were declared)."""
+    FILES = "files"
+    """The one check's name of a result whose files are missing."""
+
+    @staticmethod
+    def not_run(exercise: str, message: str, *, duration_s: float = 0.0, output: str = "") -> ExerciseResult:
+        """Nothing was graded, for ``message``'s reason (one ``run`` check, an error)."""
+        check = CheckResult.not_run(ExerciseResult.RUN, message, title="Run your code")
+        return ExerciseResult(exercise, Status.ERROR, duration_s, [check], output)
+
+    @staticmethod
+    def crashed(exercise: str, message: str, *, duration_s: float = 0.0, output: str = "") -> ExerciseResult:
+        """The process running the learner's code died before any check could run."""
+        return ExerciseResult.not_run(exercise, message, duration_s=duration_s, output=output)
+
+    @staticmethod
+    def timed_out(exercise: str, limit_s: float, *, output: str = "") -> ExerciseResult:
+        """The learner's code did not finish importing within ``limit_s``."""
+        message = (
+            f"your code did not finish importing within {limit_s:.0f} s: look for a loop or a blocking "
+            "call at module level (code outside functions runs on import)"
+        )
+        return ExerciseResult.not_run(exercise, message, duration_s=limit_s, output=output)
+
+    @staticmethod
+    def missing_files(exercise: str, short_id: str, missing: list[str]) -> ExerciseResult:
+        """The exercise's folder lacks ``missing``: nothing is graded; ``course reset`` restores them."""
+        names = ", ".join(missing)
+        verb = "is" if len(missing) == 1 else "are"
+        message = (
+            f"{names} {verb} missing from your {short_id} folder; `course reset {short_id}` restores "
+            "the starter files (your current folder is kept in a backup)"
+        )
+        check = CheckResult.not_run(ExerciseResult.FILES, message, title="Your exercise files")
+        return ExerciseResult(exercise, Status.ERROR, 0.0, [check])
 
     @property
     def passed(self) -> bool:
-        return self.status == "pass"
+        return self.status is Status.PASS
 
     def _as(self, checks: list[dict]) -> dict:
         return {

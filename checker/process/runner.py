@@ -19,10 +19,12 @@ import hmac
 import json
 import secrets
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Protocol
 
+from checker.process import sandbox
 from checker.process.channel import sign
 from checker.process.launch import Child, WorkerGone, cold_launcher
 from checker.results import STATUSES, CheckResult, ExerciseResult, Status
@@ -34,6 +36,10 @@ OUTPUT_LIMIT = 20_000
 """Characters of the learner's own output kept for display."""
 IMPORT_TIMEOUT_S = 20.0
 """Seconds for starting the child and importing the learner's modules."""
+LINE_LIMIT = 32 << 20
+"""Bytes of one line of the child's report: a longer line is garbage (or an attack), and ends the run."""
+WATCH_INTERVAL_S = 0.2
+"""How often a running check's database is measured against the bounds of one submission."""
 
 
 TAMPERED = "the grader's report from your code was tampered with"
@@ -55,14 +61,46 @@ def grade(job: GradingJob, databases: Databases, *, cancelled=lambda: False, lau
     """
     started = time.perf_counter()
     database = databases.create_database()
+    launcher = launcher or cold_launcher()
+    leftovers = _LEFTOVERS if getattr(launcher, "confinement", None) is None else None  # else its worker cleans
+    if leftovers is not None:
+        leftovers.enter()
     try:
-        run = _Run(job, databases, database, cancelled, launcher or cold_launcher())
+        run = _Run(job, databases, database, cancelled, launcher)
         run.execute()
     finally:
+        if leftovers is not None:
+            leftovers.leave()
         databases.drop_database(database)
     result = ExerciseResult.combine(job.exercise, run.results(), time.perf_counter() - started, run.output)
     result.tampered = run.tampered
     return result
+
+
+class _SharedMemoryLeftovers:
+    """What runs of this process left in ``/dev/shm`` (as this user: a run confined as a uid of its
+    own is cleaned by its worker): the entries that appeared while any run was going, removed
+    when the last of them ends (Postgres's own segments kept; see ``sandbox.remove_shared_memory``)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._active = 0
+        self._before: set[str] = set()
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._active == 0:
+                self._before = sandbox.shared_memory_entries()
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                sandbox.remove_shared_memory(sandbox.shared_memory_entries() - self._before)
+
+
+_LEFTOVERS = _SharedMemoryLeftovers()
 
 
 @functools.lru_cache(maxsize=64)
@@ -128,9 +166,9 @@ class _Run:
         if self.tampered:
             message = f"{TAMPERED}: {self.tampered}. No result of this run counts."
             names = [(c["name"], c["title"]) for c in self.declared] or [("run", "Run your code")]
-            return [CheckResult(name, "error", message, title=title) for name, title in names]
+            return [CheckResult(name, Status.ERROR, message, title=title) for name, title in names]
         if not self.declared:
-            status, message = self.fatal or ("error", "the grader reported no checks")
+            status, message = self.fatal or (Status.ERROR, "the grader reported no checks")
             return [CheckResult("run", status, message, title="Run your code")]
         results = []
         for declared in self.declared:
@@ -138,7 +176,7 @@ class _Run:
             if name in self.finished:
                 results.append(self.finished[name])
             else:
-                status, message = self.fatal or ("error", "not run (cancelled)")
+                status, message = self.fatal or (Status.ERROR, "not run (cancelled)")
                 results.append(CheckResult(name, status, message, title=declared["title"]))
         return results
 
@@ -165,21 +203,34 @@ class _Run:
             child.close()
 
     def _read_events(self, child: Child, key: bytes, only: list[str]) -> None:
-        buffer = b""
+        """Read the child's report until it ends, its deadline passes or a bound is crossed.
+
+        Bounded whatever the child writes: the deadline is checked on every pass, not only when
+        the pipe is quiet (an endless stream without a newline cannot hold it off), each byte is
+        scanned for a newline once (linear work), and a line longer than :data:`LINE_LIMIT` ends
+        the run as tampering."""
+        buffer = bytearray()
         protocol = _Protocol(key, self.job.checks_file, only, self.finished)
         current: str | None = None
         deadline = time.monotonic() + IMPORT_TIMEOUT_S
+        watched = time.monotonic()
         while True:
             if self.cancelled():
                 self._stop(current, "error", "cancelled")
                 return
-            timeout = min(0.2, max(0.0, deadline - time.monotonic()))
-            chunk = child.read(timeout)
-            if chunk is None:
-                if time.monotonic() >= deadline:
-                    limit = self._limit(current)
-                    self._stop(current, "error", _timeout_message(current, limit))
+            now = time.monotonic()
+            if now >= deadline:
+                self._stop(current, "error", _timeout_message(current, self._limit(current)))
+                return
+            if now - watched >= WATCH_INTERVAL_S:
+                watched = now
+                if (crossed := self._bound_crossed()) is not None:
+                    child.kill()
+                    self._stop(current, "error", crossed)
+                    self.fatal = ("error", crossed)
                     return
+            chunk = child.read(min(WATCH_INTERVAL_S, max(0.0, deadline - now)))
+            if chunk is None:
                 continue
             if not chunk:  # the child is gone
                 if buffer:
@@ -188,9 +239,12 @@ class _Run:
                     alive = getattr(self.databases, "server_alive", lambda: True)()
                     self._stop(current, "error", _crash_message(child.returncode(), current, not alive))
                 return
+            scanned = len(buffer)
             buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
+            while (end := buffer.find(b"\n", scanned)) >= 0:
+                line = bytes(buffer[:end])
+                del buffer[: end + 1]
+                scanned = 0
                 kind, event = protocol.read(line)
                 if kind is Event.CHECKS:
                     self.declared = self.declared or event["checks"]
@@ -211,6 +265,19 @@ class _Run:
                     raise Tampered(event["message"])
                 elif kind is Event.DONE:
                     return
+            if len(buffer) > LINE_LIMIT:
+                raise Tampered(f"a line of the report is longer than {LINE_LIMIT >> 20} MiB")
+
+    def _bound_crossed(self) -> str | None:
+        """Why the run's database is past a bound of one submission (its size, its locks), its
+        connections ended; None when it is within them (or the session cannot tell)."""
+        check = getattr(self.databases, "bound_crossed", None)
+        if check is None:
+            return None
+        try:
+            return check(self.database)
+        except Exception:  # the watch is a guard, never a reason to fail a run
+            return None
 
     def _all_done(self) -> bool:
         return all(c["name"] in self.finished for c in self.declared)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from checker.results import Status
 from course.content.model import Module
 from course.learner.workspace import Workspace, grader_fingerprint
 
@@ -46,10 +47,8 @@ def print_status(data: list[dict]) -> None:
     from rich.table import Table
 
     console = Console(highlight=False)
-    marks = {
-        "pass": "[green]✓ passed[/]",
-        "fail": "[red]✗ failing[/]",
-        "error": "[yellow]! error[/]",
+    marks: dict[str, str] = {
+        **{status: f"[{status.colour}]{status.glyph} {status.word}[/]" for status in Status},
         "re-check": "[cyan]↻ re-check[/]",
         "not started": "[dim]· not started[/]",
     }

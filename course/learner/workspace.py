@@ -154,15 +154,9 @@ def missing_files(exercise: Exercise, folder: Path) -> list[str]:
 
 def missing_files_result(exercise: Exercise, missing: list[str]):
     """The result of checking an exercise whose folder lacks ``missing``: nothing is graded."""
-    from checker.results import CheckResult, ExerciseResult
+    from checker.results import ExerciseResult
 
-    names = ", ".join(missing)
-    verb = "is" if len(missing) == 1 else "are"
-    message = (
-        f"{names} {verb} missing from your {exercise.id} folder; `course reset {exercise.id}` restores "
-        "the starter files (your current folder is kept in a backup)"
-    )
-    return ExerciseResult(exercise.full_id, "error", 0.0, [CheckResult("files", "error", message, title="Your exercise files")])
+    return ExerciseResult.missing_files(exercise.full_id, exercise.id, missing)
 
 
 PARTIAL = ".partial-"

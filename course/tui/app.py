@@ -1,10 +1,11 @@
 """``course start``: read the lesson, edit, check, see the SQL, move on.
 
-The app wires: its main screen (``course.tui.screens.main``) owns the panels and their keys;
-the app owns what runs behind them — Postgres, the grading session, the file watcher — in named
-thread workers that report back by message (``course.tui.messages``), and hands the screen what
-they report. When a save checks the exercise is ``course.learner.watching``'s policy, the same
-as ``course watch``'s.
+The app wires: the learner's session (``course.learner.session``, no UI: where the learner is,
+the results, when to check) is rendered by the main screen (``course.tui.screens.main``), which
+owns the panels and their keys and asks for a check, a cancel or a save by message; the app owns
+what runs behind them — Postgres, the grading session, the file watcher — in named thread
+workers that report back by message (``course.tui.messages``). The app imports its screens,
+never the other way round.
 """
 
 from __future__ import annotations
@@ -21,10 +22,20 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from checker.results import ExerciseResult
 from course.content.model import Exercise, Module, Section
-from course.learner.watching import CheckGate
+from course.learner.session import CODE_CHANGED, CodeStamp, LearnerSession
 from course.learner.workspace import Workspace
-from course.tui.messages import CheckFailedToRun, CheckFinished, FilesChanged, ServerFailed, ServerReady
+from course.tui.messages import (
+    CancelCheckRequested,
+    CheckFailedToRun,
+    CheckFinished,
+    CheckRequested,
+    ExerciseSaved,
+    FilesChanged,
+    ServerFailed,
+    ServerReady,
+)
 from course.tui.screens.editor import EditorScreen
 from course.tui.screens.main import MainScreen
 
@@ -45,21 +56,27 @@ class CourseApp(App):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, module: Module, workspace: Workspace, open_session: Callable[[], DatabaseSession]):
+    def __init__(
+        self,
+        module: Module,
+        workspace: Workspace,
+        open_session: Callable[[], DatabaseSession],
+        *,
+        code: CodeStamp | None = None,
+    ):
+        """``code``: the grader's own code as loaded (default: the installed ``course`` and ``checker``)."""
         super().__init__()
         self.module = module
         self.workspace = workspace
         self.open_session = open_session
+        self.learner = LearnerSession(module, workspace, code=code)
         self.session: DatabaseSession | None = None
         self.launcher: Launcher | None = None
         self.grading: GradingSession | None = None  # the session and the launcher, once Postgres is up
-        self.server_status = "starting…"
-        self.server_failure = ""
-        self.gate = CheckGate()  # one check at a time; a save during one checks again after it
         self.pending_check = False
         self._stop_watching = threading.Event()
         self._closing = False
-        self.main = MainScreen(module, workspace)
+        self.main = MainScreen(self.learner)
 
     def get_default_screen(self) -> Screen:
         return self.main
@@ -98,11 +115,19 @@ class CourseApp(App):
     @property
     def checking(self) -> str | None:
         """The exercise being checked, or None."""
-        return self.gate.running
+        return self.learner.checking
 
     @property
-    def last_result(self):
+    def last_result(self) -> ExerciseResult | None:
         return self.main.last_result
+
+    @property
+    def server_status(self) -> str:
+        return self.learner.server_status
+
+    @property
+    def server_failure(self) -> str:
+        return self.learner.server_failure
 
     # -- Postgres ----------------------------------------------------------------------------
 
@@ -131,7 +156,7 @@ class CourseApp(App):
         self.grading.pair()  # the next check's child is prepared ahead (waits for the worker)
 
     def on_server_ready(self, message: ServerReady) -> None:
-        self.server_status = f"ready ({message.description})"
+        self.learner.server_status = f"ready ({message.description})"
         if not self._ui_alive():
             return
         self.main.server_changed()
@@ -141,8 +166,8 @@ class CourseApp(App):
                 self.check(self.exercise)
 
     def on_server_failed(self, message: ServerFailed) -> None:
-        self.server_status = "failed"
-        self.server_failure = message.reason
+        self.learner.server_status = "failed"
+        self.learner.server_failure = message.reason
         if not self._ui_alive():
             return
         self.main.server_changed()
@@ -153,7 +178,11 @@ class CourseApp(App):
     def check(self, exercise: Exercise) -> None:
         """Grade ``exercise`` now (unless a check runs: the gate then re-checks after it if the
         files changed meanwhile)."""
-        if self.gate.running:
+        if self.learner.checking:
+            return
+        if self.learner.code_changed():  # a reinstall under the running app: never the learner's fault
+            self.main.check_stopped(f"[yellow]{escape(CODE_CHANGED)}[/]")
+            self.notify(CODE_CHANGED, title="Restart the app", severity="error", timeout=30, markup=False)
             return
         if self.session is None:
             if self.server_status == "failed":
@@ -162,28 +191,37 @@ class CourseApp(App):
                 self.pending_check = True
                 self.notify("Postgres is still starting; the check runs as soon as it is ready.")
             return
-        self.gate.started(exercise.full_id, self.workspace.folder(exercise))
+        self.learner.check_started(exercise)
         self.main.check_started(exercise)
         self.run_check(exercise)
 
     def saved(self, exercise: Exercise) -> None:
         """A save in the exercise's folder (any editor): checked if the watch policy says so."""
-        if self.gate.saved(self.workspace.folder(exercise)):
+        if self.learner.saved(exercise):
             self.check(exercise)
+
+    def on_check_requested(self, message: CheckRequested) -> None:
+        if (exercise := self.learner.find(message.exercise_id)) is not None:
+            self.check(exercise)
+
+    def on_cancel_check_requested(self, _message: CancelCheckRequested) -> None:
+        self.cancel_check()
+
+    def on_exercise_saved(self, message: ExerciseSaved) -> None:
+        if (exercise := self.learner.find(message.exercise_id)) is not None:
+            self.saved(exercise)
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False, name="check")
     def run_check(self, exercise: Exercise) -> None:
         from course.grading.session import job_for
-        from course.learner.workspace import missing_files_result
 
         worker = get_current_worker()
         grading = self.grading
         assert grading is not None, "check() starts a run only once Postgres is up"
         try:
-            if missing := self.workspace.missing_files(exercise):  # reported, never silently restored
-                result = missing_files_result(exercise, missing)
-            else:
-                result = grading.grade(job_for(exercise, self.workspace.folder(exercise)), cancelled=lambda: worker.is_cancelled)
+            result = self.learner.missing_files_result(exercise) or grading.grade(
+                job_for(exercise, self.workspace.folder(exercise)), cancelled=lambda: worker.is_cancelled
+            )
         except Exception as error:  # Postgres died under us, disk full...: say so, keep running
             self.post_message(CheckFailedToRun(exercise.full_id, f"{type(error).__name__}: {error}"))
             return
@@ -191,33 +229,39 @@ class CourseApp(App):
             self.post_message(CheckFinished(exercise.full_id, result))
 
     def on_check_finished(self, message: CheckFinished) -> None:
-        result = message.result
-        exercise = next(e for e in self.module.exercises if e.full_id == message.exercise_id)
-        again = self.gate.finished() if self.gate.running == exercise.full_id else False
-        self.workspace.record(exercise, result)
+        exercise = self.learner.find(message.exercise_id)
+        if exercise is None:
+            return
+        if not message.result.passed and self.learner.code_changed():  # not the learner's code: ours changed
+            self.learner.check_cancelled()
+            if self._ui_alive():
+                self.main.check_stopped(f"[yellow]{escape(CODE_CHANGED)}[/]")
+                self.notify(CODE_CHANGED, title="Restart the app", severity="error", timeout=30, markup=False)
+            return
+        outcome = self.learner.check_finished(exercise, message.result)
         if not self._ui_alive():  # quitting: the result is saved, the screen is gone
             return
-        self.main.check_finished(exercise, result)
-        if again and exercise == self.exercise:  # saved while it ran: check what is there now
+        self.main.check_finished(exercise, outcome.result, outcome.toast)
+        if outcome.again and exercise == self.exercise:  # saved while it ran: check what is there now
             self.check(exercise)
 
     def on_check_failed_to_run(self, message: CheckFailedToRun) -> None:
-        self.gate.cancelled()
+        self.learner.check_cancelled()
         if not self._ui_alive():
             return
         self.main.check_stopped(f"[red]The check could not run:[/] {escape(message.reason)}")
 
     def cancel_check(self) -> None:
-        if self.gate.running:
+        if self.learner.checking:
             self.workers.cancel_group(self, "check")
-            self.gate.cancelled()
+            self.learner.check_cancelled()
             self.main.check_stopped("Check cancelled.")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Any worker error becomes a readable message, never a crash."""
         if event.state == WorkerState.ERROR:
             if event.worker.group == "check":
-                self.gate.cancelled()
+                self.learner.check_cancelled()
             if event.worker.group == "postgres":  # the status bar must not say "starting…" forever
                 self.post_message(ServerFailed(f"{type(event.worker.error).__name__}: {event.worker.error}"))
             self.notify(

@@ -9,6 +9,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from course.render import SECTION_LEGEND
+
 Keys = tuple[tuple[str, str], ...]
 
 MAIN_KEYS: Keys = (
@@ -39,6 +41,8 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self.keys = keys
         self.heading = title
+        self.signs: Keys = SECTION_LEGEND if keys is MAIN_KEYS else ()
+        """What the sections list's signs mean (under the main screen's keys)."""
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=True)
@@ -49,6 +53,14 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help"):
             yield Static(f"[b]{escape(self.heading)}[/]", id="help-title")
             yield Static(table)
+            if self.signs:
+                legend = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=True)
+                legend.add_column(style="bold", no_wrap=True)
+                legend.add_column()
+                for sign, means in self.signs:
+                    legend.add_row(escape(sign), escape(means))
+                yield Static("[b]The sections list[/]", classes="help-heading")
+                yield Static(legend)
             yield Static("[dim]escape or ? closes this; ↑ ↓ scroll it[/]", id="help-footer")
 
     def on_mount(self) -> None:

@@ -1,30 +1,30 @@
 """The main screen: the sections on the left, the lesson, exercise, results and SQL tabs, the
 status line; its keys move between sections and act on the section's exercise.
 
-The screen owns the panels and what updates them. A section change redraws everything; a check
-result only redraws what it changes (the results and SQL tabs, the exercise's status marks in
-the table of contents, the exercise tab and the status line): the lesson is neither re-read nor
-scrolled. Grading, Postgres and the file watcher belong to the app (``course.tui.app``), which
-hands the screen what they report.
+The screen renders the learner's session (``course.learner.session``: where the learner is,
+the results, the hints) and asks the app for what runs behind it by message (a check, a
+cancel, a save): it never imports the app. A section change redraws everything and opens its
+lesson; a check result only redraws what it changes (the results and SQL tabs, the exercise's
+status marks in the table of contents, the exercise tab and the status line).
 """
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, MarkdownViewer, Static, TabbedContent, TabPane
 
-from course.content.model import Exercise, Module, Section
-from course.learner.status import exercise_status
-from course.learner.workspace import Workspace, WorkspaceError, grader_fingerprint
-from course.render import common_error, things_to_fix
+from course.content.model import Exercise, Section
+from course.learner.session import LearnerSession
+from course.learner.workspace import WorkspaceError
+from course.render import section_legend
+from course.tui.messages import CancelCheckRequested, CheckRequested, ExerciseSaved
 from course.tui.widgets.exercise import ExercisePanel
 from course.tui.widgets.results import ResultsView
 from course.tui.widgets.sqlview import SqlView
@@ -32,27 +32,6 @@ from course.tui.widgets.toc import SectionList
 
 if TYPE_CHECKING:
     from checker.results import ExerciseResult
-    from course.tui.app import CourseApp
-
-
-def recorded_result(workspace: Workspace, exercise: Exercise):
-    """The last result the progress store holds for ``exercise`` and a line saying when, or
-    ``(None, "")``; a result of an older grader says it needs a re-check."""
-    from checker.results import ExerciseResult
-
-    recorded = workspace.progress.latest_result(exercise.full_id)
-    if recorded is None:
-        return None, ""
-    data, latest = recorded
-    try:
-        result = ExerciseResult.from_json(data)
-    except (KeyError, TypeError, ValueError):
-        return None, ""  # written by another version: not worth a crash, a check makes a new one
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(latest.at))
-    note = f"Last check, {when}."
-    if latest.grader != grader_fingerprint(exercise):
-        note += " The grader changed since: press c to check again."
-    return result, note
 
 
 class MainScreen(Screen):
@@ -78,22 +57,19 @@ class MainScreen(Screen):
         Binding("4", "tab('sql')", "SQL", show=False),
     ]
 
-    app: CourseApp
-
-    def __init__(self, module: Module, workspace: Workspace):
+    def __init__(self, session: LearnerSession):
         super().__init__()
-        self.module = module
-        self.workspace = workspace
-        self.last_result: ExerciseResult | None = None  # this run's latest, shown over a recorded one
+        self.session = session
+        self.module = session.module
+        self.workspace = session.workspace
         self.lesson_loads = 0  # how many times a lesson was read and laid out (a check never does it)
-        position = workspace.progress.get(f"section:{module.id}")
-        ids = [s.id for s in module.sections]
-        self.index = ids.index(position) if position in ids else 0
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Horizontal(id="main"):
-            yield SectionList(id="toc")
+            with Vertical(id="sidebar"):
+                yield SectionList(id="toc")
+                yield Static(section_legend(), id="legend", markup=False)
             with TabbedContent(initial="lesson", id="tabs"):
                 with TabPane("Lesson", id="lesson"):
                     yield MarkdownViewer(show_table_of_contents=False, id="lesson-view")
@@ -120,22 +96,21 @@ class MainScreen(Screen):
     # -- state -------------------------------------------------------------------------------
 
     @property
+    def index(self) -> int:
+        return self.session.index
+
+    @property
     def section(self) -> Section:
-        return self.module.sections[self.index]
+        return self.session.section
 
     @property
     def exercise(self) -> Exercise | None:
-        return self.section.exercises[0] if self.section.exercises else None
+        return self.session.exercise
 
-    def section_status(self, section: Section) -> str:
-        if section.quiz_only:
-            return "quiz"
-        statuses = [exercise_status(self.workspace, e) for e in section.exercises]
-        if all(s == "pass" for s in statuses):
-            return "done"
-        if any(s in ("fail", "error") for s in statuses):
-            return "failing"
-        return "not started"
+    @property
+    def last_result(self) -> ExerciseResult | None:
+        exercise = self.exercise
+        return self.session.results.get(exercise.full_id) if exercise else None
 
     def code_exercise(self) -> Exercise | None:
         """The section's code exercise for an exercise key to act on; None (and said) in a quiz-only section."""
@@ -146,25 +121,21 @@ class MainScreen(Screen):
     # -- what the panels show ----------------------------------------------------------------
 
     def refresh_status_bar(self) -> None:
-        done = sum(1 for e in self.module.exercises if exercise_status(self.workspace, e) == "pass")
-        checking = self.app.checking
-        running = f" · checking {checking}…" if checking else ""
-        self.query_one("#status", Static).update(
-            f"{done}/{len(self.module.exercises)} exercises passed · Postgres: {self.app.server_status}{running}"
-            f" · workspace {self.workspace.root.name}/ · ? for help"
-        )
+        self.query_one("#status", Static).update(escape(self.session.status_line()))
 
     def show_section(self) -> None:
         """Everything, for the section just opened (or reset)."""
-        section = self.section
-        self.workspace.progress.set(f"section:{self.module.id}", section.id)
-        if section.exercises:
-            self.workspace.progress.set("position", section.exercises[0].full_id)
-        self.query_one(SectionList).show([(s.title, self.section_status(s)) for s in self.module.sections], self.index)
+        self.query_one(SectionList).show([(s.title, self.session.section_status(s)) for s in self.module.sections], self.index)
         self.show_lesson()
         self.show_exercise()
         self.show_last_result()
         self.refresh_status_bar()
+
+    def open_section(self, index: int) -> None:
+        """Move to section ``index``, on its lesson (a section begins with what it teaches)."""
+        if self.session.go_to(index):
+            self.show_section()
+            self.action_tab("lesson")
 
     def show_lesson(self) -> None:
         section = self.section
@@ -183,40 +154,34 @@ class MainScreen(Screen):
         results = self.query_one(ResultsView)
         sql = self.query_one(SqlView)
         exercise = self.exercise
-        note = ""
-        last = self.last_result
-        result = last if exercise and last and last.exercise == exercise.full_id else None
-        if result is None and exercise is not None:
-            result, note = recorded_result(self.workspace, exercise)
-        failure = f"Postgres could not be started: {self.app.server_failure}" if self.app.server_failure else ""
+        result, note = self.session.shown_result(exercise) if exercise else (None, "")
+        failure = f"Postgres could not be started: {self.session.server_failure}" if self.session.server_failure else ""
         if result is None:
             results.show_message(
                 f"[red]{escape(failure)}[/]" if failure else "No check run yet for this section. Press c to check."
             )
             sql.show_message("The SQL your code sends during a check appears here.")
             return
-        results.show_result(result, "\n".join(filter(None, (failure, note))))
+        results.show_result(result, "\n".join(filter(None, (failure, note))), after_pass=self.session.after_pass())
         sql.show_result(result)
 
     def show_exercise(self):
         """Show the current exercise; the result can be awaited until its hints are laid out."""
-        from course.learner.hints import hints_seen
-
         exercise = self.exercise
         return self.query_one(ExercisePanel).show(
             self.section,
             exercise,
             self.workspace.folder(exercise) if exercise else None,
-            exercise_status(self.workspace, exercise) if exercise else "",
-            hints_seen(self.workspace, exercise) if exercise else [],
+            self.session.status(exercise) if exercise else "",
+            self.session.hints_seen(exercise) if exercise else [],
         )
 
     def mark_section_of(self, exercise: Exercise) -> None:
         """The table of contents' icon of the exercise's section, after its status changed."""
-        index = next((n for n, s in enumerate(self.module.sections) if exercise in s.exercises), None)
+        index = self.session.section_index_of(exercise)
         if index is not None:
             section = self.module.sections[index]
-            self.query_one(SectionList).mark(index, section.title, self.section_status(section), index == self.index)
+            self.query_one(SectionList).mark(index, section.title, self.session.section_status(section), index == self.index)
 
     # -- what the app reports ----------------------------------------------------------------
 
@@ -225,9 +190,10 @@ class MainScreen(Screen):
             self.query_one(ResultsView).show_message(f"Checking {exercise.full_id}… (x cancels)")
         self.refresh_status_bar()
 
-    def check_finished(self, exercise: Exercise, result: ExerciseResult) -> None:
-        """A result (already recorded): the results, the status marks, the status line; nothing else."""
-        self.last_result = result
+    def check_finished(self, exercise: Exercise, result: ExerciseResult, toast: tuple[str, str] | None) -> None:
+        """A result (already recorded in the session): the results, the status marks, the status
+        line; nothing else. The pop-ups of earlier checks go: they would speak of older code."""
+        self.app.clear_notifications()
         self.mark_section_of(exercise)
         self.refresh_status_bar()
         if exercise != self.exercise:  # the learner moved on meanwhile: the marks are enough
@@ -236,13 +202,9 @@ class MainScreen(Screen):
         self.show_exercise()  # its status line; the hints stay
         self.action_tab("results")
         self.query_one(ResultsView).focus()  # so that enter means "move on", not "pick a section"
-        if result.status == "pass":
-            self.notify("All checks pass! Press enter to move on (or stay and explore).", title="Passed", timeout=8)
-        elif common_error(result) is not None:
-            self.notify("Your code could not run: one thing to fix — see Results.", severity="warning", timeout=5)
-        else:
-            failing = things_to_fix(result)
-            self.notify(f"{failing} check(s) to fix — see Results and SQL.", severity="warning", timeout=5)
+        if toast is not None:
+            text, severity = toast
+            self.notify(text, severity=severity, timeout=5)  # type: ignore[arg-type]
 
     def check_stopped(self, text: str) -> None:
         """The check did not produce a result (``text``: markup saying why)."""
@@ -251,20 +213,17 @@ class MainScreen(Screen):
 
     def server_changed(self) -> None:
         self.refresh_status_bar()
-        if self.app.server_failure:
+        if self.session.server_failure:
             self.show_last_result()
 
     # -- navigation --------------------------------------------------------------------------
 
     def action_move(self, step: int) -> None:
-        target = self.index + step
-        if 0 <= target < len(self.module.sections):
-            self.index = target
-            self.show_section()
+        self.open_section(self.index + step)
 
     def action_advance(self) -> None:
         """Move on after a pass; the student decides when."""
-        if self.exercise and exercise_status(self.workspace, self.exercise) == "pass":
+        if self.session.can_advance():
             self.action_move(1)
 
     def action_tab(self, tab: str) -> None:
@@ -283,38 +242,36 @@ class MainScreen(Screen):
 
     @on(SectionList.SectionChosen)
     def section_chosen(self, event: SectionList.SectionChosen) -> None:
-        self.index = event.index
-        self.show_section()
+        self.open_section(event.index)
 
     # -- the exercise's keys -------------------------------------------------------------------
 
     def action_check(self) -> None:
         if (exercise := self.code_exercise()) is not None:
-            self.app.check(exercise)
+            self.post_message(CheckRequested(exercise.full_id))
 
     def action_cancel_check(self) -> None:
-        self.app.cancel_check()
+        self.post_message(CancelCheckRequested())
 
     async def action_hint(self) -> None:
-        from course.learner.hints import reveal_hint
-
         exercise = self.code_exercise()
         if exercise is None:
             return
-        reveal_hint(self.workspace, exercise)  # recorded; the panel shows every hint seen
+        hints = self.session.reveal_hint(exercise)  # recorded; the panel shows every hint seen
+        if not hints.new:
+            self.notify(f"All {hints.total} hints are shown (Exercise tab). Next: s shows the reference solution.")
         self.action_tab("exercise")
         await self.show_exercise()
         panel = self.query_one(ExercisePanel)
         self.call_after_refresh(panel.scroll_end, animate=False)  # the newest hint is the last thing
 
     def action_solution(self) -> None:
-        from course.learner.hints import request_solution
         from course.tui.screens.solution import SolutionScreen
 
         exercise = self.code_exercise()
         if exercise is None:
             return
-        files = request_solution(self.workspace, exercise)
+        files = self.session.request_solution(exercise)
         if files is None:
             self.notify("Try a hint first (h). Ask once more (s) to see the solution anyway.", timeout=8)
             return
@@ -382,7 +339,7 @@ class MainScreen(Screen):
             self.action_edit()
             return
         if not path.is_file() or path.stat().st_mtime_ns != before:  # saved: check it, as any save does
-            self.app.saved(exercise)
+            self.post_message(ExerciseSaved(exercise.full_id))
 
     def action_quiz(self) -> None:
         from course.content.model import ContentError

@@ -8,13 +8,13 @@ from textual.await_complete import AwaitComplete
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown
 
+from checker.results import Status
 from course.content.model import Exercise, Section
-from course.render import GLYPHS
 
 STATUS_TEXT = {
-    "pass": f"{GLYPHS['pass']} passed",
-    "fail": f"{GLYPHS['fail']} failing",
-    "error": f"{GLYPHS['error']} error (your code could not run)",
+    Status.PASS: f"{Status.PASS.glyph} {Status.PASS.word}",
+    Status.FAIL: f"{Status.FAIL.glyph} {Status.FAIL.word}",
+    Status.ERROR: f"{Status.ERROR.glyph} {Status.ERROR.word} (your code could not run)",
     "not started": "not checked yet",
     "re-check": "the grader changed: check again",
 }

@@ -1,4 +1,4 @@
-"""The results of the last check: ✓/✗ per check with its message."""
+"""The results of the last check: the layout of ``course.render`` (the terminal's), one widget a line."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from checker.results import ExerciseResult
-from course.render import COLOURS, ICONS, common_error
+from course.render import result_layout
 
 
 class ResultsView(VerticalScroll):
     """Each check with its status; failing ones with the teaching message.
 
-    Learner-facing text (messages, printed output) is shown literally: it is full of code such as
-    ``Mapped[str]`` that markup would eat.
+    Learner-facing text (messages, printed output) is shown literally (rich ``Text``, never
+    markup): it is full of code such as ``Mapped[str]`` that markup would eat.
     """
 
     def show_message(self, text: str) -> None:
@@ -22,42 +22,15 @@ class ResultsView(VerticalScroll):
         self.remove_children()
         self.mount(Static(text, classes="placeholder"))
 
-    def show_result(self, result: ExerciseResult, note: str = "") -> None:
-        """``note``: a line above the result, e.g. when it was recorded (after a restart)."""
+    def show_result(self, result: ExerciseResult, note: str = "", after_pass: str = "") -> None:
+        """``note``: a line above the result, e.g. when it was recorded (after a restart);
+        ``after_pass``: what a pass leads to (the next section)."""
         self.remove_children()
-        if note:
-            self.mount(Static(escape(note), classes="placeholder"))
-        colour = COLOURS[result.status]
-        passed = sum(1 for c in result.checks if c.status == "pass")
-        self.mount(
-            Static(
-                f"[b]{escape(result.exercise)}[/]  [{colour}]{result.status.upper()}[/]  "
-                f"{passed}/{len(result.checks)} checks · {result.duration_s:.2f} s",
-                classes="summary",
-            )
-        )
-        shared = common_error(result)
-        if shared is not None:
-            waiting = len(result.checks) - passed
-            self.mount(
-                Static(
-                    f"{ICONS['error']} Your code could not run, so none of its {waiting} checks ran. The one thing to fix:",
-                    classes="check",
-                )
-            )
-            self.mount(Static(escape(shared), classes="message error"))
-        for check in result.checks:
-            if shared is not None and check.status != "pass":
-                continue
-            self.mount(
-                Static(
-                    f"{ICONS[check.status]} {escape(check.title or check.name)} [dim]({escape(check.name)})[/]", classes="check"
-                )
-            )
-            if check.status != "pass" and check.message:
-                self.mount(Static(escape(check.message), classes=f"message {check.status}"))
-        if result.status == "pass":
-            self.mount(Static("[green]All checks pass.[/] Press [b]enter[/] to move on when you are ready.", classes="next"))
-        elif result.output.strip():
-            tail = "\n".join(result.output.strip().splitlines()[-12:])
-            self.mount(Static(f"[dim]Your code printed:[/]\n{escape(tail)}", classes="output"))
+        widgets = [Static(escape(note), classes="placeholder")] if note else []
+        for line in result_layout(result, sql=False):  # the SQL has a tab of its own
+            classes = f"message {line.status}" if line.kind == "message" else line.kind
+            widgets.append(Static(line.text, classes=classes))
+        if result.passed:
+            follows = escape(after_pass or "Press enter to move on when you are ready.")
+            widgets.append(Static(f"[green]All checks pass.[/] {follows}", classes="next"))
+        self.mount_all(widgets)

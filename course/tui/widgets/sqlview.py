@@ -6,7 +6,7 @@ from rich.console import Group
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from checker.results import ExerciseResult
+from checker.results import ExerciseResult, Status
 from course.render import COLOURS, statement_body, statement_marker
 
 
@@ -25,11 +25,11 @@ class SqlView(VerticalScroll):
         self.remove_children()
         shown = False
         # failing checks first: that is where the SQL explains something
-        for check in sorted(result.checks, key=lambda c: c.status == "pass"):
+        for check in sorted(result.checks, key=lambda c: c.passed):
             if not check.statements:
                 continue
             shown = True
-            colour = COLOURS["pass"] if check.status == "pass" else COLOURS["fail"]
+            colour = COLOURS[Status.PASS] if check.passed else COLOURS[Status.FAIL]
             self.mount(Static(f"[{colour}]{check.name}[/] — {len(check.statements)} statement group(s)", classes="sql-title"))
             for number, view in enumerate(check.statements, 1):
                 self.mount(
