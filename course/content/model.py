@@ -195,6 +195,7 @@ EXERCISE_KEYS = {
     "variants",
     "equivalent",
     "weights",
+    "visibility",  # [visibility]: per check, read by the Gradescope export (course.grading.gradescope)
 }
 MODULE_KEYS = {"id", "title", "subtitle", "sections"}
 SECTION_KEYS = {"id", "title"}
