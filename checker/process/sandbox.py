@@ -418,11 +418,12 @@ SUBMISSION_LIMIT = 256 << 20
 """Bytes of a submission folder copied for a confined run: more is refused (not graded)."""
 
 
-def copy_submission(source: Path, target: Path, uid: int | None, limit: int = SUBMISSION_LIMIT) -> None:
+def copy_submission(source: Path, target: Path, uid: int | None, limit: int = SUBMISSION_LIMIT, *, links: bool = True) -> None:
     """Copy the folder ``source`` to ``target`` without following a link or opening anything but
-    regular files: links are copied as links (graded as what they are), FIFOs, sockets and devices
-    are left out, caches too. Everything copied belongs to ``uid`` (None: to us), folders 0700
-    (0755 when ``uid`` is None). Raises :class:`ConfinementError` past ``limit`` bytes."""
+    regular files: links are copied as links (graded as what they are; ``links=False``: left
+    out), FIFOs, sockets and devices are left out, caches too. Everything copied belongs to
+    ``uid`` (None: to us), folders 0700 (0755 when ``uid`` is None). Raises
+    :class:`ConfinementError` past ``limit`` bytes."""
     copied = 0
 
     def copy(folder: Path, into: Path) -> None:
@@ -440,6 +441,8 @@ def copy_submission(source: Path, target: Path, uid: int | None, limit: int = SU
             if stat.S_ISDIR(mode):
                 copy(Path(entry.path), destination)
             elif stat.S_ISLNK(mode):
+                if not links:
+                    continue
                 os.symlink(os.readlink(entry.path), destination)
                 if uid is not None:
                     os.lchown(destination, uid, uid)
@@ -500,20 +503,22 @@ def _enter_own_uid(confinement: Confinement, uid: int, learner_dir: Path) -> dic
     os.mkdir(tmp, 0o700)
     os.chown(tmp, uid, uid)
     changes: dict[str, Path] = {"learner_dir": work}
-    for revealed in confinement.reveal:
-        checks = Path(revealed)
-        exercise = checks.parent
-        copy = private / "content" / "exercises" / exercise.parent.name / exercise.name
-        copy.mkdir(parents=True, mode=0o755)
-        for folder in (private / "content", private / "content" / "exercises", copy.parent, copy):
-            os.chmod(folder, 0o755)
-        for name in ("checks.py", "exercise.toml"):
-            if (exercise / name).is_file():
-                shutil.copyfile(exercise / name, copy / name, follow_symlinks=False)
+    for revealed in confinement.reveal:  # the checks (and the module's shared helpers), copied
+        shown = Path(revealed)
+        folder = shown.parent
+        copy = private / "content" / "exercises" / folder.parent.name / folder.name
+        copy.mkdir(parents=True, mode=0o755, exist_ok=True)
+        for made in (private / "content", private / "content" / "exercises", copy.parent, copy):
+            os.chmod(made, 0o755)
+        names = (shown.name, "exercise.toml") if shown.name == "checks.py" else (shown.name,)
+        for name in names:
+            if (folder / name).is_file():
+                shutil.copyfile(folder / name, copy / name, follow_symlinks=False)
                 os.chmod(copy / name, 0o644)
-        if (exercise / "starter").is_dir() and not (exercise / "starter").is_symlink():
-            copy_submission(exercise / "starter", copy / "starter", None)
-        changes["checks_file"] = copy / checks.name
+        if shown.name == "checks.py":
+            if (folder / "starter").is_dir() and not (folder / "starter").is_symlink():
+                copy_submission(folder / "starter", copy / "starter", None)
+            changes["checks_file"] = copy / shown.name
     # a Python under a folder only root may enter (e.g. /root/.pyenv): its folders stay reachable
     # through descriptors opened now (/proc/self/fd/N skips the folders above)
     reachable = []
@@ -647,6 +652,78 @@ def clean_uid(uid: int) -> None:
                         os.unlink(entry.path)
 
 
+_POSTGRES_SEGMENT = "PostgreSQL."
+"""How Postgres names its own dynamic shared memory segments in ``/dev/shm`` (kept)."""
+_SERVERS_FOLDER = "course-"
+"""How ``course.locations`` names the folders of throwaway servers in ``/dev/shm`` (kept: one may
+be starting in another process)."""
+
+
+def shared_memory_entries() -> set[str]:
+    """Names in ``/dev/shm`` that belong to this user (Linux; empty elsewhere and in the portable
+    mode): what a run left there is what appeared meanwhile (see ``checker.process.runner``)."""
+    from checker.process import platform
+
+    if not platform.ram_folder():
+        return set()
+    found = set()
+    with contextlib.suppress(OSError), os.scandir("/dev/shm") as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_uid == os.geteuid():
+                    found.add(entry.name)
+    return found
+
+
+def remove_shared_memory(names) -> None:
+    """Remove these entries of ``/dev/shm`` unless a live process of ours still holds them (an
+    open descriptor, a mapping, a working folder inside: a browser's segment, a Postgres server's
+    folder or segment), never following a link."""
+    paths = {
+        os.path.join("/dev/shm", name)
+        for name in names
+        if "/" not in name and name not in (".", "..") and not name.startswith((_POSTGRES_SEGMENT, _SERVERS_FOLDER))
+    }
+    for path in paths - _held(paths):
+        with contextlib.suppress(OSError):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+
+
+def _held(paths: set[str]) -> set[str]:
+    """Which of ``paths`` a live process of our uid holds open, mapped, or works inside."""
+    if not paths:
+        return set()
+    held: set[str] = set()
+
+    def note(target: str) -> None:
+        for path in paths:
+            if target == path or target.startswith(path + "/"):
+                held.add(path)
+
+    me = os.geteuid()
+    with contextlib.suppress(OSError), os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid != me:
+                    continue
+            with contextlib.suppress(OSError):
+                note(os.readlink(f"{entry.path}/cwd"))
+            with contextlib.suppress(OSError), os.scandir(f"{entry.path}/fd") as fds:
+                for fd in fds:
+                    with contextlib.suppress(OSError):
+                        note(os.readlink(fd.path).removesuffix(" (deleted)"))
+            with contextlib.suppress(OSError), open(f"{entry.path}/maps", "rb") as maps:
+                for line in maps:
+                    if b"/dev/shm/" in line:
+                        note(line.split(None, 5)[-1].decode(errors="replace").strip().removesuffix(" (deleted)"))
+    return held
+
+
 # -- closing what a uid of its own must not read (rung (b): no namespace to hide it) -------------
 
 _SHIELDS = "shielded.json"
@@ -745,7 +822,7 @@ _SIGNAL_CALLS = {
     "pidfd_send_signal": (424, 424, 1),
 }
 _PTRACE = {"x86_64": 101, "aarch64": 117}
-STOPPING_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+STOPPING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU") if hasattr(signal, name))  # none on Windows
 
 
 def deny_stopping() -> bool:

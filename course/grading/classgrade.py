@@ -12,10 +12,12 @@ are not graded again unless the submission's files (or the exercise's checks) ch
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import stat
+import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -68,6 +70,8 @@ def default_results_path(json_path: Path | None) -> Path:
 def fingerprint(folder: Path, exercise: Exercise) -> str:
     """What a result was graded from: the submission folder's files (names, kinds, contents;
     caches left out) and the exercise's checks. Either changes, the pair is graded again."""
+    if folder.is_symlink():  # never followed: graded as a link (see linked_folder)
+        return hashlib.sha256(f"link\0{os.readlink(folder)}".encode()).hexdigest()[:32]
     if not folder.is_dir():
         return MISSING
     digest = hashlib.sha256()
@@ -263,6 +267,104 @@ class _Stopped(Exception):
     """A run cut short because the whole class run is stopping."""
 
 
+def linked_folder(workspace: Path, folder: Path) -> str | None:
+    """Why ``folder`` (an exercise folder of ``workspace``) cannot be graded at all: it, the
+    module folder above it or the workspace is a symbolic link — to the reference solution or to
+    another student's folder, it would pass with no code written. None when all are real folders."""
+    for path in (workspace, folder.parent, folder):
+        if path.is_symlink():
+            shown = path.name if path == workspace else path.relative_to(workspace)
+            return (
+                f"{shown} is a symbolic link (to {os.readlink(path)}), not a folder of your own: "
+                "links are never followed, so nothing was graded; fix: submit the folder itself with your files in it"
+            )
+    return None
+
+
+def links_in(folder: Path) -> list[str]:
+    """What in ``folder`` is left out of grading: links (to anywhere) and special files (FIFOs,
+    sockets, devices), as ``name -> target`` or ``name (kind)``; never followed nor opened."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        for name in sorted(dirs + files):
+            path = os.path.join(root, name)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue
+            relative = os.path.relpath(path, folder)
+            if stat.S_ISLNK(mode):
+                found.append(f"{relative} -> {os.readlink(path)}")
+            elif not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                found.append(f"{relative} ({'a FIFO' if stat.S_ISFIFO(mode) else 'a special file'})")
+        dirs[:] = [d for d in dirs if d != "__pycache__" and not os.path.islink(os.path.join(root, d))]
+    return found
+
+
+def _left_out_note(left_out: list[str]) -> str:
+    shown = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
+    return f"left out of grading (links and special files are never followed; only your own files count): {shown}"
+
+
+def _told(result: ExerciseResult, note: str) -> ExerciseResult:
+    """``result`` with ``note`` in its output and in the message of every check that did not pass."""
+    result.output = f"{note}\n{result.output}"
+    for check in result.checks:
+        if check.status != "pass":
+            check.message = f"{check.message}\n({note})"
+    return result
+
+
+class _Slots:
+    """The databases of a class run, one session per concurrent job: with ``jobs`` > 1, each
+    further job gets a server of its own (``DatabaseSession.another``), so a submission that
+    fills its server's lock table or memory hurts only itself, and the next run on that server
+    starts clean (its connections end with its database). Each grading run takes a free one."""
+
+    def __init__(self, databases, launcher, jobs: int):
+        import queue
+
+        self._free: queue.Queue = queue.Queue()
+        self._free.put(databases)
+        self.extra: list = []
+        self._starting: list[threading.Thread] = []
+        if jobs > 1 and hasattr(databases, "another"):
+            for number in range(jobs - 1):
+                thread = threading.Thread(
+                    target=self._start, args=(databases, launcher), name=f"course-slot-{number}", daemon=True
+                )
+                thread.start()
+                self._starting.append(thread)
+
+    def _start(self, databases, launcher) -> None:
+        try:
+            extra = databases.another()
+        except Exception:  # the run goes on with fewer servers (each submission's bounds still hold)
+            return
+        if extra is None:
+            return
+        self.extra.append(extra)
+        from course.grading.session import pair
+
+        pair(extra, launcher)
+        self._free.put(extra)
+
+    @contextlib.contextmanager
+    def take(self):
+        databases = self._free.get()
+        try:
+            yield databases
+        finally:
+            self._free.put(databases)
+
+    def close(self) -> None:
+        for thread in self._starting:
+            thread.join(timeout=60)
+        for extra in self.extra:
+            with contextlib.suppress(Exception):
+                extra.close()
+
+
 def grade_workspaces(
     workspaces: list[Path],
     exercises: list[Exercise],
@@ -276,10 +378,7 @@ def grade_workspaces(
     With ``log``, each result is written to it as it arrives, the pairs it already holds for the
     same files are not graded again, and what is returned is read back from it.
     """
-    from checker.process.runner import grade
-    from course.grading.session import job_for
-
-    submissions = [Submission(path.resolve()) for path in workspaces]
+    submissions = [Submission(path.absolute() if path.is_symlink() else path.resolve()) for path in workspaces]
     pairs = []
     for submission in submissions:
         for exercise in exercises:
@@ -288,13 +387,18 @@ def grade_workspaces(
     stopping = threading.Event()  # Ctrl-C, or a results file that cannot be written: runs end now
 
     def one(submission: Submission, exercise: Exercise, folder: Path, digest: str) -> ExerciseResult:
-        if digest == MISSING:
+        linked = linked_folder(submission.workspace, folder)
+        if linked is not None:
+            result = ExerciseResult(
+                exercise.full_id, "error", 0.0, [CheckResult("run", "error", linked, title="Find the exercise")]
+            )
+        elif digest == MISSING:
             missing = CheckResult(
                 "run", "error", f"no folder {exercise.module_id}/{exercise.id} in this workspace", title="Find the exercise"
             )
             result = ExerciseResult(exercise.full_id, "error", 0.0, [missing])
         else:
-            result = grade(job_for(exercise, folder), databases, launcher=launcher, cancelled=stopping.is_set)
+            result = _grade_folder(exercise, folder, slots, launcher, stopping.is_set)
         if stopping.is_set():
             raise _Stopped  # a cancelled run is no result: --resume grades it
         if log is not None:
@@ -313,22 +417,60 @@ def grade_workspaces(
             todo.append((submission, exercise, folder, digest))
     if log is not None:
         log.resumed = len(results)
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    jobs = max(1, min(jobs, len(todo)))
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    slots = _Slots(databases, launcher, jobs)
     try:
-        futures = {pool.submit(one, *pair): pair for pair in todo}
-        for future in as_completed(futures):
-            submission, exercise, _, digest = futures[future]
-            results[(str(submission.workspace), exercise.full_id, digest)] = future.result()
+        with _shielded_for(launcher, [s.workspace for s in submissions], exercises):
+            futures = {pool.submit(one, *pair): pair for pair in todo}
+            for future in as_completed(futures):
+                submission, exercise, _, digest = futures[future]
+                results[(str(submission.workspace), exercise.full_id, digest)] = future.result()
     except BaseException:
         stopping.set()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        slots.close()
     if log is not None:
         results = {**results, **log.records()}  # the reports are what the file holds
     for submission, exercise, _, digest in pairs:
         submission.results.append(results[(str(submission.workspace), exercise.full_id, digest)])
     return submissions
+
+
+def _grade_folder(exercise: Exercise, folder: Path, slots: _Slots, launcher, cancelled) -> ExerciseResult:
+    """Grade ``folder`` on a free slot's databases; links and special files in it are left out
+    (a staged copy without them is graded) and the submission is told so."""
+    from checker.process.runner import grade
+    from course.grading.session import job_for
+
+    left_out = links_in(folder)
+    with contextlib.ExitStack() as stack:
+        if left_out:
+            from checker.process.sandbox import copy_submission
+
+            staging = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="course-grade-")))
+            staged = staging / folder.parent.name / folder.name
+            staged.parent.mkdir(mode=0o755)
+            copy_submission(folder, staged, None, links=False)
+            folder = staged
+        with slots.take() as databases:
+            result = grade(job_for(exercise, folder), databases, launcher=launcher, cancelled=cancelled)
+    return _told(result, _left_out_note(left_out)) if left_out else result
+
+
+def _shielded_for(launcher, workspaces: list[Path], exercises: list[Exercise]):
+    """Where a run's uid is all that separates submissions (no mount namespace, see
+    ``checker.process.sandbox``): the submissions' folders and the content's module folders
+    (the reference solutions) closed to other users while the class run lasts."""
+    from checker.process import sandbox
+
+    confinement = getattr(launcher, "confinement", None)
+    if confinement is None or confinement.namespaces:
+        return contextlib.nullcontext()
+    modules = {str(exercise.checks_file.resolve().parents[1]) for exercise in exercises}
+    return sandbox.shielded([*(str(w) for w in workspaces if not w.is_symlink()), *sorted(modules)])
 
 
 def to_json(submissions: list[Submission], worth: Worth | None = None) -> dict:

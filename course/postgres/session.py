@@ -56,6 +56,11 @@ ROLE_SETTINGS = {
     "temp_file_limit": "512MB",  # only a superuser may change it: learner code cannot lift it
 }
 """Defaults of every learner role: no statement or forgotten transaction holds the server long."""
+DATABASE_SIZE_LIMIT = 256 << 20
+"""Bytes one submission's database may grow to (servers often live in RAM): past it, the run ends."""
+LOCK_LIMIT = 2000
+"""Locks one submission's database may hold at once (advisory locks included): past it, the run
+ends before the server's shared lock table is full for everyone."""
 
 
 class DatabaseSession:
@@ -285,6 +290,64 @@ class DatabaseSession:
         params = self._owners.get(database, self.learner).with_db(database)
         address = getattr(self.server, "learner_address", None)
         return dataclasses.replace(params, host=address[0], port=address[1]) if address else params
+
+    def bound_crossed(self, database: str) -> str | None:
+        """Why ``database`` is past a bound of one submission (:data:`DATABASE_SIZE_LIMIT`,
+        :data:`LOCK_LIMIT`) — its connections are then ended — or None (also when the server
+        will not say: a url server whose user may not look)."""
+        import psycopg
+
+        try:
+            with self._lock:
+                row = self._admin.execute(
+                    "SELECT pg_database_size(d.oid), (SELECT count(*) FROM pg_locks l WHERE l.database = d.oid) "
+                    "FROM pg_database d WHERE d.datname = %s",
+                    (database,),
+                ).fetchone()
+        except psycopg.Error:
+            return None
+        if row is None:
+            return None
+        size, locks = row
+        if size > DATABASE_SIZE_LIMIT:
+            why = (
+                f"your database grew past {DATABASE_SIZE_LIMIT >> 20} MiB, the bound of one submission "
+                f"({size >> 20} MiB): the run was stopped. Insert only what the exercise asks for"
+            )
+        elif locks > LOCK_LIMIT:
+            why = (
+                f"your code held more than {LOCK_LIMIT} locks at once, the bound of one submission ({locks}; "
+                "e.g. pg_advisory_lock in a loop, never released): the run was stopped"
+            )
+        else:
+            return None
+        self.end_connections(database)
+        return why
+
+    def end_connections(self, database: str) -> None:
+        """End every connection to ``database`` (its session-level locks go with them)."""
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error), self._lock:
+            self._admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )
+
+    def another(self) -> DatabaseSession | None:
+        """A session like this one on a server of its own (class runs: one per concurrent job, so a
+        submission that fills a server's shared lock table or memory hurts only its own runs);
+        None where that cannot be had (a url server: the bounds above still hold there)."""
+        from course.postgres import embedded
+
+        if not isinstance(self.server, embedded.EmbeddedServer) or not self.server.owned:
+            return None
+        server = embedded.start(persistent=False, isolate=self.isolate)
+        try:
+            return DatabaseSession(server, isolate=self.isolate, spares=self.spares)
+        except BaseException:
+            server.close()
+            raise
 
     def server_alive(self) -> bool:
         """Whether the server still answers (a run that ended badly may be the server's doing)."""
