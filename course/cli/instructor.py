@@ -181,7 +181,12 @@ class _GradeCommand(click.Command):
     "[default when the file holds only these submissions' results].",
 )
 @click.option("--fresh", is_flag=True, help="Start over: replace the results file of an earlier run.")
-@click.option("--starter-baseline", "baseline_path", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
+@click.option(
+    "--starter-baseline",
+    "baseline_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The checks each starter passes, as an export recorded them [default: grade the starters once, cached].",
+)
 @click.option("--shard", metavar="K/N", help="Grade only the K-th of N shares of the submissions (by student; for a CI matrix).")
 @_class_report_options
 @click.pass_obj
@@ -417,7 +422,49 @@ def grade_merge(
 
 @main.group()
 def export() -> None:
-    """Instructors: package the course for an autograding platform."""
+    """Instructors: package the course for an autograding platform (each export carries the
+    running version's wheel: nothing is installed by the name `course` from an index)."""
+
+
+def _exercises(obj: Context, only: tuple[str, ...]) -> list:
+    return [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
+
+
+def _extra_content(exercises) -> list[Path]:
+    """The content roots of ``exercises`` that are not the built-in one (an export carries them)."""
+    from course.content.model import content_roots
+
+    builtin = {content_roots([])[0].resolve()}
+    return list(dict.fromkeys(e.path.parents[2].resolve() for e in exercises if e.path.parents[2].resolve() not in builtin))
+
+
+def _export_baseline(obj: Context, exercises):
+    """The checks each starter passes (worth 0 points), graded here once (cached) so that the
+    autograder does not grade the starters again for every submission."""
+    from course.grading import points
+    from course.grading.session import GradingSession, job_for
+    from course.postgres.base import BackendError
+    from course.postgres.session import open_session
+
+    points.worth_for(exercises, {})  # a bad [weights] is refused before Postgres starts
+    click.echo(f"Grading the {len(exercises)} starter(s) once: the checks they pass are worth 0 points.", err=True)
+    try:
+        grading = GradingSession.start(lambda: open_session(obj.backend, obj.database_url, isolate=True, spares=1))
+    except BackendError as error:
+        raise Fatal(str(error)) from None
+    with grading:
+        return points.starter_baseline(
+            exercises,
+            lambda exercise, folder: grading.grade(job_for(exercise, folder)),
+            cache=locations.state_dir() / points.BASELINE_CACHE,
+        )
+
+
+_PIP_SPEC = click.option(
+    "--pip-spec",
+    metavar="SPEC",
+    help="Install course with `pip install SPEC` instead of from the wheel the export carries (e.g. a git URL you control).",
+)
 
 
 @export.command("gradescope")
@@ -430,29 +477,58 @@ def export() -> None:
     show_default=True,
     help="The autograder zip to upload to Gradescope.",
 )
-@click.option("--pip-spec", metavar="SPEC", help="What setup.sh installs [default: course==this version], e.g. a git URL.")
+@_PIP_SPEC
 @click.option(
     "--visibility",
     type=click.Choice(["visible", "after_due_date", "after_published", "hidden"]),
     default="visible",
     show_default=True,
-    help="When students see the tests' results.",
+    help="When students see a check's result, unless [visibility] in its exercise.toml says otherwise.",
 )
 @click.pass_obj
 @global_options
 def export_gradescope(obj: Context, only: tuple[str, ...], output: Path, pip_spec: str | None, visibility: str) -> None:
-    """A Gradescope autograder for EXERCISE... (default: every exercise): setup.sh and run_autograder."""
-    from course.content.model import content_roots
+    """A Gradescope autograder for EXERCISE... (default: every exercise): setup.sh, run_autograder,
+    the course wheel and its dependencies' lock."""
     from course.grading import gradescope
 
-    exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
-    builtin = {content_roots([])[0].resolve()}
-    extra = list(dict.fromkeys(e.path.parents[2].resolve() for e in exercises if e.path.parents[2].resolve() not in builtin))
-    names = gradescope.build(exercises, output, pip_spec=pip_spec, visibility=visibility, content_roots=extra)
-    points = sum(c for e in exercises for c in gradescope.weights_of(e).values())
+    exercises = _exercises(obj, only)
+    baseline = _export_baseline(obj, exercises)
+    names = gradescope.build(
+        exercises, output, baseline=baseline, pip_spec=pip_spec, visibility=visibility, content_roots=_extra_content(exercises)
+    )
+    config = gradescope.config_of(exercises, baseline, visibility)
+    total = sum(c["worth"] for e in config["exercises"] for c in e["checks"])
     click.echo(
-        f"Wrote {output}: {len(names)} files, {len(exercises)} exercise(s), {points:g} points. "
+        f"Wrote {output}: {len(names)} files, {len(exercises)} exercise(s), {total:g} points. "
         "Upload it as the assignment's autograder (Ubuntu image)."
+    )
+
+
+@export.command("actions")
+@click.argument("only", nargs=-1, metavar="[EXERCISE]...")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="assignment-template",
+    show_default=True,
+    help="The folder to write the template repository in (new or empty).",
+)
+@_PIP_SPEC
+@click.pass_obj
+@global_options
+def export_actions(obj: Context, only: tuple[str, ...], output: Path, pip_spec: str | None) -> None:
+    """A template repository graded by GitHub Actions for EXERCISE... (default: every exercise):
+    JUnit, points in the job summary; no GitHub Classroom needed."""
+    from course.grading import actions
+
+    exercises = _exercises(obj, only)
+    baseline = _export_baseline(obj, exercises)
+    written = actions.build(exercises, output, baseline=baseline, pip_spec=pip_spec)
+    click.echo(
+        f"Wrote {output}: {len(written)} files, {len(exercises)} exercise(s). Push it to GitHub and mark it a "
+        "template repository: each student's copy is graded on every push (Actions tab, job summary)."
     )
 
 
@@ -466,16 +542,46 @@ def export_gradescope(obj: Context, only: tuple[str, ...], output: Path, pip_spe
     show_default=True,
     help="The folder to write the template repository in (new or empty).",
 )
-@click.option("--pip-spec", metavar="SPEC", help="What the workflow installs [default: course==this version], e.g. a git URL.")
+@_PIP_SPEC
+@click.pass_context
+@global_options
+def export_classroom(ctx: click.Context, only: tuple[str, ...], output: Path, pip_spec: str | None) -> None:
+    """The same template as `course export actions` (GitHub Classroom was sunset; its template
+    repositories still work as plain GitHub templates)."""
+    click.echo("course export classroom is `course export actions`: the same template, graded by plain GitHub Actions.", err=True)
+    ctx.invoke(export_actions, only=only, output=output, pip_spec=pip_spec)
+
+
+@export.command("prairielearn")
+@click.argument("only", nargs=-1, metavar="[EXERCISE]...")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="prairielearn",
+    show_default=True,
+    help="The folder to write into (new or empty): the grader image's Dockerfile, serverFilesCourse/ and questions/.",
+)
+@click.option(
+    "--image",
+    default="your-org/course-grader",
+    show_default=True,
+    help="The Docker image name the questions' info.json use (build and push the Dockerfile under that name).",
+)
+@_PIP_SPEC
 @click.pass_obj
 @global_options
-def export_classroom(obj: Context, only: tuple[str, ...], output: Path, pip_spec: str | None) -> None:
-    """A GitHub Classroom template repository for EXERCISE... (default: every exercise)."""
-    from course.grading import github_classroom as classroom
+def export_prairielearn(obj: Context, only: tuple[str, ...], output: Path, image: str, pip_spec: str | None) -> None:
+    """PrairieLearn external-grader questions for EXERCISE... (default: every exercise): a grader
+    image (Dockerfile with the course wheel), its entrypoint in serverFilesCourse/, a question each."""
+    from course.grading import prairielearn
 
-    exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
-    written = classroom.build(exercises, output, pip_spec=pip_spec)
+    exercises = _exercises(obj, only)
+    baseline = _export_baseline(obj, exercises)
+    written = prairielearn.build(
+        exercises, output, baseline=baseline, image=image, pip_spec=pip_spec, content_roots=_extra_content(exercises)
+    )
     click.echo(
-        f"Wrote {output}: {len(written)} files, {len(exercises)} exercise(s). Push it to GitHub, mark it a "
-        "template repository, and use it as the Classroom assignment's starter code."
+        f"Wrote {output}: {len(written)} files, {len(exercises)} question(s). Build and push the image "
+        f"(docker build -t {image} {output / 'image'}), then copy serverFilesCourse/ and questions/ into your course."
     )
