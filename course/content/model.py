@@ -197,7 +197,7 @@ EXERCISE_KEYS = {
     "weights",
     "visibility",  # [visibility]: per check, read by the Gradescope export (course.grading.gradescope)
 }
-MODULE_KEYS = {"id", "title", "subtitle", "sections"}
+MODULE_KEYS = {"id", "title", "subtitle", "sections", "gate"}  # [gate]: read by course.quiz.gate
 SECTION_KEYS = {"id", "title"}
 
 
