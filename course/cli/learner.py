@@ -206,6 +206,11 @@ def exec(obj: Context, exercise: str, command: tuple[str, ...]) -> None:  # noqa
     folder = obj.workspace().folder(found)
     url = dev_database_url(found, obj.backend, obj.database_url, notify=lambda line: click.echo(line, err=True))
     env = {**os.environ, "DATABASE_URL": url}
+    # the tools installed beside course (alembic, uvicorn...) first, even when the venv is not activated
+    import sysconfig
+
+    scripts = sysconfig.get_path("scripts")
+    env["PATH"] = os.pathsep.join([scripts, *(p for p in env.get("PATH", "").split(os.pathsep) if p and p != scripts)])
     import subprocess
 
     try:

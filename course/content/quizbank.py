@@ -19,17 +19,22 @@ from pathlib import Path
 
 from course.content.model import ContentError, _check_keys, _read_toml, line_of
 
+GATE_QUESTION_KEYS = {"group", "concept", "taught_in"}
+"""Optional on every question; used by the final section's gate (``course.quiz.gate``): ``group``
+names the concept several variants ask (one variant per group is drawn), ``concept`` is what the
+learner is told they missed, ``taught_in`` the section whose lesson teaches it."""
+
 QUESTION_KEYS = {
     "choice": (
-        {"id", "section", "kind", "prompt", "correct", "explanation", "choices"},
+        {"id", "section", "kind", "prompt", "correct", "explanation", "choices"} | GATE_QUESTION_KEYS,
         {"id", "section", "kind", "prompt", "correct", "explanation", "choices"},
     ),
     "recall": (
-        {"id", "section", "kind", "prompt", "answer", "explanation", "must_mention"},
+        {"id", "section", "kind", "prompt", "answer", "explanation", "must_mention"} | GATE_QUESTION_KEYS,
         {"id", "section", "kind", "prompt", "answer", "explanation"},
     ),
     "sql": (
-        {"id", "section", "kind", "prompt", "statement", "explanation"},
+        {"id", "section", "kind", "prompt", "statement", "explanation"} | GATE_QUESTION_KEYS,
         {"id", "section", "kind", "prompt", "statement", "explanation"},
     ),
 }
@@ -65,6 +70,9 @@ class Question:
     answer: str = ""
     statement: str = ""
     must_mention: list[list[str]] = field(default_factory=list)
+    group: str = ""
+    concept: str = ""
+    taught_in: str = ""
 
     @property
     def multiple(self) -> bool:
@@ -135,6 +143,11 @@ def load_quiz_bank(path: Path, sections: set[str] | None = None) -> QuizBank:
             raise ContentError(
                 path, f"question {qid!r}: must_mention lists terms (strings, or lists of accepted spellings)", line
             )
+        for key in GATE_QUESTION_KEYS:
+            if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
+                raise ContentError(path, f"question {qid!r}: {key} must be a non-empty string", line)
+        if sections is not None and entry.get("taught_in", entry["section"]) not in sections:
+            raise ContentError(path, f"question {qid!r}: taught_in names an unknown section {entry['taught_in']!r}", line)
         questions.append(
             Question(
                 id=qid,
@@ -147,6 +160,9 @@ def load_quiz_bank(path: Path, sections: set[str] | None = None) -> QuizBank:
                 answer=entry.get("answer", ""),
                 statement=entry.get("statement", ""),
                 must_mention=must_mention,
+                group=entry.get("group", ""),
+                concept=entry.get("concept", ""),
+                taught_in=entry.get("taught_in", ""),
             )
         )
     return QuizBank(path, questions, float(threshold), setup)

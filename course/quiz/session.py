@@ -5,6 +5,10 @@ and due time live in the progress store. Choice and "predict the SQL" answers ar
 (choices shown in a fresh order each time, SQL compared by meaning: ``course.quiz.sql``);
 free-recall answers are graded by the learner (again / hard / good / easy), retrieval first —
 and, where a question lists ``must_mention`` terms, by whether the typed answer names them.
+
+The final section is the module's gate (``course.quiz.gate``): its questions are drawn from a pool,
+answered without feedback that would hand a retake its answers, and the module completes only after
+a second pass on a later day.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import re
 import sys
 import types
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from course.content.quizbank import Choice, Question, QuizBank
 from course.learner.progress import Progress
+from course.quiz import gate as gates
 from course.quiz.sql import SqlJudgement, differences, judge
 
 if TYPE_CHECKING:
@@ -115,6 +120,9 @@ class Summary:
     graded: int
     """Answers graded right/wrong (free recall is self-graded, not counted here)."""
     completed_module: bool
+    gate: list[str] = field(default_factory=list)
+    """When the session held an attempt at the final section: how it went, the concepts missed and
+    the lessons that teach them, and what completion still needs (lines of Markdown)."""
 
     def describe(self) -> str:
         return f"{self.answered} answered" + (f", {self.right}/{self.graded} right" if self.graded else "")
@@ -124,10 +132,17 @@ class QuizSession:
     """Pick questions, grade answers, schedule the next review, keep score."""
 
     def __init__(
-        self, bank: QuizBank, progress: Progress, module_id: str, now=lambda: datetime.now(UTC), seed: int | None = None
+        self,
+        bank: QuizBank,
+        progress: Progress,
+        module_id: str,
+        now=lambda: datetime.now(UTC),
+        seed: int | None = None,
+        gate: gates.GateConfig | None = None,
     ):
         """``seed`` fixes the order choices are shuffled in, so an order can be reproduced (default:
-        ``COURSE_QUIZ_SEED`` when set, else a fresh order every time)."""
+        ``COURSE_QUIZ_SEED`` when set, else a fresh order every time). ``gate``: the final section's
+        gate (default: read from the module's ``module.toml``); ``now``: the clock (injectable)."""
         from fsrs import Scheduler
 
         if seed is None and os.environ.get("COURSE_QUIZ_SEED", "").strip():
@@ -140,6 +155,57 @@ class QuizSession:
         self.scheduler = Scheduler(enable_fuzzing=False)
         self.sql = SqlCards(bank.sql_setup)
         self.answered: list[tuple[Question, Outcome]] = []
+        self._gate = gate
+        self.drawn: list[Question] = []
+        self._attempt_lines: list[str] = []
+        """The final-section questions drawn for this session's attempt (empty until drawn)."""
+
+    @property
+    def gate(self) -> gates.GateConfig:
+        if self._gate is None:
+            self._gate = gates.load_gate(self.bank, self.module_id)
+        return self._gate
+
+    def hides(self, question: Question) -> bool:
+        """True for a question of the gate: no verdict, correct answer, SQL or key terms shown."""
+        return question.section == self.gate.section
+
+    def draw(self) -> list[Question]:
+        """One attempt at the final section: ``questions`` groups, one variant each, least shown first
+        (due first among equals), with enough produce-the-answer questions that choices cannot pass."""
+        if self.drawn:
+            return self.drawn
+        config = self.gate
+        counts = gates.shown_counts(gates.gate_state(self.progress, self.module_id))
+        now = self.now()
+        pool = gates.groups(self.bank, config.section)
+        jitter = {q.id: self.rng.random() for variants in pool.values() for q in variants}
+
+        def variant_key(question: Question):
+            due = self.due_at(question)
+            return (counts.get(question.id, 0), 0 if due is None or due <= now else 1, jitter[question.id])
+
+        chosen = {name: min(variants, key=variant_key) for name, variants in pool.items()}
+
+        def group_key(name: str):
+            return (sum(counts.get(q.id, 0) for q in pool[name]), jitter[chosen[name].id])
+
+        count = min(config.questions, len(pool))
+        producing = sorted((n for n in pool if gates.produces(chosen[n])), key=group_key)
+        picked = producing[: min(config.needed_producing(count), len(producing))]
+        rest = sorted((n for n in pool if n not in picked), key=group_key)
+        picked += rest[: count - len(picked)]
+        self.drawn = [chosen[name] for name in picked]
+        self.rng.shuffle(self.drawn)
+        return self.drawn
+
+    def prepare(self, questions: list[Question]) -> list[Question]:
+        """``questions`` to ask, the final section's replaced by one drawn attempt (the pool is never
+        shown whole)."""
+        if not any(self.hides(q) for q in questions):
+            return list(questions)
+        kept = [q for q in questions if not self.hides(q)]
+        return kept + self.draw()
 
     def key(self, question: Question) -> str:
         return f"{self.module_id}/{question.id}"
@@ -157,6 +223,8 @@ class QuizSession:
 
         New cards count as due; without ``due_only`` a section is drilled whole.
         """
+        if section == self.gate.section:
+            return list(self.draw())
         pool = self.bank.for_section(section) if section else list(self.bank.questions)
         now = self.now()
         order = {q.id: n for n, q in enumerate(self.bank.questions)}
@@ -186,7 +254,9 @@ class QuizSession:
         right = set(ids) == set(question.correct)
         notes = [c.feedback for c in question.choices if c.id in ids and c.id not in question.correct and c.feedback]
         missed = [question.choice(i).text for i in question.correct if i not in ids]
-        if not right and missed and question.multiple:
+        if self.hides(question):
+            notes = []
+        elif not right and missed and question.multiple:
             notes.append("Also correct: " + "; ".join(missed))
         order = [c.id for c in (shown or question.choices)]
         return Outcome(right, "good" if right else "again", notes, picked=ids, shown=order)
@@ -195,6 +265,8 @@ class QuizSession:
         expected = self.sql.expected(question)
         verdict = judge(expected, typed, self.sql.schema())
         notes = [] if verdict.same else ([verdict.problem] if verdict.problem else differences(verdict.expected, verdict.typed))
+        if self.hides(question):
+            notes = []
         return Outcome(verdict.same, "good" if verdict.same else "again", notes, expected, sql=verdict)
 
     def grade_recall(self, question: Question, rating: str, typed: str = "") -> Outcome:
@@ -205,6 +277,8 @@ class QuizSession:
             return Outcome(None, rating)
         missing = missing_terms(question, typed)
         notes = [f"Your answer does not mention {', '.join(f'`{group[0]}`' for group in missing)}."] if missing else []
+        if self.hides(question):
+            notes = []
         return Outcome(not missing and rating != "again", rating, notes)
 
     # recording
@@ -235,19 +309,76 @@ class QuizSession:
 
     # results
 
-    def finish(self, final_section: str) -> Summary:
-        """The session's score; records the module as complete when the final section passed."""
+    def finish(self, final_section: str | None = None) -> Summary:
+        """The session's score. When the session answered a whole drawn attempt at the final section
+        (``final_section`` is the caller's name for it; the gate's own setting wins), the attempt is
+        recorded, and the module is recorded complete when the gate's conditions hold."""
         right = sum(1 for _, o in self.answered if o.correct)
         graded = sum(1 for _, o in self.answered if o.correct is not None)
-        completed = self.completes_module(final_section)
-        if completed:
+        lines = self._close_attempt()
+        completed = bool(lines) and self.module_complete()
+        if completed and not self.progress.get(f"module-complete:{self.module_id}"):
             self.progress.set(f"module-complete:{self.module_id}", self.now().isoformat())
-        return Summary(len(self.answered), right, graded, completed)
+        return Summary(len(self.answered), right, graded, completed, lines)
 
-    def completes_module(self, section: str) -> bool:
-        """True when every question of the final section was answered and the score passes."""
-        latest = {q.id: o for q, o in self.answered if q.section == section}
-        return final_check_passes(self.bank, section, latest)
+    def attempt_outcomes(self) -> dict[str, Outcome] | None:
+        """The latest outcome of each drawn question, when every one of them was answered."""
+        latest = {q.id: o for q, o in self.answered if self.hides(q)}
+        if not self.drawn or any(q.id not in latest for q in self.drawn):
+            return None
+        return {q.id: latest[q.id] for q in self.drawn}
+
+    def completes_module(self, section: str | None = None) -> bool:
+        """True when this session's drawn attempt at the final section passes (one of the gate's
+        conditions; :meth:`module_complete` tells whether all hold)."""
+        outcomes = self.attempt_outcomes()
+        return outcomes is not None and attempt_passes(self.drawn, outcomes, self.gate.pass_share)
+
+    def module_complete(self) -> bool:
+        """Every condition of the gate: passed, passed again on a later day, exercises (if asked)."""
+        state = gates.gate_state(self.progress, self.module_id)
+        return gates.recall_proven(state, self.gate) and not self.exercises_missing()
+
+    def exercises_missing(self) -> list[str]:
+        if not self.gate.exercises:
+            return []
+        return [e for e in self.gate.exercise_ids if not self.progress.ever_passed(e)]
+
+    def _close_attempt(self) -> list[str]:
+        if self._attempt_lines:  # finish() called again: the attempt is recorded once
+            return self._attempt_lines
+        outcomes = self.attempt_outcomes()
+        if outcomes is None:
+            return []
+        config = self.gate
+        right = sum(1 for o in outcomes.values() if o.counts_as_right)
+        passed = attempt_passes(self.drawn, outcomes, config.pass_share)
+        now = self.now()
+        state = gates.record_attempt(self.progress, self.module_id, now, [q.id for q in self.drawn], right, passed)
+        lines = [
+            f"Final check: {right}/{len(self.drawn)} right ({'passed' if passed else 'not passed'}; {config.pass_share:.0%} needed)."
+        ]
+        missed = [q for q in self.drawn if not outcomes[q.id].counts_as_right]
+        if missed:
+            lines.append("Concepts to review (the next attempt asks them differently):")
+            seen = set()
+            for question in missed:
+                line = f"- {question.concept or question.group or question.id} — lesson {gates.lesson_of(config, question)}"
+                if line not in seen:
+                    seen.add(line)
+                    lines.append(line)
+        times = gates.passes(state)
+        if passed and not gates.recall_proven(state, config):
+            ready = times[0] + timedelta(days=config.later_day)
+            lines.append(
+                f"Passed once. To complete the module, pass the final check again on a later day "
+                f"(from {ready:%Y-%m-%d %H:%M} UTC): recall after a pause is what proves it."
+            )
+        missing = self.exercises_missing()
+        if passed and missing:
+            lines.append(f"The module also needs its exercises passed; not yet: {', '.join(m.split('/')[-1] for m in missing)}.")
+        self._attempt_lines = lines
+        return lines
 
     def past_choices(self, question: Question) -> list[list[str]]:
         """The ids picked at each stored review of a choice question, older stores included
@@ -277,6 +408,13 @@ def missing_terms(question: Question, typed: str) -> list[list[str]]:
     """The ``must_mention`` groups the typed answer names none of the spellings of."""
     text = typed.lower()
     return [group for group in question.must_mention if not any(term.lower() in text for term in group)]
+
+
+def attempt_passes(drawn: list[Question], outcomes: dict[str, Outcome], pass_share: float) -> bool:
+    """A drawn attempt passes: every question answered and the share right at least ``pass_share``."""
+    if not drawn or any(q.id not in outcomes for q in drawn):
+        return False
+    return sum(1 for q in drawn if outcomes[q.id].counts_as_right) / len(drawn) >= pass_share - 1e-9
 
 
 def final_check_passes(bank: QuizBank, section: str, outcomes: dict[str, Outcome]) -> bool:

@@ -113,6 +113,10 @@ def run_question(console: Console, session: QuizSession, question: Question, num
         typed = ask(console, "Type the SQL this sends to Postgres (one line): ")
         outcome = session.grade_sql(question, typed)
         answer = typed
+    elif session.hides(question):  # the final check: graded by the key terms, no model answer to replay
+        typed = ask(console, "Type your answer from memory (it must name the key terms): ")
+        outcome = session.grade_recall(question, "good", typed)
+        answer = typed
     else:
         typed = ask(
             console,
@@ -137,6 +141,10 @@ def run_question(console: Console, session: QuizSession, question: Question, num
 
 
 def show_outcome(console: Console, session: QuizSession, question: Question, outcome: Outcome, answer: str) -> None:
+    if session.hides(question):  # the final check: nothing a retake could replay (verdicts come at the end)
+        session.record(question, outcome, answer)
+        console.print("[dim]Answer saved. The final check is scored at the end.[/]")
+        return
     if outcome.correct is True:
         console.print("[green bold]✓ Right.[/]")
     elif outcome.correct is False:
@@ -161,6 +169,7 @@ def run_quiz(session: QuizSession, questions: list[Question], final_section: str
     if not questions:
         console.print("Nothing is due right now. Try `course quiz --all`, or `course quiz --stats` to see what comes when.")
         return 0
+    questions = session.prepare(questions)
     answered = 0
     try:
         for number, question in enumerate(questions, 1):
@@ -173,6 +182,8 @@ def run_quiz(session: QuizSession, questions: list[Question], final_section: str
     summary = session.finish(final_section)
     console.rule("Done")
     console.print(summary.describe() + ".")
+    if summary.gate:
+        console.print(Markdown("\n".join(summary.gate)))
     if summary.completed_module:
         console.print(f"[green bold]Module complete![/] You passed the final check ({final_section}).")
     return answered

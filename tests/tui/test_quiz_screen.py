@@ -67,7 +67,7 @@ def test_an_equivalent_sql_answer_is_right_and_shows_no_difference(tmp_path):
 
 def test_the_choices_are_shown_shuffled_and_the_pick_is_stored_by_id(tmp_path):
     async def scenario():
-        app, session, (question,) = quiz_app(tmp_path, {"check-class-maps-to-table"}, seed=5)
+        app, session, (question,) = quiz_app(tmp_path, {"orm-instance-is-a-row"}, seed=5)
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.screen
             choices = screen.query_one("#quiz-choices", SelectionList)
@@ -86,18 +86,24 @@ def test_the_choices_are_shown_shuffled_and_the_pick_is_stored_by_id(tmp_path):
 
 def test_a_typed_recall_answer_counts_only_when_it_names_the_key_terms(tmp_path):
     async def scenario(typed):
-        app, session, (question,) = quiz_app(tmp_path / typed[:3], {"check-recall-n-plus-one"})
+        app, session, _questions = quiz_app(tmp_path / typed[:3], {"check-recall-n-plus-one", "check-recall-n-plus-one-tags"})
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.screen
+            # the final check: the screen asks one drawn attempt, not the pool
+            assert screen.questions == session.draw() and len(screen.questions) == session.gate.questions
+            while screen.question.group != "n-plus-one":
+                screen.index += 1
+            screen.show_question()
+            question = screen.question
             assert "key terms" in screen.query_one("#quiz-input", Input).placeholder
             screen.query_one("#quiz-input", Input).value = typed
-            await pilot.press("enter")  # reveals the model answer and the ratings
+            await pilot.press("enter")  # graded by the key terms: no model answer or ratings to replay
             await pilot.pause()
-            screen.query_one("#rate-good").press()
-            await pilot.pause()
+            assert screen.answered and not screen.query_one("#quiz-ratings").display
+            assert "selectinload" not in str(screen.query_one("#quiz-feedback").source)
             return session.progress.quiz_reviews(f"sqlalchemy-2/{question.id}")
 
-    assert asyncio.run(scenario("the N+1 problem; selectinload sends one IN query")) == [(True, 3)]
+    assert asyncio.run(scenario("the N+1 problem; selectinload sends one IN query; options")) == [(True, 3)]
     assert asyncio.run(scenario("lazy loading, I think")) == [(False, 3)]
 
 

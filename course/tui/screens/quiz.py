@@ -43,7 +43,7 @@ class QuizScreen(Screen[int]):
     def __init__(self, session: QuizSession, questions: list[Question], final_section: str):
         super().__init__()
         self.session = session
-        self.questions = questions
+        self.questions = session.prepare(questions)  # the final section: one drawn attempt, not the pool
         self.final_section = final_section
         self.index = 0
         self.answered = False
@@ -114,7 +114,7 @@ class QuizScreen(Screen[int]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "quiz-answer":
             self.action_answer()
-        elif event.button.id and event.button.id.startswith("rate-"):
+        elif event.button.id and event.button.id.startswith("rate-") and not self.answered:
             typed = self.query_one("#quiz-input", Input).value
             self.finish(self.session.grade_recall(self.question, event.button.id.removeprefix("rate-"), typed))
 
@@ -141,6 +141,8 @@ class QuizScreen(Screen[int]):
             self.finish(self.session.grade_choice(question, picked, self.shown))
         elif question.kind == "sql":
             self.finish(self.session.grade_sql(question, self.query_one("#quiz-input", Input).value))
+        elif self.session.hides(question):  # the final check: graded by the key terms, no model answer shown
+            self.finish(self.session.grade_recall(question, "good", self.query_one("#quiz-input", Input).value))
         else:
             self.query_one("#quiz-feedback", Markdown).update(f"**Model answer:**\n\n{question.answer}\n\nHow did you do?")
             ratings = self.query_one("#quiz-ratings")
@@ -150,6 +152,13 @@ class QuizScreen(Screen[int]):
     def finish(self, outcome) -> None:
         question = self.question
         lines = []
+        if self.session.hides(question):  # the final check: no verdict, answer or SQL a retake could replay
+            self.session.record(question, outcome)
+            self.query_one("#quiz-feedback", Markdown).update("*Answer saved; the final check is scored at the end. Press **n**.*")
+            self.query_one("#quiz-ratings").display = False
+            self.answered = True
+            self.query_one("#quiz-body").focus()
+            return
         if outcome.correct is True:
             lines.append("### ✓ Right")
         elif outcome.correct is False:
@@ -180,7 +189,7 @@ class QuizScreen(Screen[int]):
             return
         summary = self.session.finish(self.final_section)
         message = f"Quiz done: {summary.describe()}." + (" Module complete!" if summary.completed_module else "")
-        self.app.notify(message, timeout=6)
+        self.app.notify("\n".join([message, *summary.gate]), timeout=12 if summary.gate else 6)
         self.dismiss(len(self.session.answered))
 
     def action_leave(self) -> None:
