@@ -524,6 +524,7 @@ def export_actions(obj: Context, only: tuple[str, ...], output: Path, pip_spec: 
     from course.grading import actions
 
     exercises = _exercises(obj, only)
+    actions.ensure_empty(output)
     baseline = _export_baseline(obj, exercises)
     written = actions.build(exercises, output, baseline=baseline, pip_spec=pip_spec)
     click.echo(
@@ -574,9 +575,10 @@ def export_classroom(ctx: click.Context, only: tuple[str, ...], output: Path, pi
 def export_prairielearn(obj: Context, only: tuple[str, ...], output: Path, image: str, pip_spec: str | None) -> None:
     """PrairieLearn external-grader questions for EXERCISE... (default: every exercise): a grader
     image (Dockerfile with the course wheel), its entrypoint in serverFilesCourse/, a question each."""
-    from course.grading import prairielearn
+    from course.grading import actions, prairielearn
 
     exercises = _exercises(obj, only)
+    actions.ensure_empty(output)
     baseline = _export_baseline(obj, exercises)
     written = prairielearn.build(
         exercises, output, baseline=baseline, image=image, pip_spec=pip_spec, content_roots=_extra_content(exercises)

@@ -29,6 +29,12 @@ class ActionsError(CourseError):
     """A template that cannot be written."""
 
 
+def ensure_empty(target: Path) -> None:
+    """An export writes into a new or empty folder only (checked before anything is graded)."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ActionsError(f"{target} exists and is not an empty folder; fix: name a new folder with -o")
+
+
 def workflow(exercises: list[Exercise], pip_spec: str | None = None) -> str:
     only = " ".join(f"--exercise {e.full_id}" for e in exercises)
     if pip_spec:
@@ -110,8 +116,7 @@ def build(
     exercises: list[Exercise], target: Path, *, baseline: points.Baseline, pip_spec: str | None = None, title: str = ""
 ) -> list[Path]:
     """Write the template repository into ``target`` (new, or empty)."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ActionsError(f"{target} exists and is not an empty folder; fix: name a new folder with -o")
+    ensure_empty(target)
     worth = points.worth_for(exercises, baseline)
     title = title or (exercises[0].module_id if exercises else "Assignment")
     written = []

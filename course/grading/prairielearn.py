@@ -37,6 +37,7 @@ from course import __version__
 from course.content.model import Exercise
 from course.errors import CourseError
 from course.grading import bundle, points
+from course.grading.actions import ensure_empty
 from course.grading.gradescope import config_of, copy_upload
 
 QUESTION_CONFIG = "course-question.json"
@@ -120,8 +121,7 @@ def build(
     content_roots: Sequence[Path] = (),
 ) -> list[Path]:
     """Write the image, the grader's shared files and one question per exercise into ``target``."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise PrairieLearnError(f"{target} exists and is not an empty folder; fix: name a new folder with -o")
+    ensure_empty(target)
     config = config_of(exercises, baseline)
     wheel, lock = bundle.wheel_name(), "requirements.txt"
     files: dict[Path, str | bytes] = {}
