@@ -185,7 +185,10 @@ class Confinement:
         content_root = checks.parents[2]  # <root>/exercises/<module>/<exercise>/checks.py
         helpers = checks.parents[1] / "_shared" / "helpers.py"  # the module's helpers (checker.authoring.shared)
         shown = (str(checks), str(helpers)) if helpers.is_file() else (str(checks),)
-        return replace(self, hidden=(*self.hidden, str(content_root)), reveal=(*self.reveal, *shown))
+        # the module's folder too: where the content root holds the packages themselves (an
+        # editable install) it cannot be covered, the module's exercises (solutions) still are
+        module = str(checks.parents[1])
+        return replace(self, hidden=(*self.hidden, str(content_root), module), reveal=(*self.reveal, *shown))
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -822,7 +825,9 @@ _SIGNAL_CALLS = {
     "pidfd_send_signal": (424, 424, 1),
 }
 _PTRACE = {"x86_64": 101, "aarch64": 117}
-STOPPING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU") if hasattr(signal, name))  # none on Windows
+STOPPING_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU") if hasattr(signal, name)
+)  # none on Windows
 
 
 def deny_stopping() -> bool:
