@@ -12,7 +12,15 @@ canonical form before they are compared:
 - labels of selected columns (``AS count_1``), casts of values (``::INTEGER``), case and spacing
   do not matter;
 - a parameter placeholder of any style (``%(name)s``, ``%s``, ``$1``, ``?``, ``:name``) stands for
-  whatever value the real SQL has there; a literal value must be the right one.
+  whatever value the real SQL has there; a literal value must be the right one;
+- a comma join with its condition in ``WHERE`` = ``JOIN ... ON`` (inner joins: the conditions go to
+  ``WHERE`` and the tables are put in one order), and a double-quoted lower-case identifier
+  (``"users"."email"``) = the bare one (Postgres folds unquoted names to lower case).
+
+What Postgres would refuse is refused, even where sqlglot is lenient: ``==`` (Python's equality; SQL
+has ``=``) and a call of a function Postgres does not have (``len(body)``: Python's ``len``, where
+Postgres has ``length``) — checked against the function names of a real PostgreSQL
+(``pg_functions.txt``).
 """
 
 from __future__ import annotations
@@ -21,12 +29,14 @@ import difflib
 import functools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.tokens import TokenType
 
 DIALECT = "postgres"
 _VALUE = (exp.Literal, exp.Placeholder, exp.Parameter, exp.Null, exp.Boolean)
@@ -48,6 +58,47 @@ class SqlJudgement:
     """Why the typed SQL could not be compared (it does not parse), else empty."""
 
 
+_SYNTAX_CALLS = {"coalesce", "nullif", "greatest", "least", "exists", "cast", "any", "all", "some", "row", "array"}
+"""Written like calls, but SQL syntax rather than functions of ``pg_proc``."""
+_NOT_A_CALL_AFTER = {TokenType.INTO, TokenType.TABLE, TokenType.DOT}
+"""A name followed by ``(`` after these is a table (``INSERT INTO documents (title)``), not a call."""
+_PYTHON_NAMES = {
+    "len": "`len()` is Python; Postgres counts the characters of a text with `length()` (or `char_length()`)",
+}
+
+
+@functools.cache
+def postgres_functions() -> frozenset[str]:
+    """The function names of PostgreSQL (``pg_functions.txt``, read from a real server's ``pg_proc``)."""
+    text = (Path(__file__).parent / "pg_functions.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def postgres_refuses(sql: str) -> str:
+    """Why Postgres would refuse ``sql`` for a mistake sqlglot lets through (``==``, a function
+    Postgres does not have), or ``""``."""
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(DIALECT).tokenize(sql)
+    except SqlglotError:
+        return ""  # the parser reports it
+    for index, token in enumerate(tokens):
+        if token.token_type == TokenType.EQ and token.text == "==":
+            return "Postgres has no `==` operator: SQL compares with a single `=` (`==` is Python)"
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        previous = tokens[index - 1] if index else None
+        if (
+            token.token_type == TokenType.VAR
+            and following is not None
+            and following.token_type == TokenType.L_PAREN
+            and (previous is None or previous.token_type not in _NOT_A_CALL_AFTER)
+        ):
+            name = token.text.lower()
+            if name not in postgres_functions() and name not in _SYNTAX_CALLS:
+                why = _PYTHON_NAMES.get(name, f"Postgres has no function `{token.text}()`")
+                return f"{why} (Postgres: function {name}() does not exist)"
+    return ""
+
+
 def canonical(sql: str, schema: dict[str, dict[str, str]] | None = None) -> exp.Expr:
     """Parse ``sql`` (PostgreSQL) and rewrite it to the canonical form described above.
 
@@ -59,6 +110,9 @@ def canonical(sql: str, schema: dict[str, dict[str, str]] | None = None) -> exp.
     tree = sqlglot.parse_one(text, read=DIALECT)
     if not isinstance(tree, _STATEMENTS):  # e.g. sqlglot's fallback for what it cannot parse
         raise SqlglotError(f"{text.split()[0]!r} does not start a SELECT, INSERT, UPDATE or DELETE")
+    for identifier in tree.find_all(exp.Identifier):  # "users" is users; "Users" is another name
+        if identifier.quoted and identifier.name == identifier.name.lower():
+            identifier.set("quoted", False)
     if isinstance(tree, exp.Query) and schema:
         try:
             # qualify only reads the schema, though it is annotated as the invariant dict[str, object]
@@ -84,7 +138,29 @@ def canonical(sql: str, schema: dict[str, dict[str, str]] | None = None) -> exp.
     for join in tree.find_all(exp.Join):
         if join.args.get("kind") == "INNER" or (join.args.get("kind") == "OUTER" and join.args.get("side")):
             join.set("kind", None)
+    for select in list(tree.find_all(exp.Select)):
+        _comma_joins(select)
     return _order_terms(tree)
+
+
+def _comma_joins(select: exp.Select) -> None:
+    """Inner joins only: each ON condition moves to WHERE and the tables are sorted, so
+    ``FROM a JOIN b ON a.x = b.y`` = ``FROM b, a WHERE b.y = a.x``."""
+    joins = select.args.get("joins") or []
+    source = select.args.get("from_")
+    if not joins or source is None or not isinstance(source.this, exp.Table):
+        return
+    if any(j.args.get("kind") or j.args.get("side") or j.args.get("using") or not isinstance(j.this, exp.Table) for j in joins):
+        return  # outer joins, USING, subqueries: compared as written
+    conditions = [j.args["on"] for j in joins if j.args.get("on") is not None]
+    tables = sorted([source.this, *(j.this for j in joins)], key=lambda t: (t.name.lower(), t.alias_or_name.lower()))
+    where = select.args.get("where")
+    if where is not None:
+        conditions.append(where.this)
+    source.set("this", tables[0])
+    select.set("joins", [exp.Join(this=table) for table in tables[1:]])
+    if conditions:
+        select.set("where", exp.Where(this=exp.and_(*conditions, copy=False)))
 
 
 def _tables(tree: exp.Expr) -> list[exp.Table]:
@@ -188,6 +264,9 @@ def _judge(expected_sql: str, typed_sql: str, frozen: tuple) -> SqlJudgement:
     schema = {table: dict(columns) for table, columns in frozen}
     want = canonical(expected_sql, schema)
     expected = render(want)
+    refused = postgres_refuses(typed_sql)
+    if refused:
+        return SqlJudgement(False, expected, typed_sql.strip(), f"Postgres would refuse this: {refused}")
     try:
         got = canonical(typed_sql, schema)
     except SqlglotError as error:
