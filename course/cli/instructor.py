@@ -86,13 +86,19 @@ def validate(obj: Context, targets: tuple[str, ...], static: bool, mutate: bool,
             click.echo(f"  {kill}")
     for score in scores:
         click.echo(f"mutation score {score}")
+    from course.content.validate import failing, merged
+
+    problems = merged(problems)
     for problem in problems:
         click.echo(str(problem))
     scope = f"{root}{f' ({query})' if query else ''}"
-    if problems:
-        click.echo(f"{len(problems)} problem(s) in {scope}", err=True)
+    if failing(problems):
+        click.echo(f"{len(failing(problems))} problem(s) in {scope}", err=True)
         sys.exit(EXIT_FAILED)
-    click.echo(f"{scope}: no problems found" + (" (static checks only)" if static else ""))
+    warned = len(problems)
+    click.echo(
+        f"{scope}: no problems found" + (f", {warned} warning(s)" if warned else "") + (" (static checks only)" if static else "")
+    )
 
 
 @main.command("new-module")

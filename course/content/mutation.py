@@ -8,7 +8,13 @@ a chain (``.options(...)``, ``.order_by(...)``, ``.desc()``), drop a statement (
 number, a flag, an option string such as ``lazy="raise"`` or ``ondelete="CASCADE"``), swap a name
 for the one it is confused with (``selectinload`` / ``joinedload``, ``length`` / ``octet_length``,
 ``scalar_one_or_none`` / ``scalar_one``), remove a decorator, swap two arguments, make a
-``Mapped[X | None]`` required. The grader must reject each mutant (kill it), unless the mutant is
+``Mapped[X | None]`` required. A second tier (:data:`EXTENDED`, used after the first fills no more
+of the limit) mutates the schema and the queries more finely: a column's type (``Mapped[str]`` →
+``Mapped[int]``, ``String`` → ``Text``), its nullability (``Mapped[X]`` → ``Mapped[X | None]``), a
+server default made a Python one, a constraint or index dropped (from ``__table_args__``, an
+``Index(...)`` statement, a positional ``ForeignKey``), a function unwrapped (``func.lower(email)``
+→ ``email``), one condition of a ``where(a, b)`` dropped, and more query and loader names swapped
+(``and_`` / ``or_``, ``is_`` / ``is_not``, ``lower`` / ``upper``, ``contains_eager`` / ``joinedload``). The grader must reject each mutant (kill it), unless the mutant is
 *equivalent* — still correct — which ``exercise.toml`` says under ``[equivalent]``, keyed by the
 mutant's id, with the reason. (mutmut's operators inspired these; mutmut itself mutates a package
 in place under its own test runner, which is not the job of grading a copied solution.)
@@ -115,6 +121,64 @@ STRING_SWAPS = {
     "save-update, merge, delete, delete-orphan": "save-update, merge",
 }
 """Option strings swapped for a neighbouring value (``lazy="raise"`` → ``"select"``, ``ondelete``...)."""
+EXTENDED_CHAIN_METHODS = {"offset", "group_by", "having", "distinct", "outerjoin", "with_for_update", "execution_options"}
+"""More chain methods dropped, in the second tier."""
+EXTENDED_RENAMES = {
+    "is_": "is_not",
+    "is_not": "is_",
+    "in_": "not_in",
+    "not_in": "in_",
+    "and_": "or_",
+    "or_": "and_",
+    "outerjoin": "join",
+    "max": "min",
+    "min": "max",
+    "lower": "upper",
+    "upper": "lower",
+    "contains_eager": "joinedload",
+    "raiseload": "lazyload",
+    "immediateload": "selectinload",
+    "one_or_none": "one",
+}
+"""Query and loader names swapped for a plausible confusion, in the second tier."""
+EXTENDED_STRING_SWAPS = {
+    "joined": "select",
+    "subquery": "select",
+    "dynamic": "select",
+    "write_only": "select",
+    "RESTRICT": "CASCADE",
+}
+SQL_TYPES = {
+    "String": "Text",
+    "Text": "String",
+    "DateTime": "Date",
+    "Date": "DateTime",
+    "Integer": "BigInteger",
+    "BigInteger": "Integer",
+    "Numeric": "Float",
+    "Float": "Numeric",
+    "Boolean": "Integer",
+}
+"""A column's SQL type swapped for a neighbour (``String`` → ``Text`` drops a length...)."""
+PYTHON_TYPES = {
+    "str": "int",
+    "int": "str",
+    "bool": "int",
+    "float": "int",
+    "datetime": "date",
+    "date": "datetime",
+    "Decimal": "float",
+}
+"""The type inside ``Mapped[...]`` swapped (``Mapped[str]`` → ``Mapped[int]``)."""
+CONSTRAINTS = {"Index", "UniqueConstraint", "CheckConstraint", "PrimaryKeyConstraint", "ForeignKeyConstraint"}
+"""Constraint and index constructors: dropped from ``__table_args__`` or as a statement."""
+COLUMN_CALLS = {"mapped_column", "Column"}
+"""Calls whose positional arguments (a type, a ``ForeignKey``) are dropped one at a time."""
+CONDITION_CALLS = {"where", "filter", "having", "and_", "or_"}
+"""Calls whose conditions are dropped one at a time when they have several."""
+SQL_FUNCTIONS = {"lower", "upper", "coalesce", "date", "date_trunc", "trim", "abs"}
+"""``func.X(arg)`` calls unwrapped to ``arg``."""
+
 COMPARISONS = {ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
 
 
@@ -278,6 +342,184 @@ def _sites(tree: ast.Module) -> Iterator[tuple]:
                     yield statement, "drop-statement", _short(statement), (lambda twin, root: _drop_statement(root, twin))
 
 
+def _extended_sites(tree: ast.Module) -> Iterator[tuple]:
+    """The second tier: types, nullability, defaults, constraints, conditions, query and loader names."""
+    parents = {id(child): parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for statement in node.body:
+                if isinstance(statement, ast.AnnAssign) and _mapped(statement.annotation) is not None:
+                    inner = _mapped(statement.annotation)
+                    primary = isinstance(statement.value, ast.Call) and any(
+                        k.arg == "primary_key" and isinstance(k.value, ast.Constant) and k.value.value
+                        for k in statement.value.keywords
+                    )
+                    plain = isinstance(inner, ast.Name | ast.Attribute) or (
+                        isinstance(inner, ast.Subscript) and not _is_name(inner.value, "list", "set", "dict", "Optional")
+                    )
+                    if plain and not primary:
+                        yield (
+                            statement,
+                            "make-nullable",
+                            f"{_short(statement.annotation)} -> Mapped[{_short(inner)} | None] on {node.name}",
+                            (lambda twin, _: _make_optional(twin)),
+                            statement.annotation,
+                        )
+                if (
+                    isinstance(statement, ast.Assign)
+                    and any(_is_name(t, "__table_args__") for t in statement.targets)
+                    and isinstance(statement.value, ast.Tuple)
+                ):
+                    for index, element in enumerate(statement.value.elts):
+                        yield (
+                            statement,
+                            "drop-constraint",
+                            f"{_short(element, 60)} from {node.name}.__table_args__",
+                            (lambda twin, _, i=index: twin.value.elts.pop(i)),
+                            element,
+                        )
+        elif isinstance(node, ast.Subscript) and _is_name(node.value, "Mapped") and not _typed_elsewhere(parents.get(id(node))):
+            for name in ast.walk(node.slice):
+                if isinstance(name, ast.Name) and name.id in PYTHON_TYPES:
+                    yield (
+                        name,
+                        "swap-type",
+                        f"Mapped[{name.id}] -> Mapped[{PYTHON_TYPES[name.id]}] in {_short(node)}",
+                        (lambda twin, root: _swap_name(root, twin, PYTHON_TYPES)),
+                    )
+        elif isinstance(node, ast.Name) and node.id in SQL_TYPES and isinstance(parents.get(id(node)), ast.Call):
+            call = parents[id(node)]
+            yield (
+                node,
+                "swap-type",
+                f"{node.id} -> {SQL_TYPES[node.id]} in {_short(call)}",
+                (lambda twin, root: _swap_name(root, twin, SQL_TYPES)),
+            )
+        elif isinstance(node, ast.Call):
+            called = _called(node)
+            for index, keyword in enumerate(node.keywords):
+                if keyword.arg == "server_default":
+                    yield (
+                        node,
+                        "python-default",
+                        f"server_default= -> default= in {_short(node)}",
+                        (lambda twin, _, i=index: setattr(twin.keywords[i], "arg", "default")),
+                        keyword,
+                    )
+            if called in COLUMN_CALLS:
+                for index, argument in enumerate(node.args):
+                    yield (
+                        node,
+                        "drop-argument",
+                        f"{_short(argument, 50)} in {_short(node)}",
+                        (lambda twin, _, i=index: twin.args.pop(i)),
+                        argument,
+                    )
+            if called in CONDITION_CALLS and len(node.args) >= 2:
+                for index, argument in enumerate(node.args):
+                    yield (
+                        node,
+                        "drop-condition",
+                        f"{_short(argument, 50)} in {_short(node)}",
+                        (lambda twin, _, i=index: twin.args.pop(i)),
+                        argument,
+                    )
+            if (
+                isinstance(node.func, ast.Attribute)
+                and _is_name(node.func.value, "func")
+                and node.func.attr in SQL_FUNCTIONS
+                and len(node.args) == 1
+            ):
+                yield (
+                    node,
+                    "drop-function",
+                    f"{_short(node)} -> {_short(node.args[0])}",
+                    (lambda twin, root: _replace(root, twin, twin.args[0])),
+                )
+            if isinstance(node.func, ast.Attribute) and node.func.attr in EXTENDED_CHAIN_METHODS:
+                yield (
+                    node,
+                    "drop-method",
+                    f".{node.func.attr}(...) in {_short(node)}",
+                    (lambda twin, root: _replace(root, twin, twin.func.value)),
+                )
+        elif isinstance(node, ast.Attribute) and node.attr in EXTENDED_RENAMES:
+            yield (
+                node,
+                "swap-name",
+                f".{node.attr} -> .{EXTENDED_RENAMES[node.attr]} in {_short(parents.get(id(node), node))}",
+                (lambda twin, _: setattr(twin, "attr", EXTENDED_RENAMES[twin.attr])),
+            )
+        elif (
+            isinstance(node, ast.Name)
+            and node.id in EXTENDED_RENAMES
+            and isinstance(call := parents.get(id(node)), ast.Call)
+            and call.func is node
+        ):
+            yield (
+                node,
+                "swap-name",
+                f"{node.id} -> {EXTENDED_RENAMES[node.id]} in {_short(call)}",
+                (lambda twin, root: _swap_name(root, twin, EXTENDED_RENAMES)),
+            )
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in EXTENDED_STRING_SWAPS:
+            yield (
+                node,
+                "change-literal",
+                f"{node.value!r} -> {EXTENDED_STRING_SWAPS[node.value]!r}",
+                (lambda twin, _: setattr(twin, "value", EXTENDED_STRING_SWAPS[twin.value])),
+            )
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef):
+            for statement in node.body:
+                if (
+                    isinstance(statement, ast.Expr)
+                    and isinstance(statement.value, ast.Call)
+                    and _called(statement.value) in CONSTRAINTS
+                ):
+                    yield statement, "drop-constraint", _short(statement), (lambda twin, root: _drop_statement(root, twin))
+
+
+def _typed_elsewhere(statement: ast.AST | None) -> bool:
+    """Whether the column's SQL type comes from ``mapped_column(Type)`` or ``mapped_column(ForeignKey(...))``
+    rather than from its ``Mapped[...]`` annotation (which is then only a type hint)."""
+    value = statement.value if isinstance(statement, ast.AnnAssign) else None
+    return isinstance(value, ast.Call) and _called(value) in COLUMN_CALLS and bool(value.args)
+
+
+def _is_name(node: ast.AST, *names: str) -> bool:
+    return isinstance(node, ast.Name) and node.id in names
+
+
+def _mapped(annotation: ast.AST) -> ast.AST | None:
+    """``X`` of ``Mapped[X]`` (``None`` for other annotations, and for ``Mapped[X | None]``)."""
+    if not (isinstance(annotation, ast.Subscript) and _is_name(annotation.value, "Mapped")):
+        return None
+    inner = annotation.slice
+    if isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.BitOr) and (_is_none(inner.right) or _is_none(inner.left)):
+        return None
+    if isinstance(inner, ast.Constant):  # Mapped["Document"]: a relationship
+        return None
+    return inner
+
+
+def _make_optional(statement: ast.AST) -> None:
+    annotation = cast(ast.AnnAssign, statement).annotation
+    assert isinstance(annotation, ast.Subscript)
+    annotation.slice = ast.BinOp(annotation.slice, ast.BitOr(), ast.Constant(None))
+
+
+def _swap_name(tree: ast.Module, name: ast.Name, table: dict[str, str]) -> None:
+    """Use the swapped name instead, importing it next to the original where that is imported."""
+    new = table[name.id]
+    defined = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+    if new not in defined:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and name.id in [alias.name for alias in node.names]:
+                node.names.append(ast.alias(new))
+                break
+    name.id = new
+
+
 def _rename_call(tree: ast.Module, name: ast.Name) -> None:
     """Call the swapped name instead, importing it next to the original where that is imported."""
     new = RENAMES[name.id]
@@ -303,9 +545,10 @@ def _is_none(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
 
 
-def mutations(file: str, source: str, lines: set[int] | None = None) -> list[Mutation]:
+def mutations(file: str, source: str, lines: set[int] | None = None, *, extended: bool = False) -> list[Mutation]:
     """Every mutant of ``source`` (deduplicated by the resulting code), in a stable order; with
-    ``lines``, only those that change something on one of these lines."""
+    ``lines``, only those that change something on one of these lines. ``extended``: the second
+    tier's operators (types, nullability, defaults, constraints, conditions) instead of the first's."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -314,7 +557,7 @@ def mutations(file: str, source: str, lines: set[int] | None = None) -> list[Mut
     nodes = list(ast.walk(tree))
     found: dict[str, Mutation] = {}
     positions = {id(node): index for index, node in enumerate(nodes)}
-    for node, operator, detail, apply, *focus in _sites(tree):
+    for node, operator, detail, apply, *focus in _extended_sites(tree) if extended else _sites(tree):
         place = focus[0] if focus else node
         start = getattr(place, "lineno", 0)
         if lines is not None and not lines.intersection(range(start, (getattr(place, "end_lineno", None) or start) + 1)):
@@ -361,14 +604,19 @@ def written_lines(exercise: Exercise, file: str) -> set[int] | None:
 def exercise_mutations(exercise: Exercise, limit: int) -> list[Mutation]:
     """At most ``limit`` mutants of what the learner writes in the exercise's solution (lines the
     starter does not have), spread over operators and files (round robin), in a stable order: the
-    same content always gives the same mutants."""
-    pools: dict[tuple[str, str], list[Mutation]] = {}
-    for file in solution_files(exercise):
-        for mutation in mutations(
-            file, (exercise.solution_dir / file).read_text(encoding="utf-8"), written_lines(exercise, file)
-        ):
-            pools.setdefault((mutation.operator, file), []).append(mutation)
-    return _round_robin(pools, limit)
+    same content always gives the same mutants. The first tier's operators come first; the second
+    tier's fill what is left of ``limit``."""
+    tiers: list[dict[tuple[str, str], list[Mutation]]] = [{}, {}]
+    seen: set[tuple[str, str]] = set()
+    for extended, pools in enumerate(tiers):
+        for file in solution_files(exercise):
+            source = (exercise.solution_dir / file).read_text(encoding="utf-8")
+            for mutation in mutations(file, source, written_lines(exercise, file), extended=bool(extended)):
+                if (file, mutation.source) not in seen:  # the same code reached by both tiers counts once
+                    seen.add((file, mutation.source))
+                    pools.setdefault((mutation.operator, file), []).append(mutation)
+    chosen = _round_robin(tiers[0], limit)
+    return chosen + _round_robin(tiers[1], limit - len(chosen))
 
 
 def _round_robin(pools: dict, limit: int) -> list[Mutation]:

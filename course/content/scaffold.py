@@ -2,7 +2,9 @@
 
 It has one section with a lesson (whose code runs), one exercise with starter, solution, hints,
 a mutant, a variant and checks, and quiz questions — plus a ``pyproject.toml`` that publishes the
-folder as an installable package through the ``course.content`` entry point group.
+folder as an installable package through the ``course.content`` entry point group, and a copy of
+the JSON Schemas (``schemas/``) that every TOML file names on its first line (``#:schema``), so
+that an editor with Taplo (VS Code's Even Better TOML) completes and checks the keys.
 """
 
 from __future__ import annotations
@@ -12,9 +14,15 @@ from pathlib import Path
 
 from course.errors import CourseError
 
-MODULE_TOML = """id = "{id}"
+MODULE_TOML = """#:schema ../../schemas/module.schema.json
+id = "{id}"
 title = "{title}"
 subtitle = "A module made with course new-module"
+
+# The final section's gate (docs/format.md): the module completes when the last section's quiz
+# is passed and, with exercises = true, every exercise has passed too.
+[gate]
+exercises = true
 
 [[sections]]
 id = "01-first-model"
@@ -43,7 +51,8 @@ Define a `Note` model in `models.py`, mapped to a `notes` table with an integer 
 `id` and a `text` column that may not be NULL.
 """
 
-EXERCISE_TOML = """id = "01-first-model"
+EXERCISE_TOML = """#:schema ../../../schemas/exercise.schema.json
+id = "01-first-model"
 title = "A first model"
 section = "01-first-model"
 edit = ["models.py"]
@@ -63,6 +72,7 @@ hints = [
 [mutants.nullable-text]
 description = "`text: Mapped[str | None]` lets a note have no text."
 expect = "text-not-null"
+diagnosis = "allows NULL"
 
 [variants.text-type]
 description = "`mapped_column(Text)` spelled out."
@@ -130,21 +140,38 @@ def text_not_null(learner, tables, schema):
             "notes.text allows NULL, so a note could have no text: annotate it Mapped[str] "
             f"without `| None` ({learner.where('Note', 'text')})"
         )
+
+
+@check("text-is-a-string", "notes.text holds text")
+def text_is_a_string(learner, tables, schema):
+    column = schema.table("notes").column("text")
+    if column.type_name not in {"VARCHAR", "TEXT", "STRING"}:
+        fail(
+            f"notes.text is {column.type} in Postgres, so a note's text cannot be stored: annotate it "
+            f"Mapped[str] ({learner.where('Note', 'text')})"
+        )
 '''
 
-QUIZ = """pass_threshold = 0.8
+QUIZ = """#:schema ../schemas/quiz.schema.json
+pass_threshold = 0.8
 
+# Give every choice a stable `id` and list ids in `correct`: answers are stored by id, and choices
+# are shuffled when shown (docs/format.md). Write every choice as long and specific as the right one.
 [[question]]
 id = "first-model-not-null"
 section = "01-first-model"
 kind = "choice"
 prompt = "Which annotation gives a NOT NULL column?"
-correct = ["`Mapped[str]`"]
+correct = ["plain"]
 explanation = "`Mapped[str]` is NOT NULL; `Mapped[str | None]` allows NULL."
+
 [[question.choices]]
-text = "`Mapped[str]`"
+id = "plain"
+text = "`Mapped[str]`, with no `| None`"
+
 [[question.choices]]
-text = "`Mapped[str | None]`"
+id = "optional"
+text = "`Mapped[str | None]`, the union with None"
 feedback = "`| None` is exactly what makes the column nullable."
 
 [[question]]
@@ -154,6 +181,7 @@ kind = "recall"
 prompt = "What does the ORM map a class, an instance and an attribute to?"
 answer = "A table, a row, a column."
 explanation = "That mapping is the whole idea of an ORM."
+must_mention = [["table"], ["row"], ["column"]]
 """
 
 PYPROJECT = """[build-system]
@@ -207,6 +235,9 @@ def new_module(module_id: str, root: Path) -> list[Path]:
     }
     if not (root / "pyproject.toml").exists():
         files[root / "pyproject.toml"] = PYPROJECT.format(id=module_id, id_py=id_py, title=title)
+    schemas = Path(__file__).parent / "schemas"
+    for schema in sorted(schemas.glob("*.schema.json")):  # for editors: the TOML files name them (#:schema)
+        files[root / "schemas" / schema.name] = schema.read_text(encoding="utf-8")
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

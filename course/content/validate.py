@@ -7,14 +7,20 @@ The graded half (solutions pass, starters and mutants fail, lesson code runs) is
 
 from __future__ import annotations
 
+import json
+import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from course.content.model import ContentError, Exercise, Module, load_module
+from course.content.model import ContentError, Exercise, Module, line_of, load_module
 from course.content.quizbank import QuizBank, load_quiz_bank
 
 MIN_HINTS = 2
 MIN_MUTANTS = 1
+SCHEMAS = Path(__file__).parent / "schemas"
+"""The JSON Schemas of module.toml, exercise.toml and quiz files (docs/format.md): shipped in the
+wheel, loadable by editors (Taplo's ``#:schema`` directive), checked by ``course validate``."""
 
 
 @dataclass
@@ -22,9 +28,73 @@ class Problem:
     path: Path
     message: str
     line: int | None = None
+    warning: bool = False
+    """Shown, but does not fail the validation (e.g. a trivially weak final gate)."""
+    source: str = ""
+    """``schema`` for a JSON Schema violation: left out when the loader already reported the file."""
 
     def __str__(self) -> str:
-        return f"{self.path}{':' + str(self.line) if self.line else ''}: {self.message}"
+        return f"{self.path}{':' + str(self.line) if self.line else ''}: {'warning: ' if self.warning else ''}{self.message}"
+
+
+def schema_problems(path: Path, schema: str) -> list[Problem]:
+    """Where ``path`` (a TOML file) breaks ``schemas/<schema>.schema.json``, each with its line."""
+    from jsonschema import Draft202012Validator
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, tomllib.TOMLDecodeError):
+        return []  # the loader reports a file it cannot read or parse
+    validator = Draft202012Validator(json.loads((SCHEMAS / f"{schema}.schema.json").read_text(encoding="utf-8")))
+    problems = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        where = list(error.absolute_path)
+        line = _line_for(text, where)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
+            unknown = [key for key in error.instance if key not in known]
+            line = (_line_for(text, [*where, unknown[0]]) if unknown else None) or line
+        shown = ".".join(str(part) for part in where) or "the file"
+        problems.append(Problem(path, f"{shown}: {error.message} (schema: {schema}.schema.json)", line, source="schema"))
+    return problems
+
+
+def _line_for(text: str, where: list) -> int | None:
+    """The line of a key path (``["question", 3, "kind"]``) in TOML text: table headers and keys
+    found in order from the previous match (TOML parsers give no positions)."""
+    offset, found, previous = 0, None, ""
+    for part in where:
+        if isinstance(part, int):
+            header = re.compile(rf"^\s*\[\[\s*(?:[\w.-]+\.)?{re.escape(previous)}\s*\]\]", re.MULTILINE)
+            matches = list(header.finditer(text, offset))
+            if part < len(matches):
+                offset, found = matches[part].start(), matches[part].start()
+            continue
+        previous = str(part)
+        key = re.escape(previous)
+        pattern = re.compile(rf'^\s*(?:"?{key}"?\s*=|\[+\s*(?:[\w."-]+\.)?"?{key}"?\s*\]+)', re.MULTILINE)
+        match = pattern.search(text, offset)
+        if match is None:
+            line = line_of(text[offset:], previous)
+            return (
+                (text.count("\n", 0, offset) + line) if line else (text.count("\n", 0, found) + 1 if found is not None else None)
+            )
+        offset, found = match.start(), match.start()
+    if found is None:
+        return None
+    return text.count("\n", 0, found) + len(text[found:]) - len(text[found:].lstrip("\n")) + 1
+
+
+def merged(problems: list[Problem]) -> list[Problem]:
+    """The problems without schema violations of a file the loader already reported (one cause, once)."""
+    reported = {p.path for p in problems if p.source != "schema" and not p.warning}
+    return [p for p in problems if p.source != "schema" or p.path not in reported]
+
+
+def failing(problems: list[Problem]) -> list[Problem]:
+    """The problems that fail a validation (not the warnings)."""
+    return [p for p in problems if not p.warning]
 
 
 def content_modules(root: Path) -> tuple[list[Module], list[Problem]]:
@@ -33,6 +103,13 @@ def content_modules(root: Path) -> tuple[list[Module], list[Problem]]:
     if not lessons.is_dir():
         return [], [Problem(root, "not a content root: no lessons/ folder (expected lessons/, exercises/, quizzes/)")]
     for module_dir in sorted(p for p in lessons.iterdir() if p.is_dir()):
+        problems += schema_problems(module_dir / "module.toml", "module")
+        exercises = root / "exercises" / module_dir.name
+        for meta in sorted(exercises.glob("*/exercise.toml")) if exercises.is_dir() else []:
+            if not meta.parent.name.startswith((".", "_")):
+                problems += schema_problems(meta, "exercise")
+        if (root / "quizzes" / f"{module_dir.name}.toml").is_file():
+            problems += schema_problems(root / "quizzes" / f"{module_dir.name}.toml", "quiz")
         try:
             module = load_module(root, module_dir.name)
         except ContentError as error:
@@ -57,9 +134,45 @@ def static_problems(module: Module) -> list[Problem]:
             if not bank.for_section(section.id):
                 problems.append(Problem(module.quiz, f"section {section.id} has no quiz questions"))
         problems += quiz_balance_problems(bank)
+        problems += gate_warnings(module, bank)
     for exercise in module.exercises:
         problems += _exercise_static(exercise)
     return problems
+
+
+def gate_warnings(module: Module, bank: QuizBank) -> list[Problem]:
+    """A final gate a learner passes without knowing much: what ``course.quiz.gate`` finds weak
+    (docs/format.md, "The final section's gate"), as warnings; and a module completed by the quiz
+    alone although it has exercises, said once so the instructor knows the rule."""
+    from course.quiz.gate import gate_problems, load_gate
+
+    meta = module.root / "lessons" / module.id / "module.toml"
+    try:
+        config = load_gate(bank, module.id)
+    except ContentError as error:
+        return [Problem(error.path, error.message, error.line)]
+    text = meta.read_text(encoding="utf-8")
+    try:
+        gate = tomllib.loads(text).get("gate", {})
+    except tomllib.TOMLDecodeError:
+        gate = {}
+    line = line_of(text, "gate")
+    warnings = []
+    weak = gate_problems(bank, config)
+    if weak:
+        more = f" (and {len(weak) - 3} more)" if len(weak) > 3 else ""
+        warnings.append(Problem(meta, f"the final gate is weak: {'; '.join(weak[:3])}{more}", line, warning=True))
+    if module.exercises and not (isinstance(gate, dict) and "exercises" in gate):
+        warnings.append(
+            Problem(
+                meta,
+                "the module completes on its final quiz alone, even with its exercises failing: say so with "
+                "exercises = false under [gate], or require them with exercises = true (docs/format.md)",
+                line,
+                warning=True,
+            )
+        )
+    return warnings
 
 
 MAX_LONGEST_SHARE = 0.35

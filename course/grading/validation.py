@@ -262,7 +262,9 @@ def mutation_problems(
                     matrix.append(Kill(exercise.id, str(mutation), [], "equivalent", exercise.equivalent[mutation.id]))
                 else:
                     survivors.append(str(mutation))
-                    matrix.append(Kill(exercise.id, str(mutation), [], "survived", "every check passes and no [equivalent] entry"))
+                    matrix.append(
+                        Kill(exercise.id, str(mutation), [], "survived", "every check passes and no [equivalent] entry")
+                    )
                     problems.append(
                         Problem(
                             exercise.solution_dir / mutation.file,

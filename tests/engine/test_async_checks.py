@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from checker.wire import GradingJob
 
-CHECKS = '''
+CHECKS = """
 from pathlib import Path
 
 from sqlalchemy import text
@@ -60,9 +60,9 @@ async def learner_async_sql(learner, engine, sql):
     (statement,) = [s for s in log if "SELECT 1" in s.sql]
     if statement.location != "code.py:10":
         fail(f"captured at {statement.location!r}")
-'''
+"""
 
-LEARNER = '''from sqlalchemy import text
+LEARNER = """from sqlalchemy import text
 
 
 async def boom():
@@ -72,7 +72,7 @@ async def boom():
 async def one(engine):
     async with engine.connect() as conn:
         return (await conn.execute(text("SELECT 1"))).scalar_one()
-'''
+"""
 
 
 def test_async_checks_are_awaited_and_a_failing_one_never_passes(tmp_path, grading):

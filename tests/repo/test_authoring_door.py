@@ -126,7 +126,13 @@ def test_module_helpers_are_found_from_the_importing_checks(tmp_path):
         )
     script = "import runpy, sys\nfor path in sys.argv[1:]:\n    runpy.run_path(path)\n"
     run = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "one" / "01-x" / "checks.py"), str(tmp_path / "two" / "01-x" / "checks.py")],
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(tmp_path / "one" / "01-x" / "checks.py"),
+            str(tmp_path / "two" / "01-x" / "checks.py"),
+        ],
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -135,6 +141,9 @@ def test_module_helpers_are_found_from_the_importing_checks(tmp_path):
     assert run.stdout.split() == ["1", "2"]
     (tmp_path / "two" / "01-x" / "checks.py").write_text("from checker.authoring.shared import MISSING\n", encoding="utf-8")
     run = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "two" / "01-x" / "checks.py")], capture_output=True, text=True, encoding="utf-8"
+        [sys.executable, "-c", script, str(tmp_path / "two" / "01-x" / "checks.py")],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
     )
     assert "defines no 'MISSING'" in run.stderr
