@@ -156,7 +156,7 @@ class _Run:
         remaining: list[str] = []
         for _attempt in range(50):
             self._child(remaining)
-            if self.fatal or not self.declared:
+            if self.fatal or self.tampered or not self.declared:  # a report not believed: no second child
                 return
             remaining = [c["name"] for c in self.declared if c["name"] not in self.finished]
             if not remaining or self.cancelled():

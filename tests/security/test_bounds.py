@@ -1,0 +1,200 @@
+"""One submission cannot hold the run or hurt another (issue 22, point 4): every read of the
+report pipe is bounded (an endless line, a flood or a trickle without a newline, ends that run at
+its deadline), one submission's database is bounded (locks, size) without touching the ones graded
+beside it, and on a student's machine learner code can neither freeze the processes above it nor
+leave files in /dev/shm or the temp folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from checker.process.launch import WarmWorker
+from checker.process.runner import grade
+from security.conftest import statuses, submission
+from security.test_class_run import KILLER, class_of, errors_of, stopped_descendants
+
+FIND_THE_PIPES = """
+import os, stat, time
+
+def pipes():
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if int(name) > 2 and stat.S_ISFIFO(os.fstat(int(name)).st_mode):
+                found.append(int(name))
+        except OSError:
+            pass
+    return found
+"""
+
+FLOOD = (
+    FIND_THE_PIPES
+    + """
+def run():
+    chunk = b"x" * 65536
+    targets = pipes()
+    while True:
+        for fd in targets:
+            try:
+                os.write(fd, chunk)
+            except OSError:
+                pass
+"""
+)
+
+TRICKLE = (
+    FIND_THE_PIPES
+    + """
+def run():
+    targets = pipes()
+    while True:
+        for fd in targets:
+            try:
+                os.write(fd, b"x")
+            except OSError:
+                pass
+        time.sleep(0.005)
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def plain_worker():
+    worker = WarmWorker()  # as on a student's machine: the learner's code runs as our user
+    yield worker
+    worker.close()
+
+
+@pytest.mark.parametrize("attack", ["flood", "trickle"])
+@pytest.mark.parametrize("confined", [False, True], ids=["plain", "confined"])
+def test_an_endless_line_ends_the_run_at_its_deadline(attack, confined, submissions, class_session, class_launcher, plain_worker):
+    launcher = class_launcher if confined else plain_worker
+    source = FLOOD if attack == "flood" else TRICKLE
+    limit = 4
+    started = time.monotonic()
+    result = grade(
+        submission(submissions, f"endless-{attack}-{confined}", source, timeout=limit), class_session, launcher=launcher
+    )
+    took = time.monotonic() - started
+    assert took < limit + 10, f"the run took {took:.1f} s with a {limit} s limit"
+    assert statuses(result)["first"] != "pass", result.checks
+    assert result.status != "pass"
+    # the worker is still good for the next submission
+    honest = grade(
+        submission(submissions, f"after-{attack}-{confined}", "ANSWER = 42\ndef run():\n    pass\n"),
+        class_session,
+        launcher=launcher,
+    )
+    assert honest.status == "pass", [c.message for c in honest.checks]
+
+
+def grade_command(*args) -> list[str]:
+    return [sys.executable, "-m", "course.cli", "grade", *args]
+
+
+LOCKS = """import os as _os
+from sqlalchemy import create_engine as _create_engine, text as _text
+
+_connection = _create_engine(_os.environ["DATABASE_URL"]).connect()
+for _number in range(200_000):
+    _connection.execute(_text("SELECT pg_advisory_lock(:n)"), {"n": _number})
+"""
+
+STORAGE = """import os as _os
+from sqlalchemy import create_engine as _create_engine, text as _text
+
+with _create_engine(_os.environ["DATABASE_URL"]).begin() as _connection:
+    _connection.execute(_text("CREATE TABLE _hog (t text)"))
+    _connection.execute(_text("ALTER TABLE _hog ALTER COLUMN t SET STORAGE PLAIN"))
+    _connection.execute(_text("INSERT INTO _hog SELECT repeat(md5(g::text), 40) FROM generate_series(1, 400000) g"))
+"""
+
+
+def test_a_submission_past_its_database_bounds_leaves_the_others_graded(tmp_path):
+    plan = {
+        "hog": {"02-models": LOCKS},  # beside ann: --jobs 2
+        "ann": {"02-models": "solution"},
+        "big": {"02-models": STORAGE},
+        "bea": {"02-models": "solution"},
+    }
+    students = [str(p) for p in class_of(tmp_path, plan)]
+    report = tmp_path / "report.json"
+    run = subprocess.run(
+        grade_command(*students, "--exercise", "02", "--jobs", "2", "--json", str(report)),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+    )
+    data = json.loads(report.read_text(encoding="utf-8"))
+    results = {s["student"]: s["results"][0] for s in data["students"]}
+    assert results["ann"]["status"] == "pass" and results["bea"]["status"] == "pass", (errors_of(data), run.stderr[-2000:])
+    assert results["hog"]["status"] != "pass" and results["big"]["status"] != "pass"
+    hog = " ".join(c["message"] for c in results["hog"]["checks"])
+    big = " ".join(c["message"] for c in results["big"]["checks"])
+    assert "more than 2000 locks" in hog, hog
+    assert "past 256 MiB" in big, big
+
+
+STOP_AND_LITTER = """import os as _os, tempfile as _tempfile
+
+{killer}
+
+for _folder, _name in (("/dev/shm", "litter-{tag}"), (_tempfile.gettempdir(), "litter-{tag}")):
+    with open(_os.path.join(_folder, _name), "wb") as _handle:
+        for _ in range(40):
+            _handle.write(b"x" * (1 << 20))
+    print("LITTER", _os.path.join(_folder, _name), flush=True)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the attack finds its parents in /proc")
+def test_course_check_survives_a_stop_of_its_ancestors_and_leaves_no_litter(tmp_path, exercises):
+    exercise = exercises["02-models"]
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    workspace = tmp_path / "ws"
+    environment = {**os.environ, "COURSE_WORKSPACE": str(workspace)}
+    subprocess.run([sys.executable, "-m", "course.cli", "init"], env=environment, capture_output=True, check=True, timeout=120)
+    hostile = STOP_AND_LITTER.format(killer=KILLER.format(test=os.getpid(), mode="stop-every-ancestor"), tag=tag)
+    solution = (exercise.solution_dir / "models.py").read_text(encoding="utf-8")
+    (workspace / exercise.module_id / exercise.id / "models.py").write_text(hostile + solution, encoding="utf-8")
+    limit = exercise.timeout
+    started = time.monotonic()
+    check = subprocess.Popen(
+        [sys.executable, "-m", "course.cli", "check", "02", "--json"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    try:
+        out, err = check.communicate(timeout=2 * limit + 10)
+    finally:
+        stopped = stopped_descendants()
+        for pid in stopped:  # a frozen check is not left behind
+            os.kill(pid, signal.SIGKILL)
+        check.kill()
+        check.wait()
+    assert not stopped, f"processes were left stopped: {stopped}"
+    assert time.monotonic() - started < 2 * limit + 10
+    data = json.loads(out)
+    assert data["status"] in ("pass", "fail", "error"), err
+    litter = [line.split(" ", 1)[1] for line in data["output"].splitlines() if line.startswith("LITTER ")]
+    assert len(litter) == 2, data["output"]
+    assert litter[0].startswith("/dev/shm/")
+    left = [path for path in litter if Path(path).exists()]
+    for path in left:
+        Path(path).unlink()
+    assert not left, f"the check left {left} behind"
+    shutil.rmtree(workspace, ignore_errors=True)
