@@ -105,6 +105,8 @@ class Workspace:
             if source.is_dir() or "__pycache__" in source.parts:
                 continue
             destination = target / source.relative_to(exercise.starter_dir)
+            if _through_a_link(self.root, destination):
+                continue  # never written through a link (out of the workspace, or onto another file)
             if not destination.exists():
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, destination)
@@ -121,6 +123,12 @@ class Workspace:
         """
         target = self.folder(exercise)
         backups = self.meta_dir / "backups"
+        for folder in (self.meta_dir, backups, target.parent):
+            if folder.is_symlink():  # a link would take the backup, or the starter files, out of the workspace
+                raise WorkspaceError(
+                    f"cannot reset {target}: {folder} is a symbolic link (to {os.readlink(folder)}), and course reset "
+                    "never follows a link out of the workspace; fix: replace the link with a real folder"
+                )
         try:
             backups.mkdir(parents=True, exist_ok=True)
             with open(
@@ -128,7 +136,8 @@ class Workspace:
             ) as lock:  # one at a time: another would move the folder mid-copy
                 with platform.locked(lock):
                     _remove_abandoned_partials(backups)
-                    backup = _move_aside(target, backups, exercise.id) if target.exists() else None
+                    present = target.exists() or target.is_symlink()  # a link is moved aside as a link
+                    backup = _move_aside(target, backups, exercise.id) if present else None
                     self._copy_missing(exercise)
         except OSError as error:
             raise WorkspaceError(
@@ -159,6 +168,16 @@ def missing_files_result(exercise: Exercise, missing: list[str]):
     return ExerciseResult.missing_files(exercise.full_id, exercise.id, missing)
 
 
+def _through_a_link(root: Path, path: Path) -> bool:
+    """Whether ``path``, or a folder between ``root`` and it, is a symbolic link."""
+    current = path
+    while current != root and current != current.parent:
+        if current.is_symlink():
+            return True
+        current = current.parent
+    return False
+
+
 PARTIAL = ".partial-"
 """Marks a backup copy still being written by the process whose pid follows."""
 
@@ -180,15 +199,25 @@ def _move_aside(folder: Path, backups: Path, name: str) -> Path | None:
             if error.errno != errno.EXDEV:
                 raise
             _copy_then_remove(folder, backup)
-        for cache in list(backup.rglob("__pycache__")):
-            shutil.rmtree(cache, ignore_errors=True)
+        if not backup.is_symlink():  # never into what a link points at
+            for root, dirs, _files in os.walk(backup):  # os.walk does not follow links
+                if "__pycache__" in dirs:
+                    shutil.rmtree(os.path.join(root, "__pycache__"), ignore_errors=True)
+                    dirs.remove("__pycache__")
         return backup
     raise FileExistsError(errno.EEXIST, "too many backups in one second", str(backups))
 
 
 def _copy_then_remove(folder: Path, backup: Path) -> None:
+    """Copy ``folder`` to ``backup``, then remove it; links are copied as links (never followed:
+    what one points at is not the learner's work, and stays where it is)."""
     partial = backup.with_name(f"{backup.name}{PARTIAL}{os.getpid()}")
-    shutil.copytree(folder, partial, ignore=shutil.ignore_patterns("__pycache__"))
+    if folder.is_symlink():
+        os.symlink(os.readlink(folder), partial)
+        partial.rename(backup)
+        folder.unlink()
+        return
+    shutil.copytree(folder, partial, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     partial.rename(backup)
     shutil.rmtree(folder)
 
