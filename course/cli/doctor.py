@@ -71,6 +71,9 @@ def run_doctor(ctx) -> int:
 
     mode = "portable mode (COURSE_PORTABLE=1)" if mechanisms.portable() else sys.platform
     _line(None, "platform", mode + "; " + "; ".join(f"{c.job}: {c.way} ({c.why})" for c in mechanisms.choices()))
+    from checker.process import sandbox
+
+    _line(None, "class grading", sandbox.isolation().line())  # the rung `course grade` uses here, probed
 
     workspace = ctx.workspace_path
     if (workspace / ".course" / "progress.sqlite3").exists():

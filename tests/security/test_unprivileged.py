@@ -189,3 +189,15 @@ def test_a_class_run_isolates_each_submission(open_folder, setting):
     assert not (ann_models.parent / "planted.py").exists() and not (open_folder / "planted.txt").exists()
     assert not (exercise.checks_file.parent / f"planted-{tag}.py").exists()
     assert modes(*watched) == before, "the folders closed during the run got their modes back"
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_doctor_says_which_isolation_class_grading_gets(tmp_path, setting):
+    command = [sys.executable, "-m", "course.cli", "doctor"]
+    environment = {**os.environ, "COURSE_WORKSPACE": str(tmp_path / "ws")}
+    run = subprocess.run(
+        capsh(command, SETTINGS[setting]), capture_output=True, text=True, encoding="utf-8", timeout=120, env=environment
+    )
+    line = next((line for line in run.stdout.splitlines() if "class grading" in line), "")
+    assert "isolation: own uid per submission" in line, run.stdout
+    assert ("no mount namespace" in line) == bool(SETTINGS[setting]), line
