@@ -74,3 +74,62 @@ def test_lesson_2_teaches_with_other_tables_than_exercise_02_asks_for():
     code = "".join(body[1] if kind == "file" else body for kind, _, body in python_blocks(text))
     assert "class User(" not in code and "class Document(" not in code
     assert '__tablename__ = "users"' not in code and '__tablename__ = "documents"' not in code
+
+
+# -- transfer: the exercise asks for the lesson's concept on other tables --------------------------
+
+TRANSFER = ["09-many-to-many", "10-cascades", "12-pooling", "13-hybrid"]
+API_SPELLING = {
+    # the library's own spelling, which any example of the concept has to show
+    "Base.metadata",
+    "@classmethod",
+    "@hybrid_property",
+    'cascade="all,delete-orphan"',
+    "passive_deletes=True",
+    "pool_pre_ping=True",
+    "engine=create_engine(",
+    'os.environ["DATABASE_URL"]',
+}
+
+
+def _normalised(code: str) -> set[str]:
+    """Code lines without comments, spaces or a trailing comma; imports, docstrings and short
+    punctuation lines left out (they carry no decision)."""
+    lines = set()
+    for raw in code.splitlines():
+        line = re.sub(r"\s+", "", raw.split("  #")[0].split(" # ")[0]).rstrip(",")
+        if line.startswith("#") or len(line) < 8 or line.startswith(("from", "import", '"""', "'''")):
+            continue
+        lines.add(line)
+    return lines
+
+
+def _must_write(exercise) -> set[str]:
+    """The lines of the solution the starter lacks: what the learner has to write."""
+    lines: set[str] = set()
+    for solution in (exercise.path / "solution").rglob("*.py"):
+        starter = exercise.path / "starter" / solution.relative_to(exercise.path / "solution")
+        given = _normalised(starter.read_text(encoding="utf-8")) if starter.is_file() else set()
+        lines |= _normalised(solution.read_text(encoding="utf-8")) - given
+    return lines - API_SPELLING
+
+
+def _lesson_code(lesson) -> str:
+    """Every ```python block of the lesson, runnable or not, as the learner reads it."""
+    return "\n".join(re.findall(r"```python[^\n]*\n(.*?)```", lesson.read_text(encoding="utf-8"), re.S))
+
+
+@pytest.mark.parametrize("exercise_id", TRANSFER)
+def test_a_transfer_exercise_cannot_be_solved_by_copying_lesson_lines(exercise_id, exercises):
+    exercise = exercises[exercise_id]
+    lesson = builtin_content_root() / "lessons" / exercise.module_id / f"{exercise.section}.md"
+    must_write = _must_write(exercise)
+    assert must_write, exercise_id
+    copied = sorted(must_write & _normalised(_lesson_code(lesson)))
+    assert copied == [], f"{lesson.name} holds lines the learner must write in {exercise_id}: {copied}"
+
+
+def test_no_lesson_loads_a_solution_file():
+    for lesson in LESSONS:
+        for match in FILE_FROM.finditer(lesson.read_text(encoding="utf-8")):
+            assert "/solution/" not in match.group(2), f"{lesson.name} loads {match.group(2)}"

@@ -8,11 +8,11 @@ Neon or Supabase, it has two problems:
   the next request borrows a dead connection and fails;
 - its pool size is whatever the defaults happen to be, not a decision you wrote down.
 
-Configure the pool explicitly:
+Size the pool for DocChat's load, explicitly:
 
-- keep 5 connections open for reuse,
-- allow 10 more during a burst (so at most 15 at once),
-- check that a pooled connection is still alive before lending it out.
+- 5 sessions are busy at once on an ordinary day,
+- up to 15 run at the same moment at the busiest (and no more should connect),
+- a connection the provider closed must never reach a request.
 
 The URL still comes from the DATABASE_URL environment variable.
 """
