@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,32 @@ os.environ["COURSE_STATE_DIR"] = _STATE
 os.environ.pop("COURSE_BACKEND", None)
 os.environ.pop("COURSE_DATABASE_URL", None)
 os.environ.pop("COURSE_WORKSPACE", None)
+
+
+# -- what a test needs of the OS (markers in pyproject.toml): skipped with the reason elsewhere, never failing
+
+POSIX = hasattr(os, "fork") and hasattr(signal, "SIGKILL") and hasattr(os, "killpg")
+LINUX = sys.platform.startswith("linux") and os.path.isdir("/proc/self")
+ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+LINUX_TIERS = ("security", "foreign")
+"""Tiers that are Linux's by nature: the class-run sandbox and its attacks; the tier that plays
+Windows and macOS on Linux."""
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = Path(__file__).resolve().parent
+    needs = {
+        "posix": (POSIX, "needs POSIX processes (fork, process groups, SIGKILL/SIGSTOP): not on this OS"),
+        "linux": (LINUX, "needs Linux (/proc, namespaces, the forking worker): not on this OS"),
+        "root": (ROOT, "needs root (CI runs as root)"),
+    }
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        if path.is_relative_to(tests) and path.relative_to(tests).parts[0] in LINUX_TIERS:
+            item.add_marker(pytest.mark.linux)
+        for marker, (available, reason) in needs.items():
+            if not available and item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -91,17 +118,28 @@ SHARED_SERVERS: set[str] = set()
 """Server dirs of the run's shared session: not counted as "left running" by tests."""
 
 
-def postgres_processes(state_dir: Path) -> list[str]:
-    """Command lines of running postgres servers whose data lives under ``state_dir`` (the run's
-    shared server excepted)."""
-    found = []
+def _command_lines():
+    """(pid, command line) of every process we may see: from /proc, else psutil (macOS, Windows)."""
+    if not os.path.isdir("/proc/self"):
+        import psutil
+
+        for process in psutil.process_iter(["cmdline"]):
+            yield process.pid, " ".join(process.info.get("cmdline") or [])
+        return
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            yield int(pid), Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
+
+
+def postgres_processes(state_dir: Path) -> list[str]:
+    """Command lines of running postgres servers whose data lives under ``state_dir`` (the run's
+    shared server excepted)."""
+    found = []
+    for _pid, cmdline in _command_lines():
         places = [str(state_dir)] + ([str(servers_root())] if str(state_dir) == _STATE else [])
         if "postgres" in cmdline and "-D" in cmdline and any(place in cmdline for place in places):
             if not any(shared in cmdline for shared in SHARED_SERVERS):
@@ -110,6 +148,13 @@ def postgres_processes(state_dir: Path) -> list[str]:
 
 
 def children_of(pid: int) -> list[int]:
+    if not os.path.isdir("/proc/self"):
+        import psutil
+
+        try:
+            return [child.pid for child in psutil.Process(pid).children()]
+        except psutil.Error:
+            return []
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -127,6 +172,13 @@ def children_of(pid: int) -> list[int]:
 
 
 def cwd_of(pid: int) -> Path | None:
+    if not os.path.isdir("/proc/self"):
+        import psutil
+
+        try:
+            return Path(psutil.Process(pid).cwd()).resolve()
+        except (psutil.Error, OSError):
+            return None
     try:
         return Path(os.readlink(f"/proc/{pid}/cwd")).resolve()
     except OSError:
@@ -135,6 +187,13 @@ def cwd_of(pid: int) -> Path | None:
 
 def running(pid: int) -> bool:
     """Alive and not a zombie."""
+    if not os.path.isdir("/proc/self"):
+        import psutil
+
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
     try:
         status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
     except OSError:

@@ -143,6 +143,13 @@ def restrict(path: Path, mode: int) -> None:
         path.chmod(mode)
 
 
+def restrict_descriptor(fd: int, mode: int) -> None:
+    """``fchmod`` where file modes mean something (and exist: Windows has no ``os.fchmod`` before
+    Python 3.13)."""
+    if file_modes() and hasattr(os, "fchmod"):
+        os.fchmod(fd, mode)
+
+
 def socket_path_limit() -> int:
     """The longest unix-socket path (bytes, without the final NUL): ``sun_path`` is 108 bytes on
     Linux, 104 on macOS and the BSDs."""

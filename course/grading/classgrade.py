@@ -31,6 +31,7 @@ try:
 except ImportError:  # Windows: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
+from checker.process import platform
 from checker.results import CheckResult, ExerciseResult
 from course.content.model import Exercise
 from course.errors import CourseError
@@ -163,7 +164,7 @@ class ResultsLog:
             self.finished: dict[Key, ExerciseResult] = {}
             for record in records:
                 self.finished[_key(record)] = ExerciseResult.from_json(record["result"])
-            os.fchmod(self._fd, 0o600)
+            platform.restrict_descriptor(self._fd, 0o600)  # (Windows: no fchmod before Python 3.13, nor a use)
             if os.fstat(self._fd).st_size > complete_size:  # a line cut short by a kill
                 os.ftruncate(self._fd, complete_size)
             os.fsync(self._fd)
@@ -473,25 +474,43 @@ def _shielded_for(launcher, workspaces: list[Path], exercises: list[Exercise]):
     return sandbox.shielded([*(str(w) for w in workspaces if not w.is_symlink()), *sorted(modules)])
 
 
-def to_json(submissions: list[Submission], worth: Worth | None = None) -> dict:
+OUTPUT_CAP = 2000
+"""Characters of a result's output the class JSON keeps (the results file holds it whole)."""
+
+
+def to_json(submissions: list[Submission], worth: Worth | None = None, attempted: list[set[str]] | None = None) -> dict:
     """The class JSON: per student their points (``course.grading.points``) and results, each
     result with its points and each check with what it is worth and scored; SQL once per
-    statement (``statements``), not repeated as ``sql``."""
+    statement (``statements``), not repeated as ``sql``; output cut at :data:`OUTPUT_CAP`. A
+    result not attempted (``attempted``: per submission, the exercises changed from the
+    starter) keeps only its checks' names, statuses and points: the starter's messages say
+    nothing of the student."""
     from course.grading.points import check_points, grade_of
 
     worth = worth or {}
     students = []
-    for s in submissions:
+    for number, s in enumerate(submissions):
         grade = grade_of(s.results, worth)
         results = []
         for r in s.results:
             data = r.to_wire()
             points, most = grade.exercises[r.exercise]
             data["points"], data["max_points"] = round(points, 4), round(most, 4)
+            if len(data["output"]) > OUTPUT_CAP:
+                data["output"] = data["output"][:OUTPUT_CAP] + "…"
+            untouched = attempted is not None and r.exercise not in attempted[number]
+            if untouched:
+                data["attempted"] = False
+                data["output"] = ""
             mine = worth.get(r.exercise, {})
             for check in data["checks"]:
                 check["points"] = 0.0 if r.tampered else check_points(check["name"], check["status"], mine)
                 check["max_points"] = mine.get(check["name"], 0.0)
+                if untouched:
+                    for key in ("message", "statements", "duration_s"):
+                        check.pop(key, None)
+                else:
+                    _compact_statements(check)
             results.append(data)
         students.append(
             {
@@ -506,6 +525,19 @@ def to_json(submissions: list[Submission], worth: Worth | None = None) -> dict:
             }
         )
     return {"graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "students": students}
+
+
+STATEMENTS_CAP = 10
+"""Statements per check the class JSON keeps (the results file holds them all)."""
+_DEFAULTS = {"count": 1, "location": None, "note": None, "flagged": False}
+
+
+def _compact_statements(check: dict) -> None:
+    """A check's statements with their default fields left out, at most :data:`STATEMENTS_CAP`."""
+    statements = check.get("statements") or []
+    check["statements"] = [{k: v for k, v in view.items() if _DEFAULTS.get(k, ...) != v} for view in statements[:STATEMENTS_CAP]]
+    if len(statements) > STATEMENTS_CAP:
+        check["more_statements"] = len(statements) - STATEMENTS_CAP
 
 
 def to_junit(submissions: list[Submission], worth: Worth | None = None) -> str:
@@ -612,10 +644,14 @@ def to_csv(submissions: list[Submission], worth: Worth, exercises: list[str], ti
 
 
 def write_reports(
-    submissions: list[Submission], json_path: Path | None, junit_path: Path | None, worth: Worth | None = None
+    submissions: list[Submission],
+    json_path: Path | None,
+    junit_path: Path | None,
+    worth: Worth | None = None,
+    attempted: list[set[str]] | None = None,
 ) -> None:
     if json_path:
-        json_path.write_text(json.dumps(to_json(submissions, worth), separators=(",", ":")), encoding="utf-8")
+        json_path.write_text(json.dumps(to_json(submissions, worth, attempted), separators=(",", ":")), encoding="utf-8")
     if junit_path:
         junit_path.write_text(to_junit(submissions, worth), encoding="utf-8")
 

@@ -169,6 +169,7 @@ def test_doctor_explains_the_backend(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.posix
 def test_a_killed_runner_leaves_no_server_behind(state_dir):
     import signal
     import time
@@ -204,6 +205,7 @@ def test_check_all_on_a_fresh_workspace_passes_none_and_solutions_pass_all(tmp_p
     assert solved.returncode == 0, [(r["exercise"], r["status"]) for r in json.loads(solved.stdout) if r["status"] != "pass"]
 
 
+@pytest.mark.posix
 def test_watch_regrades_on_save_and_stops_on_ctrl_c(tmp_path, exercises, state_dir):
     import signal
     import time

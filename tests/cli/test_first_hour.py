@@ -134,6 +134,7 @@ def test_concurrent_resets_never_fail(tmp_path):
     assert (workspace / "sqlalchemy-2" / "04-crud" / "crud.py").exists()
 
 
+@pytest.mark.posix
 def test_an_interrupted_reset_never_leaves_an_unmarked_partial_backup(tmp_path):
     """Ctrl-C at any moment of a reset: every backup is whole or marked partial, and the next
     reset removes the partial ones of processes that are gone."""
@@ -221,6 +222,7 @@ def test_course_edit_reports_an_editor_that_cannot_run_or_fails(tmp_path):
     assert unset.returncode == 2 and "export EDITOR" in unset.stderr, unset.stderr
 
 
+@pytest.mark.posix
 def test_o_in_the_app_opens_the_main_file_in_the_editor_and_comes_back(tmp_path):
     """The real app in a pseudo-terminal: `o` hands the terminal to $VISUAL, then the app resumes."""
     import fcntl

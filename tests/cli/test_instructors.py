@@ -223,6 +223,7 @@ def test_resume_grades_again_only_the_submissions_that_changed(tmp_path, isolate
         ResultsLog(path, resume=False)  # a new run never overwrites an earlier one's results
 
 
+@pytest.mark.posix
 def test_grade_refuses_a_results_file_it_cannot_use_and_leaves_it_alone(tmp_path):
     workspace = tmp_path / "bob"
     workspace.mkdir()

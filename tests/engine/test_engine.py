@@ -248,6 +248,7 @@ def test_exit_at_import_is_an_import_error(tmp_path, databases, grade, source):
     assert "cannot import mod.py" in result.checks[0].message
 
 
+@pytest.mark.linux
 def test_a_dead_warm_worker_falls_back_to_a_fresh_interpreter(tmp_path, databases):
     import os
     import signal

@@ -73,6 +73,7 @@ def test_fifty_megabytes_of_output_are_cut_short(tmp_path, databases, warm_launc
     assert len(result.output) < 30_000 and "truncated" in result.output
 
 
+@pytest.mark.posix
 def test_a_forked_process_left_running_is_killed(tmp_path, databases, warm_launcher):
     pid_file = tmp_path / "pid"
     source = f"""
@@ -138,6 +139,7 @@ def test_a_held_lock_and_leaked_connections_do_not_block_the_next_check(tmp_path
     assert time.monotonic() - started < 20
 
 
+@pytest.mark.posix
 def test_postgres_killed_mid_check_is_an_error_and_the_next_check_restarts_it(tmp_path, state_dir):
     from course.postgres.session import open_session
 
@@ -176,6 +178,7 @@ def cli(*args, env=None, **kwargs):
     )
 
 
+@pytest.mark.posix
 def test_ctrl_c_during_a_check_exits_cleanly_and_leaves_nothing(tmp_path, state_dir):
     workspace = tmp_path / "ws"
     cli("init", env={"COURSE_WORKSPACE": str(workspace)})
@@ -198,6 +201,7 @@ def test_ctrl_c_during_a_check_exits_cleanly_and_leaves_nothing(tmp_path, state_
     assert postgres_processes(state_dir) == []
 
 
+@pytest.mark.posix
 def test_a_read_only_workspace_is_a_clear_error(tmp_path):
     if os.geteuid() == 0:
         pytest.skip("root ignores file permissions, so a read-only folder cannot be simulated")
@@ -249,6 +253,7 @@ def test_learner_code_cannot_log_in_as_the_superuser(tmp_path, databases, warm_l
 @pytest.mark.skipif(
     mechanisms.portable(), reason="the portable mode keeps servers in the state folder: there is no RAM folder to choose"
 )
+@pytest.mark.linux
 def test_servers_live_in_ram_only_where_there_is_room_and_the_choice_sticks(tmp_path, monkeypatch):
     from course import locations
 
@@ -286,7 +291,10 @@ def test_a_running_shared_server_on_disk_keeps_its_place(tmp_path, monkeypatch):
 
 # -- the environment: each failure one line with the cause and the fix, exit 2 -----------------
 
-as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mounts, or the server running as nobody); CI runs as root")
+as_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="needs root (mounts, or the server running as nobody); CI runs as root",
+)
 
 
 def environment_check(tmp_path: Path, env: dict, wrap: list[str] | None = None) -> subprocess.CompletedProcess:
@@ -408,6 +416,7 @@ def test_no_writable_shared_memory_still_grades(tmp_path, open_tmp):
 
 
 @pytest.mark.xdist_group("shared-server")  # with the other tests of `course db start` (see test_service)
+@pytest.mark.posix
 def test_a_unix_socket_in_use_where_the_shared_server_goes_does_not_stop_it(tmp_path, open_tmp):
     """Servers listen only on a socket in a folder of their own; a socket left or held at the
     shared server's place (a crashed run, another program) is replaced, not collided with."""

@@ -114,6 +114,7 @@ def test_a_job_of_another_shape_is_refused_whole_not_half_read(tmp_path, shared)
     assert service.ping() == shared
 
 
+@pytest.mark.posix
 def test_a_stale_or_dead_service_is_not_used_and_check_still_works(tmp_path, shared):
     from course import locations
 
@@ -135,6 +136,7 @@ def test_a_stale_or_dead_service_is_not_used_and_check_still_works(tmp_path, sha
     assert "PASS" in dead.stdout
 
 
+@pytest.mark.posix
 def test_ctrl_c_cancels_the_run_in_the_service_which_keeps_serving(tmp_path, shared):
     workspace = tmp_path / "ws"
     course("init", workspace=workspace)
@@ -167,6 +169,7 @@ def test_ctrl_c_cancels_the_run_in_the_service_which_keeps_serving(tmp_path, sha
     assert again.returncode == 0 and "HEAVY []" in again.stderr, again.stdout + again.stderr
 
 
+@pytest.mark.posix
 def test_the_service_stops_when_its_server_is_killed_and_no_shared_memory_leaks(tmp_path, shared):
     from course.postgres import embedded
 

@@ -1,0 +1,1 @@
+"""The foreign-platform tier (see conftest.py, and site/sitecustomize.py)."""
