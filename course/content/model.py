@@ -180,6 +180,12 @@ def _typed(value, kind, path: Path, text: str, key: str):
     return value
 
 
+def _number(value, path: Path, text: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ContentError(path, f"{key!r} must be a positive number", line_of(text, key))
+    return value
+
+
 # -- loading -----------------------------------------------------------------------------------
 
 EXERCISE_KEYS = {
@@ -229,7 +235,7 @@ def load_exercise(path: Path, module_id: str) -> Exercise:
         provided=_typed(data.get("provided", []), list, meta, text, "provided"),
         task=_typed(data["task"], str, meta, text, "task"),
         hints=_typed(data["hints"], list, meta, text, "hints"),
-        timeout=float(data.get("timeout", 10)),
+        timeout=float(_number(data.get("timeout", 10), meta, text, "timeout")),
         mutants=mutants,
         variants=variants,
         equivalent=equivalent,
@@ -381,7 +387,9 @@ def find_exercise(modules: list[Module], query: str) -> Exercise | Section:
         where = f" in module {prefix}" if prefix else ""
         raise ExerciseNotFound(f"no exercise matches {query!r}{where}; fix: run `course list` to see the ids")
     names = ", ".join(f"{module_id}/{item.id}" for module_id, item in short)
-    raise ExerciseNotFound(f"{query!r} matches several exercises ({names}); fix: give more of the id, e.g. {names.split(', ')[0]}")
+    raise ExerciseNotFound(
+        f"{query!r} matches several exercises ({names}); fix: give more of the id, e.g. {names.split(', ')[0]}"
+    )
 
 
 def _short_match(exercise_id: str, query: str) -> bool:

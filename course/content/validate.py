@@ -61,26 +61,29 @@ def schema_problems(path: Path, schema: str) -> list[Problem]:
 
 
 def _line_for(text: str, where: list) -> int | None:
-    """The line of a key path (``["question", 3, "kind"]``) in TOML text: table headers and keys
-    found in order from the previous match (TOML parsers give no positions)."""
-    offset, found, previous = 0, None, ""
+    """The line of a key path (``["question", 3, "kind"]``, ``["mutants", "x", "expect"]``) in TOML
+    text: table headers (``[mutants.x]``, the fourth ``[[question]]``) and keys found in order, each
+    after the previous (TOML parsers give no positions)."""
+    offset, found, dotted = 0, None, []
+
+    def segments(parts: list[str]) -> str:
+        return r"\s*\.\s*".join(rf'"?{re.escape(part)}"?' for part in parts)
+
     for part in where:
         if isinstance(part, int):
-            header = re.compile(rf"^\s*\[\[\s*(?:[\w.-]+\.)?{re.escape(previous)}\s*\]\]", re.MULTILINE)
+            header = re.compile(rf"^\s*\[\[\s*{segments(dotted)}\s*\]\]", re.MULTILINE)
             matches = list(header.finditer(text, offset))
             if part < len(matches):
-                offset, found = matches[part].start(), matches[part].start()
+                offset = found = matches[part].start()
             continue
-        previous = str(part)
-        key = re.escape(previous)
-        pattern = re.compile(rf'^\s*(?:"?{key}"?\s*=|\[+\s*(?:[\w."-]+\.)?"?{key}"?\s*\]+)', re.MULTILINE)
-        match = pattern.search(text, offset)
-        if match is None:
-            line = line_of(text[offset:], previous)
-            return (
-                (text.count("\n", 0, offset) + line) if line else (text.count("\n", 0, found) + 1 if found is not None else None)
-            )
-        offset, found = match.start(), match.start()
+        dotted.append(str(part))
+        table = re.compile(rf"^\s*\[\[?\s*{segments(dotted)}\s*\]\]?\s*(#.*)?$", re.MULTILINE).search(text, offset)
+        if table is not None:
+            offset = found = table.start()
+            continue
+        key = re.compile(rf'^\s*"?{re.escape(str(part))}"?\s*=', re.MULTILINE).search(text, offset)
+        if key is not None:  # else a table only named in its sub-tables' headers ([mutants.x]): go on
+            found = key.start()
     if found is None:
         return None
     return text.count("\n", 0, found) + len(text[found:]) - len(text[found:].lstrip("\n")) + 1

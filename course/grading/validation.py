@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from course.content.model import Exercise, Module
-from course.content.validate import Problem, content_modules, static_problems
+from course.content.validate import Problem, content_modules, merged, static_problems
 
 if TYPE_CHECKING:
     from course.grading.session import GradingSession
@@ -172,7 +172,7 @@ def validate(
         problems += static_problems(module)
         if grading is not None:
             problems += graded_problems(module, grading, progress, only, matrix)
-    return problems
+    return merged(problems)
 
 
 # -- mutation testing of the graders (`course validate --mutate`) -------------------------------
@@ -306,4 +306,4 @@ def validate_mutants(
         found_problems, found_scores = mutation_problems(module, grading, only, limit, progress, matrix)
         problems += found_problems
         scores += found_scores
-    return problems, scores
+    return merged(problems), scores
