@@ -7,13 +7,19 @@ Exit codes: 0 all checks passed; 1 a check failed; 2 usage, configuration or env
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 
-import click
+try:  # a Ctrl-C while the command starts up ends it as one later does: one line, exit 130
+    import click
 
-from course.cli import instructor, learner, server  # noqa: F401 - importing them registers their commands on `main`
-from course.cli.base import EXIT_USAGE, main
-from course.errors import CourseError
+    from checker.process import platform
+    from course.cli import instructor, learner, server  # noqa: F401 - importing them registers their commands on `main`
+    from course.cli.base import EXIT_USAGE, main
+    from course.errors import CourseError
+except KeyboardInterrupt:
+    sys.stderr.write("\ncourse: interrupted; nothing was left running\n")
+    raise SystemExit(130) from None
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -23,6 +29,9 @@ def run(argv: list[str] | None = None) -> None:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(AttributeError, ValueError):
                 stream.reconfigure(encoding="utf-8")
+    for interrupt in platform.interrupt_signals():  # Ctrl-Break in a Windows console: as Ctrl-C
+        if interrupt != signal.SIGINT:
+            signal.signal(interrupt, signal.default_int_handler)
     try:
         result = main.main(args=argv, prog_name="course", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):

@@ -54,6 +54,9 @@ class CourseApp(App):
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # what a terminal user presses to leave (Textual's own answer is a "press ctrl+q" toast);
+        # where text can be selected (the editor, the quiz's answer) the focused field copies instead
+        Binding("ctrl+c", "quit", "Quit", show=False),
     ]
 
     def __init__(
