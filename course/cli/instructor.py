@@ -118,7 +118,9 @@ def new_module(module_id: str, path: Path) -> None:
 
     files = scaffold(module_id, path.resolve())
     click.echo(f"Wrote {len(files)} files under {path.resolve()}.")
-    click.echo(f"Next: `course validate {path}` and `course --content {path} check {module_id}/01-first-model --solution`.")
+    click.echo(
+        f"Next: `course validate {path} --mutate -v` and `course --content {path} check {module_id}/01-first-model --solution`."
+    )
 
 
 def _class_report_options(command):
