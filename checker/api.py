@@ -100,6 +100,9 @@ class CheckSpec:
     title: str
     function: Callable
     timeout: float | None = None
+    testimony: bool = False
+    """Declared testimony: the verdict rests on what the learner's process reports (in-memory
+    behaviour only it can see); see ``checker.judge``."""
 
     @property
     def parameters(self) -> list[str]:
@@ -125,25 +128,42 @@ class Registry:
 
     checks: list[CheckSpec] = field(default_factory=list)
     fixtures: dict[str, FixtureSpec] = field(default_factory=dict)
+    acts: dict[str, Callable] = field(default_factory=dict)
+    """Functions marked :func:`act`, by name: what the learner's process runs when the judge asks."""
 
 
 _current = Registry()
 
 
-def check(name: str, title: str = "", *, timeout: float | None = None):
+def check(name: str, title: str = "", *, timeout: float | None = None, testimony: bool = False):
     """Declare a check. ``name`` is its stable id (kebab-case); ``title`` a short human label.
 
-    ``timeout`` (seconds) overrides the exercise's per-check limit.
+    ``timeout`` (seconds) overrides the exercise's per-check limit. ``testimony``: the verdict
+    rests on what the learner's process reports (e.g. in-memory behaviour before any flush), and
+    results and docs say so (see docs/authoring.md, "Acts and checks").
     """
 
     def decorate(function: Callable) -> Callable:
         if any(existing.name == name for existing in _current.checks):
             raise ValueError(f"two checks are named {name!r}")
         doc = (function.__doc__ or "").strip().splitlines()
-        _current.checks.append(CheckSpec(name, title or (doc[0] if doc else name), function, timeout))
+        _current.checks.append(CheckSpec(name, title or (doc[0] if doc else name), function, timeout, testimony))
         return function
 
     return decorate
+
+
+def act(function: Callable) -> Callable:
+    """Mark a module-level function of ``checks.py`` as an act: what runs beside the learner's code,
+    in the learner's process, when a check asks with ``learner.run(act, *args)``. Its first
+    parameter is the act's context (``ctx.learner``, ``ctx.engine``, ``ctx.database_url``,
+    ``ctx.state``); the other arguments and what it returns are plain JSON data. It may be
+    ``async def``. An act never decides a verdict: the check does, in the judge."""
+    if function.__name__ in _current.acts:
+        raise ValueError(f"two acts are named {function.__name__!r}")
+    _current.acts[function.__name__] = function
+    function.__course_act__ = function.__name__  # type: ignore[attr-defined]
+    return function
 
 
 SCOPES = ("check", "run")

@@ -60,6 +60,12 @@ def status_of(value: str) -> Status:
         raise WireError(f"a status is pass, fail or error, not {value!r}") from None
 
 
+EVIDENCE = "evidence"
+"""A verdict judged outside the learner's process (see :attr:`CheckResult.evidence`)."""
+TESTIMONY = "testimony"
+"""A verdict resting on what the learner's process reported (see :attr:`CheckResult.evidence`)."""
+
+
 @dataclass
 class StatementView:
     """One captured logical statement as shown to the learner."""
@@ -96,6 +102,11 @@ class CheckResult:
     title: str = ""
     statements: list[StatementView] = field(default_factory=list)
     duration_s: float = 0.0
+    evidence: str = EVIDENCE
+    """How the verdict was reached: ``"evidence"`` (judged outside the learner's process, from
+    what the grader saw itself: the database, the SQL Postgres received, the files) or
+    ``"testimony"`` (from what the learner's process reported: in-memory behaviour only it can
+    see, or an exercise whose checks still run beside the learner's code). See docs/security.md."""
 
     def __post_init__(self) -> None:
         self.status = status_of(self.status)
@@ -103,6 +114,10 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return self.status is Status.PASS
+
+    @property
+    def testimony(self) -> bool:
+        return self.evidence == TESTIMONY
 
     @staticmethod
     def not_run(name: str, message: str, *, title: str = "", status: Status = Status.ERROR) -> CheckResult:
@@ -122,6 +137,7 @@ class CheckResult:
             "title": self.title,
             "statements": [view.to_json() for view in self.statements],
             "duration_s": round(self.duration_s, 3),
+            "evidence": self.evidence,
         }
 
     def to_json(self) -> dict:
@@ -135,6 +151,7 @@ class CheckResult:
             "sql": self.sql,
             "statements": wire["statements"],
             "duration_s": wire["duration_s"],
+            "evidence": wire["evidence"],
         }
 
     @staticmethod
@@ -155,6 +172,7 @@ class CheckResult:
                 title=data.get("title", ""),
                 statements=views,
                 duration_s=data.get("duration_s", 0.0),
+                evidence=TESTIMONY if data.get("evidence") == TESTIMONY else EVIDENCE,
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise WireError(f"not a check result ({type(error).__name__}: {error})") from None

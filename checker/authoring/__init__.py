@@ -9,7 +9,8 @@ keeps working for content written before the door.
 
 Grouped by job:
 
-- declaring checks: :func:`check`, :func:`fixture`, :func:`fail`, :class:`CheckFailed`
+- declaring checks: :func:`check`, :func:`fixture`, :func:`fail`, :class:`CheckFailed`; :func:`act`,
+  what runs beside the learner's code while the checks run apart (docs/authoring.md, "Acts and checks")
 - teaching failures: :func:`step`, :func:`database_reason`, :func:`fix_or_hint`,
   :func:`starter_untouched`, :func:`learner_traceback`
 - a freshly started process: :func:`run_fresh`
@@ -30,7 +31,7 @@ written before 0.2, with a ``DeprecationWarning``, and will stop in 0.3.
 
 import warnings as _warnings
 
-from checker.api import CheckFailed, check, database_reason, fail, fix_or_hint, fixture, starter_untouched, step
+from checker.api import CheckFailed, act, check, database_reason, fail, fix_or_hint, fixture, starter_untouched, step
 from checker.authoring import migrations
 from checker.authoring.inspectors import called_name, calls, uncalled, url_literals
 from checker.authoring.plans import Plan, PlanNode, explain
@@ -42,6 +43,7 @@ from checker.tracebacks import learner_traceback
 __all__ = [
     # declaring checks
     "CheckFailed",
+    "act",
     "check",
     "fail",
     "fixture",

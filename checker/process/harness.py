@@ -237,6 +237,10 @@ def run_job(job: GradingJob, secret: dict, results_fd: int, engines: dict | None
     changed_since_import = Integrity(registry).changed  # bound now: rebinding Integrity.changed later is seen
     modules: dict[str, ModuleType] = {}
     environment = Environment(Learner(learner_dir, modules), database_url, dict(engines or {}))
+    if registry.acts:  # a judged exercise run the portable way: its acts run here (testimony)
+        from checker.judge.inprocess import InProcessLearner
+
+        environment.learner = InProcessLearner(learner_dir, modules, database_url)
     for name in job.modules:
         send(IMPORTING, module=name)
         try:

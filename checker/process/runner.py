@@ -24,10 +24,11 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from checker.judge import judged
 from checker.process import sandbox
 from checker.process.channel import sign
 from checker.process.launch import Child, WorkerGone, cold_launcher
-from checker.results import STATUSES, CheckResult, ExerciseResult, Status
+from checker.results import STATUSES, TESTIMONY, CheckResult, ExerciseResult, Status
 from checker.wire import Event, GradingJob, WireError
 
 __all__ = ["TAMPERED", "Databases", "GradingJob", "Tampered", "declared_checks", "grade"]
@@ -184,6 +185,9 @@ class _Run:
         job = dataclasses.replace(self.job, only=tuple(only) or self.job.only)
         key = secrets.token_bytes(32)
         secret = {"database_url": self.databases.learner_params(self.database).sqlalchemy_url(), "key": key.hex()}
+        statement_log = getattr(getattr(self.databases, "server", None), "statement_log", None)
+        if statement_log is not None:  # what Postgres received, for the judge (checker.judge.serverlog)
+            secret["statement_log"] = str(statement_log)
         try:
             child = self.launcher.launch(job, secret, database=self.database)
         except WorkerGone:  # the warm worker is gone (or frozen): a cold one of our own
@@ -335,6 +339,8 @@ class _Protocol:
         self.current: str | None = None
         self.finished = finished
         self.over = False
+        self.judged = judged(checks_file)
+        """Whether a judge apart from the learner's code ran the checks (``checker.judge``)."""
 
     def read(self, line: bytes) -> tuple[Event, dict]:
         """The event of ``line``: its kind, and the rest of it."""
@@ -355,9 +361,12 @@ class _Protocol:
     def result(self, event: dict) -> CheckResult:
         """The check result a ``result`` event carries."""
         try:
-            return CheckResult.from_json(event)
+            result = CheckResult.from_json(event)
         except WireError as why:
             raise Tampered(f"line {self.number} of the report is not a check result ({why})") from None
+        if not self.judged:  # the checks ran beside the learner's code: its word, whatever it says
+            result.evidence = TESTIMONY
+        return result
 
     def _follow(self, kind: Event, event: dict) -> None:
         if self.over:

@@ -64,6 +64,8 @@ PRELOAD = (
     "checker.capture.shape",
     "checker.authoring.docchat",
     "checker.process.fresh",
+    "checker.judge.process",
+    "checker.judge.witness",
 )
 """Imported before the worker says it is ready: what every check needs."""
 MAX_PREPARED = 4
@@ -140,6 +142,17 @@ def _child(
     os.dup2(output, 2)
     os.close(output)
     sys.stdin = open(os.devnull, encoding="utf-8")
+    if _judged(message):  # the checks run here, the learner's code in a witness forked now (checker.judge)
+        try:
+            from checker.judge import process as judge
+
+            judge.run_child(message, results, secret_fd, uid, engines, private_tmp)
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(0)
     secret = _read_secret(secret_fd)
     from checker.process import harness
     from checker.wire import GradingJob, WireError
@@ -175,6 +188,16 @@ def _child(
             sys.stderr.flush()
         finally:
             os._exit(0)
+
+
+def _judged(message: dict) -> bool:
+    """Whether the job's ``checks.py`` declares acts: then a judge runs its checks (``checker.judge``)."""
+    from checker.judge import judged
+
+    try:
+        return judged(Path(str(message["job"]["checks_file"])))
+    except (KeyError, TypeError):
+        return False
 
 
 def _compile_checks(message: dict) -> None:

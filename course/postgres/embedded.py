@@ -56,7 +56,17 @@ SERVER_SETTINGS = {
     "log_min_messages": "warning",
     "log_min_error_statement": "panic",
     "max_wal_size": "256MB",  # WAL is recycled past this: the data directory may sit in RAM
+    # the statements learner roles send (log_statement, see course.postgres.session), as JSON lines
+    # in one file of the server's user (0600), read by the grader's judge (checker.judge.serverlog)
+    "logging_collector": "on",
+    "log_destination": "jsonlog",
+    "log_directory": "log",
+    "log_filename": "statements.log",
+    "log_rotation_age": "0",
+    "log_rotation_size": "0",
 }
+STATEMENT_LOG = Path("log") / "statements.json"
+"""The statement log, in the data directory (``jsonlog`` names ``statements.log``'s file so)."""
 
 
 def _wheel_dir() -> Path:
@@ -254,6 +264,12 @@ class EmbeddedServer:
     @property
     def persistent(self) -> bool:
         return self.server_dir.name == "persistent"
+
+    @property
+    def statement_log(self) -> Path | None:
+        """The server's JSON statement log (see :data:`SERVER_SETTINGS`), if it writes one."""
+        path = self.data_dir / STATEMENT_LOG
+        return path if path.exists() else None
 
     def pid(self) -> int | None:
         return postmaster_pid(self.data_dir)

@@ -1,46 +1,173 @@
 """Checks for 05-relationships: User.documents <-> Document.owner, and loading them without the N+1.
 
-Data is seeded through the grader's own connection (not captured, and not in any session's
-identity map); the learner's code then runs on a fresh ``Session`` over the built-in ``captured_engine``, so
-every statement it sends is captured. Users are inserted in shuffled id order, so a query without
-ORDER BY shows it; each user's documents are compared as sets.
+Judged apart from the learner's code (docs/authoring.md, "Acts and checks"): the acts below run
+beside it, in the learner's process, and return plain data; the checks run in the judge. The
+judge seeds the data through its own connection — users with ids drawn at random for this run,
+inserted in shuffled order, so a query without ORDER BY shows it and no answer can be written
+from this file — and counts the SELECTs in what Postgres received (the server's statement log),
+not in what the learner's process says it sent. Only back-populates-sync is testimony: the
+in-memory sync before a flush is something only the learner's process can see.
 """
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from checker.authoring import calls, check, fail, fix_or_hint, fixture, step
+from checker.authoring import act, calls, check, fail, fix_or_hint, fixture, step
 from checker.authoring.shared import configured_models, first_order_by, ordering_mistake, seed
 
 FIX = "select(User).options(selectinload(User.documents))"
 HERE = Path(__file__).parent
+ADVICE = '. Check that each back_populates="..." names the attribute on the *other* class, and that both sides exist'
+RANDOM = random.SystemRandom()
 
 
-# --------------------------------------------------------------------------- fixtures
+def fresh_ids(count: int) -> list[int]:
+    """``count`` user ids drawn for this run, short and long ones mixed (so that sorting their
+    names is not sorting their ids), each owning at least one document when ``owning``."""
+    short = RANDOM.sample(range(1, 1000), count // 2)
+    long = RANDOM.sample(range(1000, 99_999), count - count // 2)
+    ids = short + long
+    RANDOM.shuffle(ids)
+    return ids
 
 
-@fixture
-def models(learner):
+def owning(count: int) -> list[int]:
+    """``count`` fresh ids of users that own documents (an id divisible by 4 owns none)."""
+    ids: list[int] = []
+    while len(ids) < count:
+        ids = [i for i in dict.fromkeys(ids + fresh_ids(count)) if i % 4][:count]
+    return ids
+
+
+def seeded(db, user_ids: list[int]) -> dict[int, list[int]]:
+    return seed(db, user_ids, RANDOM.randrange(1 << 30))
+
+
+# --------------------------------------------------------------------------- acts: in the learner's process
+
+
+def _models(ctx):
     """The learner's models, with every mapper configured (a backref only exists after this)."""
-    return configured_models(
-        learner, '. Check that each back_populates="..." names the attribute on the *other* class, and that both sides exist'
-    )
+    return configured_models(ctx.learner, ADVICE)
 
 
-@fixture
-def tables(models, db):
-    models.Base.metadata.create_all(db, checkfirst=False)  # every check starts on an empty schema
-
-
-@fixture
-def users_with_documents(learner):
-    function = learner.require("queries", "users_with_documents", "users_with_documents(session) -> list[User]")
+def _function(ctx):
+    function = ctx.learner.require("queries", "users_with_documents", "users_with_documents(session) -> list[User]")
     if not callable(function):
         fail("queries.users_with_documents must be a function: users_with_documents(session) -> list[User]")
     return function
+
+
+@act
+def create_tables(ctx) -> None:
+    _models(ctx).Base.metadata.create_all(ctx.engine, checkfirst=False)  # every check starts on an empty schema
+
+
+@act
+def navigate(ctx, user_ids: list[int], document_ids: list[int]) -> dict:
+    """Each user's ``.documents`` (ids) and each document's ``.owner`` (its id, or what it is instead)."""
+    models = _models(ctx)
+    both_sides(ctx.learner, models)
+    documents = []
+    with Session(ctx.engine) as session:
+        for user_id in user_ids:
+            documents.append(sorted(d.id for d in session.get(models.User, user_id).documents))
+    owners: list = []
+    with Session(ctx.engine) as session:
+        for document_id in document_ids:
+            owner = session.get(models.Document, document_id).owner
+            if owner is None:
+                owners.append(None)
+            elif isinstance(owner, models.User):
+                owners.append(owner.id)
+            else:
+                owners.append(repr(getattr(owner, "id", owner))[:80])
+    return {"documents": documents, "owners": owners}
+
+
+@act
+def sync_in_memory(ctx) -> dict:
+    """What the two sides of the relationship say, in memory, before any flush."""
+    models = _models(ctx)
+    both_sides(ctx.learner, models)
+    User, Document = models.User, models.Document
+    with step("building User(email=..., name=...) and Document(title=..., body=...) in memory", "models.py"):
+        ada, grace = User(email="ada@example.com", name="Ada"), User(email="grace@example.com", name="Grace")
+        notes, draft = Document(title="Notes", body="text"), Document(title="Draft", body="text")
+    ada.documents.append(notes)
+    seen = {"append_sets_owner": notes.owner is ada, "owner_after_append": "None" if notes.owner is None else repr(notes.owner)[:80]}
+    draft.owner = grace
+    seen["owner_sets_collection"] = draft in grace.documents
+    draft.owner = ada
+    seen["move_leaves_first"] = draft not in grace.documents and draft in ada.documents
+    return seen
+
+
+def _call(ctx, session) -> list:
+    """Run the learner's function; it must return a list of User objects."""
+    models = _models(ctx)
+    result = _function(ctx)(session)
+    if not isinstance(result, Sequence) or isinstance(result, str | bytes):
+        fail(
+            f"users_with_documents() returned a {type(result).__name__}, not a list: finish with `.all()` "
+            "— `session.scalars(stmt).all()` — or wrap the result in list(...)"
+        )
+    for item in result:
+        if not isinstance(item, models.User):
+            fail(
+                f"users_with_documents() returned a list holding {type(item).__name__} objects ({item!r:.80}), "
+                "not Users: run the statement with session.scalars(...), which yields the User objects "
+                "(session.execute(...) yields Row tuples)"
+            )
+    return list(result)
+
+
+@act
+def returned_ids(ctx) -> list[int]:
+    """The ids of the users users_with_documents() returns, in its order."""
+    with Session(ctx.engine) as session:
+        return [user.id for user in _call(ctx, session)]
+
+
+@act
+def returned_documents(ctx) -> list:
+    """``[user id, its documents' ids]`` for each user users_with_documents() returns."""
+    documents_side(ctx.learner, _models(ctx))
+    with Session(ctx.engine) as session:
+        return [[user.id, sorted(d.id for d in user.documents)] for user in _call(ctx, session)]
+
+
+@act
+def load_users(ctx) -> dict:
+    """Call users_with_documents() in a fresh session, kept for :func:`touch_documents`: how many
+    users came back, and how many of them expired (a commit() or expire_all() after loading)."""
+    documents_side(ctx.learner, _models(ctx))
+    session = Session(ctx.engine)
+    users = _call(ctx, session)
+    ctx.state["session"], ctx.state["users"] = session, users
+    return {"users": len(users), "expired": sum(1 for user in users if inspect(user).expired_attributes)}
+
+
+@act
+def touch_documents(ctx) -> list:
+    """Touch every returned user's documents (what code looping over the result does)."""
+    session, users = ctx.state.pop("session"), ctx.state.pop("users")
+    try:
+        return [[user.id, sorted(d.id for d in user.documents)] for user in users]
+    finally:
+        session.close()
+
+
+# --------------------------------------------------------------------------- fixtures: in the judge
+
+
+@fixture
+def tables(learner):
+    learner.run(create_tables)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -90,24 +217,6 @@ def documents_side(learner, models):
     relationship(learner, models, "User", "documents", collection=True, target="Document")
 
 
-def call(users_with_documents, session, models) -> list:
-    """Run the learner's function; it must return a list of User objects."""
-    result = users_with_documents(session)
-    if not isinstance(result, Sequence) or isinstance(result, str | bytes):
-        fail(
-            f"users_with_documents() returned a {type(result).__name__}, not a list: finish with `.all()` "
-            "— `session.scalars(stmt).all()` — or wrap the result in list(...)"
-        )
-    for item in result:
-        if not isinstance(item, models.User):
-            fail(
-                f"users_with_documents() returned a list holding {type(item).__name__} objects ({item!r:.80}), "
-                "not Users: run the statement with session.scalars(...), which yields the User objects "
-                "(session.execute(...) yields Row tuples)"
-            )
-    return list(result)
-
-
 def ids_line(ids: list[int], limit: int = 12) -> str:
     shown = ", ".join(str(i) for i in ids[:limit])
     return f"[{shown}{', …' if len(ids) > limit else ''}]"
@@ -127,62 +236,59 @@ def queries_line(learner) -> str:
     return "queries.py"
 
 
-# --------------------------------------------------------------------------- checks
+# --------------------------------------------------------------------------- checks: in the judge
+
+
+def read_from_database(log, table: str, what: str, where: str) -> None:
+    """Outside evidence: Postgres received a SELECT of ``table`` while the acts ran (an answer made
+    up without reading the data this run seeded could not be right, but say it plainly)."""
+    if not any(s.shape.kind == "SELECT" and s.shape.touches(table) for s in log):
+        fail(f"{what}, but Postgres received no SELECT from {table} while it ran: the data must come from the database ({where})")
 
 
 @check("navigate-both-ways", "user.documents lists a user's documents; document.owner is its user")
-def navigate_both_ways(learner, models, tables, db, captured_engine):
-    both_sides(learner, models)
-    expected = seed(db, [1, 2, 3], 5)
-    User, Document = models.User, models.Document
-    with Session(captured_engine) as session:
-        for user_id in (1, 2, 3):
-            user = session.get(User, user_id)
-            got = sorted(d.id for d in user.documents)
-            if got != sorted(expected[user_id]):
-                fail(
-                    f"user {user_id}'s .documents holds documents {got}; in the database that user owns "
-                    f"{sorted(expected[user_id])}. relationship() follows the foreign key documents.owner_id "
-                    f"({learner.where('User', 'documents')})"
-                )
-    with Session(captured_engine) as session:
-        for doc_id, owner_id in ((101, 1), (202, 2), (303, 3)):
-            document = session.get(Document, doc_id)
-            owner = document.owner
-            if not isinstance(owner, User) or owner.id != owner_id:
-                got = "None" if owner is None else f"user {getattr(owner, 'id', owner)!r}"
-                fail(
-                    f"document {doc_id}.owner is {got}; its owner_id is {owner_id}, so .owner must be that "
-                    f"User ({learner.where('Document', 'owner')})"
-                )
+def navigate_both_ways(learner, tables, db, sql):
+    user_ids = owning(3)
+    expected = seeded(db, user_ids)
+    document_ids = [RANDOM.choice(expected[user_id]) for user_id in user_ids]
+    with sql.capture() as log:
+        got = learner.run(navigate, user_ids, document_ids)
+    for user_id, documents in zip(user_ids, got["documents"], strict=True):
+        if documents != sorted(expected[user_id]):
+            fail(
+                f"user {user_id}'s .documents holds documents {documents}; in the database that user owns "
+                f"{sorted(expected[user_id])}. relationship() follows the foreign key documents.owner_id "
+                f"({learner.where('User', 'documents')})"
+            )
+    for document_id, owner_id, owner in zip(document_ids, user_ids, got["owners"], strict=True):
+        if owner != owner_id:
+            shown = "None" if owner is None else f"user {owner!r}"
+            fail(
+                f"document {document_id}.owner is {shown}; its owner_id is {owner_id}, so .owner must be that "
+                f"User ({learner.where('Document', 'owner')})"
+            )
+    read_from_database(log, "documents", "the documents were right", learner.where("User", "documents"))
 
 
-@check("back-populates-sync", "both sides stay in sync in memory, before any flush (back_populates)")
-def back_populates_sync(learner, models):
-    both_sides(learner, models)
-    User, Document = models.User, models.Document
-    with step('building User(email=..., name=...) and Document(title=..., body=...) in memory', "models.py"):
-        ada, grace = User(email="ada@example.com", name="Ada"), User(email="grace@example.com", name="Grace")
-        notes, draft = Document(title="Notes", body="text"), Document(title="Draft", body="text")
-    ada.documents.append(notes)
-    if notes.owner is not ada:
+@check("back-populates-sync", "both sides stay in sync in memory, before any flush (back_populates)", testimony=True)
+def back_populates_sync(learner):
+    seen = learner.run(sync_in_memory)
+    if not seen["append_sets_owner"]:
         fail(
             "after `user.documents.append(doc)`, doc.owner is "
-            f"{'None' if notes.owner is None else repr(notes.owner)} instead of that user. Without "
+            f"{seen['owner_after_append']} instead of that user. Without "
             "back_populates the two relationships are unrelated: each is filled only by a flush and a reload, "
             "so code that builds objects in memory sees half the link. Name the other side on both: "
             'relationship(back_populates="owner") on User.documents and relationship(back_populates='
             f'"documents") on Document.owner ({learner.where("User", "documents")})'
         )
-    draft.owner = grace
-    if draft not in grace.documents:
+    if not seen["owner_sets_collection"]:
         fail(
             "after `doc.owner = user`, the document is not in user.documents. Both relationships must name "
             'each other: back_populates="documents" on Document.owner, back_populates="owner" on '
             f"User.documents ({learner.where('Document', 'owner')})"
         )
-    draft.owner = ada
-    if draft in grace.documents or draft not in ada.documents:
+    if not seen["move_leaves_first"]:
         fail(
             "after moving a document to another owner (`doc.owner = other_user`), it must leave the first "
             "user's .documents and appear in the new one's; use back_populates on both sides "
@@ -191,12 +297,12 @@ def back_populates_sync(learner, models):
 
 
 @check("users-ordered-by-id", "users_with_documents() returns every user, ordered by id")
-def users_ordered_by_id(learner, models, tables, db, captured_engine, users_with_documents, sql):
-    user_ids = list(range(1, 31))
-    seed(db, user_ids, 30)
-    with Session(captured_engine) as session, sql.capture() as log:
-        users = call(users_with_documents, session, models)
-        got = [user.id for user in users]
+def users_ordered_by_id(learner, tables, db, sql):
+    user_ids = fresh_ids(30)
+    seeded(db, user_ids)
+    user_ids.sort()
+    with sql.capture() as log:
+        got = learner.run(returned_ids)
     where = queries_line(learner)
     if sorted(got) != user_ids or len(got) != len(set(got)):
         missing = sorted(set(user_ids) - set(got))
@@ -218,39 +324,44 @@ def users_ordered_by_id(learner, models, tables, db, captured_engine, users_with
         sql.flag([s for s in log.selects if s.shape.touches("users")][:1], "the users query")
         fix = f"add .order_by(User.id) to the statement ({where})"
         fail(f"users_with_documents() returned the users in the order {ids_line(got)}. {ordering_mistake(ordering, 'id', False, fix)}")
+    read_from_database(log, "users", "users_with_documents() returned the right users", where)
 
 
 @check("documents-loaded", "each user carries exactly their own documents")
-def documents_loaded(learner, models, tables, db, captured_engine, users_with_documents):
-    documents_side(learner, models)
-    expected = seed(db, list(range(1, 13)), 12)
+def documents_loaded(learner, tables, db, sql):
+    user_ids = fresh_ids(12)
+    expected = seeded(db, user_ids)
     where = queries_line(learner)
-    with Session(captured_engine) as session:
-        users = call(users_with_documents, session, models)
-        for user in users:
-            got = sorted(d.id for d in user.documents)
-            want = sorted(expected.get(user.id, []))
-            if got != want:
-                fail(
-                    f"user {user.id}'s .documents holds {got or '[]'} after users_with_documents(); that user "
-                    f"owns {want or 'no documents'}. Load the relationship itself — {FIX} — rather than "
-                    f"joining or filtering the documents by hand ({where})"
-                )
-        if {user.id for user in users} != set(expected):
-            fail(f"users_with_documents() must return every user; it returned {ids_line(sorted(u.id for u in users))}")
+    with sql.capture() as log:
+        got = learner.run(returned_documents)
+    for user_id, documents in got:
+        want = sorted(expected.get(user_id, []))
+        if documents != want:
+            fail(
+                f"user {user_id}'s .documents holds {documents or '[]'} after users_with_documents(); that user "
+                f"owns {want or 'no documents'}. Load the relationship itself — {FIX} — rather than "
+                f"joining or filtering the documents by hand ({where})"
+            )
+    if {user_id for user_id, _ in got} != set(expected):
+        fail(f"users_with_documents() must return every user; it returned {ids_line(sorted(u for u, _ in got))}")
+    read_from_database(log, "documents", "every user carried the right documents", where)
 
 
-def measure(users_with_documents, captured_engine, models, sql):
+def measure(learner, sql, expected: dict[int, list[int]]):
     """Call in a fresh session, then touch every user's documents. Returns (log, statements during
-    call, users returned, users that came back expired — by a commit() or expire_all() after loading)."""
-    with Session(captured_engine) as session:
-        with sql.capture() as log:
-            users = call(users_with_documents, session, models)
-            during = len(log)
-            expired = sum(1 for user in users if inspect(user).expired_attributes)
-            for user in users:
-                len(user.documents)
-        return log, during, len(users), expired
+    call, users returned, users that came back expired — by a commit() or expire_all() after loading),
+    the statements as Postgres received them, split by the judge's own markers."""
+    with sql.capture() as during:
+        loaded = learner.run(load_users)
+    with sql.capture() as after:
+        documents = learner.run(touch_documents)
+    for user_id, got in documents:
+        if got != sorted(expected.get(user_id, [])):
+            fail(
+                f"user {user_id}'s .documents holds {got or '[]'} after users_with_documents(); that user owns "
+                f"{sorted(expected.get(user_id, [])) or 'no documents'}: load the relationship itself — {FIX}"
+            )
+    return [*during, *after], len(during), loaded["users"], loaded["expired"]
 
 
 def selects(statements) -> list:
@@ -258,18 +369,22 @@ def selects(statements) -> list:
 
 
 @check("no-n-plus-one", "no lazy loads after the call; the same SELECT count (at most 2) for 3 and 30 users")
-def no_n_plus_one(learner, models, tables, db, captured_engine, users_with_documents, sql):
-    documents_side(learner, models)
-    seed(db, [1, 2, 3], 3)
-    small, small_during, small_users, _ = measure(users_with_documents, captured_engine, models, sql)
+def no_n_plus_one(learner, tables, db, sql):
+    user_ids = owning(30)
+    expected = seeded(db, user_ids[:3])
+    small, small_during, small_users, _ = measure(learner, sql, expected)
     # 27 more users: 30 in all, in shuffled order
-    seed(db, list(range(4, 31)), 31)
-    large, large_during, large_users, expired = measure(users_with_documents, captured_engine, models, sql)  # shown on failure
+    expected.update(seeded(db, user_ids[3:]))
+    large, large_during, large_users, expired = measure(learner, sql, expected)  # shown on failure
 
     n_small, n_large = len(selects(small)), len(selects(large))
     if n_small == n_large and n_large <= 2:
+        if not any(s.shape.touches("documents") for s in selects(large[:large_during])):
+            fail(
+                "users_with_documents() sent no SELECT of documents, yet the documents were there afterwards: "
+                f"they must be loaded from the database, in the query: `{FIX}` ({queries_line(learner)})"
+            )
         return
-
     where = queries_line(learner)
     in_call = selects(large[:large_during])
     after = selects(large[large_during:])

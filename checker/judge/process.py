@@ -1,0 +1,262 @@
+"""The judge: runs every check of a run, out of the learner's reach, and alone writes the report.
+
+Forked (by the warm worker, before any learner import) as the run's grading child, it forks the
+witness first (:mod:`checker.judge.witness`), *then* reads the run's secret: the signing key and
+the report's pipe are never in the learner's process. It makes itself undumpable
+(``PR_SET_DUMPABLE`` 0: no ptrace, no ``/proc/<pid>/mem`` for the learner's code of the same
+uid); in class runs it keeps the grader's uid while the witness gets a uid of its own.
+
+For each check it empties the database, resolves the check's fixtures here (``db``, ``schema``:
+its own connection; ``sql``: the server's statement log; ``learner``: acts run in the witness,
+files read from a snapshot taken before the witness started) and runs the check function here.
+The runner believes only this process's signed report (the witness never had its pipe or key).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from checker.judge.acts import ActTimeout, BadReply, LearnerRaised, WitnessGone
+from checker.judge.evidence import ActRunner, JudgeLearner, OutsideSql, Witness, snapshot_sources
+from checker.results import EVIDENCE, TESTIMONY, CheckResult
+
+IMPORT_TIMEOUT_S = 25.0
+"""The judge's own bound on the witness's imports (the runner's, 20 s, ends the run first)."""
+ACT_GRACE_S = 5.0
+"""Past the check's limit, the judge stops waiting for an act (the runner's deadline ends the run first)."""
+OUTSIDE_FIXTURES = frozenset({"db", "schema", "admin"})
+
+
+def run_child(
+    message: dict, results: int, secret_fd: int, uid: int | None, engines: dict | None, private_tmp: Path | None
+) -> None:
+    """In the worker's forked child (stdio wired, not yet confined, the secret unread): become the
+    judge of the run ``message`` describes; fork the witness. Returns when the run is over."""
+    from checker.process import harness, sandbox
+    from checker.process.warm import _read_secret
+    from checker.wire import GradingJob, WireError
+
+    try:
+        job = GradingJob.from_json(message.get("job"))
+        confinement = sandbox.Confinement.from_json(message.get("confinement"))
+    except (WireError, TypeError, AttributeError) as error:
+        harness.refuse(
+            results, _read_secret(secret_fd), f"the grading worker was sent a job it cannot read, so it did not run: {error}"
+        )
+        return
+    if confinement is not None and uid is None:
+        harness.refuse(
+            results, _read_secret(secret_fd), "the run could not be confined (its worker gives out no uids), so it did not run"
+        )
+        return
+    learner_dir = job.learner_dir.resolve()
+    sources = snapshot_sources(learner_dir)
+    to_witness, requests = os.pipe()  # (read, write): the witness reads requests
+    replies, from_witness = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(requests)
+        os.close(replies)
+        from checker.judge import witness
+
+        witness.start(job, to_witness, from_witness, confinement, uid, private_tmp)  # never returns
+    os.close(to_witness)
+    os.close(from_witness)
+    sandbox.harden()
+    secret = _read_secret(secret_fd)
+    try:
+        judge(job, secret, results, Witness(pid, requests, replies), sources, learner_dir, engines)
+    finally:
+        _end_witness(pid)
+
+
+def _end_witness(pid: int) -> int:
+    """Kill the witness (and wait for it); its wait status."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return 0
+
+
+def _die_like(pid: int) -> None:
+    """The witness died mid-run: end this process the same way (the runner then reports the crash
+    of the current check as it always has, and grades the remaining checks in a new run)."""
+    status = _end_witness(pid)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.WIFSIGNALED(status):
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, str], learner_dir: Path, engines) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import make_url
+
+    from checker.fixtures import Environment
+    from checker.judge.serverlog import ServerLog
+    from checker.process.channel import Channel
+    from checker.process.harness import load_checks, reset_database
+    from checker.resolver import RunScope
+    from checker.wire import Event
+
+    channel = Channel(results, bytes.fromhex(secret["key"]))
+    send = channel.send
+    database_url = secret["database_url"]
+    witness.send({"database_url": database_url})
+    try:
+        registry = load_checks(job.checks_file)
+    except Exception as error:
+        send(Event.GRADER_ERROR, message=f"cannot load the checks of this exercise: {type(error).__name__}: {error}")
+        return
+    checks = [c for c in registry.checks if not job.only or c.name in job.only]
+    send(Event.CHECKS, checks=[{"name": c.name, "title": c.title, "timeout": c.timeout} for c in checks])
+
+    environment = Environment(None, database_url, dict(engines or {}))  # type: ignore[arg-type]
+    engine = environment.engine(database_url)
+    own_pids: set[int] = set()
+
+    def remember_pid(dbapi_connection, _record, _proxy) -> None:
+        pid = getattr(getattr(dbapi_connection, "info", None), "backend_pid", None)
+        if pid:
+            own_pids.add(pid)
+
+    event.listen(engine, "checkout", remember_pid)
+
+    def mark(nonce: str) -> None:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT '{nonce}'")
+
+    server_log = None
+    log_path = secret.get("statement_log")
+    if log_path:
+        try:
+            with engine.connect() as conn:  # the role's log_statement, as the superuser set it
+                if conn.exec_driver_sql("SHOW log_statement").scalar() == "all":
+                    server_log = ServerLog(Path(log_path), str(make_url(database_url).database), own_pids)
+        except Exception:
+            server_log = None
+    current_sql = [OutsideSql()]
+    runner = ActRunner(witness, server_log, mark, lambda: current_sql[0])
+
+    # the witness's imports, relayed
+    deadline = time.monotonic() + IMPORT_TIMEOUT_S
+    try:
+        while True:
+            reply = witness.receive(deadline)
+            progress = reply.get("progress")
+            if isinstance(progress, dict) and isinstance(progress.get("importing"), str):
+                send(Event.IMPORTING, module=progress["importing"])
+            elif isinstance(progress, dict) and progress.get("ready") is True:
+                break
+            elif "raised" in reply and reply["raised"]["kind"] == "import":
+                send(Event.IMPORT_ERROR, module=str(reply.get("module", "?")), message=reply["raised"]["text"])
+                return
+            elif "raised" in reply:
+                send(Event.GRADER_ERROR, message=reply["raised"]["text"])
+                return
+            else:
+                raise BadReply("an unexpected reply while your modules were imported")
+    except (WitnessGone, ActTimeout):
+        _die_like(witness.pid)
+    except BadReply as why:
+        send(Event.GRADER_ERROR, message=f"the process running your code broke the grading protocol: {why}")
+        return
+
+    learner = JudgeLearner(learner_dir, sources, runner)
+    run = RunScope()
+    for spec in checks:
+        send(Event.START, name=spec.name)
+        started = time.perf_counter()
+        reset_database(environment)
+        sql = OutsideSql()
+        current_sql[0] = sql
+        runner.check, runner.acts_run = spec.name, 0
+        runner.deadline = time.monotonic() + float(spec.timeout or job.check_timeout_s) + ACT_GRACE_S
+        try:
+            status, message, used = _run_check(spec, registry, environment, learner, sql, run)
+        except (WitnessGone, ActTimeout):
+            _die_like(witness.pid)
+            return
+        testimony = spec.testimony or sql.testimony or (runner.acts_run > 0 and not used and not sql.used)
+        from checker.capture.report import statement_views
+
+        result = CheckResult(
+            spec.name,
+            status,
+            message,
+            spec.title,
+            statement_views(sql.everything, sql.flagged),
+            time.perf_counter() - started,
+            evidence=TESTIMONY if testimony else EVIDENCE,
+        )
+        send(Event.RESULT, **result.to_wire())
+    try:
+        run.teardown()
+    except Exception:
+        pass
+    witness.send({"end": True})
+    environment.dispose()
+    send(Event.DONE)
+
+
+def _run_check(spec, registry, environment, learner, sql: OutsideSql, run) -> tuple[str, str, bool]:
+    """(status, message, whether the check used outside evidence: the database or the files)."""
+    from checker.api import CheckFailed
+    from checker.process.harness import _from_the_database_layer
+    from checker.resolver import FixtureResolver
+    from checker.tracebacks import assertion_source, grader_failure, summary
+
+    resolver = FixtureResolver(
+        registry, {"environment": environment, "sql": sql, "learner": learner, "captured_engine": _NoCapturedEngine()}, run
+    )
+    status, message = "pass", ""
+    try:
+        args = [resolver.resolve(name) for name in spec.parameters]
+        returned = spec.function(*args)
+        if inspect.isawaitable(returned):
+            resolver.await_(returned)
+    except (WitnessGone, ActTimeout):
+        raise
+    except CheckFailed as failure:
+        status, message = "fail", str(failure)
+    except AssertionError as failure:
+        status, message = "fail", str(failure) or assertion_source(failure)
+    except LearnerRaised as raised:
+        if raised.kind == "learner":
+            status, message = "fail", "your code raised an exception:\n" + raised.text
+        elif raised.kind == "database":
+            status, message = "fail", "SQLAlchemy or Postgres refused while your models were being used:\n" + raised.text
+        else:
+            status, message = "error", "the grader itself failed (please report this):\n" + raised.text
+    except Exception as error:
+        if _from_the_database_layer(error):
+            status = "fail"
+            message = "SQLAlchemy or Postgres refused what your code made:\n" + "\n".join(summary(error, 4))
+        else:
+            status, message = "error", "the grader itself failed (please report this):\n" + grader_failure(error)
+    finally:
+        try:
+            resolver.teardown()
+        except (WitnessGone, ActTimeout):
+            raise
+        except Exception as error:
+            if status == "pass":
+                status, message = "error", f"fixture teardown failed: {error}"
+    resolved = set(getattr(resolver, "_values", {})) | set(run.values)
+    return status, message, bool(resolved & OUTSIDE_FIXTURES)
+
+
+class _NoCapturedEngine:
+    def __getattr__(self, name: str):
+        raise RuntimeError("captured_engine is the learner's side: in a judged exercise, use ctx.engine in an @act")

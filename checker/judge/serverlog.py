@@ -1,0 +1,129 @@
+"""The SQL the learner's code sent, as Postgres received it: read from the server's statement log.
+
+The embedded server writes ``jsonlog`` (``course.postgres.embedded``: ``logging_collector``, one
+file, no rotation) and every learner role has ``log_statement = 'all'``, set by the superuser (a
+setting the role cannot change or turn off). The log file belongs to the server's user (0600):
+confined learner code cannot read or write it; the judge (the grader's uid) reads it.
+
+After each act the judge sends a marker statement on its own connection; the log collector
+writes what backends sent in order, so once the marker is in the file, everything the act's
+statements left is too. The judge's own backends (their pids) are left out; only the run's
+database counts. Extended-protocol statements (``execute <unnamed>: ... $1``) keep their text
+with the placeholders and the ``Parameters: $1 = ...`` detail beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+READ_LIMIT = 64 << 20
+"""Bytes of log read for one act at most: past it, the rest is not SQL evidence anyone needs."""
+MARK_TIMEOUT_S = 5.0
+"""How long the judge waits for its marker to appear in the log."""
+
+_STATEMENT = re.compile(r"^(?:statement|execute [^:]*|execute fetch from [^:]*): ", re.DOTALL)
+
+
+@dataclass
+class ServerStatement:
+    """One statement a backend of the run's database received."""
+
+    sql: str
+    parameters: str | None
+    pid: int
+
+
+class LogUnavailable(Exception):
+    """The server writes no statement log the judge can read (url and docker backends, a server
+    without the settings, a role without ``log_statement``)."""
+
+
+class ServerLog:
+    """The statement log of the run's server, read from offsets the judge notes."""
+
+    def __init__(self, path: Path, database: str, own_pids: set[int]):
+        self.path = Path(path)
+        self.database = database
+        self.own_pids = own_pids
+        """The judge's backends: their statements are not the learner's."""
+
+    def offset(self) -> int:
+        try:
+            return os.stat(self.path).st_size
+        except OSError as error:
+            raise LogUnavailable(f"the server's statement log cannot be read ({error})") from None
+
+    def statements_since(self, offset: int, mark) -> list[ServerStatement]:
+        """The learner's statements logged after ``offset``, up to the marker that ``mark(text)``
+        sends on the judge's own connection (a deadline bounds the wait, not each read)."""
+        nonce = "course-mark-" + secrets.token_hex(8)
+        mark(nonce)
+        deadline = time.monotonic() + MARK_TIMEOUT_S
+        buffer = bytearray()
+        statements: list[ServerStatement] = []
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed below
+        except OSError as error:
+            raise LogUnavailable(f"the server's statement log cannot be read ({error})") from None
+        with handle:
+            handle.seek(offset)
+            read = 0
+            while True:
+                chunk = handle.read(1 << 20)
+                if chunk:
+                    read += len(chunk)
+                    if read > READ_LIMIT:
+                        raise LogUnavailable("the statement log grew past what one act may send")
+                    buffer += chunk
+                    while (end := buffer.find(b"\n")) >= 0:
+                        line = bytes(buffer[:end])
+                        del buffer[: end + 1]
+                        entry = _entry(line)
+                        if entry is None:
+                            continue
+                        if nonce in entry.get("message", "") and entry.get("pid") in self.own_pids:
+                            return statements
+                        statement = self._statement(entry)
+                        if statement is not None:
+                            statements.append(statement)
+                    continue
+                if time.monotonic() > deadline:
+                    raise LogUnavailable("the judge's marker did not appear in the server's statement log")
+                time.sleep(0.0005)
+
+    def _statement(self, entry: dict) -> ServerStatement | None:
+        if entry.get("dbname") != self.database or entry.get("pid") in self.own_pids:
+            return None
+        if entry.get("error_severity") != "LOG" or entry.get("backend_type", "client backend") != "client backend":
+            return None
+        message = entry.get("message", "")
+        found = _STATEMENT.match(message)
+        if found is None:
+            return None
+        detail = entry.get("detail")
+        parameters = detail[len("Parameters: ") :] if isinstance(detail, str) and detail.startswith("Parameters: ") else None
+        return ServerStatement(message[found.end() :], parameters, int(entry.get("pid") or 0))
+
+
+def _entry(line: bytes) -> dict | None:
+    try:
+        entry = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+_PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|\$\d+")
+_SPACE = re.compile(r"\s+")
+
+
+def comparable(sql: str) -> str:
+    """``sql`` with its placeholders and spacing made alike: SQLAlchemy's ``%(id_1)s`` and the
+    server's ``$1`` compare equal (to match the witness's hints to the server's statements)."""
+    return _SPACE.sub(" ", _PLACEHOLDER.sub("?", sql)).strip().rstrip(";").lower()
