@@ -54,6 +54,7 @@ ROLE_SETTINGS = {
     "statement_timeout": "60s",
     "idle_in_transaction_session_timeout": "120s",
     "temp_file_limit": "512MB",  # only a superuser may change it: learner code cannot lift it
+    "log_statement": "all",  # what Postgres received, for the grader's judge (checker.judge.serverlog); superuser-only too
 }
 """Defaults of every learner role: no statement or forgotten transaction holds the server long."""
 DATABASE_SIZE_LIMIT = 256 << 20
