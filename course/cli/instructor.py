@@ -48,16 +48,17 @@ def _path_and_query(targets: tuple[str, ...]) -> tuple[Path | None, str | None]:
     "fails on a survivor not listed as equivalent.",
 )
 @click.option("--max-mutants", default=30, show_default=True, help="Generated mutants graded per exercise (with --mutate).")
-@click.option("-v", "--verbose", is_flag=True, help="Print the kill matrix: which check killed each mutant, which survived and why.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Print the kill matrix: which check killed each mutant, which survived and why."
+)
 @click.pass_obj
 @global_options
 def validate(obj: Context, targets: tuple[str, ...], static: bool, mutate: bool, max_mutants: int, verbose: bool) -> None:
     """Check a content root PATH (default: the built-in course), or only its module or EXERCISE:
     metadata and schemas, files, hints, quiz, and that solutions pass, starters fail, mutants are
     rejected, variants pass, lesson code runs. With --mutate, the graders are mutation-tested too."""
-    from course.grading.validation import Kill
+    from course.grading.validation import Kill, validate_mutants
     from course.grading.validation import validate as run_validate
-    from course.grading.validation import validate_mutants
     from course.locations import builtin_content_root
 
     path, query = _path_and_query(targets)
@@ -69,7 +70,7 @@ def validate(obj: Context, targets: tuple[str, ...], static: bool, mutate: bool,
 
     grading = None if static else GradingSession.start(obj.database_session)
     matrix: list[Kill] = []
-    scores = []
+    scores: list = []
     try:
         with RunProgress("validating") as shown:  # a bar on a terminal, plain lines when piped
             if mutate:

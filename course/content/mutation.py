@@ -348,8 +348,8 @@ def _extended_sites(tree: ast.Module) -> Iterator[tuple]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):
             for statement in node.body:
-                if isinstance(statement, ast.AnnAssign) and _mapped(statement.annotation) is not None:
-                    inner = _mapped(statement.annotation)
+                inner = _mapped(statement.annotation) if isinstance(statement, ast.AnnAssign) else None
+                if isinstance(statement, ast.AnnAssign) and inner is not None:
                     primary = isinstance(statement.value, ast.Call) and any(
                         k.arg == "primary_key" and isinstance(k.value, ast.Constant) and k.value.value
                         for k in statement.value.keywords
@@ -447,19 +447,19 @@ def _extended_sites(tree: ast.Module) -> Iterator[tuple]:
             yield (
                 node,
                 "swap-name",
-                f".{node.attr} -> .{EXTENDED_RENAMES[node.attr]} in {_short(parents.get(id(node), node))}",
+                f".{node.attr} -> .{EXTENDED_RENAMES[node.attr]} in {_short(parents.get(id(node)) or node)}",
                 (lambda twin, _: setattr(twin, "attr", EXTENDED_RENAMES[twin.attr])),
             )
         elif (
             isinstance(node, ast.Name)
             and node.id in EXTENDED_RENAMES
-            and isinstance(call := parents.get(id(node)), ast.Call)
-            and call.func is node
+            and isinstance(caller := parents.get(id(node)), ast.Call)
+            and caller.func is node
         ):
             yield (
                 node,
                 "swap-name",
-                f"{node.id} -> {EXTENDED_RENAMES[node.id]} in {_short(call)}",
+                f"{node.id} -> {EXTENDED_RENAMES[node.id]} in {_short(caller)}",
                 (lambda twin, root: _swap_name(root, twin, EXTENDED_RENAMES)),
             )
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in EXTENDED_STRING_SWAPS:

@@ -39,7 +39,7 @@ class Problem:
 
 def schema_problems(path: Path, schema: str) -> list[Problem]:
     """Where ``path`` (a TOML file) breaks ``schemas/<schema>.schema.json``, each with its line."""
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -64,7 +64,7 @@ def _line_for(text: str, where: list) -> int | None:
     """The line of a key path (``["question", 3, "kind"]``, ``["mutants", "x", "expect"]``) in TOML
     text: table headers (``[mutants.x]``, the fourth ``[[question]]``) and keys found in order, each
     after the previous (TOML parsers give no positions)."""
-    offset, found, dotted = 0, None, []
+    offset, found, dotted = 0, None, list[str]()
 
     def segments(parts: list[str]) -> str:
         return r"\s*\.\s*".join(rf'"?{re.escape(part)}"?' for part in parts)
