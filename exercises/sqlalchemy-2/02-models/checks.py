@@ -1,4 +1,10 @@
-"""Checks for 02-models: the schema Postgres really gets from the learner's 2.0 models."""
+"""Checks for 02-models: the schema Postgres really gets from the learner's 2.0 models.
+
+Judged apart from the learner's code (docs/authoring.md, "Acts and checks"): one act runs
+``Base.metadata.create_all()`` beside it; every other check reads the schema and inserts rows
+through the judge's own connection, or reads the learner's files. Only base-is-declarative is
+testimony: what class ``Base`` is, only the learner's process can see.
+"""
 
 import ast
 from datetime import datetime, timedelta, timezone
@@ -7,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 
-from checker.authoring import called_name, check, fail, fix_or_hint, fixture
+from checker.authoring import act, called_name, check, fail, fix_or_hint, fixture
 
 HERE = Path(__file__).parent
 
@@ -16,14 +22,33 @@ TIMESTAMP_TYPES = {"TIMESTAMP", "DATETIME"}
 INTEGER_TYPES = {"INTEGER", "BIGINT"}
 
 
-@fixture
-def tables(learner, db):
+# --------------------------------------------------------------------------- acts: in the learner's process
+
+
+@act
+def create_tables(ctx) -> None:
     """Create the learner's tables in the fresh database."""
-    base = learner.require("models", "Base", "class Base(DeclarativeBase)")
+    base = ctx.learner.require("models", "Base", "class Base(DeclarativeBase)")
     metadata = getattr(base, "metadata", None)
     if metadata is None:
         fail("models.Base has no metadata: define it as `class Base(DeclarativeBase): pass`")
-    metadata.create_all(db)
+    metadata.create_all(ctx.engine)
+
+
+@act
+def base_kind(ctx) -> dict:
+    """What models.Base is: a class, and a DeclarativeBase subclass or not."""
+    base = ctx.learner.require("models", "Base", "class Base(DeclarativeBase)")
+    return {"declarative": isinstance(base, type) and issubclass(base, DeclarativeBase)}
+
+
+# --------------------------------------------------------------------------- fixtures and checks: in the judge
+
+
+@fixture
+def tables(learner):
+    """The learner's tables, created by their models in the fresh database."""
+    learner.run(create_tables)
 
 
 def model_column(table, learner, class_name, name, **expected):
@@ -47,10 +72,9 @@ def insert(conn, statement: str) -> None:
         fail(f"the grader could not insert a valid row ({statement}): {str(error).splitlines()[0]}")
 
 
-@check("base-is-declarative", "Base is a DeclarativeBase subclass")
+@check("base-is-declarative", "Base is a DeclarativeBase subclass", testimony=True)
 def base_is_declarative(learner):
-    base = learner.require("models", "Base", "class Base(DeclarativeBase)")
-    if not (isinstance(base, type) and issubclass(base, DeclarativeBase)):
+    if not learner.run(base_kind)["declarative"]:
         fail(
             f"models.Base is not a subclass of DeclarativeBase ({learner.where('Base')}). "
             "`Base = declarative_base()` is the 1.x spelling; in 2.0 write `class Base(DeclarativeBase): pass`"
