@@ -7,6 +7,7 @@ show one themselves (``checker.authoring`` re-exports :func:`learner_traceback`)
 from __future__ import annotations
 
 import os
+import re
 import traceback
 from pathlib import Path
 
@@ -34,7 +35,31 @@ def learner_traceback(error: BaseException, learner_dir: Path) -> str:
             lines.append(f"    {frame.line}")
     first = "\n".join(summary(error, 3))
     lines.append(first[:MAX_MESSAGE] + ("…" if len(first) > MAX_MESSAGE else ""))
+    if (fix := advice(error)) is not None:
+        lines.append(fix)
     return "\n".join(lines)
+
+
+KNOWN_ERRORS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        "InvalidRequestError",
+        re.compile(r"unique\(\) method must be invoked on this Result.*joined eager loads against collections"),
+        "a joined eager load of a collection (joinedload) repeats each parent once per child row, so it needs "
+        ".unique() on the result before you take its objects: session.scalars(stmt).unique().all() — or load the "
+        "collection with selectinload(), which needs nothing of the kind",
+    ),
+)
+"""Library errors a learner meets often, by exception type name and message: what they mean and
+the fix, added under the raw error (the raw error stays: it is what a search engine knows)."""
+
+
+def advice(error: BaseException) -> str | None:
+    """``fix: ...`` for an error of :data:`KNOWN_ERRORS`, else None."""
+    text = str(error)
+    for type_name, pattern, fix in KNOWN_ERRORS:
+        if type(error).__name__ == type_name and pattern.search(text):
+            return f"fix: {fix}"
+    return None
 
 
 def touches_learner(error: BaseException, learner_dir: Path) -> bool:

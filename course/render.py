@@ -39,9 +39,13 @@ def status_text(status: Status | str) -> Text:
     return Text(f"{status.glyph} {status.word}", style=status.colour)
 
 
-def section_legend() -> str:
-    """``▶ you are here  ✓ passed  ✗ failing  · not started  ? quiz``."""
-    return "  ".join(f"{sign} {word}" for sign, word in SECTION_LEGEND)
+def section_legend(per_line: int = 0) -> str:
+    """``✓ passed  ✗ failing  · not started  ? quiz  ▶ you are here``; ``per_line``: that many
+    signs a line (the sidebar's narrow box), else one line."""
+    signs = [f"{sign} {word}" for sign, word in (*SECTION_LEGEND[1:], SECTION_LEGEND[0])]
+    if per_line <= 0:
+        return "  ".join(signs)
+    return "\n".join("  ".join(signs[n : n + per_line]) for n in range(0, len(signs), per_line))
 
 
 # -- SQL: one renderer for the CLI's printer and the TUI's SQL tab --------------------------------

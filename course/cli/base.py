@@ -168,6 +168,33 @@ def _warn_if_password_in_argv(url: str | None) -> None:
         )
 
 
+def first_sentence(text: str) -> str:
+    """A command's help up to the end of its first sentence, whole ("e.g." and "i.e." end none)."""
+    import inspect
+    import re
+
+    paragraph = " ".join(inspect.cleandoc(text).split("\n\n")[0].split())
+    end = re.search(r"(?<!e\.g)(?<!i\.e)\.(\s|$)", paragraph)
+    return paragraph[: end.start() + 1] if end else paragraph
+
+
+class CourseGroup(click.Group):
+    """Lists each command with its first sentence whole, wrapped (click's own listing cuts it at
+    the width left and at the first "e.g.": "Grade EXERCISE (e.g.")."""
+
+    group_class = type  # the subgroups (db, grade, export) list their commands the same way
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.short_help or first_sentence(command.help or "")))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 def _terminate_cleanly(signum, frame):  # pragma: no cover - exercised through subprocess tests
     raise SystemExit(128 + signum)
 
@@ -217,7 +244,7 @@ def global_options(command):
     return _with_options(_global_options(expose_value=False, callback=_merge_global_option))(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CourseGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="course")
 @_with_options(_global_options())
 @click.pass_context

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -73,13 +74,70 @@ def check(obj: Context, exercise: str | None, all_: bool, as_json: bool, solutio
     else:
         assert exercise is not None  # the check above: without --all, EXERCISE was given
         exercises = [obj.exercise(exercise)]
-    from course.grading.local import check_exercises
+    from course.grading.local import check_exercises, service_allowed
 
-    results = check_exercises(obj, exercises, solution=solution, as_json=as_json, verbose=verbose)
-    if as_json:
-        payload = [r.to_json() for r in results]
-        click.echo(json.dumps(payload if all_ else payload[0], indent=2))
+    backend = obj.backend or os.environ.get("COURSE_BACKEND")
+    url = obj.database_url or os.environ.get("COURSE_DATABASE_URL")
+    if url:  # a URL that is not one fails here, before anything is made
+        from course.postgres.url import parse_database_url
+
+        parse_database_url(url)
+    with closed_pipe_is_fine():
+        results = check_exercises(
+            exercises,
+            obj.modules,
+            workspace=None if solution else obj.workspace,
+            open_databases=obj.database_session,
+            use_service=service_allowed(backend, url),
+            as_json=as_json,
+            verbose=verbose,
+        )
+        if as_json:
+            payload = [r.to_json() for r in results]
+            click.echo(json.dumps(payload if all_ else payload[0], indent=2))
     sys.exit(0 if all(r.passed for r in results) else EXIT_FAILED)
+
+
+class _PipeSafe:
+    """``sys.stdout`` whose reader may leave (``course check 02 | head -1``): from the first write
+    that finds the pipe closed on, output goes to ``os.devnull`` (as CPython's documentation on
+    SIGPIPE advises), so the command finishes and exits with its own code."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _closed(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._closed()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._closed()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def closed_pipe_is_fine():
+    """Within it, a closed stdout never changes the outcome; a last flush is made inside."""
+    original = sys.stdout
+    sys.stdout = _PipeSafe(original)  # type: ignore[assignment]
+    try:
+        yield
+        sys.stdout.flush()
+    finally:
+        sys.stdout = original
 
 
 @main.command()
@@ -89,8 +147,14 @@ def check(obj: Context, exercise: str | None, all_: bool, as_json: bool, solutio
 def watch(obj: Context, exercise: str | None) -> None:
     """Re-grade EXERCISE (default: your current one) every time you save a file."""
     from course.grading.local import watch_exercise
+    from course.learner.session import LearnerSession
 
-    watch_exercise(obj, exercise)
+    workspace = obj.workspace()
+    if exercise is None:
+        exercise = workspace.progress.get("position") or obj.modules[0].exercises[0].full_id
+    found = obj.exercise(exercise)
+    module = next(m for m in obj.modules if found in m.exercises)
+    watch_exercise(LearnerSession(module, workspace), found, obj.database_session)
 
 
 @main.command()
@@ -99,14 +163,17 @@ def watch(obj: Context, exercise: str | None) -> None:
 @global_options
 def hint(obj: Context, exercise: str) -> None:
     """Show the next hint for EXERCISE (each call reveals one more)."""
-    from course.learner.hints import reveal_hint
+    from course.learner.session import reveal
 
     found = obj.exercise(exercise)
-    shown = reveal_hint(obj.workspace(), found)
-    for number, text in enumerate(shown, 1):
-        click.echo(f"Hint {number}/{len(found.hints)}: {text}\n")
-    if len(shown) < len(found.hints):
+    hints = reveal(obj.workspace(), found)
+    for number, text in enumerate(hints.shown, 1):
+        click.echo(f"Hint {number}/{hints.total}: {text}\n")
+    if not hints.all_shown:
         click.echo(f"(run `course hint {found.id}` again for the next one)")
+    else:  # what is left is the solution: say so, never nothing
+        said = "That was the last hint" if hints.new else f"All {hints.total} hints of {found.id} are shown above"
+        click.echo(f"{said}. Next: `course solution {found.id}` shows the reference solution.")
 
 
 @main.command()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from checker.results import ExerciseResult, Status
 from course.content.model import Exercise, Module, Section
+from course.errors import CourseError
 from course.learner.status import exercise_status
 from course.learner.watching import CheckGate
 from course.learner.workspace import Workspace, grader_fingerprint
@@ -70,6 +71,10 @@ CODE_CHANGED = (
     "fix: quit (ctrl+q) and run `course start` again — your files and progress are kept"
 )
 """What a check says when the grader's own code changed under the running process."""
+
+
+class CodeChanged(CourseError):
+    """:data:`CODE_CHANGED`, where the command has to stop (``course watch``)."""
 
 
 @dataclass
@@ -242,6 +247,18 @@ class LearnerSession:
         if following is None:
             return "That was the last section: the module is done."
         return f"Press enter for section {following.number}, {following.title}, when you are ready."
+
+    def next_step(self, exercise: Exercise, result: ExerciseResult) -> str:
+        """The terminal's last line under a result: where to go after a pass, where to look after a failure."""
+        if not result.passed:
+            return f"Stuck? `course hint {exercise.id}` · edit {self.workspace.folder(exercise)}"
+        index = self.section_index_of(exercise)
+        following = self.module.sections[index + 1] if index is not None and index + 1 < len(self.module.sections) else None
+        if following is None:
+            return "That was the last section's exercise: the module is done."
+        if following.exercises:
+            return f"Next: section {following.number}, {following.title}: `course check {following.exercises[0].id}`"
+        return f"Next: section {following.number}, {following.title}, a quiz: `course quiz --section {following.number}`"
 
     def can_advance(self) -> bool:
         """Enter moves on: the current exercise passed."""

@@ -31,10 +31,10 @@ def _connect(params: ConnectionParams):
     try:
         conn = psycopg.connect(params.conninfo(), autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise BackendError(
-            f"cannot connect to Postgres at {params.host}:{params.port} as {params.user}: {reason}; "
-            "fix: check the server is running (`course db status`) and the URL is right"
+            f"cannot connect to Postgres at {params.host}:{params.port} as {params.user}: {connect_failure(error)}; "
+            "fix: check that a server runs at that host and port and that the URL's user, password and database "
+            "are right (--database-url or COURSE_DATABASE_URL)"
         ) from None
     # The session's roles get random 144-bit passwords that live as long as the session: key
     # stretching guards weak passwords, so one SCRAM iteration is as safe here and saves ~3 ms per
@@ -42,6 +42,18 @@ def _connect(params: ConnectionParams):
     with contextlib.suppress(psycopg.Error):
         conn.execute("SET scram_iterations = 1")
     return conn
+
+
+def connect_failure(error: Exception) -> str:
+    """The driver's reason, on one line: ``Connection refused``, ``password authentication failed
+    for user "u"``... (psycopg's message is ``connection failed: connection to server at "h",
+    port 1 failed: Connection refused`` and a tab-indented second line of advice)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    reason = lines[0].rpartition(" failed: ")[2] or lines[0]
+    advice = " ".join(lines[1:])
+    return f"{reason} ({advice.rstrip('?.')}?)" if advice.endswith("?") else reason
 
 
 def _quote(identifier: str) -> str:

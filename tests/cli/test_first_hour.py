@@ -295,13 +295,23 @@ def test_check_all_ends_with_a_summary_and_shows_details_only_for_failures(tmp_p
     for exercise in exercises:
         shutil.copytree(exercise.solution_dir, workspace / exercise.module_id / exercise.id, dirs_exist_ok=True)
     (workspace / "sqlalchemy-2" / "02-models" / "models.py").write_text("class Base(:\n", encoding="utf-8")
-    result = course("check", "--all", workspace=workspace, env={"COLUMNS": "120"}, timeout=600)
+    result = course("check", "--all", workspace=workspace, env={"COLUMNS": "100"}, timeout=600)  # piped, 100 columns
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
     assert "✓ engine is built from DATABASE_URL" not in out, "details of a passing exercise are shown"
     assert out.count("SyntaxError") == 2  # the failing exercise's details, and its summary row
     summary = out[out.index("Summary") :]
     assert all(e.full_id in summary for e in exercises)
+    assert "┃┃" not in summary, "the status column has no width"
+    rows = {
+        line.split()[0]: line
+        for line in summary.splitlines()
+        if line.split() and line.split()[0] in {e.full_id for e in exercises}
+    }
+    assert len(rows) == len(exercises), summary
+    for exercise_id, row in rows.items():  # each exercise's status, in words, on its own row
+        expected = "! error" if exercise_id.endswith("02-models") else "✓ passed"
+        assert expected in row, (exercise_id, row)
     assert "could not run: models.py:1: SyntaxError" in summary
     assert f"{len(exercises) - 1}/{len(exercises)} passed" in summary
     assert len(summary.splitlines()) <= 24, "the summary fits on one screen"
@@ -348,3 +358,94 @@ def test_grade_shows_progress_as_plain_lines_when_piped(tmp_path):
     steps = [line for line in result.stderr.splitlines() if line.startswith("[")]
     assert len(steps) == 4 and steps[-1].startswith("[4/4] "), result.stderr
     assert {line.split()[1] for line in steps} == {"ada", "bob"}
+
+
+# -- issue 26: the first hour's remaining frictions -------------------------------------------------
+
+
+def test_a_bad_database_url_fails_first_in_one_line_with_the_drivers_reason(tmp_path):
+    workspace = tmp_path / "ws"
+    refused = course("check", "02", "--database-url", "postgresql://nobody@127.0.0.1:1/none", workspace=workspace)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert not workspace.exists(), "a workspace was made before the URL was tried"
+    line = refused.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("course: error: "), line
+    assert "Connection refused" in line and "\t" not in line, line
+    assert "course db status" not in line and "fix:" in line and "--database-url" in line.split("fix:")[1], line
+    assert "Traceback" not in refused.stderr
+    wrong = course("check", "02", "--database-url", "mysql://x@localhost/db", workspace=workspace)
+    assert wrong.returncode == 2 and "must start with postgresql://" in wrong.stderr, wrong.stderr
+    assert not workspace.exists()
+
+
+def test_hint_after_the_last_says_every_hint_is_shown_and_what_comes_next(tmp_path, exercises):
+    workspace = tmp_path / "ws"
+    total = len(exercises["02-models"].hints)
+    for _ in range(total - 1):
+        assert "again for the next one" in course("hint", "02", workspace=workspace).stdout
+    last = course("hint", "02", workspace=workspace)
+    assert f"Hint {total}/{total}" in last.stdout and "That was the last hint" in last.stdout, last.stdout
+    again = course("hint", "02", workspace=workspace)
+    assert again.returncode == 0
+    tail = again.stdout.strip().splitlines()[-1]
+    assert f"All {total} hints of 02-models are shown" in tail and "course solution 02-models" in tail, again.stdout
+
+
+def test_a_closed_pipe_does_not_change_the_exit_code(tmp_path):
+    """`course check 02 | head -1`: the reader is gone before the result is printed."""
+    env = {**os.environ, "COURSE_WORKSPACE": str(tmp_path / "ws")}
+    for args, code in ((["check", "02", "--solution"], 0), (["check", "02"], 1)):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "course.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            encoding="utf-8",
+        )
+        process.stdout.close()  # as `head` exits: every write of the result finds the pipe closed
+        err = process.stderr.read()
+        assert process.wait(timeout=180) == code, (args, err)
+        assert "BrokenPipe" not in err and "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_every_commands_short_help_reads_whole_in_course_help():
+    from course.cli import main
+    from course.cli.base import first_sentence
+
+    listing = course("--help", env={"COLUMNS": "80"}).stdout
+    commands = listing[listing.index("Commands:") :].splitlines()[1:]
+    rows: dict[str, str] = {}
+    name = ""
+    for line in commands:
+        if line.startswith("  ") and not line.startswith("    "):
+            name, _, text = line.strip().partition(" ")
+            rows[name] = text.strip()
+        elif line.strip():
+            rows[name] += " " + line.strip()
+    assert rows["check"] == "Grade EXERCISE (e.g. 05, relationships, sqlalchemy-2/05-relationships) or --all.", rows["check"]
+    for name, command in main.commands.items():
+        if command.hidden:
+            continue
+        assert not rows[name].endswith("..."), (name, rows[name])
+        assert rows[name].count("(") == rows[name].count(")"), (name, rows[name])
+        assert rows[name] == (command.short_help or first_sentence(command.help or "")), name
+
+
+def test_a_joinedload_without_unique_gets_a_teaching_message(tmp_path, exercises):
+    workspace = tmp_path / "ws"
+    course("init", workspace=workspace)
+    exercise = exercises["05-relationships"]
+    folder = workspace / "sqlalchemy-2" / "05-relationships"
+    for name in ("models.py", "queries.py"):
+        (folder / name).write_text((exercise.solution_dir / name).read_text(encoding="utf-8"), encoding="utf-8")
+    queries = folder / "queries.py"
+    text = queries.read_text(encoding="utf-8").replace("selectinload", "joinedload")
+    assert "joinedload(User.documents)" in text and ".unique()" not in text
+    queries.write_text(text, encoding="utf-8")
+    shown = course("check", "05", workspace=workspace, env={"COLUMNS": "200"})
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    out = " ".join(shown.stdout.split())
+    assert "The unique() method must be invoked" in out, "the raw error stays (it is what a search finds)"
+    assert "fix: a joined eager load of a collection (joinedload)" in out and "needs .unique() on the result" in out, out
+    assert "selectinload()" in out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import re
 import sys
 from html import unescape
@@ -53,8 +54,8 @@ class RecordingApp(CourseApp):
 
     CSS_PATH = Path(sys.modules[CourseApp.__module__].__file__).with_name(CourseApp.CSS_PATH)
 
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self, *args, **options):
+        super().__init__(*args, **options)
         self.told: list[str] = []
 
     def notify(self, message: str, **options) -> None:
@@ -298,3 +299,179 @@ def test_course_edit_without_an_editor_saves_in_the_built_in_one(module, workspa
 
     assert run(scenario()) == 0, "escape did not leave `course edit`"
     assert target.read_text(encoding="utf-8") == "# mine\n" + before
+
+
+# -- issue 26: one learner session, one result layout --------------------------------------------
+
+
+async def wait_until(pilot, predicate, timeout: float = 30.0) -> None:
+    """Wait for what the app shows, not for a fixed time (a loaded machine takes longer)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+
+
+def failing_and_passing(exercise):
+    failing = ExerciseResult(
+        exercise.full_id,
+        "fail",
+        0.2,
+        [CheckResult(f"check-{n}", "fail", f"problem {n}", title=f"Check {n}") for n in range(3)],
+    )
+    passing = ExerciseResult(
+        exercise.full_id, "pass", 0.2, [CheckResult(f"check-{n}", "pass", title=f"Check {n}") for n in range(3)]
+    )
+    return failing, passing
+
+
+def active_tab(app) -> str:
+    from textual.widgets import TabbedContent
+
+    return app.query_one(TabbedContent).active
+
+
+def test_a_pass_clears_the_toasts_of_the_failing_check_before_it(module, workspace):
+    exercise = next(e for e in module.exercises if e.id == "02-models")
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+    failing, passing = failing_and_passing(exercise)
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:  # toasts shown, as in real use
+            await pilot.pause()
+            app.post_message(CheckFinished(exercise.full_id, failing))
+            await wait_until(pilot, lambda: "check(s)" in screen_text(app))  # the toast (its lines wrap)
+            assert "3 check(s) to fix — see Results and SQL." in app.told
+            app.post_message(CheckFinished(exercise.full_id, passing))
+            await wait_until(pilot, lambda: "All checks pass" in screen_text(app))
+            shown = screen_text(app)
+            assert "check(s)" not in shown, "a stale toast covers the pass"
+            assert "Press enter for section 3" in shown, shown  # what follows the pass, on the Results tab
+            assert "PASS" in results_text(app)
+
+    run(scenario())
+
+
+def test_after_a_pass_enter_opens_the_next_section_on_its_lesson(module, workspace):
+    exercise = next(e for e in module.exercises if e.id == "02-models")
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+    _failing, passing = failing_and_passing(exercise)
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            app.post_message(CheckFinished(exercise.full_id, passing))
+            await wait_until(pilot, lambda: active_tab(app) == "results" and "All checks pass" in screen_text(app))
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: app.section.id == "03-engine-session")
+            await pilot.pause()
+            assert active_tab(app) == "lesson", "the next section opened on another tab than its lesson"
+            assert "3 · Engine" in screen_text(app) or "Engine" in screen_text(app)
+
+    run(scenario())
+
+
+def test_a_reinstall_under_the_running_app_is_said_and_never_blamed_on_the_learner(module, workspace, tmp_path):
+    """The package's files change on disk while the app runs (``pip install`` again): the next
+    check says to restart, instead of "exited with code 0 … do not call sys.exit()"."""
+    from course.learner.session import CodeStamp
+
+    install = tmp_path / "course-0.2.0.dist-info"
+    install.mkdir()
+    (install / "RECORD").write_text("course/__init__.py,,\n", encoding="utf-8")
+    exercise = next(e for e in module.exercises if e.id == "02-models")
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+    crashed = ExerciseResult.crashed(
+        exercise.full_id,
+        "the process running your code exited with code 0 before the checks could run: "
+        "do not call sys.exit() or os._exit() in exercise code",
+    )
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres, code=CodeStamp([install]))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            (install / "RECORD").write_text("course/__init__.py,,\ncourse/new.py,,\n", encoding="utf-8")  # reinstalled
+            await pilot.press("c")
+            await wait_until(pilot, lambda: any("course itself changed on disk" in told for told in app.told))
+            assert "course itself changed on disk" in results_text(app)
+            assert "course start" in results_text(app)
+            app.post_message(CheckFinished(exercise.full_id, crashed))  # a run already under way when it happened
+            await pilot.pause(0.2)
+            assert "sys.exit" not in results_text(app), "the learner is blamed for the reinstall"
+            assert workspace.progress.latest(exercise.full_id) is None, "a result of a stale grader was recorded"
+
+    run(scenario())
+
+
+def test_the_sections_signs_are_explained_under_the_list_and_in_help(module, workspace):
+    from course.tui.screens.help import HelpScreen
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            shown = screen_text(app)
+            for legend in ("▶ you are here", "✓ passed", "✗ failing", "· not started", "? quiz"):
+                assert legend in shown, (legend, shown)
+            await pilot.press("question_mark")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            await pilot.press("end")
+            await pilot.pause(0.2)
+            assert "The sections list" in screen_text(app) and "not started" in screen_text(app)
+
+    run(scenario())
+
+
+def test_h_after_the_last_hint_says_so_and_what_comes_next(module, workspace):
+    exercise = next(e for e in module.exercises if e.id == "02-models")
+    workspace.progress.set("section:sqlalchemy-2", "02-models")
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(100, 30)) as pilot:
+            for _ in exercise.hints:
+                await pilot.press("h")
+            await pilot.pause()
+            assert not any("hints are shown" in told for told in app.told)
+            await pilot.press("h")
+            await wait_until(pilot, lambda: any("hints are shown" in told for told in app.told))
+            assert any("solution" in told for told in app.told if "hints are shown" in told), app.told
+
+    run(scenario())
+
+
+def test_the_app_and_the_terminal_show_a_result_with_the_same_lines(module, workspace):
+    """One layout (course.render.result_layout): the Results tab's lines are the terminal's."""
+    from rich.console import Console
+
+    from course.render import print_result
+
+    data = json.loads(LAZY_LOOP_RUN.read_text(encoding="utf-8"))
+    result = ExerciseResult.from_json(data)
+    result.output = "debug [b]not markup[/b]\n" * 20
+    exercise = next(e for e in module.exercises if e.full_id == result.exercise)
+    workspace.progress.set("section:sqlalchemy-2", exercise.section)
+    console = Console(width=1000, record=True, file=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
+    print_result(console, result)
+    terminal = [" ".join(line.split()) for line in console.export_text().splitlines() if line.strip()]
+
+    async def scenario():
+        app = RecordingApp(module, workspace, no_postgres)
+        async with app.run_test(size=(200, 60)) as pilot:
+            await pilot.pause()
+            app.post_message(CheckFinished(exercise.full_id, result))
+            await wait_until(pilot, lambda: "FAIL" in results_text(app))
+            result_widgets = [w for w in app.query_one(ResultsView).children if not w.has_class("placeholder")]
+            return [" ".join(line.split()) for w in result_widgets for line in str(w.render()).splitlines() if line.strip()]
+
+    app_lines = run(scenario())
+    assert [line for line in app_lines if line not in terminal] == [], (app_lines, terminal)
+    assert app_lines[0] == terminal[0] and "FAIL" in app_lines[0]
+    assert "debug [b]not markup[/b]" in app_lines and "debug [b]not markup[/b]" in terminal, "escaped alike"
+    assert app_lines.count("debug [b]not markup[/b]") == terminal.count("debug [b]not markup[/b]") == 15

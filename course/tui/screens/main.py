@@ -69,7 +69,7 @@ class MainScreen(Screen):
         with Horizontal(id="main"):
             with Vertical(id="sidebar"):
                 yield SectionList(id="toc")
-                yield Static(section_legend(), id="legend", markup=False)
+                yield Static(section_legend(per_line=2), id="legend", markup=False)
             with TabbedContent(initial="lesson", id="tabs"):
                 with TabPane("Lesson", id="lesson"):
                     yield MarkdownViewer(show_table_of_contents=False, id="lesson-view")
