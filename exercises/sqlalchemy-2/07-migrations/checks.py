@@ -71,10 +71,22 @@ def upgrade_first(learner, sql, db, config, *, need_tables: bool = True) -> None
         )
 
 
+SET_URL = 'config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])'
+
+
 def run_env(learner, config, sql) -> dict:
-    """Run env.py the way every Alembic command does, and record what it configured."""
-    with sql.paused():  # Alembic's bookkeeping SQL says nothing about env.py
-        return _run_env(learner, config)
+    """Run env.py the way every Alembic command does, and record what it configured. On the untouched
+    starter a failure names what to do, not the line to write (that is the hint's)."""
+    from checker.authoring import CheckFailed
+
+    try:
+        with sql.paused():  # Alembic's bookkeeping SQL says nothing about env.py
+            return _run_env(learner, config)
+    except CheckFailed as failed:
+        hint = fix_or_hint(learner, HERE, "")
+        if hint and SET_URL in str(failed):
+            fail(str(failed).replace(SET_URL, f'os.environ["DATABASE_URL"] handed to Alembic\'s config. {hint}'))
+        raise
 
 
 def _run_env(learner, config) -> dict:
@@ -144,8 +156,7 @@ def env_url_from_env(learner, database_url, sql):
     mismatch = url_mismatch(actual, database_url, said="env.py connected to")
     if mismatch:
         fail(
-            f"{mismatch}. Read the URL from the environment: "
-            'config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])'
+            f"{mismatch}. Read the URL from the environment: " + fix_or_hint(learner, HERE, SET_URL)
         )
     literals = url_literals(learner.source("alembic/env.py"))
     if literals:
@@ -238,12 +249,16 @@ def no_drift(learner, alembic_cfg, db, sql):
             "there is no revision yet; generate it (with env.py done, autogenerate drafts exactly what is "
             f"shown below), then review it:\n    {GENERATE}\nWhat is missing"
         )
-        fail(migrations.drift_message(
+        message = migrations.drift_message(
             diffs, code,
             f"after `alembic upgrade head` the database still differs from models.py "
             f"({len(diffs)} difference{'s' if len(diffs) > 1 else ''}). models.py is the reference (it is "
             f"provided): {fix}:",
-        ))
+        )
+        hint = fix_or_hint(learner, HERE, "")
+        if hint:  # the untouched starter: the differences, not the migration's code (that is autogenerate's job)
+            message = message.split("\n\nThe migration you still need")[0] + f"\n\n{hint}"
+        fail(message)
 
 
 @check("downgrade-base", "`alembic downgrade base` removes everything the revisions created")

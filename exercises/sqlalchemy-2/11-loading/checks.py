@@ -23,6 +23,13 @@ SELECTIN = "select(User).options(selectinload(User.documents))"
 JOINED = "select(Document).options(joinedload(Document.owner))"
 
 
+def code_or_hint(learner, code: str, strategy: str) -> str:
+    """The line to write once the learner has tried; on the untouched starter, only the strategy's
+    name and the way to the hint (no solution code before the hints are used)."""
+    hint = fix_or_hint(learner, HERE, "")
+    return f"`{code}`" if not hint else f"{strategy} ({hint[0].lower()}{hint[1:]})"
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -120,7 +127,7 @@ def call(learner, fn, name: str, session, cls) -> list:
                 f"{name}() raised InvalidRequestError: {message.split(' (Background')[0]}. That happens when "
                 "joinedload() loads a *collection*: the JOIN sends each user's row once per document, and "
                 "SQLAlchemy 2.0 will not hand you the duplicates silently. `.unique()` would hide the error, "
-                f"but the right fix is the strategy made for collections: `{SELECTIN}` ({where})"
+                f"but the right fix is the strategy made for collections: {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
             )
         if is_raise_error(error):
             attribute = message.split("'")[1] if "'" in message else "a relationship"
@@ -236,13 +243,13 @@ def users_with_documents_correct(learner, models, tables, db, engine, users_with
                 fail(
                     f"users_with_documents() returned users whose documents were not loaded: reading "
                     f"user.documents raised `{error}`. lazy='raise' just caught a missing eager load — load "
-                    f"the collection in the query: `{SELECTIN}` ({where})"
+                    f"the collection in the query: {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
                 )
             want = sorted(expected[user.id])
             if got_docs != want:
                 fail(
                     f"user {user.id}'s .documents holds {got_docs or '[]'} after users_with_documents(); that "
-                    f"user owns {want or 'no documents'}. Load the relationship itself — `{SELECTIN}` — "
+                    f"user owns {want or 'no documents'}. Load the relationship itself — {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} — "
                     f"rather than joining or filtering documents by hand ({where})"
                 )
 
@@ -289,7 +296,7 @@ def selectin_collection(learner, models, tables, db, engine, users_with_document
             fail(
                 f"users_with_documents() returned users whose documents were not loaded: reading "
                 f"user.documents raised `{refused}`. lazy='raise' caught a missing eager load — load the "
-                f"collection in the query: `{SELECTIN}` ({where})"
+                f"collection in the query: {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
             )
 
     (log_s, _, users_s, _), (log_l, during_l, users_l, _) = small, large
@@ -306,7 +313,7 @@ def selectin_collection(learner, models, tables, db, engine, users_with_document
         fail(
             f"{timing} sent one lazy SELECT per user (marked below) — the N+1 problem: {counts}. The "
             f"collection was not loaded up front in the query (and User.documents is not lazy=\"raise\", "
-            f"or this would have raised). Use `{SELECTIN}` ({where})"
+            f"or this would have raised). Use {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
         )
 
     for statement in sel_l:
@@ -316,7 +323,7 @@ def selectin_collection(learner, models, tables, db, engine, users_with_document
                 "the documents query of users_with_documents() has a JOIN (marked below): something besides "
                 "the documents is loaded along with them, e.g. a chained `.joinedload(Document.owner)`. Each "
                 "document's owner is a user this very query already loaded, so that JOIN only adds columns. "
-                f"Load just the collection: `{SELECTIN}` ({where})"
+                f"Load just the collection: {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
             )
         if statement.shape.has_join and statement.shape.touches("documents"):
             sent = rows.of(statement)
@@ -333,21 +340,21 @@ def selectin_collection(learner, models, tables, db, engine, users_with_document
                     "users_with_documents() loads the collection with subqueryload: its second SELECT re-runs "
                     "your users query as a subquery and JOINs documents to it (marked below). It works, but it "
                     "is the legacy strategy — ordering and LIMIT make that subquery awkward, and on Postgres it "
-                    f"gains nothing. selectinload is the modern choice for collections: `{SELECTIN}`, whose "
+                    f"gains nothing. selectinload is the modern choice for collections: {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')}, whose "
                     f"second query is a plain `WHERE documents.owner_id IN (...)` ({where})"
                 )
             sql.flag([statement], "a JOIN loading a collection")
             fail(
                 "users_with_documents() loads User.documents with a JOIN (marked below) — joinedload on a "
                 f"collection.{detail} For a one-to-many, use selectinload: one extra query, "
-                f"`WHERE documents.owner_id IN (...)`, every row sent once: `{SELECTIN}` ({where})"
+                f"`WHERE documents.owner_id IN (...)`, every row sent once: {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
             )
 
     if len(sel_s) != 2 or len(sel_l) != 2:
         sql.flag(sel_l[2:] if len(sel_l) > 2 else sel_l, "")
         fail(
             f"users_with_documents() and the reads of user.documents sent {counts}; selectinload costs "
-            f"exactly 2 — one for the users, one for all their documents: `{SELECTIN}` ({where})"
+            f"exactly 2 — one for the users, one for all their documents: {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
         )
 
     for first, second in (sel_s, sel_l):
@@ -356,7 +363,7 @@ def selectin_collection(learner, models, tables, db, engine, users_with_document
             fail(
                 "the second SELECT of users_with_documents() is not the selectinload query "
                 "`SELECT ... FROM documents WHERE documents.owner_id IN (...)` (marked below). Load the "
-                f"collection with `{SELECTIN}` ({where})"
+                f"collection with {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
             )
         if not first.shape.touches("users"):
             sql.flag([first], "expected: SELECT ... FROM users")
@@ -393,7 +400,7 @@ def documents_with_owners_correct(learner, models, tables, db, engine, documents
                 got_owner = "None" if owner is None else f"user {getattr(owner, 'id', owner)!r}"
                 fail(
                     f"document {doc.id}.owner is {got_owner} after documents_with_owners(); its owner_id is "
-                    f"{want}, so .owner must be that User. Load the relationship — `{JOINED}` — rather than "
+                    f"{want}, so .owner must be that User. Load the relationship — {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} — rather than "
                     f"joining users by hand ({where})"
                 )
 
@@ -412,7 +419,7 @@ def joined_owner(learner, models, tables, db, engine, documents_with_owners, sql
         if refused is not None:
             fail(
                 f"documents_with_owners() returned documents whose owner was not loaded: reading doc.owner "
-                f"raised `{refused}`. Load it in the query: `{JOINED}` ({where})"
+                f"raised `{refused}`. Load it in the query: {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} ({where})"
             )
 
     (log_s, _, docs_s, _), (log_l, during_l, docs_l, _) = small, large
@@ -437,13 +444,13 @@ def joined_owner(learner, models, tables, db, engine, documents_with_owners, sql
             fail(
                 f"documents_with_owners() itself sent one lazy SELECT per owner (marked below; {origin}): "
                 f"touching doc.owner in a loop loads the owners one at a time — still the N+1 problem, just "
-                f"moved inside the function. {counts}.{hint} Load them all in the same query: `{JOINED}` "
+                f"moved inside the function. {counts}.{hint} Load them all in the same query: {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} "
                 f"({where})"
             )
         fail(
             f"documents_with_owners() returned the documents without their owners: reading doc.owner "
             f"afterwards sent one lazy SELECT per owner (marked below) — the N+1 problem. {counts}.{hint} Load "
-            f"the owners in the same query: `{JOINED}` ({where})"
+            f"the owners in the same query: {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} ({where})"
         )
 
     if len(sel_l) == 2 and sel_l[1].shape.touches("users") and sel_l[1].shape.has_in_list:
@@ -452,14 +459,14 @@ def joined_owner(learner, models, tables, db, engine, documents_with_owners, sql
             f"documents_with_owners() loads the owners with a second query, `... FROM users WHERE users.id IN "
             f"(...)` (marked below) — selectinload. It is not an N+1, but for a many-to-one it is a round trip "
             "you need not pay: each document has exactly one owner, so a JOIN adds the owner's columns to the "
-            f"document's row without adding rows. Use joinedload: `{JOINED}` ({where})"
+            f"document's row without adding rows. Use joinedload: {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} ({where})"
         )
 
     if len(sel_s) != 1 or len(sel_l) != 1:
         sql.flag(sel_l[1:], "extra SELECT")
         fail(
             f"documents_with_owners() and the reads of doc.owner sent {counts}; joinedload needs exactly one: "
-            f"the documents and their owners in one JOIN: `{JOINED}` ({where})"
+            f"the documents and their owners in one JOIN: {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} ({where})"
         )
 
     for statement in (sel_s[0], sel_l[0]):
@@ -468,7 +475,7 @@ def joined_owner(learner, models, tables, db, engine, documents_with_owners, sql
             sql.flag([statement], "expected: SELECT ... FROM documents ... JOIN users ...")
             fail(
                 "documents_with_owners() sent one SELECT, but it does not join documents to users (marked "
-                f"below). Load the owner in the same query: `{JOINED}` ({where})"
+                f"below). Load the owner in the same query: {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} ({where})"
             )
     sent = rows.of(sel_l[0])
     if sent is not None and sent != docs_l:

@@ -23,6 +23,13 @@ from checker.authoring.shared import learner_engine as docchat_engine
 
 HERE = Path(__file__).parent
 CONFIG = 'create_engine(os.environ["DATABASE_URL"], pool_size=5, max_overflow=10, pool_pre_ping=True)'
+
+
+def config_or_hint(learner) -> str:
+    """The engine line once the learner has tried; on the untouched starter only the way to the hint
+    (no solution code before the hints are used)."""
+    hint = fix_or_hint(learner, HERE, "")
+    return f"`{CONFIG}`" if not hint else f"the settings in create_engine() ({hint[0].lower()}{hint[1:]})"
 CONCURRENT = 15
 BARRIER_S = 8.0
 """How long the concurrent sessions wait for each other before the grader calls it."""
@@ -68,7 +75,7 @@ def engine_from_env(learner, learner_engine, database_url):
     no_url_literal(learner, "db.py")
 
 
-@check("pool-configured", "the engine's pool: QueuePool, pool_size=5, max_overflow=10, pool_pre_ping=True")
+@check("pool-configured", "the engine's pool: a QueuePool sized for the load (5 kept open, 15 at most) that tests connections")
 def pool_configured(learner, learner_engine):
     pool = learner_engine.pool
     where = engine_line(learner)
@@ -76,12 +83,12 @@ def pool_configured(learner, learner_engine):
         fail(
             "db.engine uses NullPool: there is no pool at all, so every session opens a brand-new connection "
             "(TCP, authentication, a new server process) and closes it afterwards. Drop poolclass=NullPool "
-            f"and let the engine keep a QueuePool: `{CONFIG}` ({where})"
+            f"and let the engine keep a QueuePool: {config_or_hint(learner)} ({where})"
         )
     if isinstance(pool, StaticPool) or not isinstance(pool, QueuePool):
         fail(
             f"db.engine uses {type(pool).__name__}; a web app on Postgres wants the default QueuePool, which "
-            f"lends out up to pool_size + max_overflow connections at once: `{CONFIG}` ({where})"
+            f"lends out up to pool_size + max_overflow connections at once: {config_or_hint(learner)} ({where})"
         )
     problems = []
     if pool.size() != 5:
@@ -167,13 +174,13 @@ def survives_idle_kill(learner, engine, session_factory, admin, database_url):
             f"firewall do with connections left idle — and the next session failed: {database_reason(error)}. The "
             "pool lent out a connection whose other end had hung up; in production a user sees that error. "
             "With pool_pre_ping=True the pool tests each connection with a tiny round trip before lending it "
-            f"and silently replaces a dead one: `{CONFIG}` ({engine_line(learner)})"
+            f"and silently replaces a dead one: {config_or_hint(learner)} ({engine_line(learner)})"
         )
     if value != 1:
         fail(f"after the idle connections were closed, `SELECT 1` through SessionLocal() returned {value!r}")
 
 
-@check("fifteen-concurrent", "15 sessions can hold a connection at the same time (pool_size 5 + max_overflow 10)")
+@check("fifteen-concurrent", "15 sessions can hold a connection at the same time (the busiest load)")
 def fifteen_concurrent(learner, engine, session_factory):
     barrier = threading.Barrier(CONCURRENT)
     lock = threading.Lock()
@@ -225,7 +232,7 @@ def fifteen_concurrent(learner, engine, session_factory):
         fail(
             f"{len(timeouts)} of {CONCURRENT} concurrent sessions gave up waiting for a connection: "
             f"{database_reason(timeouts[0])}.{limit} the others had to wait for a connection to come back and hit "
-            f"pool_timeout. Allow a burst of 15: pool_size=5, max_overflow=10 ({where})"
+            f"pool_timeout. Allow a burst of 15: {config_or_hint(learner)} ({where})"
         )
     if errors:
         fail(
@@ -237,5 +244,5 @@ def fifteen_concurrent(learner, engine, session_factory):
             f"only {state['peak']} of {CONCURRENT} concurrent sessions could hold a connection at the same "
             f"time; the rest were still waiting for the pool after {BARRIER_S:.0f} s.{limit} once they are all "
             "lent out, the next session waits (up to pool_timeout, 30 s by default) and then fails with "
-            f"TimeoutError. A burst of 15 needs pool_size=5 plus max_overflow=10: `{CONFIG}` ({where})"
+            f"TimeoutError. A burst of 15 needs room for 15: {config_or_hint(learner)} ({where})"
         )

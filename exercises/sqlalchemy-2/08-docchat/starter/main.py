@@ -10,8 +10,10 @@ TODO:
      returns it as JSON, including its ``id``;
    - ``GET /documents`` returns every document, newest first (by ``created_at``).
 2. Do NOT create tables here (no ``Base.metadata.create_all``): Alembic owns the
-   schema. Wire ``alembic/env.py``, generate and review a revision, then run
-   ``course exec 08-docchat -- alembic upgrade head``.
+   schema. ``alembic/env.py`` is already wired (``Base.metadata``, ``DATABASE_URL``) and
+   ``alembic/versions/`` holds the reviewed initial revision: build the tables with
+   ``course exec 08-docchat -- alembic upgrade head``. (Changing a model? Upgrade to head
+   first, then autogenerate a new revision and review it.)
 """
 
 from fastapi import FastAPI
