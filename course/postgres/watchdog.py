@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 
 def main(pid: int, server_dir: str, pg_ctl: str | None = None, sockets: str | None = None) -> None:
@@ -42,8 +43,8 @@ def main(pid: int, server_dir: str, pg_ctl: str | None = None, sockets: str | No
 def _stop_with_pg_ctl(pg_ctl: str, data: str) -> None:
     """``pg_ctl stop -m fast``, then ``pg_ctl kill KILL`` if the server outlives 10 s."""
     # pg_ctl refuses to run as root; the server then runs as "nobody" (see embedded.start)
-    user = {"user": 65534, "group": 65534, "extra_groups": []} if getattr(os, "geteuid", lambda: 1)() == 0 else {}
-    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **user}
+    user: dict[str, Any] = {"user": 65534, "group": 65534, "extra_groups": []} if getattr(os, "geteuid", lambda: 1)() == 0 else {}
+    quiet: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **user}
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         done = subprocess.run(
             [pg_ctl, "stop", "-D", data, "-m", "fast", "-w", "-t", "10", "-s"], timeout=20, check=False, **quiet
@@ -56,7 +57,7 @@ def _stop_with_pg_ctl(pg_ctl: str, data: str) -> None:
 
 
 def _arguments(argv: list[str]) -> tuple[int, str, str | None, str | None]:
-    options = {"--pg-ctl": None, "--sockets": None}
+    options: dict[str, str | None] = {"--pg-ctl": None, "--sockets": None}
     rest = []
     while argv:
         word = argv.pop(0)
