@@ -306,10 +306,12 @@ class ColdLauncher:
 
 
 class _Spare:
-    """A spawned interpreter, and whether it has said it is ready (its imports done)."""
+    """A spawned interpreter, the families it imports ahead (``checker.process.spawned.FAMILIES``),
+    and whether it has said it is ready (its imports done)."""
 
-    def __init__(self, process: subprocess.Popen):
+    def __init__(self, process: subprocess.Popen, family: frozenset[str] = frozenset()):
         self.process = process
+        self.family = family
         self.ready = threading.Event()
         self.ok = False
         threading.Thread(target=self._await_ready, name="course-spare-ready", daemon=True).start()
@@ -324,83 +326,218 @@ class _Spare:
         self.ready.set()
 
 
+BASE: frozenset[str] = frozenset()
+"""What every run imports (no family)."""
+
+
 class SpawnLauncher:
-    """The portable way (no fork): each run is a fresh interpreter (``checker.process.spawned``). With
-    ``warm``, ``SPARES`` are always started ahead and have imported SQLAlchemy & co. by the time
-    a run needs one; a replacement starts as soon as one is taken."""
+    """The portable way (no fork): each run is a fresh interpreter (``checker.process.spawned``)
+    that has done its imports ahead, while nobody waited; one that ran a job exits, and is never
+    handed another.
+
+    How many are started, and when (``warm``):
+
+    - ``queued``: how many runs this launcher is for (``check --all``, a class run). Interpreters
+      for them start at once, in parallel (while Postgres starts, on a cold path), up to
+      ``MAX_SPARES``; another starts whenever one is taken and more runs are queued than are
+      started; none is kept beyond the queue.
+    - Otherwise (the app, ``watch``, the service) ``SPARES`` are kept ready between runs. The
+      service announces each request's runs (:meth:`expecting`): theirs start at once, and as
+      many as its largest request (up to ``MAX_SPARES``) are kept ready for the next one, made
+      once the runs in flight have ended, so their imports never slow a run down.
+
+    An interpreter meant for a run whose checks use FastAPI or Alembic imports that family ahead
+    too (``checker.process.spawned.families``); a run takes one that has what it needs if one
+    is ready, else any ready one (it imports the rest itself).
+    """
 
     SPARES = 2
+    MAX_SPARES = 6
+    """Interpreters ready or starting at most (each holds 60-90 MB once its imports are done)."""
     READY_TIMEOUT_S = 60.0
 
-    def __init__(self, *, warm: bool = True, clean_environment: bool = False):
+    def __init__(self, *, warm: bool = True, clean_environment: bool = False, queued: int | None = None):
         self.warm = warm
         self.confinement = None  # OS-level confinement needs Linux and root: not this way
         self._environment = child_environment(clean_environment)
         self._lock = threading.Lock()
         self._spares: list[_Spare] = []
+        self._starting: list[frozenset[str]] = []  # families of the interpreters being started
+        self._queue: list[frozenset[str]] = []  # families of the runs announced and not launched yet
+        self._running = 0
+        self._batches = 0
+        self._kept = [BASE] * self.SPARES if queued is None else []  # ready between runs
+        self._grows = queued is None  # a long-lived launcher keeps what its largest request needs
         self._closed = False
         if warm:
-            self._spares = [self._start() for _ in range(self.SPARES)]
+            if queued is None:
+                self._top_up(self._kept)
+            else:
+                self.expect(queued)
 
-    def _start(self) -> _Spare:
-        options = platform.detached()  # a Ctrl-C in the terminal reaches us, not the spare
+    @property
+    def _queued(self) -> int:
+        return len(self._queue)
+
+    @contextlib.contextmanager
+    def expecting(self, jobs: list[GradingJob] | int):
+        """Around a request of ``jobs`` (the service): see :meth:`expect`; at its end, the runs
+        it did not launch (cancelled) are no longer waited for."""
+        with self._lock:
+            self._batches += 1
+        self.expect(jobs)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batches -= 1
+                if not self._batches:
+                    self._queue.clear()
+                idle = self._running == 0 and not self._queue
+            if idle and self.warm:
+                self._top_up(self._kept)
+
+    def expect(self, jobs: list[GradingJob] | int) -> None:
+        """These runs (or this many) are about to be launched: start interpreters for them now
+        (not more than ``MAX_SPARES`` ready or starting)."""
+        if isinstance(jobs, int):
+            wanted = [BASE] * jobs
+        else:
+            from checker.process.spawned import families
+
+            wanted = [families(job.checks_file) for job in jobs]
+        if not self.warm or not wanted:
+            return
+        with self._lock:
+            self._queue += wanted
+            if self._grows and len(wanted) >= len(self._kept):
+                self._kept = wanted[: self.MAX_SPARES]
+            desired = self._queue[: self.MAX_SPARES]
+        self._top_up(desired)
+
+    def _top_up(self, desired: list[frozenset[str]]) -> None:
+        """Start the interpreters of ``desired`` (families) that are neither ready nor starting."""
+        from collections import Counter
+
+        with self._lock:
+            if self._closed:
+                return
+            have = Counter(spare.family for spare in self._spares) + Counter(self._starting)
+            missing = list((Counter(desired) - have).elements())
+            room = max(0, self.MAX_SPARES - len(self._spares) - len(self._starting))
+            missing = missing[:room]
+            self._starting += missing
+        if missing:
+            threading.Thread(target=self._start_some, args=(missing,), name="course-spares", daemon=True).start()
+
+    def _start_some(self, families: list[frozenset[str]]) -> None:
+        for family in families:
+            try:
+                spare: _Spare | None = self._start(family)
+            except OSError:
+                spare = None
+            with self._lock:
+                self._starting.remove(family)
+                kept = spare is not None and not self._closed
+                if kept:
+                    self._spares.append(spare)
+            if spare is not None and not kept:
+                _discard(spare)
+
+    def _start(self, family: frozenset[str] = BASE) -> _Spare:
+        options: dict = {}
+        if sys.platform == "win32":
+            options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        else:
+            options["start_new_session"] = True
+        arguments = ["--warm", *(["--also", ",".join(sorted(family))] if family else [])] if self.warm else []
         process = subprocess.Popen(
-            python_command("checker.process.spawned", *(["--warm"] if self.warm else [])),
+            python_command("checker.process.spawned", *arguments),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=self._environment,
             **options,
         )
-        return _Spare(process)
+        return _Spare(process, family)
 
-    def _take(self) -> _Spare:
+    def _take(self, family: frozenset[str]) -> _Spare:
+        """An interpreter for the next run: a ready one with the ``family`` it needs, else any
+        ready one, else one still starting, else a new one; the queue's next runs get theirs
+        started now."""
         with self._lock:
+            dead = [s for s in self._spares if s.ready.is_set() and not s.ok]
+            for spare in dead:
+                self._spares.remove(spare)
             ready = [s for s in self._spares if s.ready.is_set() and s.ok]
-            candidates = ready or self._spares
-            spare: _Spare | None = candidates[0] if candidates else None
+            starting = [s for s in self._spares if not s.ready.is_set()]
+            fitting = [s for s in ready if family <= s.family] or ready or [s for s in starting if family <= s.family] or starting
+            spare: _Spare | None = min(fitting, key=lambda s: len(s.family)) if fitting else None
             if spare is not None:
                 self._spares.remove(spare)
+            if family in self._queue:
+                self._queue.remove(family)
+            elif self._queue:
+                self._queue.pop(0)
+            self._running += 1
+            # the queue's next runs; with none announced, runs at once (a stream of them) keep
+            # their spares coming, and one run alone gets them after it has ended
+            desired = self._queue[: self.MAX_SPARES] if self._queue else (self._kept if self._running > 1 else [])
+        for gone in dead:
+            _discard(gone)
         if spare is None or spare.process.poll() is not None:
-            spare = self._start()
-        if self.warm and not self._closed:
-            threading.Thread(target=self._refill, name="course-spare", daemon=True).start()
+            if spare is not None:
+                _discard(spare)
+            spare = self._start(family)
+        if self.warm:
+            self._top_up(desired)
         return spare
 
-    def _refill(self) -> None:
-        spare = self._start()
+    def _ended(self) -> None:
+        """A run is over: once none is in flight and none queued, refill to what is kept."""
         with self._lock:
-            kept = len(self._spares) < self.SPARES and not self._closed
-            if kept:
-                self._spares.append(spare)
-        if not kept:
-            _discard(spare.process)
+            self._running -= 1
+            idle = self._running == 0 and not self._queue
+        if idle and self.warm:
+            self._top_up(self._kept)
 
     def settle(self, timeout: float = 60.0) -> bool:
-        """Wait until every spare has done its imports (as they have by a learner's next save)."""
+        """Wait until every spare kept between runs has done its imports (as they have by a
+        learner's next save)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                spares = list(self._spares)
-            if len(spares) >= (self.SPARES if self.warm else 0) and all(s.ready.is_set() for s in spares):
+                spares, starting, kept = list(self._spares), list(self._starting), len(self._kept) if self.warm else 0
+            if not starting and len(spares) >= kept and all(s.ready.is_set() for s in spares):
                 return True
             time.sleep(0.02)
         return False
 
     def launch(self, job: GradingJob, secret: dict, *, database: str = "") -> Child:
+        from checker.process.spawned import families
+
         descriptor, path = tempfile.mkstemp(prefix="course-output-")
         os.close(descriptor)
-        spare = self._take()
+        spare = self._take(families(job.checks_file) if self.warm else BASE)
         process = spare.process
         stdin, stdout = _ends(process)
+        ended = threading.Event()
+
+        def end() -> None:
+            if not ended.is_set():
+                ended.set()
+                self._ended()
+
         try:
             stdin.write(json.dumps({"job": job.to_json(), "secret": secret, "output": path}).encode() + b"\n")
             stdin.close()
         except OSError as error:
-            _discard(process)
+            _discard(spare)
+            end()
             raise WorkerGone(f"the grading process did not start ({error})") from None
         if not spare.ready.wait(self.READY_TIMEOUT_S) or not spare.ok:  # its ready line is not the report's
-            _discard(process)
+            _discard(spare)
+            end()
             raise WorkerGone("the grading process did not start")
         output = open(path, "rb")  # noqa: SIM115 - the Child closes it
         results = os.dup(stdout.fileno())
@@ -411,6 +548,7 @@ class SpawnLauncher:
                 os.unlink(path)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
+            end()
 
         return Child(process.pid, results, output, lambda: _wait(process), closed)
 
@@ -419,7 +557,7 @@ class SpawnLauncher:
             self._closed = True
             spares, self._spares = self._spares, []
         for spare in spares:
-            _discard(spare.process)
+            _discard(spare)
 
 
 def _wait(process: subprocess.Popen) -> int | None:
@@ -429,8 +567,14 @@ def _wait(process: subprocess.Popen) -> int | None:
         return None
 
 
-def _discard(process: subprocess.Popen) -> None:
+def _discard(spare: _Spare) -> None:
+    """End an interpreter that was never handed a job: one still importing is killed (it has run
+    nothing but our imports), a ready one reads EOF and exits."""
+    process = spare.process
     stdin, stdout = _ends(process)
+    if not spare.ready.is_set():
+        with contextlib.suppress(OSError):
+            process.kill()
     with contextlib.suppress(OSError):
         stdin.close()  # it reads EOF and exits
     try:
@@ -469,12 +613,17 @@ def class_confinement(hidden: list[Path]) -> sandbox.Confinement | None:
 
 
 def default_launcher(
-    warm: bool = True, *, confinement: sandbox.Confinement | None = None, clean_environment: bool = False
+    warm: bool = True,
+    *,
+    confinement: sandbox.Confinement | None = None,
+    clean_environment: bool = False,
+    queued: int | None = None,
 ) -> Launcher:
     """A warm worker where ``fork`` and descriptor passing exist (see ``checker.process.platform``), else
-    a pool of spawned interpreters; ``warm=False``: a cold one per run."""
+    a pool of spawned interpreters (``queued``: how many runs it is for, see
+    :class:`SpawnLauncher`); ``warm=False``: a cold one per run."""
     if not platform.can_fork_workers():
-        return SpawnLauncher(warm=warm, clean_environment=clean_environment)
+        return SpawnLauncher(warm=warm, clean_environment=clean_environment, queued=queued)
     if warm:
         try:
             return WarmWorker(confinement=confinement, clean_environment=clean_environment)

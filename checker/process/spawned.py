@@ -7,25 +7,57 @@ one it cannot read is refused with a signed ``grader-error``). Its standard outp
 the results pipe: before any learner code runs it is moved to a private descriptor, and what the
 learner's code prints goes to the ``output`` file instead, so nothing printed can pass for a result.
 
-Usage: ``python -P -m checker.process.spawned [--warm]``
+Usage: ``python -P -m checker.process.spawned [--warm [--also fastapi,alembic]]``
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import sys
+from pathlib import Path
 
 READY = b"R\n"
 """Written once the imports are done, before the job is read (never part of the signed report)."""
 
+FAMILIES = {
+    "fastapi": ("fastapi", "fastapi.testclient", "httpx"),
+    "alembic": ("alembic.command", "alembic.config", "alembic.autogenerate", "checker.authoring.migrations"),
+}
+"""Libraries only some exercises use (a forking worker imports them while idle): an interpreter
+meant for such an exercise imports its family ahead too (``--also fastapi,alembic``)."""
+_MENTIONS = {"fastapi": "fastapi", "alembic": "alembic", "migrations": "alembic"}
 
-def main(warm: bool) -> None:
+
+def families(checks_file: Path) -> frozenset[str]:
+    """The families a run of ``checks_file`` will import: those its text names (read, never run)."""
+    try:
+        stat = checks_file.stat()
+        return _families(str(checks_file), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return frozenset()
+
+
+@functools.lru_cache(maxsize=128)
+def _families(path: str, _mtime: int, _size: int) -> frozenset[str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    return frozenset(family for word, family in _MENTIONS.items() if re.search(rf"\b{word}\b", text))
+
+
+def main(warm: bool, also: tuple[str, ...] = ()) -> None:
     results = os.dup(1)  # the pipe to the runner; fd 1 gets the learner's output below
     if warm:
         from checker.process import warm as worker
 
         worker._preload()
+        for family in also:
+            for name in FAMILIES.get(family, ()):
+                worker._import(name)
     os.write(results, READY)  # the launcher reads this before it hands the pipe to the runner
     line = sys.stdin.buffer.readline()
     if not line:
@@ -67,7 +99,9 @@ def _end_descendants() -> None:
 
 if __name__ == "__main__":
     try:
-        main("--warm" in sys.argv[1:])
+        arguments = sys.argv[1:]
+        also = arguments[arguments.index("--also") + 1].split(",") if "--also" in arguments[:-1] else []
+        main("--warm" in arguments, tuple(also))
     finally:
         try:
             _end_descendants()

@@ -154,7 +154,7 @@ class Service:
         def one(job: GradingJob):
             return self.grading.grade(job, cancelled=gone)
 
-        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        with self.grading.expecting(jobs), ThreadPoolExecutor(max_workers=PARALLEL) as pool:
             for result in pool.map(one, jobs):
                 self._send(conn, {"result": result.to_wire()})
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,16 +89,25 @@ class GradingSession:
         warm: bool = True,
         confinement: Confinement | None = None,
         clean_environment: bool = False,
+        queued: int | None = None,
     ) -> GradingSession:
+        """``queued``: how many runs this session is for, when known (``check --all``, a class
+        run): a pool of spawned interpreters starts that many at once (see ``checker.process.launch``)."""
         from checker.process.launch import default_launcher
 
-        launcher = default_launcher(warm, confinement=confinement, clean_environment=clean_environment)
+        launcher = default_launcher(warm, confinement=confinement, clean_environment=clean_environment, queued=queued)
         try:
             databases = open_databases()
         except BaseException:
             launcher.close()
             raise
         return cls(databases, launcher)
+
+    def expecting(self, jobs: list[GradingJob]) -> AbstractContextManager[None]:
+        """Around a request of ``jobs`` (the service): a pool of spawned interpreters starts
+        theirs at once; a forking worker needs nothing."""
+        expecting = getattr(self.launcher, "expecting", None)
+        return expecting(jobs) if expecting is not None else nullcontext()
 
     def grade(self, job: GradingJob, cancelled: Callable[[], bool] = lambda: False) -> ExerciseResult:
         from checker.process.runner import grade

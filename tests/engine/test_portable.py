@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,163 @@ def test_the_engine_runs_spawned_children_in_the_portable_mode(tmp_path):
         encoding="utf-8",
     )
     assert out.stdout.split() == ["SpawnLauncher", "False", "False"], out.stdout + out.stderr
+
+
+# -- the pool of spawned interpreters: sized to the queue, never two runs in one interpreter ------
+
+POOL_CHECKS = """
+from checker import check
+
+@check("runs", "the learner's module runs in a fresh interpreter")
+def runs(learner):
+    learner.mod.run()
+"""
+
+PID_AND_STATE = """
+import builtins, os, sys
+def run():
+    print(f"pid={os.getpid()}", flush=True)
+    leaked = [name for name in ("course_test_leak",) if hasattr(builtins, name)]
+    leaked += [name for name in ("course_test_other_learner",) if name in sys.modules]
+    leaked += [name for name in ("COURSE_TEST_LEAK",) if name in os.environ]
+    assert not leaked, f"another run's state is here: {leaked}"
+    builtins.course_test_leak = True  # what the next run must not see
+    os.environ["COURSE_TEST_LEAK"] = "1"
+"""
+
+
+def pool_job(folder: Path, source: str = PID_AND_STATE, name: str = "mod"):
+    from checker.wire import GradingJob
+
+    learner = folder / "learner"
+    learner.mkdir(parents=True)
+    (learner / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    checks = folder / "checks.py"
+    checks.write_text(textwrap.dedent(POOL_CHECKS), encoding="utf-8")
+    return GradingJob("test/pool", checks, learner, [name], check_timeout_s=20)
+
+
+def run_pids(result) -> list[int]:
+    return [int(line.split("=", 1)[1]) for line in result.output.splitlines() if line.startswith("pid=")]
+
+
+def test_a_pool_sized_to_the_queue_runs_each_job_in_an_interpreter_of_its_own(tmp_path, databases):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psutil
+
+    from checker.process.launch import SpawnLauncher
+    from checker.process.runner import grade
+
+    count = SpawnLauncher.MAX_SPARES + 2  # more than the pool holds at once
+    jobs = [pool_job(tmp_path / f"run{number}") for number in range(count)]
+    launcher = SpawnLauncher(queued=count)
+    alive: list[int] = []
+    try:
+        with launcher._lock:  # started at once, in parallel: as many as the pool holds, no more
+            started = len(launcher._spares) + len(launcher._starting)
+        assert started == SpawnLauncher.MAX_SPARES
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(lambda job: grade(job, databases, launcher=launcher), jobs))
+        for result in results:
+            assert result.status == "pass", [check.message for check in result.checks]
+        pids = [pid for result in results for pid in run_pids(result)]
+        assert len(pids) == count and len(set(pids)) == count, pids  # never two runs in one interpreter
+        alive = [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        assert not alive, f"interpreters that ran a job are still alive: {alive}"
+        with launcher._lock:  # nothing kept beyond the queue by a one-off command
+            assert launcher._queued == 0 and len(launcher._spares) + len(launcher._starting) == 0
+    finally:
+        launcher.close()
+
+
+def test_an_idle_spare_handed_a_job_still_isolates_runs(tmp_path, databases):
+    from checker.process.launch import SpawnLauncher
+    from checker.process.runner import grade
+
+    launcher = SpawnLauncher()  # the app's and the service's: spares kept ready between runs
+    try:
+        pids = []
+        for number in range(3):
+            assert launcher.settle(), "the spares did not get ready"
+            with launcher._lock:
+                assert len(launcher._spares) == SpawnLauncher.SPARES
+                assert all(spare.ready.is_set() for spare in launcher._spares)  # idle and imported
+            result = grade(pool_job(tmp_path / f"run{number}"), databases, launcher=launcher)
+            # each run sets state (a builtin, an environment variable) that the next must not see
+            assert result.status == "pass", [check.message for check in result.checks]
+            pids += run_pids(result)
+        assert len(set(pids)) == 3, pids
+    finally:
+        launcher.close()
+
+
+def test_a_service_request_starts_its_runs_interpreters_and_keeps_as_many_for_the_next(tmp_path, databases):
+    from checker.process.launch import SpawnLauncher
+    from checker.process.runner import grade
+
+    launcher = SpawnLauncher()
+    try:
+        assert launcher.settle()
+        with launcher.expecting(4):
+            with launcher._lock:
+                assert len(launcher._spares) + len(launcher._starting) == 4  # two more, started at once
+            results = [grade(pool_job(tmp_path / f"run{number}"), databases, launcher=launcher) for number in range(3)]
+        # one run of the four was never launched (cancelled): it is no longer waited for
+        assert all(result.status == "pass" for result in results)
+        assert launcher.settle()
+        with launcher._lock:
+            assert launcher._queued == 0 and len(launcher._spares) == 4  # ready for the next request
+    finally:
+        launcher.close()
+
+
+def test_a_run_never_sees_a_learner_module_imported_elsewhere(tmp_path, databases, monkeypatch):
+    from checker.process.launch import SpawnLauncher
+    from checker.process.runner import grade
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "course_test_other_learner.py").write_text("SECRET = 'another learner'\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(other))
+    launcher = SpawnLauncher()
+    try:
+        # imported here, and by a run on this pool; the next run, on a spare started before both, has it nowhere
+        import course_test_other_learner  # noqa: F401
+
+        imports_it = f"import sys\nsys.path.insert(0, {str(other)!r})\nimport course_test_other_learner\ndef run():\n    pass\n"
+        first = grade(pool_job(tmp_path / "first", imports_it), databases, launcher=launcher)
+        assert first.status == "pass", [check.message for check in first.checks]
+        assert launcher.settle()
+        second = grade(pool_job(tmp_path / "second"), databases, launcher=launcher)
+        assert second.status == "pass", [check.message for check in second.checks]
+    finally:
+        launcher.close()
+        sys.modules.pop("course_test_other_learner", None)
+
+
+def test_a_run_whose_checks_use_fastapi_gets_an_interpreter_that_imported_it_ahead(tmp_path, databases, exercises):
+    from checker.process.launch import SpawnLauncher
+    from checker.process.runner import grade
+    from checker.process.spawned import families
+
+    by_id = exercises
+    assert families(by_id["06-fastapi"].checks_file) == {"fastapi"}
+    assert families(by_id["07-migrations"].checks_file) == {"alembic"}
+    assert families(by_id["05-relationships"].checks_file) == frozenset()
+
+    folder = tmp_path / "run"
+    job = pool_job(folder, "import sys\ndef run():\n    assert 'fastapi.testclient' in sys.modules, 'not imported ahead'\n")
+    job.checks_file.write_text(textwrap.dedent(POOL_CHECKS) + "# these checks would use fastapi\n", encoding="utf-8")
+    launcher = SpawnLauncher(queued=0)
+    try:
+        with launcher.expecting([job]):
+            with launcher._lock:
+                assert launcher._starting == [frozenset({"fastapi"})] or [s.family for s in launcher._spares] == [
+                    frozenset({"fastapi"})
+                ]
+            assert launcher.settle()
+            result = grade(job, databases, launcher=launcher)
+        assert result.status == "pass", [check.message for check in result.checks]
+    finally:
+        launcher.close()
