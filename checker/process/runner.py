@@ -220,18 +220,18 @@ class _Run:
         watched = time.monotonic()
         while True:
             if self.cancelled():
-                self._stop(current, "error", "cancelled")
+                self._stop(current, Status.ERROR, "cancelled")
                 return
             now = time.monotonic()
             if now >= deadline:
-                self._stop(current, "error", _timeout_message(current, self._limit(current)))
+                self._stop(current, Status.ERROR, _timeout_message(current, self._limit(current)))
                 return
             if now - watched >= WATCH_INTERVAL_S:
                 watched = now
                 if (crossed := self._bound_crossed()) is not None:
                     child.kill()
-                    self._stop(current, "error", crossed)
-                    self.fatal = ("error", crossed)
+                    self._stop(current, Status.ERROR, crossed)
+                    self.fatal = (Status.ERROR, crossed)
                     return
             chunk = child.read(min(WATCH_INTERVAL_S, max(0.0, deadline - now)))
             if chunk is None:
@@ -241,7 +241,7 @@ class _Run:
                     raise Tampered("the report ends in the middle of a line")
                 if current is not None or not self.declared or not self._all_done():
                     alive = getattr(self.databases, "server_alive", lambda: True)()
-                    self._stop(current, "error", _crash_message(child.returncode(), current, not alive))
+                    self._stop(current, Status.ERROR, _crash_message(child.returncode(), current, not alive))
                 return
             scanned = len(buffer)
             buffer += chunk
@@ -260,10 +260,10 @@ class _Run:
                     current = None
                     deadline = time.monotonic() + IMPORT_TIMEOUT_S
                 elif kind is Event.IMPORT_ERROR:
-                    self.fatal = ("error", f"cannot import {event['module']}.py:\n{event['message']}")
+                    self.fatal = (Status.ERROR, f"cannot import {event['module']}.py:\n{event['message']}")
                     return
                 elif kind is Event.GRADER_ERROR:
-                    self.fatal = ("error", event["message"])
+                    self.fatal = (Status.ERROR, event["message"])
                     return
                 elif kind is Event.TAMPERED:
                     raise Tampered(event["message"])

@@ -164,42 +164,6 @@ def apply_limits(*, processes: bool = False) -> None:
 # -- confinement of a run (root only) -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Confinement:
-    """What a confined run may see and touch. Chosen by the runner; applied by :func:`enter`."""
-
-    hidden: tuple[str, ...] = ()
-    """Folders covered by an empty file system: the runner's state, the other submissions."""
-    needed: tuple[str, ...] = ()
-    """Folders the run must read (the interpreter, the packages)."""
-    reveal: tuple[str, ...] = ()
-    """Files shown again inside hidden folders (the exercise's ``checks.py``)."""
-    namespaces: bool = field(default_factory=lambda: isolation().level == NAMESPACES)
-    """Rung (a) of the ladder: a mount namespace. False: rung (b), a uid and private copies only."""
-
-    def for_checks(self, checks_file: str | Path) -> Confinement:
-        """The same, with the course content out of sight (a reference solution lies next to the
-        checks: a submission that imported it would pass without knowing anything) but for
-        ``checks_file`` itself."""
-        checks = Path(checks_file).resolve()
-        content_root = checks.parents[2]  # <root>/exercises/<module>/<exercise>/checks.py
-        helpers = checks.parents[1] / "_shared" / "helpers.py"  # the module's helpers (checker.authoring.shared)
-        shown = (str(checks), str(helpers)) if helpers.is_file() else (str(checks),)
-        # the module's folder too: where the content root holds the packages themselves (an
-        # editable install) it cannot be covered, the module's exercises (solutions) still are
-        module = str(checks.parents[1])
-        return replace(self, hidden=(*self.hidden, str(content_root), module), reveal=(*self.reveal, *shown))
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @staticmethod
-    def from_json(data: dict | None) -> Confinement | None:
-        if data is None:
-            return None
-        return Confinement(**{key: value if isinstance(value, bool) else tuple(value) for key, value in data.items()})
-
-
 NAMESPACES = "namespaces"
 OWN_UID = "own uid"
 NONE = "none"
@@ -283,6 +247,47 @@ def _probe_namespaces() -> str:
         os.close(read_fd)
         os.waitpid(pid, 0)
     return answer
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What a confined run may see and touch. Chosen by the runner; applied by :func:`enter`."""
+
+    hidden: tuple[str, ...] = ()
+    """Folders covered by an empty file system: the runner's state, the other submissions."""
+    needed: tuple[str, ...] = ()
+    """Folders the run must read (the interpreter, the packages)."""
+    reveal: tuple[str, ...] = ()
+    """Files shown again inside hidden folders (the exercise's ``checks.py``)."""
+    namespaces: bool = field(default_factory=lambda: isolation().level == NAMESPACES)
+    """Rung (a) of the ladder: a mount namespace. False: rung (b), a uid and private copies only."""
+
+    def for_checks(self, checks_file: str | Path) -> Confinement:
+        """The same, with the course content out of sight (a reference solution lies next to the
+        checks: a submission that imported it would pass without knowing anything) but for
+        ``checks_file`` itself."""
+        checks = Path(checks_file).resolve()
+        content_root = checks.parents[2]  # <root>/exercises/<module>/<exercise>/checks.py
+        helpers = checks.parents[1] / "_shared" / "helpers.py"  # the module's helpers (checker.authoring.shared)
+        shown = (str(checks), str(helpers)) if helpers.is_file() else (str(checks),)
+        # the module's folder too: where the content root holds the packages themselves (an
+        # editable install) it cannot be covered, the module's exercises (solutions) still are
+        module = str(checks.parents[1])
+        return replace(self, hidden=(*self.hidden, str(content_root), module), reveal=(*self.reveal, *shown))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict | None) -> Confinement | None:
+        if data is None:
+            return None
+        return Confinement(
+            hidden=tuple(data.get("hidden", ())),
+            needed=tuple(data.get("needed", ())),
+            reveal=tuple(data.get("reveal", ())),
+            namespaces=bool(data.get("namespaces", True)),
+        )
 
 
 def can_confine() -> bool:

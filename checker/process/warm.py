@@ -169,7 +169,12 @@ def _child(
                 harness.refuse(results, secret, "the run could not be confined (its worker gives out no uids), so it did not run")
                 return
             try:
-                job = dataclasses.replace(job, **sandbox.enter(confinement, uid, job.learner_dir))
+                moved = sandbox.enter(confinement, uid, job.learner_dir)  # a private copy, without namespaces
+                job = dataclasses.replace(
+                    job,
+                    learner_dir=moved.get("learner_dir", job.learner_dir),
+                    checks_file=moved.get("checks_file", job.checks_file),
+                )
             except (OSError, sandbox.ConfinementError) as error:
                 harness.refuse(
                     results,

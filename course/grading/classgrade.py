@@ -32,7 +32,7 @@ except ImportError:  # Windows: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
 from checker.process import platform
-from checker.results import CheckResult, ExerciseResult
+from checker.results import CheckResult, ExerciseResult, Status
 from course.content.model import Exercise
 from course.errors import CourseError
 from course.grading.points import Worth
@@ -391,13 +391,13 @@ def grade_workspaces(
         linked = linked_folder(submission.workspace, folder)
         if linked is not None:
             result = ExerciseResult(
-                exercise.full_id, "error", 0.0, [CheckResult("run", "error", linked, title="Find the exercise")]
+                exercise.full_id, Status.ERROR, 0.0, [CheckResult("run", Status.ERROR, linked, title="Find the exercise")]
             )
         elif digest == MISSING:
             missing = CheckResult(
-                "run", "error", f"no folder {exercise.module_id}/{exercise.id} in this workspace", title="Find the exercise"
+                "run", Status.ERROR, f"no folder {exercise.module_id}/{exercise.id} in this workspace", title="Find the exercise"
             )
-            result = ExerciseResult(exercise.full_id, "error", 0.0, [missing])
+            result = ExerciseResult(exercise.full_id, Status.ERROR, 0.0, [missing])
         else:
             result = _grade_folder(exercise, folder, slots, launcher, stopping.is_set)
         if stopping.is_set():
