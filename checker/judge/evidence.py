@@ -12,7 +12,7 @@ from checker.api import CheckFailed, fail
 from checker.capture.log import CapturedStatement, StatementLog
 from checker.fixtures import Learner
 from checker.judge.acts import BadReply, LearnerRaised, WitnessGone, parse_reply, read_line, write_line
-from checker.judge.serverlog import LogUnavailable, ServerLog, comparable
+from checker.judge.serverlog import ServerLog, comparable
 
 SOURCE_LIMIT = 1 << 20
 """Bytes of one learner file kept for inspection."""
@@ -141,12 +141,7 @@ class ActRunner:
     def run_act(self, name: str, args: list):
         sql: OutsideSql = self.sql_of()
         self.acts_run += 1
-        offset = None
-        if self.server_log is not None:
-            try:
-                offset = self.server_log.offset()
-            except LogUnavailable:
-                offset = None
+        offset = None if self.server_log is None else self.server_log.offset()
         self.witness.send({"act": name, "args": args, "check": self.check})
         try:
             reply = self.witness.receive(self.deadline)
@@ -154,13 +149,10 @@ class ActRunner:
             fail(f"{why}: the grader cannot take it as an answer")
             raise
         hints = reply.get("hints", [])
-        statements = None
         if offset is not None and self.server_log is not None:
-            try:
-                statements = [s for s in _with_hints(self.server_log.statements_since(offset, self.mark), hints)]
-            except LogUnavailable:
-                statements = None
-        if statements is None:
+            # a log that was there when the run began and is not now: no verdict (never the witness's word instead)
+            statements = _with_hints(self.server_log.statements_since(offset, self.mark), hints)
+        else:
             sql.testimony = True
             statements = [
                 CapturedStatement(h["sql"] or "", None, h["location"], h["lazy_load"], h["relationship_load"]) for h in hints

@@ -23,13 +23,14 @@ from pathlib import Path
 
 from checker.judge.acts import ActTimeout, BadReply, LearnerRaised, WitnessGone
 from checker.judge.evidence import ActRunner, JudgeLearner, OutsideSql, Witness, snapshot_sources
+from checker.judge.serverlog import LogUnavailable
 from checker.results import EVIDENCE, TESTIMONY, CheckResult
 
 IMPORT_TIMEOUT_S = 25.0
 """The judge's own bound on the witness's imports (the runner's, 20 s, ends the run first)."""
 ACT_GRACE_S = 5.0
 """Past the check's limit, the judge stops waiting for an act (the runner's deadline ends the run first)."""
-OUTSIDE_FIXTURES = frozenset({"db", "schema", "admin"})
+OUTSIDE_FIXTURES = frozenset({"db", "schema", "admin", "sql"})
 
 
 def run_child(
@@ -184,11 +185,11 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
         runner.check, runner.acts_run = spec.name, 0
         runner.deadline = time.monotonic() + float(spec.timeout or job.check_timeout_s) + ACT_GRACE_S
         try:
-            status, message, used = _run_check(spec, registry, environment, learner, sql, run)
+            status, message = _run_check(spec, registry, environment, learner, sql, run)
         except (WitnessGone, ActTimeout):
             _die_like(witness.pid)
             return
-        testimony = spec.testimony or sql.testimony or (runner.acts_run > 0 and not used and not sql.used)
+        testimony = spec.testimony or sql.testimony or (runner.acts_run > 0 and not _outside(spec, registry))
         from checker.capture.report import statement_views
 
         result = CheckResult(
@@ -210,8 +211,22 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
     send(Event.DONE)
 
 
-def _run_check(spec, registry, environment, learner, sql: OutsideSql, run) -> tuple[str, str, bool]:
-    """(status, message, whether the check used outside evidence: the database or the files)."""
+def _outside(spec, registry) -> bool:
+    """Whether the check asks for outside evidence (``db``, ``schema``, ``sql``, ``admin``), itself or
+    through its fixtures: if not, and it ran acts, its verdict rests on the witness's word."""
+    seen: set[str] = set()
+    waiting = list(spec.parameters)
+    while waiting:
+        name = waiting.pop()
+        if name not in seen:
+            seen.add(name)
+            if name in registry.fixtures:
+                waiting.extend(registry.fixtures[name].parameters)
+    return bool(seen & OUTSIDE_FIXTURES)
+
+
+def _run_check(spec, registry, environment, learner, sql: OutsideSql, run) -> tuple[str, str]:
+    """(status, message) of one check, run here, in the judge."""
     from checker.api import CheckFailed
     from checker.process.harness import _from_the_database_layer
     from checker.resolver import FixtureResolver
@@ -232,6 +247,8 @@ def _run_check(spec, registry, environment, learner, sql: OutsideSql, run) -> tu
         status, message = "fail", str(failure)
     except AssertionError as failure:
         status, message = "fail", str(failure) or assertion_source(failure)
+    except LogUnavailable as why:
+        status, message = "error", f"what your code sent could not be read from the server's statement log, so no verdict: {why}"
     except LearnerRaised as raised:
         if raised.kind == "learner":
             status, message = "fail", "your code raised an exception:\n" + raised.text
@@ -253,8 +270,7 @@ def _run_check(spec, registry, environment, learner, sql: OutsideSql, run) -> tu
         except Exception as error:
             if status == "pass":
                 status, message = "error", f"fixture teardown failed: {error}"
-    resolved = set(getattr(resolver, "_values", {})) | set(run.values)
-    return status, message, bool(resolved & OUTSIDE_FIXTURES)
+    return status, message
 
 
 class _NoCapturedEngine:
