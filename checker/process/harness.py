@@ -140,6 +140,8 @@ def run_check(spec, registry, environment, learner_dir: Path, run: RunScope | No
         try:
             args = [resolver.resolve(name) for name in spec.parameters]
             returned = spec.function(*args)
+            if inspect.isgenerator(returned) or inspect.isasyncgen(returned):  # it would "pass" without running
+                raise TypeError(f"check {spec.name!r} yields: a check runs once and returns (a fixture may yield)")
             if inspect.isawaitable(returned):  # an ``async def`` check: it has run only once awaited
                 resolver.await_(returned)
         except CheckFailed as failure:

@@ -52,6 +52,12 @@ async def async_raise_fails(learner):
     await learner.code.boom()
 
 
+@check("async-generator-is-refused")
+async def async_generator_is_refused():
+    yield
+    fail("never reached")
+
+
 @check("learner-async-sql", "async learner SQL, captured with its line")
 async def learner_async_sql(learner, engine, sql):
     with sql.capture() as log:
@@ -90,6 +96,9 @@ def test_async_checks_are_awaited_and_a_failing_one_never_passes(tmp_path, gradi
     assert by_name["async-fail-fails"].status == "fail" and "after an await" in by_name["async-fail-fails"].message
     assert by_name["async-raise-fails"].status == "fail"
     assert "the learner's async code raised" in by_name["async-raise-fails"].message
+    # a check that yields would never run its body: refused as the grader's mistake, never a pass
+    refused = by_name["async-generator-is-refused"]
+    assert refused.status == "error" and "yields" in refused.message, refused.message
     # async SQLAlchemy runs (greenlet), and the statement names the learner's line: the await on line 10
     assert by_name["learner-async-sql"].status == "pass", by_name["learner-async-sql"].message
     # the async generator fixture was torn down after its check
