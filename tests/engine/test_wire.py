@@ -155,7 +155,7 @@ def test_the_runner_reads_the_kinds_the_harness_sends_and_no_other(tmp_path):
     )  # no statements, no title: fine
     protocol = _Protocol(key, checks, [], {})
     *_, (kind, event) = [protocol.read(line) for line in half]
-    assert protocol.result(event) == CheckResult("one", "pass")
+    assert protocol.result(event) == CheckResult("one", "pass", evidence="testimony")  # checks beside the learner's code: its word
 
 
 def a_result() -> ExerciseResult:
@@ -206,7 +206,8 @@ DOCUMENTED = """{
           "flagged": true
         }
       ],
-      "duration_s": 0.123
+      "duration_s": 0.123,
+      "evidence": "evidence"
     },
     {
       "name": "runs",
@@ -215,12 +216,14 @@ DOCUMENTED = """{
       "title": "it runs",
       "sql": [],
       "statements": [],
-      "duration_s": 0.01
+      "duration_s": 0.01,
+      "evidence": "evidence"
     }
   ],
   "output": "hello\\n"
 }"""
-"""``course check --json`` as it printed before the wire was unified (README documents it)."""
+"""``course check --json`` as it printed before the wire was unified (README documents it), with the one key
+added since, last: each check's ``evidence`` (issue 22)."""
 
 
 def test_the_public_json_is_byte_for_byte_what_it_was():
@@ -267,7 +270,8 @@ def test_course_check_json_keeps_its_documented_keys(tmp_path):
     assert data["exercise"] == "sqlalchemy-2/05-relationships" and data["status"] == "pass"
     assert any(check["statements"] for check in data["checks"])
     for check in data["checks"]:
-        assert list(check) == ["name", "status", "message", "title", "sql", "statements", "duration_s"]
+        assert list(check) == ["name", "status", "message", "title", "sql", "statements", "duration_s", "evidence"]
+        assert check["evidence"] in ("evidence", "testimony")
         assert check["sql"] == [statement["sql"] for statement in check["statements"]]
         for statement in check["statements"]:
             assert list(statement) == ["sql", "count", "location", "note", "flagged"]
