@@ -27,7 +27,7 @@ from typing import Protocol
 from checker.judge import judged
 from checker.process import sandbox
 from checker.process.channel import sign
-from checker.process.launch import Child, WorkerGone, cold_launcher
+from checker.process.launch import Child, SpawnLauncher, WorkerGone, cold_launcher
 from checker.results import STATUSES, TESTIMONY, CheckResult, ExerciseResult, Status
 from checker.wire import Event, GradingJob, WireError
 
@@ -188,13 +188,14 @@ class _Run:
         statement_log = getattr(getattr(self.databases, "server", None), "statement_log", None)
         if statement_log is not None:  # what Postgres received, for the judge (checker.judge.serverlog)
             secret["statement_log"] = str(statement_log)
+        launcher = self.launcher
         try:
-            child = self.launcher.launch(job, secret, database=self.database)
+            child = launcher.launch(job, secret, database=self.database)
         except WorkerGone:  # the warm worker is gone (or frozen): a cold one of our own
             launcher = cold_launcher(confinement=getattr(self.launcher, "confinement", None))
             child = launcher.launch(job, secret, database=self.database)
         try:
-            self._read_events(child, key, list(job.only))
+            self._read_events(child, key, list(job.only), judges=not isinstance(launcher, SpawnLauncher))
         except Tampered as why:
             self.tampered = str(why)
         finally:
@@ -206,7 +207,7 @@ class _Run:
             self.output += text
             child.close()
 
-    def _read_events(self, child: Child, key: bytes, only: list[str]) -> None:
+    def _read_events(self, child: Child, key: bytes, only: list[str], judges: bool = True) -> None:
         """Read the child's report until it ends, its deadline passes or a bound is crossed.
 
         Bounded whatever the child writes: the deadline is checked on every pass, not only when
@@ -214,7 +215,7 @@ class _Run:
         scanned for a newline once (linear work), and a line longer than :data:`LINE_LIMIT` ends
         the run as tampering."""
         buffer = bytearray()
-        protocol = _Protocol(key, self.job.checks_file, only, self.finished)
+        protocol = _Protocol(key, self.job.checks_file, only, self.finished, judges=judges)
         current: str | None = None
         deadline = time.monotonic() + IMPORT_TIMEOUT_S
         watched = time.monotonic()
@@ -330,7 +331,7 @@ class _Protocol:
     of a kind :class:`checker.wire.Event` names, and in the order the protocol allows (the checks
     of ``checks.py``, each started, then reported once). Raises :class:`Tampered` otherwise."""
 
-    def __init__(self, key: bytes, checks_file: Path, only: list[str], finished: dict):
+    def __init__(self, key: bytes, checks_file: Path, only: list[str], finished: dict, *, judges: bool = True):
         self.key = key
         self.number = 0
         declared = declared_checks(checks_file)
@@ -339,8 +340,10 @@ class _Protocol:
         self.current: str | None = None
         self.finished = finished
         self.over = False
-        self.judged = judged(checks_file)
-        """Whether a judge apart from the learner's code ran the checks (``checker.judge``)."""
+        self.judged = judges and judged(checks_file)
+        """Whether a judge apart from the learner's code ran the checks (``checker.judge``): the
+        checks declare acts, and the launcher forks judges (the portable way, spawned
+        interpreters, runs the acts beside the learner's code)."""
 
     def read(self, line: bytes) -> tuple[Event, dict]:
         """The event of ``line``: its kind, and the rest of it."""

@@ -1,0 +1,248 @@
+"""The judge and the witness (checker.judge): checks run apart from the learner's code, acts reply
+plain bounded JSON, SQL is read from what Postgres received, and every verdict says whether it is
+evidence or testimony."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from checker.judge.acts import ActTimeout, BadReply, parse_reply, read_line
+from checker.judge.serverlog import ServerLog, comparable
+from checker.process.launch import SpawnLauncher
+from checker.process.runner import grade
+from checker.wire import GradingJob
+
+pytestmark = pytest.mark.posix
+
+JUDGED = """
+import os
+import sys
+
+from checker.authoring import act, check, fail
+
+
+@act
+def where(ctx):
+    return {"pid": os.getpid(), "value": ctx.learner.mod.VALUE, "modules": "mod" in sys.modules}
+
+
+@act
+def boom(ctx):
+    ctx.learner.mod.boom()
+
+
+@act
+def refuse(ctx):
+    fail("the act says no")
+
+
+@act
+def store(ctx, n):
+    from sqlalchemy import text
+
+    with ctx.engine.begin() as conn:
+        for i in range(n):
+            conn.execute(text("INSERT INTO t (id, label) VALUES (:i, :label)"), {"i": i, "label": f"row {i}"})
+    return n
+
+
+@act
+async def later(ctx, value):
+    return value * 2
+
+
+@check("apart", "the check runs in another process than the learner's code")
+def apart(learner):
+    got = learner.run(where)
+    assert got["pid"] != os.getpid(), "the check ran in the learner's process"
+    assert got["modules"] and "mod" not in sys.modules, "the judge imported the learner's module"
+    assert got["value"] == 42
+
+
+@check("raises", "the learner's exception is a failure with its traceback")
+def raises(learner):
+    learner.run(boom)
+
+
+@check("fails", "fail() in an act fails the check")
+def fails(learner):
+    learner.run(refuse)
+
+
+@check("counted", "SQL counted from what Postgres received")
+def counted(learner, db, sql):
+    from sqlalchemy import text
+
+    with db.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id int PRIMARY KEY, label text)"))
+    with sql.capture() as log:
+        assert learner.run(store, 3) == 3
+    inserts = log.of_kind("INSERT", "t")
+    assert len(inserts) == 3, [s.sql for s in log]
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 3
+
+
+@check("awaited", "an async act is awaited in the learner's process")
+def awaited(learner):
+    assert learner.run(later, 21) == 42
+
+
+@check("said", "a check that uses only acts is testimony")
+def said(learner):
+    assert learner.run(where)["value"] == 42
+"""
+
+MOD = """
+VALUE = 42
+
+
+def boom():
+    raise ValueError("learner boom")
+"""
+
+
+def judged_job(root: Path, checks: str = JUDGED, source: str = MOD, **options) -> GradingJob:
+    folder = root / "exercise"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "mod.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    checks_file = root / "content" / "checks.py"
+    checks_file.parent.mkdir(parents=True, exist_ok=True)
+    checks_file.write_text(checks, encoding="utf-8")
+    return GradingJob("test/judged", checks_file, folder, ["mod"], check_timeout_s=options.pop("timeout", 20), **options)
+
+
+def by_name(result) -> dict:
+    return {check.name: check for check in result.checks}
+
+
+def test_checks_run_in_the_judge_and_acts_in_the_witness(tmp_path, databases, warm_launcher):
+    result = by_name(grade(judged_job(tmp_path), databases, launcher=warm_launcher))
+    assert result["apart"].passed, result["apart"].message
+    assert result["raises"].status == "fail"
+    assert "your code raised" in result["raises"].message and "learner boom" in result["raises"].message
+    assert "mod.py:6" in result["raises"].message
+    assert result["fails"].status == "fail" and result["fails"].message == "the act says no"
+    assert result["counted"].passed, result["counted"].message
+    assert result["awaited"].passed, result["awaited"].message
+    assert result["counted"].evidence == "evidence"
+    (view,) = result["counted"].statements  # as Postgres received them: the judge's own CREATE TABLE left out
+    assert view.count == 3 and "VALUES ($1, $2)" in view.sql, view
+    assert result["said"].passed and result["said"].evidence == "testimony"
+    assert result["apart"].evidence == "testimony"  # acts only: the learner's process said so
+
+
+def test_without_a_statement_log_sql_checks_are_testimony(tmp_path, databases, warm_launcher):
+    class NoLog:  # a server that keeps no statement log (the url and docker backends)
+        server = None
+
+        def __getattr__(self, name):
+            return getattr(databases, name)
+
+    result = by_name(grade(judged_job(tmp_path, timeout=20), NoLog(), launcher=warm_launcher))
+    assert result["counted"].passed, result["counted"].message  # the witness's word, said as such
+    assert result["counted"].evidence == "testimony"
+
+
+def test_exercises_without_acts_run_as_before_and_are_testimony(tmp_path, databases, warm_launcher):
+    checks = 'from checker import check\n\n@check("runs", "runs")\ndef runs(learner):\n    assert learner.mod.VALUE == 42\n'
+    result = grade(judged_job(tmp_path, checks), databases, launcher=warm_launcher)
+    assert [(c.name, c.status, c.evidence) for c in result.checks] == [("runs", "pass", "testimony")]
+
+
+def test_a_judged_exercise_the_portable_way_runs_its_acts_in_process_as_testimony(tmp_path, databases):
+    launcher = SpawnLauncher(warm=False)
+    try:
+        result = by_name(grade(judged_job(tmp_path), databases, launcher=launcher))
+    finally:
+        launcher.close()
+    assert result["counted"].passed, result["counted"].message
+    assert result["raises"].status == "fail" and "learner boom" in result["raises"].message
+    assert all(check.evidence == "testimony" for check in result.values())
+
+
+def test_a_witness_that_dies_in_an_act_is_a_crash_of_that_check_only(tmp_path, databases, warm_launcher):
+    source = MOD + "\n\ndef die():\n    import os\n    os._exit(3)\n"
+    checks = JUDGED.replace("ctx.learner.mod.boom()", "ctx.learner.mod.die()")
+    result = by_name(grade(judged_job(tmp_path, checks, source), databases, launcher=warm_launcher))
+    assert result["raises"].status == "error" and "exited with code 3" in result["raises"].message
+    assert result["counted"].passed and result["awaited"].passed  # the rest, in a new run
+
+
+def test_replies_are_read_with_one_deadline_bounded_and_as_json_only():
+    read_end, write_end = os.pipe()
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.is_set():
+            os.write(write_end, b"[")
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    with pytest.raises(ActTimeout):
+        read_line(read_end, time.monotonic() + 0.5)
+    assert time.monotonic() - started < 1.5
+    stop.set()
+    thread.join()
+    os.close(read_end)
+    os.close(write_end)
+
+    read_end, write_end = os.pipe()
+    writer = threading.Thread(target=lambda: [os.write(write_end, b"x" * 65536) for _ in range(100)], daemon=True)
+    writer.start()
+    with pytest.raises(BadReply, match="longer than"):
+        read_line(read_end, time.monotonic() + 10, limit=1 << 20)
+    os.close(read_end)
+    writer.join(timeout=5)
+    os.close(write_end)
+
+    for line in (
+        b"\x80\x04\x95 pickle",
+        b"[1, 2]",
+        b'{"ok": 1, "failed": "x"}',
+        b'{"raised": {"kind": "pass", "text": ""}}',
+        b"[" * 100_000,
+    ):
+        with pytest.raises(BadReply):
+            parse_reply(line)
+    assert parse_reply(b'{"ok": [1, "a"], "hints": [{"sql": "SELECT 1", "extra": 5}]}') == {
+        "ok": [1, "a"],
+        "hints": [{"sql": "SELECT 1", "location": None, "lazy_load": None, "relationship_load": None}],
+    }
+
+
+def test_the_server_log_holds_what_the_learners_backends_sent_and_not_the_judges(databases):
+    log_path = databases.server.statement_log
+    assert log_path is not None and log_path.name == "statements.json"
+    database = databases.create_database()
+    try:
+        params = databases.learner_params(database)
+        with (
+            psycopg.connect(params.conninfo(), autocommit=True) as judge,
+            psycopg.connect(params.conninfo(), autocommit=True) as learner,
+        ):
+            assert judge.execute("SHOW log_statement").fetchone()[0] == "all"
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                learner.execute("SET log_statement = 'none'")
+            log = ServerLog(log_path, database, {judge.info.backend_pid})
+            offset = log.offset()
+            judge.execute("SELECT 'the judge itself'")
+            learner.execute("SELECT %s::int + 1", (41,))
+            learner.execute("SELECT 'simple'")
+            statements = log.statements_since(offset, lambda nonce: judge.execute(f"SELECT '{nonce}'"))
+    finally:
+        databases.drop_database(database)
+    texts = [s.sql for s in statements]
+    assert texts == ["SELECT $1::int + 1", "SELECT 'simple'"], texts
+    assert not any("the judge itself" in t or "course-mark-" in t for t in texts)
+    assert statements[-2].parameters == "$1 = '41'"
+    assert comparable("SELECT a FROM t WHERE id = %(id_1)s") == comparable("SELECT a  FROM t WHERE id = $1;")
