@@ -22,6 +22,29 @@ TIMESTAMP_TYPES = {"TIMESTAMP", "DATETIME"}
 INTEGER_TYPES = {"INTEGER", "BIGINT"}
 
 
+def frozen_default(conn, table: str, column: str) -> str | None:
+    """The constant ``table.column``'s default is, when Postgres keeps one value for every row
+    (``server_default="now()"``: the quoted text 'now()' is cast once, at CREATE TABLE, and every
+    later row gets that moment); None when the default is evaluated per row (a function call)."""
+    row = conn.execute(
+        text(
+            "SELECT d.adbin::text LIKE '{CONST%', pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d "
+            "JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+            "WHERE d.adrelid = CAST(:table AS regclass) AND a.attname = :column"
+        ),
+        {"table": table, "column": column},
+    ).first()
+    return row[1] if row is not None and row[0] else None
+
+
+def frozen_message(table: str, column: str, constant: str, fix: str, where: str) -> str:
+    return (
+        f"{table}.{column}'s default is the constant {constant}: one moment, fixed when the table was "
+        "created, given to every row. A quoted server_default=\"now()\" is text, which Postgres turned into "
+        f"a timestamp once, at CREATE TABLE; a default evaluated for each row is the SQL function: {fix} ({where})"
+    )
+
+
 # --------------------------------------------------------------------------- acts: in the learner's process
 
 
@@ -146,6 +169,9 @@ def created_at_server_default(learner, tables, schema):
             f"fills it for every INSERT ({where})"
         )
     with schema.engine.begin() as conn:
+        constant = frozen_default(conn, "documents", "created_at")
+        if constant is not None:
+            fail(frozen_message("documents", "created_at", constant, "server_default=func.now()", where))
         insert(conn, "INSERT INTO users (id, email, name) VALUES (1000, 'owner@example.com', 'O')")
         try:
             conn.execute(text("INSERT INTO documents (id, title, body, owner_id) VALUES (1000, 't', 'b', 1000)"))

@@ -92,8 +92,36 @@ def client(app, seeded):
 # --------------------------------------------------------------------------- helpers
 
 
+def yielding(call) -> bool:
+    """Whether FastAPI runs ``call`` as a dependency with cleanup after the request, as it decides:
+    a generator function or an async one, a functools.partial of one, or an instance whose
+    ``__call__`` is one (a class itself is called to build an instance: no cleanup)."""
+    import functools
+
+    while isinstance(call, functools.partial):
+        call = call.func
+    if inspect.isclass(call):
+        return False
+    if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
+        return True
+    dunder = getattr(type(call), "__call__", None) if not inspect.isfunction(call) else None
+    return dunder is not None and (inspect.isgeneratorfunction(dunder) or inspect.isasyncgenfunction(dunder))
+
+
+def source_of(call):
+    """The function whose source a dependency is: itself, or its class's ``__call__``."""
+    import functools
+
+    while isinstance(call, functools.partial):
+        call = call.func
+    if inspect.isfunction(call) or inspect.ismethod(call) or inspect.isclass(call):
+        return call
+    return getattr(type(call), "__call__", call)
+
+
 def where_function(function, learner) -> str:
-    """``main.py:23`` — where a learner function is defined."""
+    """``main.py:23`` — where a learner function is defined (a callable instance: its ``__call__``)."""
+    function = source_of(function)
     try:
         filename = Path(inspect.getsourcefile(function)).resolve()
         line = inspect.getsourcelines(function)[1]
@@ -265,10 +293,18 @@ class Driven:
 
 
 def require_generator(get_db, learner) -> None:
-    """get_db must be a generator function (or an async one): only those get cleanup after the request."""
+    """get_db must be a dependency that yields, in any form FastAPI accepts (a generator function, an
+    async one, an instance whose __call__ is one): only those get cleanup after the request."""
     where = where_function(get_db, learner)
-    if inspect.isgeneratorfunction(get_db) or inspect.isasyncgenfunction(get_db):
+    if yielding(get_db):
         return
+    if inspect.isclass(get_db):
+        fail(
+            f"get_db is a class ({where}): FastAPI calls a class to build an instance and injects that, so "
+            "nothing ever runs after the request to close a session. Give the class a `__call__` that yields "
+            "the session and closes it in finally, and make get_db an instance of it (or write a generator "
+            "function)"
+        )
     wrapped = getattr(get_db, "__wrapped__", None)
     if wrapped is not None and inspect.isgeneratorfunction(wrapped):
         fail(

@@ -23,11 +23,62 @@ from sqlalchemy.orm import Session
 from checker.authoring import Shape, calls, check, fail, fix_or_hint, fixture, migrations, run_fresh, step, url_literals
 from checker.authoring.shared import learner_engine, no_url_literal, ordering_mistake, url_mismatch
 
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import
     from alembic import command
     from fastapi import Depends, FastAPI, HTTPException
     from fastapi.testclient import TestClient
+
+
+def yielding(call) -> bool:
+    """Whether FastAPI runs ``call`` as a dependency with cleanup after the request, as it decides:
+    a generator function or an async one, a functools.partial of one, or an instance whose
+    ``__call__`` is one (a class itself is called to build an instance: no cleanup)."""
+    import functools
+
+    while isinstance(call, functools.partial):
+        call = call.func
+    if inspect.isclass(call):
+        return False
+    if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
+        return True
+    dunder = getattr(type(call), "__call__", None) if not inspect.isfunction(call) else None
+    return dunder is not None and (inspect.isgeneratorfunction(dunder) or inspect.isasyncgenfunction(dunder))
+
+
+def source_of(call):
+    """The function whose source a dependency is: itself, or its class's ``__call__``."""
+    import functools
+
+    while isinstance(call, functools.partial):
+        call = call.func
+    if inspect.isfunction(call) or inspect.ismethod(call) or inspect.isclass(call):
+        return call
+    return getattr(type(call), "__call__", call)
+
+
+def frozen_default(conn, table: str, column: str) -> str | None:
+    """The constant ``table.column``'s default is, when Postgres keeps one value for every row
+    (``server_default="now()"``: the quoted text 'now()' is cast once, at CREATE TABLE, and every
+    later row gets that moment); None when the default is evaluated per row (a function call)."""
+    row = conn.execute(
+        text(
+            "SELECT d.adbin::text LIKE '{CONST%', pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d "
+            "JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+            "WHERE d.adrelid = CAST(:table AS regclass) AND a.attname = :column"
+        ),
+        {"table": table, "column": column},
+    ).first()
+    return row[1] if row is not None and row[0] else None
+
+
+def frozen_message(table: str, column: str, constant: str, fix: str, where: str) -> str:
+    return (
+        f"{table}.{column}'s default is the constant {constant}: one moment, fixed when the table was "
+        "created, given to every row. A quoted server_default=\"now()\" is text, which Postgres turned into "
+        f"a timestamp once, at CREATE TABLE; a default evaluated for each row is the SQL function: {fix} ({where})"
+    )
 
 # Where env.py must NOT connect: the grader writes it into alembic.ini's sqlalchemy.url for one
 # run. Port 1 refuses at once, so a learner env.py that trusts the .ini fails fast.
@@ -232,6 +283,7 @@ def in_fresh_process(learner, script: str, what: str, *args: str):
 
 
 def where_function(function, learner, default: str = "main.py") -> str:
+    function = source_of(function)
     try:
         filename = Path(inspect.getsourcefile(function)).resolve()
         return f"{filename.relative_to(learner.dir.resolve())}:{inspect.getsourcelines(function)[1]}"
@@ -364,6 +416,10 @@ def upgrade_builds_schema(learner, fresh, sql):
                 f"after the upgrade, table {table} has columns {', '.join(sorted(have))}; it needs "
                 f"{', '.join(sorted(columns - have))} too ({where})"
             )
+    with fresh.connect() as conn:
+        constant = frozen_default(conn, "documents", "created_at")
+    if constant is not None:
+        fail(frozen_message("documents", "created_at", constant, 'server_default=sa.text("now()") in the revision', where))
     try:
         with fresh.begin() as conn:
             conn.execute(text("INSERT INTO users (email) VALUES ('probe@docchat.dev')"))
@@ -531,8 +587,11 @@ def restart_survives(learner, migrated):
 def sessions_closed(learner, migrated):
     get_db = learner.require("deps", "get_db", "a generator: yield a session from SessionLocal, close it in finally")
     where = where_function(get_db, learner, "deps.py")
-    if not (inspect.isgeneratorfunction(get_db) or inspect.isasyncgenfunction(get_db)):
-        fail(f"get_db must be a generator ({where}): `{FIX_GET_DB}`")
+    if not yielding(get_db):
+        fail(
+            f"get_db must be a dependency that yields ({where}): a generator function (or an async one, or an "
+            f"instance whose __call__ yields), so that FastAPI closes the session after the request: `{FIX_GET_DB}`"
+        )
     app = learner.require("main", "app", "app = FastAPI()")
     if not isinstance(app, FastAPI):
         fail(f"main.app must be a FastAPI application, not a {type(app).__name__}")

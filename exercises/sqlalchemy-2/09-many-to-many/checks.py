@@ -22,6 +22,29 @@ HERE = Path(__file__).parent
 INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
 TIMESTAMP_TYPES = {"TIMESTAMP", "DATETIME"}
 
+
+def frozen_default(conn, table: str, column: str) -> str | None:
+    """The constant ``table.column``'s default is, when Postgres keeps one value for every row
+    (``server_default="now()"``: the quoted text 'now()' is cast once, at CREATE TABLE, and every
+    later row gets that moment); None when the default is evaluated per row (a function call)."""
+    row = conn.execute(
+        text(
+            "SELECT d.adbin::text LIKE '{CONST%', pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d "
+            "JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+            "WHERE d.adrelid = CAST(:table AS regclass) AND a.attname = :column"
+        ),
+        {"table": table, "column": column},
+    ).first()
+    return row[1] if row is not None and row[0] else None
+
+
+def frozen_message(table: str, column: str, constant: str, fix: str, where: str) -> str:
+    return (
+        f"{table}.{column}'s default is the constant {constant}: one moment, fixed when the table was "
+        "created, given to every row. A quoted server_default=\"now()\" is text, which Postgres turned into "
+        f"a timestamp once, at CREATE TABLE; a default evaluated for each row is the SQL function: {fix} ({where})"
+    )
+
 USERS = [(1, "ada@example.com", "Ada"), (2, "grace@example.com", "Grace")]
 DOCUMENTS = [(10, "Q3 report", 1), (11, "2025 budget", 1), (12, "Handbook", 2)]
 TITLES = {doc_id: title for doc_id, title, _ in DOCUMENTS}
@@ -402,6 +425,9 @@ def bookmark_added_at(learner, models, tables, schema, db, engine):
     )
     seed(db)
     with db.connect() as conn:
+        constant = frozen_default(conn, "bookmarks", "added_at")
+        if constant is not None:
+            fail(frozen_message("bookmarks", "added_at", constant, "server_default=func.now()", where))
         try:
             conn.execute(text("INSERT INTO bookmarks (user_id, document_id) VALUES (1, 10)"))
         except IntegrityError as error:

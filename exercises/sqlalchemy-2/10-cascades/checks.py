@@ -245,6 +245,43 @@ def chunks_relationship(learner, models, tables, db, captured_engine):
         )
 
 
+@check("chunks-saved-with-document", "a new document's chunks are saved with it: session.add(document), commit")
+def chunks_saved_with_document(learner, models, tables, db, captured_engine):
+    """The cascade must keep save-update: the string replaces the default, so cascade="delete-orphan"
+    alone leaves chunks appended to document.chunks outside the session, never inserted."""
+    import warnings
+
+    relationships(learner, models)
+    Document, Chunk = models.Document, models.Chunk
+    seed(db)
+    where = learner.where("Document", "chunks")
+    with (
+        step("saving a new Document with two chunks appended to document.chunks: session.add(document), commit()", where),
+        Session(captured_engine) as session,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        doc = Document(title="Release notes", body="text", owner_id=1)
+        doc.chunks.append(Chunk(text="notes part 1"))
+        doc.chunks.append(Chunk(text="notes part 2"))
+        session.add(doc)
+        session.commit()
+        doc_id = doc.id
+    with db.connect() as conn:
+        saved = conn.execute(text("SELECT count(*) FROM chunks WHERE document_id = :id"), {"id": doc_id}).scalar_one()
+    if saved != 2:
+        cascade = ", ".join(sorted(inspect(Document).relationships["chunks"].cascade))
+        said = next((str(w.message) for w in caught if "not in session" in str(w.message)), "")
+        fail(
+            f"session.add(document) and commit() saved the document but {saved} of its 2 chunks"
+            + (f' (SQLAlchemy warned: "{said}")' if said else "")
+            + f". Document.chunks cascades {cascade or 'nothing'}: without save-update, objects appended to the "
+            "collection are never put in the session, so they are never inserted. A cascade string replaces the "
+            'default ("save-update, merge") rather than adding to it: cascade="all, delete-orphan" keeps '
+            f"save-update ({where})"
+        )
+
+
 @check("delete-document-deletes-chunks", "session.delete(document) deletes its chunks too (ORM cascade)")
 def delete_document_deletes_chunks(learner, models, tables, db, captured_engine, sql):
     relationships(learner, models)
