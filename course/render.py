@@ -150,6 +150,9 @@ def result_layout(result: ExerciseResult, *, verbose: bool = False, sql: bool = 
             )
         )
         lines.append(Line("message", Text(shared), Status.ERROR))
+    # testimony is marked where an exercise's checks are judged apart from the learner's code and some
+    # still rest on its word (an exercise judged the old way is all testimony: no mark, no noise)
+    mixed = any(c.testimony for c in result.checks) and not all(c.testimony for c in result.checks)
     for check in result.checks:
         if shared is not None and not check.passed and not verbose:
             continue
@@ -158,7 +161,10 @@ def result_layout(result: ExerciseResult, *, verbose: bool = False, sql: bool = 
             Line(
                 "check",
                 Text.assemble(
-                    (check_status.glyph, check_status.colour), f" {check.title or check.name} ", (f"({check.name})", "dim")
+                    (check_status.glyph, check_status.colour),
+                    f" {check.title or check.name} ",
+                    (f"({check.name})", "dim"),
+                    (f" {TESTIMONY_SIGN}" if mixed and check.testimony else "", "dim"),
                 ),
                 check_status,
             )
@@ -174,6 +180,9 @@ def result_layout(result: ExerciseResult, *, verbose: bool = False, sql: bool = 
         lines.append(Line("output", Text.assemble(("Your code printed:", "dim"), "\n", (tail, "dim"))))
     return lines
 
+
+TESTIMONY_SIGN = "≈"
+"""Beside a check whose verdict rests on what the learner's process reported (docs/security.md)."""
 
 INDENT = {"summary": 0, "check": 2, "message": 6, "sql": 6, "output": 2, "next": 2}
 """The terminal's indentation of each kind of line (the app's stylesheet does the same)."""
