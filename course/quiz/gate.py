@@ -70,7 +70,8 @@ def load_gate(bank: QuizBank, module_id: str) -> GateConfig:
     if meta.is_file():
         text = meta.read_text(encoding="utf-8")
         data = tomllib.loads(text)
-    order = [entry.get("id") for entry in data.get("sections", []) if isinstance(entry, dict)] or sections
+    order: list[str] = [str(entry["id"]) for entry in data.get("sections", []) if isinstance(entry, dict) and "id" in entry]
+    order = order or sections
     titles = {
         entry["id"]: f"{number} · {entry.get('title', entry['id'])}"
         for number, entry in enumerate(data.get("sections", []), 1)

@@ -154,7 +154,9 @@ class QuizScreen(Screen[int]):
         lines = []
         if self.session.hides(question):  # the final check: no verdict, answer or SQL a retake could replay
             self.session.record(question, outcome)
-            self.query_one("#quiz-feedback", Markdown).update("*Answer saved; the final check is scored at the end. Press **n**.*")
+            self.query_one("#quiz-feedback", Markdown).update(
+                "*Answer saved; the final check is scored at the end. Press **n**.*"
+            )
             self.query_one("#quiz-ratings").display = False
             self.answered = True
             self.query_one("#quiz-body").focus()
