@@ -184,20 +184,37 @@ def _chown_tree(path: Path) -> None:
             os.chown(os.path.join(root, name), UNPRIVILEGED_UID, UNPRIVILEGED_UID, follow_symlinks=False)
 
 
-def _template(bindir: Path) -> Path:
-    """An initdb'd cluster, made once per Postgres version and copied for each new server."""
+def _template(bindir: Path, *, with_password: bool = False) -> Path:
+    """An initdb'd cluster, made once per Postgres version and copied for each new server.
+
+    ``with_password``: its superuser has a random password (in a 0600 file beside it, see
+    :func:`_template_password`), for servers that listen on TCP from the start and cannot be
+    given one in single-user mode first: Windows refuses to run ``postgres.exe`` itself from an
+    administrator's terminal, while ``initdb`` and ``pg_ctl`` drop those rights."""
     root = _ensure_state_dir()
     version = server_version().split()[-1]
-    template = root / f"template-{version}"
-    if (template / "PG_VERSION").exists():
+    template = root / (f"template-{version}-pw" if with_password else f"template-{version}")
+
+    def made() -> bool:
+        return (template / "PG_VERSION").exists() and (not with_password or _template_password_path(template).exists())
+
+    if made():
         return template
     with _state_lock():
-        if (template / "PG_VERSION").exists():
+        if made():
             return template
+        shutil.rmtree(template, ignore_errors=True)
         scratch = root / f".template-{secrets.token_hex(4)}"
         scratch.mkdir()
         _chown_tree(scratch)
         data = scratch / "data"
+        authentication = ["--auth=trust"]
+        if with_password:
+            password = secrets.token_urlsafe(18)
+            _write_secret(scratch / "password", password)
+            _chown_tree(scratch)
+            _write_secret(_template_password_path(template), password)
+            authentication = ["--auth=scram-sha-256", f"--pwfile={scratch / 'password'}"]
         result = subprocess.run(
             [
                 str(program(bindir, "initdb")),
@@ -205,7 +222,7 @@ def _template(bindir: Path) -> Path:
                 str(data),
                 "-U",
                 "postgres",
-                "--auth=trust",
+                *authentication,
                 "--encoding=UTF8",
                 "--locale=C",
                 "--no-sync",
@@ -224,8 +241,16 @@ def _template(bindir: Path) -> Path:
                 f"initdb failed: {_last_line(result.stderr)}; fix: check that {root} is writable, or use --backend url"
             )
         data.rename(template)
-        scratch.rmdir()
+        shutil.rmtree(scratch, ignore_errors=True)
     return template
+
+
+def _template_password_path(template: Path) -> Path:
+    return template.with_name(template.name + ".password")
+
+
+def _template_password(template: Path) -> str:
+    return _template_password_path(template).read_text(encoding="utf-8")
 
 
 def _last_line(text: str) -> str:
@@ -405,11 +430,12 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     preflight()
     reap_strays()
     bindir = bin_dir()
-    template = _template(bindir)
     name = "persistent" if persistent else f"session-{os.getpid()}-{secrets.token_hex(3)}"
     _ensure_state_dir()
     server_dir = locations.servers_dir() / name
     tcp_only = not platform.unix_sockets()  # Windows, or the portable mode
+    by_pg_ctl = platform.postgres_by_pg_ctl()
+    template = _template(bindir, with_password=tcp_only and by_pg_ctl)
     port = _free_port() if isolate or tcp_only else PORT
     if persistent and server_dir.exists():
         stop(server_dir)
@@ -423,7 +449,8 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
     _chown_tree(server_dir)
     password = None
     if tcp_only:  # no socket folder to keep others out: the password is set before the server listens
-        password = _set_password_offline(bindir, server_dir / "data")
+        # (through pg_ctl: the template's, known to this user alone, replaced as soon as the server is up)
+        password = _template_password(template) if by_pg_ctl else _set_password_offline(bindir, server_dir / "data")
         hba = HBA_ISOLATED if isolate else HBA_OPEN
         (server_dir / "data" / "pg_hba.conf").write_text(
             "".join(line + "\n" for line in hba.splitlines() if line.startswith("host")), encoding="utf-8"
@@ -439,7 +466,7 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
         # server leaves nothing behind in /dev/shm
         settings["dynamic_shared_memory_type"] = "mmap"
     process = _launch(bindir, server_dir, settings)
-    pg_ctl = str(program(bindir, "pg_ctl")) if platform.postgres_by_pg_ctl() else None
+    pg_ctl = str(program(bindir, "pg_ctl")) if by_pg_ctl else None
     watchdog = None if persistent else _start_watchdog(process.pid if pg_ctl is None else 0, server_dir, pg_ctl)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _ready(server_dir / "data"):
@@ -473,6 +500,8 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
         password=password,
         host="127.0.0.1" if tcp_only else str(sockets),
     )
+    if tcp_only and by_pg_ctl:
+        _replace_password(server)
     if tcp_only:
         (server_dir / "port").write_text(str(port), encoding="utf-8")
     elif secure:
@@ -577,6 +606,22 @@ HBA_ISOLATED = (
     "local all postgres scram-sha-256\nhost all postgres 127.0.0.1/32 scram-sha-256\n"
     "local samerole all scram-sha-256\nhost samerole all 127.0.0.1/32 scram-sha-256\n"
 )
+
+
+def _replace_password(server: EmbeddedServer) -> None:
+    """A server of the password template gets a superuser password of its own."""
+    import psycopg
+
+    from checker.process import sandbox
+    from course.postgres.base import new_password
+
+    sandbox.harden()  # this process now knows the superuser's password
+    password = new_password()
+    with psycopg.connect(server.admin.conninfo(), autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SET scram_iterations = 1")  # a random password needs no key stretching
+        conn.execute(f"ALTER ROLE postgres PASSWORD '{password}'")
+    server.admin = server.admin.as_user("postgres", password)
+    server.learner = server.admin
 
 
 def _require_passwords(server: EmbeddedServer, isolate: bool = False) -> None:
