@@ -30,7 +30,7 @@ def create_document(title: str, body: str, db: Session = Depends(get_db)):
     doc = Document(title=title, body=body, owner_id=1)  # DocChat has one user for now
     db.add(doc)
     db.flush()  # sends the INSERT, so the id is known
-    db.refresh(doc)  # reload id and created_at before returning it
+    db.refresh(doc)  # commit() expired its attributes: load them again before returning it
     return doc
 
 

@@ -15,7 +15,7 @@ def create_document(title: str, body: str, db: Session = Depends(get_db)):
     doc = Document(title=title, body=body, owner_id=1)  # DocChat has one user for now
     db.add(doc)
     db.flush()  # sends the INSERT; nothing commits it
-    db.refresh(doc)  # pull back id and created_at for the response
+    db.refresh(doc)  # commit() expired its attributes: load them again for the response
     return doc
 
 
