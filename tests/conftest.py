@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -46,6 +47,40 @@ def pytest_collection_modifyitems(config, items):
         for marker, (available, reason) in needs.items():
             if not available and item.get_closest_marker(marker) is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+# -- the fast tier (`pytest -m fast`, CONTRIBUTING.md): pure logic for the inner loop, under 30 s
+
+SLOW_FIXTURES = frozenset({"databases", "grading", "warm_launcher", "state_dir", "snap_compare"})
+"""Fixtures that start Postgres, a grading worker or the app: a test that asks for one is not fast."""
+SLOW_CALLS = re.compile(
+    r"\b(course|open_session|default_launcher|cold_launcher|run_test|run_start|grade|grade_class|validate|"
+    r"validate_content|check_exercises|mutate|Popen|run|check_output|spawn|fork|materialised|start|run_fresh|"
+    r"\w+_cli|environment_check|private_mounts|pass_rate|perturbations|attempt)\("
+)
+"""What a test's own code calls that starts a process, a server, the app or a grading run, or
+simulates many learners: such a test is not fast (the tier's budget is 30 s in all)."""
+SLOW_TIERS = frozenset({"cli", "security", "foreign", "repo"})
+"""Tiers that drive the real CLI, attack the sandbox, or run the linters: never fast."""
+
+
+def pytest_itemcollected(item):
+    """Mark ``fast`` the tests of pure logic: no slow fixture, no slow call in their own code,
+    not of a slow tier, not marked slow."""
+    import inspect
+
+    tests = Path(__file__).resolve().parent
+    path = Path(str(item.fspath)).resolve()
+    if not path.is_relative_to(tests) or path.relative_to(tests).parts[0] in SLOW_TIERS:
+        return
+    if item.get_closest_marker("slow") is not None or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return
+    try:
+        source = inspect.getsource(item.function)
+    except (AttributeError, OSError, TypeError):
+        return
+    if not SLOW_CALLS.search(source):
+        item.add_marker(pytest.mark.fast)
 
 
 def pytest_sessionfinish(session, exitstatus):
