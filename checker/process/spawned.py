@@ -52,12 +52,17 @@ def _families(path: str, _mtime: int, _size: int) -> frozenset[str]:
 def main(warm: bool, also: tuple[str, ...] = ()) -> None:
     results = os.dup(1)  # the pipe to the runner; fd 1 gets the learner's output below
     if warm:
+        import gc
+
+        gc.disable()  # the imports make only objects that live on: collecting meanwhile costs 10-15 %
         from checker.process import warm as worker
 
         worker._preload()
         for family in also:
             for name in FAMILIES.get(family, ()):
                 worker._import(name)
+        gc.freeze()  # as a forked child has them (``checker.process.warm``): the run's collections skip them
+        gc.enable()
     os.write(results, READY)  # the launcher reads this before it hands the pipe to the runner
     line = sys.stdin.buffer.readline()
     if not line:
