@@ -138,9 +138,23 @@ def canonical(sql: str, schema: dict[str, dict[str, str]] | None = None) -> exp.
     for join in tree.find_all(exp.Join):
         if join.args.get("kind") == "INNER" or (join.args.get("kind") == "OUTER" and join.args.get("side")):
             join.set("kind", None)
-    for select in list(tree.find_all(exp.Select)):
-        _comma_joins(select)
     return _order_terms(tree)
+
+
+def _joins_in_where(tree: exp.Expr) -> exp.Expr:
+    """A copy of a canonical tree with its inner joins written as comma joins (see :func:`_comma_joins`):
+    the form two statements are compared in, whichever way each wrote its joins."""
+    copy = tree.copy()
+    for select in list(copy.find_all(exp.Select)):
+        _comma_joins(select)
+    return _order_terms(copy)
+
+
+def _comma_joined(tree: exp.Expr) -> bool:
+    """Whether the statement joins with commas (a join without ON or USING)."""
+    return any(
+        not join.args.get("on") and not join.args.get("using") and not join.args.get("kind") for join in tree.find_all(exp.Join)
+    )
 
 
 def _comma_joins(select: exp.Select) -> None:
@@ -273,7 +287,10 @@ def _judge(expected_sql: str, typed_sql: str, frozen: tuple) -> SqlJudgement:
         first = str(error).strip().splitlines()[0] if str(error).strip() else "it does not parse"
         return SqlJudgement(False, expected, typed_sql.strip(), f"this is not SQL Postgres would accept: {first}")
     typed = render(got)
-    same = _masked(want) == _masked(got) and _values_agree(want, got)
+    want_flat, got_flat = _joins_in_where(want), _joins_in_where(got)
+    same = _masked(want_flat) == _masked(got_flat) and _values_agree(want_flat, got_flat)
+    if _comma_joined(got):  # shown side by side in the learner's style, so only real differences stand out
+        expected, typed = render(want_flat), render(got_flat)
     return SqlJudgement(same, expected, typed)
 
 

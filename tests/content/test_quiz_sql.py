@@ -220,3 +220,12 @@ def test_what_does_not_parse_is_rejected_with_a_reason(session, typed):
 def test_the_insert_card_prompt_asks_for_returning(session):
     question = card(session, "predict-insert-document")
     assert "RETURNING" in question.prompt and "RETURNING" in session.sql.expected(question)
+
+
+def test_the_real_sql_is_shown_as_sent_and_in_the_learners_join_style_when_they_used_commas(session):
+    question = card(session, "predict-join-owner")
+    with_join = session.grade_sql(question, "SELECT d.title, u.email FROM documents d LEFT JOIN users u ON u.id = d.owner_id")
+    assert "JOIN users ON" in with_join.sql.expected  # what SQLAlchemy sends, not a rewritten form
+    with_commas = session.grade_sql(question, "SELECT documents.title, users.email FROM documents, users WHERE users.id = 1")
+    assert with_commas.correct is False
+    assert " JOIN " not in with_commas.sql.expected and "FROM documents, users WHERE" in with_commas.sql.expected
