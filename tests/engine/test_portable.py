@@ -239,3 +239,40 @@ def test_a_run_whose_checks_use_fastapi_gets_an_interpreter_that_imported_it_ahe
         assert result.status == "pass", [check.message for check in result.checks]
     finally:
         launcher.close()
+
+
+def test_a_cold_start_on_a_disk_takes_a_copy_of_the_template_made_ahead(portable, monkeypatch):
+    import time
+
+    from course import locations
+    from course.postgres import embedded
+
+    for name, value in portable.items():  # servers on a disk, in a state folder of its own
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("COURSE_SERVERS_DIR", raising=False)
+    servers = locations.servers_dir()
+    assert not servers.is_relative_to(locations.RAM_DIR)
+    template = embedded._template(
+        embedded.bin_dir(), with_password=embedded.platform.postgres_by_pg_ctl()
+    )  # as start() picks it (tcp only)
+    servers.mkdir(parents=True, exist_ok=True)
+    abandoned = servers / ".copying-999999999-dead00"  # left half-made by a process that exited
+    abandoned.mkdir()
+    embedded._copy_ahead(template)
+    assert not abandoned.exists()
+    (ready,) = servers.glob(f".ready-{template.name}-*")
+    assert (ready / "PG_VERSION").read_text() == (template / "PG_VERSION").read_text()
+
+    server = embedded.start(persistent=False)
+    try:
+        assert not ready.exists(), "the copy made ahead was not taken"
+        import psycopg
+
+        with psycopg.connect(server.admin.conninfo(), connect_timeout=10) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        deadline = time.monotonic() + 60  # and the next server's copy is made in the background
+        while not list(servers.glob(f".ready-{template.name}-*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(servers.glob(f".ready-{template.name}-*"))
+    finally:
+        server.close()
