@@ -23,6 +23,21 @@ INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
 TIMESTAMP_TYPES = {"TIMESTAMP", "DATETIME"}
 
 
+def unsaved_by_cascade(cls, attribute: str, what: str, where: str) -> str:
+    """Why objects appended to ``cls.attribute`` are not saved, when its cascade lacks save-update; else ""."""
+    from sqlalchemy import inspect as sa_inspect
+
+    cascade = sa_inspect(cls).relationships[attribute].cascade
+    if "save-update" in cascade:
+        return ""
+    return (
+        f"{cls.__name__}.{attribute} cascades {', '.join(sorted(cascade)) or 'nothing'}: without save-update, "
+        f"{what} appended to the collection is never put in the session, so it is never inserted. A cascade "
+        'string replaces the default ("save-update, merge") rather than adding to it: drop cascade= here '
+        f"({where})"
+    )
+
+
 def frozen_default(conn, table: str, column: str) -> str | None:
     """The constant ``table.column``'s default is, when Postgres keeps one value for every row
     (``server_default="now()"``: the quoted text 'now()' is cast once, at CREATE TABLE, and every
@@ -482,9 +497,10 @@ def append_writes_one_link(learner, models, tables, db, engine, sql):
         links, new_tags = log.of_kind("INSERT", "document_tag"), log.of_kind("INSERT", "tags")
         if len(new_tags) != 1:
             sql.flag(new_tags, "INSERT INTO tags")
+            why = unsaved_by_cascade(Document, "tags", "a new Tag", where) if not new_tags else ""
             fail(
                 f"committing `report.tags.append(Tag(name='finance'))` sent {len(new_tags)} INSERTs into tags; "
-                "one new Tag is one row"
+                "one new Tag is one row" + (f". {why}" if why else "")
             )
         if len(links) != 1 or sum(s.rows for s in links) != 1:
             sql.flag(links or log.data_statements, "expected: one INSERT INTO document_tag")
@@ -771,3 +787,15 @@ def bookmarks_in_sync(learner, models, tables, db, engine):
         fail(f"after adding the user and committing, the bookmarks table holds {got} for them; expected both bookmarks")
     if any(added_at is None for _, _, added_at in rows):
         fail("bookmarks saved through the ORM have no added_at: server_default=func.now()")
+    with (
+        step("`user.bookmarks.append(Bookmark(document_id=..., note=...))` on a stored user; commit", learner.where("User", "bookmarks")),
+        Session(engine) as session,
+    ):
+        grace = session.get(User, 2)
+        grace.bookmarks.append(Bookmark(document_id=11, note="Budget questions"))
+        session.commit()
+    if not fetch(db, "SELECT note FROM bookmarks WHERE user_id = 2 AND document_id = 11"):
+        fail(
+            "a Bookmark appended to user.bookmarks of a stored user was not saved by the commit. "
+            + (unsaved_by_cascade(User, "bookmarks", "a Bookmark", learner.where("User", "bookmarks")) or "")
+        )
