@@ -439,17 +439,13 @@ class SpawnLauncher:
             with self._lock:
                 self._starting.remove(family)
                 kept = spare is not None and not self._closed
-                if kept:
+                if spare is not None and kept:
                     self._spares.append(spare)
             if spare is not None and not kept:
                 _discard(spare)
 
     def _start(self, family: frozenset[str] = BASE) -> _Spare:
-        options: dict = {}
-        if sys.platform == "win32":
-            options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        else:
-            options["start_new_session"] = True
+        options = platform.detached()  # a Ctrl-C in the terminal reaches us, not the spare
         arguments = ["--warm", *(["--also", ",".join(sorted(family))] if family else [])] if self.warm else []
         process = subprocess.Popen(
             python_command("checker.process.spawned", *arguments),
@@ -467,8 +463,8 @@ class SpawnLauncher:
         started now."""
         with self._lock:
             dead = [s for s in self._spares if s.ready.is_set() and not s.ok]
-            for spare in dead:
-                self._spares.remove(spare)
+            for gone in dead:
+                self._spares.remove(gone)
             ready = [s for s in self._spares if s.ready.is_set() and s.ok]
             starting = [s for s in self._spares if not s.ready.is_set()]
             fitting = [s for s in ready if family <= s.family] or ready or [s for s in starting if family <= s.family] or starting
