@@ -148,3 +148,19 @@ def test_course_validate_reports_the_bank_when_the_right_answer_always_comes_fir
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "sqlalchemy-2.toml: the right answer is choice a in 100% of single-answer questions" in result.stdout
+
+
+def test_the_gate_keys_of_a_question_are_checked(tmp_path):
+    from course.content.model import ContentError
+
+    base = 'pass_threshold = 0.8\n[[question]]\nid = "q"\nsection = "a"\nkind = "recall"\nprompt = "p"\nanswer = "x"\nexplanation = "e"\n'
+    path = tmp_path / "bank.toml"
+    path.write_text(base + 'group = "g"\nconcept = "c"\ntaught_in = "a"\n', encoding="utf-8")
+    (question,) = load_quiz_bank(path, {"a"}).questions
+    assert (question.group, question.concept, question.taught_in) == ("g", "c", "a")
+    path.write_text(base + 'taught_in = "nowhere"\n', encoding="utf-8")
+    with pytest.raises(ContentError, match="taught_in names an unknown section"):
+        load_quiz_bank(path, {"a"})
+    path.write_text(base + 'concept = ""\n', encoding="utf-8")
+    with pytest.raises(ContentError, match="concept must be a non-empty string"):
+        load_quiz_bank(path, {"a"})
