@@ -318,13 +318,16 @@ def _resume_or_fresh(results_path: Path, workspaces, resume: bool, fresh: bool) 
     (a submission or check that changed is graded again), so it is the default when the file
     holds only results of the submissions given now (the same class, e.g. a run stopped
     halfway); a file of other submissions is refused (never overwritten) unless --fresh."""
-    from course.grading.classgrade import earlier_workspaces
+    from course.grading.classgrade import ResultsFileError, earlier_workspaces
 
     if resume and fresh:
         raise Fatal("--resume and --fresh exclude each other; fix: drop one")
     if resume or results_path.is_dir() or not results_path.exists():
         return resume
-    earlier = earlier_workspaces(results_path)  # someone else's file: a one-line error, untouched
+    try:
+        earlier = earlier_workspaces(results_path)
+    except ResultsFileError:
+        return False  # not a results file: ResultsLog refuses it, untouched
     if not earlier:
         return False
     if fresh:
@@ -360,7 +363,7 @@ def _class_reports(submissions, exercises, worth, untouched, paths, anonymise: b
     print_summary(submissions, exercises, worth)
     ids = [e if isinstance(e, str) else e.full_id for e in exercises]
     try:
-        write_reports(submissions, json_path, junit_path, worth)
+        write_reports(submissions, json_path, junit_path, worth, attempted)
         if csv_path is not None:
             title = "course" if len(ids) != 1 else ids[0].rsplit("/", 1)[-1]
             csv_path.write_text(to_csv(submissions, worth, ids, title, csv_id), encoding="utf-8")

@@ -178,7 +178,7 @@ def render(
         print_values=True,
         print_zeroes=False,
         truncate_label=-1,
-        value_formatter=lambda v: f"{v:.0f} %",
+        value_formatter=lambda v: f"{v:.0f} %" if v else "0",  # pygal leaves out a value written "0"
     )
     bars.x_labels = [label[e] for e in exercises]
     bars.add("passed", [round(rate[e], 1) for e in exercises])
@@ -199,7 +199,7 @@ def render(
         "median",
         [round(statistics.median([r.duration_s for r in per_exercise[e]]), 1) if per_exercise[e] else 0 for e in exercises],
     )
-    times.value_formatter = lambda v: f"{v:g}"
+    times.value_formatter = lambda v: f"{v:g}" if v else "0"
 
     check_rows = []
     failing: Counter[tuple[str, str]] = Counter()
@@ -224,6 +224,7 @@ def render(
         for name in names:
             passed, seen = counts_by[name]
             check_rows.append((e, name, titles[name], passed, seen, worth.get(e, {}).get(name)))
+    common = {key: counter.most_common(1)[0][0] for key, counter in messages.items()}
 
     out = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
@@ -240,7 +241,7 @@ def render(
     )
     out.append("<div class='charts'>")
     for chart in (bars, histogram, times):
-        svg = re.sub(r"<script\\b.*?</script>", "", chart.render(is_unicode=True), flags=re.S)  # pygal's tooltip config
+        svg = re.sub(r"<script\b.*?</script>", "", chart.render(is_unicode=True), flags=re.S)  # pygal's tooltip config
         out.append(f"<div class='chart'>{svg}</div>")
     out.append("</div>")
 
@@ -264,7 +265,7 @@ def render(
         "<th class='num'>students failing</th><th>most common message</th></tr>"
     )
     for (e, name), count in failing.most_common(10):
-        message, _ = messages[(e, name)].most_common(1)[0]
+        message = common[(e, name)]
         out.append(
             f"<tr><td>{html.escape(label[e])}</td><td>{html.escape(name)}</td><td class='num'>{count}</td>"
             f"<td>{html.escape(message)}</td></tr>"
@@ -275,13 +276,14 @@ def render(
 
     out.append(
         "<h2>Pass rate per check</h2><table><tr><th>exercise</th><th>check</th><th class='num'>points</th>"
-        "<th class='num'>passed</th><th class='num'>rate</th></tr>"
+        "<th class='num'>passed</th><th class='num'>rate</th><th>most common message when it fails</th></tr>"
     )
     for e, name, check_title, passed, seen, points in check_rows:
         out.append(
             f"<tr><td>{html.escape(label[e])}</td><td title='{html.escape(check_title)}'>{html.escape(name)}</td>"
             f"<td class='num'>{'' if points is None else fmt(points)}</td>"
-            f"<td class='num'>{passed}/{seen}</td><td class='num'>{100 * passed / seen:.0f} %</td></tr>"
+            f"<td class='num'>{passed}/{seen}</td><td class='num'>{100 * passed / seen:.0f} %</td>"
+            f"<td>{html.escape(common.get((e, name), ''))}</td></tr>"
         )
     out.append("</table>")
 
@@ -307,7 +309,10 @@ def render(
         )
     out.append("</table>")
 
-    out.append("<h2>Details</h2><p class='lead'>Each failing check's first lines; the JSON report holds them whole.</p>")
+    out.append(
+        "<h2>Details</h2><p class='lead'>Each failing check, with its message when it is not the most common one "
+        "(in the table above); the JSON report holds every message whole.</p>"
+    )
     for number, (submission, grade, done) in enumerate(zip(submissions, grades, attempted, strict=True)):
         bad = [r for r in submission.results if r.status != "pass" and r.exercise in done]
         skipped = [label[r.exercise] for r in submission.results if r.exercise not in done]
@@ -320,7 +325,7 @@ def render(
             out.append("<p class='pass'>Every exercise passes.</p>")
         for result in bad:
             items = "".join(
-                f"<li><b class='{c.status}'>{html.escape(c.name)}</b> {html.escape(_first_lines(c.message))}</li>"
+                f"<li><b class='{c.status}'>{html.escape(c.name)}</b> {_unless_common(c, common.get((result.exercise, c.name)))}</li>"
                 for c in result.checks
                 if c.status != "pass"
             )
@@ -331,6 +336,11 @@ def render(
         out.append("</details>")
     out.append("</body></html>\n")
     return "\n".join(out)
+
+
+def _unless_common(check, common: str | None) -> str:
+    said = _first_lines(check.message, 300) or check.status
+    return "" if said == common else html.escape(_first_lines(check.message))
 
 
 def _bins(most: float) -> list[tuple[float, float]]:

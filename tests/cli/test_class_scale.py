@@ -129,3 +129,63 @@ def test_three_shards_merged_give_the_reports_of_one_run(tmp_path):
     out_of_range = cli("grade", *args, "--shard", "4/3", cwd=tmp_path)
     assert out_of_range.returncode == 2 and "is not K/N" in out_of_range.stderr
     assert len(out_of_range.stderr.strip().splitlines()) == 1
+
+
+def test_one_submission_has_the_same_points_in_every_output(tmp_path):
+    """JSON, JUnit, the CSV grade sheet, the report, the summary and the Gradescope autograder
+    give one submission the same points; an untouched workspace scores 0 everywhere; the same
+    command run again continues its results file instead of refusing."""
+    import csv
+    import re
+
+    from test_class_scale_gradescope import autograder
+
+    module = load_modules()[0]
+    models = next(e for e in module.exercises if e.id == "02-models")
+    folders = []
+    for name in ("amy", "status"):  # a folder named like a key of the result JSON
+        workspace = Workspace(tmp_path / "class" / name)
+        workspace.init([module])
+        workspace.close()
+        folders.append(workspace.root)
+    broken = (models.solution_dir / "models.py").read_text(encoding="utf-8").replace("unique=True", "")
+    (folders[0] / "sqlalchemy-2" / "02-models" / "models.py").write_text(broken, encoding="utf-8")
+    args = ["grade", *map(str, folders), "--exercise", "02", "--exercise", "03"]
+    outputs = ["--json", "r.json", "--junit", "r.xml", "--csv", "r.csv", "--report", "r.html"]
+    graded = cli(*args, *outputs, cwd=tmp_path)
+    assert graded.returncode == 1, graded.stderr
+    assert "worth 0 points" in graded.stderr  # the starters' free checks
+
+    students = {s["student"]: s for s in json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["students"]}
+    amy = students["amy"]
+    assert 0 < amy["points"] < amy["max_points"] and students["status"]["points"] == 0
+    for result in amy["results"]:  # a result's points are its checks'
+        assert result["points"] == sum(c["points"] for c in result["checks"])
+    junit = {
+        suite.get("name"): {p.get("name"): float(p.get("value")) for p in suite.find("properties")}
+        for suite in ET.parse(tmp_path / "r.xml").getroot()
+    }
+    assert junit["amy"] == {"points": amy["points"], "max_points": amy["max_points"]}
+    with open(tmp_path / "r.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]  # Canvas's columns
+    sheet = {row["SIS Login ID"]: row for row in rows}
+    assert float(sheet["amy"]["course"]) == amy["points"] and float(sheet["status"]["course"]) == 0
+    assert float(sheet["amy"]["course: 02"]) == amy["results"][0]["points"]
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    total = re.search(r"#s0'>amy</a>.*?<td class='num'>([\d.]+)/([\d.]+)</td>", page)
+    assert total is not None and (float(total.group(1)), float(total.group(2))) == (amy["points"], amy["max_points"])
+    assert re.search(rf"amy\s*│.*│\s*{amy['points']:g}/{amy['max_points']:g} │", graded.stdout), graded.stdout
+
+    archive = tmp_path / "autograder.zip"
+    assert cli("export", "gradescope", "02", "03", "-o", str(archive), cwd=tmp_path).returncode == 0
+    uploaded = autograder(tmp_path, archive, lambda into: shutil.copytree(folders[0], into / "amy"))
+    assert uploaded["score"] == amy["points"]
+    assert sum(t["max_score"] for t in uploaded["tests"]) == amy["max_points"]
+
+    again = cli(*args, "--json", "r.json", cwd=tmp_path)  # the same class again: continued, nothing graded twice
+    assert again.returncode == 1, again.stderr
+    assert "continuing it" in again.stderr and "4 of 4 results were already there" in again.stderr
+    merged = cli("grade", "merge", str(tmp_path / "r.jsonl"), "--csv", str(tmp_path / "m.csv"), cwd=tmp_path)
+    assert merged.returncode == 1, merged.stderr
+    assert (tmp_path / "m.csv").read_text(encoding="utf-8") == (tmp_path / "r.csv").read_text(encoding="utf-8")
