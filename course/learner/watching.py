@@ -50,13 +50,25 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
     return files
 
 
-def saves(root: Path, stop: threading.Event) -> Iterator[set[str]]:
+def saves(root: Path, stop: threading.Event, armed: threading.Event | None = None) -> Iterator[set[str]]:
     """The source files saved under ``root`` (recursively), one debounced set per save, until
-    ``stop`` is set."""
+    ``stop`` is set. ``armed`` is set once the watcher sees saves (a save before is not seen)."""
     from watchfiles import watch
 
-    for changes in watch(root, debounce=DEBOUNCE_MS, step=50, stop_event=stop, recursive=True, watch_filter=source_filter):
-        yield {path for _change, path in changes}
+    for changes in watch(
+        root,
+        debounce=DEBOUNCE_MS,
+        step=50,
+        stop_event=stop,
+        recursive=True,
+        watch_filter=source_filter,
+        rust_timeout=300,
+        yield_on_timeout=True,  # the first (empty) yield comes once the watcher is set up
+    ):
+        if armed is not None:
+            armed.set()
+        if changes:
+            yield {path for _change, path in changes}
 
 
 def wait_for_save(folder: Path, since: dict[str, tuple[int, int, int]], stop: threading.Event | None = None) -> bool:

@@ -78,6 +78,8 @@ class CourseApp(App):
         self.grading: GradingSession | None = None  # the session and the launcher, once Postgres is up
         self.pending_check = False
         self._stop_watching = threading.Event()
+        self.watcher_armed = threading.Event()
+        """Set once the file watcher sees saves (tests wait for it instead of sleeping)."""
         self._closing = False
         self.main = MainScreen(self.learner)
 
@@ -284,7 +286,7 @@ class CourseApp(App):
         """Watch the workspace; a save in the current exercise's folder is reported."""
         from course.learner.watching import saves
 
-        for paths in saves(self.workspace.root, self._stop_watching):
+        for paths in saves(self.workspace.root, self._stop_watching, self.watcher_armed):
             exercise = self.exercise
             if exercise is None:
                 continue

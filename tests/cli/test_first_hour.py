@@ -266,8 +266,9 @@ def test_o_in_the_app_opens_the_main_file_in_the_editor_and_comes_back(tmp_path)
 
     try:
         assert read_until(lambda: b"Postgres" in shown(), 60), shown()[-2000:]
+        screen = b""
         os.write(fd, b"n")  # section 2, the first with an exercise, then o
-        time.sleep(0.5)
+        assert read_until(lambda: "2 · 2.0 declarative".encode() in shown(), 30), "n did not open section 2"
         os.write(fd, b"o")
         assert read_until(log.exists, 30), "the editor was not started"
         cwd, *args = log.read_text(encoding="utf-8").splitlines()

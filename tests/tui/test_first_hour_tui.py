@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+import time
 from html import unescape
 from pathlib import Path
 
@@ -78,6 +79,16 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def wait_until(pilot, predicate, timeout: float = 30.0) -> None:
+    """Wait for what the app shows, not for a fixed time (a loaded machine takes longer)."""
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+
+
 def test_hints_are_shown_literally_in_a_panel_that_stays(module, workspace):
     exercise = next(e for e in module.exercises if e.id == "02-models")
     workspace.progress.set("section:sqlalchemy-2", "02-models")
@@ -87,8 +98,7 @@ def test_hints_are_shown_literally_in_a_panel_that_stays(module, workspace):
         async with app.run_test(size=(100, 30)) as pilot:
             for _ in exercise.hints:
                 await pilot.press("h")
-                await pilot.pause(0.2)
-            await pilot.pause(0.3)
+            await wait_until(pilot, lambda: "email: Mapped[str] = mapped_column(String(255)" in screen_text(app))
             shown = screen_text(app)
             assert "email: Mapped[str] = mapped_column(String(255)" in shown, shown
             assert not any("Mapped" in told for told in app.told), "code is not shown in a pop-up"
@@ -146,8 +156,7 @@ def test_o_without_an_editor_opens_the_main_file_in_the_built_in_editor(module, 
         app = RecordingApp(module, workspace, no_postgres)
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("o")
-            await pilot.pause(0.2)
-            assert isinstance(app.screen, EditorScreen)
+            await wait_until(pilot, lambda: isinstance(app.screen, EditorScreen))
             assert [f.name for f in app.screen.files] == ["models.py", "queries.py"]
 
     run(scenario())
@@ -161,12 +170,10 @@ def test_o_with_an_editor_that_cannot_start_says_so_and_edits_here(module, works
         app = RecordingApp(module, workspace, no_postgres)
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("o")
-            await pilot.pause(0.2)
-            assert isinstance(app.screen, EditorScreen)
+            await wait_until(pilot, lambda: isinstance(app.screen, EditorScreen))
             assert any("no-such-editor-anywhere" in told and "fix:" in told for told in app.told), app.told
             await pilot.press("escape")  # one escape leaves the built-in editor (the text area took the first)
-            await pilot.pause(0.2)
-            assert not isinstance(app.screen, EditorScreen)
+            await wait_until(pilot, lambda: not isinstance(app.screen, EditorScreen))
 
     run(scenario())
 
@@ -177,7 +184,7 @@ def test_pagedown_scrolls_the_lesson_from_the_start_and_code_is_never_cut(module
     async def scenario():
         app = RecordingApp(module, workspace, no_postgres)
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause(0.5)
+            await wait_until(pilot, lambda: any(f.size.width for f in app.query(MarkdownFence)))
             fences = list(app.query(MarkdownFence))
             assert any(len(line) > 64 for f in fences for line in f.code.splitlines()), "the lesson has wide code"
             for fence in fences:
@@ -185,11 +192,9 @@ def test_pagedown_scrolls_the_lesson_from_the_start_and_code_is_never_cut(module
                 assert fence.query_one("#code-content").size.width <= fence.size.width
             viewer = app.query_one("#lesson-view")
             await pilot.press("pagedown")
-            await pilot.pause(0.2)
-            assert viewer.scroll_y > 0, "pagedown did not scroll the lesson"
+            await wait_until(pilot, lambda: viewer.scroll_y > 0)  # pagedown scrolls the lesson
             await pilot.press("3", "1", "pagedown")  # back from another tab: the lesson still scrolls
-            await pilot.pause(0.2)
-            assert viewer.scroll_y > 20
+            await wait_until(pilot, lambda: viewer.scroll_y > 20)
 
     run(scenario())
 
@@ -200,17 +205,15 @@ def test_help_scrolls_at_100x30_and_focus_comes_back(module, workspace):
     async def scenario():
         app = RecordingApp(module, workspace, no_postgres)
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause(0.3)
+            await wait_until(pilot, lambda: app.focused is not None)
             before = app.focused
-            assert before is not None
             await pilot.press("question_mark")
-            await pilot.pause(0.2)
-            assert isinstance(app.screen, HelpScreen)
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
             await pilot.press("end")
-            await pilot.pause(0.2)
-            assert "quit (stops the Postgres server)" in screen_text(app), "the end of the help cannot be reached"
+            await wait_until(pilot, lambda: "quit (stops the Postgres server)" in screen_text(app))  # the end is reached
             await pilot.press("escape")
-            await pilot.pause(0.2)
+            await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+            await pilot.pause()
             assert app.focused is before
 
     run(scenario())
@@ -234,16 +237,17 @@ def test_help_over_the_quiz_lists_the_quiz_keys_and_gives_focus_back(module, wor
         app, quiz, _question = quiz_app(module, workspace, "choice")
         async with app.run_test(size=(100, 30)) as pilot:
             await app.push_screen(quiz)
-            await pilot.pause(0.2)
+            await wait_until(pilot, lambda: quiz.focused is not None)
             before = quiz.focused
             await pilot.press("question_mark")
-            await pilot.pause(0.2)
+            await wait_until(pilot, lambda: "Quiz keys" in screen_text(app))
             shown = screen_text(app)
             assert "Quiz keys" in shown and "again / hard / good / easy" in shown
             assert "next / previous section" not in shown
             await pilot.press("escape")
-            await pilot.pause(0.2)
-            assert app.screen is quiz and quiz.focused is before and before is not None
+            await wait_until(pilot, lambda: app.screen is quiz)
+            await pilot.pause()
+            assert quiz.focused is before and before is not None
 
     run(scenario())
 
@@ -258,8 +262,7 @@ def test_recall_ratings_have_keys_1_to_4(module, workspace):
             await pilot.pause(0.2)
             assert not quiz.answered
             await pilot.press("4")
-            await pilot.pause(0.2)
-            assert quiz.answered
+            await wait_until(pilot, lambda: quiz.answered)
             reviews = workspace.progress.quiz_reviews(f"{module.id}/{question.id}")
             assert [rating for _correct, rating in reviews] == [4]  # FSRS: again 1, hard 2, good 3, easy 4
 
@@ -274,9 +277,8 @@ def test_exercise_keys_on_a_quiz_section_say_what_to_do(module, workspace):
             for key in ("c", "h", "s", "r", "e", "o"):
                 app.told.clear()
                 await pilot.press(key)
-                await pilot.pause(0.1)
+                await wait_until(pilot, lambda: any("press q" in told for told in app.told))
                 assert app.screen is app.screen_stack[0], key
-                assert any("press q" in told for told in app.told), (key, app.told)
 
     run(scenario())
 
@@ -302,17 +304,6 @@ def test_course_edit_without_an_editor_saves_in_the_built_in_one(module, workspa
 
 
 # -- issue 26: one learner session, one result layout --------------------------------------------
-
-
-async def wait_until(pilot, predicate, timeout: float = 30.0) -> None:
-    """Wait for what the app shows, not for a fixed time (a loaded machine takes longer)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.05)
 
 
 def failing_and_passing(exercise):
@@ -348,8 +339,11 @@ def test_a_pass_clears_the_toasts_of_the_failing_check_before_it(module, workspa
             assert "3 check(s) to fix — see Results and SQL." in app.told
             app.post_message(CheckFinished(exercise.full_id, passing))
             await wait_until(pilot, lambda: "All checks pass" in screen_text(app))
+            assert not list(app._notifications), "the failing check's pop-up is still up"
+            started = time.monotonic()
+            await wait_until(pilot, lambda: "check(s)" not in screen_text(app), timeout=10)  # taken off the screen
+            assert time.monotonic() - started < 2.5, "the stale toast stayed until it timed out"
             shown = screen_text(app)
-            assert "check(s)" not in shown, "a stale toast covers the pass"
             assert "Press enter for section 3" in shown, shown  # what follows the pass, on the Results tab
             assert "PASS" in results_text(app)
 

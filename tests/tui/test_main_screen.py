@@ -88,14 +88,13 @@ def test_a_save_during_a_check_checks_once_more_after_it(module, workspace, data
         app = CourseApp(module, workspace, lambda: SharedSession(databases))
         async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
             await wait_for(pilot, lambda: app.session is not None)
-            await pilot.pause(1.0)  # the watcher is armed: its events for these saves arrive too
+            await wait_for(pilot, app.watcher_armed.is_set)  # its events for these saves arrive too
             exercise = app.exercise
             target = workspace.folder(exercise) / "models.py"
             solution = (exercise.solution_dir / "models.py").read_text(encoding="utf-8")
             # the checked version takes a while to import, so the saves below land during its check
             target.write_text("import time\ntime.sleep(1.5)\n" + target.read_text(encoding="utf-8"), encoding="utf-8")
-            await pilot.pause(1.0)  # the watcher's check of that write is over before ours starts
-            await wait_for(pilot, lambda: not app.checking)
+            await wait_for(pilot, lambda: finished(messages) and not app.checking)  # the watcher's check of that write
             messages.clear()
             await pilot.press("c")
             assert app.checking == exercise.full_id
@@ -149,7 +148,7 @@ def test_a_save_beside_the_exercise_folder_checks_nothing(module, workspace, dat
         app = CourseApp(module, workspace, lambda: SharedSession(databases))
         async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
             await wait_for(pilot, lambda: app.session is not None)
-            await pilot.pause(1.0)  # the watcher is armed
+            await wait_for(pilot, app.watcher_armed.is_set)
             folder = workspace.folder(app.exercise)
             sibling = folder.with_name(folder.name + "-old")
             sibling.mkdir()

@@ -183,7 +183,7 @@ def test_saving_a_file_triggers_a_check(module, workspace, databases):
         app = make_app(module, workspace, databases)
         async with app.run_test(message_hook=messages.append) as pilot:
             await wait_for(pilot, lambda: app.session is not None)
-            await pilot.pause(2.0)  # let the watcher start (a save before it is armed is not seen)
+            await wait_for(pilot, app.watcher_armed.is_set)  # a save before the watcher is armed is not seen
             folder = workspace.folder(app.exercise)
             (folder / "models.py").write_text(
                 (app.exercise.solution_dir / "models.py").read_text(encoding="utf-8"), encoding="utf-8"
