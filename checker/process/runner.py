@@ -200,6 +200,11 @@ class _Run:
             self.tampered = str(why)
         finally:
             child.kill()
+            confinement = getattr(launcher, "confinement", None)
+            if confinement is not None and not confinement.namespaces:
+                # its worker reports the exit once every process of the run's uid is killed and its
+                # files in the shared temp folders are removed: the run is over only then
+                child.returncode()
             child.output.seek(0)
             text = child.output.read(OUTPUT_LIMIT + 1).decode("utf-8", errors="replace")
             if len(text) > OUTPUT_LIMIT:

@@ -70,7 +70,8 @@ def test_no_password_but_its_own_in_any_memory_learner_code_can_read(submissions
     admin = class_session.server.admin.password
     assert admin and admin not in found, "learner code found the superuser's password"
     # the only password it may know is its own role's: every URL it found names that role
-    roles = set(re.findall(r"://([^:/@'\s]+):[^@'\s]+@", found))
+    # (a role name is a plain identifier; SQLAlchemy's own repr masks a password as ***)
+    roles = set(re.findall(r"://(\w+):(?!\*\*\*@)[^@'\s\\]+@", found))
     assert len(roles) <= 1, f"learner code found the passwords of several roles: {roles}"
 
 
