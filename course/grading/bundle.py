@@ -59,7 +59,7 @@ def _files() -> dict[str, Path]:
 
     chosen: dict[str, Path] = {}
     for package in (course, checker):
-        root = Path(package.__file__).resolve().parent
+        root = Path(str(package.__file__)).resolve().parent
         for path in sorted(root.rglob("*")):
             relative = path.relative_to(root)
             if (
@@ -138,7 +138,7 @@ def _marker_holds(marker: str, extras: set[str]) -> bool:
     try:
         from packaging.markers import Marker
     except ImportError:  # pip always carries it
-        from pip._vendor.packaging.markers import Marker  # type: ignore[no-redef]
+        from pip._vendor.packaging.markers import Marker  # type: ignore[no-redef,assignment]
     if not extras:
         return Marker(marker).evaluate({"extra": ""})
     return any(Marker(marker).evaluate({"extra": extra}) for extra in extras)

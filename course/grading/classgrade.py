@@ -599,14 +599,16 @@ def print_summary(submissions: list[Submission], exercises: list[Exercise | str]
 
     from course.grading.points import fmt, grade_of, short_labels
 
+    from rich import box
+
     marks = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[yellow]![/]"}
-    table = Table(title="course grade", title_justify="left")
-    widest = max((len(s.name) for s in submissions), default=7)
-    table.add_column("student", overflow="fold", min_width=min(max(widest, 7), 40))
+    # No vertical rules and one space between columns: 13 exercises, the totals and a name fit in 80 columns.
+    table = Table(title="course grade", title_justify="left", box=box.SIMPLE_HEAVY, padding=0, show_edge=False)
+    table.add_column("student", overflow="fold", min_width=8)
     ids = [exercise if isinstance(exercise, str) else exercise.full_id for exercise in exercises]
     labels = short_labels(ids)
     for full_id in ids:
-        table.add_column(labels[full_id], justify="center", overflow="fold")
+        table.add_column(labels[full_id], justify="center", no_wrap=True)
     table.add_column("passed", justify="right", no_wrap=True)
     if worth is not None:
         table.add_column("points", justify="right", no_wrap=True)
