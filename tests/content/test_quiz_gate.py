@@ -372,3 +372,18 @@ def test_a_learner_who_knows_the_answers_passes_every_variant(bank, tmp_path):
         else:
             outcomes[question.id] = session.grade_sql(question, session.sql.expected(question))
     assert [q.id for q in bank.for_section(FINAL) if not outcomes[q.id].counts_as_right] == []
+
+
+def test_exercises_true_lists_the_module_exercises(bank, module, tmp_path):
+    root = tmp_path / "content"
+    (root / "lessons" / module.id).mkdir(parents=True)
+    text = (module.root / "lessons" / module.id / "module.toml").read_text(encoding="utf-8")
+    (root / "lessons" / module.id / "module.toml").write_text(
+        text.replace("exercises = false", "exercises = true"), encoding="utf-8"
+    )
+    for exercise in module.exercises[:2]:
+        (root / "exercises" / module.id / exercise.id).mkdir(parents=True)
+        (root / "exercises" / module.id / exercise.id / "exercise.toml").write_text("", encoding="utf-8")
+    moved = type(bank)(root / "quizzes" / f"{module.id}.toml", bank.questions, bank.pass_threshold, bank.sql_setup)
+    config = gates.load_gate(moved, module.id)
+    assert config.exercises and config.exercise_ids == tuple(e.full_id for e in module.exercises[:2])
