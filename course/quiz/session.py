@@ -316,7 +316,7 @@ class QuizSession:
         right = sum(1 for _, o in self.answered if o.correct)
         graded = sum(1 for _, o in self.answered if o.correct is not None)
         lines = self._close_attempt()
-        completed = bool(lines) and self.module_complete()
+        completed = bool(lines) and self.completes_module() and self.module_complete()
         if completed and not self.progress.get(f"module-complete:{self.module_id}"):
             self.progress.set(f"module-complete:{self.module_id}", self.now().isoformat())
         return Summary(len(self.answered), right, graded, completed, lines)
