@@ -129,7 +129,7 @@ def _class_report_options(command):
     command = click.option(
         "--anonymise",
         is_flag=True,
-        help="Students by stable pseudonym in the summary and the reports (see README: what it does not promise).",
+        help="Students by stable pseudonym in the summary and the reports (docs/ci/README.md says what it does not promise).",
     )(command)
     command = click.option(
         "--csv-id",

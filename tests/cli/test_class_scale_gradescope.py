@@ -143,6 +143,19 @@ def installs_without_the_index(tmp_path: Path, archive: Path) -> None:
     version, module, content = probe.stdout.split()
     assert version == __version__ and module.startswith(str(target))
     assert Path(content, "exercises", "sqlalchemy-2", "02-models", "checks.py").is_file()
+    again = tmp_path / "again.whl"  # an installed (not editable) course makes the same wheel of itself
+    rebuilt = subprocess.run(
+        [sys.executable, "-c", f"from course.grading import bundle; open({str(again)!r}, 'wb').write(bundle.wheel_bytes())"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(target)},
+        cwd=tmp_path,
+        timeout=60,
+        encoding="utf-8",
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    original = next(unpacked.glob("course-*.whl"))
+    assert sorted(zipfile.ZipFile(again).namelist()) == sorted(zipfile.ZipFile(original).namelist())
 
 
 def test_the_autograder_grades_loose_files_and_whole_workspaces(tmp_path):
