@@ -82,6 +82,11 @@ class OutsideSql:
         finally:
             self._active.remove(log)
 
+    @property
+    def watching(self) -> bool:
+        """Whether a ``with sql.capture()`` block is open (only then are an act's statements read)."""
+        return bool(self._active)
+
     def add(self, statements: list[CapturedStatement]) -> None:
         self.everything.extend(statements)
         for log in self._active:
@@ -141,7 +146,8 @@ class ActRunner:
     def run_act(self, name: str, args: list):
         sql: OutsideSql = self.sql_of()
         self.acts_run += 1
-        offset = None if self.server_log is None else self.server_log.offset()
+        watched = sql.watching  # statements are read only for an act inside `with sql.capture()`
+        offset = None if self.server_log is None or not watched else self.server_log.offset()
         self.witness.send({"act": name, "args": args, "check": self.check})
         try:
             reply = self.witness.receive(self.deadline)
@@ -149,7 +155,9 @@ class ActRunner:
             fail(f"{why}: the grader cannot take it as an answer")
             raise
         hints = reply.get("hints", [])
-        if offset is not None and self.server_log is not None:
+        if not watched:
+            statements = []
+        elif offset is not None and self.server_log is not None:
             # a log that was there when the run began and is not now: no verdict (never the witness's word instead)
             statements = _with_hints(self.server_log.statements_since(offset, self.mark), hints)
         else:

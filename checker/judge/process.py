@@ -31,6 +31,8 @@ IMPORT_TIMEOUT_S = 25.0
 ACT_GRACE_S = 5.0
 """Past the check's limit, the judge stops waiting for an act (the runner's deadline ends the run first)."""
 OUTSIDE_FIXTURES = frozenset({"db", "schema", "admin", "sql"})
+_KEPT: list = []
+"""Objects the judge holds and must never finalise (the witness's prepared connection)."""
 
 
 def run_child(
@@ -57,6 +59,8 @@ def run_child(
         return
     learner_dir = job.learner_dir.resolve()
     sources = snapshot_sources(learner_dir)
+    prepared = (engines or {}).pop("witness", None)  # the witness's, connected ahead (checker.process.warm)
+    _KEPT.append(prepared)  # never closed here: its socket is the witness's
     to_witness, requests = os.pipe()  # (read, write): the witness reads requests
     replies, from_witness = os.pipe()
     pid = os.fork()
@@ -65,7 +69,7 @@ def run_child(
         os.close(replies)
         from checker.judge import witness
 
-        witness.start(job, to_witness, from_witness, confinement, uid, private_tmp)  # never returns
+        witness.start(job, to_witness, from_witness, confinement, uid, private_tmp, prepared)  # never returns
     os.close(to_witness)
     os.close(from_witness)
     sandbox.harden()
@@ -134,17 +138,33 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
 
     event.listen(engine, "checkout", remember_pid)
 
+    marker: list = []
+
+    def marker_run(statement: str):
+        """One statement on the judge's own autocommit connection (one round trip; reconnected
+        once if the learner's code ended it)."""
+        for attempt in (1, 2):
+            if not marker:
+                connection = engine.raw_connection()
+                connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+                marker.append(connection)
+            try:
+                return marker[0].driver_connection.execute(statement).fetchone()  # type: ignore[union-attr]
+            except Exception:
+                marker.clear()
+                if attempt == 2:
+                    raise
+        return None
+
     def mark(nonce: str) -> None:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"SELECT '{nonce}'")
+        marker_run(f"SELECT '{nonce}'")
 
     server_log = None
     log_path = secret.get("statement_log")
     if log_path:
         try:
-            with engine.connect() as conn:  # the role's log_statement, as the superuser set it
-                if conn.exec_driver_sql("SHOW log_statement").scalar() == "all":
-                    server_log = ServerLog(Path(log_path), str(make_url(database_url).database), own_pids)
+            if marker_run("SHOW log_statement") == ("all",):  # the role's setting, as the superuser made it
+                server_log = ServerLog(Path(log_path), str(make_url(database_url).database), own_pids)
         except Exception:
             server_log = None
     current_sql = [OutsideSql()]

@@ -66,10 +66,26 @@ def _neutralise_descriptors(keep: set[int]) -> None:
     os.close(devnull)
 
 
-def start(job, requests: int, replies: int, confinement, uid, private_tmp) -> None:
+class PreparedEngine:
+    """The witness's engine, connected ahead by a prepared child (``checker.process.warm``): its
+    connection's descriptor survives :func:`_neutralise_descriptors`."""
+
+    def __init__(self, url: str):
+        from sqlalchemy import create_engine
+
+        self.url = url
+        self.engine = create_engine(url, connect_args={"prepare_threshold": None})
+        with self.engine.connect() as conn:  # the pool keeps it; the dialect is initialised now
+            self.fd = conn.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def start(job, requests: int, replies: int, confinement, uid, private_tmp, prepared: PreparedEngine | None = None) -> None:
     """In the forked witness: let go of the judge's descriptors, confine, serve. Never returns."""
     try:
-        _neutralise_descriptors({requests, replies})
+        _neutralise_descriptors({requests, replies} | ({prepared.fd} if prepared is not None else set()))
         from checker.process import sandbox
 
         try:
@@ -85,7 +101,7 @@ def start(job, requests: int, replies: int, confinement, uid, private_tmp) -> No
             write_line(replies, {"raised": {"kind": "other", "text": f"the run could not be confined: {error}"}})
             return
         sandbox.deny_stopping()
-        serve(job, requests, replies, confined=confinement is not None)
+        serve(job, requests, replies, confined=confinement is not None, prepared=prepared)
     finally:
         try:
             sys.stdout.flush()
@@ -105,7 +121,7 @@ def _read_request(fd: int, buffer: bytearray) -> dict | None:
     return json.loads(line)
 
 
-def serve(job, requests: int, replies: int, *, confined: bool = False) -> None:
+def serve(job, requests: int, replies: int, *, confined: bool = False, prepared: PreparedEngine | None = None) -> None:
     import warnings
 
     from checker.capture import log as capture
@@ -132,7 +148,7 @@ def serve(job, requests: int, replies: int, *, confined: bool = False) -> None:
     except Exception as error:
         write_line(replies, {"raised": {"kind": "other", "text": f"cannot load the acts: {type(error).__name__}: {error}"}})
         return
-    engines: list = []
+    engines: list = [prepared.engine] if prepared is not None and prepared.url == database_url else []
 
     def engine_of():
         if not engines:

@@ -142,24 +142,18 @@ def returned_documents(ctx) -> list:
 
 
 @act
-def load_users(ctx) -> dict:
-    """Call users_with_documents() in a fresh session, kept for :func:`touch_documents`: how many
-    users came back, and how many of them expired (a commit() or expire_all() after loading)."""
+def call_then_touch(ctx) -> dict:
+    """Call users_with_documents() in a fresh session, then touch every returned user's documents (what
+    code looping over the result does): the users and their documents' ids, how many came back
+    expired (a commit() or expire_all() after loading), and how many statements the call itself
+    sent (a hint that splits the statements Postgres received: the verdict counts them all)."""
     documents_side(ctx.learner, _models(ctx))
-    session = Session(ctx.engine)
-    users = _call(ctx, session)
-    ctx.state["session"], ctx.state["users"] = session, users
-    return {"users": len(users), "expired": sum(1 for user in users if inspect(user).expired_attributes)}
-
-
-@act
-def touch_documents(ctx) -> list:
-    """Touch every returned user's documents (what code looping over the result does)."""
-    session, users = ctx.state.pop("session"), ctx.state.pop("users")
-    try:
-        return [[user.id, sorted(d.id for d in user.documents)] for user in users]
-    finally:
-        session.close()
+    with Session(ctx.engine) as session:
+        users = _call(ctx, session)
+        during = len(ctx.captured)
+        expired = sum(1 for user in users if inspect(user).expired_attributes)
+        documents = [[user.id, sorted(d.id for d in user.documents)] for user in users]
+    return {"users": len(users), "expired": expired, "during": during, "documents": documents}
 
 
 # --------------------------------------------------------------------------- fixtures: in the judge
@@ -348,20 +342,18 @@ def documents_loaded(learner, tables, db, sql):
 
 
 def measure(learner, sql, expected: dict[int, list[int]]):
-    """Call in a fresh session, then touch every user's documents. Returns (log, statements during
-    call, users returned, users that came back expired — by a commit() or expire_all() after loading),
-    the statements as Postgres received them, split by the judge's own markers."""
-    with sql.capture() as during:
-        loaded = learner.run(load_users)
-    with sql.capture() as after:
-        documents = learner.run(touch_documents)
-    for user_id, got in documents:
-        if got != sorted(expected.get(user_id, [])):
+    """Call in a fresh session, then touch every user's documents. Returns (the statements as
+    Postgres received them, how many of them the call sent — the learner's process's hint, used
+    for the messages only —, users returned, users that came back expired)."""
+    with sql.capture() as log:
+        got = learner.run(call_then_touch)
+    for user_id, documents in got["documents"]:
+        if documents != sorted(expected.get(user_id, [])):
             fail(
-                f"user {user_id}'s .documents holds {got or '[]'} after users_with_documents(); that user owns "
+                f"user {user_id}'s .documents holds {documents or '[]'} after users_with_documents(); that user owns "
                 f"{sorted(expected.get(user_id, [])) or 'no documents'}: load the relationship itself — {FIX}"
             )
-    return [*during, *after], len(during), loaded["users"], loaded["expired"]
+    return list(log), min(int(got["during"]), len(log)), got["users"], got["expired"]
 
 
 def selects(statements) -> list:
@@ -379,7 +371,7 @@ def no_n_plus_one(learner, tables, db, sql):
 
     n_small, n_large = len(selects(small)), len(selects(large))
     if n_small == n_large and n_large <= 2:
-        if not any(s.shape.touches("documents") for s in selects(large[:large_during])):
+        if not any(s.shape.touches("documents") for s in selects(large)):
             fail(
                 "users_with_documents() sent no SELECT of documents, yet the documents were there afterwards: "
                 f"they must be loaded from the database, in the query: `{FIX}` ({queries_line(learner)})"
