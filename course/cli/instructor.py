@@ -434,8 +434,10 @@ def grade_merge(
 
 @main.group()
 def export() -> None:
-    """Instructors: package the course for an autograding platform (each export carries the
-    running version's wheel: nothing is installed by the name `course` from an index)."""
+    """Instructors: package the course for an autograding platform.
+
+    Each export carries the running version's wheel: nothing is installed by the name `course`
+    from an index. Points: docs/ci/README.md."""
 
 
 def _exercises(obj: Context, only: tuple[str, ...]) -> list:
@@ -479,7 +481,7 @@ _PIP_SPEC = click.option(
 )
 
 
-@export.command("gradescope")
+@export.command("gradescope", short_help="A Gradescope autograder zip, the course wheel inside.")
 @click.argument("only", nargs=-1, metavar="[EXERCISE]...")
 @click.option(
     "-o",
@@ -517,7 +519,7 @@ def export_gradescope(obj: Context, only: tuple[str, ...], output: Path, pip_spe
     )
 
 
-@export.command("actions")
+@export.command("actions", short_help="A template repository graded by plain GitHub Actions.")
 @click.argument("only", nargs=-1, metavar="[EXERCISE]...")
 @click.option(
     "-o",
@@ -545,7 +547,7 @@ def export_actions(obj: Context, only: tuple[str, ...], output: Path, pip_spec: 
     )
 
 
-@export.command("classroom")
+@export.command("classroom", short_help="The same as `export actions` (GitHub Classroom was sunset).")
 @click.argument("only", nargs=-1, metavar="[EXERCISE]...")
 @click.option(
     "-o",
@@ -565,7 +567,7 @@ def export_classroom(ctx: click.Context, only: tuple[str, ...], output: Path, pi
     ctx.invoke(export_actions, only=only, output=output, pip_spec=pip_spec)
 
 
-@export.command("prairielearn")
+@export.command("prairielearn", short_help="PrairieLearn external-grader questions and their image.")
 @click.argument("only", nargs=-1, metavar="[EXERCISE]...")
 @click.option(
     "-o",
