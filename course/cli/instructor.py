@@ -231,6 +231,11 @@ def grade(
     from course.postgres.session import open_session
 
     exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
+    results_path = results_path or default_results_path(json_path)
+    # the first line says which isolation is in force (probed; docs/security.md); every submission
+    # given, of every shard, is out of the others' sight
+    confinement = class_confinement([*workspaces, locations.state_dir(), locations.servers_dir(), results_path.parent])
+    click.echo(f"course grade: {confinement_summary(confinement)}", err=True)
     if shard is not None:
         from course.grading.classgrade import parse_shard, select_shard
 
@@ -238,7 +243,6 @@ def grade(
         chosen = select_shard(list(workspaces), index, count)
         click.echo(f"course grade: shard {index}/{count}: {len(chosen)} of {len(workspaces)} submission(s)", err=True)
         workspaces = tuple(chosen)
-    results_path = results_path or default_results_path(json_path)
     for option, report in (("--json", json_path), ("--junit", junit_path), ("--report", report_path), ("--csv", csv_path)):
         if report is not None and report.resolve() == results_path.resolve():
             raise Fatal(f"{option} and --results both name {report}; fix: give the results file another name")
@@ -260,8 +264,6 @@ def grade(
 
     log = ShownResults(results_path, resume=resume)  # refuses an earlier run's file unless --resume
     pairs = len(workspaces) * len(exercises)
-    confinement = class_confinement([*workspaces, locations.state_dir(), locations.servers_dir(), results_path.parent])
-    click.echo(f"course grade: {confinement_summary(confinement)}", err=True)
     try:
         grading = GradingSession.start(
             lambda: open_session(obj.backend, obj.database_url, isolate=True, spares=max(1, jobs)),

@@ -219,3 +219,19 @@ def test_doctor_says_which_isolation_class_grading_gets(tmp_path, setting):
     line = next((line for line in run.stdout.splitlines() if line.split()[1:3] == ["class", "grading"]), "")
     assert "isolation: own uid per submission" in line, run.stdout
     assert ("no mount namespace" in line) == bool(SETTINGS[setting]), line
+
+
+def test_the_isolation_line_comes_first_in_a_sharded_run_too(open_folder):
+    exercise = next(e for e in load_modules()[0].exercises if e.id == "02-models")
+    ann = workspace_with(open_folder / "class" / "ann", exercise, None)
+    run = subprocess.run(
+        [sys.executable, "-m", "course.cli", "grade", str(ann), "--exercise", "02", "--shard", "1/1"],
+        cwd=open_folder,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+    )
+    lines = run.stderr.splitlines()
+    assert lines and lines[0].startswith("course grade: isolation: "), run.stderr
+    assert any(line.startswith("course grade: shard 1/1") for line in lines[1:]), run.stderr
