@@ -352,8 +352,8 @@ class SpawnLauncher:
     """
 
     SPARES = 2
-    MAX_SPARES = 6
-    """Interpreters ready or starting at most (each holds 60-90 MB once its imports are done)."""
+    MAX_SPARES = 8
+    """Interpreters ready or starting at most (each holds 40-70 MB, PSS, once its imports are done)."""
     READY_TIMEOUT_S = 60.0
 
     def __init__(self, *, warm: bool = True, clean_environment: bool = False, queued: int | None = None):
