@@ -1,32 +1,31 @@
-"""Checks for 03-engine-session: engine from the environment, a session factory, add_user()."""
+"""Checks for 03-engine-session: engine from the environment, a session factory, add_user().
+
+Judged apart from the learner's code (docs/authoring.md, "Acts and checks"): the acts below run
+beside it and return plain data; the checks run in the judge, which seeds the users and moves
+the id sequence to a place drawn for this run, and reads the rows add_user() left through its own
+connection (evidence). What the engine's URL is, whether SessionLocal makes new sessions, the type
+add_user() returns and whether its session was closed are seen only in the learner's process:
+those checks are testimony.
+"""
 
 import gc
+import random
 from pathlib import Path
 
 from sqlalchemy import text
 
-from checker.authoring import check, fail, fix_or_hint, fixture, uncalled
+from checker.authoring import act, check, fail, fix_or_hint, fixture, uncalled
 from checker.authoring.shared import learner_engine, no_url_literal, session_factory, url_mismatch
 
 HERE = Path(__file__).parent
+RANDOM = random.SystemRandom()
 
 
-@fixture
-def tables(learner, db):
-    """The grader creates the tables (from the provided models) before add_user runs, with three
-    users already in and the id sequence moved far ahead: the new id is neither the row count nor
-    a small number a guess would hit."""
-    learner.models.Base.metadata.create_all(db)
-    with db.begin() as conn:
-        conn.execute(
-            text("INSERT INTO users (id, email, name) VALUES (:id, :email, :name)"),
-            [{"id": i, "email": f"seed{i}@example.com", "name": f"Seed {i}"} for i in (11, 57, 23)],
-        )
-        conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), 4700)"))
+# --------------------------------------------------------------------------- acts: in the learner's process
 
 
-@fixture
-def engine(learner):
+def _engine(ctx):
+    learner = ctx.learner
     if getattr(learner.db, "engine", None) is None:
         fail(
             "db.py defines no `engine` yet (db.py): the Engine is the one object that knows where the database "
@@ -37,43 +36,110 @@ def engine(learner):
     return learner_engine(learner)
 
 
-@check("engine-from-env", "engine is built from DATABASE_URL, with no URL in the code")
-def engine_from_env(learner, engine, database_url):
-    mismatch = url_mismatch(engine.url, database_url)
-    if mismatch:
-        fail(f'{mismatch}: create it with create_engine(os.environ["DATABASE_URL"])')
-    no_url_literal(learner, "db.py")
+@act
+def create_tables(ctx) -> None:
+    ctx.learner.models.Base.metadata.create_all(ctx.engine)
 
 
-@check("sessionlocal-factory", "SessionLocal makes a new Session bound to engine on each call")
-def sessionlocal_factory(learner, engine):
-    factory = session_factory(learner)
+@act
+def engine_url(ctx) -> str | None:
+    """Where db.engine points, when that is not the run's database (None when it is)."""
+    return url_mismatch(_engine(ctx).url, ctx.database_url)
+
+
+@act
+def factory_made(ctx) -> dict:
+    """Two sessions from SessionLocal(): the same object or not, bound to db.engine or not."""
+    engine = _engine(ctx)
+    factory = session_factory(ctx.learner)
     first, second = factory(), factory()
     try:
-        if first is second:
-            fail("SessionLocal() returned the same Session twice: it must create a new one per call (sessionmaker)")
-        if first.get_bind() is not engine:
-            fail("sessions from SessionLocal() are not bound to db.engine: use sessionmaker(bind=engine)")
+        return {"same": first is second, "bound": first.get_bind() is engine}
     finally:
         first.close()
         second.close()
 
 
-@check("add-user-returns-id", "add_user() returns the new user's integer id")
+@act
+def add_user(ctx, email: str, name: str | None, required: bool = False) -> dict:
+    """Call db.add_user(email, name): what it returned (its id when it is an int, else what it is)."""
+    if required:
+        function = ctx.learner.require("db", "add_user", "add_user(email, name=None) -> int")
+    else:
+        function = ctx.learner.db.add_user
+    result = function(email, name)
+    if isinstance(result, int) and not isinstance(result, bool):
+        return {"id": result, "int": True}
+    inner = getattr(result, "id", result)
+    return {
+        "id": inner if isinstance(inner, int) and not isinstance(inner, bool) else None,
+        "int": False,
+        "shown": repr(result)[:200],
+        "type": type(result).__name__,
+    }
+
+
+@act
+def connections_left(ctx) -> int:
+    """Connections still checked out of db.engine's pool after add_user() returned."""
+    engine = _engine(ctx)
+    gc.collect()
+    gc.disable()  # an unclosed Session sits in reference cycles; don't let the collector tidy up
+    try:
+        before = engine.pool.checkedout()
+        ctx.learner.db.add_user("c@example.com", "C")
+        return engine.pool.checkedout() - before
+    finally:
+        gc.enable()
+
+
+# --------------------------------------------------------------------------- fixtures and checks: in the judge
+
+
+@fixture
+def tables(learner, db):
+    """The learner's tables (from the provided models) before add_user runs, with three users
+    already in and the id sequence moved far ahead, to a place drawn for this run: the new id is
+    neither the row count nor a number a guess would hit."""
+    learner.run(create_tables)
+    with db.begin() as conn:
+        conn.execute(
+            text("INSERT INTO users (id, email, name) VALUES (:id, :email, :name)"),
+            [{"id": i, "email": f"seed{i}@example.com", "name": f"Seed {i}"} for i in RANDOM.sample(range(10, 1000), 3)],
+        )
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), :start)"), {"start": RANDOM.randrange(3000, 90_000)})
+
+
+@check("engine-from-env", "engine is built from DATABASE_URL, with no URL in the code", testimony=True)
+def engine_from_env(learner):
+    mismatch = learner.run(engine_url)
+    if mismatch:
+        fail(f'{mismatch}: create it with create_engine(os.environ["DATABASE_URL"])')
+    no_url_literal(learner, "db.py")
+
+
+@check("sessionlocal-factory", "SessionLocal makes a new Session bound to engine on each call", testimony=True)
+def sessionlocal_factory(learner):
+    made = learner.run(factory_made)
+    if made["same"]:
+        fail("SessionLocal() returned the same Session twice: it must create a new one per call (sessionmaker)")
+    if not made["bound"]:
+        fail("sessions from SessionLocal() are not bound to db.engine: use sessionmaker(bind=engine)")
+
+
+@check("add-user-returns-id", "add_user() returns the new user's integer id", testimony=True)
 def add_user_returns_id(learner, tables):
-    add_user = learner.require("db", "add_user", "add_user(email, name=None) -> int")
-    result = add_user("ada@example.com", "Ada")
-    if isinstance(result, bool) or not isinstance(result, int):
+    result = learner.run(add_user, "ada@example.com", "Ada", True)
+    if not result["int"]:
         fail(
-            f"add_user() returned {result!r} ({type(result).__name__}); it must return the new row's id, "
+            f"add_user() returned {result['shown']} ({result['type']}); it must return the new row's id, "
             "an int: `return user.id` after commit and refresh"
         )
 
 
 @check("add-user-commits", "the new row is committed (visible from another connection)")
 def add_user_commits(learner, tables, db):
-    new_id = learner.db.add_user("grace@example.com", None)
-    new_id = getattr(new_id, "id", new_id)
+    new_id = learner.run(add_user, "grace@example.com", None)["id"]
     with db.connect() as conn:
         row = conn.execute(text("SELECT id, email, name FROM users WHERE email = 'grace@example.com'")).first()
     if row is None:
@@ -97,9 +163,8 @@ def _count(db) -> int:
 
 @check("two-users-two-ids", "two calls insert two rows with two ids")
 def two_users_two_ids(learner, tables, db):
-    first = learner.db.add_user("a@example.com", "A")
-    second = learner.db.add_user("b@example.com", "B")
-    first, second = getattr(first, "id", first), getattr(second, "id", second)
+    first = learner.run(add_user, "a@example.com", "A")["id"]
+    second = learner.run(add_user, "b@example.com", "B")["id"]
     with db.connect() as conn:
         rows = {row.id: (row.email, row.name) for row in conn.execute(text("SELECT id, email, name FROM users"))}
     if first == second:
@@ -114,16 +179,9 @@ def two_users_two_ids(learner, tables, db):
         )
 
 
-@check("session-closed", "the session is closed when add_user() returns")
-def session_closed(learner, tables, engine):
-    gc.collect()
-    gc.disable()  # an unclosed Session sits in reference cycles; don't let the collector tidy up
-    try:
-        before = engine.pool.checkedout()
-        learner.db.add_user("c@example.com", "C")
-        left = engine.pool.checkedout() - before
-    finally:
-        gc.enable()
+@check("session-closed", "the session is closed when add_user() returns", testimony=True)
+def session_closed(learner, tables):
+    left = learner.run(connections_left)
     if left > 0:
         bare = uncalled(learner.source("db.py"), "close")
         if bare:
