@@ -323,7 +323,9 @@ def postmaster_pid(data_dir: Path) -> int | None:
 
     A postmaster killed with SIGKILL leaves its pid file behind, and its pid may since belong to
     another process: where ``/proc`` tells, the process must be working in ``data_dir`` (the
-    postmaster's working folder), or it is not ours and is never signalled.
+    postmaster's working folder), or it is not ours and is never signalled. Without ``/proc``
+    (macOS, Windows) psutil asks the same; where it may not (another user's process), the
+    program's name must be Postgres's.
     """
     try:
         lines = (data_dir / "postmaster.pid").read_text(encoding="utf-8").splitlines()
@@ -332,8 +334,17 @@ def postmaster_pid(data_dir: Path) -> int | None:
         return None
     if not process_alive(pid):
         return None
-    if not os.path.isdir("/proc/self"):  # macOS, Windows: the pid file is all there is to go on
-        return pid
+    if not os.path.isdir("/proc/self"):
+        import psutil
+
+        try:
+            process = psutil.Process(pid)
+            try:
+                return pid if Path(process.cwd()).resolve() == data_dir.resolve() else None
+            except psutil.AccessDenied:
+                return pid if process.name().lower().startswith("postgres") else None
+        except (psutil.Error, OSError):
+            return None
     try:
         working = Path(os.readlink(f"/proc/{pid}/cwd")).resolve()
     except OSError:  # gone meanwhile, or another user's process: not our server
