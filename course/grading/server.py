@@ -102,12 +102,13 @@ class Service:
     def _handle(self, conn: socket.socket) -> None:
         with contextlib.closing(conn):
             try:
+                conn.settimeout(REQUEST_TIMEOUT_S)  # a deadline per read, and per send of an answer
                 lines = conn.makefile("rb")
                 if self.key is not None:
-                    offered = str(json.loads(lines.readline() or b"{}").get("key", ""))
+                    offered = str(json.loads(_bounded_line(lines)).get("key", ""))
                     if not hmac.compare_digest(offered, self.key):
                         return  # not one of our user's commands: no answer at all
-                request = json.loads(lines.readline() or b"{}")
+                request = json.loads(_bounded_line(lines))
             except (OSError, ValueError, AttributeError):
                 return
             if request.get("stop"):
@@ -161,6 +162,20 @@ class Service:
     @staticmethod
     def _send(conn: socket.socket, message: dict) -> None:
         conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+REQUEST_LIMIT = 1 << 20
+"""Bytes of one line of a request (a key, or the jobs of one command): a longer one is refused."""
+REQUEST_TIMEOUT_S = 30.0
+"""Seconds for each read of a request and each send of an answer: a client that stalls is dropped."""
+
+
+def _bounded_line(lines) -> bytes:
+    """One line of a request, at most :data:`REQUEST_LIMIT` bytes (ValueError past it)."""
+    line = lines.readline(REQUEST_LIMIT + 1)
+    if len(line) > REQUEST_LIMIT:
+        raise ValueError("request line too long")
+    return line or b"{}"
 
 
 def _list(jobs: object) -> list:

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -198,3 +199,41 @@ def test_course_check_survives_a_stop_of_its_ancestors_and_leaves_no_litter(tmp_
         Path(path).unlink()
     assert not left, f"the check left {left} behind"
     shutil.rmtree(workspace, ignore_errors=True)
+
+
+@pytest.mark.skipif(not hasattr(__import__("socket"), "AF_UNIX"), reason="the service's unix socket")
+def test_the_grading_service_drops_an_endless_request_line_and_keeps_serving(tmp_path, monkeypatch):
+    import socket
+
+    state = Path(tempfile.mkdtemp(prefix="cst-svc-", dir="/tmp" if os.name == "posix" else None))
+    monkeypatch.setenv("COURSE_STATE_DIR", str(state))
+    environment = {**os.environ, "COURSE_WORKSPACE": str(tmp_path / "ws")}
+    started = subprocess.run(
+        [sys.executable, "-m", "course.cli", "db", "start"], env=environment, capture_output=True, text=True, timeout=180
+    )
+    try:
+        assert "grading service: ready" in started.stdout, started.stdout + started.stderr
+        from course.grading import service
+
+        path = service.socket_path()
+        assert path.is_socket()
+        flood = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        flood.connect(str(path))
+        flood.settimeout(30)
+        sent, dropped = 0, False
+        try:
+            while sent < 64 << 20:  # far past the bound of one request line, without a newline
+                sent += flood.send(b"x" * 65536)
+        except OSError:
+            dropped = True  # the service closed the connection
+        flood.close()
+        assert dropped, f"the service read {sent >> 20} MiB of one line"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(30)
+            client.connect(str(path))
+            client.sendall(json.dumps({"fingerprint": service.fingerprint(), "ping": True}).encode() + b"\n")
+            answer = json.loads(client.makefile("rb").readline())
+        assert "pong" in answer or "error" in answer, answer  # it still answers (a stale fingerprint is an answer too)
+    finally:
+        subprocess.run([sys.executable, "-m", "course.cli", "db", "stop"], env=environment, capture_output=True, timeout=180)
+        shutil.rmtree(state, ignore_errors=True)
