@@ -12,7 +12,6 @@ same way (see docs/ci/README.md).
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from course import __version__
 from course.content.model import Exercise
 from course.errors import CourseError
 from course.grading import bundle, points
+from course.grading.gradescope import copy_upload
 
 FOLDER = ".course-grading"
 """Where the template keeps the course wheel, the lock and the starter baseline."""
@@ -138,7 +138,7 @@ def build(
         target.mkdir(parents=True, exist_ok=True)
         for exercise in exercises:
             folder = target / exercise.module_id / exercise.id
-            shutil.copytree(exercise.starter_dir, folder, ignore=shutil.ignore_patterns("__pycache__"))
+            copy_upload(exercise.starter_dir, folder)  # never through a link out of the content
             written += [p for p in folder.rglob("*") if p.is_file()]
         for path, data in files:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -594,12 +594,11 @@ def print_summary(submissions: list[Submission], exercises: list[Exercise | str]
     """The student × exercise table (``exercises``: Exercises or full ids): one column per
     exercise under its shortest unique label, the points, a legend; names are never cut
     (they wrap when the terminal is narrow)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     from course.grading.points import fmt, grade_of, short_labels
-
-    from rich import box
 
     marks = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[yellow]![/]"}
     # No vertical rules and one space between columns: 13 exercises, the totals and a name fit in 80 columns.

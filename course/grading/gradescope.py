@@ -195,6 +195,8 @@ def copy_upload(upload: Path, into: Path) -> list[str]:
             notes.append(f"{prefix or '.'}: not read ({error.strerror})")
             return
         for entry in entries:
+            if entry.name == "__pycache__":
+                continue
             relative = prefix + entry.name
             mode = entry.stat(follow_symlinks=False).st_mode
             if stat.S_ISLNK(mode):
@@ -229,7 +231,7 @@ def find_submission(submission: Path, exercises: list[dict], starters: dict[str,
     for entry in exercises:
         module_id, exercise_id = entry["id"].split("/", 1)
         target = into / module_id / exercise_id
-        shutil.copytree(starters[entry["id"]], target, dirs_exist_ok=True)
+        copy_upload(starters[entry["id"]], target)  # content too is copied without following links
         folders = sorted(
             (p for p in submission.rglob(exercise_id) if p.is_dir() and "__MACOSX" not in p.parts),
             key=lambda p: (p.parent.name != module_id, len(p.parts)),

@@ -234,7 +234,7 @@ def run(root: Path) -> int:
                 raise CourseError(f"this grader's exercise {entry['id']} is not in course {__version__}")
             exercise = known[entry["id"]]
             folder = temp_dir / "submission" / exercise.module_id / exercise.id
-            shutil.copytree(exercise.starter_dir, folder, ignore=shutil.ignore_patterns("__pycache__"))
+            copy_upload(exercise.starter_dir, folder)  # never through a link out of the content
             upload = temp_dir / "upload"
             left_out = copy_upload(root / "student", upload) if (root / "student").is_dir() else []
             submitted = sorted(p.relative_to(upload).as_posix() for p in upload.rglob("*") if p.is_file())
