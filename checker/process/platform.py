@@ -322,8 +322,10 @@ def choices() -> list[Choice]:
         ),
         Choice(
             "confine class grading",
-            "own uid + mount namespace" if sandbox.can_confine() and not portable() else "not confined",
-            "root on Linux" if sandbox.can_confine() and not portable() else (forced or "needs root on Linux (docs/security.md)"),
+            {sandbox.NAMESPACES: "own uid + mount namespace", sandbox.OWN_UID: "own uid, no mount namespace"}.get(
+                sandbox.isolation().level, "not confined"
+            ),
+            sandbox.isolation().why or "root on Linux",
         ),
     ]
 
