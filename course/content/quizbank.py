@@ -165,7 +165,12 @@ def load_quiz_bank(path: Path, sections: set[str] | None = None) -> QuizBank:
                 taught_in=entry.get("taught_in", ""),
             )
         )
-    return QuizBank(path, questions, float(threshold), setup)
+    bank = QuizBank(path, questions, float(threshold), setup)
+    if sections is not None:  # a module's bank: the [gate] of its module.toml must be readable too
+        from course.quiz.gate import load_gate
+
+        load_gate(bank, path.stem)
+    return bank
 
 
 def _line_of_id(text: str, qid: str) -> int | None:

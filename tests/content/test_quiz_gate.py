@@ -387,3 +387,25 @@ def test_exercises_true_lists_the_module_exercises(bank, module, tmp_path):
     moved = type(bank)(root / "quizzes" / f"{module.id}.toml", bank.questions, bank.pass_threshold, bank.sql_setup)
     config = gates.load_gate(moved, module.id)
     assert config.exercises and config.exercise_ids == tuple(e.full_id for e in module.exercises[:2])
+
+
+def test_course_validate_reports_a_bad_gate_table(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from course.locations import builtin_content_root
+
+    for folder in ("lessons", "quizzes", "exercises"):
+        shutil.copytree(builtin_content_root() / folder, tmp_path / folder)
+    meta = tmp_path / "lessons" / "sqlalchemy-2" / "module.toml"
+    meta.write_text(meta.read_text(encoding="utf-8").replace("pass_share = 0.8", "pass_share = 3"), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "course.cli", "validate", "--static", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "module.toml:" in result.stdout and "[gate] pass_share must be a number in (0, 1]" in result.stdout
