@@ -11,6 +11,7 @@ import inspect
 import json
 
 from checker.fixtures import Learner
+from checker.resolver import RunScope
 
 
 class InProcessLearner(Learner):
@@ -19,7 +20,7 @@ class InProcessLearner(Learner):
         self._database_url = database_url
         self._engines: list = []
         self._state: dict = {}
-        self._loop = None
+        self._loop: RunScope | None = None
 
     def _engine(self):
         if not self._engines:
@@ -31,11 +32,11 @@ class InProcessLearner(Learner):
     def run(self, act, *args):
         from checker.capture import log as capture
         from checker.judge.witness import ActContext
-        from checker.resolver import RunScope
 
         with capture.capture() as log:
             value = act(ActContext(self, self._database_url, self._engine, self._state, log), *json.loads(json.dumps(list(args))))
             if inspect.isawaitable(value):
-                self._loop = self._loop or RunScope()
+                if self._loop is None:
+                    self._loop = RunScope()
                 value = self._loop.await_(value)
         return json.loads(json.dumps(value))

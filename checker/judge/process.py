@@ -24,7 +24,7 @@ from pathlib import Path
 from checker.judge.acts import ActTimeout, BadReply, LearnerRaised, WitnessGone
 from checker.judge.evidence import ActRunner, JudgeLearner, OutsideSql, Witness, snapshot_sources
 from checker.judge.serverlog import LogUnavailable
-from checker.results import EVIDENCE, TESTIMONY, CheckResult
+from checker.results import EVIDENCE, TESTIMONY, CheckResult, Status
 
 IMPORT_TIMEOUT_S = 25.0
 """The judge's own bound on the witness's imports (the runner's, 20 s, ends the run first)."""
@@ -245,7 +245,7 @@ def _outside(spec, registry) -> bool:
     return bool(seen & OUTSIDE_FIXTURES)
 
 
-def _run_check(spec, registry, environment, learner, sql: OutsideSql, run) -> tuple[str, str]:
+def _run_check(spec, registry, environment, learner, sql: OutsideSql, run) -> tuple[Status, str]:
     """(status, message) of one check, run here, in the judge."""
     from checker.api import CheckFailed
     from checker.process.harness import _from_the_database_layer
@@ -255,7 +255,7 @@ def _run_check(spec, registry, environment, learner, sql: OutsideSql, run) -> tu
     resolver = FixtureResolver(
         registry, {"environment": environment, "sql": sql, "learner": learner, "captured_engine": _NoCapturedEngine()}, run
     )
-    status, message = "pass", ""
+    status, message = Status.PASS, ""
     try:
         args = [resolver.resolve(name) for name in spec.parameters]
         returned = spec.function(*args)
@@ -264,32 +264,35 @@ def _run_check(spec, registry, environment, learner, sql: OutsideSql, run) -> tu
     except (WitnessGone, ActTimeout):
         raise
     except CheckFailed as failure:
-        status, message = "fail", str(failure)
+        status, message = Status.FAIL, str(failure)
     except AssertionError as failure:
-        status, message = "fail", str(failure) or assertion_source(failure)
+        status, message = Status.FAIL, str(failure) or assertion_source(failure)
     except LogUnavailable as why:
-        status, message = "error", f"what your code sent could not be read from the server's statement log, so no verdict: {why}"
+        status, message = (
+            Status.ERROR,
+            f"what your code sent could not be read from the server's statement log, so no verdict: {why}",
+        )
     except LearnerRaised as raised:
         if raised.kind == "learner":
-            status, message = "fail", "your code raised an exception:\n" + raised.text
+            status, message = Status.FAIL, "your code raised an exception:\n" + raised.text
         elif raised.kind == "database":
-            status, message = "fail", "SQLAlchemy or Postgres refused while your models were being used:\n" + raised.text
+            status, message = Status.FAIL, "SQLAlchemy or Postgres refused while your models were being used:\n" + raised.text
         else:
-            status, message = "error", "the grader itself failed (please report this):\n" + raised.text
+            status, message = Status.ERROR, "the grader itself failed (please report this):\n" + raised.text
     except Exception as error:
         if _from_the_database_layer(error):
-            status = "fail"
+            status = Status.FAIL
             message = "SQLAlchemy or Postgres refused what your code made:\n" + "\n".join(summary(error, 4))
         else:
-            status, message = "error", "the grader itself failed (please report this):\n" + grader_failure(error)
+            status, message = Status.ERROR, "the grader itself failed (please report this):\n" + grader_failure(error)
     finally:
         try:
             resolver.teardown()
         except (WitnessGone, ActTimeout):
             raise
         except Exception as error:
-            if status == "pass":
-                status, message = "error", f"fixture teardown failed: {error}"
+            if status is Status.PASS:
+                status, message = Status.ERROR, f"fixture teardown failed: {error}"
     return status, message
 
 

@@ -391,7 +391,7 @@ def _prepared_child(secret_fd: int, channel, control, uid: int | None, private_t
     control.close()
     os.setsid()
     url = _read_secret(secret_fd).get("database_url", "")
-    engines = {}
+    engines: dict = {}
     try:
         from checker.fixtures import new_grader_engine
 
