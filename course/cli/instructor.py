@@ -273,7 +273,7 @@ def grade(
     except BackendError as error:
         log.close()
         raise Fatal(str(error)) from None
-    again = f"continue with the same command (results so far are in {results_path})"
+    again = f"continue with the same command, or with --resume (results so far are in {results_path})"
     try:
         with grading:
             if baseline_path is not None:
