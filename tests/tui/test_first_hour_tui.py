@@ -325,7 +325,10 @@ def active_tab(app) -> str:
     return app.query_one(TabbedContent).active
 
 
-def test_a_pass_clears_the_toasts_of_the_failing_check_before_it(module, workspace):
+def test_a_pass_clears_the_toasts_of_the_failing_check_before_it(module, workspace, monkeypatch):
+    from course.tui.screens.main import MainScreen
+
+    monkeypatch.setattr(MainScreen, "RESULT_TOAST_S", 120.0)  # up until taken down, however slow the machine
     exercise = next(e for e in module.exercises if e.id == "02-models")
     workspace.progress.set("section:sqlalchemy-2", "02-models")
     failing, passing = failing_and_passing(exercise)
@@ -341,8 +344,8 @@ def test_a_pass_clears_the_toasts_of_the_failing_check_before_it(module, workspa
             await wait_until(pilot, lambda: "All checks pass" in screen_text(app))
             assert not list(app._notifications), "the failing check's pop-up is still up"
             started = time.monotonic()
-            await wait_until(pilot, lambda: "check(s)" not in screen_text(app), timeout=10)  # taken off the screen
-            assert time.monotonic() - started < 2.5, "the stale toast stayed until it timed out"
+            await wait_until(pilot, lambda: "check(s)" not in screen_text(app), timeout=30)  # taken off the screen
+            assert time.monotonic() - started < 30, "the stale toast stayed"
             shown = screen_text(app)
             assert "Press enter for section 3" in shown, shown  # what follows the pass, on the Results tab
             assert "PASS" in results_text(app)

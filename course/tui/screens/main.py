@@ -57,6 +57,9 @@ class MainScreen(Screen):
         Binding("4", "tab('sql')", "SQL", show=False),
     ]
 
+    RESULT_TOAST_S = 5.0
+    """How long a failing check's pop-up stays (the next result takes it down at once)."""
+
     def __init__(self, session: LearnerSession):
         super().__init__()
         self.session = session
@@ -204,7 +207,7 @@ class MainScreen(Screen):
         self.query_one(ResultsView).focus()  # so that enter means "move on", not "pick a section"
         if toast is not None:
             text, severity = toast
-            self.notify(text, severity=severity, timeout=5)  # type: ignore[arg-type]
+            self.notify(text, severity=severity, timeout=self.RESULT_TOAST_S)  # type: ignore[arg-type]
 
     def check_stopped(self, text: str) -> None:
         """The check did not produce a result (``text``: markup saying why)."""
