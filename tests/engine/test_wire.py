@@ -155,7 +155,8 @@ def test_the_runner_reads_the_kinds_the_harness_sends_and_no_other(tmp_path):
     )  # no statements, no title: fine
     protocol = _Protocol(key, checks, [], {})
     *_, (kind, event) = [protocol.read(line) for line in half]
-    assert protocol.result(event) == CheckResult("one", "pass", evidence="testimony")  # checks beside the learner's code: its word
+    # checks run beside the learner's code: their results are its word
+    assert protocol.result(event) == CheckResult("one", "pass", evidence="testimony")
 
 
 def a_result() -> ExerciseResult:
