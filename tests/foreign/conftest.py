@@ -120,7 +120,10 @@ def _clean_environment(platform: str, tmpdir: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module", params=["windows", "macos"])
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(name, marks=pytest.mark.xdist_group(f"foreign-{name}")) for name in ("windows", "macos")],
+)
 def foreign(request):
     tmpdir = macos_length_tmpdir()
     condition = Foreign(request.param, tmpdir, as_a_user())

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.xdist_group("foreign"), pytest.mark.slow]
+pytestmark = pytest.mark.slow  # each condition on one worker of its own (conftest: xdist_group)
 
 REPOSITORY = Path(__file__).resolve().parent.parent.parent
 EXERCISE = "03"
