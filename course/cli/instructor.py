@@ -232,16 +232,15 @@ def grade(
 
     exercises = [obj.exercise(q) for q in only] if only else [e for m in obj.modules for e in m.exercises]
     results_path = results_path or default_results_path(json_path)
-    # the first line says which isolation is in force (probed; docs/security.md); every submission
-    # given, of every shard, is out of the others' sight
-    confinement = class_confinement([*workspaces, locations.state_dir(), locations.servers_dir(), results_path.parent])
-    click.echo(f"course grade: {confinement_summary(confinement)}", err=True)
+    given = workspaces
+    notes = []
+    # Bad input first, each a one-line error before the run starts.
     if shard is not None:
         from course.grading.classgrade import parse_shard, select_shard
 
         index, count = parse_shard(shard)
         chosen = select_shard(list(workspaces), index, count)
-        click.echo(f"course grade: shard {index}/{count}: {len(chosen)} of {len(workspaces)} submission(s)", err=True)
+        notes.append(f"shard {index}/{count}: {len(chosen)} of {len(workspaces)} submission(s)")
         workspaces = tuple(chosen)
     for option, report in (("--json", json_path), ("--junit", junit_path), ("--report", report_path), ("--csv", csv_path)):
         if report is not None and report.resolve() == results_path.resolve():
@@ -249,7 +248,7 @@ def grade(
     from course.grading import points
 
     worth = points.worth_for(exercises, {})  # a bad [weights] stops the run before anything is graded
-    resume = _resume_or_fresh(results_path, workspaces, resume, fresh)
+    resume, note = _resume_or_fresh(results_path, workspaces, resume, fresh)
     from course.render import RunProgress
 
     class ShownResults(ResultsLog):
@@ -264,6 +263,12 @@ def grade(
 
     log = ShownResults(results_path, resume=resume)  # refuses an earlier run's file unless --resume
     pairs = len(workspaces) * len(exercises)
+    # the run's first line says which isolation is in force (probed; docs/security.md); every
+    # submission given, of every shard, is out of the others' sight
+    confinement = class_confinement([*given, locations.state_dir(), locations.servers_dir(), results_path.parent])
+    click.echo(f"course grade: {confinement_summary(confinement)}", err=True)
+    for line in [*notes, *([note] if note else [])]:
+        click.echo(f"course grade: {line}", err=True)
     try:
         grading = GradingSession.start(
             lambda: open_session(obj.backend, obj.database_url, isolate=True, spares=max(1, jobs)),
@@ -315,35 +320,33 @@ def grade(
     )
 
 
-def _resume_or_fresh(results_path: Path, workspaces, resume: bool, fresh: bool) -> bool:
-    """Whether this run continues the results file's earlier run. Continuing is always correct
-    (a submission or check that changed is graded again), so it is the default when the file
-    holds only results of the submissions given now (the same class, e.g. a run stopped
-    halfway); a file of other submissions is refused (never overwritten) unless --fresh."""
+def _resume_or_fresh(results_path: Path, workspaces, resume: bool, fresh: bool) -> tuple[bool, str]:
+    """Whether this run continues the results file's earlier run, and what to say of it.
+    Continuing is always correct (a submission or check that changed is graded again), so it
+    is the default when the file holds only results of the submissions given now (the same
+    class, e.g. a run stopped halfway); a file of other submissions is refused (never
+    overwritten) unless --fresh."""
     from course.grading.classgrade import ResultsFileError, earlier_workspaces
 
     if resume and fresh:
         raise Fatal("--resume and --fresh exclude each other; fix: drop one")
     if resume or results_path.is_dir() or not results_path.exists():
-        return resume
+        return resume, ""
     try:
         earlier = earlier_workspaces(results_path)
     except ResultsFileError:
-        return False  # not a results file: ResultsLog refuses it, untouched
+        return False, ""  # not a results file: ResultsLog refuses it, untouched
     if not earlier:
-        return False
+        return False, ""
     if fresh:
-        click.echo(f"course grade: --fresh: replacing {results_path} ({len(earlier)} submission(s) of an earlier run)", err=True)
         results_path.unlink()
-        return False
+        return False, f"--fresh: replaced {results_path} ({len(earlier)} submission(s) of an earlier run)"
     given = {str(path.resolve()) for path in workspaces}
     if earlier <= given:
-        click.echo(
-            f"course grade: {results_path} holds an earlier run of these submissions: continuing it "
-            "(what changed since is graded again; --fresh starts over)",
-            err=True,
+        return True, (
+            f"{results_path} holds an earlier run of these submissions: continuing it "
+            "(what changed since is graded again; --fresh starts over)"
         )
-        return True
     others = len(earlier - given)
     raise Fatal(
         f"{results_path} already holds results of an earlier run ({others} submission(s) not given now); "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -287,22 +288,25 @@ def test_weights_from_exercise_toml_and_code_that_cannot_run(tmp_path):
         "--content", str(content), "export", "gradescope", "demo/01-first-model", "-o", str(archive), "--visibility", "visible"
     )
     assert made.returncode == 0, made.stderr
-    assert "4 points" in made.stdout
+    checks = re.findall(r'@check\("([^"]+)", "([^"]+)"\)', (meta.parent / "checks.py").read_text(encoding="utf-8"))
+    titles = dict(checks)
+    assert titles["text-not-null"] == "notes.text is NOT NULL" and len(checks) >= 2
+    assert f"{len(checks) - 1 + 3} points" in made.stdout  # the starter passes none of them
     solution = content / "exercises" / "demo" / "01-first-model" / "solution" / "models.py"
     nullable = solution.read_text(encoding="utf-8").replace("Mapped[str]", "Mapped[str | None]")
     results = autograder(tmp_path, archive, lambda into: (into / "models.py").write_text(nullable, encoding="utf-8"))
     scores = {t["name"].split(": ", 1)[1]: (t["score"], t["max_score"]) for t in results["tests"]}
-    assert scores == {"there is a notes table with id and text": (1, 1), "notes.text is NOT NULL": (0, 3)}
-    assert results["score"] == 1
+    assert scores == {title: (0, 3) if name == "text-not-null" else (1, 1) for name, title in checks}
+    assert results["score"] == len(checks) - 1
     assert {t["name"].split(": ", 1)[1]: t["visibility"] for t in results["tests"]} == {
-        "there is a notes table with id and text": "visible",  # the sanity check
-        "notes.text is NOT NULL": "after_due_date",
+        title: "after_due_date" if name == "text-not-null" else "visible"
+        for name, title in checks  # the sanity checks
     }
 
     crashing = autograder(
         tmp_path, archive, lambda into: (into / "models.py").write_text("import nowhere_to_be_found\n", encoding="utf-8")
     )
-    assert crashing["score"] == 0 and len(crashing["tests"]) == 2  # every check listed, each worth 0
+    assert crashing["score"] == 0 and len(crashing["tests"]) == len(checks)  # every check listed, each worth 0
     assert all("nowhere_to_be_found" in t["output"] for t in crashing["tests"])
 
     meta.write_text(meta.read_text(encoding="utf-8").replace('"text-not-null" = 3', '"no-such-check" = 3'), encoding="utf-8")
