@@ -364,18 +364,18 @@ process_alive = platform.process_alive
 """Whether ``pid`` runs (a zombie child of ours is reaped and counts as gone): see ``platform``."""
 
 
-def socket_folder(server_dir: Path, port: int = PORT) -> Path:
+def socket_folder(server_dir: Path) -> Path:
     """Where the server of ``server_dir`` puts its unix socket: its own folder, unless that makes
     the socket's path longer than the OS allows (macOS's ``$TMPDIR`` is long); then a short
-    private folder named after it (``platform.short_private_folder``), the same for every
-    process that looks."""
-    if len(os.fsencode(server_dir / f".s.PGSQL.{port}")) <= SOCKET_PATH_LIMIT:
+    private folder named after it (``platform.short_folder``), the same for every process that
+    looks, whatever the server's port (the longest one is counted)."""
+    if len(os.fsencode(server_dir / ".s.PGSQL.65535")) <= SOCKET_PATH_LIMIT:
         return server_dir
     return platform.short_folder(str(server_dir))
 
 
 def _make_socket_folder(server_dir: Path, port: int) -> Path:
-    folder = socket_folder(server_dir, port)
+    folder = socket_folder(server_dir)
     if folder != server_dir:
         try:
             platform.make_private_folder(folder)
