@@ -166,11 +166,11 @@ class _Run:
     def results(self) -> list[CheckResult]:
         if self.tampered:
             message = f"{TAMPERED}: {self.tampered}. No result of this run counts."
-            names = [(c["name"], c["title"]) for c in self.declared] or [("run", "Run your code")]
-            return [CheckResult(name, Status.ERROR, message, title=title) for name, title in names]
+            names = [(c["name"], c["title"]) for c in self.declared] or [(ExerciseResult.RUN, "Run your code")]
+            return [CheckResult.not_run(name, message, title=title) for name, title in names]
         if not self.declared:
             status, message = self.fatal or (Status.ERROR, "the grader reported no checks")
-            return [CheckResult("run", status, message, title="Run your code")]
+            return [CheckResult.not_run(ExerciseResult.RUN, message, title="Run your code", status=status)]
         results = []
         for declared in self.declared:
             name = declared["name"]
