@@ -69,6 +69,8 @@ ROLE_SETTINGS = {
     "log_statement": "all",  # what Postgres received, for the grader's judge (checker.judge.serverlog); superuser-only too
 }
 """Defaults of every learner role: no statement or forgotten transaction holds the server long."""
+STATEMENT_LOG_SETTINGS = frozenset({"log_statement"})
+"""Role settings only for a server whose statement log the judge reads (the embedded one)."""
 DATABASE_SIZE_LIMIT = 256 << 20
 """Bytes one submission's database may grow to (servers often live in RAM): past it, the run ends."""
 LOCK_LIMIT = 2000
@@ -125,6 +127,8 @@ class DatabaseSession:
                 f"NOBYPASSRLS CONNECTION LIMIT {ROLE_CONNECTIONS} PASSWORD '{password}'"
             )
             for setting, value in ROLE_SETTINGS.items():
+                if setting in STATEMENT_LOG_SETTINGS and getattr(self.server, "statement_log", None) is None:
+                    continue  # a server that keeps no statement log for the judge (url, docker): its logs stay as they are
                 with contextlib.suppress(Exception):  # a url server may not know one of them
                     admin.execute(f"ALTER ROLE {_quote(role)} SET {setting} = '{value}'")
         except Exception:
