@@ -14,6 +14,7 @@ The runner believes only this process's signed report (the witness never had its
 
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 import signal
@@ -63,6 +64,7 @@ def run_child(
     _KEPT.append(prepared)  # never closed here: its socket is the witness's
     to_witness, requests = os.pipe()  # (read, write): the witness reads requests
     replies, from_witness = os.pipe()
+    gc.freeze()  # what the judge holds is never collected in the witness: no copy-on-write for it
     pid = os.fork()
     if pid == 0:
         os.close(requests)
