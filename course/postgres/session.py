@@ -361,7 +361,7 @@ class DatabaseSession:
             return None
         server = embedded.start(persistent=False, isolate=self.isolate)
         try:
-            return DatabaseSession(server, isolate=self.isolate, spares=self.spares)
+            return DatabaseSession(server, isolate=self.isolate, spares=1)  # one run at a time on it
         except BaseException:
             server.close()
             raise
