@@ -1,28 +1,36 @@
 """Checks for 12-pooling: a tuned QueuePool that survives dropped idle connections and bursts.
 
-The learner's ``engine`` lives for the whole grading process (it is imported once), so its pool
-carries connections from one check to the next, as it would in a web app. The grader talks to the
-server through the ``admin`` fixture (a superuser engine without a pool) to look at
-``pg_stat_activity`` and to terminate the learner's idle connections, the way a managed Postgres
-(Neon, Supabase) or a firewall drops connections that sit idle.
+Judged apart from the learner's code (docs/authoring.md, "Acts and checks"). The learner's
+``engine`` lives for the whole witness (it is imported once), so its pool carries connections from
+one act to the next, as it would in a web app. The acts open sessions the way a web app does and
+return plain data; the checks run in the judge, which looks at ``pg_stat_activity`` through its
+own connection and terminates the learner's idle connections itself, the way a managed Postgres
+(Neon, Supabase) or a firewall drops connections that sit idle. What each session sends carries a
+token drawn per run, so the judge can tell the learner's work from an answer made up: the reused
+backend still alive with the last token, the statement sent after the kill, 15 backends seen
+running the burst's statement at the same moment (evidence). Where the engine points and the
+pool's settings, read from the objects, are testimony.
 """
 
+import secrets
 import threading
 import time
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
-from checker.authoring import check, database_reason, fail, fix_or_hint, fixture
-from checker.authoring.shared import no_url_literal, session_factory, url_mismatch
+from checker.authoring import act, check, database_reason, fail, fix_or_hint
 from checker.authoring.shared import learner_engine as docchat_engine
+from checker.authoring.shared import no_url_literal, session_factory, url_mismatch
 
 HERE = Path(__file__).parent
 CONFIG = 'create_engine(os.environ["DATABASE_URL"], pool_size=5, max_overflow=10, pool_pre_ping=True)'
+CONCURRENT = 15
+BARRIER_S = 8.0
+"""How long the concurrent sessions wait for each other before the grader calls it."""
+HOLD_S = 0.6
+"""How long each of the concurrent sessions runs its statement once all hold a connection."""
 
 
 def config_or_hint(learner) -> str:
@@ -30,74 +38,206 @@ def config_or_hint(learner) -> str:
     (no solution code before the hints are used)."""
     hint = fix_or_hint(learner, HERE, "")
     return f"`{CONFIG}`" if not hint else f"the settings in create_engine() ({hint[0].lower()}{hint[1:]})"
-CONCURRENT = 15
-BARRIER_S = 8.0
-"""How long the concurrent sessions wait for each other before the grader calls it."""
-
-
-@fixture
-def learner_engine(learner):
-    """``db.engine``, wherever it points."""
-    return docchat_engine(learner, "the Engine, created once with create_engine(...)")
-
-
-@fixture
-def engine(learner_engine, database_url):
-    """``db.engine``, which must point at DATABASE_URL (else no session can be tried)."""
-    if url_mismatch(learner_engine.url, database_url):
-        fail(
-            "db.engine does not point at the database in DATABASE_URL, so this cannot be tried "
-            "(see engine-from-env)"
-        )
-    return learner_engine
-
-
-fixture(session_factory)
 
 
 def engine_line(learner) -> str:
     return learner.where_defined("engine", "db.py")
 
 
-def backend_pid(factory) -> int:
+def _token() -> str:
+    return "course_" + secrets.token_hex(8)
+
+
+# --------------------------------------------------------------------------- acts: in the learner's process
+
+
+def _learner_engine(ctx):
+    return docchat_engine(ctx.learner, "the Engine, created once with create_engine(...)")
+
+
+def _engine(ctx):
+    """``db.engine``, which must point at DATABASE_URL (else no session can be tried)."""
+    engine = _learner_engine(ctx)
+    if url_mismatch(engine.url, ctx.database_url):
+        fail("db.engine does not point at the database in DATABASE_URL, so this cannot be tried (see engine-from-env)")
+    return engine
+
+
+def _literal(token: str) -> str:
+    if not token.replace("_", "").isalnum():
+        raise ValueError("a token is letters, digits and _")
+    return f"'{token}'"
+
+
+@act
+def engine_url(ctx) -> str | None:
+    """Where db.engine points, when that is not the run's database (None when it is)."""
+    return url_mismatch(_learner_engine(ctx).url, ctx.database_url)
+
+
+@act
+def pool_settings(ctx) -> dict:
+    """db.engine's pool, read from the object."""
+    from sqlalchemy.pool import NullPool, QueuePool, StaticPool
+
+    pool = _learner_engine(ctx).pool
+    queue = isinstance(pool, QueuePool) and not isinstance(pool, StaticPool)
+    return {
+        "kind": type(pool).__name__,
+        "null": isinstance(pool, NullPool),
+        "queue": queue,
+        "size": pool.size() if queue else None,
+        "overflow": pool._max_overflow if queue else None,
+        "pre_ping": bool(getattr(pool, "_pre_ping", False)),
+    }
+
+
+@act
+def sequential_sessions(ctx, tokens: list[str]) -> dict:
+    """One session after the other, each asking for its server process (and carrying its token)."""
+    engine = _engine(ctx)
+    factory = session_factory(ctx.learner)
+    pids = []
+    for token in tokens:
+        with factory() as session:
+            pids.append(session.execute(text(f"SELECT pg_backend_pid(), {_literal(token)}")).scalar())
+            # the connection carries the token as its application_name, for the judge to see
+            session.execute(text("SELECT set_config('application_name', :token, false)"), {"token": token})
+            session.commit()
     with factory() as session:
-        return session.scalar(text("SELECT pg_backend_pid()"))
+        bound = session.get_bind() is engine
+    checked_out = getattr(engine.pool, "checkedout", None)  # NullPool keeps no count
+    return {"pids": pids, "bound": bound, "checked_out": checked_out() if callable(checked_out) else 0}
 
 
-# --------------------------------------------------------------------------- checks
+@act
+def two_sessions_at_once(ctx) -> int:
+    """Two sessions at once, so the pool holds two connections, idle once the sessions close."""
+    from sqlalchemy.pool import QueuePool
+
+    engine = _engine(ctx)
+    factory = session_factory(ctx.learner)
+    with factory() as first, factory() as second:
+        first.execute(text("SELECT 1"))
+        second.execute(text("SELECT 1"))
+    return engine.pool.checkedin() if isinstance(engine.pool, QueuePool) else 0
 
 
-@check("engine-from-env", "engine is built from DATABASE_URL, with no URL in the code")
-def engine_from_env(learner, learner_engine, database_url):
-    mismatch = url_mismatch(learner_engine.url, database_url)
+@act
+def next_session(ctx, token: str) -> dict:
+    """The next request's session: its statement's value, or the database's error."""
+    from sqlalchemy.exc import DBAPIError
+
+    _engine(ctx)
+    factory = session_factory(ctx.learner)
+    try:
+        with factory() as session:
+            value = session.execute(text(f"SELECT {_literal(token)}")).scalar()
+    except DBAPIError as error:
+        return {"error": database_reason(error)}
+    return {"value": value}
+
+
+@act
+def burst(ctx, token: str) -> dict:
+    """15 threads, each holding a session open until all 15 have one; then each runs the burst's
+    statement (carrying ``token``) for HOLD_S, while the judge watches pg_stat_activity."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+    from sqlalchemy.pool import QueuePool
+
+    engine = _engine(ctx)
+    factory = session_factory(ctx.learner)
+    barrier = threading.Barrier(CONCURRENT)
+    lock = threading.Lock()
+    state = {"holding": 0, "peak": 0}
+    pids: list[int] = []
+    errors: list[BaseException] = []
+    gave_up: list[int] = []
+
+    def request(n: int) -> None:
+        try:
+            with factory() as session:
+                pid = session.scalar(text("SELECT pg_backend_pid()"))  # the session now holds a connection
+                with lock:
+                    state["holding"] += 1
+                    state["peak"] = max(state["peak"], state["holding"])
+                try:
+                    barrier.wait(timeout=BARRIER_S)  # all 15 hold a connection at this point
+                    session.execute(text(f"SELECT pg_sleep({HOLD_S}), {_literal(token)}"))
+                    pids.append(pid)
+                finally:
+                    with lock:
+                        state["holding"] -= 1
+        except threading.BrokenBarrierError:
+            gave_up.append(n)
+        except BaseException as error:  # recorded, judged in the judge
+            errors.append(error)
+            barrier.abort()
+
+    threads = [threading.Thread(target=request, args=(n,), daemon=True) for n in range(CONCURRENT)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=BARRIER_S + 20)
+    pool = engine.pool
+    queue = isinstance(pool, QueuePool)
+    timeouts = [e for e in errors if isinstance(e, PoolTimeout)]
+    return {
+        "peak": state["peak"],
+        "pids": sorted(set(pids)),
+        "gave_up": len(gave_up),
+        "stuck": sum(thread.is_alive() for thread in threads),
+        "size": pool.size() if queue else None,
+        "overflow": pool._max_overflow if queue else None,
+        "timeouts": len(timeouts),
+        "timeout_reason": database_reason(timeouts[0]) if timeouts else "",
+        "errors": len(errors),
+        "error": f"{type(errors[0]).__name__}: {database_reason(errors[0])}" if errors else "",
+    }
+
+
+# --------------------------------------------------------------------------- checks: in the judge
+
+
+def _role(database_url: str) -> str:
+    return str(make_url(database_url).username)
+
+
+@check("engine-from-env", "engine is built from DATABASE_URL, with no URL in the code", testimony=True)
+def engine_from_env(learner):
+    mismatch = learner.run(engine_url)
     if mismatch:
         fail(f'{mismatch}: create it with create_engine(os.environ["DATABASE_URL"], ...) ({engine_line(learner)})')
     no_url_literal(learner, "db.py")
 
 
-@check("pool-configured", "the engine's pool: a QueuePool sized for the load (5 kept open, 15 at most) that tests connections")
-def pool_configured(learner, learner_engine):
-    pool = learner_engine.pool
+@check(
+    "pool-configured",
+    "the engine's pool: a QueuePool sized for the load (5 kept open, 15 at most) that tests connections",
+    testimony=True,
+)
+def pool_configured(learner):
+    pool = learner.run(pool_settings)
     where = engine_line(learner)
-    if isinstance(pool, NullPool):
+    if pool["null"]:
         fail(
             "db.engine uses NullPool: there is no pool at all, so every session opens a brand-new connection "
             "(TCP, authentication, a new server process) and closes it afterwards. Drop poolclass=NullPool "
             f"and let the engine keep a QueuePool: {config_or_hint(learner)} ({where})"
         )
-    if isinstance(pool, StaticPool) or not isinstance(pool, QueuePool):
+    if not pool["queue"]:
         fail(
-            f"db.engine uses {type(pool).__name__}; a web app on Postgres wants the default QueuePool, which "
+            f"db.engine uses {pool['kind']}; a web app on Postgres wants the default QueuePool, which "
             f"lends out up to pool_size + max_overflow connections at once: {config_or_hint(learner)} ({where})"
         )
     problems = []
-    if pool.size() != 5:
-        problems.append(f"pool_size is {pool.size()} (want 5: the connections kept open for reuse)")
-    overflow = pool._max_overflow
+    if pool["size"] != 5:
+        problems.append(f"pool_size is {pool['size']} (want 5: the connections kept open for reuse)")
+    overflow = pool["overflow"]
     if overflow != 10:
         shown = "unlimited (-1)" if overflow < 0 else overflow
         problems.append(f"max_overflow is {shown} (want 10: at most 5 + 10 = 15 connections during a burst)")
-    if not pool._pre_ping:
+    if not pool["pre_ping"]:
         problems.append(
             "pool_pre_ping is off (want True: test each pooled connection before lending it out, and replace "
             "it silently if the server has closed it)"
@@ -110,8 +250,10 @@ def pool_configured(learner, learner_engine):
 
 
 @check("sessions-share-pool", "sessions from SessionLocal() borrow and return the engine's pooled connections")
-def sessions_share_pool(learner, engine, session_factory):
-    pids = [backend_pid(session_factory) for _ in range(6)]
+def sessions_share_pool(learner, admin, database_url):
+    tokens = [_token() for _ in range(6)]  # drawn per run: each session's statement carries one
+    got = learner.run(sequential_sessions, tokens)
+    pids = got["pids"]
     where = learner.where_defined("SessionLocal", "db.py")
     if len(set(pids)) == len(pids):
         fail(
@@ -122,33 +264,42 @@ def sessions_share_pool(learner, engine, session_factory):
             "per session, or NullPool. Create the engine once, at module level, and bind SessionLocal to it: "
             f"`SessionLocal = sessionmaker(bind=engine)` ({where})"
         )
-    with session_factory() as session:
-        bind = session.get_bind()
-    if bind is not engine:
+    if not got["bound"]:
         fail(
             "sessions from SessionLocal() are not bound to db.engine, so they do not use its pool: "
             "`SessionLocal = sessionmaker(bind=engine)`"
         )
-    if engine.pool.checkedout():
+    if got["checked_out"]:
         fail(
-            f"after those sessions closed, {engine.pool.checkedout()} connection(s) were still checked out of "
+            f"after those sessions closed, {got['checked_out']} connection(s) were still checked out of "
             "db.engine's pool: something in db.py holds a connection open"
+        )
+    # What the server saw: each reused connection still open, carrying the token of the last session on it.
+    last = {pid: tokens[n] for n, pid in enumerate(pids)}
+    reused = [pid for pid in last if pids.count(pid) > 1]
+    with admin.connect() as conn:
+        alive = dict(
+            conn.execute(
+                text(
+                    "SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND usename = :role AND pid = ANY(:pids)"
+                ),
+                {"role": _role(database_url), "pids": reused},
+            ).all()
+        )
+    if not any(alive.get(pid) == last[pid] for pid in reused):
+        fail(
+            f"the sessions reported reusing server process(es) {sorted(reused)}, but the server has no open "
+            "connection of your role that ran their statements: the pooled connection a closed session hands "
+            "back must stay open for the next one. Create the engine once, at module level, and bind "
+            f"SessionLocal to it: `SessionLocal = sessionmaker(bind=engine)` ({where})"
         )
 
 
-@check("survives-idle-kill", "after the server drops every idle pooled connection, the next session still works")
-def survives_idle_kill(learner, engine, session_factory, admin, database_url):
-    role = make_url(database_url).username
-    # Two sessions at once, so the pool holds two connections; both are idle once the sessions close.
-    with session_factory() as first, session_factory() as second:
-        first.execute(text("SELECT 1"))
-        second.execute(text("SELECT 1"))
-    idle = engine.pool.checkedin() if isinstance(engine.pool, QueuePool) else 0
-
-    others = (
-        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-        "AND usename = :role"
-    )
+def _terminate_idle(admin, role: str) -> None:
+    """End every connection of the learner's role to the run's database (the judge's own connections
+    reconnect), and wait until the server has closed them."""
+    others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND usename = :role"
     with admin.connect() as conn:
         killed = [
             row.pid
@@ -158,91 +309,96 @@ def survives_idle_kill(learner, engine, session_factory, admin, database_url):
     deadline = time.monotonic() + 5
     while killed and time.monotonic() < deadline:  # terminate only signals: wait until they are gone
         with admin.connect() as conn:  # a new transaction sees a fresh pg_stat_activity
-            alive = conn.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": killed}
-            ).scalar()
+            alive = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": killed}).scalar()
         if not alive:
             break
         time.sleep(0.05)
 
-    try:
-        with session_factory() as session:
-            value = session.scalar(text("SELECT 1"))
-    except DBAPIError as error:
+
+@check("survives-idle-kill", "after the server drops every idle pooled connection, the next session still works")
+def survives_idle_kill(learner, admin, database_url, sql):
+    idle = learner.run(two_sessions_at_once)
+    _terminate_idle(admin, _role(database_url))
+    token = _token()  # drawn per run: the next request's statement
+    with sql.capture() as log:
+        got = learner.run(next_session, token)
+    if "error" in got:
         fail(
             f"the server closed the {idle} idle connection(s) in db.engine's pool — as Neon, Supabase or a "
-            f"firewall do with connections left idle — and the next session failed: {database_reason(error)}. The "
+            f"firewall do with connections left idle — and the next session failed: {got['error']}. The "
             "pool lent out a connection whose other end had hung up; in production a user sees that error. "
             "With pool_pre_ping=True the pool tests each connection with a tiny round trip before lending it "
             f"and silently replaces a dead one: {config_or_hint(learner)} ({engine_line(learner)})"
         )
-    if value != 1:
-        fail(f"after the idle connections were closed, `SELECT 1` through SessionLocal() returned {value!r}")
+    if got.get("value") != token or not any(token in statement.sql for statement in log):
+        fail(
+            f"after the idle connections were closed, a statement through SessionLocal() returned {got.get('value')!r}"
+            f" and Postgres received {'it' if any(token in s.sql for s in log) else 'no such statement'}: the "
+            "next session must run its query on a live connection"
+        )
 
 
 @check("fifteen-concurrent", "15 sessions can hold a connection at the same time (the busiest load)")
-def fifteen_concurrent(learner, engine, session_factory):
-    barrier = threading.Barrier(CONCURRENT)
-    lock = threading.Lock()
-    state = {"holding": 0, "peak": 0}
-    pids: list[int] = []
-    errors: list[BaseException] = []
-    gave_up: list[int] = []
+def fifteen_concurrent(learner, admin, database_url):
+    token = _token()  # drawn per run: the statement the 15 sessions run together
+    seen: dict = {"peak": 0, "pids": set(), "error": None}
+    stop = threading.Event()
 
-    def request(n: int) -> None:
+    def watch() -> None:
         try:
-            with session_factory() as session:
-                pid = session.scalar(text("SELECT pg_backend_pid()"))  # the session now holds a connection
-                with lock:
-                    state["holding"] += 1
-                    state["peak"] = max(state["peak"], state["holding"])
-                try:
-                    barrier.wait(timeout=BARRIER_S)  # all 15 hold a connection at this point
-                    session.execute(text("SELECT pg_sleep(0.1)"))
-                    pids.append(pid)
-                finally:
-                    with lock:
-                        state["holding"] -= 1
-        except threading.BrokenBarrierError:
-            gave_up.append(n)
-        except BaseException as error:  # recorded, judged below
-            errors.append(error)
-            barrier.abort()
+            with admin.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                while not stop.is_set():
+                    running = conn.execute(
+                        text(
+                            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND usename = :role "
+                            "AND state = 'active' AND pid <> pg_backend_pid() AND strpos(query, :token) > 0"
+                        ),
+                        {"role": _role(database_url), "token": token},
+                    ).scalars()
+                    pids = set(running)
+                    seen["peak"] = max(seen["peak"], len(pids))
+                    seen["pids"] |= pids
+                    stop.wait(0.01)
+        except Exception as error:  # judged below
+            seen["error"] = error
 
-    threads = [threading.Thread(target=request, args=(n,), daemon=True) for n in range(CONCURRENT)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=BARRIER_S + 20)
-    stuck = sum(thread.is_alive() for thread in threads)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        got = learner.run(burst, token)
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    if seen["error"] is not None:
+        raise seen["error"]
 
     where = engine_line(learner)
-    pool = engine.pool
     limit = ""
-    if isinstance(pool, QueuePool):
-        overflow = pool._max_overflow
+    if got["size"] is not None and got["overflow"] >= 0:
         limit = (
-            f" db.engine's pool lends at most pool_size {pool.size()} + max_overflow {overflow} = "
-            f"{pool.size() + overflow} connections at once;"
-            if overflow >= 0
-            else ""
+            f" db.engine's pool lends at most pool_size {got['size']} + max_overflow {got['overflow']} = "
+            f"{got['size'] + got['overflow']} connections at once;"
         )
-    timeouts = [e for e in errors if isinstance(e, PoolTimeout)]
-    if timeouts:
+    if got["timeouts"]:
         fail(
-            f"{len(timeouts)} of {CONCURRENT} concurrent sessions gave up waiting for a connection: "
-            f"{database_reason(timeouts[0])}.{limit} the others had to wait for a connection to come back and hit "
+            f"{got['timeouts']} of {CONCURRENT} concurrent sessions gave up waiting for a connection: "
+            f"{got['timeout_reason']}.{limit} the others had to wait for a connection to come back and hit "
             f"pool_timeout. Allow a burst of 15: {config_or_hint(learner)} ({where})"
         )
-    if errors:
+    if got["errors"]:
+        fail(f"{got['errors']} of {CONCURRENT} concurrent sessions failed: {got['error']} ({where})")
+    if got["gave_up"] or got["stuck"] or len(got["pids"]) != CONCURRENT:
         fail(
-            f"{len(errors)} of {CONCURRENT} concurrent sessions failed: {type(errors[0]).__name__}: "
-            f"{database_reason(errors[0])} ({where})"
-        )
-    if gave_up or stuck or len(set(pids)) != CONCURRENT:
-        fail(
-            f"only {state['peak']} of {CONCURRENT} concurrent sessions could hold a connection at the same "
+            f"only {got['peak']} of {CONCURRENT} concurrent sessions could hold a connection at the same "
             f"time; the rest were still waiting for the pool after {BARRIER_S:.0f} s.{limit} once they are all "
             "lent out, the next session waits (up to pool_timeout, 30 s by default) and then fails with "
             f"TimeoutError. A burst of 15 needs room for 15: {config_or_hint(learner)} ({where})"
+        )
+    if seen["peak"] < CONCURRENT:
+        fail(
+            f"the server saw at most {seen['peak']} of the {CONCURRENT} sessions running their statement at the "
+            f"same moment ({len(seen['pids'])} server processes in all): the 15 sessions must each hold a "
+            f"connection of db.engine's pool at once. A burst of 15 needs room for 15: {config_or_hint(learner)} "
+            f"({where})"
         )
