@@ -1,15 +1,25 @@
 """Checks for 07-migrations: env.py wired to the models and DATABASE_URL, a reviewed first revision.
 
-Alembic runs in this process, exactly as the `alembic` command would: a Config made from the
-learner's `alembic.ini`, then `alembic.command.upgrade/downgrade`, which execute the learner's
-`alembic/env.py` and revision files. The learner's engine (made in env.py) is captured like any
-learner engine, so a failing check shows the DDL the migrations sent.
+Judged apart from the learner's code (docs/authoring.md, "Acts and checks"). Alembic runs beside
+the learner's code, in the learner's process, exactly as the `alembic` command would: the acts
+below make a Config from the learner's `alembic.ini` and call `alembic.command.upgrade/downgrade`,
+which execute the learner's `alembic/env.py` and revisions, and they return plain data (what went
+wrong, explained with the learner's frames). Every verdict is the judge's, from what it sees
+itself:
+
+- the schema and rows the migrations left, through the judge's own connection;
+- the SQL as Postgres received it (the failing statement of a migration; the statement sent on
+  env.py's own connection with a marker drawn for this run: env.py connected to DATABASE_URL);
+- the learner's files read as text: the chain of revisions (revision / down_revision), where
+  upgrade() and downgrade() are, what a revision imports, the URL literals;
+- models.py as the exercise provides it (the judge never imports the learner's code), the
+  reference of the drift comparison.
 
 In the spirit of pytest-alembic: a single head; `upgrade` on an empty database; no drift between
 the models and the migrated database; `downgrade base` leaves nothing behind; up again works.
 
-Isolation: every check except `env-url-from-env` passes DATABASE_URL to Alembic's config itself
-(as pytest-alembic passes its own connection), so a missing URL line in env.py fails that one
+Isolation: every act except the one of `env-url-from-env` passes DATABASE_URL to Alembic's config
+itself (as pytest-alembic passes its own connection), so a missing URL line in env.py fails that one
 check instead of all of them. `env-url-from-env` runs env.py with alembic.ini exactly as written.
 """
 
@@ -17,16 +27,24 @@ from __future__ import annotations
 
 import ast
 import configparser
+import importlib.util
+import re
+import secrets
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from checker.authoring import check, fail, fix_or_hint, fixture, migrations, url_literals
+from checker.authoring import act, check, fail, fix_or_hint, migrations, url_literals
 from checker.authoring.shared import url_mismatch
 
 HERE = Path(__file__).parent
 TABLES = ("users", "documents")
 GENERATE = 'course exec 07-migrations -- alembic revision --autogenerate -m "create users and documents"'
+MARKER = "course-env-"
+"""The statement env.py's connection sends, with a nonce the judge draws per run: `SELECT 'course-env-<nonce>'`."""
 
 
 def advice(text_: str) -> str | None:
@@ -47,65 +65,327 @@ def advice(text_: str) -> str | None:
 
 
 migrate = migrations.Advised(advice)
-"""``migrate.run(...)``, ``migrate.explain(...)``, ``migrate.script_directory(...)`` with this advice."""
+"""``migrate.explain(...)``, ``migrate.script_directory(...)`` with this advice (in the acts)."""
 
 
-# -- running Alembic ---------------------------------------------------------------------------
+# --------------------------------------------------------------------------- acts: in the learner's process
 
 
-fixture(migrations.alembic_cfg)  # the learner's alembic.ini, with DATABASE_URL passed by the grader
+@act
+def alembic_command(ctx, verb: str, target: str) -> dict:
+    """`alembic <verb> <target>` on the run's database, DATABASE_URL passed to Alembic's config:
+    ``{}`` when it ran, ``{"error": explained, "frames": the learner's frames}`` or ``{"exited": ...}``."""
+    from alembic import command
 
-
-def revision_files(learner) -> list[Path]:
-    versions = learner.dir / "alembic" / "versions"
-    return sorted(versions.glob("*.py")) if versions.is_dir() else []
-
-
-def upgrade_first(learner, sql, db, config, *, need_tables: bool = True) -> None:
-    """Upgrade an empty database to head (all heads); with ``need_tables``, insist it built something."""
-    migrate.run(learner, sql, config, "upgrade", "heads", doing="on an empty database, ", owner="upgrade-head")
-    if need_tables and not migrations.table_names(db) - {"alembic_version"}:
-        fail(
-            "`alembic upgrade head` created no table, so there is nothing to downgrade yet: "
-            "see the check `upgrade-head`"
-        )
-
-
-SET_URL = 'config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])'
-
-
-def run_env(learner, config, sql) -> dict:
-    """Run env.py the way every Alembic command does, and record what it configured. On the untouched
-    starter a failure names what to do, not the line to write (that is the hint's)."""
-    from checker.authoring import CheckFailed
-
+    if verb not in ("upgrade", "downgrade"):
+        return {"error": f"no such command: alembic {verb}", "frames": ""}
+    config = migrations.alembic_config(ctx.learner, ctx.database_url)
     try:
-        with sql.paused():  # Alembic's bookkeeping SQL says nothing about env.py
-            return _run_env(learner, config)
-    except CheckFailed as failed:
-        hint = fix_or_hint(learner, HERE, "")
-        if hint and SET_URL in str(failed):
-            fail(str(failed).replace(SET_URL, f'os.environ["DATABASE_URL"] handed to Alembic\'s config. {hint}'))
-        raise
+        getattr(command, verb)(config, str(target))
+    except SystemExit as error:
+        return {"exited": str(error)}
+    except Exception as error:
+        return {"error": migrate.explain(error, ctx.learner), "frames": migrations.learner_frames(error, ctx.learner)}
+    return {}
 
 
-def _run_env(learner, config) -> dict:
+@act
+def run_env(ctx, as_written: bool, nonce: str, build: bool) -> dict:
+    """Run env.py the way every Alembic command does, migrating nothing, and say what it configured:
+    ``metadata`` (whether it handed Alembic a target_metadata), ``tables`` (the tables it describes),
+    ``url`` (where its connection points, password hidden). On that connection it sends the judge's
+    marker (``nonce``) and, with ``build``, creates the tables of target_metadata (the judge then
+    reads them). ``as_written``: alembic.ini exactly as the learner has it (no URL passed)."""
     from alembic.runtime.environment import EnvironmentContext
 
-    script = migrate.script_directory(learner, config)
+    config = migrations.alembic_config(ctx.learner, None if as_written else ctx.database_url)
+    script = migrate.script_directory(ctx.learner, config)
     seen: dict = {}
 
     def record(revision, context):
-        seen["target_metadata"] = context.opts.get("target_metadata")
-        seen["url"] = context.connection.engine.url if context.connection is not None else None
+        metadata = context.opts.get("target_metadata")
+        candidates = [m for m in (metadata if isinstance(metadata, list | tuple) else [metadata]) if m is not None]
+        seen["metadata"] = metadata is not None
+        seen["tables"] = sorted({str(name) for m in candidates for name in getattr(m, "tables", {})})
+        connection = context.connection
+        if connection is not None:
+            seen["url"] = connection.engine.url.render_as_string(hide_password=True)
+            if re.fullmatch(r"[0-9a-f]{16,64}", nonce):
+                connection.exec_driver_sql(f"SELECT '{MARKER}{nonce}'")
+            if build:
+                for candidate in candidates:
+                    if hasattr(candidate, "create_all"):
+                        candidate.create_all(connection)
         return []  # migrate nothing
 
     try:
         with EnvironmentContext(config, script, fn=record):
             script.run_env()
     except Exception as error:
-        fail("alembic/env.py failed when Alembic ran it:\n" + migrate.explain(error, learner))
-    if "target_metadata" not in seen:
+        return {"error": migrate.explain(error, ctx.learner)}
+    return seen
+
+
+@act
+def revision_map(ctx) -> dict:
+    """The chain as Alembic reads it, for revisions whose ids are not written as plain strings."""
+    config = migrations.alembic_config(ctx.learner, ctx.database_url)
+    script = migrate.script_directory(ctx.learner, config)
+    try:
+        return {
+            "revisions": [
+                {
+                    "path": migrations.relative(ctx.learner, r.path),
+                    "revision": str(r.revision),
+                    "down": [str(d) for d in r._versioned_down_revisions],
+                }
+                for r in script.walk_revisions()
+            ]
+        }
+    except Exception as error:
+        return {"error": migrate.explain(error, ctx.learner)}
+
+
+# --------------------------------------------------------------------------- the judge: running Alembic
+
+
+def shown_target(target: str) -> str:
+    return "head" if target == "heads" else target  # "heads" also works with two heads: see single-head
+
+
+def run(learner, sql, verb: str, target: str, *, doing: str = "", owner: str = "") -> None:
+    """``alembic <verb> <target>`` in the learner's process; a failure names the command, the
+    learner's line and the cause, and flags the last statement Postgres received.
+
+    ``owner``: this run only sets the stage, the check named there reports its failure in full."""
+    with sql.capture() as log:
+        outcome = learner.run(alembic_command, verb, target)
+    outcome = outcome if isinstance(outcome, dict) else {"error": f"the process running your code gave an answer the grader cannot read: {str(outcome)[:200]}"}
+    shown = shown_target(target)
+    if "exited" in outcome:
+        fail(f"{doing}`alembic {verb} {shown}` exited ({outcome['exited']}): alembic/env.py must not call sys.exit()")
+    if "error" in outcome:
+        if log:
+            sql.flag(log[-1:], "the statement that failed")
+        if owner:
+            fail(
+                f"{doing}`alembic {verb} {shown}` fails, so this can't be tested yet "
+                f"(see the check `{owner}`):\n{outcome.get('frames') or outcome['error']}"
+            )
+        fail(f"{doing}`alembic {verb} {shown}` failed:\n{outcome['error']}")
+
+
+def upgrade_first(learner, sql, db, *, need_tables: bool = True) -> None:
+    """Upgrade an empty database to head (all heads); with ``need_tables``, insist it built something."""
+    run(learner, sql, "upgrade", "heads", doing="on an empty database, ", owner="upgrade-head")
+    if need_tables and not migrations.table_names(db) - {"alembic_version"}:
+        fail("`alembic upgrade head` created no table, so there is nothing to downgrade yet: see the check `upgrade-head`")
+
+
+# --------------------------------------------------------------------------- the judge: the revisions, read as text
+
+
+@dataclass
+class Revision:
+    """One file of alembic/versions/, as the judge reads it (never imported here)."""
+
+    path: str
+    revision: str | None = None
+    down: tuple[str, ...] | None = None
+    """down_revision as a tuple (``()`` for None); None when it is not written as a literal."""
+    written: object = None
+    tree: ast.Module | None = None
+    unreadable: str = ""
+
+
+@dataclass
+class Chain:
+    revisions: list[Revision] = field(default_factory=list)
+    unreadable: str = ""
+    """Why Alembic cannot read the revisions (the first file that does not parse), or ""."""
+
+    @property
+    def ids(self) -> set[str]:
+        return {r.revision for r in self.revisions if r.revision}
+
+    @property
+    def heads(self) -> list[str]:
+        named = {d for r in self.revisions for d in (r.down or ())}
+        return [r.revision for r in self.revisions if r.revision and r.revision not in named]
+
+    @property
+    def bases(self) -> list[str]:
+        return [r.revision for r in self.revisions if r.revision and r.down == ()]
+
+    def get(self, revision: str) -> Revision | None:
+        return next((r for r in self.revisions if r.revision == revision), None)
+
+
+_UNKNOWN = object()
+
+
+def _literal(tree: ast.Module, name: str):
+    """The last top-level ``name = <literal>`` (or ``name: T = <literal>``): the value Alembic reads."""
+    value = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            try:
+                value = ast.literal_eval(node.value)  # type: ignore[arg-type]
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                value = _UNKNOWN
+    return value
+
+
+def read_revision(learner, relative: str) -> Revision:
+    revision = Revision(relative)
+    source = learner.source(relative)
+    try:
+        revision.tree = ast.parse(source, filename=relative)
+    except (SyntaxError, ValueError) as error:
+        line = getattr(error, "lineno", None)
+        code = (getattr(error, "text", None) or "").strip()
+        revision.unreadable = (
+            f"{relative}{':' + str(line) if line else ''}" + (f"\n    {code}" if code else "") + f"\nSyntaxError: {getattr(error, 'msg', error)}"
+        )
+        return revision
+    found = _literal(revision.tree, "revision")
+    revision.revision = found if isinstance(found, str) and found else None
+    down = _literal(revision.tree, "down_revision")
+    revision.written = down
+    if down is None or down == ():
+        revision.down = ()
+    elif isinstance(down, str):
+        revision.down = (down,)
+    elif isinstance(down, list | tuple) and all(isinstance(d, str) for d in down):
+        revision.down = tuple(down)
+    return revision
+
+
+def revision_chain(learner) -> Chain:
+    """The revisions in alembic/versions/, read from the learner's files as they were when the run
+    began. Where an id is not written as a plain string, Alembic reads it (in the learner's process)."""
+    versions = learner.dir / "alembic" / "versions"
+    names = sorted(p.name for p in versions.glob("*.py") if not p.name.startswith((".#", "__init__"))) if versions.is_dir() else []
+    chain = Chain([read_revision(learner, f"alembic/versions/{name}") for name in names])
+    broken = next((r.unreadable for r in chain.revisions if r.unreadable), "")
+    if broken:
+        chain.unreadable = broken
+        return chain
+    if all(r.revision and r.down is not None for r in chain.revisions):
+        return chain
+    read = learner.run(revision_map)
+    if not isinstance(read, dict) or "error" in read or not isinstance(read.get("revisions"), list):
+        error = read.get("error") if isinstance(read, dict) else None
+        chain.unreadable = str(error or "the revisions could not be read")
+        return chain
+    by_path = {r.path: r for r in chain.revisions}
+    for item in read["revisions"]:
+        if not isinstance(item, dict) or str(item.get("path")) not in by_path:
+            continue
+        revision = by_path[str(item["path"])]
+        revision.revision = str(item.get("revision") or "") or None
+        revision.down = tuple(str(d) for d in item.get("down") or [])
+    return chain
+
+
+def require_readable(chain: Chain) -> None:
+    if chain.unreadable:
+        fail("Alembic could not read your revisions in alembic/versions/:\n" + chain.unreadable)
+    for revision in chain.revisions:
+        if not revision.revision:
+            fail(
+                f"Alembic could not read your revisions in alembic/versions/: {revision.path} declares no revision id. "
+                "Be sure the 'revision' variable is declared inside the script"
+            )
+    for revision in chain.revisions:
+        for down in revision.down or ():
+            if down not in chain.ids:
+                fail(
+                    f"Alembic could not read your revisions in alembic/versions/: {revision.path} has down_revision = "
+                    f"{down!r}, and no file declares that revision. → A down_revision names a revision id that no file "
+                    "in alembic/versions/ has: check for typos."
+                )
+
+
+def _function(revision: Revision, name: str) -> ast.FunctionDef | None:
+    if revision.tree is None:
+        return None
+    found = None
+    for node in revision.tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            found = node
+    return found
+
+
+def function_line(revision: Revision, name: str) -> str:
+    """``alembic/versions/x.py:41`` — where ``name()`` of that revision is defined."""
+    function = _function(revision, name)
+    return f"{revision.path}:{function.lineno}" if function is not None else revision.path
+
+
+def is_noop(revision: Revision, name: str) -> bool:
+    """Whether ``name()``'s body is only a docstring, comments and ``pass``."""
+    function = _function(revision, name)
+    return function is not None and all(
+        isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) for node in function.body
+    )
+
+
+# --------------------------------------------------------------------------- the judge: models.py as provided
+
+
+_REFERENCE: list = []
+
+
+def reference_metadata():
+    """``Base.metadata`` of models.py as this exercise provides it: the reference of the drift
+    comparison (the judge never imports the learner's code; models.py is not the learner's to edit)."""
+    if not _REFERENCE:
+        name = "course_reference_models_07_migrations"
+        spec = importlib.util.spec_from_file_location(name, HERE / "starter" / "models.py")
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[name] = module  # annotations are resolved in the module's namespace
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        _REFERENCE.append(module.Base.metadata)
+    return _REFERENCE[0]
+
+
+def models_changed(learner) -> str:
+    """A sentence when the learner's models.py is not the one provided (the grader compares with that)."""
+    provided = (HERE / "starter" / "models.py").read_text(encoding="utf-8")
+    if learner.source("models.py").strip() == provided.strip():
+        return ""
+    return (
+        "\n(Your models.py differs from the one provided; the grader compares the database with models.py as "
+        "provided: copy it back from the starter.)"
+    )
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+SET_URL = 'config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])'
+
+
+def env_outcome(learner, *, as_written: bool, nonce: str = "", build: bool = False) -> dict:
+    """What env.py configured (see the act ``run_env``), or a failure that says why it did not run.
+    On the untouched starter a failure names what to do, not the line to write (that is the hint's)."""
+    seen = learner.run(run_env, as_written, nonce, build)
+    if not isinstance(seen, dict):
+        seen = {"error": f"the process running your code gave an answer the grader cannot read: {str(seen)[:200]}"}
+    if "error" in seen:
+        message = "alembic/env.py failed when Alembic ran it:\n" + str(seen["error"])
+        hint = fix_or_hint(learner, HERE, "")
+        if hint and SET_URL in message:
+            message = message.replace(SET_URL, f'os.environ["DATABASE_URL"] handed to Alembic\'s config. {hint}')
+        fail(message)
+    if "metadata" not in seen:
         fail(
             "alembic/env.py ran but never ran the migrations: keep the end of the generated file "
             "(run_migrations_online() calling context.configure(...) and context.run_migrations())"
@@ -113,50 +393,62 @@ def _run_env(learner, config) -> dict:
     return seen
 
 
-# -- the checks ---------------------------------------------------------------------------------
-
-
 @check("env-target-metadata", "env.py hands Alembic your models' metadata (target_metadata)")
-def env_target_metadata(learner, alembic_cfg, sql):
-    seen = run_env(learner, alembic_cfg, sql)
-    metadata = seen["target_metadata"]
+def env_target_metadata(learner, db):
+    seen = env_outcome(learner, as_written=False, build=True)
     line = next(
-        (n for n, text_ in enumerate(learner.source("alembic/env.py").splitlines(), 1)
-         if text_.startswith("target_metadata")),
+        (n for n, text_ in enumerate(learner.source("alembic/env.py").splitlines(), 1) if text_.startswith("target_metadata")),
         None,
     )
     where = f"alembic/env.py:{line}" if line else "alembic/env.py"
-    if metadata is None:
+    if not seen.get("metadata"):
         fail(
             f"target_metadata is None ({where}), so Alembic cannot see your models: `alembic revision "
             "--autogenerate` stops with \"Can't proceed with --autogenerate option\", and a revision made "
             "without --autogenerate starts with an upgrade() that is just `pass`. Alembic learns what the schema "
             "should be from the metadata env.py hands it. "
-            + fix_or_hint(learner, HERE, "Add `from models import Base` and set `target_metadata = Base.metadata`; "
-                          "then delete any empty revision and generate again")
+            + fix_or_hint(
+                learner,
+                HERE,
+                "Add `from models import Base` and set `target_metadata = Base.metadata`; "
+                "then delete any empty revision and generate again",
+            )
         )
-    candidates = metadata if isinstance(metadata, list | tuple) else [metadata]
-    if learner.models.Base.metadata in candidates:
+    found = migrations.table_names(db)  # the judge's own connection: what that metadata built
+    if set(TABLES) <= found:
         return
-    tables = {name for md in candidates for name in getattr(md, "tables", {})}
-    if not set(TABLES) <= tables:
+    described = [str(t) for t in seen.get("tables") or []] if isinstance(seen.get("tables"), list) else []
+    if set(TABLES) <= set(described):
         fail(
-            f"target_metadata ({where}) holds the tables {sorted(tables) or 'none'}, not users and documents: "
-            "use the metadata of your models, `target_metadata = Base.metadata` with `from models import Base`"
+            f"target_metadata ({where}) describes users and documents, but the tables it built on env.py's "
+            "connection were not in the database once env.py finished: env.py must run the migrations in a "
+            "transaction it commits (keep `with context.begin_transaction(): context.run_migrations()`)"
         )
+    fail(
+        f"target_metadata ({where}) holds the tables {described or 'none'}, not users and documents: "
+        "use the metadata of your models, `target_metadata = Base.metadata` with `from models import Base`"
+    )
 
 
 @check("env-url-from-env", "env.py connects to DATABASE_URL, with no URL in the code")
 def env_url_from_env(learner, database_url, sql):
-    config = migrations.alembic_config(learner)  # alembic.ini exactly as the learner has it
-    seen = run_env(learner, config, sql)
-    actual = seen["url"]
-    if actual is None:
+    nonce = secrets.token_hex(12)  # drawn here, for this run: no file holds it
+    with sql.capture() as log:
+        seen = env_outcome(learner, as_written=True, nonce=nonce)  # alembic.ini exactly as the learner has it
+    actual = seen.get("url")
+    if not isinstance(actual, str):
         fail("env.py's online mode did not pass a connection to context.configure(connection=...)")
-    mismatch = url_mismatch(actual, database_url, said="env.py connected to")
+    try:
+        mismatch = url_mismatch(make_url(actual), database_url, said="env.py connected to")
+    except Exception:
+        mismatch = f"env.py connected to {actual!r}, which is not a database URL"
     if mismatch:
+        fail(f"{mismatch}. Read the URL from the environment: " + fix_or_hint(learner, HERE, SET_URL))
+    if not any(MARKER + nonce in statement.sql for statement in log):
         fail(
-            f"{mismatch}. Read the URL from the environment: " + fix_or_hint(learner, HERE, SET_URL)
+            "Postgres received nothing on the connection env.py made for Alembic: env.py must connect to "
+            "DATABASE_URL and hand that connection to context.configure(connection=...). "
+            + fix_or_hint(learner, HERE, SET_URL)
         )
     literals = url_literals(learner.source("alembic/env.py"))
     if literals:
@@ -166,7 +458,10 @@ def env_url_from_env(learner, database_url, sql):
             'in git: take the URL from os.environ["DATABASE_URL"] only, with no fallback literal'
         )
     parser = configparser.ConfigParser(interpolation=None)
-    parser.read(learner.dir / "alembic.ini")
+    try:
+        parser.read_string(learner.source("alembic.ini"))
+    except configparser.Error:
+        return  # Alembic itself reports an unreadable alembic.ini
     ini_url = parser.get("alembic", "sqlalchemy.url", fallback="")
     if url_literals(repr(ini_url)):
         line = next(
@@ -180,41 +475,52 @@ def env_url_from_env(learner, database_url, sql):
         )
 
 
+def require_alembic_files(learner) -> None:
+    for name, what in (("alembic.ini", "alembic.ini"), ("alembic/env.py", "alembic/env.py")):
+        if not (learner.dir / name).is_file():
+            fail(f"{what} is missing from your exercise folder: copy it back from the starter ({learner.dir.name})")
+
+
 @check("single-head", "the revisions form one chain with exactly one head")
-def single_head(learner, alembic_cfg):
-    script = migrate.script_directory(learner, alembic_cfg)
-    heads = script.get_heads()
-    if not heads:
+def single_head(learner):
+    require_alembic_files(learner)
+    chain = revision_chain(learner)
+    if not chain.revisions:
         fail(
             "alembic/versions/ holds no revision yet. With env.py done, generate one with\n"
             f"    {GENERATE}\nthen open the new file and review upgrade() and downgrade()"
         )
+    require_readable(chain)
+    heads = chain.heads
+    if not heads:
+        fail("your revisions name each other in a circle (every revision is some other's down_revision): the chain has no head")
     if len(heads) > 1:
         lines = []
         for head in heads:
-            revision = script.get_revision(head)
-            down = revision.down_revision
-            lines.append(f"  - {head} ({migrations.relative(learner, revision.path)}), down_revision = {down!r}")
+            revision = chain.get(head)
+            down = revision.written if revision is not None else None
+            lines.append(f"  - {head} ({revision.path if revision else '?'}), down_revision = {down!r}")
         fail(
             f"your revisions have {len(heads)} heads, so `alembic upgrade head` refuses to run "
-            "(\"Multiple head revisions are present\"):\n" + "\n".join(lines)
+            '("Multiple head revisions are present"):\n'
+            + "\n".join(lines)
             + "\nEach revision's down_revision must name the revision before it, making one chain: "
             "fix the down_revision of the newer one (or join the branches with `alembic merge heads`)"
         )
 
 
 @check("upgrade-head", "`alembic upgrade head` builds users and documents on an empty database")
-def upgrade_head(learner, alembic_cfg, db, sql):
-    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads")
+def upgrade_head(learner, db, sql):
+    run(learner, sql, "upgrade", "heads")
     found = migrations.table_names(db)
     missing = [t for t in TABLES if t not in found]
+    chain = revision_chain(learner)
     if missing:
-        script = migrate.script_directory(learner, alembic_cfg)
-        revisions = list(script.walk_revisions())
+        revisions = chain.revisions
         it = "them" if len(missing) > 1 else "it"
         if not revisions:
             why = f"there is no revision in alembic/versions/ yet. Generate one:\n    {GENERATE}"
-        elif all(migrations.is_noop(getattr(r.module, "upgrade", None)) for r in revisions):
+        elif all(is_noop(r, "upgrade") for r in revisions):
             why = (
                 "your revision's upgrade() is just `pass`. That is how `alembic revision` starts a file "
                 "without --autogenerate (which refuses to run while target_metadata is None): fix env.py, "
@@ -224,7 +530,7 @@ def upgrade_head(learner, alembic_cfg, db, sql):
         else:
             why = (
                 f"no revision's upgrade() creates {it} "
-                f"({', '.join(migrations.function_line(learner, r, 'upgrade') for r in revisions)}). The check "
+                f"({', '.join(function_line(r, 'upgrade') for r in revisions)}). The check "
                 "`no-drift` shows the operations still missing"
             )
         fail(
@@ -232,25 +538,27 @@ def upgrade_head(learner, alembic_cfg, db, sql):
             f"(tables found: {', '.join(sorted(found)) or 'none'}): {why}"
         )
     with db.connect() as conn:
-        versions = [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
-    heads = migrate.script_directory(learner, alembic_cfg).get_heads()
+        versions = [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))] if "alembic_version" in found else []
+    heads = chain.heads
     if sorted(versions) != sorted(heads):
         fail(f"after `alembic upgrade head`, alembic_version holds {versions}, expected the head {heads}")
 
 
 @check("no-drift", "at head the database matches models.py (autogenerate finds nothing to do)")
-def no_drift(learner, alembic_cfg, db, sql):
-    upgrade_first(learner, sql, db, alembic_cfg, need_tables=False)
-    diffs, code = migrations.compare(db, learner.models.Base.metadata)
+def no_drift(learner, db, sql):
+    upgrade_first(learner, sql, db, need_tables=False)
+    diffs, code = migrations.compare(db, reference_metadata())
     if diffs:
-        files = ", ".join(migrations.relative(learner, p) for p in revision_files(learner))
+        files = ", ".join(r.path for r in revision_chain(learner).revisions)
         fix = (
-            f"fix the revision ({files}) so that it builds exactly that schema" if files else
-            "there is no revision yet; generate it (with env.py done, autogenerate drafts exactly what is "
+            f"fix the revision ({files}) so that it builds exactly that schema"
+            if files
+            else "there is no revision yet; generate it (with env.py done, autogenerate drafts exactly what is "
             f"shown below), then review it:\n    {GENERATE}\nWhat is missing"
         )
         message = migrations.drift_message(
-            diffs, code,
+            diffs,
+            code,
             f"after `alembic upgrade head` the database still differs from models.py "
             f"({len(diffs)} difference{'s' if len(diffs) > 1 else ''}). models.py is the reference (it is "
             f"provided): {fix}:",
@@ -258,29 +566,41 @@ def no_drift(learner, alembic_cfg, db, sql):
         hint = fix_or_hint(learner, HERE, "")
         if hint:  # the untouched starter: the differences, not the migration's code (that is autogenerate's job)
             message = message.split("\n\nThe migration you still need")[0] + f"\n\n{hint}"
-        fail(message)
+        fail(message + models_changed(learner))
 
 
 @check("downgrade-base", "`alembic downgrade base` removes everything the revisions created")
-def downgrade_base(learner, alembic_cfg, db, sql):
-    upgrade_first(learner, sql, db, alembic_cfg)
-    migrate.run(learner, sql, alembic_cfg, "downgrade", "base", doing="after upgrading to head, ")
-    left = sorted(migrations.table_names(db) - {"alembic_version"})
+def downgrade_base(learner, db, sql):
+    upgrade_first(learner, sql, db)
+    run(learner, sql, "downgrade", "base", doing="after upgrading to head, ")
+    found = migrations.table_names(db)
+    left = sorted(found - {"alembic_version"})
     with db.connect() as conn:
-        sequences = conn.execute(text(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind = 'S' AND n.nspname = 'public' ORDER BY 1"
-        )).scalars().all()
-        enums = conn.execute(text(
-            "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
-            "WHERE t.typtype = 'e' AND n.nspname = 'public' ORDER BY 1"
-        )).scalars().all()
-        versions = conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() if (
-            "alembic_version" in migrations.table_names(db)) else 0
-    script = migrate.script_directory(learner, alembic_cfg)
-    where = ", ".join(migrations.function_line(learner, revision, "downgrade") for revision in script.walk_revisions())
+        sequences = (
+            conn.execute(
+                text(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relkind = 'S' AND n.nspname = 'public' ORDER BY 1"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        enums = (
+            conn.execute(
+                text(
+                    "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                    "WHERE t.typtype = 'e' AND n.nspname = 'public' ORDER BY 1"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        versions = conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() if "alembic_version" in found else 0
+    revisions = revision_chain(learner).revisions
+    where = ", ".join(function_line(revision, "downgrade") for revision in revisions)
     if left:
-        empty = any(migrations.is_noop(getattr(r.module, "downgrade", None)) for r in script.walk_revisions())
+        empty = any(is_noop(r, "downgrade") for r in revisions)
         fail(
             f"after `alembic downgrade base` these tables are still there: {', '.join(left)}. "
             f"downgrade() must undo exactly what upgrade() did, in reverse order ({where})"
@@ -298,14 +618,12 @@ def downgrade_base(learner, alembic_cfg, db, sql):
 
 
 @check("upgrade-again", "after a full downgrade, `alembic upgrade head` works again")
-def upgrade_again(learner, alembic_cfg, db, sql):
-    upgrade_first(learner, sql, db, alembic_cfg)
+def upgrade_again(learner, db, sql):
+    upgrade_first(learner, sql, db)
     first = migrations.table_names(db)
-    migrate.run(
-        learner, sql, alembic_cfg, "downgrade", "base", doing="after upgrading to head, ", owner="downgrade-base"
-    )
+    run(learner, sql, "downgrade", "base", doing="after upgrading to head, ", owner="downgrade-base")
     again = "after `alembic upgrade head` and `alembic downgrade base`, "
-    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing=again)
+    run(learner, sql, "upgrade", "heads", doing=again)
     missing = sorted(first - migrations.table_names(db))
     if missing:
         fail(
@@ -317,17 +635,14 @@ def upgrade_again(learner, alembic_cfg, db, sql):
 
 @check("revisions-self-contained", "revisions spell out their operations (no imports of models.py)")
 def revisions_self_contained(learner):
-    files = revision_files(learner)
-    if not files:
+    revisions = revision_chain(learner).revisions
+    if not revisions:
         fail(f"alembic/versions/ holds no revision yet: generate one with\n    {GENERATE}")
     own_modules = {p.stem for p in learner.dir.glob("*.py")}
-    for path in files:
-        try:
-            tree = ast.parse(path.read_text(), filename=str(path))
-        except SyntaxError:
+    for revision in revisions:
+        if revision.tree is None:
             continue  # the other checks report it, with the line
-        where = migrations.relative(learner, path)
-        for node in ast.walk(tree):
+        for node in ast.walk(revision.tree):
             names = []
             if isinstance(node, ast.Import):
                 names = [alias.name.split(".")[0] for alias in node.names]
@@ -336,9 +651,9 @@ def revisions_self_contained(learner):
             imported = [n for n in names if n in own_modules]
             called = isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("create_all", "drop_all")
             if imported or called:
-                what = f"imports {imported[0]}.py" if imported else f"calls {node.func.attr}()"
+                what = f"imports {imported[0]}.py" if imported else f"calls {node.func.attr}()"  # type: ignore[attr-defined]
                 fail(
-                    f"{where}:{node.lineno} {what}. A revision is a frozen snapshot of one schema change: it "
+                    f"{revision.path}:{node.lineno} {what}. A revision is a frozen snapshot of one schema change: it "
                     "must not depend on models.py, which keeps changing. When you rename a column in "
                     "models.py next week, this revision would silently build the new schema and the chain "
                     "breaks. Spell the operations out (op.create_table(...), op.drop_table(...)) — "
