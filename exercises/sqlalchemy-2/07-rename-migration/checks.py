@@ -1,28 +1,48 @@
 """Checks for 07-rename-migration: revision 2 renames documents.body to content, keeping the data.
 
-Alembic runs in this process, exactly as the `alembic` command would (the learner's alembic.ini,
-env.py and revisions). The heart of it is the data-survival check of pytest-alembic's spirit:
-write documents at revision 1, upgrade, read them back from `content` — the only way to catch a
-rename written as drop + add, which passes every schema check on an empty database. Then the
-same in reverse for the downgrade.
+Judged apart from the learner's code (docs/authoring.md, "Acts and checks"). Alembic runs beside
+the learner's code, in the learner's process, exactly as the `alembic` command would (the
+learner's alembic.ini, env.py and revisions): the acts below return plain data. Every verdict is
+the judge's, from what it sees itself: the chain of revisions read from the learner's files as
+text, and the columns and rows through its own connection. The heart of it is the data-survival
+check of pytest-alembic's spirit: the judge writes documents at revision 1 (their titles and texts
+drawn for this run), upgrades, and reads them back from `content` — the only way to catch a
+rename written as drop + add, which passes every schema check on an empty database. Then the same
+in reverse for the downgrade. The drift reference is models.py as the exercise provides it.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import random
+import secrets
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import inspect, text
 
-from checker.authoring import check, fail, fixture, migrations, starter_untouched
+from checker.authoring import act, check, fail, migrations, starter_untouched
 
 EXERCISE = "07-rename-migration"
 HERE = Path(__file__).parent
 REVISION_1 = "3f1c2a9b7d10"
 GENERATE = f'course exec {EXERCISE} -- alembic revision --autogenerate -m "rename documents body to content"'
-DOCUMENTS = [
-    ("Memo", "Keep me: the quarterly numbers are in.\nSecond line — ünïcode ✓"),
-    ("Long read", "A document long enough to matter. " * 200),
-]
+RANDOM = random.SystemRandom()
+
+
+def documents() -> list[tuple[str, str]]:
+    """Two documents drawn for this run (a short one with non-ASCII text, a long one): no file
+    holds their titles or texts, so only the rows the judge wrote can bring them back."""
+    token = secrets.token_hex(4)
+    return [
+        (f"Memo {token}", f"Keep me {secrets.token_hex(6)}: the quarterly numbers are in.\nSecond line — ünïcode ✓"),
+        (
+            f"Long read {secrets.token_hex(3)}",
+            "A document long enough to matter. " * RANDOM.randrange(150, 260) + secrets.token_hex(8),
+        ),
+    ]
 
 
 def advice(text_: str) -> str | None:
@@ -58,52 +78,313 @@ def advice(text_: str) -> str | None:
 
 
 migrate = migrations.Advised(advice)
-"""``migrate.run(...)``, ``migrate.explain(...)``, ``migrate.script_directory(...)`` with this advice."""
+"""``migrate.explain(...)``, ``migrate.script_directory(...)`` with this advice (in the acts)."""
 
 
-# -- setting the stage ------------------------------------------------------------------------
+# --------------------------------------------------------------------------- acts: in the learner's process
 
 
-fixture(migrations.alembic_cfg)  # the learner's alembic.ini, with DATABASE_URL passed by the grader
+@act
+def alembic_command(ctx, verb: str, target: str) -> dict:
+    """`alembic <verb> <target>` on the run's database, DATABASE_URL passed to Alembic's config:
+    ``{}`` when it ran, ``{"error": explained, "frames": the learner's frames}`` or ``{"exited": ...}``."""
+    from alembic import command
+
+    if verb not in ("upgrade", "downgrade"):
+        return {"error": f"no such command: alembic {verb}", "frames": ""}
+    config = migrations.alembic_config(ctx.learner, ctx.database_url)
+    try:
+        getattr(command, verb)(config, str(target))
+    except SystemExit as error:
+        return {"exited": str(error)}
+    except Exception as error:
+        return {"error": migrate.explain(error, ctx.learner), "frames": migrations.learner_frames(error, ctx.learner)}
+    return {}
+
+
+@act
+def revision_map(ctx) -> dict:
+    """The chain as Alembic reads it, for revisions whose ids are not written as plain strings."""
+    config = migrations.alembic_config(ctx.learner, ctx.database_url)
+    script = migrate.script_directory(ctx.learner, config)
+    try:
+        return {
+            "revisions": [
+                {
+                    "path": migrations.relative(ctx.learner, r.path),
+                    "revision": str(r.revision),
+                    "down": [str(d) for d in r._versioned_down_revisions],
+                }
+                for r in script.walk_revisions()
+            ]
+        }
+    except Exception as error:
+        return {"error": migrate.explain(error, ctx.learner)}
+
+
+# --------------------------------------------------------------------------- the judge: running Alembic
+
+
+def shown_target(target: str) -> str:
+    return "head" if target == "heads" else target  # "heads" also works with two heads: see single-head
+
+
+def run(learner, sql, verb: str, target: str, *, doing: str = "", owner: str = "") -> None:
+    """``alembic <verb> <target>`` in the learner's process; a failure names the command, the
+    learner's line and the cause, and flags the last statement Postgres received.
+
+    ``owner``: this run only sets the stage, the check named there reports its failure in full."""
+    with sql.capture() as log:
+        outcome = learner.run(alembic_command, verb, target)
+    outcome = outcome if isinstance(outcome, dict) else {"error": f"the process running your code gave an answer the grader cannot read: {str(outcome)[:200]}"}
+    shown = shown_target(target)
+    if "exited" in outcome:
+        fail(f"{doing}`alembic {verb} {shown}` exited ({outcome['exited']}): alembic/env.py must not call sys.exit()")
+    if "error" in outcome:
+        if log:
+            sql.flag(log[-1:], "the statement that failed")
+        if owner:
+            fail(
+                f"{doing}`alembic {verb} {shown}` fails, so this can't be tested yet "
+                f"(see the check `{owner}`):\n{outcome.get('frames') or outcome['error']}"
+            )
+        fail(f"{doing}`alembic {verb} {shown}` failed:\n{outcome['error']}")
+
+
+# --------------------------------------------------------------------------- the judge: the revisions, read as text
+
+
+@dataclass
+class Revision:
+    """One file of alembic/versions/, as the judge reads it (never imported here)."""
+
+    path: str
+    revision: str | None = None
+    down: tuple[str, ...] | None = None
+    """down_revision as a tuple (``()`` for None); None when it is not written as a literal."""
+    written: object = None
+    tree: ast.Module | None = None
+    unreadable: str = ""
+
+
+@dataclass
+class Chain:
+    revisions: list[Revision] = field(default_factory=list)
+    unreadable: str = ""
+    """Why Alembic cannot read the revisions (the first file that does not parse), or ""."""
+
+    @property
+    def ids(self) -> set[str]:
+        return {r.revision for r in self.revisions if r.revision}
+
+    @property
+    def heads(self) -> list[str]:
+        named = {d for r in self.revisions for d in (r.down or ())}
+        return [r.revision for r in self.revisions if r.revision and r.revision not in named]
+
+    @property
+    def bases(self) -> list[str]:
+        return [r.revision for r in self.revisions if r.revision and r.down == ()]
+
+    def get(self, revision: str) -> Revision | None:
+        return next((r for r in self.revisions if r.revision == revision), None)
+
+
+_UNKNOWN = object()
+
+
+def _literal(tree: ast.Module, name: str):
+    """The last top-level ``name = <literal>`` (or ``name: T = <literal>``): the value Alembic reads."""
+    value = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            try:
+                value = ast.literal_eval(node.value)  # type: ignore[arg-type]
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                value = _UNKNOWN
+    return value
+
+
+def read_revision(learner, relative: str) -> Revision:
+    revision = Revision(relative)
+    source = learner.source(relative)
+    try:
+        revision.tree = ast.parse(source, filename=relative)
+    except (SyntaxError, ValueError) as error:
+        line = getattr(error, "lineno", None)
+        code = (getattr(error, "text", None) or "").strip()
+        revision.unreadable = (
+            f"{relative}{':' + str(line) if line else ''}" + (f"\n    {code}" if code else "") + f"\nSyntaxError: {getattr(error, 'msg', error)}"
+        )
+        return revision
+    found = _literal(revision.tree, "revision")
+    revision.revision = found if isinstance(found, str) and found else None
+    down = _literal(revision.tree, "down_revision")
+    revision.written = down
+    if down is None or down == ():
+        revision.down = ()
+    elif isinstance(down, str):
+        revision.down = (down,)
+    elif isinstance(down, list | tuple) and all(isinstance(d, str) for d in down):
+        revision.down = tuple(down)
+    return revision
+
+
+def revision_chain(learner) -> Chain:
+    """The revisions in alembic/versions/, read from the learner's files as they were when the run
+    began. Where an id is not written as a plain string, Alembic reads it (in the learner's process)."""
+    versions = learner.dir / "alembic" / "versions"
+    names = sorted(p.name for p in versions.glob("*.py") if not p.name.startswith((".#", "__init__"))) if versions.is_dir() else []
+    chain = Chain([read_revision(learner, f"alembic/versions/{name}") for name in names])
+    broken = next((r.unreadable for r in chain.revisions if r.unreadable), "")
+    if broken:
+        chain.unreadable = broken
+        return chain
+    if all(r.revision and r.down is not None for r in chain.revisions):
+        return chain
+    read = learner.run(revision_map)
+    if not isinstance(read, dict) or "error" in read or not isinstance(read.get("revisions"), list):
+        error = read.get("error") if isinstance(read, dict) else None
+        chain.unreadable = str(error or "the revisions could not be read")
+        return chain
+    by_path = {r.path: r for r in chain.revisions}
+    for item in read["revisions"]:
+        if not isinstance(item, dict) or str(item.get("path")) not in by_path:
+            continue
+        revision = by_path[str(item["path"])]
+        revision.revision = str(item.get("revision") or "") or None
+        revision.down = tuple(str(d) for d in item.get("down") or [])
+    return chain
+
+
+def require_readable(chain: Chain) -> None:
+    if chain.unreadable:
+        fail("Alembic could not read your revisions in alembic/versions/:\n" + chain.unreadable)
+    for revision in chain.revisions:
+        if not revision.revision:
+            fail(
+                f"Alembic could not read your revisions in alembic/versions/: {revision.path} declares no revision id. "
+                "Be sure the 'revision' variable is declared inside the script"
+            )
+    for revision in chain.revisions:
+        for down in revision.down or ():
+            if down not in chain.ids:
+                fail(
+                    f"Alembic could not read your revisions in alembic/versions/: {revision.path} has down_revision = "
+                    f"{down!r}, and no file declares that revision. → A down_revision names a revision id that no file "
+                    "in alembic/versions/ has: check for typos."
+                )
+
+
+def _function(revision: Revision, name: str) -> ast.FunctionDef | None:
+    if revision.tree is None:
+        return None
+    found = None
+    for node in revision.tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            found = node
+    return found
+
+
+def function_line(revision: Revision, name: str) -> str:
+    """``alembic/versions/x.py:41`` — where ``name()`` of that revision is defined."""
+    function = _function(revision, name)
+    return f"{revision.path}:{function.lineno}" if function is not None else revision.path
+
+
+def is_noop(revision: Revision, name: str) -> bool:
+    """Whether ``name()``'s body is only a docstring, comments and ``pass``."""
+    function = _function(revision, name)
+    return function is not None and all(
+        isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) for node in function.body
+    )
+
+
+# --------------------------------------------------------------------------- the judge: models.py as provided
+
+
+_REFERENCE: list = []
+
+
+def reference_metadata():
+    """``Base.metadata`` of models.py as this exercise provides it: the reference of the drift
+    comparison (the judge never imports the learner's code; models.py is not the learner's to edit)."""
+    if not _REFERENCE:
+        name = "course_reference_models_07_rename"
+        spec = importlib.util.spec_from_file_location(name, HERE / "starter" / "models.py")
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[name] = module  # annotations are resolved in the module's namespace
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        _REFERENCE.append(module.Base.metadata)
+    return _REFERENCE[0]
+
+
+def models_changed(learner) -> str:
+    """A sentence when the learner's models.py is not the one provided (the grader compares with that)."""
+    provided = (HERE / "starter" / "models.py").read_text(encoding="utf-8")
+    if learner.source("models.py").strip() == provided.strip():
+        return ""
+    return (
+        "\n(Your models.py differs from the one provided; the grader compares the database with models.py as "
+        "provided: copy it back from the starter.)"
+    )
+
+
+# --------------------------------------------------------------------------- setting the stage
 
 
 def columns(db, table: str = "documents") -> list[str]:
     return [c["name"] for c in inspect(db).get_columns(table)]
 
 
-def new_revisions(learner, script) -> list:
-    return [r for r in script.walk_revisions() if r.revision != REVISION_1]
+def new_revisions(chain: Chain) -> list[Revision]:
+    return [r for r in chain.revisions if r.revision != REVISION_1]
 
 
-def where_new(learner, script, name: str) -> str:
-    found = new_revisions(learner, script)
-    return ", ".join(migrations.function_line(learner, r, name) for r in found) or "your new revision"
+def where_new(chain: Chain, name: str) -> str:
+    return ", ".join(function_line(r, name) for r in new_revisions(chain)) or "your new revision"
 
 
-def require_revision_1(learner, script):
-    try:
-        script.get_revision(REVISION_1)
-    except Exception:
+def require_files(learner) -> None:
+    for name in ("alembic.ini", "alembic/env.py"):
+        if not (learner.dir / name).is_file():
+            fail(f"{name} is missing from your exercise folder: copy it back from the starter ({learner.dir.name})")
+
+
+def require_new_revision(learner) -> Chain:
+    """The chain, with revision 1 in it and at least one revision after it (else a failure that says what to do)."""
+    require_files(learner)
+    chain = revision_chain(learner)
+    if chain.unreadable:
+        fail("Alembic could not read your revisions in alembic/versions/:\n" + chain.unreadable)
+    if chain.get(REVISION_1) is None:
         fail(
             f"revision 1 ({REVISION_1}, alembic/versions/{REVISION_1}_create_users_and_documents.py) is gone. "
             "It is provided and has already run on every database: copy it back from the starter"
         )
-
-
-def require_new_revision(learner, script):
-    require_revision_1(learner, script)
-    if not new_revisions(learner, script):
+    if not new_revisions(chain):
         fail(
             "there is no revision after revision 1 yet: a change to the schema is always a new revision on top "
             "of the last one. Bring your dev database to revision 1, generate revision 2, then review it:\n"
             f"    course exec {EXERCISE} -- alembic upgrade head\n    {GENERATE}"
-            + (f"\nA hint is available: `course hint {EXERCISE}` (or press h in the app)" if starter_untouched(learner, HERE) else "")
+            + (
+                f"\nA hint is available: `course hint {EXERCISE}` (or press h in the app)"
+                if starter_untouched(learner, HERE)
+                else ""
+            )
         )
+    return chain
 
 
-def require_revision_1_intact(learner, sql, db, config) -> None:
+def require_revision_1_intact(learner, sql, db) -> None:
     """Upgrade an empty database to revision 1 and make sure it is revision 1 as provided (body)."""
-    migrate.run(learner, sql, config, "upgrade", REVISION_1, doing="on an empty database, ")
+    run(learner, sql, "upgrade", REVISION_1, doing="on an empty database, ")
     found = columns(db) if "documents" in migrations.table_names(db) else []
     if "body" not in found:
         fail(
@@ -118,22 +399,24 @@ def shown(value) -> str:
     return repr(value[:60] + ("…" if len(value) > 60 else "")) if isinstance(value, str) else repr(value)
 
 
-def downgrade_label(script) -> str:
+def downgrade_label(chain: Chain) -> str:
     """`-1` when revision 2 directly follows revision 1 (the usual case), else revision 1's id."""
-    heads = script.get_heads()
-    if len(heads) == 1 and script.get_revision(heads[0]).down_revision == REVISION_1:
+    heads = chain.heads
+    head = chain.get(heads[0]) if len(heads) == 1 else None
+    if head is not None and head.down == (REVISION_1,):
         return "-1"
     return REVISION_1
 
 
-def insert_documents(db, body_column: str, stage: str) -> None:
-    """The grader writes users and documents itself (its engine is never captured)."""
+def insert_documents(db, body_column: str, stage: str, written: list[tuple[str, str]]) -> None:
+    """The judge writes a user and the documents itself, through its own connection."""
     try:
         with db.begin() as conn:
             owner = conn.execute(
-                text("INSERT INTO users (email, name) VALUES ('ada@example.com', 'Ada') RETURNING id")
+                text("INSERT INTO users (email, name) VALUES (:email, 'Ada') RETURNING id"),
+                {"email": f"ada-{secrets.token_hex(4)}@example.com"},
             ).scalar_one()
-            for title, body in DOCUMENTS:
+            for title, body in written:
                 conn.execute(
                     text(f"INSERT INTO documents (title, {body_column}, owner_id) VALUES (:title, :body, :owner)"),
                     {"title": title, "body": body, "owner": owner},
@@ -147,24 +430,26 @@ def read_back(db, column: str) -> dict[str, str | None]:
         return dict(conn.execute(text(f"SELECT title, {column} FROM documents ORDER BY id")).all())
 
 
-def lost(found: dict[str, str | None]) -> list[str]:
-    return [title for title, body in DOCUMENTS if found.get(title) != body]
+def lost(found: dict[str, str | None], written: list[tuple[str, str]]) -> list[str]:
+    return [title for title, body in written if found.get(title) != body]
 
 
-# -- the checks ---------------------------------------------------------------------------------
+# --------------------------------------------------------------------------- the checks
 
 
 @check("single-head", "the revisions form one chain with exactly one head, past revision 1")
-def single_head(learner, alembic_cfg):
-    script = migrate.script_directory(learner, alembic_cfg)
-    require_new_revision(learner, script)
-    heads = script.get_heads()
+def single_head(learner):
+    chain = require_new_revision(learner)
+    require_readable(chain)
+    heads = chain.heads
+    if not heads:
+        fail("your revisions name each other in a circle (every revision is some other's down_revision): the chain has no head")
     if len(heads) > 1:
         lines = []
         for head in heads:
-            revision = script.get_revision(head)
+            revision = chain.get(head)
             lines.append(
-                f"  - {head} ({migrations.relative(learner, revision.path)}), down_revision = {revision.down_revision!r}"
+                f"  - {head} ({revision.path if revision else '?'}), down_revision = {revision.written if revision else None!r}"
             )
         fail(
             f"your revisions have {len(heads)} heads, so `alembic upgrade head` refuses to run:\n"
@@ -174,30 +459,29 @@ def single_head(learner, alembic_cfg):
 
 
 @check("down-revision", "the new revision builds on revision 1 (down_revision = revision 1)")
-def down_revision(learner, alembic_cfg):
-    script = migrate.script_directory(learner, alembic_cfg)
-    require_new_revision(learner, script)
-    for revision in new_revisions(learner, script):
-        if revision.down_revision is None:
+def down_revision(learner):
+    chain = require_new_revision(learner)
+    for revision in new_revisions(chain):
+        if revision.down == ():
             fail(
-                f"{migrations.relative(learner, revision.path)} has down_revision = None: it claims to be a first "
+                f"{revision.path} has down_revision = None: it claims to be a first "
                 "revision of its own, beside revision 1, instead of coming after it. Alembic may run it "
                 f'before the table even exists. Set down_revision = "{REVISION_1}"'
             )
-    bases = script.get_bases()
+    bases = chain.bases
     if bases != [REVISION_1]:
         fail(f"the chain must start at revision 1 ({REVISION_1}) only; it starts at {bases}")
 
 
 @check("rename-keeps-data", "text written at revision 1 is in documents.content after `upgrade head`")
-def rename_keeps_data(learner, alembic_cfg, db, sql):
-    script = migrate.script_directory(learner, alembic_cfg)
-    require_new_revision(learner, script)
-    require_revision_1_intact(learner, sql, db, alembic_cfg)
-    insert_documents(db, "body", "at revision 1,")
-    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing="with documents in the table, ")
+def rename_keeps_data(learner, db, sql):
+    chain = require_new_revision(learner)
+    require_revision_1_intact(learner, sql, db)
+    written = documents()
+    insert_documents(db, "body", "at revision 1,", written)
+    run(learner, sql, "upgrade", "heads", doing="with documents in the table, ")
     found_columns = columns(db)
-    where = where_new(learner, script, "upgrade")
+    where = where_new(chain, "upgrade")
     if "content" not in found_columns:
         extra = [c for c in found_columns if c not in ("id", "title", "body", "owner_id", "created_at")]
         if extra:
@@ -210,12 +494,12 @@ def rename_keeps_data(learner, alembic_cfg, db, sql):
             f'upgrade() must rename it: op.alter_column("documents", "body", new_column_name="content") ({where})'
         )
     found = read_back(db, "content")
-    missing = lost(found)
+    missing = lost(found, written)
     if missing:
         title = missing[0]
         fail(
             f"the text written at revision 1 did not survive `alembic upgrade head`: documents.content of "
-            f"{title!r} is {shown(found.get(title))}, it was {shown(dict(DOCUMENTS)[title])}. "
+            f"{title!r} is {shown(found.get(title))}, it was {shown(dict(written)[title])}. "
             "Autogenerate sees a rename as a column that vanished (body) and one that appeared (content), "
             "so its draft is drop_column + add_column — and the dropped column takes every document's "
             f'text with it. Rewrite upgrade() as op.alter_column("documents", "body", new_column_name="content") '
@@ -224,25 +508,28 @@ def rename_keeps_data(learner, alembic_cfg, db, sql):
 
 
 @check("downgrade-restores-body", "`alembic downgrade -1` puts the text back in documents.body")
-def downgrade_restores_body(learner, alembic_cfg, db, sql):
-    script = migrate.script_directory(learner, alembic_cfg)
-    require_new_revision(learner, script)
-    if len(script.get_heads()) > 1:
-        fail("your revisions have more than one head, so `alembic downgrade -1` has no single meaning: "
-             "fix that first (see the check `single-head`)")
-    require_revision_1_intact(learner, sql, db, alembic_cfg)
-    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing="on an empty database, ", owner="no-drift")
+def downgrade_restores_body(learner, db, sql):
+    chain = require_new_revision(learner)
+    if len(chain.heads) > 1:
+        fail(
+            "your revisions have more than one head, so `alembic downgrade -1` has no single meaning: "
+            "fix that first (see the check `single-head`)"
+        )
+    require_revision_1_intact(learner, sql, db)
+    run(learner, sql, "upgrade", "heads", doing="on an empty database, ", owner="no-drift")
     if "content" not in columns(db):
-        fail("after `alembic upgrade head` documents has no content column, so this can't be tested yet "
-             "(see the check `rename-keeps-data`)")
-    insert_documents(db, "content", "at head,")
-    label = downgrade_label(script)
-    migrate.run(learner, sql, alembic_cfg, "downgrade", label,
-                doing="with documents in the table, ")
+        fail(
+            "after `alembic upgrade head` documents has no content column, so this can't be tested yet "
+            "(see the check `rename-keeps-data`)"
+        )
+    written = documents()
+    insert_documents(db, "content", "at head,", written)
+    label = downgrade_label(chain)
+    run(learner, sql, "downgrade", label, doing="with documents in the table, ")
     found_columns = columns(db)
-    where = where_new(learner, script, "downgrade")
+    where = where_new(chain, "downgrade")
     if "body" not in found_columns:
-        empty = any(migrations.is_noop(getattr(r.module, "downgrade", None)) for r in new_revisions(learner, script))
+        empty = any(is_noop(r, "downgrade") for r in new_revisions(chain))
         fail(
             f"after `alembic downgrade {label}` documents has no body column (it has: {', '.join(found_columns)}): "
             "downgrade() must undo upgrade() and bring back revision 1's schema"
@@ -255,7 +542,7 @@ def downgrade_restores_body(learner, alembic_cfg, db, sql):
             f"has no content column ({where})"
         )
     found = read_back(db, "body")
-    missing = lost(found)
+    missing = lost(found, written)
     if missing:
         title = missing[0]
         fail(
@@ -266,20 +553,18 @@ def downgrade_restores_body(learner, alembic_cfg, db, sql):
 
 
 @check("no-drift", "at head the database matches models.py (autogenerate finds nothing to do)")
-def no_drift(learner, alembic_cfg, db, sql):
-    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing="on an empty database, ")
-    diffs, code = migrations.compare(db, learner.models.Base.metadata)
+def no_drift(learner, db, sql):
+    run(learner, sql, "upgrade", "heads", doing="on an empty database, ")
+    diffs, code = migrations.compare(db, reference_metadata())
     if not diffs:
         return
     flat = [d for group in diffs for d in (group if isinstance(group, list) else [group])]
     renamed = {d[0] for d in flat if d[0] in ("add_column", "remove_column") and d[2] == "documents"}
-    script = migrate.script_directory(learner, alembic_cfg)
-    fix = (
-        f"fix your new revision ({where_new(learner, script, 'upgrade')})" if new_revisions(learner, script)
-        else "revision 2 has still to be written"
-    )
+    chain = revision_chain(learner)
+    fix = f"fix your new revision ({where_new(chain, 'upgrade')})" if new_revisions(chain) else "revision 2 has still to be written"
     message = migrations.drift_message(
-        diffs, code,
+        diffs,
+        code,
         "after `alembic upgrade head` the database still differs from models.py "
         f"({len(diffs)} difference{'s' if len(diffs) > 1 else ''}). models.py is the reference (it is provided); "
         f"{fix}:",
@@ -290,15 +575,27 @@ def no_drift(learner, alembic_cfg, db, sql):
             "appeared. Written as drop + add it destroys the data; write it as "
             'op.alter_column("documents", "body", new_column_name="content").'
         )
-    fail(message)
+    fail(message + models_changed(learner))
 
 
 @check("round-trip", "upgrade head → downgrade base → upgrade head works on an empty database")
-def round_trip(learner, alembic_cfg, db, sql):
-    require_new_revision(learner, migrate.script_directory(learner, alembic_cfg))
-    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing="on an empty database, ", owner="no-drift")
-    migrate.run(learner, sql, alembic_cfg, "downgrade", "base", doing="after upgrading to head, ")
+def round_trip(learner, db, sql):
+    require_new_revision(learner)
+    run(learner, sql, "upgrade", "heads", doing="on an empty database, ", owner="no-drift")
+    tables = migrations.table_names(db) - {"alembic_version"}
+    if not {"users", "documents"} <= tables:
+        fail(
+            f"after `alembic upgrade head` the database has the tables {', '.join(sorted(tables)) or 'none'}, not users "
+            "and documents, so the round trip can't be tested yet (see the check `no-drift`)"
+        )
+    run(learner, sql, "downgrade", "base", doing="after upgrading to head, ")
     left = sorted(migrations.table_names(db) - {"alembic_version"})
     if left:
         fail(f"after `alembic downgrade base` these tables are still there: {', '.join(left)}")
-    migrate.run(learner, sql, alembic_cfg, "upgrade", "heads", doing="after `alembic downgrade base`, ")
+    run(learner, sql, "upgrade", "heads", doing="after `alembic downgrade base`, ")
+    missing = sorted(tables - migrations.table_names(db))
+    if missing:
+        fail(
+            f"the first `alembic upgrade head` created {', '.join(sorted(tables))}; after `downgrade base` the second "
+            f"one did not create {', '.join(missing)}: upgrade() and downgrade() must be exact opposites"
+        )
