@@ -34,12 +34,22 @@ def dev_database_url(
         if server is None:
             server = embedded.start(persistent=True)
             notify(f"course: started a shared Postgres for dev databases ({server.describe()}); stop it with `course db stop`")
+    import psycopg
+
+    from course.postgres.base import BackendError
+
     name = dev_database_name(exercise)
     conn = _connect(server.admin)
     try:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(f"CREATE DATABASE {_quote(name)}")
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise BackendError(
+            f"cannot create the dev database {name} on {server.describe()}: {str(error).strip().splitlines()[0]}; "
+            f"fix: create it once as a user who may (CREATE DATABASE {name} OWNER <your user>), "
+            "or give your user CREATEDB, or use the embedded backend (--backend embedded)"
+        ) from error
     finally:
         conn.close()
     return server.admin.with_db(name).sqlalchemy_url()

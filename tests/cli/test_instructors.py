@@ -286,6 +286,27 @@ def test_the_url_backend_only_touches_its_own_databases(tmp_path, databases):
             conn.execute("DROP DATABASE IF EXISTS someone_elses")
 
 
+def test_exec_on_a_url_server_without_createdb_says_how_to_get_a_dev_database(tmp_path, databases):
+    """`course exec` on a server where the user may not create databases: one line, the cause and
+    the fix, exit 2 (no traceback), and nothing created."""
+    admin = databases.server.admin
+    with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS course_test_nocreate")
+        conn.execute("CREATE ROLE course_test_nocreate LOGIN PASSWORD 'pw-nocreate' NOCREATEDB")
+    url = f"postgresql://course_test_nocreate:pw-nocreate@/postgres?host={admin.host}&port={admin.port}"
+    try:
+        result = cli("exec", "03", "--", "true", env={"COURSE_WORKSPACE": str(tmp_path / "ws"), "COURSE_DATABASE_URL": url})
+        assert result.returncode == 2, result.stdout + result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert "Traceback" not in result.stderr, result.stderr
+        assert any("cannot create the dev database" in line and "fix:" in line for line in lines), result.stderr
+        with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+            assert conn.execute("SELECT 1 FROM pg_database WHERE datname LIKE 'course_dev_%03%'").fetchone() is None
+    finally:
+        with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+            conn.execute("DROP ROLE IF EXISTS course_test_nocreate")
+
+
 def test_an_installed_package_publishes_a_module_through_its_entry_point(tmp_path, monkeypatch):
     """A distribution on sys.path with a `course.content` entry point is found without importing it."""
     site = tmp_path / "site"
