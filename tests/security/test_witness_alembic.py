@@ -142,3 +142,17 @@ def test_confined_as_course_grade_confines(attack, exercises, class_session, cla
     result = grade(job_for(exercise, hostile_folder(tmp_path, exercise, attack)), class_session, launcher=class_launcher)
     assert not gained(baselines["07-migrations"], result), (gained(baselines["07-migrations"], result), result.output[-2000:])
     assert "pass" not in statuses(result).values(), statuses(result)
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_solutions_pass_confined_from_evidence(exercise_id, exercises, class_session, class_launcher):
+    """Confined as ``course grade`` confines, the reference solutions still pass, every check from
+    evidence (the judge reads the server's statement log: env.py's marker is found there)."""
+    from course.grading.session import materialised
+
+    exercise = exercises[exercise_id]
+    with materialised(exercise, "solution") as folder:
+        result = grade(job_for(exercise, folder), class_session, launcher=class_launcher)
+    assert result.passed, [(c.name, c.status, c.message[:300]) for c in result.checks]
+    assert all(c.evidence == "evidence" for c in result.checks), [(c.name, c.evidence) for c in result.checks]
