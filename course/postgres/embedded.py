@@ -347,9 +347,26 @@ def postmaster_pid(data_dir: Path) -> int | None:
             return None
     try:
         working = Path(os.readlink(f"/proc/{pid}/cwd")).resolve()
-    except OSError:  # gone meanwhile, or another user's process: not our server
+    except PermissionError:  # root without CAP_SYS_PTRACE (a container), the server running as nobody
+        return pid if _started_on(pid, data_dir) else None
+    except OSError:  # gone meanwhile
         return None
     return pid if working == data_dir.resolve() else None
+
+
+def _started_on(pid: int, data_dir: Path) -> bool:
+    """Whether process ``pid`` is a postmaster started with ``-D data_dir`` (its command line,
+    which stays readable where its working folder is not)."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if not arguments or not os.path.basename(os.fsdecode(arguments[0])).startswith("postgres"):
+        return False
+    for flag, value in zip(arguments, arguments[1:], strict=False):
+        if flag == b"-D":
+            return Path(os.fsdecode(value)).resolve() == data_dir.resolve()
+    return False
 
 
 def _ready(data_dir: Path) -> bool:
