@@ -261,6 +261,8 @@ def _run_check(spec, registry, environment, learner, sql: OutsideSql, run) -> tu
     try:
         args = [resolver.resolve(name) for name in spec.parameters]
         returned = spec.function(*args)
+        if inspect.isgenerator(returned) or inspect.isasyncgen(returned):  # it would "pass" without running
+            raise TypeError(f"check {spec.name!r} yields: a check runs once and returns (a fixture may yield)")
         if inspect.isawaitable(returned):
             resolver.await_(returned)
     except (WitnessGone, ActTimeout):

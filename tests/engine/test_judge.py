@@ -98,6 +98,11 @@ def awaited(learner):
 @check("said", "a check that uses only acts is testimony")
 def said(learner):
     assert learner.run(where)["value"] == 42
+
+
+@check("yields", "a check that yields is the grader's mistake, never a pass")
+def yields(learner):
+    yield learner.run(where)
 """
 
 MOD = """
@@ -137,6 +142,7 @@ def test_checks_run_in_the_judge_and_acts_in_the_witness(tmp_path, databases, wa
     assert view.count == 3 and "VALUES ($1, $2)" in view.sql, view
     assert result["said"].passed and result["said"].evidence == "testimony"
     assert result["apart"].evidence == "testimony"  # acts only: the learner's process said so
+    assert result["yields"].status == "error" and "yields" in result["yields"].message
 
 
 def test_without_a_statement_log_sql_checks_are_testimony(tmp_path, databases, warm_launcher):
