@@ -1,16 +1,26 @@
 """Checks for 08-docchat: DocChat persisted, with a schema built by its own Alembic migrations.
 
-The learner's migrations are run with Alembic's own API (``alembic.command.upgrade`` on the
-learner's ``alembic.ini``), exactly what ``alembic upgrade head`` does, in the learner's folder.
-"A restart" is a brand-new Python process: the grader starts one that POSTs documents through
-the learner's app (FastAPI's ``TestClient``), then another that GETs them back.
+Judged apart from the learner's code (docs/authoring.md, "Acts and checks"). The acts below run
+in the learner's process: they run the learner's migrations with Alembic's own API
+(``alembic.command.upgrade`` on the learner's ``alembic.ini``, exactly what ``alembic upgrade
+head`` does, in the learner's folder), compare the models with the database, and start "a
+restart": brand-new Python processes that POST documents through the learner's app (FastAPI's
+``TestClient``), then GET them back. They return plain data. The checks run in the judge and
+decide from what they see themselves: the tables, columns, defaults and alembic_version through
+their own connection, the rows the first process left, the ORDER BY of the GET as Postgres
+received it, a session left open as a backend "idle in transaction" in ``pg_stat_activity``,
+and the learner's files read as text. The titles, the creation times, the documents' id sequence
+and the marker statements are drawn per run in the judge.
 """
 
 import configparser
+import contextlib
 import gc
 import inspect
 import json
+import random
 import re
+import secrets
 import tempfile
 import warnings
 from pathlib import Path
@@ -20,8 +30,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from checker.authoring import Shape, calls, check, fail, fix_or_hint, fixture, migrations, run_fresh, step, url_literals
-from checker.authoring.shared import learner_engine, no_url_literal, ordering_mistake, url_mismatch
+from checker.authoring import CheckFailed, act, calls, check, fail, fix_or_hint, fixture, migrations, run_fresh, step, url_literals
+from checker.authoring.shared import first_order_by, learner_engine, no_url_literal, ordering_mistake, url_mismatch
 
 
 with warnings.catch_warnings():
@@ -178,26 +188,6 @@ def head_file(learner, script) -> str:
     return migrations.relative(learner, script.get_revision(script.get_heads()[0]).path)
 
 
-def upgrade_head(learner, sql, db) -> None:
-    """Run the learner's migrations to head; a short failure if that is impossible."""
-    try:
-        has_revisions = bool(list(migrations.script_directory(learner, alembic_config(learner)).walk_revisions()))
-    except Exception:  # a failure too: upgrade-builds-schema says what is wrong
-        has_revisions = False
-    if not has_revisions:
-        fail(
-            "this check needs the schema your migrations build, but alembic/versions/ holds no revision "
-            "(see the check upgrade-builds-schema)"
-        )
-    migrate.run(learner, sql, alembic_config(learner), "upgrade", "head", owner="upgrade-builds-schema")
-    missing = {"users", "documents"} - migrations.table_names(db)
-    if missing:
-        fail(
-            f"after `alembic upgrade head` the database has no table {' and no table '.join(sorted(missing))}, so there is "
-            "nothing to store documents in (see the check upgrade-builds-schema)"
-        )
-
-
 # --------------------------------------------------------------------------- subprocess helpers
 
 
@@ -224,18 +214,15 @@ with open(sys.argv[1], "w") as out:
 """
 
 GET_SCRIPT = PROLOGUE + """
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-sent = []  # the SQL the app sends: the ORDER BY it used is the evidence for the message
-event.listen(Engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
 response = TestClient(main.app).get("/documents")
 with open(sys.argv[1], "w") as out:
-    json.dump([response.status_code, response.text, sent], out)
+    json.dump([response.status_code, response.text], out)
 """
 
+SCRIPTS = {"start": START_SCRIPT, "post": POST_SCRIPT, "get": GET_SCRIPT}
+
 HERE = Path(__file__).parent
-SEQUENCE_START = 460
-"""Documents POSTed get ids from here: never the row count."""
+RANDOM = random.SystemRandom()
 
 
 def learner_lines(stderr: str, learner) -> str:
@@ -254,14 +241,14 @@ def learner_lines(stderr: str, learner) -> str:
     return "\n".join(kept + errors[-1:])[-1500:] or stderr[-1500:]
 
 
-def sequence_used(engine) -> bool:
-    """Whether documents' id sequence handed out a value: INSERTs were sent, even if rolled back."""
+def sequence_used(engine, start: int) -> bool:
+    """Whether documents' id sequence handed out a value past ``start``: INSERTs were sent, even if rolled back."""
     with engine.connect() as conn:
         name = conn.execute(text("SELECT pg_get_serial_sequence('documents', 'id')")).scalar()
         if name is None:
             return False
         last = conn.execute(text(f"SELECT last_value FROM {name}")).scalar()
-    return last > SEQUENCE_START
+    return last > start
 
 
 def in_fresh_process(learner, script: str, what: str, *args: str):
@@ -302,7 +289,219 @@ def describe_status(status: int, body: str, call: str) -> str:
     return f"{call} answered {status}: {body[:300]}"
 
 
-# --------------------------------------------------------------------------- fixtures
+# --------------------------------------------------------------------------- acts: in the learner's process
+
+
+class _Unwatched:
+    """``sql`` for the migration helpers inside an act: the judge captures what Postgres received
+    (and flags the failing statement), not the learner's process."""
+
+    @staticmethod
+    @contextlib.contextmanager
+    def capture():
+        yield []
+
+    @staticmethod
+    def flag(statements, note: str = "") -> None:
+        return None
+
+
+UNWATCHED = _Unwatched()
+
+
+@act
+def head(ctx) -> dict:
+    """The head revision and its file (a failure if there is no revision, or several heads)."""
+    script, _ = revisions(ctx.learner)
+    return {"head": script.get_heads()[0], "file": head_file(ctx.learner, script)}
+
+
+@act
+def alembic(ctx, verb: str, target: str, owner: str = "") -> None:
+    """``alembic <verb> <target>`` on the learner's alembic.ini, env.py and revisions."""
+    if owner:
+        try:
+            found = bool(list(migrations.script_directory(ctx.learner, alembic_config(ctx.learner)).walk_revisions()))
+        except CheckFailed:
+            raise
+        except Exception:  # a failure too: upgrade-builds-schema says what is wrong
+            found = False
+        if not found:
+            fail(
+                "this check needs the schema your migrations build, but alembic/versions/ holds no revision "
+                "(see the check upgrade-builds-schema)"
+            )
+    migrate.run(ctx.learner, UNWATCHED, alembic_config(ctx.learner), verb, target, owner=owner)
+
+
+@act
+def engine_url(ctx) -> str | None:
+    """Where db.engine points, when that is not the run's database (None when it is)."""
+    engine = learner_engine(ctx.learner, 'engine = create_engine(os.environ["DATABASE_URL"])')
+    return url_mismatch(engine.url, ctx.database_url)
+
+
+@act
+def upgrade_with_dead_ini(ctx) -> dict:
+    """`alembic upgrade head` with a dead address in alembic.ini's sqlalchemy.url: the error, if any."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            command.upgrade(alembic_config(ctx.learner, DEAD_URL), "head")
+    except Exception as error:
+        return {"error": str(error)[:2000], "explained": migrate.explain(error, ctx.learner)}
+    return {"error": None, "explained": ""}
+
+
+@act
+def model_drift(ctx, where: str) -> str | None:
+    """What differs between models.py and the database the migrations built (None: nothing)."""
+    diffs, needed = migrations.compare(ctx.engine, ctx.learner.models.Base.metadata)
+    if not diffs:
+        return None
+    return migrations.drift_message(
+        diffs,
+        needed,
+        f"the schema your migrations build differs from models.py. Regenerate or fix the revision ({where}) "
+        "so that upgrade head gives exactly what the models declare:",
+    )
+
+
+@act
+def alembic_check(ctx) -> str | None:
+    """`alembic check` through the learner's env.py: what to say when it cannot compare (None: it can)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            command.check(alembic_config(ctx.learner))
+    except Exception as error:
+        if "MetaData" in str(error):
+            return (
+                "`alembic check` (and `alembic revision --autogenerate`) cannot compare your models with the "
+                "database: env.py does not give Alembic your models' metadata. Set "
+                "`target_metadata = Base.metadata` (with `from models import Base`) in alembic/env.py"
+            )
+        return "`alembic check` failed:\n" + migrate.explain(error, ctx.learner)
+    return None
+
+
+@act
+def fresh_process(ctx, which: str, what: str, *args: str):
+    """One of the scripts in a freshly started process (the learner's modules imported anew): its JSON output."""
+    return in_fresh_process(ctx.learner, SCRIPTS[which], what, *args)
+
+
+@act
+def fresh_pool(ctx) -> None:
+    """db.engine's pool empty (the schema was recreated), the collector off until the check ends:
+    an unclosed Session sits in reference cycles, and the collector would tidy up after it."""
+    learner_engine(ctx.learner, "").dispose()
+    gc.collect()
+    gc.disable()
+
+
+@act
+def release(ctx) -> None:
+    ctx.state.pop("held", None)
+    gc.enable()
+    gc.collect()
+
+
+@act
+def requests_then_raise(ctx, titles: list[str], marker: str) -> dict:
+    """A POST for each title, as many GETs, then a route the judge adds (it uses the session, sends
+    the marker, then raises HTTPException(404)); stops at the first request after which a
+    connection is still checked out of db.engine's pool."""
+    learner = ctx.learner
+    get_db = learner.require("deps", "get_db", "a generator: yield a session from SessionLocal, close it in finally")
+    where = where_function(get_db, learner, "deps.py")
+    if not yielding(get_db):
+        fail(
+            f"get_db must be a dependency that yields ({where}): a generator function (or an async one, or an "
+            f"instance whose __call__ yields), so that FastAPI closes the session after the request: `{FIX_GET_DB}`"
+        )
+    app = learner.require("main", "app", "app = FastAPI()")
+    if not isinstance(app, FastAPI):
+        fail(f"main.app must be a FastAPI application, not a {type(app).__name__}")
+    engine = learner_engine(learner, "")
+    reached: list = []
+
+    def grader_boom(db: Session = Depends(get_db)):
+        reached.append(db)
+        db.execute(text(f"SELECT '{marker}' AS grader_marker"))
+        raise HTTPException(status_code=404, detail="not found")
+
+    path = "/__grader__/boom"
+    app.add_api_route(path, grader_boom, methods=["GET"])
+    route = next(r for r in reversed(app.router.routes) if getattr(r, "path", None) == path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = TestClient(app)  # the learner's exceptions surface with their traceback; HTTPException is a 404
+    try:
+        requests = [("POST", "/documents", {"title": title, "body": "text"}) for title in titles]
+        requests += [("GET", "/documents", None)] * len(titles) + [("GET", path, None)]
+        for method, url, params in requests:
+            response = client.request(method, url, params=params)
+            if url != path and not 200 <= response.status_code < 300:
+                fail(describe_status(response.status_code, response.text, f"{method} {url}"))
+            left = engine.pool.checkedout()
+            if left:
+                return {"after": f"{method} {url}", "boom": url == path, "left": left, "reached": bool(reached), "where": where}
+    finally:
+        app.router.routes.remove(route)
+        ctx.state.setdefault("held", []).extend(reached)
+    return {"after": "", "boom": False, "left": 0, "reached": bool(reached), "where": where}
+
+
+# --------------------------------------------------------------------------- fixtures and checks: in the judge
+
+
+def shaped(value, keys: tuple[str, ...], what: str) -> dict:
+    """An act's answer, or a failure when it is not the plain data the act returns."""
+    if not isinstance(value, dict) or any(key not in value for key in keys):
+        fail(f"{what}: the answer from your code's process is not what the grader's act returns ({str(value)[:120]})")
+    return value
+
+
+def count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def run_alembic(learner, sql, verb: str, target: str, owner: str = "") -> None:
+    """``alembic <verb> <target>`` in the learner's process; the statement Postgres received last
+    is flagged when it fails."""
+    with sql.capture() as log:
+        try:
+            learner.run(alembic, verb, target, owner)
+        except CheckFailed:
+            if log and not owner:
+                sql.flag(log[-1:], "the statement that failed")
+            raise
+
+
+def head_of(learner) -> tuple[str, str]:
+    got = shaped(learner.run(head), ("head", "file"), "the head revision")
+    return str(got["head"]), str(got["file"])
+
+
+def open_transactions(db, marker: str | None = None) -> int:
+    """Backends of the run's database, other than the judge's, left inside a transaction (a session
+    not closed holds its connection that way); with ``marker``, only those whose last statement
+    was the judge's marker."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND state LIKE 'idle in transaction%'"
+    )
+    with db.connect() as conn:
+        if marker is None:
+            return conn.execute(text(query)).scalar_one()
+        return conn.execute(text(query + " AND query LIKE :marker"), {"marker": f"%{marker}%"}).scalar_one()
+
+
+def drawn_title() -> str:
+    words = ("Meeting", "Release", "Onboarding", "Refund", "Roadmap", "Budget", "Hiring", "Security", "Travel", "Design")
+    nouns = ("notes", "checklist", "guide", "policy", "plan", "memo", "review", "summary")
+    return f"{RANDOM.choice(words)} {RANDOM.choice(nouns)} {RANDOM.randrange(100, 10_000)}"
 
 
 @fixture
@@ -319,28 +518,32 @@ def fresh(db):
 
 @fixture
 def migrated(learner, fresh, sql):
-    """The learner's migrations at head, and user 1, who owns every document."""
-    upgrade_head(learner, sql, fresh)
+    """The learner's migrations at head, user 1, who owns every document, and the documents' id
+    sequence moved to a place drawn for this run (a POSTed document's id is never the row count)."""
+    run_alembic(learner, sql, "upgrade", "head", owner="upgrade-builds-schema")
+    missing = {"users", "documents"} - migrations.table_names(fresh)
+    if missing:
+        fail(
+            f"after `alembic upgrade head` the database has no table {' and no table '.join(sorted(missing))}, so there is "
+            "nothing to store documents in (see the check upgrade-builds-schema)"
+        )
+    start = RANDOM.randrange(500, 90_000)
     try:
         with fresh.begin() as conn:
             conn.execute(text("INSERT INTO users (id, email, name) VALUES (1, 'owner@docchat.dev', 'Owner')"))
             conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), 1)"))
-            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('documents', 'id'), {SEQUENCE_START})"))
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('documents', 'id'), :start)"), {"start": start})
     except Exception as error:
         fail(
             "the grader could not add user 1 to the users table your migrations built: "
             f"{str(error).splitlines()[0]} (see the check upgrade-builds-schema)"
         )
-    return fresh
-
-
-# --------------------------------------------------------------------------- checks
+    return start
 
 
 @check("url-from-env", "the app and env.py take the database URL from DATABASE_URL; no URL in the code")
-def url_from_env(learner, database_url, fresh):
-    engine = learner_engine(learner, 'engine = create_engine(os.environ["DATABASE_URL"])')
-    mismatch = url_mismatch(engine.url, database_url)
+def url_from_env(learner, fresh):
+    mismatch = learner.run(engine_url)
     if mismatch:
         fail(f'{mismatch}: create_engine(os.environ["DATABASE_URL"])')
     for filename in ("db.py", "alembic/env.py", "main.py", "deps.py"):
@@ -360,12 +563,9 @@ def url_from_env(learner, database_url, fresh):
             "the placeholder (or leave it empty) and let env.py read os.environ[\"DATABASE_URL\"]"
         )
     # behaviour: with a dead address in alembic.ini, env.py must still reach DATABASE_URL's database
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            command.upgrade(alembic_config(learner, DEAD_URL), "head")
-    except Exception as error:
-        message = str(error)
+    got = shaped(learner.run(upgrade_with_dead_ini), ("error", "explained"), "`alembic upgrade head`")
+    message = got["error"]
+    if isinstance(message, str):
         if "127.0.0.1" in message or "not_this" in message or "port 1" in message:
             fail(
                 "env.py takes its URL from alembic.ini: the grader put a dead address in alembic.ini's "
@@ -375,7 +575,7 @@ def url_from_env(learner, database_url, fresh):
                 "or build the engine from os.environ[\"DATABASE_URL\"] yourself"
             )
         if "sqlalchemy.dialects:driver" in message:
-            fail("`alembic upgrade head` failed:\n" + migrate.explain(error, learner))
+            fail("`alembic upgrade head` failed:\n" + str(got["explained"]))
         # any other error is about the migrations themselves: upgrade-builds-schema reports it
         return
     if "alembic_version" not in migrations.table_names(fresh):
@@ -387,9 +587,8 @@ def url_from_env(learner, database_url, fresh):
 
 @check("upgrade-builds-schema", "`alembic upgrade head` on an empty database builds users and documents, matching the models")
 def upgrade_builds_schema(learner, fresh, sql):
-    script, _ = revisions(learner)
-    where = head_file(learner, script)
-    migrate.run(learner, sql, alembic_config(learner), "upgrade", "head")
+    revision, where = head_of(learner)
+    run_alembic(learner, sql, "upgrade", "head")
     tables = migrations.table_names(fresh)
     missing = {"users", "documents"} - tables
     if missing:
@@ -406,8 +605,8 @@ def upgrade_builds_schema(learner, fresh, sql):
         )
     with fresh.connect() as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    if version != [script.get_heads()[0]]:
-        fail(f"after `upgrade head`, alembic_version holds {version}; expected the head {script.get_heads()[0]}")
+    if version != [revision]:
+        fail(f"after `upgrade head`, alembic_version holds {version}; expected the head {revision}")
     inspector = sa_inspect(fresh)
     for table, columns in EXPECTED_COLUMNS.items():
         have = {c["name"] for c in inspector.get_columns(table)}
@@ -442,35 +641,21 @@ def upgrade_builds_schema(learner, fresh, sql):
         fail(f"the grader could not insert a valid row into the migrated tables: {str(error).splitlines()[0]}")
     if created_at is None:
         fail(f"documents.created_at stays NULL when no value is given: add server_default=sa.text(\"now()\") ({where})")
-    metadata = learner.models.Base.metadata
-    diffs, needed = migrations.compare(fresh, metadata)
-    if diffs:
-        fail(migrations.drift_message(
-            diffs, needed,
-            f"the schema your migrations build differs from models.py. Regenerate or fix the revision ({where}) "
-            "so that upgrade head gives exactly what the models declare:",
-        ))
+    drift = learner.run(model_drift, where)
+    if drift:
+        fail(str(drift))
     # the same comparison through the learner's env.py: `alembic check` needs target_metadata
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            command.check(alembic_config(learner))
-    except Exception as error:
-        if "MetaData" in str(error):
-            fail(
-                "`alembic check` (and `alembic revision --autogenerate`) cannot compare your models with the "
-                "database: env.py does not give Alembic your models' metadata. Set "
-                "`target_metadata = Base.metadata` (with `from models import Base`) in alembic/env.py"
-            )
-        fail("`alembic check` failed:\n" + migrate.explain(error, learner))
+    checked = learner.run(alembic_check)
+    if checked:
+        fail(str(checked))
 
 
 @check("downgrade-base", "`alembic downgrade base` removes the tables again, and upgrade head still works after it")
 def downgrade_base(learner, fresh, sql):
-    script, _ = revisions(learner)
-    where = head_file(learner, script)
-    migrate.run(learner, sql, alembic_config(learner), "upgrade", "head")
-    migrate.run(learner, sql, alembic_config(learner), "downgrade", "base")
+    _, where = head_of(learner)
+    run_alembic(learner, sql, "upgrade", "head")
+    built = {"users", "documents"} & migrations.table_names(fresh)
+    run_alembic(learner, sql, "downgrade", "base")
     left = migrations.table_names(fresh) - {"alembic_version"}
     if left:
         fail(
@@ -478,12 +663,17 @@ def downgrade_base(learner, fresh, sql):
             f"must undo upgrade(), dropping in reverse order — op.drop_table(\"documents\"), then "
             f"op.drop_table(\"users\") ({where})"
         )
-    migrate.run(learner, sql, alembic_config(learner), "upgrade", "head")
+    run_alembic(learner, sql, "upgrade", "head")
+    if len(built) < 2 or not {"users", "documents"} <= migrations.table_names(fresh):
+        fail(
+            "`alembic upgrade head` did not build users and documents, so there was nothing for "
+            "`alembic downgrade base` to remove (see the check upgrade-builds-schema)"
+        )
 
 
 @check("no-create-all", "the app never calls create_all: starting it on an empty database creates no tables")
 def no_create_all(learner, fresh):
-    in_fresh_process(learner, START_SCRIPT, "starting your app (import main, run its startup, GET /documents)")
+    learner.run(fresh_process, "start", "starting your app (import main, run its startup, GET /documents)")
     created = migrations.table_names(fresh)
     if created and "alembic_version" not in created:
         fail(
@@ -501,21 +691,34 @@ def no_create_all(learner, fresh):
             )
 
 
+def creation_order(ids: list[int]) -> list[int]:
+    """``ids`` (in id order) newest first by the creation times the judge gives them: drawn for
+    this run, never the order of the ids either way round."""
+    while True:
+        order = RANDOM.sample(ids, len(ids))
+        if order not in (sorted(ids), sorted(ids, reverse=True)):
+            return order
+
+
 @check("restart-survives", "documents POSTed in one process come back, newest first, from a freshly started one")
-def restart_survives(learner, migrated):
-    titles = ["Meeting notes", "Release checklist", "Onboarding guide"]
-    results = in_fresh_process(
-        learner, POST_SCRIPT, "the first process (import main, POST three documents)", json.dumps(titles)
+def restart_survives(learner, migrated, db, sql):
+    start = migrated
+    titles = [drawn_title() for _ in range(3)]
+    results = learner.run(
+        fresh_process, "post", "the first process (import main, POST three documents)", json.dumps(titles)
     )
+    if not isinstance(results, list):
+        results = []
     ids = []
-    for title, (status, body) in zip(titles, results or []):
+    for title, result in zip(titles, results):
+        status, body = result if isinstance(result, list) and len(result) == 2 else (0, str(result))
         call = f"POST /documents?title={title}&body=..."
-        if not 200 <= status < 300:
-            fail(describe_status(status, body, call))
+        if not isinstance(status, int) or not 200 <= status < 300:
+            fail(describe_status(status, str(body), call))
         try:
             data = json.loads(body)
-        except ValueError:
-            fail(f"{call} did not return JSON: {body[:200]!r}")
+        except (TypeError, ValueError):
+            fail(f"{call} did not return JSON: {str(body)[:200]!r}")
         if not isinstance(data, dict) or isinstance(data.get("id"), bool) or not isinstance(data.get("id"), int):
             hint = ""
             if data == {}:
@@ -523,11 +726,11 @@ def restart_survives(learner, migrated):
                     " — an empty object: after db.commit() the document is expired; call db.refresh(doc) before "
                     "returning it, or declare a response_model"
                 )
-            fail(f"{call} returned {body[:200]}{hint}; it must return the created document with its integer id")
+            fail(f"{call} returned {str(body)[:200]}{hint}; it must return the created document with its integer id")
         ids.append(data["id"])
-    with migrated.connect() as conn:
+    with db.connect() as conn:
         stored = conn.execute(text("SELECT id, title FROM documents ORDER BY id")).all()
-    if not stored and sequence_used(migrated):
+    if not stored and sequence_used(db, start):
         fail(
             "the first process POSTed three documents and got 2xx answers, but the documents table is empty: the "
             "INSERTs were sent (Postgres handed out their ids) and then rolled back, because nothing committed "
@@ -540,94 +743,90 @@ def restart_survives(learner, migrated):
             "ends. What must outlive a restart goes into the database, through the request's session. "
             + fix_or_hint(learner, HERE, "Store them with the session from get_db: db.add(Document(...)), db.commit()")
         )
-    if sorted(row.id for row in stored) != sorted(ids):
+    if len(ids) != len(titles) or sorted(row.id for row in stored) != sorted(ids):
         fail(
             f"the POSTs returned ids {ids}, but the documents table holds ids {[row.id for row in stored]}: return "
             "the id Postgres gave each row (db.refresh(doc) after db.commit())"
         )
-    # creation times that disagree with the ids and the titles (the grader's own connection)
-    newest_first = [ids[1], ids[0], ids[2]]
-    with step("setting documents.created_at (the grader's own UPDATE)", "your revision"), migrated.begin() as conn:
-        for days, doc_id in ((1, ids[2]), (3, ids[1]), (2, ids[0])):
+    if sorted(row.title for row in stored) != sorted(titles):
+        fail(f"the POSTs sent the titles {titles}, but the documents table holds {[row.title for row in stored]}")
+    # creation times that disagree with the ids (the grader's own connection), drawn for this run
+    newest_first = creation_order(sorted(ids))
+    days = sorted(RANDOM.sample(range(1, 60), len(ids)))
+    ago_of = dict(zip(newest_first, days))
+    # updated in id order: a query without ORDER BY then reads the rows in id order, never newest first
+    with step("setting documents.created_at (the grader's own UPDATE)", "your revision"), db.begin() as conn:
+        for doc_id, ago in sorted(ago_of.items()):
             conn.execute(
-                text("UPDATE documents SET created_at = now() - make_interval(days => 9 - :days) WHERE id = :id"),
-                {"days": days, "id": doc_id},
+                text("UPDATE documents SET created_at = now() - make_interval(days => :ago) WHERE id = :id"),
+                {"ago": ago, "id": doc_id},
             )
-    answer = in_fresh_process(learner, GET_SCRIPT, "the second process (import main, GET /documents)")
-    status, body, sent = answer
-    if not 200 <= status < 300:
-        fail(describe_status(status, body, "GET /documents (in the second process)"))
+    with sql.capture() as log:
+        answer = learner.run(fresh_process, "get", "the second process (import main, GET /documents)")
+    status, body = answer if isinstance(answer, list) and len(answer) == 2 else (0, str(answer))
+    if not isinstance(status, int) or not 200 <= status < 300:
+        fail(describe_status(status, str(body), "GET /documents (in the second process)"))
     try:
         listed = json.loads(body)
-    except ValueError:
-        fail(f"GET /documents did not return JSON: {body[:200]!r}")
+    except (TypeError, ValueError):
+        fail(f"GET /documents did not return JSON: {str(body)[:200]!r}")
     if not isinstance(listed, list) or not all(isinstance(item, dict) for item in listed):
-        fail(f"GET /documents returned {body[:200]}; it must return a JSON list of documents")
+        fail(f"GET /documents returned {str(body)[:200]}; it must return a JSON list of documents")
     got = [item.get("id") for item in listed]
-    if not got:
+    reads = [s for s in log.selects if s.shape.touches("documents")]
+    if not got or not reads:
         fail(
-            "a freshly started process answered GET /documents with [] although Postgres holds the three documents "
-            "the first process created: the GET route must read them from the database, "
-            "db.scalars(select(Document).order_by(Document.created_at.desc())).all()"
+            "a freshly started process answered GET /documents with "
+            + ("[]" if not got else "documents, but Postgres received no SELECT from documents,")
+            + " although Postgres holds the three documents the first process created: the GET route must read "
+            "them from the database, db.scalars(select(Document).order_by(Document.created_at.desc())).all()"
         )
     if sorted(got) != sorted(ids):
         fail(f"after the restart GET /documents returned ids {got}; the documents created were {ids}")
     if got != newest_first:
-        queries = [Shape(statement) for statement in sent]
-        selects = [q for q in queries if q.kind == "SELECT" and q.touches("documents")]
+        sql.flag(reads[:1], "the documents query")
         fix = ".order_by(Document.created_at.desc())"
         fail(
             f"after the restart GET /documents returned ids {got}; by created_at (the grader gave the documents "
             f"creation times that are not in id order), newest first is {newest_first}. "
-            + ordering_mistake(selects[0].order_by if selects else None, "created_at", True, fix)
+            + ordering_mistake(first_order_by(log, "documents"), "created_at", True, fix)
         )
+
+
+@fixture
+def pool(learner):
+    """db.engine's pool empty at the start, the witness's collector off until the check ends."""
+    learner.run(fresh_pool)
+    yield
+    try:
+        learner.run(release)
+    except Exception:
+        pass
 
 
 @check("sessions-closed", "get_db closes every request's session, also when the route raises")
-def sessions_closed(learner, migrated):
-    get_db = learner.require("deps", "get_db", "a generator: yield a session from SessionLocal, close it in finally")
-    where = where_function(get_db, learner, "deps.py")
-    if not yielding(get_db):
-        fail(
-            f"get_db must be a dependency that yields ({where}): a generator function (or an async one, or an "
-            f"instance whose __call__ yields), so that FastAPI closes the session after the request: `{FIX_GET_DB}`"
+def sessions_closed(learner, migrated, pool, db, sql):
+    titles = [drawn_title() for _ in range(5)]
+    marker = "grader-" + secrets.token_hex(8)
+    with sql.capture() as log:
+        got = shaped(
+            learner.run(requests_then_raise, titles, marker), ("after", "boom", "left", "reached", "where"), "the requests"
         )
-    app = learner.require("main", "app", "app = FastAPI()")
-    if not isinstance(app, FastAPI):
-        fail(f"main.app must be a FastAPI application, not a {type(app).__name__}")
-    engine = learner_engine(learner, "")
-    engine.dispose()
-
-    def grader_boom(db: Session = Depends(get_db)):
-        db.execute(text("SELECT 1"))
-        raise HTTPException(status_code=404, detail="not found")
-
-    path = "/__grader__/boom"
-    app.add_api_route(path, grader_boom, methods=["GET"])
-    route = next(r for r in reversed(app.router.routes) if getattr(r, "path", None) == path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        client = TestClient(app)  # the learner's exceptions surface with their traceback; HTTPException is a 404
-    gc.collect()
-    gc.disable()  # an unclosed Session sits in reference cycles: don't let the collector tidy up after it
-    try:
-        requests = [("POST", "/documents", {"title": f"Note {n}", "body": "text"}) for n in range(5)]
-        requests += [("GET", "/documents", None)] * 5 + [("GET", path, None)]
-        for method, url, params in requests:
-            response = client.request(method, url, params=params)
-            if url != path and not 200 <= response.status_code < 300:
-                fail(describe_status(response.status_code, response.text, f"{method} {url}"))
-            left = engine.pool.checkedout()
-            if left:
-                what = (
-                    "a route the grader added (it uses the session, then raises HTTPException(404))"
-                    if url == path else f"{method} {url}"
-                )
-                fail(
-                    f"after {what}, {left} connection(s) were still checked out of db.engine's pool: the "
-                    f"request's session was not closed ({where}). If the route raised, the exception reappears "
-                    f"at the yield in get_db, so only a finally block is sure to run: `{FIX_GET_DB}`"
-                )
-    finally:
-        gc.enable()
-        app.router.routes.remove(route)
+    where = got["where"]
+    left = max(count(got["left"]), open_transactions(db))
+    if left:
+        what = (
+            "a route the grader added (it uses the session, then raises HTTPException(404))"
+            if got["boom"] or open_transactions(db, marker)
+            else (got["after"] or "the requests")
+        )
+        fail(
+            f"after {what}, {left} connection(s) were still checked out of db.engine's pool: the "
+            f"request's session was not closed ({where}). If the route raised, the exception reappears "
+            f"at the yield in get_db, so only a finally block is sure to run: `{FIX_GET_DB}`"
+        )
+    if not got["reached"] or not any(marker in s.sql for s in log):
+        fail(
+            "a route the grader added to your app, depending on get_db, sent Postgres nothing through the session "
+            f"get_db gave it: get_db must yield a Session from SessionLocal() ({where})"
+        )
