@@ -215,6 +215,28 @@ def delete_unloaded_document(ctx, document_id: int) -> dict:
     return {"refused": None, "lazy": str(prop.lazy)}
 
 
+class Answer(dict):
+    """An act's answer (plain JSON): a key it lacks fails the check, as an answer out of shape."""
+
+    def __missing__(self, key):
+        fail(f"your code's process answered without {key!r}: {OUT_OF_SHAPE}")
+
+
+OUT_OF_SHAPE = (
+    "not the shape of what the grader asked for. The grading code that runs beside your code was changed, "
+    "so no verdict can rest on that answer"
+)
+
+
+def ask(learner, act_function, *args, kind: type | tuple = dict, size: int | None = None):
+    """``learner.run(act_function, *args)``, its answer checked for the act's shape (a dict, a list of
+    ``size`` items...)."""
+    answer = learner.run(act_function, *args)
+    if not isinstance(answer, kind) or (size is not None and len(answer) != size):
+        fail(f"your code's process answered {type(answer).__name__} to `{act_function.__name__}`: {OUT_OF_SHAPE}")
+    return Answer(answer) if isinstance(answer, dict) else answer
+
+
 # --------------------------------------------------------------------------- fixtures and helpers: in the judge
 
 
@@ -351,7 +373,9 @@ def chunks_relationship(learner, data, sql):
     _, _, second_chunks = documents[1]
     probe = RANDOM.choice(second_chunks)
     with sql.capture() as log:
-        got = learner.run(navigate, [doc_id for doc_id, _, _ in documents], probe)
+        got = ask(learner, navigate, [doc_id for doc_id, _, _ in documents], probe)
+    if not isinstance(got["chunks"], list) or len(got["chunks"]) != len(documents):
+        fail(f"your code's process answered {len(documents)} documents' chunks out of shape: {OUT_OF_SHAPE}")
     for (doc_id, _, chunk_ids), held in zip(documents, got["chunks"], strict=True):
         if held != chunk_ids:
             fail(
@@ -369,7 +393,7 @@ def chunks_relationship(learner, data, sql):
             "document.chunks listed the right chunks, but Postgres received no SELECT from chunks while they were "
             f"read: the collection must be loaded from the database ({learner.where('Document', 'chunks')})"
         )
-    seen = learner.run(sync_in_memory)
+    seen = ask(learner, sync_in_memory)
     if not seen["in_doc"]:
         fail(
             "after `Chunk(text=..., document=doc)`, doc.chunks does not contain the chunk. Without back_populates "
@@ -391,7 +415,7 @@ def chunks_saved_with_document(learner, data, db):
     where = learner.where("Document", "chunks")
     title = f"Release notes {RANDOM.randrange(10_000, 99_999)}"  # drawn per run
     texts = [f"{title} part {n}" for n in (1, 2)]
-    got = learner.run(save_new_document, title, texts, data["user"])
+    got = ask(learner, save_new_document, title, texts, data["user"])
     with db.connect() as conn:
         documents = conn.execute(text("SELECT id FROM documents WHERE title = :title"), {"title": title}).scalars().all()
         saved = conn.execute(
@@ -419,7 +443,7 @@ def delete_document_deletes_chunks(learner, data, db, sql):
     where = learner.where("Document", "chunks")
     doc_id, _, chunk_ids = data["documents"][0]
     with sql.capture() as log:
-        got = learner.run(delete_loaded_document, doc_id)
+        got = ask(learner, delete_loaded_document, doc_id)
     if got["refused"] is not None:
         nulling = [s for s in log.of_kind("UPDATE", "chunks") if "document_id" in s.shape.set_columns]
         if nulling:
@@ -464,7 +488,7 @@ def orphan_deleted(learner, data, db, sql):
     doc_id, _, chunk_ids = data["documents"][1]
     outdated = RANDOM.choice(chunk_ids)
     with sql.capture() as log:
-        got = learner.run(remove_chunk, doc_id, outdated)
+        got = ask(learner, remove_chunk, doc_id, outdated)
     if got["refused"] is not None:
         nulling = [s for s in log.of_kind("UPDATE", "chunks") if "document_id" in s.shape.set_columns]
         sql.flag(nulling, "unlinks the chunk (document_id = NULL) instead of deleting it")
@@ -535,7 +559,7 @@ def passive_deletes_no_select(learner, data, schema, db, sql):
     ondelete = ondelete_of(schema)
     doc_id, _, chunk_ids = data["documents"][2]
     with sql.capture() as log:
-        got = learner.run(delete_unloaded_document, doc_id)
+        got = ask(learner, delete_unloaded_document, doc_id)
     if got["refused"] is not None:
         reason = got["refused"]
         if "foreign key" in reason.lower():
