@@ -196,6 +196,28 @@ def burst(ctx, token: str) -> dict:
     }
 
 
+class Answer(dict):
+    """An act's answer (plain JSON): a key it lacks fails the check, as an answer out of shape."""
+
+    def __missing__(self, key):
+        fail(f"your code's process answered without {key!r}: {OUT_OF_SHAPE}")
+
+
+OUT_OF_SHAPE = (
+    "not the shape of what the grader asked for. The grading code that runs beside your code was changed, "
+    "so no verdict can rest on that answer"
+)
+
+
+def ask(learner, act_function, *args, kind: type | tuple = dict, size: int | None = None):
+    """``learner.run(act_function, *args)``, its answer checked for the act's shape (a dict, a list of
+    ``size`` items...)."""
+    answer = learner.run(act_function, *args)
+    if not isinstance(answer, kind) or (size is not None and len(answer) != size):
+        fail(f"your code's process answered {type(answer).__name__} to `{act_function.__name__}`: {OUT_OF_SHAPE}")
+    return Answer(answer) if isinstance(answer, dict) else answer
+
+
 # --------------------------------------------------------------------------- checks: in the judge
 
 
@@ -205,7 +227,7 @@ def _role(database_url: str) -> str:
 
 @check("engine-from-env", "engine is built from DATABASE_URL, with no URL in the code", testimony=True)
 def engine_from_env(learner):
-    mismatch = learner.run(engine_url)
+    mismatch = ask(learner, engine_url, kind=(str, type(None)))
     if mismatch:
         fail(f'{mismatch}: create it with create_engine(os.environ["DATABASE_URL"], ...) ({engine_line(learner)})')
     no_url_literal(learner, "db.py")
@@ -217,7 +239,7 @@ def engine_from_env(learner):
     testimony=True,
 )
 def pool_configured(learner):
-    pool = learner.run(pool_settings)
+    pool = ask(learner, pool_settings)
     where = engine_line(learner)
     if pool["null"]:
         fail(
@@ -252,7 +274,7 @@ def pool_configured(learner):
 @check("sessions-share-pool", "sessions from SessionLocal() borrow and return the engine's pooled connections")
 def sessions_share_pool(learner, admin, database_url):
     tokens = [_token() for _ in range(6)]  # drawn per run: each session's statement carries one
-    got = learner.run(sequential_sessions, tokens)
+    got = ask(learner, sequential_sessions, tokens)
     pids = got["pids"]
     where = learner.where_defined("SessionLocal", "db.py")
     if len(set(pids)) == len(pids):
@@ -317,11 +339,11 @@ def _terminate_idle(admin, role: str) -> None:
 
 @check("survives-idle-kill", "after the server drops every idle pooled connection, the next session still works")
 def survives_idle_kill(learner, admin, database_url, sql):
-    idle = learner.run(two_sessions_at_once)
+    idle = ask(learner, two_sessions_at_once, kind=int)
     _terminate_idle(admin, _role(database_url))
     token = _token()  # drawn per run: the next request's statement
     with sql.capture() as log:
-        got = learner.run(next_session, token)
+        got = ask(learner, next_session, token)
     if "error" in got:
         fail(
             f"the server closed the {idle} idle connection(s) in db.engine's pool — as Neon, Supabase or a "
@@ -366,7 +388,7 @@ def fifteen_concurrent(learner, admin, database_url):
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        got = learner.run(burst, token)
+        got = ask(learner, burst, token)
     finally:
         stop.set()
         watcher.join(timeout=10)
@@ -395,10 +417,10 @@ def fifteen_concurrent(learner, admin, database_url):
             "lent out, the next session waits (up to pool_timeout, 30 s by default) and then fails with "
             f"TimeoutError. A burst of 15 needs room for 15: {config_or_hint(learner)} ({where})"
         )
-    if seen["peak"] < CONCURRENT:
+    if len(seen["pids"]) < CONCURRENT:  # all released by one barrier, each running HOLD_S: the server sees each
         fail(
-            f"the server saw at most {seen['peak']} of the {CONCURRENT} sessions running their statement at the "
-            f"same moment ({len(seen['pids'])} server processes in all): the 15 sessions must each hold a "
+            f"the server saw {len(seen['pids'])} of the {CONCURRENT} sessions running their statement (at most "
+            f"{seen['peak']} at the same moment): the 15 sessions must each hold a "
             f"connection of db.engine's pool at once. A burst of 15 needs room for 15: {config_or_hint(learner)} "
             f"({where})"
         )
