@@ -1,13 +1,18 @@
 """Checks for 09-many-to-many: tags through a plain association table, bookmarks through an
 association object.
 
-The schema is read back from Postgres after ``create_all``. Behaviour is judged on the real
-database: the grader seeds rows with its own (uncaptured) connection, runs ORM code against the
-learner's models on a ``Session`` over the provided ``db.engine`` (so every statement the models
-make SQLAlchemy send is captured), then reads the tables back through a separate connection.
+Judged apart from the learner's code (docs/authoring.md, "Acts and checks"): the acts below run
+beside it, in the learner's process, and return plain data; the checks run in the judge. The
+schema is read back from Postgres after ``create_all``. The judge seeds users, documents, tags and
+bookmarks through its own connection, with ids, titles and names drawn for this run (no answer
+can be written from this file), reads the tables back through its own connection, and reads the
+SQL from what Postgres received (the server's statement log). Whether the two sides of a link stay
+in sync in memory before a flush (tags-in-sync, bookmarks-in-sync) only the learner's process can
+see: those checks are testimony.
 """
 
 import ast
+import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,8 +20,8 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from checker.authoring import check, database_reason, fail, fix_or_hint, fixture, step
-from checker.authoring.shared import configured_models, learner_engine
+from checker.authoring import act, check, database_reason, fail, fix_or_hint, fixture, step
+from checker.authoring.shared import configured_models
 
 HERE = Path(__file__).parent
 INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
@@ -60,9 +65,29 @@ def frozen_message(table: str, column: str, constant: str, fix: str, where: str)
         f"a timestamp once, at CREATE TABLE; a default evaluated for each row is the SQL function: {fix} ({where})"
     )
 
-USERS = [(1, "ada@example.com", "Ada"), (2, "grace@example.com", "Grace")]
-DOCUMENTS = [(10, "Q3 report", 1), (11, "2025 budget", 1), (12, "Handbook", 2)]
-TITLES = {doc_id: title for doc_id, title, _ in DOCUMENTS}
+RANDOM = random.SystemRandom()
+TITLES = ["Q3 report", "2025 budget", "Handbook", "Roadmap", "Minutes", "Pricing", "Glossary", "Onboarding"]
+TAG_NAMES = ["finance", "draft", "q3", "legal", "urgent", "hr", "archive", "review"]
+
+
+def draw() -> dict:
+    """This run's users and documents: ids and titles drawn per check (the first two documents
+    belong to the first user, the third to the second)."""
+    users = RANDOM.sample(range(1, 9_999), 2)
+    documents = RANDOM.sample(range(10_000, 99_999), 3)
+    titles = [f"{title} {RANDOM.randrange(100, 999)}" for title in RANDOM.sample(TITLES, 3)]
+    return {
+        "users": [[users[0], f"ada{users[0]}@example.com", "Ada"], [users[1], f"grace{users[1]}@example.com", "Grace"]],
+        "documents": [[documents[0], titles[0], users[0]], [documents[1], titles[1], users[0]], [documents[2], titles[2], users[1]]],
+    }
+
+
+def tag_name(taken: tuple[str, ...] = ()) -> str:
+    """A tag name drawn for this run."""
+    while True:
+        name = f"{RANDOM.choice(TAG_NAMES)}-{RANDOM.randrange(100, 999)}"
+        if name not in taken:
+            return name
 
 EXAMPLES = {
     (
@@ -88,30 +113,6 @@ DOCUMENT_TAG = (
     'Column("document_id", ForeignKey("documents.id"), primary_key=True), '
     'Column("tag_id", ForeignKey("tags.id"), primary_key=True))'
 )
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@fixture
-def models(learner):
-    """The learner's models, with every mapper configured (relationship errors surface here)."""
-    return configured_models(
-        learner,
-        '. Check that each back_populates="..." names the attribute on the *other* class, that both sides '
-        "exist, and that secondary= is given the association Table (or its name)",
-    )
-
-
-@fixture
-def tables(models, db):
-    models.Base.metadata.create_all(db)
-
-
-@fixture
-def engine(learner):
-    """The provided db.engine: not a grader engine, so what the learner's models send is captured."""
-    return learner_engine(learner)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -281,16 +282,16 @@ def run(conn, statement: str, params: dict | None = None) -> None:
         fail(f"the grader could not store valid data ({statement.split(' VALUES')[0]}): {database_reason(error)}")
 
 
-def seed(db, *, tags=(), links=(), bookmarks=()):
-    """Users, documents and optionally tags / links / bookmarks, through the grader's connection."""
+def seed(db, data: dict, *, tags=(), links=(), bookmarks=()):
+    """This run's users, documents and optionally tags / links / bookmarks, through the judge's connection."""
     with db.begin() as conn:
-        for user_id, email, name in USERS:
+        for user_id, email, name in data["users"]:
             run(
                 conn,
                 "INSERT INTO users (id, email, name) VALUES (:id, :email, :name)",
                 {"id": user_id, "email": email, "name": name},
             )
-        for doc_id, title, owner in DOCUMENTS:
+        for doc_id, title, owner in data["documents"]:
             run(
                 conn,
                 "INSERT INTO documents (id, title, body, owner_id) VALUES (:id, :title, 'text', :owner)",
@@ -332,14 +333,332 @@ def tag_names(tags) -> list[str]:
     return sorted(tag.name for tag in tags)
 
 
+# --------------------------------------------------------------------------- acts: in the learner's process
+
+
+def _models(ctx):
+    """The learner's models, with every mapper configured (relationship errors surface here)."""
+    return configured_models(
+        ctx.learner,
+        '. Check that each back_populates="..." names the attribute on the *other* class, that both sides '
+        "exist, and that secondary= is given the association Table (or its name)",
+    )
+
+
+def _session(ctx) -> Session:
+    """The check's session, kept between its acts (closed by ``close_session``)."""
+    if "session" not in ctx.state:
+        ctx.state["session"] = Session(ctx.engine)
+    return ctx.state["session"]
+
+
+@act
+def create_tables(ctx) -> None:
+    _models(ctx).Base.metadata.create_all(ctx.engine, checkfirst=False)  # every check starts on an empty schema
+
+
+@act
+def require_tag(ctx) -> None:
+    model(ctx.learner, _models(ctx), "Tag", "tags", TAG_WHAT)
+
+
+@act
+def store_tag(ctx, name: str) -> dict:
+    """``Tag(name=name)``, added and committed: the database's refusal, if any."""
+    Tag = model(ctx.learner, _models(ctx), "Tag", "tags", TAG_WHAT)
+    with step(f"storing Tag(name={name!r})", ctx.learner.where("Tag", "name")), Session(ctx.engine) as session:
+        session.add(Tag(name=name))
+        try:
+            session.commit()
+        except IntegrityError as error:
+            return {"refused": database_reason(error)}
+    return {"refused": None}
+
+
+@act
+def store_bookmark(ctx, user_id: int, document_id: int, note: str) -> dict:
+    """A Bookmark stored through the ORM: what bookmark.added_at holds after the commit."""
+    Bookmark = model(ctx.learner, _models(ctx), "Bookmark", "bookmarks", BOOKMARK_WHAT)
+    where = ctx.learner.where("Bookmark", "added_at")
+    with (
+        step("storing Bookmark(user_id=..., document_id=..., note=...) and reading bookmark.added_at", where),
+        Session(ctx.engine) as session,
+    ):
+        bookmark = Bookmark(user_id=user_id, document_id=document_id, note=note)
+        session.add(bookmark)
+        session.commit()
+        value = bookmark.added_at
+    return {"datetime": isinstance(value, datetime), "shown": repr(value)[:200]}
+
+
+@act
+def append_new_tag(ctx, document_id: int, name: str) -> dict:
+    """``report.tags.append(Tag(name=name))`` and commit, in the check's session."""
+    models = _models(ctx)
+    tag_links(ctx.learner, models)
+    where = ctx.learner.where("Document", "tags")
+    session = _session(ctx)
+    with step("appending tags to a document, committing, removing one", where):
+        report = session.get(models.Document, document_id)
+        ctx.state["report"] = report
+        report.tags.append(models.Tag(name=name))
+        session.commit()
+    return {"why": unsaved_by_cascade(models.Document, "tags", "a new Tag", where)}
+
+
+@act
+def store_stored_tag(ctx, name: str) -> None:
+    """A Tag stored on its own, kept for the next act."""
+    models = _models(ctx)
+    session = _session(ctx)
+    with step("appending tags to a document, committing, removing one", ctx.learner.where("Document", "tags")):
+        tag = models.Tag(name=name)
+        session.add(tag)
+        session.commit()
+        ctx.state["stored"] = tag
+
+
+@act
+def append_stored_tag(ctx) -> None:
+    """The stored tag appended to the same document, and commit."""
+    session = _session(ctx)
+    with step("appending tags to a document, committing, removing one", ctx.learner.where("Document", "tags")):
+        ctx.state["report"].tags.append(ctx.state["stored"])
+        session.commit()
+
+
+@act
+def remove_tag(ctx, tag_id: int) -> None:
+    """``report.tags.remove(tag)`` and commit; the session is closed after."""
+    models = _models(ctx)
+    session = _session(ctx)
+    try:
+        with step("appending tags to a document, committing, removing one", ctx.learner.where("Document", "tags")):
+            ctx.state["report"].tags.remove(session.get(models.Tag, tag_id))
+            session.commit()
+    finally:
+        session.close()
+        ctx.state.clear()
+
+
+@act
+def tags_shape(ctx) -> dict:
+    """Document.tags, whatever its shape: whether it goes through a secondary table, and its target table."""
+    models = _models(ctx)
+    model(ctx.learner, models, "Tag", "tags", TAG_WHAT)
+    # any shape of Document.tags is run: what goes wrong is shown, not only the missing secondary=
+    prop = relationship(ctx.learner, models, "Document", "tags", target="Tag", collection=True, secondary=None)
+    return {"secondary": prop.secondary is not None, "target": prop.target.name}
+
+
+@act
+def tag_two_documents(ctx, first: int, second: int, name: str) -> dict:
+    """The same new Tag appended to two documents, committed: the database's refusal, if any."""
+    models = _models(ctx)
+    where = ctx.learner.where("Document", "tags")
+    with step("tagging two documents with the same Tag object", where), Session(ctx.engine) as session:
+        tag = models.Tag(name=name)
+        documents = [session.get(models.Document, first), session.get(models.Document, second)]
+        for document in documents:
+            document.tags.append(tag)
+        try:
+            session.commit()
+        except IntegrityError as error:
+            return {"refused": database_reason(error)}
+    return {"refused": None}
+
+
+@act
+def read_document_tags(ctx, document_ids: list[int]) -> list[list[str]]:
+    """Each document's ``.tags``, by name, read in a new session."""
+    models = _models(ctx)
+    with step("reading document.tags", ctx.learner.where("Document", "tags")), Session(ctx.engine) as session:
+        documents = [session.get(models.Document, doc_id) for doc_id in document_ids]
+        return [tag_names(document.tags) for document in documents]
+
+
+@act
+def attach_looked_up(ctx, name: str, document_id: int) -> None:
+    """The lesson's get-or-create: the tag looked up by name, attached to another document."""
+    models = _models(ctx)
+    with step("attaching the looked-up tag to a third document", ctx.learner.where("Document", "tags")):
+        with Session(ctx.engine) as session:
+            tag = session.scalars(select(models.Tag).where(models.Tag.name == name)).one()
+            document = session.get(models.Document, document_id)
+            document.tags.append(tag)
+            session.commit()
+
+
+@act
+def read_tag_documents(ctx, tag_ids: list[int]) -> list:
+    """Each tag's name and ``.documents`` (titles), read in a new session."""
+    models = _models(ctx)
+    tag_links_both(ctx.learner, models)
+    with step("reading tag.documents", ctx.learner.where("Tag", "documents")), Session(ctx.engine) as session:
+        tags = [session.get(models.Tag, tag_id) for tag_id in tag_ids]
+        return [[tag.name, sorted(d.title for d in tag.documents)] for tag in tags]
+
+
+@act
+def tags_in_memory(ctx, owner_id: int) -> dict:
+    """Both sides of the tag link on new objects, before any flush; then the document saved."""
+    models = _models(ctx)
+    tag_links_both(ctx.learner, models)
+    Document, Tag = models.Document, models.Tag
+    where = ctx.learner.where("Document", "tags")
+    seen = {}
+    with step("`doc.tags.append(tag)` on new objects", where):
+        draft = Document(title="Draft", body="text", owner_id=owner_id)
+        finance, q3 = Tag(name="finance"), Tag(name="q3")
+        draft.tags.append(finance)
+    seen["tag_lists_document"] = draft in finance.documents
+    if not seen["tag_lists_document"]:
+        return seen
+    with step("`tag.documents.append(doc)` on new objects", ctx.learner.where("Tag", "documents")):
+        q3.documents.append(draft)
+    seen["document_lists_tag"] = q3 in draft.tags
+    if not seen["document_lists_tag"]:
+        return seen
+    with step("saving a document linked to two tags", where), Session(ctx.engine) as session:
+        session.add(draft)
+        try:
+            session.commit()
+        except IntegrityError as error:
+            seen["refused"] = database_reason(error)
+            return seen
+        seen["id"] = draft.id
+    return seen
+
+
+@act
+def read_bookmarks(ctx, user_id: int, document_id: int, other_document_id: int) -> dict:
+    """user.bookmarks (document title, note, added_at) and document.bookmarks (user email, note)."""
+    models = _models(ctx)
+    bookmark_links(ctx.learner, models)
+    learner = ctx.learner
+    with (
+        step("reading user.bookmarks and each bookmark's document", learner.where("User", "bookmarks")),
+        Session(ctx.engine) as session,
+    ):
+        user = session.get(models.User, user_id)
+        of_user = sorted(
+            [b.document.title, b.note, b.added_at.replace(tzinfo=None).isoformat()] for b in user.bookmarks
+        )
+    with (
+        step("reading document.bookmarks and each bookmark's user", learner.where("Document", "bookmarks")),
+        Session(ctx.engine) as session,
+    ):
+        document, other = session.get(models.Document, document_id), session.get(models.Document, other_document_id)
+        of_document = sorted([b.user.email, b.note] for b in document.bookmarks)
+        of_other = [b.user.email for b in other.bookmarks]
+    return {"user": of_user, "document": of_document, "other": of_other}
+
+
+@act
+def bookmarks_in_memory(ctx, email: str, titles: list[str]) -> dict:
+    """A new user, two documents and two Bookmarks made from either side, before any flush; then saved."""
+    models = _models(ctx)
+    bookmark_links(ctx.learner, models)
+    User, Document, Bookmark = models.User, models.Document, models.Bookmark
+    learner = ctx.learner
+    seen = {}
+    with step("`Bookmark(user=ana, document=report, note=...)` on new objects", learner.where("Bookmark")):
+        ana = User(email=email, name="Ana")
+        report = Document(title=titles[0], body="text", owner=ana)
+        handbook = Document(title=titles[1], body="text", owner=ana)
+        first = Bookmark(user=ana, document=report, note="Re-read")
+    seen["in_user"], seen["in_document"] = first in ana.bookmarks, first in report.bookmarks
+    if not (seen["in_user"] and seen["in_document"]):
+        return seen
+    with step("`user.bookmarks.append(b)` and `document.bookmarks.append(b)`", learner.where("User", "bookmarks")):
+        second = Bookmark(note="Skim")
+        ana.bookmarks.append(second)
+        handbook.bookmarks.append(second)
+    seen["appended_sets_both"] = second.user is ana and second.document is handbook
+    if not seen["appended_sets_both"]:
+        return seen
+    with (
+        step("saving a new user with two bookmarks (session.add(user); commit)", learner.where("Bookmark")),
+        Session(ctx.engine) as session,
+    ):
+        session.add(ana)
+        session.commit()
+    return seen
+
+
+@act
+def append_bookmark(ctx, user_id: int, document_id: int, note: str) -> dict:
+    """``user.bookmarks.append(Bookmark(document_id=..., note=...))`` on a stored user, and commit."""
+    models = _models(ctx)
+    where = ctx.learner.where("User", "bookmarks")
+    with (
+        step("`user.bookmarks.append(Bookmark(document_id=..., note=...))` on a stored user; commit", where),
+        Session(ctx.engine) as session,
+    ):
+        user = session.get(models.User, user_id)
+        user.bookmarks.append(models.Bookmark(document_id=document_id, note=note))
+        session.commit()
+    return {"why": unsaved_by_cascade(models.User, "bookmarks", "a Bookmark", where) or ""}
+
+
+class Answer(dict):
+    """An act's answer (plain JSON): a key it lacks fails the check, as an answer out of shape."""
+
+    def __missing__(self, key):
+        fail(f"your code's process answered without {key!r}: {OUT_OF_SHAPE}")
+
+
+OUT_OF_SHAPE = (
+    "not the shape of what the grader asked for. The grading code that runs beside your code was changed, "
+    "so no verdict can rest on that answer"
+)
+
+
+def ask(learner, act_function, *args, kind: type | tuple = dict, size: int | None = None):
+    """``learner.run(act_function, *args)``, its answer checked for the act's shape (a dict, a list of
+    ``size`` items...)."""
+    answer = learner.run(act_function, *args)
+    if not isinstance(answer, kind) or (size is not None and len(answer) != size):
+        fail(f"your code's process answered {type(answer).__name__} to `{act_function.__name__}`: {OUT_OF_SHAPE}")
+    return Answer(answer) if isinstance(answer, dict) else answer
+
+
+# --------------------------------------------------------------------------- fixtures: in the judge
+
+
+@fixture
+def tables(learner):
+    learner.run(create_tables)
+
+
+@fixture
+def data(tables) -> dict:
+    """This run's users and documents (seeded by each check, with what else it needs)."""
+    return draw()
+
+
+def mentioning(log, table: str) -> list:
+    """The statements of ``log`` that name ``table`` (a lazy load across ``secondary=`` lists it in
+    ``FROM tags, document_tag``, which the statement's shape does not take apart)."""
+    return [statement for statement in log if table in statement.sql.lower()]
+
+
+def at_bookmark(learner, attribute: str, fallback: str) -> str:
+    """Where Bookmark.attribute is declared, or ``fallback`` when there is no class Bookmark."""
+    where = learner.where("Bookmark", attribute)
+    return fallback if where == "models.py" else where
+
+
 # --------------------------------------------------------------------------- schema checks
 
 
 @check("document-tag-table", "document_tag: document_id + tag_id, the pair as primary key, foreign keys to both")
-def document_tag_table(learner, tables, schema, db):
+def document_tag_table(learner, data, schema, db):
     where = where_table(learner, "document_tag")
     table = table_exists(
-        learner, schema, "document_tag",
+        learner,
+        schema,
+        "document_tag",
         "a document has many tags and a tag many documents, and neither table can hold a list of the other's "
         "ids: the links live in an association table of their own, one row per (document, tag) pair, declared "
         "as a plain Table on Base.metadata (no class: it holds nothing but the two foreign keys). "
@@ -352,19 +671,24 @@ def document_tag_table(learner, tables, schema, db):
         table.expect_column(name, where, types=INTEGER_TYPES, nullable=False)
     expect_foreign_key(table, where, "document_id", "documents")
     expect_foreign_key(table, where, "tag_id", "tags")
-    seed(db, tags=[(1, "finance")], links=[(10, 1)])
+    doc_id = data["documents"][0][0]
+    tag_id = RANDOM.randrange(1, 9_999)
+    seed(db, data, tags=[(tag_id, tag_name())], links=[(doc_id, tag_id)])
     with db.connect() as conn:
         try:
-            conn.execute(text("INSERT INTO document_tag (document_id, tag_id) VALUES (10, 1)"))
+            conn.execute(text("INSERT INTO document_tag (document_id, tag_id) VALUES (:d, :t)"), {"d": doc_id, "t": tag_id})
         except IntegrityError:
             conn.rollback()
         else:
-            fail(f"Postgres accepted the link (document 10, tag 1) twice: the pair must be the primary key ({where})")
+            fail(
+                f"Postgres accepted the link (document {doc_id}, tag {tag_id}) twice: the pair must be the primary key "
+                f"({where})"
+            )
 
 
 @check("tags-table", "tags: id primary key, name VARCHAR(50) NOT NULL")
-def tags_table(learner, models, tables, schema):
-    model(learner, models, "Tag", "tags", TAG_WHAT)
+def tags_table(learner, tables, schema):
+    learner.run(require_tag)
     table = table_exists(learner, schema, "tags", 'class Tag(Base) with __tablename__ = "tags"')
     where = learner.where("Tag", "id")
     if table.primary_key != ["id"]:
@@ -376,28 +700,30 @@ def tags_table(learner, models, tables, schema):
 
 
 @check("tag-name-unique", "tags.name is UNIQUE: Postgres rejects a second tag with the same name")
-def tag_name_unique(learner, models, tables, schema, engine):
-    Tag = model(learner, models, "Tag", "tags", TAG_WHAT)
+def tag_name_unique(learner, tables, schema, db):
+    learner.run(require_tag)
     where = learner.where("Tag", "name")
     table = table_exists(learner, schema, "tags", 'class Tag(Base) with __tablename__ = "tags"')
     table.column("name")
-    with step("storing Tag(name='finance')", where), Session(engine) as session:
-        session.add(Tag(name="finance"))
-        session.commit()
-    with step("storing a second Tag(name='finance')", where), Session(engine) as session:
-        session.add(Tag(name="finance"))
-        try:
-            session.commit()
-        except IntegrityError as error:
-            if "unique" not in database_reason(error).lower() and "duplicate" not in database_reason(error).lower():
-                fail(f"the second tag 'finance' was rejected, but not as a duplicate: {database_reason(error)}")
-        else:
-            fail(
-                "Postgres stored a second Tag(name='finance'): tags.name has no UNIQUE constraint. Tags are "
-                "meant to be shared — attach the existing Tag object to the next document — and only the "
-                "database can guarantee there is never a second row with the same name, whoever inserts it. "
-                f"Add unique=True: `name: Mapped[str] = mapped_column(String(50), unique=True)` ({where})"
-            )
+    name = tag_name()  # drawn per run
+    first = ask(learner, store_tag, name)
+    if first["refused"] is not None:
+        fail(f"storing Tag(name={name!r}) failed: {first['refused']} ({where})")
+    second = ask(learner, store_tag, name)
+    with db.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM tags WHERE name = :name"), {"name": name}).scalar_one()
+    if stored > 1:
+        fail(
+            f"Postgres stored a second Tag(name={name!r}): tags.name has no UNIQUE constraint. Tags are "
+            "meant to be shared — attach the existing Tag object to the next document — and only the "
+            "database can guarantee there is never a second row with the same name, whoever inserts it. "
+            f"Add unique=True: `name: Mapped[str] = mapped_column(String(50), unique=True)` ({where})"
+        )
+    if stored != 1:
+        fail(f"after storing Tag(name={name!r}) the tags table holds {stored} row(s) with that name; expected 1 ({where})")
+    reason = second["refused"] or ""
+    if "unique" not in reason.lower() and "duplicate" not in reason.lower():
+        fail(f"the second tag {name!r} was rejected, but not as a duplicate: {reason or 'no error was raised'}")
     if not table.is_unique("name"):
         fail(f"tags.name must carry a UNIQUE constraint (or a unique index) on that column alone ({where})")
 
@@ -416,7 +742,7 @@ def bookmarks_table(learner, tables, schema):
     )
 
     def at(attribute: str) -> str:
-        return learner.where("Bookmark", attribute) if getattr(learner.models, "Bookmark", None) else where
+        return at_bookmark(learner, attribute, where)
 
     for name in ("user_id", "document_id"):
         table.column(name)
@@ -430,24 +756,23 @@ def bookmarks_table(learner, tables, schema):
 
 
 @check("bookmark-added-at", "bookmarks.added_at is filled by Postgres (server default now())")
-def bookmark_added_at(learner, models, tables, schema, db, engine):
+def bookmark_added_at(learner, data, schema, db):
     table = table_exists(learner, schema, "bookmarks", 'class Bookmark(Base) with __tablename__ = "bookmarks"')
     table.column("added_at")
-    where = (
-        learner.where("Bookmark", "added_at")
-        if getattr(models, "Bookmark", None)
-        else where_table(learner, "bookmarks")
-    )
-    seed(db)
+    where = at_bookmark(learner, "added_at", where_table(learner, "bookmarks"))
+    seed(db, data)
+    (ada, *_), (grace, *_) = data["users"]
+    (report, *_), (budget, *_), _ = data["documents"]
     with db.connect() as conn:
         constant = frozen_default(conn, "bookmarks", "added_at")
         if constant is not None:
             fail(frozen_message("bookmarks", "added_at", constant, "server_default=func.now()", where))
+        plain = f"INSERT INTO bookmarks (user_id, document_id) VALUES ({int(ada)}, {int(report)})"
         try:
-            conn.execute(text("INSERT INTO bookmarks (user_id, document_id) VALUES (1, 10)"))
+            conn.execute(text(plain))
         except IntegrityError as error:
             fail(
-                "a plain SQL `INSERT INTO bookmarks (user_id, document_id) VALUES (1, 10)` failed: "
+                f"a plain SQL `{plain}` failed: "
                 f"{database_reason(error)}. Postgres has no default for added_at — a Python-side default "
                 "(default=datetime.now / func.now()) is applied only to inserts made through SQLAlchemy. "
                 f"Let the database fill it: mapped_column(server_default=func.now()) ({where})"
@@ -464,17 +789,13 @@ def bookmark_added_at(learner, models, tables, schema, db, engine):
             f"use server_default=func.now() ({where})"
         )
 
-    Bookmark = model(learner, models, "Bookmark", "bookmarks", BOOKMARK_WHAT)
-    with (
-        step("storing Bookmark(user_id=2, document_id=11, note=...) and reading bookmark.added_at", where),
-        Session(engine) as session,
-    ):
-        bookmark = Bookmark(user_id=2, document_id=11, note="Check the numbers")
-        session.add(bookmark)
-        session.commit()
-        value = bookmark.added_at
-    if not isinstance(value, datetime):
-        fail(f"after committing a Bookmark, bookmark.added_at is {value!r}, not the datetime Postgres stored ({where})")
+    note = f"Check the numbers {RANDOM.randrange(100, 999)}"
+    got = ask(learner, store_bookmark, grace, budget, note)
+    stored = fetch(db, f"SELECT added_at FROM bookmarks WHERE user_id = {int(grace)} AND document_id = {int(budget)}")
+    if not stored or stored[0][0] is None:
+        fail(f"a Bookmark committed through the ORM left no row with an added_at in bookmarks ({where})")
+    if not got["datetime"]:
+        fail(f"after committing a Bookmark, bookmark.added_at is {got['shown']}, not the datetime Postgres stored ({where})")
 
 
 # --------------------------------------------------------------------------- tags
@@ -484,176 +805,169 @@ def bookmark_added_at(learner, models, tables, schema, db, engine):
     "append-writes-one-link",
     "appending a tag to document.tags writes one document_tag row; removing it deletes only the link",
 )
-def append_writes_one_link(learner, models, tables, db, engine, sql):
-    tag_links(learner, models)
-    Document, Tag = models.Document, models.Tag
-    seed(db)
+def append_writes_one_link(learner, data, db, sql):
+    seed(db, data)
     where = learner.where("Document", "tags")
-    with step("appending tags to a document, committing, removing one", where), Session(engine) as session:
-        report = session.get(Document, 10)
-        with sql.capture() as log:
-            report.tags.append(Tag(name="finance"))
-            session.commit()
-        links, new_tags = log.of_kind("INSERT", "document_tag"), log.of_kind("INSERT", "tags")
-        if len(new_tags) != 1:
-            sql.flag(new_tags, "INSERT INTO tags")
-            why = unsaved_by_cascade(Document, "tags", "a new Tag", where) if not new_tags else ""
-            fail(
-                f"committing `report.tags.append(Tag(name='finance'))` sent {len(new_tags)} INSERTs into tags; "
-                "one new Tag is one row" + (f". {why}" if why else "")
-            )
-        if len(links) != 1 or sum(s.rows for s in links) != 1:
-            sql.flag(links or log.data_statements, "expected: one INSERT INTO document_tag")
-            fail(
-                f"committing `report.tags.append(Tag(name='finance'))` sent {len(links)} INSERT(s) into document_tag "
-                f"carrying {sum(s.rows for s in links)} row(s); one link is one row (statements below). Document.tags "
-                f"writes the association table by itself when it is declared with secondary=document_tag ({where})"
-            )
-        finance_id = session.scalar(select(Tag.id).where(Tag.name == "finance"))
-        if link_rows(db) != {(10, finance_id)}:
-            fail(f"after the commit document_tag holds {sorted(link_rows(db))}; expected one row (10, {finance_id})")
-
-        q3 = Tag(name="q3")
-        session.add(q3)
-        session.commit()
-        with sql.capture() as log:
-            report.tags.append(q3)
-            session.commit()
-        links, new_tags = log.of_kind("INSERT", "document_tag"), log.of_kind("INSERT", "tags")
-        if new_tags or len(links) != 1 or sum(s.rows for s in links) != 1:
-            sql.flag(new_tags + links, "")
-            fail(
-                f"appending an already stored tag sent {len(new_tags)} INSERT(s) into tags and {len(links)} into "
-                "document_tag; it must write just the one link row"
-            )
-
-        q3_id = q3.id
-        finance = session.get(Tag, finance_id)
-        with sql.capture() as log:
-            report.tags.remove(finance)
-            session.commit()
-        dropped = log.of_kind("DELETE", "tags")
-        if dropped:
-            sql.flag(dropped, "the tag itself was deleted")
-            fail(
-                "`report.tags.remove(tag)` and a commit deleted the tag itself (marked below), not only its "
-                "document_tag row. A tag lives on its own and other documents may use it. A delete / "
-                "delete-orphan cascade is for children that can't exist without their parent, not for a "
-                f"many-to-many: remove cascade= (and single_parent=) from Document.tags ({where})"
-            )
-    remaining_links, remaining_tags = link_rows(db), tag_rows(db)
-    if remaining_links != {(10, q3_id)}:
+    report = data["documents"][0][0]
+    finance_name = tag_name()
+    q3_name = tag_name((finance_name,))
+    with sql.capture() as log:
+        got = ask(learner, append_new_tag, report, finance_name)
+    links, new_tags = log.of_kind("INSERT", "document_tag"), log.of_kind("INSERT", "tags")
+    if len(new_tags) != 1:
+        sql.flag(new_tags, "INSERT INTO tags")
+        why = got["why"] if not new_tags else ""
         fail(
-            f"after `report.tags.remove(finance)` and a commit, document_tag holds {sorted(remaining_links)}; only "
-            f"the (10, {finance_id}) link should be gone"
+            f"committing `report.tags.append(Tag(name={finance_name!r}))` sent {len(new_tags)} INSERTs into tags; "
+            "one new Tag is one row" + (f". {why}" if why else "")
         )
-    if sorted(remaining_tags.values()) != ["finance", "q3"]:
+    if len(links) != 1 or sum(s.rows for s in links) != 1:
+        sql.flag(links or log.data_statements, "expected: one INSERT INTO document_tag")
+        fail(
+            f"committing `report.tags.append(Tag(name={finance_name!r}))` sent {len(links)} INSERT(s) into document_tag "
+            f"carrying {sum(s.rows for s in links)} row(s); one link is one row (statements below). Document.tags "
+            f"writes the association table by itself when it is declared with secondary=document_tag ({where})"
+        )
+    finance_id = {name: tag_id for tag_id, name in tag_rows(db).items()}.get(finance_name)
+    if link_rows(db) != {(report, finance_id)}:
+        fail(f"after the commit document_tag holds {sorted(link_rows(db))}; expected one row ({report}, {finance_id})")
+
+    learner.run(store_stored_tag, q3_name)
+    with sql.capture() as log:
+        learner.run(append_stored_tag)
+    links, new_tags = log.of_kind("INSERT", "document_tag"), log.of_kind("INSERT", "tags")
+    if new_tags or len(links) != 1 or sum(s.rows for s in links) != 1:
+        sql.flag(new_tags + links, "")
+        fail(
+            f"appending an already stored tag sent {len(new_tags)} INSERT(s) into tags and {len(links)} into "
+            "document_tag; it must write just the one link row"
+        )
+
+    q3_id = {name: tag_id for tag_id, name in tag_rows(db).items()}.get(q3_name)
+    with sql.capture() as log:
+        learner.run(remove_tag, finance_id)
+    dropped = log.of_kind("DELETE", "tags")
+    if dropped:
+        sql.flag(dropped, "the tag itself was deleted")
+        fail(
+            "`report.tags.remove(tag)` and a commit deleted the tag itself (marked below), not only its "
+            "document_tag row. A tag lives on its own and other documents may use it. A delete / "
+            "delete-orphan cascade is for children that can't exist without their parent, not for a "
+            f"many-to-many: remove cascade= (and single_parent=) from Document.tags ({where})"
+        )
+    remaining_links, remaining_tags = link_rows(db), tag_rows(db)
+    if remaining_links != {(report, q3_id)}:
+        fail(
+            f"after `report.tags.remove({finance_name})` and a commit, document_tag holds {sorted(remaining_links)}; "
+            f"only the ({report}, {finance_id}) link should be gone"
+        )
+    if sorted(remaining_tags.values()) != sorted([finance_name, q3_name]):
         fail(f"after removing a link the tags table holds {sorted(remaining_tags.values())}; both tags must stay")
+    if not log.of_kind("DELETE", "document_tag"):
+        fail("the link is gone, but Postgres received no DELETE FROM document_tag when the tag was removed")
 
 
 @check("shared-tag-one-row", "two documents tagged with the same Tag: one row in tags, two in document_tag")
-def shared_tag_one_row(learner, models, tables, db, schema, engine):
-    model(learner, models, "Tag", "tags", TAG_WHAT)
-    # any shape of Document.tags is run: what goes wrong is shown, not only the missing secondary=
-    prop = relationship(learner, models, "Document", "tags", target="Tag", collection=True, secondary=None)
-    Document, Tag = models.Document, models.Tag
-    seed(db)
+def shared_tag_one_row(learner, data, db, schema):
+    shape = ask(learner, tags_shape)
+    seed(db, data)
     where = learner.where("Document", "tags")
-    with step("tagging two documents with the same Tag object", where), Session(engine) as session:
-        report, budget = session.get(Document, 10), session.get(Document, 11)
-        finance = Tag(name="finance")
-        report.tags.append(finance)
-        budget.tags.append(finance)
-        try:
-            session.commit()
-        except IntegrityError as error:
-            fail(
-                "tagging two documents with the same Tag object failed: "
-                f"{database_reason(error)}. One tag must be able to label many documents: document_tag's "
-                f"primary key is the *pair* (document_id, tag_id) ({where_table(learner, 'document_tag')})"
-            )
-    with step("reading document.tags back", where), Session(engine) as session:
-        names = {doc_id: tag_names(session.get(Document, doc_id).tags) for doc_id in (10, 11)}
-    if names[10] != ["finance"] and names[11] == ["finance"] and prop.secondary is None:
+    (report, *_), (budget, *_), (handbook, *_) = data["documents"]
+    name = tag_name()  # drawn per run
+    got = ask(learner, tag_two_documents, report, budget, name)
+    if got["refused"] is not None:
         fail(
-            "`report.tags.append(finance)` then `budget.tags.append(finance)`, committed: read back, "
-            f"report.tags is {names[10]} and budget.tags is {names[11]} — tagging the second document took the "
-            f"tag away from the first. Document.tags follows a foreign key on the `{prop.target.name}` table, "
+            "tagging two documents with the same Tag object failed: "
+            f"{got['refused']}. One tag must be able to label many documents: document_tag's "
+            f"primary key is the *pair* (document_id, tag_id) ({where_table(learner, 'document_tag')})"
+        )
+    names = dict(zip((report, budget), ask(learner, read_document_tags, [report, budget], kind=list, size=2), strict=True))
+    if names[report] != [name] and names[budget] == [name] and not shape["secondary"]:
+        fail(
+            f"`report.tags.append({name})` then `budget.tags.append({name})`, committed: read back, "
+            f"report.tags is {names[report]} and budget.tags is {names[budget]} — tagging the second document took "
+            f"the tag away from the first. Document.tags follows a foreign key on the `{shape['target']}` table, "
             "and one column holds one document: that is one-to-many. A tag shared by many documents needs the "
             "association table: `document_tag` with both foreign keys, and "
             f"`{EXAMPLES[('Document', 'tags')]}` ({where})"
         )
-    for doc_id in (10, 11):
-        if names[doc_id] != ["finance"]:
-            fail(
-                f"read back in a new session, document {doc_id}.tags is {names[doc_id]}; expected ['finance'] ({where})"
-            )
+    for doc_id in (report, budget):
+        if names[doc_id] != [name]:
+            fail(f"read back in a new session, document {doc_id}.tags is {names[doc_id]}; expected [{name!r}] ({where})")
     tags = tag_rows(db)
     if len(tags) != 1:
-        fail(
-            f"one Tag object attached to two documents left {len(tags)} rows in tags "
-            f"({sorted(tags.values())}); expected 1"
-        )
+        fail(f"one Tag object attached to two documents left {len(tags)} rows in tags ({sorted(tags.values())}); expected 1")
     (tag_id,) = tags
     if not schema.has_table("document_tag"):
         fail(f"there is no document_tag table: declare `{DOCUMENT_TAG}` and use it as secondary= ({where})")
     links = link_rows(db)
-    if links != {(10, tag_id), (11, tag_id)}:
+    if links != {(report, tag_id), (budget, tag_id)}:
         fail(
-            f"after tagging documents 10 and 11 with the same tag (id {tag_id}), document_tag holds {sorted(links)}; "
-            f"expected the two rows (10, {tag_id}) and (11, {tag_id}) ({where})"
+            f"after tagging documents {report} and {budget} with the same tag (id {tag_id}), document_tag holds "
+            f"{sorted(links)}; expected the two rows ({report}, {tag_id}) and ({budget}, {tag_id}) ({where})"
         )
 
     # the lesson's get-or-create: look the tag up, attach the same row to a third document
-    with step("attaching the looked-up tag to a third document", where), Session(engine) as session:
-        finance = session.scalars(select(Tag).where(Tag.name == "finance")).one()
-        handbook = session.get(Document, 12)
-        handbook.tags.append(finance)
-        session.commit()
+    learner.run(attach_looked_up, name, handbook)
     if len(tag_rows(db)) != 1 or len(link_rows(db)) != 3:
         fail(
-            f"attaching the looked-up 'finance' tag to a third document left {len(tag_rows(db))} row(s) in tags "
+            f"attaching the looked-up {name!r} tag to a third document left {len(tag_rows(db))} row(s) in tags "
             f"and {len(link_rows(db))} in document_tag; expected 1 and 3"
         )
 
 
 @check("tags-both-ways", "document.tags lists a document's tags; tag.documents lists a tag's documents")
-def tags_both_ways(learner, models, tables, db, engine):
-    tag_links_both(learner, models)
-    Document, Tag = models.Document, models.Tag
-    seed(db, tags=[(1, "finance"), (2, "draft"), (3, "q3")], links=[(10, 1), (10, 3), (11, 1), (11, 2)])
-    expected_tags = {10: ["finance", "q3"], 11: ["draft", "finance"], 12: []}
-    expected_docs = {1: ["2025 budget", "Q3 report"], 2: ["2025 budget"], 3: ["Q3 report"]}
-    with step("reading document.tags", learner.where("Document", "tags")), Session(engine) as session:
-        for doc_id, want in expected_tags.items():
-            got = tag_names(session.get(Document, doc_id).tags)
-            if got != want:
-                fail(
-                    f"document {doc_id}.tags is {got}; document_tag links it to {want}. "
-                    f"({learner.where('Document', 'tags')})"
-                )
-    with step("reading tag.documents", learner.where("Tag", "documents")), Session(engine) as session:
-        for tag_id, want in expected_docs.items():
-            tag = session.get(Tag, tag_id)
-            got = sorted(d.title for d in tag.documents)
-            if got != want:
-                fail(
-                    f"tag '{tag.name}'.documents is {got}; document_tag links it to {want} "
-                    f"({learner.where('Tag', 'documents')})"
-                )
+def tags_both_ways(learner, data, db, sql):
+    (report, report_title, _), (budget, budget_title, _), (handbook, _, _) = data["documents"]
+    ids = RANDOM.sample(range(1, 9_999), 3)
+    names = [tag_name()]
+    names.append(tag_name(tuple(names)))
+    names.append(tag_name(tuple(names)))
+    finance, draft, q3 = zip(ids, names, strict=True)
+    seed(
+        db,
+        data,
+        tags=[finance, draft, q3],
+        links=[(report, finance[0]), (report, q3[0]), (budget, finance[0]), (budget, draft[0])],
+    )
+    expected_tags = {report: sorted([finance[1], q3[1]]), budget: sorted([draft[1], finance[1]]), handbook: []}
+    expected_docs = {
+        finance[0]: sorted([budget_title, report_title]),
+        draft[0]: [budget_title],
+        q3[0]: [report_title],
+    }
+    with sql.capture() as log:
+        got_tags = ask(learner, read_document_tags, list(expected_tags), kind=list, size=len(expected_tags))
+    for (doc_id, want), got in zip(expected_tags.items(), got_tags, strict=True):
+        if got != want:
+            fail(f"document {doc_id}.tags is {got}; document_tag links it to {want}. ({learner.where('Document', 'tags')})")
+    if not mentioning(log, "document_tag"):
+        fail(
+            "document.tags listed the right tags, but Postgres received no query on document_tag while they were "
+            f"read: the collection must be loaded through the association table ({learner.where('Document', 'tags')})"
+        )
+    with sql.capture() as log:
+        got_docs = ask(learner, read_tag_documents, list(expected_docs), kind=list, size=len(expected_docs))
+    for (_, want), (shown, got) in zip(expected_docs.items(), got_docs, strict=True):
+        if got != want:
+            fail(f"tag '{shown}'.documents is {got}; document_tag links it to {want} ({learner.where('Tag', 'documents')})")
+    if not mentioning(log, "document_tag"):
+        fail(
+            "tag.documents listed the right documents, but Postgres received no query on document_tag while they "
+            f"were read ({learner.where('Tag', 'documents')})"
+        )
 
 
-@check("tags-in-sync", "appending on one side updates the other in memory, before a flush (back_populates)")
-def tags_in_sync(learner, models, tables, db, engine):
-    tag_links_both(learner, models)
-    Document, Tag = models.Document, models.Tag
-    seed(db)
+@check(
+    "tags-in-sync",
+    "appending on one side updates the other in memory, before a flush (back_populates)",
+    testimony=True,
+)
+def tags_in_sync(learner, data, db):
+    seed(db, data)
     where = learner.where("Document", "tags")
-    with step("`doc.tags.append(tag)` on new objects", where):
-        draft = Document(title="Draft", body="text", owner_id=1)
-        finance, q3 = Tag(name="finance"), Tag(name="q3")
-        draft.tags.append(finance)
-    if draft not in finance.documents:
+    seen = ask(learner, tags_in_memory, data["users"][0][0])
+    if not seen["tag_lists_document"]:
         fail(
             "after `doc.tags.append(tag)`, tag.documents does not contain the document. Without back_populates "
             "Document.tags and Tag.documents are two unrelated relationships over the same table: each is filled "
@@ -661,22 +975,15 @@ def tags_in_sync(learner, models, tables, db, engine):
             'back_populates="documents" on Document.tags and back_populates="tags" on Tag.documents '
             f"({where})"
         )
-    with step("`tag.documents.append(doc)` on new objects", learner.where("Tag", "documents")):
-        q3.documents.append(draft)
-    if q3 not in draft.tags:
+    if not seen["document_lists_tag"]:
         fail(
             "after `tag.documents.append(doc)`, doc.tags does not contain the tag: add "
             f'back_populates="tags" to Tag.documents ({learner.where("Tag", "documents")})'
         )
-    with step("saving a document linked to two tags", where), Session(engine) as session:
-        session.add(draft)
-        try:
-            session.commit()
-        except IntegrityError as error:
-            fail(f"saving a document linked from both sides failed: {database_reason(error)} ({where})")
-        doc_id = draft.id
+    if "refused" in seen:
+        fail(f"saving a document linked from both sides failed: {seen['refused']} ({where})")
     links = link_rows(db)
-    if len(links) != 2 or {d for d, _ in links} != {doc_id}:
+    if len(links) != 2 or {d for d, _ in links} != {seen.get("id")}:
         fail(
             f"a document with two tags, linked from both sides, left document_tag holding {sorted(links)}; "
             "expected 2 rows"
@@ -687,66 +994,61 @@ def tags_in_sync(learner, models, tables, db, engine):
 
 
 @check("bookmark-navigation", "user.bookmarks -> Bookmark -> .document, and document.bookmarks -> .user")
-def bookmark_navigation(learner, models, tables, db, engine):
-    bookmark_links(learner, models)
-    User, Document = models.User, models.Document
-    monday = datetime(2024, 9, 2, 9, 30)
+def bookmark_navigation(learner, data, db, sql):
+    (ada, ada_email, _), (grace, grace_email, _) = data["users"]
+    (report, report_title, _), _, (handbook, handbook_title, _) = data["documents"]
+    monday = datetime(2024, 9, 2, 9, 30) + timedelta(minutes=RANDOM.randrange(0, 500_000))  # drawn per run
+    notes = [f"Re-read before the board meeting {RANDOM.randrange(100, 999)}", f"Check the numbers {RANDOM.randrange(100, 999)}"]
     seed(
         db,
+        data,
         bookmarks=[
-            (1, 10, "Re-read before the board meeting", monday),
-            (1, 12, None, monday + timedelta(days=1)),
-            (2, 10, "Check the numbers", monday + timedelta(days=2)),
+            (ada, report, notes[0], monday),
+            (ada, handbook, None, monday + timedelta(days=1)),
+            (grace, report, notes[1], monday + timedelta(days=2)),
         ],
     )
-    with (
-        step("reading user.bookmarks and each bookmark's document", learner.where("User", "bookmarks")),
-        Session(engine) as session,
-    ):
-        ada = session.get(User, 1)
-        got = sorted((b.document.title, b.note, b.added_at.replace(tzinfo=None)) for b in ada.bookmarks)
-        want = [
-            ("Handbook", None, monday + timedelta(days=1)),
-            ("Q3 report", "Re-read before the board meeting", monday),
+    with sql.capture() as log:
+        got = ask(learner, read_bookmarks, ada, report, handbook)
+    want = sorted(
+        [
+            [handbook_title, None, (monday + timedelta(days=1)).isoformat()],
+            [report_title, notes[0], monday.isoformat()],
         ]
-        if got != want:
-            fail(
-                "user 1's bookmarks, read as (bookmark.document.title, bookmark.note, bookmark.added_at), are "
-                f"{got}; the bookmarks table says {want} ({learner.where('User', 'bookmarks')})"
-            )
-    with (
-        step("reading document.bookmarks and each bookmark's user", learner.where("Document", "bookmarks")),
-        Session(engine) as session,
-    ):
-        report = session.get(Document, 10)
-        got = sorted((b.user.email, b.note) for b in report.bookmarks)
-        want = [("ada@example.com", "Re-read before the board meeting"), ("grace@example.com", "Check the numbers")]
-        if got != want:
-            fail(
-                f"document 10's bookmarks, read as (bookmark.user.email, bookmark.note), are {got}; expected {want} "
-                f"({learner.where('Document', 'bookmarks')})"
-            )
-        handbook = session.get(Document, 12)
-        if [b.user.email for b in handbook.bookmarks] != ["ada@example.com"]:
-            fail(
-                f"document 12's bookmarks lead to {[b.user.email for b in handbook.bookmarks]}; "
-                "expected ['ada@example.com']"
-            )
+    )
+    if got["user"] != want:
+        shown = [tuple(row) for row in got["user"]]
+        fail(
+            f"user {ada}'s bookmarks, read as (bookmark.document.title, bookmark.note, bookmark.added_at), are "
+            f"{shown}; the bookmarks table says {[tuple(row) for row in want]} ({learner.where('User', 'bookmarks')})"
+        )
+    want = sorted([[ada_email, notes[0]], [grace_email, notes[1]]])
+    if got["document"] != want:
+        fail(
+            f"document {report}'s bookmarks, read as (bookmark.user.email, bookmark.note), are "
+            f"{[tuple(row) for row in got['document']]}; expected {[tuple(row) for row in want]} "
+            f"({learner.where('Document', 'bookmarks')})"
+        )
+    if got["other"] != [ada_email]:
+        fail(f"document {handbook}'s bookmarks lead to {got['other']}; expected [{ada_email!r}]")
+    if not mentioning(log, "bookmarks"):
+        fail(
+            "the bookmarks listed are right, but Postgres received no query on bookmarks while they were read: "
+            f"they must be loaded from the database ({learner.where('User', 'bookmarks')})"
+        )
 
 
 @check(
-    "bookmarks-in-sync", "a new Bookmark shows up in user.bookmarks and document.bookmarks at once, and saves with them"
+    "bookmarks-in-sync",
+    "a new Bookmark shows up in user.bookmarks and document.bookmarks at once, and saves with them",
+    testimony=True,
 )
-def bookmarks_in_sync(learner, models, tables, db, engine):
-    bookmark_links(learner, models)
-    User, Document, Bookmark = models.User, models.Document, models.Bookmark
-    seed(db)
-    with step("`Bookmark(user=ana, document=report, note=...)` on new objects", learner.where("Bookmark")):
-        ana = User(email="ana@example.com", name="Ana")
-        report = Document(title="Ana's report", body="text", owner=ana)
-        handbook = Document(title="Ana's handbook", body="text", owner=ana)
-        first = Bookmark(user=ana, document=report, note="Re-read")
-    if first not in ana.bookmarks:
+def bookmarks_in_sync(learner, data, db):
+    seed(db, data)
+    email = f"ana{RANDOM.randrange(10_000, 99_999)}@example.com"  # drawn per run
+    titles = [f"Ana's report {RANDOM.randrange(100, 999)}", f"Ana's handbook {RANDOM.randrange(100, 999)}"]
+    seen = ask(learner, bookmarks_in_memory, email, titles)
+    if not seen["in_user"]:
         fail(
             "after `Bookmark(user=ana, document=report)`, ana.bookmarks does not contain it. Without "
             "back_populates, Bookmark.user and User.bookmarks are two unrelated relationships over the same "
@@ -754,48 +1056,35 @@ def bookmarks_in_sync(learner, models, tables, db, engine):
             'other: back_populates="bookmarks" on Bookmark.user and back_populates="user" on User.bookmarks '
             f"({learner.where('Bookmark', 'user')})"
         )
-    if first not in report.bookmarks:
+    if not seen["in_document"]:
         fail(
             "after `Bookmark(user=ana, document=report)`, report.bookmarks does not contain it: "
             'back_populates="bookmarks" on Bookmark.document and back_populates="document" on '
             f"Document.bookmarks ({learner.where('Bookmark', 'document')})"
         )
-    with step("`user.bookmarks.append(b)` and `document.bookmarks.append(b)`", learner.where("User", "bookmarks")):
-        second = Bookmark(note="Skim")
-        ana.bookmarks.append(second)
-        handbook.bookmarks.append(second)
-    if second.user is not ana or second.document is not handbook:
+    if not seen["appended_sets_both"]:
         fail(
             "after `user.bookmarks.append(b)` and `document.bookmarks.append(b)`, b.user / b.document are not set: "
             "back_populates on User.bookmarks and Document.bookmarks must name Bookmark.user and Bookmark.document "
             f"({learner.where('User', 'bookmarks')})"
         )
-    with (
-        step("saving a new user with two bookmarks (session.add(user); commit)", learner.where("Bookmark")),
-        Session(engine) as session,
-    ):
-        session.add(ana)
-        session.commit()
-        user_id = ana.id
-    rows = fetch(
-        db,
-        "SELECT d.title, b.note, b.added_at FROM bookmarks b JOIN documents d ON d.id = b.document_id "
-        f"WHERE b.user_id = {user_id}",
-    )
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT d.title, b.note, b.added_at FROM bookmarks b JOIN documents d ON d.id = b.document_id "
+                "JOIN users u ON u.id = b.user_id WHERE u.email = :email"
+            ),
+            {"email": email},
+        ).all()
     got = sorted((title, note) for title, note, _ in rows)
-    if got != [("Ana's handbook", "Skim"), ("Ana's report", "Re-read")]:
+    if got != sorted([(titles[1], "Skim"), (titles[0], "Re-read")]):
         fail(f"after adding the user and committing, the bookmarks table holds {got} for them; expected both bookmarks")
     if any(added_at is None for _, _, added_at in rows):
         fail("bookmarks saved through the ORM have no added_at: server_default=func.now()")
-    with (
-        step("`user.bookmarks.append(Bookmark(document_id=..., note=...))` on a stored user; commit", learner.where("User", "bookmarks")),
-        Session(engine) as session,
-    ):
-        grace = session.get(User, 2)
-        grace.bookmarks.append(Bookmark(document_id=11, note="Budget questions"))
-        session.commit()
-    if not fetch(db, "SELECT note FROM bookmarks WHERE user_id = 2 AND document_id = 11"):
-        fail(
-            "a Bookmark appended to user.bookmarks of a stored user was not saved by the commit. "
-            + (unsaved_by_cascade(User, "bookmarks", "a Bookmark", learner.where("User", "bookmarks")) or "")
-        )
+    (grace, *_) = data["users"][1]
+    (budget, *_) = data["documents"][1]
+    note = f"Budget questions {RANDOM.randrange(100, 999)}"
+    appended = ask(learner, append_bookmark, grace, budget, note)
+    stored = fetch(db, f"SELECT note FROM bookmarks WHERE user_id = {int(grace)} AND document_id = {int(budget)}")
+    if stored != [(note,)]:
+        fail("a Bookmark appended to user.bookmarks of a stored user was not saved by the commit. " + appended["why"])
