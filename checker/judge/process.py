@@ -36,11 +36,75 @@ _KEPT: list = []
 """Objects the judge holds and must never finalise (the witness's prepared connection)."""
 
 
+class Ahead:
+    """A witness forked ahead by a prepared child (``checker.process.warm``), before any job: it
+    waits for :meth:`go` (the job's message and the run's output file, on a socket of its own)."""
+
+    def __init__(self, pid: int, requests: int, replies: int, go):
+        self.pid = pid
+        self.requests = requests
+        self.replies = replies
+        self.go_socket = go
+
+    def go(self, message: dict) -> bool:
+        """Let it start the run (its stdout and stderr: this process's); False if it is gone."""
+        import json
+        import socket
+
+        try:
+            socket.send_fds(self.go_socket, [json.dumps(message).encode()], [1])
+            return True
+        except OSError:
+            return False
+        finally:
+            self.go_socket.close()
+
+    def discard(self) -> None:
+        """End it unused (a run without acts, or a job refused)."""
+        self.go_socket.close()
+        os.close(self.requests)
+        os.close(self.replies)
+        _end_witness(self.pid)
+
+
+def fork_ahead(engines: dict, uid: int | None, private_tmp: Path | None) -> Ahead:
+    """In a prepared child, before the job arrives: fork the witness now (off the run's critical
+    path), with the witness's prepared engine (taken out of ``engines``). It holds no job, no
+    report pipe and no secret: they reach the judge later, on a channel the witness let go of."""
+    import socket
+
+    prepared = engines.pop("witness", None)
+    _KEPT.append(prepared)  # never closed here: its socket is the witness's
+    to_witness, requests = os.pipe()  # (read, write): the witness reads requests
+    replies, from_witness = os.pipe()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    gc.freeze()  # what the judge holds is never collected in the witness: no copy-on-write for it
+    pid = os.fork()
+    if pid == 0:
+        os.close(requests)
+        os.close(replies)
+        ours.close()
+        from checker.judge import witness
+
+        witness.wait_for_go(theirs, to_witness, from_witness, uid, private_tmp, prepared)  # never returns
+    os.close(to_witness)
+    os.close(from_witness)
+    theirs.close()
+    return Ahead(pid, requests, replies, ours)
+
+
 def run_child(
-    message: dict, results: int, secret_fd: int, uid: int | None, engines: dict | None, private_tmp: Path | None
+    message: dict,
+    results: int,
+    secret_fd: int,
+    uid: int | None,
+    engines: dict | None,
+    private_tmp: Path | None,
+    ahead: Ahead | None = None,
 ) -> None:
     """In the worker's forked child (stdio wired, not yet confined, the secret unread): become the
-    judge of the run ``message`` describes; fork the witness. Returns when the run is over."""
+    judge of the run ``message`` describes; fork the witness (or start the one forked ``ahead``).
+    Returns when the run is over."""
     from checker.process import harness, sandbox
     from checker.process.warm import _read_secret
     from checker.wire import GradingJob, WireError
@@ -49,31 +113,41 @@ def run_child(
         job = GradingJob.from_json(message.get("job"))
         confinement = sandbox.Confinement.from_json(message.get("confinement"))
     except (WireError, TypeError, AttributeError) as error:
+        if ahead is not None:
+            ahead.discard()
         harness.refuse(
             results, _read_secret(secret_fd), f"the grading worker was sent a job it cannot read, so it did not run: {error}"
         )
         return
     if confinement is not None and uid is None:
+        if ahead is not None:
+            ahead.discard()
         harness.refuse(
             results, _read_secret(secret_fd), "the run could not be confined (its worker gives out no uids), so it did not run"
         )
         return
     learner_dir = job.learner_dir.resolve()
-    sources = snapshot_sources(learner_dir)
-    prepared = (engines or {}).pop("witness", None)  # the witness's, connected ahead (checker.process.warm)
-    _KEPT.append(prepared)  # never closed here: its socket is the witness's
-    to_witness, requests = os.pipe()  # (read, write): the witness reads requests
-    replies, from_witness = os.pipe()
-    gc.freeze()  # what the judge holds is never collected in the witness: no copy-on-write for it
-    pid = os.fork()
-    if pid == 0:
-        os.close(requests)
-        os.close(replies)
-        from checker.judge import witness
+    sources = snapshot_sources(learner_dir)  # before the witness's go: before any learner code runs
+    if ahead is not None and not ahead.go(message):
+        ahead.discard()
+        ahead = None
+    if ahead is not None:
+        pid, requests, replies = ahead.pid, ahead.requests, ahead.replies
+    else:
+        prepared = (engines or {}).pop("witness", None)  # the witness's, connected ahead (checker.process.warm)
+        _KEPT.append(prepared)  # never closed here: its socket is the witness's
+        to_witness, requests = os.pipe()  # (read, write): the witness reads requests
+        replies, from_witness = os.pipe()
+        gc.freeze()  # what the judge holds is never collected in the witness: no copy-on-write for it
+        pid = os.fork()
+        if pid == 0:
+            os.close(requests)
+            os.close(replies)
+            from checker.judge import witness
 
-        witness.start(job, to_witness, from_witness, confinement, uid, private_tmp, prepared)  # never returns
-    os.close(to_witness)
-    os.close(from_witness)
+            witness.start(job, to_witness, from_witness, confinement, uid, private_tmp, prepared)  # never returns
+        os.close(to_witness)
+        os.close(from_witness)
     sandbox.harden()
     secret = _read_secret(secret_fd)
     try:
@@ -169,6 +243,11 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
                 server_log = ServerLog(Path(log_path), str(make_url(database_url).database), own_pids)
         except Exception:
             server_log = None
+    if server_log is not None:
+        try:
+            server_log.open()  # one handle for the run (bounding the log first if no run reads it)
+        except LogUnavailable:
+            pass  # read again at the first act, which then has no verdict (never the witness's word instead)
     current_sql = [OutsideSql()]
     runner = ActRunner(witness, server_log, mark, lambda: current_sql[0])
 
@@ -229,6 +308,8 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
     except Exception:
         pass
     witness.send({"end": True})
+    if server_log is not None:
+        server_log.close()
     environment.dispose()
     send(Event.DONE)
 

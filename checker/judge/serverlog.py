@@ -26,6 +26,8 @@ READ_LIMIT = 64 << 20
 """Bytes of log read for one act at most: past it, the rest is not SQL evidence anyone needs."""
 MARK_TIMEOUT_S = 5.0
 """How long the judge waits for its marker to appear in the log."""
+LOG_BOUND = 32 << 20
+"""Bytes past which a run that finds no other reader empties the statement log first."""
 
 _STATEMENT = re.compile(r"^(?:statement|execute [^:]*|execute fetch from [^:]*): ", re.DOTALL)
 
@@ -45,13 +47,43 @@ class LogUnavailable(Exception):
 
 
 class ServerLog:
-    """The statement log of the run's server, read from offsets the judge notes."""
+    """The statement log of the run's server, read from offsets the judge notes.
+
+    One handle for the whole run, holding a shared ``flock`` on the file: while any run reads the
+    log, nobody truncates it. A run that starts when the log is past :data:`LOG_BOUND` and finds
+    no other reader empties it first (:func:`bound`), so the log of a long-lived server stays
+    bounded. Lines of other databases are skipped with a substring test before any ``json.loads``."""
 
     def __init__(self, path: Path, database: str, own_pids: set[int]):
         self.path = Path(path)
         self.database = database
         self.own_pids = own_pids
         """The judge's backends: their statements are not the learner's."""
+        self._handle = None
+        name = json.dumps(database, ensure_ascii=False)
+        self._needle = f'"dbname":{name}'.encode() if re.fullmatch(r"[\w$-]+", database, re.ASCII) else None
+        """Bytes every line of the run's database holds (jsonlog writes without spaces)."""
+
+    def open(self) -> ServerLog:
+        """Bound the log if no one reads it, then open it for the run (its shared lock taken)."""
+        import fcntl
+
+        bound(self.path)
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        except OSError as error:
+            raise LogUnavailable(f"the server's statement log cannot be read ({error})") from None
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+        except OSError:
+            pass  # a file system without locks: reading still works, only the bound is off
+        self._handle = handle
+        return self
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # the lock goes with it
+            self._handle = None
 
     def offset(self) -> int:
         try:
@@ -64,38 +96,48 @@ class ServerLog:
         sends on the judge's own connection (a deadline bounds the wait, not each read)."""
         nonce = "course-mark-" + secrets.token_hex(8)
         mark(nonce)
+        token = nonce.encode()
+        needle = self._needle
         deadline = time.monotonic() + MARK_TIMEOUT_S
         buffer = bytearray()
         statements: list[ServerStatement] = []
-        try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - closed below
-        except OSError as error:
-            raise LogUnavailable(f"the server's statement log cannot be read ({error})") from None
-        with handle:
-            handle.seek(offset)
-            read = 0
-            while True:
-                chunk = handle.read(1 << 20)
-                if chunk:
-                    read += len(chunk)
-                    if read > READ_LIMIT:
-                        raise LogUnavailable("the statement log grew past what one act may send")
-                    buffer += chunk
-                    while (end := buffer.find(b"\n")) >= 0:
-                        line = bytes(buffer[:end])
-                        del buffer[: end + 1]
+        if self._handle is None:
+            self.open()
+        handle = self._handle
+        assert handle is not None
+        handle.seek(offset)
+        read = 0
+        pause = 0.0002
+        while True:
+            chunk = handle.read(1 << 20)
+            if chunk:
+                read += len(chunk)
+                if read > READ_LIMIT:
+                    raise LogUnavailable("the statement log grew past what one act may send")
+                buffer += chunk
+                start = 0
+                while (end := buffer.find(b"\n", start)) >= 0:
+                    line = bytes(buffer[start:end])
+                    start = end + 1
+                    if token in line:
                         entry = _entry(line)
-                        if entry is None:
-                            continue
-                        if nonce in entry.get("message", "") and entry.get("pid") in self.own_pids:
+                        if entry is not None and nonce in entry.get("message", "") and entry.get("pid") in self.own_pids:
                             return statements
-                        statement = self._statement(entry)
-                        if statement is not None:
-                            statements.append(statement)
-                    continue
-                if time.monotonic() > deadline:
-                    raise LogUnavailable("the judge's marker did not appear in the server's statement log")
-                time.sleep(0.0005)
+                    if needle is not None and needle not in line:
+                        continue  # another database's line (or no statement of any)
+                    entry = _entry(line)
+                    if entry is None:
+                        continue
+                    statement = self._statement(entry)
+                    if statement is not None:
+                        statements.append(statement)
+                del buffer[:start]
+                pause = 0.0002
+                continue
+            if time.monotonic() > deadline:
+                raise LogUnavailable("the judge's marker did not appear in the server's statement log")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
     def _statement(self, entry: dict) -> ServerStatement | None:
         if entry.get("dbname") != self.database or entry.get("pid") in self.own_pids:
@@ -109,6 +151,29 @@ class ServerLog:
         detail = entry.get("detail")
         parameters = detail[len("Parameters: ") :] if isinstance(detail, str) and detail.startswith("Parameters: ") else None
         return ServerStatement(message[found.end() :], parameters, int(entry.get("pid") or 0))
+
+
+def bound(path: Path, limit: int | None = None) -> bool:
+    """Empty the statement log at ``path`` if it is past ``limit`` bytes and no run reads it (an
+    exclusive ``flock`` taken without waiting: every reading run holds a shared one). The server
+    appends (``O_APPEND``), so its next line starts the file again. True if it was emptied."""
+    import fcntl
+
+    limit = LOG_BOUND if limit is None else limit
+    try:
+        if os.stat(path).st_size <= limit:
+            return False
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+        return True
+    except OSError:
+        return False  # a run reads it (or it cannot be locked): the next run tries again
+    finally:
+        os.close(fd)  # the lock goes with it
 
 
 def _entry(line: bytes) -> dict | None:

@@ -110,6 +110,43 @@ def start(job, requests: int, replies: int, confinement, uid, private_tmp, prepa
             os._exit(0)
 
 
+def wait_for_go(go, requests: int, replies: int, uid, private_tmp, prepared: PreparedEngine | None) -> None:
+    """In a witness forked ahead by a prepared child (:func:`checker.judge.process.fork_ahead`),
+    before any job exists: let go of every inherited descriptor now (the worker's channel among
+    them: the job, its report pipe and its secret never reach this process), then wait for the
+    judge's go: the job's message and the run's output file. Never returns."""
+    try:
+        _neutralise_descriptors({requests, replies, go.fileno()} | ({prepared.fd} if prepared is not None else set()))
+        import socket
+
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(go, 1 << 20, 1)
+        except OSError:
+            data, fds = b"", []
+        go.close()
+        if not data or len(fds) != 1:
+            return  # the judge went away (or ran a job without acts): nothing to do
+        import signal
+
+        from checker.process import sandbox
+        from checker.wire import GradingJob
+
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        os.dup2(fds[0], 1)
+        os.dup2(fds[0], 2)
+        os.close(fds[0])
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - the process's stdin
+        message = json.loads(data)
+        job = GradingJob.from_json(message.get("job"))
+        confinement = sandbox.Confinement.from_json(message.get("confinement"))
+        start(job, requests, replies, confinement, uid, private_tmp, prepared)
+    finally:
+        os._exit(0)
+
+
 def _read_request(fd: int, buffer: bytearray) -> dict | None:
     while (end := buffer.find(b"\n")) < 0:
         chunk = os.read(fd, 65536)
@@ -227,4 +264,4 @@ def _run_act(function, args: list, learner, database_url: str, engine_of, state:
     return reply
 
 
-__all__ = ["ActContext", "serve", "start"]
+__all__ = ["ActContext", "serve", "start", "wait_for_go"]

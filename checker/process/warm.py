@@ -127,7 +127,13 @@ def _private_temp(folder: Path) -> None:
 
 
 def _child(
-    message: dict, fds: list[int], control, uid: int | None, engines: dict | None = None, private_tmp: Path | None = None
+    message: dict,
+    fds: list[int],
+    control,
+    uid: int | None,
+    engines: dict | None = None,
+    private_tmp: Path | None = None,
+    ahead=None,
 ) -> None:
     """In the forked child: become a process group, wire stdio, confine (or give it a temp folder
     of its own), deny it stopping others, run the job of ``message``."""
@@ -146,13 +152,15 @@ def _child(
         try:
             from checker.judge import process as judge
 
-            judge.run_child(message, results, secret_fd, uid, engines, private_tmp)
+            judge.run_child(message, results, secret_fd, uid, engines, private_tmp, ahead)
         finally:
             try:
                 sys.stdout.flush()
                 sys.stderr.flush()
             finally:
                 os._exit(0)
+    if ahead is not None:  # a run without acts: the witness forked ahead is not needed
+        ahead.discard()
     secret = _read_secret(secret_fd)
     from checker.process import harness
     from checker.wire import GradingJob, WireError
@@ -407,6 +415,13 @@ def _prepared_child(secret_fd: int, channel, control, uid: int | None, private_t
     except Exception:
         pass
     del url
+    ahead = None
+    try:  # the witness of a run judged apart, forked now rather than on the run's critical path
+        from checker.judge.process import fork_ahead
+
+        ahead = fork_ahead(engines, uid, private_tmp)
+    except Exception:
+        pass  # the judge forks it when the job comes
     try:
         data, fds, _flags, _addr = socket.recv_fds(channel, 1 << 20, 3)
     except OSError:
@@ -414,7 +429,7 @@ def _prepared_child(secret_fd: int, channel, control, uid: int | None, private_t
     if not data or len(fds) != 3:
         os._exit(0)
     channel.close()
-    _child(json.loads(data), fds, None, uid, engines, private_tmp)
+    _child(json.loads(data), fds, None, uid, engines, private_tmp, ahead)
 
 
 def serve(control_fd: int, *, cold: bool = False, confining: bool = False) -> None:

@@ -260,3 +260,91 @@ def test_the_server_log_holds_what_the_learners_backends_sent_and_not_the_judges
     assert not any("the judge itself" in t or "course-mark-" in t for t in texts)
     assert statements[-2].parameters == "$1 = '41'"
     assert comparable("SELECT a FROM t WHERE id = %(id_1)s") == comparable("SELECT a  FROM t WHERE id = $1;")
+
+
+AHEAD = """
+import os
+
+from checker.authoring import act, check
+
+
+@act
+def me(ctx):
+    ticks = os.sysconf("SC_CLK_TCK")
+    with open("/proc/self/stat", encoding="utf-8") as handle:
+        started = int(handle.read().rsplit(")", 1)[1].split()[19]) / ticks
+    targets = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/self/fd/{name}"))
+        except OSError:
+            pass
+    return {"pid": os.getpid(), "parent": os.getppid(), "started": started, "fds": targets}
+
+
+@check("ahead", "the witness was forked ahead, holds two pipes and no report pipe")
+def ahead(learner):
+    seen = learner.run(me)
+    assert seen["parent"] == os.getpid(), f"parent {seen['parent']}, judge {os.getpid()}"  # the judge's child
+    assert seen["started"] < SUBMITTED - 0.3, f"started {seen['started']}, job sent {SUBMITTED}"  # before the job existed
+    pipes = [t for t in seen["fds"] if t.startswith("pipe:")]
+    assert len(pipes) == 2, seen["fds"]  # its requests and its replies: no report pipe, no secret pipe
+"""
+
+
+def test_a_prepared_child_forks_its_witness_ahead_holding_no_report_pipe(tmp_path, databases):
+    """The witness of a prepared child is forked before the job arrives (off the run's critical
+    path) and starts only at the judge's go: the run's report pipe and secret never reach it."""
+    from checker.process.launch import default_launcher
+    from course.grading.session import pair
+
+    launcher = default_launcher()
+    if not hasattr(launcher, "prepare"):
+        launcher.close()
+        pytest.skip("the portable launcher prepares no children")
+    try:
+        pair(databases, launcher)
+        grade(judged_job(tmp_path / "first"), databases, launcher=launcher)  # the worker is up; spares announced
+        databases.settle()
+        time.sleep(1.0)  # the prepared child and its witness are forked and connected meanwhile
+        with open("/proc/uptime", encoding="utf-8") as handle:
+            submitted = float(handle.read().split()[0])
+        checks = AHEAD + f"\nSUBMITTED = {submitted!r}\n"
+        (result,) = grade(judged_job(tmp_path, checks), databases, launcher=launcher).checks
+    finally:
+        launcher.close()
+    assert result.passed, result.message
+
+
+def test_the_statement_log_is_emptied_past_its_bound_only_while_no_run_reads_it(databases):
+    from checker.judge.serverlog import bound
+
+    log_path = databases.server.statement_log
+    database = databases.create_database()
+    try:
+        params = databases.learner_params(database)
+        with (
+            psycopg.connect(params.conninfo(), autocommit=True) as judge,
+            psycopg.connect(params.conninfo(), autocommit=True) as learner,
+        ):
+            judge.execute("SELECT 'something logged'")
+            reader = ServerLog(log_path, database, {judge.info.backend_pid}).open()
+            try:
+                assert log_path.stat().st_size > 0
+                assert not bound(log_path, limit=0)  # a run reads it: left alone
+                assert log_path.stat().st_size > 0
+            finally:
+                reader.close()
+            assert bound(log_path, limit=0)  # nobody reads it: emptied
+            assert not bound(log_path, limit=1 << 30)  # under its bound: left alone
+            log = ServerLog(log_path, database, {judge.info.backend_pid}).open()
+            try:
+                offset = log.offset()
+                assert offset < 1 << 20
+                learner.execute("SELECT 'after the truncation'")
+                statements = log.statements_since(offset, lambda nonce: judge.execute(f"SELECT '{nonce}'"))
+            finally:
+                log.close()
+    finally:
+        databases.drop_database(database)
+    assert [s.sql for s in statements] == ["SELECT 'after the truncation'"]  # the server appends at the new end
