@@ -36,7 +36,8 @@ def _registries():
     found, frame = [], _sys._getframe()
     while frame is not None:
         for value in list(frame.f_locals.values()):
-            if hasattr(value, "acts") and hasattr(value, "checks"):
+            own = getattr(value, "__dict__", None)  # exact: SQLAlchemy's `func` answers every attribute
+            if isinstance(own, dict) and isinstance(own.get("acts"), dict) and isinstance(own.get("checks"), list):
                 found.append(value)
         frame = frame.f_back
     return found
@@ -249,6 +250,10 @@ def test_the_schema_exercise_is_not_forged_either(attack, exercises, databases, 
     exercise = exercises["02-models"]
     folder = hostile_folder(tmp_path, exercise, attack, into="models.py")
     result = grade(job_for(exercise, folder), databases, launcher=warm_launcher)
+    assert not any("cannot import" in c.message or "not iterable" in c.message for c in result.checks), (
+        "the attack itself broke before it ran",
+        [c.message[:200] for c in result.checks],
+    )
     assert not gained(baselines["02-models"], result), gained(baselines["02-models"], result)
     assert statuses(result)["users-table"] != "pass"
 
