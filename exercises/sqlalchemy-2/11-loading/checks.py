@@ -1,13 +1,18 @@
 """Checks for 11-loading: lazy="raise" on User.documents, selectinload for the collection,
 joinedload for the many-to-one.
 
-Data is seeded through the grader's own connection (not captured, not in any identity map); the
-learner's functions run on a fresh ``Session`` over an engine created here, so every statement
-they send is captured. Counts are taken for two data sizes (3 and 30 users): a strategy costs a
-fixed number of queries, an N+1 grows with the data. The rows each statement brought back are
-counted too (``cursor.rowcount``), to show what a JOIN on a collection multiplies.
+Judged apart from the learner's code (docs/authoring.md, "Acts and checks"): the acts below run
+beside it, call the learner's functions on a fresh ``Session`` and touch what they returned; the
+checks run in the judge. The judge seeds users with ids drawn for this run (and their documents)
+through its own connection, and counts the SELECTs in what Postgres received (the server's
+statement log), for two data sizes (3 and 30 users): a strategy costs a fixed number of queries,
+an N+1 grows with the data. The rows each statement brought back are the learner's process's
+word (``cursor.rowcount``), used only to say what a JOIN on a collection multiplies. lazy-raise
+is testimony: that touching an unloaded collection raises is seen only in the learner's process
+(the judge sees that no SELECT was sent).
 """
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,12 +20,17 @@ from sqlalchemy import event, inspect
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
-from checker.authoring import check, fail, fix_or_hint, fixture
+from checker.authoring import act, check, fail, fix_or_hint, fixture
 from checker.authoring.shared import configured_models, seed
 
 HERE = Path(__file__).parent
 SELECTIN = "select(User).options(selectinload(User.documents))"
 JOINED = "select(Document).options(joinedload(Document.owner))"
+RANDOM = random.SystemRandom()
+SIGNATURES = {
+    "users_with_documents": ("users_with_documents(session) -> list[User]", "User", "documents"),
+    "documents_with_owners": ("documents_with_owners(session) -> list[Document]", "Document", "owner"),
+}
 
 
 def code_or_hint(learner, code: str, strategy: str) -> str:
@@ -30,9 +40,20 @@ def code_or_hint(learner, code: str, strategy: str) -> str:
     return f"`{code}`" if not hint else f"{strategy} ({hint[0].lower()}{hint[1:]})"
 
 
-# --------------------------------------------------------------------------- data
+# --------------------------------------------------------------------------- data (drawn in the judge)
 
 
+def fresh_ids(count: int) -> list[int]:
+    """``count`` user ids drawn for this run, short and long ones mixed, in shuffled order."""
+    short = RANDOM.sample(range(1, 1000), count // 2)
+    long = RANDOM.sample(range(1000, 99_999), count - count // 2)
+    ids = short + long
+    RANDOM.shuffle(ids)
+    return ids
+
+
+def seeded(db, user_ids: list[int]) -> dict[int, list[int]]:
+    return seed(db, user_ids, RANDOM.randrange(1 << 30))
 
 
 def owners_of(expected: dict[int, list[int]]) -> dict[int, int]:
@@ -40,12 +61,16 @@ def owners_of(expected: dict[int, list[int]]) -> dict[int, int]:
     return {doc_id: owner for owner, docs in expected.items() for doc_id in docs}
 
 
-# --------------------------------------------------------------------------- fixtures
+# --------------------------------------------------------------------------- acts: in the learner's process
 
 
-@fixture
-def models(learner):
-    """The learner's models, with every mapper configured."""
+def is_raise_error(error: Exception) -> bool:
+    return isinstance(error, InvalidRequestError) and "is not available due to lazy=" in str(error)
+
+
+def _models(ctx):
+    """The learner's models, with every mapper configured, both relationships still there."""
+    learner = ctx.learner
     module = configured_models(learner)
     for class_name, attribute in (("User", "documents"), ("Document", "owner")):
         if attribute not in inspect(getattr(module, class_name)).relationships:
@@ -56,67 +81,14 @@ def models(learner):
     return module
 
 
-@fixture
-def tables(models, db):
-    models.Base.metadata.create_all(db)
-
-
-class RowCounter:
-    """Rows each statement of an engine brought back, keyed by its execution context."""
-
-    def __init__(self):
-        self.rows: list[tuple[object, int]] = []
-
-    def __call__(self, conn, cursor, statement, parameters, context, executemany):
-        try:
-            self.rows.append((context, cursor.rowcount))
-        except Exception:
-            pass
-
-    def of(self, statement) -> int | None:
-        context = getattr(statement, "_context", None)
-        for seen, count in self.rows:
-            if seen is context and context is not None:
-                return count
-        return None
-
-
-@fixture
-def engine(captured_engine):
-    """The engine for the learner's sessions: its SQL is captured, and the rows it fetches are
-    counted (an option engine of the grader's: no connection of its own, a listener of its own)."""
-    engine = captured_engine.execution_options()
-    engine.row_counter = RowCounter()
-    event.listen(engine, "after_cursor_execute", engine.row_counter)
-    return engine
-
-
-def function(learner, name: str, signature: str):
-    value = learner.require("queries", name, signature)
-    if not callable(value):
+def _call(ctx, name: str, session) -> list:
+    """Run the learner's function: it must return a list of User (or Document) objects."""
+    learner = ctx.learner
+    signature, class_name, _ = SIGNATURES[name]
+    fn = learner.require("queries", name, signature)
+    if not callable(fn):
         fail(f"queries.{name} must be a function: {signature}")
-    return value
-
-
-@fixture
-def users_with_documents(learner):
-    return function(learner, "users_with_documents", "users_with_documents(session) -> list[User]")
-
-
-@fixture
-def documents_with_owners(learner):
-    return function(learner, "documents_with_owners", "documents_with_owners(session) -> list[Document]")
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def is_raise_error(error: Exception) -> bool:
-    return isinstance(error, InvalidRequestError) and "is not available due to lazy=" in str(error)
-
-
-def call(learner, fn, name: str, session, cls) -> list:
-    """Run the learner's function: it must return a list of ``cls`` objects."""
+    cls = getattr(_models(ctx), class_name)
     where = learner.where_defined(name, "queries.py")
     try:
         result = fn(session)
@@ -152,6 +124,128 @@ def call(learner, fn, name: str, session, cls) -> list:
     return list(result)
 
 
+def _related(obj, attribute: str):
+    """What ``obj.<attribute>`` holds, as plain data: sorted ids for a collection, ``[id, email]``
+    for a User, None, or what it is instead."""
+    value = getattr(obj, attribute)
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return sorted(d.id for d in value)
+    if type(value).__name__ == "User":
+        return [value.id, value.email]
+    return repr(getattr(value, "id", value))[:80]
+
+
+@act
+def create_tables(ctx) -> None:
+    _models(ctx).Base.metadata.create_all(ctx.engine)
+
+
+@act
+def touch_unloaded(ctx, user_id: int) -> dict:
+    """Load one user alone, then read user.documents: raised (lazy="raise") or what it gave."""
+    User = _models(ctx).User
+    prop = inspect(User).relationships["documents"]
+    with Session(ctx.engine) as session:
+        user = session.get(User, user_id)
+        before = len(ctx.captured)
+        try:
+            documents = user.documents
+        except InvalidRequestError as error:
+            if is_raise_error(error):
+                return {"raised": True, "lazy": prop.lazy, "before": before}
+            raise
+        return {"raised": False, "lazy": prop.lazy, "before": before, "shown": repr(documents)[:80]}
+
+
+@act
+def returned(ctx, name: str) -> list:
+    """``[id, related]`` for each object the function returned (``{"refused": ...}`` when reading
+    the relationship raised)."""
+    attribute = SIGNATURES[name][2]
+    with Session(ctx.engine) as session:
+        got = []
+        for obj in _call(ctx, name, session):
+            try:
+                got.append([obj.id, _related(obj, attribute)])
+            except InvalidRequestError as error:
+                if not is_raise_error(error):
+                    raise
+                got.append([obj.id, {"refused": str(error)}])
+        return got
+
+
+@act
+def call_then_touch(ctx, name: str) -> dict:
+    """Call the function on a fresh session, then read the relationship of every object returned.
+    How many statements the call itself sent and the rows each SELECT brought back are hints."""
+    attribute = SIGNATURES[name][2]
+    counts: list[list] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        try:
+            counts.append([statement, cursor.rowcount])
+        except Exception:
+            pass
+
+    engine = ctx.engine
+    event.listen(engine, "after_cursor_execute", count)
+    try:
+        with Session(engine) as session:
+            objects = _call(ctx, name, session)
+            during = len(ctx.captured)
+            refused = None
+            loaded = []
+            for obj in objects:
+                try:
+                    loaded.append([obj.id, _related(obj, attribute)])
+                except InvalidRequestError as error:
+                    if not is_raise_error(error):
+                        raise
+                    refused = str(error)
+                    break
+    finally:
+        event.remove(engine, "after_cursor_execute", count)
+    rows = [n for statement, n in counts if statement.lstrip().upper().startswith(("SELECT", "WITH"))]
+    return {"during": during, "count": len(objects), "refused": refused, "loaded": loaded, "rows": rows}
+
+
+# --------------------------------------------------------------------------- fixtures and helpers: in the judge
+
+
+@fixture
+def tables(learner):
+    learner.run(create_tables)
+
+
+class RowCounts:
+    """The rows each SELECT brought back, as the learner's process counted them (a hint)."""
+
+    def __init__(self):
+        self.counts: dict[int, int] = {}
+
+    def add(self, statements: list, rows: list) -> None:
+        chosen = selects(statements)
+        if len(chosen) == len(rows):
+            for statement, n in zip(chosen, rows, strict=True):
+                if isinstance(n, int) and n >= 0:
+                    self.counts[id(statement)] = n
+
+    def of(self, statement) -> int | None:
+        return self.counts.get(id(statement))
+
+
+def measure(learner, sql, name: str, rows: RowCounts):
+    """Returns (the statements Postgres received, how many of them the call sent — the learner's
+    process's hint —, objects returned, the refusal raised by the reads, what was loaded)."""
+    with sql.capture() as log:
+        got = learner.run(call_then_touch, name)
+    statements = list(log)
+    rows.add(statements, got["rows"])
+    return statements, min(int(got["during"]), len(statements)), got["count"], got["refused"], got["loaded"]
+
+
 def selects(statements) -> list:
     return [s for s in statements if s.shape.kind == "SELECT"]
 
@@ -183,115 +277,91 @@ def ids_line(ids, limit: int = 12) -> str:
     return f"[{shown}{', …' if len(ids) > limit else ''}]"
 
 
-# --------------------------------------------------------------------------- checks
+# --------------------------------------------------------------------------- checks: in the judge
 
 
-@check("lazy-raise", "touching User.documents when it was not loaded raises instead of sending a SELECT")
-def lazy_raise(learner, models, tables, db, engine, sql):
-    seed(db, [1, 2, 3], 3)
-    User = models.User
+@check("lazy-raise", "touching User.documents when it was not loaded raises instead of sending a SELECT", testimony=True)
+def lazy_raise(learner, tables, db, sql):
+    user_id = RANDOM.choice([i for i in fresh_ids(6) if i % 4] or [1])
+    seeded(db, [user_id])
     where = learner.where("User", "documents")
-    prop = inspect(User).relationships["documents"]
-    with Session(engine) as session:
-        user = session.get(User, 1)
-        with sql.capture() as log:
-            try:
-                documents = user.documents
-            except InvalidRequestError as error:
-                if is_raise_error(error):
-                    return  # lazy="raise" or lazy="raise_on_sql": refused, as wanted
-                raise
-    lazy = log.lazy_loads
-    if lazy:
-        sql.flag(lazy, "lazy load of User.documents — lazy='raise' would have refused it")
+    with sql.capture() as log:
+        seen = learner.run(touch_unloaded, user_id)
+    touched = [s for s in selects(list(log)[min(int(seen["before"]), len(log)) :]) if s.shape.touches("documents")]
+    if touched:
+        sql.flag(touched, "lazy load of User.documents — lazy='raise' would have refused it")
         fail(
             f"reading user.documents on a user loaded without its documents sent a SELECT (marked below): "
-            f"the relationship still loads lazily (lazy={prop.lazy!r}) ({where}). In a loop over users that is "
+            f"the relationship still loads lazily (lazy={seen['lazy']!r}) ({where}). In a loop over users that is "
             "one query per user — the N+1 problem — and nothing warns you. A relationship can refuse to load "
             "itself instead, so that a forgotten eager load raises InvalidRequestError. "
-            + fix_or_hint(learner, HERE,
-                          'Declare `documents: Mapped[list["Document"]] = relationship(back_populates="owner", lazy="raise")`')
+            + fix_or_hint(
+                learner,
+                HERE,
+                'Declare `documents: Mapped[list["Document"]] = relationship(back_populates="owner", lazy="raise")`',
+            )
         )
-    if prop.lazy in ("selectin", "joined", "subquery", "immediate"):
+    if seen["raised"]:
+        return  # lazy="raise" or lazy="raise_on_sql": refused, as wanted
+    if seen["lazy"] in ("selectin", "joined", "subquery", "immediate"):
         fail(
-            f"User.documents is declared lazy={prop.lazy!r}, so every query for users loads their documents, "
-            "whether the caller needs them or not. The exercise asks for lazy=\"raise\": nothing is loaded "
+            f"User.documents is declared lazy={seen['lazy']!r}, so every query for users loads their documents, "
+            'whether the caller needs them or not. The exercise asks for lazy="raise": nothing is loaded '
             "unless a query asks for it (selectinload/joinedload), and a forgotten eager load raises "
             f"({where})"
         )
     fail(
-        f"reading user.documents on a user loaded without its documents gave {documents!r:.80} instead of "
-        f"raising (lazy={prop.lazy!r}). Declare it with lazy=\"raise\" so that a missing eager load is an "
+        f"reading user.documents on a user loaded without its documents gave {seen.get('shown', '')} instead of "
+        f'raising (lazy={seen["lazy"]!r}). Declare it with lazy="raise" so that a missing eager load is an '
         f"error you see in tests ({where})"
     )
 
 
+def read_from_database(log, table: str, what: str, where: str) -> None:
+    """Outside evidence: Postgres received a SELECT of ``table`` while the act ran."""
+    if not any(s.shape.kind == "SELECT" and s.shape.touches(table) for s in log):
+        fail(f"{what}, but Postgres received no SELECT from {table} while it ran: the data must come from the database ({where})")
+
+
 @check("users-with-documents", "users_with_documents() returns every user once, each with exactly their documents")
-def users_with_documents_correct(learner, models, tables, db, engine, users_with_documents):
-    expected = seed(db, list(range(1, 13)), 12)
+def users_with_documents_correct(learner, tables, db, sql):
+    expected = seeded(db, fresh_ids(12))
     where = learner.where_defined("users_with_documents", "queries.py")
-    with Session(engine) as session:
-        users = call(learner, users_with_documents, "users_with_documents", session, models.User)
-        got = [user.id for user in users]
-        each_once(got, expected, "users_with_documents", "user", where)
-        for user in users:
-            try:
-                got_docs = sorted(d.id for d in user.documents)
-            except InvalidRequestError as error:
-                if not is_raise_error(error):
-                    raise
-                fail(
-                    f"users_with_documents() returned users whose documents were not loaded: reading "
-                    f"user.documents raised `{error}`. lazy='raise' just caught a missing eager load — load "
-                    f"the collection in the query: {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
-                )
-            want = sorted(expected[user.id])
-            if got_docs != want:
-                fail(
-                    f"user {user.id}'s .documents holds {got_docs or '[]'} after users_with_documents(); that "
-                    f"user owns {want or 'no documents'}. Load the relationship itself — {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} — "
-                    f"rather than joining or filtering documents by hand ({where})"
-                )
-
-
-def measure(fn, name, learner, engine, models, cls, attribute, sql):
-    """Call ``fn`` on a fresh session, then read ``attribute`` of every object returned.
-
-    Returns (log, statements sent during the call, objects returned, error raised by the reads).
-    """
-    with Session(engine) as session:
-        with sql.capture() as log:
-            objects = call(learner, fn, name, session, cls)
-            during = len(log)
-            refused = None
-            for obj in objects:
-                try:
-                    value = getattr(obj, attribute)
-                    if isinstance(value, list):
-                        list(value)
-                except InvalidRequestError as error:
-                    if not is_raise_error(error):
-                        raise
-                    refused = error
-                    break
-        return log, during, len(objects), refused
+    with sql.capture() as log:
+        got = learner.run(returned, "users_with_documents")
+    each_once([user_id for user_id, _ in got], expected, "users_with_documents", "user", where)
+    for user_id, documents in got:
+        if isinstance(documents, dict):
+            fail(
+                f"users_with_documents() returned users whose documents were not loaded: reading "
+                f"user.documents raised `{documents.get('refused')}`. lazy='raise' just caught a missing eager load — load "
+                f"the collection in the query: {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
+            )
+        want = sorted(expected[user_id])
+        if documents != want:
+            fail(
+                f"user {user_id}'s .documents holds {documents or '[]'} after users_with_documents(); that "
+                f"user owns {want or 'no documents'}. Load the relationship itself — {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} — "
+                f"rather than joining or filtering documents by hand ({where})"
+            )
+    read_from_database(log, "documents", "every user carried the right documents", where)
 
 
 @check(
     "selectin-collection",
     "users_with_documents(): 2 SELECTs for 3 and for 30 users — the second `... IN (...)` on documents, no JOIN",
 )
-def selectin_collection(learner, models, tables, db, engine, users_with_documents, sql):
-    seed(db, [1, 2, 3], 3)
-    args = (users_with_documents, "users_with_documents", learner, engine, models, models.User, "documents", sql)
-    small = measure(*args)
-    seed(db, list(range(4, 31)), 31)  # 30 users in all
-    large = measure(*args)
-    rows = engine.row_counter
+def selectin_collection(learner, tables, db, sql):
+    user_ids = fresh_ids(30)
+    expected = seeded(db, user_ids[:3])
+    rows = RowCounts()
+    small = measure(learner, sql, "users_with_documents", rows)
+    expected.update(seeded(db, user_ids[3:]))  # 30 users in all
+    large = measure(learner, sql, "users_with_documents", rows)
     where = learner.where_defined("users_with_documents", "queries.py")
-    documents_total = sum(1 for user_id in range(1, 31) for _ in range(user_id % 4))
+    documents_total = sum(len(docs) for docs in expected.values())
 
-    for *_, refused in (small, large):
+    for _, _, _, refused, _ in (small, large):
         if refused is not None:
             fail(
                 f"users_with_documents() returned users whose documents were not loaded: reading "
@@ -299,7 +369,7 @@ def selectin_collection(learner, models, tables, db, engine, users_with_document
                 f"collection in the query: {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
             )
 
-    (log_s, _, users_s, _), (log_l, during_l, users_l, _) = small, large
+    (log_s, _, users_s, _, _), (log_l, during_l, users_l, _, loaded) = small, large
     sel_s, sel_l = selects(log_s), selects(log_l)
     counts = f"{plural(len(sel_s), 'SELECT')} for {users_s} users, {len(sel_l)} for {users_l} users"
     if sel_l and sel_l[0].location:
@@ -312,7 +382,7 @@ def selectin_collection(learner, models, tables, db, engine, users_with_document
         timing = "users_with_documents() itself" if inside else "touching user.documents afterwards"
         fail(
             f"{timing} sent one lazy SELECT per user (marked below) — the N+1 problem: {counts}. The "
-            f"collection was not loaded up front in the query (and User.documents is not lazy=\"raise\", "
+            f'collection was not loaded up front in the query (and User.documents is not lazy="raise", '
             f"or this would have raised). Use {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
         )
 
@@ -384,45 +454,57 @@ def selectin_collection(learner, models, tables, db, engine, users_with_document
             f"the users own (marked below): each document must arrive once ({where})"
         )
 
+    for user_id, documents in loaded:
+        want = sorted(expected.get(user_id, []))
+        if documents != want:
+            fail(
+                f"user {user_id}'s .documents holds {documents or '[]'} after users_with_documents(); that user owns "
+                f"{want or 'no documents'}: load the relationship itself — {code_or_hint(learner, SELECTIN, 'selectinload on User.documents')} ({where})"
+            )
+
 
 @check("documents-with-owners", "documents_with_owners() returns every document once, each with its right owner")
-def documents_with_owners_correct(learner, models, tables, db, engine, documents_with_owners):
-    expected = owners_of(seed(db, list(range(1, 13)), 12))
+def documents_with_owners_correct(learner, tables, db, sql):
+    expected = owners_of(seeded(db, fresh_ids(12)))
     where = learner.where_defined("documents_with_owners", "queries.py")
-    with Session(engine) as session:
-        documents = call(learner, documents_with_owners, "documents_with_owners", session, models.Document)
-        got = [doc.id for doc in documents]
-        each_once(got, expected, "documents_with_owners", "document", where)
-        for doc in documents:
-            owner = doc.owner
-            want = expected[doc.id]
-            if not isinstance(owner, models.User) or owner.id != want or owner.email != f"user{want}@example.com":
-                got_owner = "None" if owner is None else f"user {getattr(owner, 'id', owner)!r}"
-                fail(
-                    f"document {doc.id}.owner is {got_owner} after documents_with_owners(); its owner_id is "
-                    f"{want}, so .owner must be that User. Load the relationship — {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} — rather than "
-                    f"joining users by hand ({where})"
-                )
+    with sql.capture() as log:
+        got = learner.run(returned, "documents_with_owners")
+    each_once([doc_id for doc_id, _ in got], expected, "documents_with_owners", "document", where)
+    for doc_id, owner in got:
+        want = expected[doc_id]
+        if isinstance(owner, dict):
+            fail(
+                f"documents_with_owners() returned documents whose owner was not loaded: reading doc.owner "
+                f"raised `{owner.get('refused')}`. Load it in the query: {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} ({where})"
+            )
+        if not isinstance(owner, list) or owner != [want, f"user{want}@example.com"]:
+            got_owner = "None" if owner is None else f"user {owner[0] if isinstance(owner, list) else owner!r}"
+            fail(
+                f"document {doc_id}.owner is {got_owner} after documents_with_owners(); its owner_id is "
+                f"{want}, so .owner must be that User. Load the relationship — {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} — rather than "
+                f"joining users by hand ({where})"
+            )
+    read_from_database(log, "users", "every document carried its owner", where)
 
 
 @check("joined-owner", "documents_with_owners(): exactly 1 SELECT, joining users, for 3 and for 30 users")
-def joined_owner(learner, models, tables, db, engine, documents_with_owners, sql):
-    seed(db, [1, 2, 3], 3)
-    args = (documents_with_owners, "documents_with_owners", learner, engine, models, models.Document, "owner", sql)
-    small = measure(*args)
-    seed(db, list(range(4, 31)), 31)  # 30 users in all
-    large = measure(*args)
-    rows = engine.row_counter
+def joined_owner(learner, tables, db, sql):
+    user_ids = fresh_ids(30)
+    expected = seeded(db, user_ids[:3])
+    rows = RowCounts()
+    small = measure(learner, sql, "documents_with_owners", rows)
+    expected.update(seeded(db, user_ids[3:]))  # 30 users in all
+    large = measure(learner, sql, "documents_with_owners", rows)
     where = learner.where_defined("documents_with_owners", "queries.py")
 
-    for *_, refused in (small, large):
+    for _, _, _, refused, _ in (small, large):
         if refused is not None:
             fail(
                 f"documents_with_owners() returned documents whose owner was not loaded: reading doc.owner "
                 f"raised `{refused}`. Load it in the query: {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} ({where})"
             )
 
-    (log_s, _, docs_s, _), (log_l, during_l, docs_l, _) = small, large
+    (log_s, _, docs_s, _, _), (log_l, during_l, docs_l, _, loaded) = small, large
     sel_s, sel_l = selects(log_s), selects(log_l)
     counts = f"{plural(len(sel_s), 'SELECT')} for {docs_s} documents, {len(sel_l)} for {docs_l} documents"
     if sel_l and sel_l[0].location:
@@ -484,3 +566,11 @@ def joined_owner(learner, models, tables, db, engine, documents_with_owners, sql
             f"the query sent {plural(sent, 'row')} for {docs_l} documents: each document should arrive once, "
             f"with its owner's columns on the same row ({where})"
         )
+
+    owners = owners_of(expected)
+    for doc_id, owner in loaded:
+        if not isinstance(owner, list) or owner[0] != owners.get(doc_id):
+            fail(
+                f"document {doc_id}.owner is {owner!r:.80} after documents_with_owners(); its owner_id is "
+                f"{owners.get(doc_id)}: load the relationship itself — {code_or_hint(learner, JOINED, 'joinedload on Document.owner')} ({where})"
+            )
