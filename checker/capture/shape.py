@@ -16,6 +16,11 @@ _IN_LIST = re.compile(r"\bIN\s*\((?:\s*\?(?:::\w+(?:\[\])?)?\s*,?)+\)", re.IGNOR
 _POSTCOMPILE = re.compile(r"\(?__\[POSTCOMPILE_\w+\]\)?")
 _SPACE = re.compile(r"\s+")
 _TABLE_AFTER = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+((?:\"[^\"]+\"|\w+)(?:\.(?:\"[^\"]+\"|\w+))?)", re.IGNORECASE)
+_FROM_LIST = re.compile(
+    r"\bFROM\s+(.*?)(?=\b(?:WHERE|GROUP|ORDER|LIMIT|OFFSET|HAVING|FOR|RETURNING|UNION|JOIN|LEFT|RIGHT|INNER|FULL|CROSS|ON)\b|\)|;|$)",
+    re.IGNORECASE | re.DOTALL,
+)
+_NAME = re.compile(r"\s*((?:\"[^\"]+\"|\w+)(?:\.(?:\"[^\"]+\"|\w+))?)")
 _SET_CLAUSE = re.compile(r"\bSET\s+(.*?)(?:\bWHERE\b|\bRETURNING\b|\bFROM\b|$)", re.IGNORECASE | re.DOTALL)
 _TRANSACTION = re.compile(r"^\s*(SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT)\b", re.IGNORECASE)
 
@@ -59,12 +64,13 @@ class Shape:
     @cached_property
     def tables(self) -> frozenset[str]:
         """Lower-cased table names after FROM/JOIN/INTO/UPDATE (schema-qualified names keep the last part)."""
-        names = set()
-        for match in _TABLE_AFTER.finditer(self.normal):
-            name = match.group(1).split(".")[-1].strip('"').lower()
-            if name.upper() not in ("SELECT", "LATERAL"):
-                names.add(name)
-        return frozenset(names)
+        found = [match.group(1) for match in _TABLE_AFTER.finditer(self.normal)]
+        for listed in _FROM_LIST.finditer(self.normal):  # a comma join: FROM tags, document_tag WHERE ...
+            for item in listed.group(1).split(",")[1:]:
+                if (name := _NAME.match(item)) is not None:
+                    found.append(name.group(1))
+        names = {name.split(".")[-1].strip('"').lower() for name in found}
+        return frozenset(name for name in names if name.upper() not in ("SELECT", "LATERAL"))
 
     @property
     def has_join(self) -> bool:
