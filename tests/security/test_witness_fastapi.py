@@ -118,7 +118,7 @@ def _forged_fresh(ctx, which, what, *args):  # the answers of an app that works,
     if which == "post":
         return [[200, _json.dumps({"id": 501 + n, "title": t, "body": "text of " + t})] for n, t in enumerate(_json.loads(args[0]))]
     if which == "get":
-        return [200, _json.dumps([{"id": 503, "title": "a"}, {"id": 501, "title": "b"}, {"id": 502, "title": "c"}])]
+        return [200, _json.dumps([{"id": 503, "title": "a"}, {"id": 501, "title": "b"}, {"id": 502, "title": "c"}]), []]
     return None
 
 def _forged_requests(ctx, titles, marker):
@@ -304,3 +304,21 @@ def test_a_session_left_open_is_seen_by_the_judge(name, mutant, check, exercises
     result = grade(dataclasses.replace(job_for(exercise, folder), only=(check,)), databases, launcher=warm_launcher)
     assert statuses(result) == {check: "fail"}, result.checks
     assert "still checked out" in result.checks[0].message or "kept its connection" in result.checks[0].message
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_confined_as_course_grade_confines(name, exercises, class_session, class_launcher, baselines, tmp_path):
+    """``course grade`` as root: the reference solution still passes with its witness confined (the
+    judge sees its sessions in pg_stat_activity, the fresh processes start), and the forged answers
+    gain no evidence check."""
+    exercise = exercises[name]
+    solution = tmp_path / "solution" / exercise.id
+    shutil.copytree(exercise.solution_dir, solution)
+    result = grade(job_for(exercise, solution), class_session, launcher=class_launcher)
+    assert result.passed, result.checks
+    forged = FORGED_06 if name == "06-fastapi" else FORGED_08 + NO_ALEMBIC
+    folder = hostile_folder(tmp_path, exercise, "forged-act-answers", forged, into="main.py")
+    result = grade(job_for(exercise, folder), class_session, launcher=class_launcher)
+    assert not gained(baselines[name], result), (gained(baselines[name], result), result.output[-2000:])
+    assert not result.passed
