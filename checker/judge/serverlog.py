@@ -3,7 +3,9 @@
 The embedded server writes ``jsonlog`` (``course.postgres.embedded``: ``logging_collector``, one
 file, no rotation) and every learner role has ``log_statement = 'all'``, set by the superuser (a
 setting the role cannot change or turn off). The log file belongs to the server's user (0600):
-confined learner code cannot read or write it; the judge (the grader's uid) reads it.
+confined learner code cannot read or write it; the judge (the grader's uid) reads it. The server
+never rotates it; a run that finds it past :data:`LOG_BOUND` with no other run reading it empties
+it (:func:`bound`), so a long-lived server's log stays bounded.
 
 After each act the judge sends a marker statement on its own connection; the log collector
 writes what backends sent in order, so once the marker is in the file, everything the act's
@@ -21,6 +23,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 READ_LIMIT = 64 << 20
 """Bytes of log read for one act at most: past it, the rest is not SQL evidence anyone needs."""
@@ -59,7 +62,7 @@ class ServerLog:
         self.database = database
         self.own_pids = own_pids
         """The judge's backends: their statements are not the learner's."""
-        self._handle = None
+        self._handle: BinaryIO | None = None
         name = json.dumps(database, ensure_ascii=False)
         self._needle = f'"dbname":{name}'.encode() if re.fullmatch(r"[\w$-]+", database, re.ASCII) else None
         """Bytes every line of the run's database holds (jsonlog writes without spaces)."""
