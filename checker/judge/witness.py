@@ -2,7 +2,10 @@
 
 Forked from the judge before the judge reads the run's secret (so neither the signing key nor
 the report's pipe is ever in this process: every descriptor it inherited is pointed at
-``/dev/null`` first). It gets the learner role's database URL on its request pipe, imports the
+``/dev/null`` first). A prepared child forks it ahead, before any job exists
+(:func:`wait_for_go`): it then waits for the judge's go, which the judge gives once it has read the
+learner's sources, and the job's report pipe and secret never reach it at all. It gets the learner
+role's database URL on its request pipe, imports the
 learner's modules, and then answers each request "run act NAME with these arguments" with
 plain JSON (see :mod:`checker.judge.acts`). It holds nothing that can produce a ``pass``:
 whatever its code computes, the judge decides.
