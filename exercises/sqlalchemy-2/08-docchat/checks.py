@@ -399,8 +399,8 @@ def fresh_process(ctx, which: str, what: str, *args: str):
 def fresh_pool(ctx) -> None:
     """db.engine's pool empty (the schema was recreated), the collector off until the check ends:
     an unclosed Session sits in reference cycles, and the collector would tidy up after it."""
+    gc.collect()  # sessions a previous check left unclosed give their connections back first
     learner_engine(ctx.learner, "").dispose()
-    gc.collect()
     gc.disable()
 
 
