@@ -196,11 +196,11 @@ def process_alive(pid: int) -> bool:
         except PermissionError:
             return True
         # a zombie child of ours still "exists"; reap it so it does not count as running
-        with contextlib.suppress(ChildProcessError):
+        try:
             done, _ = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return False
-        return True
+        except ChildProcessError:  # not ours (a server started by pg_ctl, adopted by init): a zombie is gone too
+            return not _zombie(pid)
+        return done != pid
     import psutil
 
     try:
@@ -209,6 +209,15 @@ def process_alive(pid: int) -> bool:
         return False
     except psutil.Error:  # another user's process: it exists
         return True
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        import psutil
+
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except Exception:  # gone meanwhile (a NoSuchProcess: the next probe says so), or no psutil
+        return False
 
 
 def kill_hard(pid: int) -> None:

@@ -276,3 +276,24 @@ def test_a_cold_start_on_a_disk_takes_a_copy_of_the_template_made_ahead(portable
         assert list(servers.glob(f".ready-{template.name}-*"))
     finally:
         server.close()
+
+
+def test_a_server_started_through_pg_ctl_counts_as_stopped_once_it_has_exited(portable, monkeypatch):
+    """Its postmaster is not our child (pg_ctl exits, init adopts it): once it exits it is a
+    zombie until init reaps it, which is gone, not a server still stopping."""
+    import time
+
+    from checker.process import platform
+    from course.postgres import embedded
+
+    for name, value in portable.items():
+        monkeypatch.setenv(name, value)
+    if not platform.postgres_by_pg_ctl():
+        pytest.skip("servers are started through pg_ctl only in the portable mode and on Windows")
+    server = embedded.start(persistent=False)
+    pid = embedded.postmaster_pid(server.data_dir)
+    assert pid is not None and platform.process_alive(pid)
+    started = time.monotonic()
+    server.close()
+    assert time.monotonic() - started < 1.0, "stopping waited for init to reap the postmaster"
+    assert not platform.process_alive(pid)
