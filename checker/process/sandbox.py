@@ -391,13 +391,15 @@ def _enter_namespaces(confinement: Confinement, uid: int, learner_dir: Path) -> 
     for folder in blocked:
         os.makedirs(folder, exist_ok=True)
         _tmpfs(folder, 1, "0755")
-    for hidden in confinement.hidden:
-        if os.path.isdir(hidden) and not any(_inside(n, hidden) for n in confinement.needed):
-            _tmpfs(hidden, 1, "0755")
     for path, handle in rebind:
         os.makedirs(path, exist_ok=True)
         _mount(f"/proc/self/fd/{handle}", path, None, _MS_BIND | _MS_REC)
         os.close(handle)
+    # after the binds: a hidden folder inside one bound back (the course installed under /tmp,
+    # itself covered by the private /tmp) is covered again on top of it
+    for hidden in confinement.hidden:
+        if os.path.isdir(hidden) and not any(_inside(n, hidden) for n in confinement.needed):
+            _tmpfs(hidden, 1, "0755")
     for path, handle in revealed:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if not os.path.exists(path):
