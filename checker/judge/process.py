@@ -245,7 +245,7 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
             server_log = None
     if server_log is not None:
         try:
-            server_log.open()  # one handle for the run (bounding the log first if no run reads it)
+            server_log.attach()  # one handle for the run (bounding the log first if no run reads it)
         except LogUnavailable:
             pass  # read again at the first act, which then has no verdict (never the witness's word instead)
     current_sql = [OutsideSql()]

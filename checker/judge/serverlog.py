@@ -67,7 +67,7 @@ class ServerLog:
         self._needle = f'"dbname":{name}'.encode() if re.fullmatch(r"[\w$-]+", database, re.ASCII) else None
         """Bytes every line of the run's database holds (jsonlog writes without spaces)."""
 
-    def open(self) -> ServerLog:
+    def attach(self) -> ServerLog:
         """Bound the log if no one reads it, then open it for the run (its shared lock taken)."""
         import fcntl
 
@@ -105,7 +105,7 @@ class ServerLog:
         buffer = bytearray()
         statements: list[ServerStatement] = []
         if self._handle is None:
-            self.open()
+            self.attach()
         handle = self._handle
         assert handle is not None
         handle.seek(offset)

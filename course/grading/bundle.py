@@ -79,6 +79,18 @@ def _files() -> dict[str, Path]:
     return chosen
 
 
+def _info_text(dist, name: str) -> str | None:
+    """A file of the installed distribution's metadata folder, as UTF-8 text (None when absent)."""
+    folders = [f"{DISTRIBUTION}-{dist.version}.dist-info"]
+    folders += [f.parts[0] for f in dist.files or [] if len(f.parts) == 2 and f.parts[0].endswith(".dist-info")]
+    for folder in dict.fromkeys(folders):
+        try:
+            return Path(str(dist.locate_file(f"{folder}/{name}"))).read_text(encoding="utf-8")
+        except OSError:
+            continue
+    return None
+
+
 def wheel_bytes() -> bytes:
     """The wheel of the running version (deterministic: fixed timestamps, sorted names)."""
     dist = _distribution()
@@ -87,15 +99,15 @@ def wheel_bytes() -> bytes:
             f"the installed metadata says course {dist.version} but {__version__} is running; fix: reinstall (pip install -e .)"
         )
     info = f"{DISTRIBUTION}-{__version__}.dist-info"
-    metadata = dist.read_text("METADATA")
+    metadata = _info_text(dist, "METADATA")
     if not metadata:
         raise BundleError("course's installed METADATA is missing; fix: reinstall course (pip install -e .)")
     extra = {
         f"{info}/METADATA": metadata.encode(),
         f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: course export\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
-    if dist.read_text("entry_points.txt"):
-        extra[f"{info}/entry_points.txt"] = (dist.read_text("entry_points.txt") or "").encode()
+    if entry_points := _info_text(dist, "entry_points.txt"):
+        extra[f"{info}/entry_points.txt"] = entry_points.encode()
     for file in dist.files or []:
         if file.parts[:2] == (info, "licenses"):
             extra[file.as_posix()] = Path(str(file.locate())).read_bytes()

@@ -328,7 +328,7 @@ def test_the_statement_log_is_emptied_past_its_bound_only_while_no_run_reads_it(
             psycopg.connect(params.conninfo(), autocommit=True) as learner,
         ):
             judge.execute("SELECT 'something logged'")
-            reader = ServerLog(log_path, database, {judge.info.backend_pid}).open()
+            reader = ServerLog(log_path, database, {judge.info.backend_pid}).attach()
             try:
                 assert log_path.stat().st_size > 0
                 assert not bound(log_path, limit=0)  # a run reads it: left alone
@@ -337,7 +337,7 @@ def test_the_statement_log_is_emptied_past_its_bound_only_while_no_run_reads_it(
                 reader.close()
             assert bound(log_path, limit=0)  # nobody reads it: emptied
             assert not bound(log_path, limit=1 << 30)  # under its bound: left alone
-            log = ServerLog(log_path, database, {judge.info.backend_pid}).open()
+            log = ServerLog(log_path, database, {judge.info.backend_pid}).attach()
             try:
                 offset = log.offset()
                 assert offset < 1 << 20

@@ -261,7 +261,7 @@ def test_a_cold_start_on_a_disk_takes_a_copy_of_the_template_made_ahead(portable
     embedded._copy_ahead(template)
     assert not abandoned.exists()
     (ready,) = servers.glob(f".ready-{template.name}-*")
-    assert (ready / "PG_VERSION").read_text() == (template / "PG_VERSION").read_text()
+    assert (ready / "PG_VERSION").read_text(encoding="utf-8") == (template / "PG_VERSION").read_text(encoding="utf-8")
 
     server = embedded.start(persistent=False)
     try:

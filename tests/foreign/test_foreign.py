@@ -40,7 +40,12 @@ def test_the_view_is_foreign(foreign):
         " embedded.socket_folder(locations.servers_dir() / 'session-4194304-abcdef'), sep='|')\n"
     )
     done = subprocess.run(
-        [*foreign.prefix, sys.executable, "-c", probe], capture_output=True, text=True, env=foreign.env, check=True
+        [*foreign.prefix, sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=foreign.env,
+        check=True,
     )
     tag, posix, sockets, ram, fork, limit, state, long_one = done.stdout.strip().split("|")
     assert Path(state).parent == foreign.tmpdir, "the default state folder is in the temp folder"
@@ -186,7 +191,8 @@ def test_grade_two_workspaces_and_export_gradescope(foreign, tmp_path, exercises
     )
     assert graded.returncode == 1, graded.stdout + graded.stderr  # bob's is the starter
     students = {
-        s["student"]: [r["status"] for r in s["results"]] for s in json.loads((tmp_path / "r.json").read_text())["students"]
+        s["student"]: [r["status"] for r in s["results"]]
+        for s in json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["students"]
     }
     assert students["alice"] == ["pass"] and students["bob"][0] in ("fail", "error"), students
     exported = foreign.course(

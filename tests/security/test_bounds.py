@@ -206,7 +206,9 @@ def _root_without_ptrace() -> bool:
     us, so the shared server's pid cannot be vouched for and its grading service does not start."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or not Path("/proc/self/status").exists():
         return False
-    effective = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("CapEff:"))
+    effective = next(
+        line for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines() if line.startswith("CapEff:")
+    )
     return not int(effective.split()[1], 16) & (1 << 19)
 
 
@@ -219,7 +221,12 @@ def test_the_grading_service_drops_an_endless_request_line_and_keeps_serving(tmp
     monkeypatch.setenv("COURSE_STATE_DIR", str(state))
     environment = {**os.environ, "COURSE_WORKSPACE": str(tmp_path / "ws")}
     started = subprocess.run(
-        [sys.executable, "-m", "course.cli", "db", "start"], env=environment, capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "course.cli", "db", "start"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=180,
     )
     try:
         assert "grading service: ready" in started.stdout, started.stdout + started.stderr

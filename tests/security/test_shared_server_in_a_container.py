@@ -28,7 +28,12 @@ def _course(state: Path, workspace: Path, *args: str) -> subprocess.CompletedPro
     env = dict(os.environ, COURSE_STATE_DIR=str(state), COURSE_WORKSPACE=str(workspace), COURSE_BACKEND="embedded")
     env["COURSE_SERVERS_DIR"] = str(state / "servers")  # so that its postmaster's command line names the state folder
     return subprocess.run(
-        ["capsh", f"--drop={DROPPED}", "--", "-c", command], capture_output=True, text=True, env=env, timeout=240
+        ["capsh", f"--drop={DROPPED}", "--", "-c", command],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        timeout=240,
     )
 
 
