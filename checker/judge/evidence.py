@@ -147,7 +147,10 @@ class ActRunner:
         sql: OutsideSql = self.sql_of()
         self.acts_run += 1
         watched = sql.watching  # statements are read only for an act inside `with sql.capture()`
-        offset = None if self.server_log is None or not watched else self.server_log.offset()
+        if self.server_log is not None and not watched:
+            self.server_log.unsynced()  # what this act sends is not read: the next watched act syncs first
+        # past every line of what the learner's process sent before this act (the collector writes late)
+        offset = None if self.server_log is None or not watched else self.server_log.synced(self.mark)
         self.witness.send({"act": name, "args": args, "check": self.check})
         try:
             reply = self.witness.receive(self.deadline)

@@ -63,6 +63,9 @@ class ServerLog:
         self.own_pids = own_pids
         """The judge's backends: their statements are not the learner's."""
         self._handle: BinaryIO | None = None
+        self._after_mark: int | None = None
+        """Where the line of the last marker read ends, while nothing the learner sent since can be
+        missing from the file before it (see :meth:`synced`)."""
         name = json.dumps(database, ensure_ascii=False)
         self._needle = f'"dbname":{name}'.encode() if re.fullmatch(r"[\w$-]+", database, re.ASCII) else None
         """Bytes every line of the run's database holds (jsonlog writes without spaces)."""
@@ -93,6 +96,22 @@ class ServerLog:
             return os.stat(self.path).st_size
         except OSError as error:
             raise LogUnavailable(f"the server's statement log cannot be read ({error})") from None
+
+    def synced(self, mark) -> int:
+        """A position in the log past every line of what the learner's process sent before now.
+
+        The log collector writes a backend's lines some time after the backend received them: the
+        file's size is no such position. The end of a marker the judge sent after them is: the
+        last one read when nothing ran since (:meth:`unsynced` says otherwise), else a new one."""
+        if self._after_mark is None:
+            self.statements_since(self.offset(), mark)
+        assert self._after_mark is not None
+        return self._after_mark
+
+    def unsynced(self) -> None:
+        """The learner's process may have sent statements since the last marker (an act the judge
+        did not watch): the next :meth:`synced` sends a marker of its own."""
+        self._after_mark = None
 
     def statements_since(self, offset: int, mark) -> list[ServerStatement]:
         """The learner's statements logged after ``offset``, up to the marker that ``mark(text)``
@@ -125,6 +144,7 @@ class ServerLog:
                     if token in line:
                         entry = _entry(line)
                         if entry is not None and nonce in entry.get("message", "") and entry.get("pid") in self.own_pids:
+                            self._after_mark = handle.tell() - (len(buffer) - start)
                             return statements
                     if needle is not None and needle not in line:
                         continue  # another database's line (or no statement of any)
