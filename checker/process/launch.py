@@ -78,13 +78,20 @@ class Child:
         kill_tree(self.pid)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.results_fd)
+        if self._reader is None:
+            with contextlib.suppress(OSError):
+                os.close(self.results_fd)
+        # else the reader's thread owns the descriptor and closes it at EOF (the kill above ends
+        # the writers): closed here, its number could go to the next run's pipe while the thread
+        # still reads it, and the thread would steal that run's report lines
         self.output.close()
         self._closed()
 
 
 class _ThreadReader:
+    """Reads a pipe in a thread where pipes cannot be polled (Windows); owns the descriptor from
+    then on and closes it at EOF, so its number is never reused under the thread."""
+
     def __init__(self, fd: int):
         import queue
 
@@ -100,6 +107,8 @@ class _ThreadReader:
                 chunk = b""
             self._chunks.put(chunk)
             if not chunk:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
                 return
 
     def read(self, timeout: float) -> bytes | None:

@@ -297,3 +297,36 @@ def test_a_server_started_through_pg_ctl_counts_as_stopped_once_it_has_exited(po
     server.close()
     assert time.monotonic() - started < 1.0, "stopping waited for init to reap the postmaster"
     assert not platform.process_alive(pid)
+
+
+def test_a_report_read_by_a_thread_keeps_its_pipe_until_the_end_so_the_next_run_cannot_lose_lines_to_it(monkeypatch):
+    """Where pipes cannot be polled a thread reads the report; a run that ends before its pipe
+    does (DONE read, the child not yet reaped) must not free the pipe's number under that thread:
+    the next run's pipe would get it and the old thread would read (steal) its lines."""
+    import time
+
+    from checker.process import launch, platform
+
+    monkeypatch.setattr(platform, "pipes_pollable", lambda: False)
+    read_end, write_end = os.pipe()
+    child = launch.Child(0, read_end, tempfile.TemporaryFile())
+    os.write(write_end, b"done\n")
+    assert child.read(5.0) == b"done\n"
+    child.close()  # the writer still holds its end: the thread still reads the pipe
+    os.fstat(read_end)  # still open: its number is not free for the next run's pipe
+    next_read, next_write = os.pipe()
+    assert next_read != read_end
+    os.write(next_write, b"the next run's line\n")
+    os.close(write_end)  # the old writer ends: the thread reads EOF and closes its descriptor
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.fstat(read_end)
+        except OSError:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the reader's thread never closed its pipe after EOF")
+    assert os.read(next_read, 100) == b"the next run's line\n"
+    os.close(next_read)
+    os.close(next_write)
