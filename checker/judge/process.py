@@ -184,7 +184,7 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
     from sqlalchemy import event
     from sqlalchemy.engine import make_url
 
-    from checker.fixtures import Environment
+    from checker.fixtures import Environment, new_grader_engine
     from checker.judge.serverlog import ServerLog
     from checker.process.channel import Channel
     from checker.process.harness import load_checks, reset_database
@@ -203,7 +203,12 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
     checks = [c for c in registry.checks if not job.only or c.name in job.only]
     send(Event.CHECKS, checks=[{"name": c.name, "title": c.title, "timeout": c.timeout} for c in checks])
 
-    environment = Environment(None, database_url, dict(engines or {}))  # type: ignore[arg-type]
+    engines = dict(engines or {})
+    marker_engine = engines.get(database_url) or new_grader_engine(database_url)  # the learner's role: logged
+    judge_url = secret.get("judge_url")
+    if judge_url:  # the judge's own role, acting as the learner's: its statements stay out of the log
+        engines[database_url] = new_grader_engine(judge_url, role=make_url(database_url).username)
+    environment = Environment(None, database_url, engines)  # type: ignore[arg-type]
     engine = environment.engine(database_url)
     own_pids: set[int] = set()
 
@@ -213,15 +218,18 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
             own_pids.add(pid)
 
     event.listen(engine, "checkout", remember_pid)
+    if marker_engine is not engine:
+        event.listen(marker_engine, "checkout", remember_pid)
+        _connect_ahead(engine)  # while the witness imports: off the run's path
 
     marker: list = []
 
     def marker_run(statement: str):
-        """One statement on the judge's own autocommit connection (one round trip; reconnected
-        once if the learner's code ended it)."""
+        """One statement on the judge's marker connection, autocommit, as the learner's role, whose
+        statements the server logs (one round trip; reconnected once if the learner's code ended it)."""
         for attempt in (1, 2):
             if not marker:
-                connection = engine.raw_connection()
+                connection = marker_engine.raw_connection()
                 connection.driver_connection.autocommit = True  # type: ignore[union-attr]
                 marker.append(connection)
             try:
@@ -312,6 +320,15 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
         server_log.close()
     environment.dispose()
     send(Event.DONE)
+
+
+def _connect_ahead(engine) -> None:
+    """Open the judge's first connection now, while the witness imports the learner's modules (a
+    failure is reported by the first check that connects)."""
+    try:
+        engine.connect().close()
+    except Exception:
+        pass
 
 
 def _outside(spec, registry) -> bool:

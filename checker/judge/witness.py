@@ -85,12 +85,18 @@ class PreparedEngine:
         self.engine.dispose()
 
 
-def start(job, requests: int, replies: int, confinement, uid, private_tmp, prepared: PreparedEngine | None = None) -> None:
-    """In the forked witness: let go of the judge's descriptors, confine, serve. Never returns."""
+def start(
+    job, requests: int, replies: int, confinement, uid, private_tmp, prepared: PreparedEngine | None = None, *, settled: bool = False
+) -> None:
+    """In the forked witness: let go of the judge's descriptors, confine, serve. Never returns.
+    ``settled``: descriptors, temp folder and stop filter already done ahead (:func:`wait_for_go`)."""
     try:
-        _neutralise_descriptors({requests, replies} | ({prepared.fd} if prepared is not None else set()))
         from checker.process import sandbox
 
+        if settled and confinement is None:
+            serve(job, requests, replies, confined=False, prepared=prepared)
+            return
+        _neutralise_descriptors({requests, replies} | ({prepared.fd} if prepared is not None else set()))
         try:
             if confinement is not None:
                 import dataclasses
@@ -122,6 +128,14 @@ def wait_for_go(go, requests: int, replies: int, uid, private_tmp, prepared: Pre
         _neutralise_descriptors({requests, replies, go.fileno()} | ({prepared.fd} if prepared is not None else set()))
         import socket
 
+        settled = uid is None  # a worker that confines no run: what start() would do first is done now, off the run's path
+        if settled:
+            from checker.process import sandbox
+            from checker.process.warm import _private_temp
+
+            if private_tmp is not None:
+                _private_temp(private_tmp)
+            sandbox.deny_stopping()
         try:
             data, fds, _flags, _addr = socket.recv_fds(go, 1 << 20, 1)
         except OSError:
@@ -145,7 +159,7 @@ def wait_for_go(go, requests: int, replies: int, uid, private_tmp, prepared: Pre
         message = json.loads(data)
         job = GradingJob.from_json(message.get("job"))
         confinement = sandbox.Confinement.from_json(message.get("confinement"))
-        start(job, requests, replies, confinement, uid, private_tmp, prepared)
+        start(job, requests, replies, confinement, uid, private_tmp, prepared, settled=settled)
     finally:
         os._exit(0)
 

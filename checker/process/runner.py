@@ -188,6 +188,11 @@ class _Run:
         statement_log = getattr(getattr(self.databases, "server", None), "statement_log", None)
         if statement_log is not None:  # what Postgres received, for the judge (checker.judge.serverlog)
             secret["statement_log"] = str(statement_log)
+        judge = getattr(self.databases, "judge_params", lambda _database: None)(self.database)
+        if judge is not None and not isinstance(self.launcher, SpawnLauncher) and judged(self.job.checks_file):
+            # the judge's own role (course.postgres.session): only to a run judged apart, where the
+            # judge reads the secret after its witness is forked; never where acts run in-process
+            secret["judge_url"] = judge.sqlalchemy_url()
         launcher = self.launcher
         try:
             child = launcher.launch(job, secret, database=self.database)

@@ -66,6 +66,12 @@ PRELOAD = (
     "checker.process.fresh",
     "checker.judge.process",
     "checker.judge.witness",
+    "checker.judge.evidence",
+    "checker.judge.serverlog",
+    "checker.process.platform",
+    "checker.process.warm",  # this module, run as __main__: the judge and witness import it by name
+    "resource",
+    "getpass",
 )
 """Imported before the worker says it is ready: what every check needs."""
 MAX_PREPARED = 4
@@ -204,7 +210,11 @@ def _child(
 
 
 def _judged(message: dict) -> bool:
-    """Whether the job's ``checks.py`` declares acts: then a judge runs its checks (``checker.judge``)."""
+    """Whether the job's ``checks.py`` declares acts: then a judge runs its checks (``checker.judge``).
+    Found out by the worker (:meth:`_Worker.run`, cached per version of the file: its children,
+    prepared before the job came, would each parse the file again on the run's critical path)."""
+    if isinstance(message.get("judged"), bool):
+        return message["judged"]
     from checker.judge import judged
 
     try:
@@ -338,6 +348,7 @@ class _Worker:
 
     def run(self, message: dict, fds: list[int]) -> None:
         _compile_checks(message)
+        message["judged"] = _judged(message)
         pid = None
         ready = self.prepared.pop(str(message.get("database") or ""), None)
         if ready is not None and ready.hand_over(message, fds):

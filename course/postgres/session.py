@@ -70,6 +70,10 @@ ROLE_SETTINGS = {
 }
 """Defaults of every learner role: no statement or forgotten transaction holds the server long."""
 STATEMENT_LOG_SETTINGS = frozenset({"log_statement"})
+JUDGE_SUFFIX = "_judge"
+"""A learner role's judge role is named after it with this suffix (see ``DatabaseSession._create_judge_role``)."""
+JUDGE_CONNECTIONS = 8
+"""Connections a judge may hold at once (its checks' pool)."""
 """Role settings only for a server whose statement log the judge reads (the embedded one)."""
 DATABASE_SIZE_LIMIT = 256 << 20
 """Bytes one submission's database may grow to (servers often live in RAM): past it, the run ends."""
@@ -93,6 +97,7 @@ class DatabaseSession:
         self.spares = spares
         self._counter = itertools.count(1)
         self._owners: dict[str, ConnectionParams] = {}  # every database of this session, and its role
+        self._judges: dict[str, ConnectionParams] = {}  # by learner role: its judge's role
         self._lock = threading.Lock()  # the admin connection, shared by grading threads
         self._admin = _connect(server.admin)
         # FILE_COPY (PostgreSQL 15+): a plain copy of template0's files, faster than WAL-logging them
@@ -120,6 +125,7 @@ class DatabaseSession:
         role = name or self.role
         assert role is not None  # without a name only while the session has its role (callers check)
         password = new_password()
+        logged = getattr(self.server, "statement_log", None) is not None
         try:
             admin = admin or self._admin
             admin.execute(
@@ -127,7 +133,7 @@ class DatabaseSession:
                 f"NOBYPASSRLS CONNECTION LIMIT {ROLE_CONNECTIONS} PASSWORD '{password}'"
             )
             for setting, value in ROLE_SETTINGS.items():
-                if setting in STATEMENT_LOG_SETTINGS and getattr(self.server, "statement_log", None) is None:
+                if setting in STATEMENT_LOG_SETTINGS and not logged:
                     continue  # a server that keeps no statement log for the judge (url, docker): its logs stay as they are
                 with contextlib.suppress(Exception):  # a url server may not know one of them
                     admin.execute(f"ALTER ROLE {_quote(role)} SET {setting} = '{value}'")
@@ -136,7 +142,33 @@ class DatabaseSession:
             if name is None:
                 self.role = None
             return self.server.admin
-        return self.server.admin.as_user(role, password)
+        learner = self.server.admin.as_user(role, password)
+        if logged:
+            self._create_judge_role(learner, admin)
+        return learner
+
+    def _create_judge_role(self, learner: ConnectionParams, admin) -> None:
+        """The judge's role beside ``learner``'s (``<learner>_judge``): a member of it, so the
+        judge reaches every object the learner's code makes (it connects with ``role`` set to the
+        learner's, and what it creates belongs to the learner), but logged in as itself: its
+        statements (seeds, resets, its look at the data) stay out of the statement log the judge
+        reads, and learner code, which is not a member of it, cannot end its connections. Its
+        password goes to the judge alone (``checker.judge``), never to a process that runs
+        learner code. None made (a server that may not): the judge connects as the learner."""
+        role = f"{learner.user}{JUDGE_SUFFIX}"
+        password = new_password()
+        try:
+            admin.execute(
+                f"CREATE ROLE {_quote(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                f"NOBYPASSRLS CONNECTION LIMIT {JUDGE_CONNECTIONS} PASSWORD '{password}' IN ROLE {_quote(learner.user)}"
+            )
+            for setting, value in ROLE_SETTINGS.items():
+                if setting not in STATEMENT_LOG_SETTINGS:
+                    with contextlib.suppress(Exception):
+                        admin.execute(f"ALTER ROLE {_quote(role)} SET {setting} = '{value}'")
+        except Exception:
+            return
+        self._judges[learner.user] = learner.as_user(role, password)  # one key per role: no lock needed
 
     def server_version(self) -> str:
         with self._lock:
@@ -181,8 +213,10 @@ class DatabaseSession:
                 self.server = embedded.start(persistent=False, isolate=self.isolate)
             self._admin = _connect(self.server.admin)
             self._owners.clear()
+            self._judges.clear()
             if self.role:
                 with contextlib.suppress(Exception):
+                    self._admin.execute(f"DROP ROLE IF EXISTS {_quote(self.role + JUDGE_SUFFIX)}")
                     self._admin.execute(f"DROP ROLE IF EXISTS {_quote(self.role)}")
                 self.learner = self._create_role()
 
@@ -223,6 +257,9 @@ class DatabaseSession:
             return  # the server is gone, and the database with it; the next create recovers
         with self._work:
             owner = self._owners.pop(name, None)
+            judge = self._judges.pop(owner.user, None) if owner is not None and owner.user != self.role else None
+        if judge is not None:
+            admin.execute(f"DROP ROLE IF EXISTS {_quote(judge.user)}")
         if owner is not None and owner.user not in (self.role, self.server.admin.user):
             admin.execute(f"DROP ROLE IF EXISTS {_quote(owner.user)}")
 
@@ -300,6 +337,17 @@ class DatabaseSession:
         if admin is not None:
             with contextlib.suppress(Exception):
                 admin.close()
+
+    def judge_params(self, database: str) -> ConnectionParams | None:
+        """How the judge of a run on ``database`` connects (see :meth:`_create_judge_role`); None
+        when there is no judge role (it then connects as the learner)."""
+        learner = self._owners.get(database, self.learner)
+        judge = self._judges.get(learner.user)
+        if judge is None:
+            return None
+        params = judge.with_db(database)
+        address = getattr(self.server, "learner_address", None)
+        return dataclasses.replace(params, host=address[0], port=address[1]) if address else params
 
     def learner_params(self, database: str) -> ConnectionParams:
         """How learner code connects to ``database``: as its owner role; over loopback TCP when
@@ -414,6 +462,8 @@ class DatabaseSession:
                 with contextlib.suppress(Exception), self._lock:
                     self._drop(name, self._admin)
             if self.role:
+                with contextlib.suppress(Exception):
+                    self._admin.execute(f"DROP ROLE IF EXISTS {_quote(self.role + JUDGE_SUFFIX)}")
                 with contextlib.suppress(Exception):
                     self._admin.execute(f"DROP ROLE IF EXISTS {_quote(self.role)}")
             with contextlib.suppress(Exception):

@@ -349,3 +349,70 @@ def test_the_statement_log_is_emptied_past_its_bound_only_while_no_run_reads_it(
     finally:
         databases.drop_database(database)
     assert [s.sql for s in statements] == ["SELECT 'after the truncation'"]  # the server appends at the new end
+
+
+OWN_ROLE = """
+from sqlalchemy import text
+
+from checker.authoring import act, check, fail
+
+
+@act
+def end_every_other_backend(ctx):
+    \"\"\"What hostile learner code tries: end every other connection to its database.\"\"\"
+    ended, refused = 0, 0
+    with ctx.engine.connect() as conn:
+        pids = conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )).scalars().all()
+    for pid in pids:
+        try:
+            with ctx.engine.connect() as conn:
+                ended += bool(conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar())
+        except Exception:
+            refused += 1
+    return {"ended": ended, "refused": refused}
+
+
+@act
+def write_into_the_judges_table(ctx):
+    with ctx.engine.begin() as conn:
+        conn.execute(text("INSERT INTO made_by_the_judge (id, who) VALUES (2, 'learner')"))
+        conn.execute(text("SELECT 'the learner was here'"))
+
+
+@check("judged-as-itself", "the judge acts as the learner's role, logged in as its own")
+def judged_as_itself(learner, db):
+    with db.begin() as conn:
+        conn.execute(text("CREATE TABLE made_by_the_judge (id int PRIMARY KEY, who text)"))
+        users = conn.execute(text("SELECT current_user, session_user")).one()
+        conn.execute(text("INSERT INTO made_by_the_judge VALUES (1, 'the judge was here')"))
+    assert users[0] != users[1] and users[1] == users[0] + "_judge", users
+    learner.run(write_into_the_judges_table)  # what the judge made belongs to the learner's role
+    seen = learner.run(end_every_other_backend)
+    with db.connect() as conn:  # the judge's pooled connection: still there
+        count = conn.execute(text("SELECT count(*) FROM made_by_the_judge")).scalar()
+    assert count == 2, count
+    assert seen["refused"] >= 1, seen
+"""
+
+
+def test_the_judge_has_a_role_of_its_own_unlogged_and_out_of_the_learners_reach(tmp_path, databases, warm_launcher):
+    """The judge logs in as ``<learner>_judge``, a member of the learner's role, acting as it: what it
+    makes belongs to the learner, what it sends stays out of the statement log it reads, and learner
+    code cannot end its connections."""
+    log = databases.server.statement_log
+    before = log.stat().st_size
+    result = by_name(grade(judged_job(tmp_path, OWN_ROLE), databases, launcher=warm_launcher))
+    assert result["judged-as-itself"].passed, result["judged-as-itself"].message
+    with open(log, "rb") as handle:
+        handle.seek(before)
+        written = handle.read().decode("utf-8", "replace")
+    deadline = time.monotonic() + 5
+    while "the learner was here" not in written and time.monotonic() < deadline:  # the collector writes late
+        time.sleep(0.05)
+        with open(log, "rb") as handle:
+            handle.seek(before)
+            written = handle.read().decode("utf-8", "replace")
+    assert "the learner was here" in written  # the learner's statements are logged
+    assert "the judge was here" not in written and "made_by_the_judge (id int" not in written  # the judge's are not
