@@ -29,8 +29,9 @@ CONFIG = 'create_engine(os.environ["DATABASE_URL"], pool_size=5, max_overflow=10
 CONCURRENT = 15
 BARRIER_S = 8.0
 """How long the concurrent sessions wait for each other before the grader calls it."""
-HOLD_S = 0.6
-"""How long each of the concurrent sessions runs its statement once all hold a connection."""
+GATE_S = 2.0
+"""How long the judge keeps the burst's statements waiting at its gate (an advisory lock it holds)
+once the first is seen, if fewer than 15 ever arrive; with all 15 it opens at once."""
 
 
 def config_or_hint(learner) -> str:
@@ -139,9 +140,10 @@ def next_session(ctx, token: str) -> dict:
 
 
 @act
-def burst(ctx, token: str) -> dict:
+def burst(ctx, token: str, gate: int) -> dict:
     """15 threads, each holding a session open until all 15 have one; then each runs the burst's
-    statement (carrying ``token``) for HOLD_S, while the judge watches pg_stat_activity."""
+    statement (carrying ``token``), which waits at the judge's gate (advisory lock ``gate``) until
+    the judge, watching pg_stat_activity, has seen them all running."""
     from sqlalchemy.exc import TimeoutError as PoolTimeout
     from sqlalchemy.pool import QueuePool
 
@@ -163,7 +165,7 @@ def burst(ctx, token: str) -> dict:
                     state["peak"] = max(state["peak"], state["holding"])
                 try:
                     barrier.wait(timeout=BARRIER_S)  # all 15 hold a connection at this point
-                    session.execute(text(f"SELECT pg_sleep({HOLD_S}), {_literal(token)}"))
+                    session.execute(text(f"SELECT pg_advisory_xact_lock_shared({int(gate)}), {_literal(token)}"))
                     pids.append(pid)
                 finally:
                     with lock:
@@ -363,32 +365,46 @@ def survives_idle_kill(learner, admin, database_url, sql):
 @check("fifteen-concurrent", "15 sessions can hold a connection at the same time (the busiest load)")
 def fifteen_concurrent(learner, admin, database_url):
     token = _token()  # drawn per run: the statement the 15 sessions run together
+    gate = secrets.randbelow(1 << 62)  # the advisory lock they wait at until the judge has seen them all
     seen: dict = {"peak": 0, "pids": set(), "error": None}
-    stop = threading.Event()
+    stop, closed = threading.Event(), threading.Event()
 
     def watch() -> None:
+        opened_at = None
         try:
             with admin.connect() as conn:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                while not stop.is_set():
-                    running = conn.execute(
-                        text(
-                            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND usename = :role "
-                            "AND state = 'active' AND pid <> pg_backend_pid() AND strpos(query, :token) > 0"
-                        ),
-                        {"role": _role(database_url), "token": token},
-                    ).scalars()
-                    pids = set(running)
-                    seen["peak"] = max(seen["peak"], len(pids))
-                    seen["pids"] |= pids
-                    stop.wait(0.01)
+                conn.execute(text("SELECT pg_advisory_lock(:gate)"), {"gate": gate})
+                closed.set()
+                try:
+                    while not stop.is_set():
+                        running = conn.execute(
+                            text(
+                                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND usename = :role "
+                                "AND state = 'active' AND pid <> pg_backend_pid() AND strpos(query, :token) > 0"
+                            ),
+                            {"role": _role(database_url), "token": token},
+                        ).scalars()
+                        pids = set(running)
+                        seen["peak"] = max(seen["peak"], len(pids))
+                        seen["pids"] |= pids
+                        if pids and opened_at is None:
+                            opened_at = time.monotonic() + GATE_S
+                        if opened_at is not None and (len(seen["pids"]) >= CONCURRENT or time.monotonic() > opened_at):
+                            break  # all seen at the gate (or as many as will come): open it
+                        stop.wait(0.01)
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:gate)"), {"gate": gate})
         except Exception as error:  # judged below
             seen["error"] = error
+        finally:
+            closed.set()
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
+    closed.wait(timeout=10)  # the gate is held before the first session can reach it
     try:
-        got = ask(learner, burst, token)
+        got = ask(learner, burst, token, gate)
     finally:
         stop.set()
         watcher.join(timeout=10)
@@ -417,7 +433,7 @@ def fifteen_concurrent(learner, admin, database_url):
             "lent out, the next session waits (up to pool_timeout, 30 s by default) and then fails with "
             f"TimeoutError. A burst of 15 needs room for 15: {config_or_hint(learner)} ({where})"
         )
-    if len(seen["pids"]) < CONCURRENT:  # all released by one barrier, each running HOLD_S: the server sees each
+    if len(seen["pids"]) < CONCURRENT:  # all released by one barrier, each held at the gate: the server sees each
         fail(
             f"the server saw {len(seen['pids'])} of the {CONCURRENT} sessions running their statement (at most "
             f"{seen['peak']} at the same moment): the 15 sessions must each hold a "
