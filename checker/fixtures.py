@@ -372,15 +372,15 @@ class Environment:
         self.engines.clear()
 
 
-def new_grader_engine(url: str, *, role: str | None = None) -> Engine:
+def new_grader_engine(url: str, *, role: str | None = None, pre_ping: bool = True) -> Engine:
     """An engine of the grader's own (never captured). Pre-ping, because a check may terminate
-    idle connections; no server-side prepared statements, because the schema is dropped between
-    checks. ``role``: the role its sessions act as (``SET ROLE`` at login; the judge's, see
-    ``checker.judge``)."""
+    idle connections of the learner's role (``pre_ping=False`` for a role learner code cannot
+    end); no server-side prepared statements, because the schema is dropped between checks.
+    ``role``: the role its sessions act as (``SET ROLE`` at login; the judge's, see ``checker.judge``)."""
     connect_args: dict = {"prepare_threshold": None}
     if role:
         connect_args["options"] = "-c role=" + role.replace("\\", "\\\\").replace(" ", "\\ ")
-    engine = create_engine(url, pool_size=2, max_overflow=8, pool_pre_ping=True, connect_args=connect_args)
+    engine = create_engine(url, pool_size=2, max_overflow=8, pool_pre_ping=pre_ping, connect_args=connect_args)
     return capture.grader_engine(engine)
 
 

@@ -204,10 +204,10 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
     send(Event.CHECKS, checks=[{"name": c.name, "title": c.title, "timeout": c.timeout} for c in checks])
 
     engines = dict(engines or {})
-    marker_engine = engines.get(database_url) or new_grader_engine(database_url)  # the learner's role: logged
     judge_url = secret.get("judge_url")
-    if judge_url:  # the judge's own role, acting as the learner's: its statements stay out of the log
-        engines[database_url] = new_grader_engine(judge_url, role=make_url(database_url).username)
+    if judge_url:  # the judge's own role, acting as the learner's: its statements stay out of the log,
+        # and learner code cannot end its connections (so no pre-ping on each checkout)
+        engines[database_url] = new_grader_engine(judge_url, role=make_url(database_url).username, pre_ping=False)
     environment = Environment(None, database_url, engines)  # type: ignore[arg-type]
     engine = environment.engine(database_url)
     own_pids: set[int] = set()
@@ -218,36 +218,34 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
             own_pids.add(pid)
 
     event.listen(engine, "checkout", remember_pid)
-    if marker_engine is not engine:
-        event.listen(marker_engine, "checkout", remember_pid)
-        _connect_ahead(engine)  # while the witness imports: off the run's path
+    _connect_ahead(engine)  # while the witness imports: off the run's path
 
-    marker: list = []
-
-    def marker_run(statement: str):
-        """One statement on the judge's marker connection, autocommit, as the learner's role, whose
-        statements the server logs (one round trip; reconnected once if the learner's code ended it)."""
-        for attempt in (1, 2):
-            if not marker:
-                connection = marker_engine.raw_connection()
-                connection.driver_connection.autocommit = True  # type: ignore[union-attr]
-                marker.append(connection)
+    def autocommit(statement: str):
+        """One statement through the judge's pool, outside any transaction (one round trip)."""
+        with engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            driver.autocommit = True  # type: ignore[union-attr]
             try:
-                return marker[0].driver_connection.execute(statement).fetchone()  # type: ignore[union-attr]
-            except Exception:
-                marker.clear()
-                if attempt == 2:
-                    raise
-        return None
+                return driver.execute(statement).fetchone()  # type: ignore[union-attr]
+            finally:
+                driver.autocommit = False  # type: ignore[union-attr]
 
     def mark(nonce: str) -> None:
-        marker_run(f"SELECT '{nonce}'")
+        """A marker in the statement log: a statement that fails, sent by the judge. Its own
+        statements are not logged (its role's log_statement is off) but errors are, with the
+        statement's text: one line carrying ``nonce``, from one of the judge's backends."""
+        try:
+            autocommit(f"SELECT '{nonce}'::int")
+        except Exception as error:
+            if getattr(error, "sqlstate", None) != INVALID_TEXT:
+                raise
 
     server_log = None
     log_path = secret.get("statement_log")
     if log_path:
         try:
-            if marker_run("SHOW log_statement") == ("all",):  # the role's setting, as the superuser made it
+            # the learner role's own setting, as the superuser made it (the judge acts as that role)
+            if autocommit(LOGGED_ROLE) == (True,):
                 server_log = ServerLog(Path(log_path), str(make_url(database_url).database), own_pids)
         except Exception:
             server_log = None
@@ -320,6 +318,12 @@ def judge(job, secret: dict, results: int, witness: Witness, sources: dict[str, 
         server_log.close()
     environment.dispose()
     send(Event.DONE)
+
+
+LOGGED_ROLE = "SELECT coalesce('log_statement=all' = ANY(rolconfig), false) FROM pg_roles WHERE rolname = current_user"
+"""Whether the server logs every statement of the learner's role (``checker.judge.serverlog``)."""
+INVALID_TEXT = "22P02"
+"""The SQLSTATE of the judge's markers (``'course-mark-…'::int``): invalid_text_representation."""
 
 
 def _connect_ahead(engine) -> None:

@@ -410,15 +410,7 @@ def _prepared_child(secret_fd: int, channel, control, uid: int | None, private_t
     control.close()
     os.setsid()
     url = _read_secret(secret_fd).get("database_url", "")
-    engines: dict = {}
-    try:
-        from checker.fixtures import new_grader_engine
-
-        engine = new_grader_engine(url)
-        engine.connect().close()  # the pool keeps the connection for the run
-        engines[url] = engine
-    except Exception:  # the run connects by itself, and reports what goes wrong
-        pass
+    engines: dict = {}  # the judge connects as its own role (checker.judge); a run beside learner code, by itself
     try:  # the learner's side's own, for a run judged apart (checker.judge): kept out of the judge's reach
         from checker.judge.witness import PreparedEngine
 

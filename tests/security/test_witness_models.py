@@ -76,7 +76,7 @@ _forge(
     sequential_sessions=lambda ctx, tokens: {"pids": [4242] * len(tokens), "bound": True, "checked_out": 0},
     two_sessions_at_once=lambda ctx: 2,
     next_session=lambda ctx, token: {"value": token},
-    burst=lambda ctx, token: {
+    burst=lambda ctx, token, gate: {
         "peak": 15, "pids": list(range(1000, 1015)), "gave_up": 0, "stuck": 0, "size": 5, "overflow": 10,
         "timeouts": 0, "timeout_reason": "", "errors": 0, "error": "",
     },
