@@ -7,9 +7,10 @@ confined learner code cannot read or write it; the judge (the grader's uid) read
 never rotates it; a run that finds it past :data:`LOG_BOUND` with no other run reading it empties
 it (:func:`bound`), so a long-lived server's log stays bounded.
 
-After each act the judge sends a marker statement on its own connection; the log collector
-writes what backends sent in order, so once the marker is in the file, everything the act's
-statements left is too. The judge's own backends (their pids) are left out; only the run's
+After each act the judge sends a marker on its own connection: a statement that fails, since its
+role logs nothing but errors (``checker.judge.process``); the log collector writes what backends
+sent in order, so once the marker is in the file, everything the act's statements left is too.
+The judge's own backends (their pids) are left out; only the run's
 database counts. Extended-protocol statements (``execute <unnamed>: ... $1``) keep their text
 with the placeholders and the ``Parameters: $1 = ...`` detail beside it.
 """
