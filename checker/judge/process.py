@@ -128,6 +128,9 @@ def run_child(
         return
     learner_dir = job.learner_dir.resolve()
     sources = snapshot_sources(learner_dir)  # before the witness's go: before any learner code runs
+    if _import_families(message.get("families")) and ahead is not None:
+        ahead.discard()  # it would import them again: the witness forked below inherits them instead
+        ahead = None
     if ahead is not None and not ahead.go(message):
         ahead.discard()
         ahead = None
@@ -154,6 +157,19 @@ def run_child(
         judge(job, secret, results, Witness(pid, requests, replies), sources, learner_dir, engines)
     finally:
         _end_witness(pid)
+
+
+def _import_families(families) -> bool:
+    """Import what the job's checks need beyond the worker's preload (FastAPI, Alembic: imported by
+    the worker only while idle) before the witness is forked, so that one process pays for it, not
+    the judge and its witness each. True if anything was imported."""
+    from checker.process.spawned import FAMILIES
+    from checker.process.warm import _import
+
+    missing = [name for family in families or () for name in FAMILIES.get(str(family), ()) if name not in sys.modules]
+    for name in missing:
+        _import(name)
+    return bool(missing)
 
 
 def _end_witness(pid: int) -> int:

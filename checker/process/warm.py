@@ -209,6 +209,16 @@ def _child(
             os._exit(0)
 
 
+def _families(message: dict) -> list[str]:
+    """The library families (``checker.process.spawned.FAMILIES``) the job's checks import."""
+    from checker.process.spawned import families
+
+    try:
+        return sorted(families(Path(str(message["job"]["checks_file"]))))
+    except (KeyError, TypeError):
+        return []
+
+
 def _judged(message: dict) -> bool:
     """Whether the job's ``checks.py`` declares acts: then a judge runs its checks (``checker.judge``).
     Found out by the worker (:meth:`_Worker.run`, cached per version of the file: its children,
@@ -349,6 +359,7 @@ class _Worker:
     def run(self, message: dict, fds: list[int]) -> None:
         _compile_checks(message)
         message["judged"] = _judged(message)
+        message["families"] = _families(message)
         pid = None
         ready = self.prepared.pop(str(message.get("database") or ""), None)
         if ready is not None and ready.hand_over(message, fds):

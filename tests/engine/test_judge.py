@@ -416,3 +416,36 @@ def test_the_judge_has_a_role_of_its_own_unlogged_and_out_of_the_learners_reach(
             written = handle.read().decode("utf-8", "replace")
     assert "the learner was here" in written  # the learner's statements are logged
     assert "the judge was here" not in written and "made_by_the_judge (id int" not in written  # the judge's are not
+
+
+FAMILY = """
+import sys
+
+from checker.authoring import act, check
+
+# these checks drive alembic (the word is enough: the worker reads it from this file, never runs it)
+
+
+@act
+def inherited(ctx):
+    return "alembic.command" in sys.modules
+
+
+@check("inherited", "the witness inherits what its judge imported for this exercise")
+def inherited_check(learner):
+    assert learner.run(inherited) is True, "the witness had to import the exercise's libraries itself"
+"""
+
+
+def test_a_witness_inherits_the_libraries_its_exercise_needs_from_its_judge(tmp_path, databases):
+    """What only some exercises need (FastAPI, Alembic: imported by the worker only while idle) is
+    imported by the judge before its witness is forked, not by both: a worker that never preloads
+    (cold) shows it."""
+    from checker.process.launch import WarmWorker
+
+    launcher = WarmWorker(warm=False)
+    try:
+        (result,) = grade(judged_job(tmp_path, FAMILY), databases, launcher=launcher).checks
+    finally:
+        launcher.close()
+    assert result.passed, result.message
