@@ -289,6 +289,7 @@ def grade(
                     exercises,
                     lambda exercise, folder: grading.grade(job_for(exercise, folder)),
                     cache=locations.state_dir() / points.BASELINE_CACHE,
+                    jobs=jobs,
                 )
             worth = points.worth_for(exercises, baseline)
             log.worth = worth

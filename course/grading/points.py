@@ -134,11 +134,13 @@ def starter_baseline(
     exercises: Iterable[Exercise],
     grade: Callable[[Exercise, Path], ExerciseResult],
     cache: Path | None = None,
+    jobs: int = 1,
 ) -> Baseline:
     """The checks each exercise's untouched starter passes: graded with ``grade(exercise,
-    folder)`` on a copy of the starter, unless ``cache`` (a JSON file) already holds that
-    exercise's answer for the same checks and starter files."""
+    folder)`` on a copy of the starter (``jobs`` at a time), unless ``cache`` (a JSON file)
+    already holds that exercise's answer for the same checks and starter files."""
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
 
     from course.grading.classgrade import fingerprint
     from course.grading.session import copy_tree
@@ -150,18 +152,20 @@ def starter_baseline(
             known = {k: [str(n) for n in v] for k, v in loaded.items() if isinstance(v, list)} if isinstance(loaded, dict) else {}
         except (OSError, ValueError):
             known = {}
-    baseline: Baseline = {}
-    changed = False
-    for exercise in exercises:
-        key = fingerprint(exercise.starter_dir, exercise)
-        if key not in known:
-            with tempfile.TemporaryDirectory(prefix="course-starter-") as scratch:
-                folder = Path(scratch) / exercise.module_id / exercise.id
-                copy_tree(exercise.starter_dir, folder)
-                result = grade(exercise, folder)
-            known[key] = [c.name for c in result.checks if c.status == "pass" and not result.tampered]
-            changed = True
-        baseline[exercise.full_id] = known[key]
+    def passed(exercise: Exercise) -> list[str]:
+        with tempfile.TemporaryDirectory(prefix="course-starter-") as scratch:
+            folder = Path(scratch) / exercise.module_id / exercise.id
+            copy_tree(exercise.starter_dir, folder)
+            result = grade(exercise, folder)
+        return [c.name for c in result.checks if c.status == "pass" and not result.tampered]
+
+    keyed = [(exercise, fingerprint(exercise.starter_dir, exercise)) for exercise in exercises]
+    todo = list({key: exercise for exercise, key in keyed if key not in known}.items())
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo) or 1))) as pool:
+        for (key, _exercise), names in zip(todo, pool.map(lambda item: passed(item[1]), todo), strict=True):
+            known[key] = names
+    changed = bool(todo)
+    baseline: Baseline = {exercise.full_id: known[key] for exercise, key in keyed}
     if cache is not None and changed:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
