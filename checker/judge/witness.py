@@ -86,7 +86,15 @@ class PreparedEngine:
 
 
 def start(
-    job, requests: int, replies: int, confinement, uid, private_tmp, prepared: PreparedEngine | None = None, *, settled: bool = False
+    job,
+    requests: int,
+    replies: int,
+    confinement,
+    uid,
+    private_tmp,
+    prepared: PreparedEngine | None = None,
+    *,
+    settled: bool = False,
 ) -> None:
     """In the forked witness: let go of the judge's descriptors, confine, serve. Never returns.
     ``settled``: descriptors, temp folder and stop filter already done ahead (:func:`wait_for_go`)."""

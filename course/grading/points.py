@@ -152,6 +152,7 @@ def starter_baseline(
             known = {k: [str(n) for n in v] for k, v in loaded.items() if isinstance(v, list)} if isinstance(loaded, dict) else {}
         except (OSError, ValueError):
             known = {}
+
     def passed(exercise: Exercise) -> list[str]:
         with tempfile.TemporaryDirectory(prefix="course-starter-") as scratch:
             folder = Path(scratch) / exercise.module_id / exercise.id
