@@ -273,6 +273,7 @@ def grade(
             lambda: open_session(obj.backend, obj.database_url, isolate=True, spares=max(1, jobs)),
             confinement=confinement,
             clean_environment=True,
+            queued=pairs + len(exercises),  # the portable way: interpreters started ahead for them (the starters too)
         )
     except BackendError as error:
         log.close()
