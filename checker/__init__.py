@@ -11,6 +11,21 @@ The parent side (``checker.process.runner``) imports no SQLAlchemy; the child si
 ``checker.capture.log``, ``checker.fixtures``) runs inside the grading subprocess.
 """
 
-from checker.api import CheckFailed, check, database_reason, fail, fixture, step
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from checker.api import CheckFailed, check, database_reason, fail, fixture, step
 
 __all__ = ["CheckFailed", "check", "database_reason", "fail", "fixture", "step"]
+
+
+def __getattr__(name: str):
+    """The names above, imported on first use: ``course --help`` loads ``checker.process.platform``
+    and nothing of the check API."""
+    if name in __all__:
+        from checker import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'checker' has no attribute {name!r}")

@@ -30,18 +30,13 @@ fails there.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
 import re
-import select
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 
 def portable() -> bool:
@@ -52,6 +47,8 @@ def portable() -> bool:
 def can_fork_workers() -> bool:
     """A warm worker forks the runs and passes them descriptors over a ``SOCK_SEQPACKET`` unix
     socket: Linux (macOS has no such socket, and forking a threaded process is unsafe there)."""
+    import socket
+
     return (
         not portable()
         and sys.platform.startswith("linux")
@@ -62,6 +59,8 @@ def can_fork_workers() -> bool:
 
 
 def unix_sockets() -> bool:
+    import socket
+
     return not portable() and hasattr(socket, "AF_UNIX") and sys.platform != "win32"
 
 
@@ -104,6 +103,8 @@ def fork_is_safe() -> bool:
 
 def pipes_pollable() -> bool:
     """``select`` works on pipes (POSIX; Windows selects sockets only, and has no ``poll``)."""
+    import select
+
     return not portable() and hasattr(select, "poll")
 
 
@@ -118,6 +119,8 @@ def file_modes() -> bool:
 def user_tag() -> str:
     """A per-user name for shared folders: the uid where there is one, else the login name made
     safe for a file name (Windows)."""
+    import getpass
+
     if hasattr(os, "getuid"):
         return str(os.getuid())
     try:
@@ -133,6 +136,8 @@ def effective_uid() -> int | None:
 
 def disk_free(path: str | os.PathLike[str]) -> int:
     """Free bytes for us on the disk of ``path`` (which must exist)."""
+    import shutil
+
     return shutil.disk_usage(path).free
 
 
@@ -249,6 +254,8 @@ def kill_tree(pid: int) -> None:
 def detached() -> dict:
     """``Popen`` options for a child that a Ctrl-C (Ctrl-Break) in our terminal does not reach:
     a session of its own (POSIX), a process group of its own (Windows)."""
+    import subprocess
+
     if sys.platform == "win32":
         return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
     if hasattr(os, "setsid"):
@@ -272,8 +279,7 @@ def wait_gone(pid: int, timeout: float) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):  # not a dataclass: this module is imported by `course --help`
     job: str
     way: str
     why: str
