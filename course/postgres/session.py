@@ -72,8 +72,9 @@ ROLE_SETTINGS = {
 STATEMENT_LOG_SETTINGS = frozenset({"log_statement"})
 JUDGE_SUFFIX = "_judge"
 """A learner role's judge role is named after it with this suffix (see ``DatabaseSession._create_judge_role``)."""
-JUDGE_CONNECTIONS = 8
-"""Connections a judge may hold at once (its checks' pool)."""
+JUDGE_CONNECTIONS = ROLE_CONNECTIONS
+"""Connections the judges of one learner role may hold at once: a session's runs share its role
+(``check --all``, the service), each judge a pool of up to 10."""
 """Role settings only for a server whose statement log the judge reads (the embedded one)."""
 DATABASE_SIZE_LIMIT = 256 << 20
 """Bytes one submission's database may grow to (servers often live in RAM): past it, the run ends."""
