@@ -28,7 +28,7 @@ MAIN_KEYS: Keys = (
     ("e", "edit here (ctrl+s saves, F2 next file, escape returns)"),
     ("q", "the section's quiz (section 14: the final check)"),
     ("ctrl+p", "every action by name"),
-    ("ctrl+q", "quit (stops the Postgres server)"),
+    ("ctrl+q / ctrl+c", "quit (stops the Postgres server)"),
 )
 
 
