@@ -27,20 +27,28 @@ from __future__ import annotations
 
 import ast
 import configparser
-import importlib.util
 import re
 import secrets
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from checker.authoring import act, check, fail, fix_or_hint, migrations, url_literals
-from checker.authoring.shared import url_mismatch
+from checker.authoring.shared import (
+    function_line,
+    is_noop,
+    models_changed,
+    reference_metadata,
+    require_readable,
+    revision_chain,
+    run_alembic_command,
+    url_mismatch,
+)
 
 HERE = Path(__file__).parent
+PROVIDED_MODELS = HERE / "starter" / "models.py"
+"""models.py as this exercise provides it: the reference of the drift comparison."""
 TABLES = ("users", "documents")
 GENERATE = 'course exec 07-migrations -- alembic revision --autogenerate -m "create users and documents"'
 MARKER = "course-env-"
@@ -149,30 +157,9 @@ def revision_map(ctx) -> dict:
 # --------------------------------------------------------------------------- the judge: running Alembic
 
 
-def shown_target(target: str) -> str:
-    return "head" if target == "heads" else target  # "heads" also works with two heads: see single-head
-
-
 def run(learner, sql, verb: str, target: str, *, doing: str = "", owner: str = "") -> None:
-    """``alembic <verb> <target>`` in the learner's process; a failure names the command, the
-    learner's line and the cause, and flags the last statement Postgres received.
-
-    ``owner``: this run only sets the stage, the check named there reports its failure in full."""
-    with sql.capture() as log:
-        outcome = learner.run(alembic_command, verb, target)
-    outcome = outcome if isinstance(outcome, dict) else {"error": f"the process running your code gave an answer the grader cannot read: {str(outcome)[:200]}"}
-    shown = shown_target(target)
-    if "exited" in outcome:
-        fail(f"{doing}`alembic {verb} {shown}` exited ({outcome['exited']}): alembic/env.py must not call sys.exit()")
-    if "error" in outcome:
-        if log:
-            sql.flag(log[-1:], "the statement that failed")
-        if owner:
-            fail(
-                f"{doing}`alembic {verb} {shown}` fails, so this can't be tested yet "
-                f"(see the check `{owner}`):\n{outcome.get('frames') or outcome['error']}"
-            )
-        fail(f"{doing}`alembic {verb} {shown}` failed:\n{outcome['error']}")
+    """``alembic <verb> <target>`` in the learner's process (see ``run_alembic_command``)."""
+    run_alembic_command(learner, sql, alembic_command, verb, target, doing=doing, owner=owner)
 
 
 def upgrade_first(learner, sql, db, *, need_tables: bool = True) -> None:
@@ -180,191 +167,6 @@ def upgrade_first(learner, sql, db, *, need_tables: bool = True) -> None:
     run(learner, sql, "upgrade", "heads", doing="on an empty database, ", owner="upgrade-head")
     if need_tables and not migrations.table_names(db) - {"alembic_version"}:
         fail("`alembic upgrade head` created no table, so there is nothing to downgrade yet: see the check `upgrade-head`")
-
-
-# --------------------------------------------------------------------------- the judge: the revisions, read as text
-
-
-@dataclass
-class Revision:
-    """One file of alembic/versions/, as the judge reads it (never imported here)."""
-
-    path: str
-    revision: str | None = None
-    down: tuple[str, ...] | None = None
-    """down_revision as a tuple (``()`` for None); None when it is not written as a literal."""
-    written: object = None
-    tree: ast.Module | None = None
-    unreadable: str = ""
-
-
-@dataclass
-class Chain:
-    revisions: list[Revision] = field(default_factory=list)
-    unreadable: str = ""
-    """Why Alembic cannot read the revisions (the first file that does not parse), or ""."""
-
-    @property
-    def ids(self) -> set[str]:
-        return {r.revision for r in self.revisions if r.revision}
-
-    @property
-    def heads(self) -> list[str]:
-        named = {d for r in self.revisions for d in (r.down or ())}
-        return [r.revision for r in self.revisions if r.revision and r.revision not in named]
-
-    @property
-    def bases(self) -> list[str]:
-        return [r.revision for r in self.revisions if r.revision and r.down == ()]
-
-    def get(self, revision: str) -> Revision | None:
-        return next((r for r in self.revisions if r.revision == revision), None)
-
-
-_UNKNOWN = object()
-
-
-def _literal(tree: ast.Module, name: str):
-    """The last top-level ``name = <literal>`` (or ``name: T = <literal>``): the value Alembic reads."""
-    value = None
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets = [node.target]
-        else:
-            continue
-        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-            try:
-                value = ast.literal_eval(node.value)  # type: ignore[arg-type]
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                value = _UNKNOWN
-    return value
-
-
-def read_revision(learner, relative: str) -> Revision:
-    revision = Revision(relative)
-    source = learner.source(relative)
-    try:
-        revision.tree = ast.parse(source, filename=relative)
-    except (SyntaxError, ValueError) as error:
-        line = getattr(error, "lineno", None)
-        code = (getattr(error, "text", None) or "").strip()
-        revision.unreadable = (
-            f"{relative}{':' + str(line) if line else ''}" + (f"\n    {code}" if code else "") + f"\nSyntaxError: {getattr(error, 'msg', error)}"
-        )
-        return revision
-    found = _literal(revision.tree, "revision")
-    revision.revision = found if isinstance(found, str) and found else None
-    down = _literal(revision.tree, "down_revision")
-    revision.written = down
-    if down is None or down == ():
-        revision.down = ()
-    elif isinstance(down, str):
-        revision.down = (down,)
-    elif isinstance(down, list | tuple) and all(isinstance(d, str) for d in down):
-        revision.down = tuple(down)
-    return revision
-
-
-def revision_chain(learner) -> Chain:
-    """The revisions in alembic/versions/, read from the learner's files as they were when the run
-    began. Where an id is not written as a plain string, Alembic reads it (in the learner's process)."""
-    versions = learner.dir / "alembic" / "versions"
-    names = sorted(p.name for p in versions.glob("*.py") if not p.name.startswith((".#", "__init__"))) if versions.is_dir() else []
-    chain = Chain([read_revision(learner, f"alembic/versions/{name}") for name in names])
-    broken = next((r.unreadable for r in chain.revisions if r.unreadable), "")
-    if broken:
-        chain.unreadable = broken
-        return chain
-    if all(r.revision and r.down is not None for r in chain.revisions):
-        return chain
-    read = learner.run(revision_map)
-    if not isinstance(read, dict) or "error" in read or not isinstance(read.get("revisions"), list):
-        error = read.get("error") if isinstance(read, dict) else None
-        chain.unreadable = str(error or "the revisions could not be read")
-        return chain
-    by_path = {r.path: r for r in chain.revisions}
-    for item in read["revisions"]:
-        if not isinstance(item, dict) or str(item.get("path")) not in by_path:
-            continue
-        revision = by_path[str(item["path"])]
-        revision.revision = str(item.get("revision") or "") or None
-        revision.down = tuple(str(d) for d in item.get("down") or [])
-    return chain
-
-
-def require_readable(chain: Chain) -> None:
-    if chain.unreadable:
-        fail("Alembic could not read your revisions in alembic/versions/:\n" + chain.unreadable)
-    for revision in chain.revisions:
-        if not revision.revision:
-            fail(
-                f"Alembic could not read your revisions in alembic/versions/: {revision.path} declares no revision id. "
-                "Be sure the 'revision' variable is declared inside the script"
-            )
-    for revision in chain.revisions:
-        for down in revision.down or ():
-            if down not in chain.ids:
-                fail(
-                    f"Alembic could not read your revisions in alembic/versions/: {revision.path} has down_revision = "
-                    f"{down!r}, and no file declares that revision. → A down_revision names a revision id that no file "
-                    "in alembic/versions/ has: check for typos."
-                )
-
-
-def _function(revision: Revision, name: str) -> ast.FunctionDef | None:
-    if revision.tree is None:
-        return None
-    found = None
-    for node in revision.tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            found = node
-    return found
-
-
-def function_line(revision: Revision, name: str) -> str:
-    """``alembic/versions/x.py:41`` — where ``name()`` of that revision is defined."""
-    function = _function(revision, name)
-    return f"{revision.path}:{function.lineno}" if function is not None else revision.path
-
-
-def is_noop(revision: Revision, name: str) -> bool:
-    """Whether ``name()``'s body is only a docstring, comments and ``pass``."""
-    function = _function(revision, name)
-    return function is not None and all(
-        isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) for node in function.body
-    )
-
-
-# --------------------------------------------------------------------------- the judge: models.py as provided
-
-
-_REFERENCE: list = []
-
-
-def reference_metadata():
-    """``Base.metadata`` of models.py as this exercise provides it: the reference of the drift
-    comparison (the judge never imports the learner's code; models.py is not the learner's to edit)."""
-    if not _REFERENCE:
-        name = "course_reference_models_07_migrations"
-        spec = importlib.util.spec_from_file_location(name, HERE / "starter" / "models.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module  # annotations are resolved in the module's namespace
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        _REFERENCE.append(module.Base.metadata)
-    return _REFERENCE[0]
-
-
-def models_changed(learner) -> str:
-    """A sentence when the learner's models.py is not the one provided (the grader compares with that)."""
-    provided = (HERE / "starter" / "models.py").read_text(encoding="utf-8")
-    if learner.source("models.py").strip() == provided.strip():
-        return ""
-    return (
-        "\n(Your models.py differs from the one provided; the grader compares the database with models.py as "
-        "provided: copy it back from the starter.)"
-    )
 
 
 # --------------------------------------------------------------------------- the checks
@@ -484,7 +286,7 @@ def require_alembic_files(learner) -> None:
 @check("single-head", "the revisions form one chain with exactly one head")
 def single_head(learner):
     require_alembic_files(learner)
-    chain = revision_chain(learner)
+    chain = revision_chain(learner, revision_map)
     if not chain.revisions:
         fail(
             "alembic/versions/ holds no revision yet. With env.py done, generate one with\n"
@@ -514,7 +316,7 @@ def upgrade_head(learner, db, sql):
     run(learner, sql, "upgrade", "heads")
     found = migrations.table_names(db)
     missing = [t for t in TABLES if t not in found]
-    chain = revision_chain(learner)
+    chain = revision_chain(learner, revision_map)
     if missing:
         revisions = chain.revisions
         it = "them" if len(missing) > 1 else "it"
@@ -547,9 +349,9 @@ def upgrade_head(learner, db, sql):
 @check("no-drift", "at head the database matches models.py (autogenerate finds nothing to do)")
 def no_drift(learner, db, sql):
     upgrade_first(learner, sql, db, need_tables=False)
-    diffs, code = migrations.compare(db, reference_metadata())
+    diffs, code = migrations.compare(db, reference_metadata("course_reference_models_07_migrations", PROVIDED_MODELS))
     if diffs:
-        files = ", ".join(r.path for r in revision_chain(learner).revisions)
+        files = ", ".join(r.path for r in revision_chain(learner, revision_map).revisions)
         fix = (
             f"fix the revision ({files}) so that it builds exactly that schema"
             if files
@@ -566,7 +368,7 @@ def no_drift(learner, db, sql):
         hint = fix_or_hint(learner, HERE, "")
         if hint:  # the untouched starter: the differences, not the migration's code (that is autogenerate's job)
             message = message.split("\n\nThe migration you still need")[0] + f"\n\n{hint}"
-        fail(message + models_changed(learner))
+        fail(message + models_changed(learner, PROVIDED_MODELS))
 
 
 @check("downgrade-base", "`alembic downgrade base` removes everything the revisions created")
@@ -597,7 +399,7 @@ def downgrade_base(learner, db, sql):
             .all()
         )
         versions = conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() if "alembic_version" in found else 0
-    revisions = revision_chain(learner).revisions
+    revisions = revision_chain(learner, revision_map).revisions
     where = ", ".join(function_line(revision, "downgrade") for revision in revisions)
     if left:
         empty = any(is_noop(r, "downgrade") for r in revisions)
@@ -635,7 +437,7 @@ def upgrade_again(learner, db, sql):
 
 @check("revisions-self-contained", "revisions spell out their operations (no imports of models.py)")
 def revisions_self_contained(learner):
-    revisions = revision_chain(learner).revisions
+    revisions = revision_chain(learner, revision_map).revisions
     if not revisions:
         fail(f"alembic/versions/ holds no revision yet: generate one with\n    {GENERATE}")
     own_modules = {p.stem for p in learner.dir.glob("*.py")}

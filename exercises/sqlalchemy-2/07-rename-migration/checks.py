@@ -13,23 +13,32 @@ in reverse for the downgrade. The drift reference is models.py as the exercise p
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import random
 import secrets
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import inspect, text
 
-from checker.authoring import act, check, fail, migrations, starter_untouched
+from checker.authoring import act, check, fail, migrations, module_helpers, starter_untouched
+from checker.authoring.shared import (
+    function_line,
+    is_noop,
+    models_changed,
+    reference_metadata,
+    require_readable,
+    revision_chain,
+    run_alembic_command,
+)
 
 EXERCISE = "07-rename-migration"
 HERE = Path(__file__).parent
+PROVIDED_MODELS = HERE / "starter" / "models.py"
+"""models.py as this exercise provides it: the reference of the drift comparison."""
 REVISION_1 = "3f1c2a9b7d10"
 GENERATE = f'course exec {EXERCISE} -- alembic revision --autogenerate -m "rename documents body to content"'
 RANDOM = random.SystemRandom()
+helpers = module_helpers()
+"""The module's shared helpers, for the types of the chain of revisions (``helpers.Chain``, ``helpers.Revision``)."""
 
 
 def documents() -> list[tuple[str, str]]:
@@ -125,215 +134,9 @@ def revision_map(ctx) -> dict:
 # --------------------------------------------------------------------------- the judge: running Alembic
 
 
-def shown_target(target: str) -> str:
-    return "head" if target == "heads" else target  # "heads" also works with two heads: see single-head
-
-
 def run(learner, sql, verb: str, target: str, *, doing: str = "", owner: str = "") -> None:
-    """``alembic <verb> <target>`` in the learner's process; a failure names the command, the
-    learner's line and the cause, and flags the last statement Postgres received.
-
-    ``owner``: this run only sets the stage, the check named there reports its failure in full."""
-    with sql.capture() as log:
-        outcome = learner.run(alembic_command, verb, target)
-    outcome = outcome if isinstance(outcome, dict) else {"error": f"the process running your code gave an answer the grader cannot read: {str(outcome)[:200]}"}
-    shown = shown_target(target)
-    if "exited" in outcome:
-        fail(f"{doing}`alembic {verb} {shown}` exited ({outcome['exited']}): alembic/env.py must not call sys.exit()")
-    if "error" in outcome:
-        if log:
-            sql.flag(log[-1:], "the statement that failed")
-        if owner:
-            fail(
-                f"{doing}`alembic {verb} {shown}` fails, so this can't be tested yet "
-                f"(see the check `{owner}`):\n{outcome.get('frames') or outcome['error']}"
-            )
-        fail(f"{doing}`alembic {verb} {shown}` failed:\n{outcome['error']}")
-
-
-# --------------------------------------------------------------------------- the judge: the revisions, read as text
-
-
-@dataclass
-class Revision:
-    """One file of alembic/versions/, as the judge reads it (never imported here)."""
-
-    path: str
-    revision: str | None = None
-    down: tuple[str, ...] | None = None
-    """down_revision as a tuple (``()`` for None); None when it is not written as a literal."""
-    written: object = None
-    tree: ast.Module | None = None
-    unreadable: str = ""
-
-
-@dataclass
-class Chain:
-    revisions: list[Revision] = field(default_factory=list)
-    unreadable: str = ""
-    """Why Alembic cannot read the revisions (the first file that does not parse), or ""."""
-
-    @property
-    def ids(self) -> set[str]:
-        return {r.revision for r in self.revisions if r.revision}
-
-    @property
-    def heads(self) -> list[str]:
-        named = {d for r in self.revisions for d in (r.down or ())}
-        return [r.revision for r in self.revisions if r.revision and r.revision not in named]
-
-    @property
-    def bases(self) -> list[str]:
-        return [r.revision for r in self.revisions if r.revision and r.down == ()]
-
-    def get(self, revision: str) -> Revision | None:
-        return next((r for r in self.revisions if r.revision == revision), None)
-
-
-_UNKNOWN = object()
-
-
-def _literal(tree: ast.Module, name: str):
-    """The last top-level ``name = <literal>`` (or ``name: T = <literal>``): the value Alembic reads."""
-    value = None
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets = [node.target]
-        else:
-            continue
-        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-            try:
-                value = ast.literal_eval(node.value)  # type: ignore[arg-type]
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                value = _UNKNOWN
-    return value
-
-
-def read_revision(learner, relative: str) -> Revision:
-    revision = Revision(relative)
-    source = learner.source(relative)
-    try:
-        revision.tree = ast.parse(source, filename=relative)
-    except (SyntaxError, ValueError) as error:
-        line = getattr(error, "lineno", None)
-        code = (getattr(error, "text", None) or "").strip()
-        revision.unreadable = (
-            f"{relative}{':' + str(line) if line else ''}" + (f"\n    {code}" if code else "") + f"\nSyntaxError: {getattr(error, 'msg', error)}"
-        )
-        return revision
-    found = _literal(revision.tree, "revision")
-    revision.revision = found if isinstance(found, str) and found else None
-    down = _literal(revision.tree, "down_revision")
-    revision.written = down
-    if down is None or down == ():
-        revision.down = ()
-    elif isinstance(down, str):
-        revision.down = (down,)
-    elif isinstance(down, list | tuple) and all(isinstance(d, str) for d in down):
-        revision.down = tuple(down)
-    return revision
-
-
-def revision_chain(learner) -> Chain:
-    """The revisions in alembic/versions/, read from the learner's files as they were when the run
-    began. Where an id is not written as a plain string, Alembic reads it (in the learner's process)."""
-    versions = learner.dir / "alembic" / "versions"
-    names = sorted(p.name for p in versions.glob("*.py") if not p.name.startswith((".#", "__init__"))) if versions.is_dir() else []
-    chain = Chain([read_revision(learner, f"alembic/versions/{name}") for name in names])
-    broken = next((r.unreadable for r in chain.revisions if r.unreadable), "")
-    if broken:
-        chain.unreadable = broken
-        return chain
-    if all(r.revision and r.down is not None for r in chain.revisions):
-        return chain
-    read = learner.run(revision_map)
-    if not isinstance(read, dict) or "error" in read or not isinstance(read.get("revisions"), list):
-        error = read.get("error") if isinstance(read, dict) else None
-        chain.unreadable = str(error or "the revisions could not be read")
-        return chain
-    by_path = {r.path: r for r in chain.revisions}
-    for item in read["revisions"]:
-        if not isinstance(item, dict) or str(item.get("path")) not in by_path:
-            continue
-        revision = by_path[str(item["path"])]
-        revision.revision = str(item.get("revision") or "") or None
-        revision.down = tuple(str(d) for d in item.get("down") or [])
-    return chain
-
-
-def require_readable(chain: Chain) -> None:
-    if chain.unreadable:
-        fail("Alembic could not read your revisions in alembic/versions/:\n" + chain.unreadable)
-    for revision in chain.revisions:
-        if not revision.revision:
-            fail(
-                f"Alembic could not read your revisions in alembic/versions/: {revision.path} declares no revision id. "
-                "Be sure the 'revision' variable is declared inside the script"
-            )
-    for revision in chain.revisions:
-        for down in revision.down or ():
-            if down not in chain.ids:
-                fail(
-                    f"Alembic could not read your revisions in alembic/versions/: {revision.path} has down_revision = "
-                    f"{down!r}, and no file declares that revision. → A down_revision names a revision id that no file "
-                    "in alembic/versions/ has: check for typos."
-                )
-
-
-def _function(revision: Revision, name: str) -> ast.FunctionDef | None:
-    if revision.tree is None:
-        return None
-    found = None
-    for node in revision.tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            found = node
-    return found
-
-
-def function_line(revision: Revision, name: str) -> str:
-    """``alembic/versions/x.py:41`` — where ``name()`` of that revision is defined."""
-    function = _function(revision, name)
-    return f"{revision.path}:{function.lineno}" if function is not None else revision.path
-
-
-def is_noop(revision: Revision, name: str) -> bool:
-    """Whether ``name()``'s body is only a docstring, comments and ``pass``."""
-    function = _function(revision, name)
-    return function is not None and all(
-        isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) for node in function.body
-    )
-
-
-# --------------------------------------------------------------------------- the judge: models.py as provided
-
-
-_REFERENCE: list = []
-
-
-def reference_metadata():
-    """``Base.metadata`` of models.py as this exercise provides it: the reference of the drift
-    comparison (the judge never imports the learner's code; models.py is not the learner's to edit)."""
-    if not _REFERENCE:
-        name = "course_reference_models_07_rename"
-        spec = importlib.util.spec_from_file_location(name, HERE / "starter" / "models.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module  # annotations are resolved in the module's namespace
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        _REFERENCE.append(module.Base.metadata)
-    return _REFERENCE[0]
-
-
-def models_changed(learner) -> str:
-    """A sentence when the learner's models.py is not the one provided (the grader compares with that)."""
-    provided = (HERE / "starter" / "models.py").read_text(encoding="utf-8")
-    if learner.source("models.py").strip() == provided.strip():
-        return ""
-    return (
-        "\n(Your models.py differs from the one provided; the grader compares the database with models.py as "
-        "provided: copy it back from the starter.)"
-    )
+    """``alembic <verb> <target>`` in the learner's process (see ``run_alembic_command``)."""
+    run_alembic_command(learner, sql, alembic_command, verb, target, doing=doing, owner=owner)
 
 
 # --------------------------------------------------------------------------- setting the stage
@@ -343,11 +146,11 @@ def columns(db, table: str = "documents") -> list[str]:
     return [c["name"] for c in inspect(db).get_columns(table)]
 
 
-def new_revisions(chain: Chain) -> list[Revision]:
+def new_revisions(chain: helpers.Chain) -> list[helpers.Revision]:
     return [r for r in chain.revisions if r.revision != REVISION_1]
 
 
-def where_new(chain: Chain, name: str) -> str:
+def where_new(chain: helpers.Chain, name: str) -> str:
     return ", ".join(function_line(r, name) for r in new_revisions(chain)) or "your new revision"
 
 
@@ -357,10 +160,10 @@ def require_files(learner) -> None:
             fail(f"{name} is missing from your exercise folder: copy it back from the starter ({learner.dir.name})")
 
 
-def require_new_revision(learner) -> Chain:
+def require_new_revision(learner) -> helpers.Chain:
     """The chain, with revision 1 in it and at least one revision after it (else a failure that says what to do)."""
     require_files(learner)
-    chain = revision_chain(learner)
+    chain = revision_chain(learner, revision_map)
     if chain.unreadable:
         fail("Alembic could not read your revisions in alembic/versions/:\n" + chain.unreadable)
     if chain.get(REVISION_1) is None:
@@ -399,7 +202,7 @@ def shown(value) -> str:
     return repr(value[:60] + ("…" if len(value) > 60 else "")) if isinstance(value, str) else repr(value)
 
 
-def downgrade_label(chain: Chain) -> str:
+def downgrade_label(chain: helpers.Chain) -> str:
     """`-1` when revision 2 directly follows revision 1 (the usual case), else revision 1's id."""
     heads = chain.heads
     head = chain.get(heads[0]) if len(heads) == 1 else None
@@ -555,12 +358,12 @@ def downgrade_restores_body(learner, db, sql):
 @check("no-drift", "at head the database matches models.py (autogenerate finds nothing to do)")
 def no_drift(learner, db, sql):
     run(learner, sql, "upgrade", "heads", doing="on an empty database, ")
-    diffs, code = migrations.compare(db, reference_metadata())
+    diffs, code = migrations.compare(db, reference_metadata("course_reference_models_07_rename", PROVIDED_MODELS))
     if not diffs:
         return
     flat = [d for group in diffs for d in (group if isinstance(group, list) else [group])]
     renamed = {d[0] for d in flat if d[0] in ("add_column", "remove_column") and d[2] == "documents"}
-    chain = revision_chain(learner)
+    chain = revision_chain(learner, revision_map)
     fix = f"fix your new revision ({where_new(chain, 'upgrade')})" if new_revisions(chain) else "revision 2 has still to be written"
     message = migrations.drift_message(
         diffs,
@@ -575,7 +378,7 @@ def no_drift(learner, db, sql):
             "appeared. Written as drop + add it destroys the data; write it as "
             'op.alter_column("documents", "body", new_column_name="content").'
         )
-    fail(message + models_changed(learner))
+    fail(message + models_changed(learner, PROVIDED_MODELS))
 
 
 @check("round-trip", "upgrade head → downgrade base → upgrade head works on an empty database")

@@ -6,12 +6,21 @@ Users are inserted in a shuffled order (a missing ORDER BY shows), documents int
 distinct ``created_at`` values that are not in id order (sorting by id instead of date shows),
 and some users own no documents. Seeding goes through the grader's own connection, so it is
 never counted against the learner's SQL.
+
+The Alembic exercises (07-migrations, 07-rename-migration) share the judge's side of running
+Alembic and of reading the chain of revisions as text; their acts stay in their own checks.py
+and are passed in (``run_alembic_command(..., alembic_command, ...)``, ``revision_chain(learner, revision_map)``).
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import random
+import sys
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -196,4 +205,215 @@ def close_not_called(learner, filename: str) -> str | None:
     return (
         f"{filename}:{lines[0]} says `{code}` without parentheses: that only names the method, it does not "
         f"call it, so the session is never closed. Call it: `{code}()`"
+    )
+
+
+# --------------------------------------------------------------------------- Alembic (07-migrations, 07-rename-migration)
+
+
+def shown_target(target: str) -> str:
+    return "head" if target == "heads" else target  # "heads" also works with two heads: see single-head
+
+
+def run_alembic_command(learner, sql, command, verb: str, target: str, *, doing: str = "", owner: str = "") -> None:
+    """``alembic <verb> <target>`` in the learner's process, through the exercise's act ``command``;
+    a failure names the command, the learner's line and the cause, and flags the last statement
+    Postgres received.
+
+    ``owner``: this run only sets the stage, the check named there reports its failure in full."""
+    with sql.capture() as log:
+        outcome = learner.run(command, verb, target)
+    outcome = outcome if isinstance(outcome, dict) else {"error": f"the process running your code gave an answer the grader cannot read: {str(outcome)[:200]}"}
+    shown = shown_target(target)
+    if "exited" in outcome:
+        fail(f"{doing}`alembic {verb} {shown}` exited ({outcome['exited']}): alembic/env.py must not call sys.exit()")
+    if "error" in outcome:
+        if log:
+            sql.flag(log[-1:], "the statement that failed")
+        if owner:
+            fail(
+                f"{doing}`alembic {verb} {shown}` fails, so this can't be tested yet "
+                f"(see the check `{owner}`):\n{outcome.get('frames') or outcome['error']}"
+            )
+        fail(f"{doing}`alembic {verb} {shown}` failed:\n{outcome['error']}")
+
+
+@dataclass
+class Revision:
+    """One file of alembic/versions/, as the judge reads it (never imported here)."""
+
+    path: str
+    revision: str | None = None
+    down: tuple[str, ...] | None = None
+    """down_revision as a tuple (``()`` for None); None when it is not written as a literal."""
+    written: object = None
+    tree: ast.Module | None = None
+    unreadable: str = ""
+
+
+@dataclass
+class Chain:
+    revisions: list[Revision] = field(default_factory=list)
+    unreadable: str = ""
+    """Why Alembic cannot read the revisions (the first file that does not parse), or ""."""
+
+    @property
+    def ids(self) -> set[str]:
+        return {r.revision for r in self.revisions if r.revision}
+
+    @property
+    def heads(self) -> list[str]:
+        named = {d for r in self.revisions for d in (r.down or ())}
+        return [r.revision for r in self.revisions if r.revision and r.revision not in named]
+
+    @property
+    def bases(self) -> list[str]:
+        return [r.revision for r in self.revisions if r.revision and r.down == ()]
+
+    def get(self, revision: str) -> Revision | None:
+        return next((r for r in self.revisions if r.revision == revision), None)
+
+
+_UNKNOWN = object()
+
+
+def _literal(tree: ast.Module, name: str):
+    """The last top-level ``name = <literal>`` (or ``name: T = <literal>``): the value Alembic reads."""
+    value = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            try:
+                value = ast.literal_eval(node.value)  # type: ignore[arg-type]
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                value = _UNKNOWN
+    return value
+
+
+def read_revision(learner, relative: str) -> Revision:
+    revision = Revision(relative)
+    source = learner.source(relative)
+    try:
+        revision.tree = ast.parse(source, filename=relative)
+    except (SyntaxError, ValueError) as error:
+        line = getattr(error, "lineno", None)
+        code = (getattr(error, "text", None) or "").strip()
+        revision.unreadable = (
+            f"{relative}{':' + str(line) if line else ''}" + (f"\n    {code}" if code else "") + f"\nSyntaxError: {getattr(error, 'msg', error)}"
+        )
+        return revision
+    found = _literal(revision.tree, "revision")
+    revision.revision = found if isinstance(found, str) and found else None
+    down = _literal(revision.tree, "down_revision")
+    revision.written = down
+    if down is None or down == ():
+        revision.down = ()
+    elif isinstance(down, str):
+        revision.down = (down,)
+    elif isinstance(down, list | tuple) and all(isinstance(d, str) for d in down):
+        revision.down = tuple(down)
+    return revision
+
+
+def revision_chain(learner, revision_map) -> Chain:
+    """The revisions in alembic/versions/, read from the learner's files as they were when the run
+    began. Where an id is not written as a plain string, Alembic reads it (in the learner's process,
+    through the exercise's act ``revision_map``)."""
+    versions = learner.dir / "alembic" / "versions"
+    names = sorted(p.name for p in versions.glob("*.py") if not p.name.startswith((".#", "__init__"))) if versions.is_dir() else []
+    chain = Chain([read_revision(learner, f"alembic/versions/{name}") for name in names])
+    broken = next((r.unreadable for r in chain.revisions if r.unreadable), "")
+    if broken:
+        chain.unreadable = broken
+        return chain
+    if all(r.revision and r.down is not None for r in chain.revisions):
+        return chain
+    read = learner.run(revision_map)
+    if not isinstance(read, dict) or "error" in read or not isinstance(read.get("revisions"), list):
+        error = read.get("error") if isinstance(read, dict) else None
+        chain.unreadable = str(error or "the revisions could not be read")
+        return chain
+    by_path = {r.path: r for r in chain.revisions}
+    for item in read["revisions"]:
+        if not isinstance(item, dict) or str(item.get("path")) not in by_path:
+            continue
+        revision = by_path[str(item["path"])]
+        revision.revision = str(item.get("revision") or "") or None
+        revision.down = tuple(str(d) for d in item.get("down") or [])
+    return chain
+
+
+def require_readable(chain: Chain) -> None:
+    if chain.unreadable:
+        fail("Alembic could not read your revisions in alembic/versions/:\n" + chain.unreadable)
+    for revision in chain.revisions:
+        if not revision.revision:
+            fail(
+                f"Alembic could not read your revisions in alembic/versions/: {revision.path} declares no revision id. "
+                "Be sure the 'revision' variable is declared inside the script"
+            )
+    for revision in chain.revisions:
+        for down in revision.down or ():
+            if down not in chain.ids:
+                fail(
+                    f"Alembic could not read your revisions in alembic/versions/: {revision.path} has down_revision = "
+                    f"{down!r}, and no file declares that revision. → A down_revision names a revision id that no file "
+                    "in alembic/versions/ has: check for typos."
+                )
+
+
+def _function(revision: Revision, name: str) -> ast.FunctionDef | None:
+    if revision.tree is None:
+        return None
+    found = None
+    for node in revision.tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            found = node
+    return found
+
+
+def function_line(revision: Revision, name: str) -> str:
+    """``alembic/versions/x.py:41`` — where ``name()`` of that revision is defined."""
+    function = _function(revision, name)
+    return f"{revision.path}:{function.lineno}" if function is not None else revision.path
+
+
+def is_noop(revision: Revision, name: str) -> bool:
+    """Whether ``name()``'s body is only a docstring, comments and ``pass``."""
+    function = _function(revision, name)
+    return function is not None and all(
+        isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) for node in function.body
+    )
+
+
+_REFERENCE: dict[tuple[str, str], object] = {}
+
+
+def reference_metadata(name: str, models_file: Path):
+    """``Base.metadata`` of ``models_file`` (models.py as the exercise provides it), loaded as the
+    module ``name``: the reference of the drift comparison (the judge never imports the learner's
+    code; models.py is not the learner's to edit)."""
+    key = (name, str(models_file))
+    if key not in _REFERENCE:
+        spec = importlib.util.spec_from_file_location(name, models_file)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[name] = module  # annotations are resolved in the module's namespace
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        _REFERENCE[key] = module.Base.metadata
+    return _REFERENCE[key]
+
+
+def models_changed(learner, models_file: Path) -> str:
+    """A sentence when the learner's models.py is not ``models_file`` (the one provided, the grader compares with that)."""
+    provided = models_file.read_text(encoding="utf-8")
+    if learner.source("models.py").strip() == provided.strip():
+        return ""
+    return (
+        "\n(Your models.py differs from the one provided; the grader compares the database with models.py as "
+        "provided: copy it back from the starter.)"
     )
