@@ -26,7 +26,18 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from checker.authoring import act, check, fail, fix_or_hint, fixture
-from checker.authoring.shared import close_not_called, first_order_by, learner_engine, ordering_mistake
+from checker.authoring.shared import (
+    close_not_called,
+    count,
+    first_order_by,
+    held_pool,
+    learner_engine,
+    open_transactions,
+    ordering_mistake,
+    shaped,
+    where_function,
+    yielding,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import
@@ -60,51 +71,13 @@ def drawn_documents(count: int) -> list[tuple[int, str, datetime]]:
         titles = [drawn_title() for _ in range(count)]
         start = datetime(2024, 1, 1, 9, 0)
         dates = [start + timedelta(days=d, minutes=RANDOM.randrange(600)) for d in RANDOM.sample(range(360), count)]
-        rows = list(zip(ids, titles, dates))
+        rows = list(zip(ids, titles, dates, strict=False))
         orders = [sorted(rows, key=lambda r, k=k: r[k]) for k in range(3)]
         if all(rows != o and rows != o[::-1] for o in orders) and orders[0] != orders[2] and orders[0] != orders[2][::-1]:
             return rows
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def yielding(call) -> bool:
-    """Whether FastAPI runs ``call`` as a dependency with cleanup after the request, as it decides:
-    a generator function or an async one, a functools.partial of one, or an instance whose
-    ``__call__`` is one (a class itself is called to build an instance: no cleanup)."""
-    import functools
-
-    while isinstance(call, functools.partial):
-        call = call.func
-    if inspect.isclass(call):
-        return False
-    if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
-        return True
-    dunder = getattr(type(call), "__call__", None) if not inspect.isfunction(call) else None
-    return dunder is not None and (inspect.isgeneratorfunction(dunder) or inspect.isasyncgenfunction(dunder))
-
-
-def source_of(call):
-    """The function whose source a dependency is: itself, or its class's ``__call__``."""
-    import functools
-
-    while isinstance(call, functools.partial):
-        call = call.func
-    if inspect.isfunction(call) or inspect.ismethod(call) or inspect.isclass(call):
-        return call
-    return getattr(type(call), "__call__", call)
-
-
-def where_function(function, learner) -> str:
-    """``main.py:23`` — where a learner function is defined (a callable instance: its ``__call__``)."""
-    function = source_of(function)
-    try:
-        filename = Path(inspect.getsourcefile(function)).resolve()
-        line = inspect.getsourcelines(function)[1]
-        return f"{filename.relative_to(learner.dir.resolve())}:{line}"
-    except (TypeError, OSError, ValueError):
-        return "main.py"
 
 
 def api_routes(routes, prefix: str = ""):
@@ -480,7 +453,7 @@ def requests_in_turn(ctx, titles: list[str]) -> dict:
 def boom_route(app, get_db, raising, path: str, reached: list, marker: str):
     """A route added to the learner's app for this check: it uses the session, then raises."""
 
-    def grader_boom(db: Session = Depends(get_db)):
+    def grader_boom(db: Session = Depends(get_db)):  # noqa: B008 (FastAPI's way to declare a dependency)
         reached.append(db)
         db.execute(text(f"SELECT '{marker}' AS grader_marker"))  # check a connection out of the pool
         raise raising
@@ -528,32 +501,6 @@ def route_raises(ctx, number: int, marker: str) -> dict:
 # --------------------------------------------------------------------------- fixtures and checks: in the judge
 
 
-def shaped(value, keys: tuple[str, ...], what: str) -> dict:
-    """An act's answer, or a failure when it is not the plain data the act returns."""
-    if not isinstance(value, dict) or any(key not in value for key in keys):
-        fail(f"{what}: the answer from your code's process is not what the grader's act returns ({str(value)[:120]})")
-    return value
-
-
-def open_transactions(db, marker: str | None = None) -> int:
-    """Backends of the run's database, other than the judge's, left inside a transaction (a session
-    not closed holds its connection that way); with ``marker``, only those whose last statement
-    was the judge's marker."""
-    query = (
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-        "AND state LIKE 'idle in transaction%'"
-    )
-    with db.connect() as conn:
-        if marker is None:
-            return conn.execute(text(query)).scalar_one()
-        return conn.execute(text(query + " AND query LIKE :marker"), {"marker": f"%{marker}%"}).scalar_one()
-
-
-def count(value) -> int:
-    """A number from an act's answer (anything else counts as nothing)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def received(log, marker: str) -> bool:
     return any(marker in statement.sql for statement in log)
 
@@ -565,12 +512,7 @@ def new_marker() -> str:
 @fixture
 def pool(learner):
     """db.engine's pool empty at the start, the witness's collector off until the check ends."""
-    learner.run(fresh_pool)
-    yield
-    try:
-        learner.run(release)
-    except Exception:
-        pass
+    yield from held_pool(learner, fresh_pool, release)
 
 
 @fixture

@@ -16,7 +16,6 @@ and the marker statements are drawn per run in the judge.
 import configparser
 import contextlib
 import gc
-import inspect
 import json
 import random
 import re
@@ -30,42 +29,39 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from checker.authoring import CheckFailed, Shape, act, calls, check, fail, fix_or_hint, fixture, migrations, run_fresh, step, url_literals
-from checker.authoring.shared import first_order_by, learner_engine, no_url_literal, ordering_mistake, url_mismatch
-
+from checker.authoring import (
+    CheckFailed,
+    Shape,
+    act,
+    calls,
+    check,
+    fail,
+    fix_or_hint,
+    fixture,
+    migrations,
+    run_fresh,
+    step,
+    url_literals,
+)
+from checker.authoring.shared import (
+    count,
+    first_order_by,
+    held_pool,
+    learner_engine,
+    no_url_literal,
+    open_transactions,
+    ordering_mistake,
+    shaped,
+    url_mismatch,
+    where_function,
+    yielding,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # some Starlette versions warn about httpx on import
     from alembic import command
     from fastapi import Depends, FastAPI, HTTPException
     from fastapi.testclient import TestClient
-
-
-def yielding(call) -> bool:
-    """Whether FastAPI runs ``call`` as a dependency with cleanup after the request, as it decides:
-    a generator function or an async one, a functools.partial of one, or an instance whose
-    ``__call__`` is one (a class itself is called to build an instance: no cleanup)."""
-    import functools
-
-    while isinstance(call, functools.partial):
-        call = call.func
-    if inspect.isclass(call):
-        return False
-    if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
-        return True
-    dunder = getattr(type(call), "__call__", None) if not inspect.isfunction(call) else None
-    return dunder is not None and (inspect.isgeneratorfunction(dunder) or inspect.isasyncgenfunction(dunder))
-
-
-def source_of(call):
-    """The function whose source a dependency is: itself, or its class's ``__call__``."""
-    import functools
-
-    while isinstance(call, functools.partial):
-        call = call.func
-    if inspect.isfunction(call) or inspect.ismethod(call) or inspect.isclass(call):
-        return call
-    return getattr(type(call), "__call__", call)
 
 
 def frozen_default(conn, table: str, column: str) -> str | None:
@@ -273,15 +269,6 @@ def in_fresh_process(learner, script: str, what: str, *args: str):
 # --------------------------------------------------------------------------- app helpers
 
 
-def where_function(function, learner, default: str = "main.py") -> str:
-    function = source_of(function)
-    try:
-        filename = Path(inspect.getsourcefile(function)).resolve()
-        return f"{filename.relative_to(learner.dir.resolve())}:{inspect.getsourcelines(function)[1]}"
-    except (TypeError, OSError, ValueError):
-        return default
-
-
 def describe_status(status: int, body: str, call: str) -> str:
     if status == 404:
         return f"{call} answered 404 Not Found: main.py has no such route"
@@ -430,7 +417,7 @@ def requests_then_raise(ctx, titles: list[str], marker: str) -> dict:
     engine = learner_engine(learner, "")
     reached: list = []
 
-    def grader_boom(db: Session = Depends(get_db)):
+    def grader_boom(db: Session = Depends(get_db)):  # noqa: B008 (FastAPI's way to declare a dependency)
         reached.append(db)
         db.execute(text(f"SELECT '{marker}' AS grader_marker"))
         raise HTTPException(status_code=404, detail="not found")
@@ -460,17 +447,6 @@ def requests_then_raise(ctx, titles: list[str], marker: str) -> dict:
 # --------------------------------------------------------------------------- fixtures and checks: in the judge
 
 
-def shaped(value, keys: tuple[str, ...], what: str) -> dict:
-    """An act's answer, or a failure when it is not the plain data the act returns."""
-    if not isinstance(value, dict) or any(key not in value for key in keys):
-        fail(f"{what}: the answer from your code's process is not what the grader's act returns ({str(value)[:120]})")
-    return value
-
-
-def count(value) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def run_alembic(learner, sql, verb: str, target: str, owner: str = "") -> None:
     """``alembic <verb> <target>`` in the learner's process; the statement Postgres received last
     is flagged when it fails."""
@@ -486,20 +462,6 @@ def run_alembic(learner, sql, verb: str, target: str, owner: str = "") -> None:
 def head_of(learner) -> tuple[str, str]:
     got = shaped(learner.run(head), ("head", "file"), "the head revision")
     return str(got["head"]), str(got["file"])
-
-
-def open_transactions(db, marker: str | None = None) -> int:
-    """Backends of the run's database, other than the judge's, left inside a transaction (a session
-    not closed holds its connection that way); with ``marker``, only those whose last statement
-    was the judge's marker."""
-    query = (
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-        "AND state LIKE 'idle in transaction%'"
-    )
-    with db.connect() as conn:
-        if marker is None:
-            return conn.execute(text(query)).scalar_one()
-        return conn.execute(text(query + " AND query LIKE :marker"), {"marker": f"%{marker}%"}).scalar_one()
 
 
 def drawn_title() -> str:
@@ -714,7 +676,7 @@ def restart_survives(learner, migrated, db, sql):
     if not isinstance(results, list):
         results = []
     ids = []
-    for title, result in zip(titles, results):
+    for title, result in zip(titles, results, strict=False):
         status, body = result if isinstance(result, list) and len(result) == 2 else (0, str(result))
         call = f"POST /documents?title={title}&body=..."
         if not isinstance(status, int) or not 200 <= status < 300:
@@ -757,7 +719,7 @@ def restart_survives(learner, migrated, db, sql):
     # creation times that disagree with the ids (the grader's own connection), drawn for this run
     newest_first = creation_order(sorted(ids))
     days = sorted(RANDOM.sample(range(1, 60), len(ids)))
-    ago_of = dict(zip(newest_first, days))
+    ago_of = dict(zip(newest_first, days, strict=False))
     # updated in id order: a query without ORDER BY then reads the rows in id order, never newest first
     with step("setting documents.created_at (the grader's own UPDATE)", "your revision"), db.begin() as conn:
         for doc_id, ago in sorted(ago_of.items()):
@@ -804,12 +766,7 @@ def restart_survives(learner, migrated, db, sql):
 @fixture
 def pool(learner):
     """db.engine's pool empty at the start, the witness's collector off until the check ends."""
-    learner.run(fresh_pool)
-    yield
-    try:
-        learner.run(release)
-    except Exception:
-        pass
+    yield from held_pool(learner, fresh_pool, release)
 
 
 @check("sessions-closed", "get_db closes every request's session, also when the route raises")

@@ -7,6 +7,11 @@ distinct ``created_at`` values that are not in id order (sorting by id instead o
 and some users own no documents. Seeding goes through the grader's own connection, so it is
 never counted against the learner's SQL.
 
+The FastAPI exercises (06-fastapi, 08-docchat) share how FastAPI sees a dependency (``yielding``,
+``where_function``), reading an act's answer (``shaped``, ``count``), the sessions left open
+(``open_transactions``) and the pool fixture's body (``held_pool(learner, fresh_pool, release)``:
+their acts are passed in). Nothing here imports FastAPI: every exercise's checks import this file.
+
 The Alembic exercises (07-migrations, 07-rename-migration) share the judge's side of running
 Alembic and of reading the chain of revisions as text; their acts stay in their own checks.py
 and are passed in (``run_alembic_command(..., alembic_command, ...)``, ``revision_chain(learner, revision_map)``).
@@ -15,7 +20,9 @@ and are passed in (``run_alembic_command(..., alembic_command, ...)``, ``revisio
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
+import inspect
 import random
 import sys
 from dataclasses import dataclass, field
@@ -184,7 +191,8 @@ def ordering_mistake(ordering: tuple[str, ...] | None, column: str, descending: 
     is_descending = len(first) > 1 and first[1].upper() == "DESC"
     if name == column and is_descending != descending:
         direction = "descending" if is_descending else "ascending"
-        return f"Your query sorts by {terms}: {direction}, the wrong direction{' (oldest first)' if column == 'created_at' else ''}: {fix}"
+        oldest = " (oldest first)" if column == "created_at" else ""
+        return f"Your query sorts by {terms}: {direction}, the wrong direction{oldest}: {fix}"
     if name == column:
         return f"Your query sorts by {terms}: {fix}"
     why = ""
@@ -223,7 +231,8 @@ def run_alembic_command(learner, sql, command, verb: str, target: str, *, doing:
     ``owner``: this run only sets the stage, the check named there reports its failure in full."""
     with sql.capture() as log:
         outcome = learner.run(command, verb, target)
-    outcome = outcome if isinstance(outcome, dict) else {"error": f"the process running your code gave an answer the grader cannot read: {str(outcome)[:200]}"}
+    if not isinstance(outcome, dict):
+        outcome = {"error": f"the process running your code gave an answer the grader cannot read: {str(outcome)[:200]}"}
     shown = shown_target(target)
     if "exited" in outcome:
         fail(f"{doing}`alembic {verb} {shown}` exited ({outcome['exited']}): alembic/env.py must not call sys.exit()")
@@ -304,7 +313,9 @@ def read_revision(learner, relative: str) -> Revision:
         line = getattr(error, "lineno", None)
         code = (getattr(error, "text", None) or "").strip()
         revision.unreadable = (
-            f"{relative}{':' + str(line) if line else ''}" + (f"\n    {code}" if code else "") + f"\nSyntaxError: {getattr(error, 'msg', error)}"
+            f"{relative}{':' + str(line) if line else ''}"
+            + (f"\n    {code}" if code else "")
+            + f"\nSyntaxError: {getattr(error, 'msg', error)}"
         )
         return revision
     found = _literal(revision.tree, "revision")
@@ -325,7 +336,9 @@ def revision_chain(learner, revision_map) -> Chain:
     began. Where an id is not written as a plain string, Alembic reads it (in the learner's process,
     through the exercise's act ``revision_map``)."""
     versions = learner.dir / "alembic" / "versions"
-    names = sorted(p.name for p in versions.glob("*.py") if not p.name.startswith((".#", "__init__"))) if versions.is_dir() else []
+    names = (
+        sorted(p.name for p in versions.glob("*.py") if not p.name.startswith((".#", "__init__"))) if versions.is_dir() else []
+    )
     chain = Chain([read_revision(learner, f"alembic/versions/{name}") for name in names])
     broken = next((r.unreadable for r in chain.revisions if r.unreadable), "")
     if broken:
@@ -387,7 +400,8 @@ def is_noop(revision: Revision, name: str) -> bool:
     """Whether ``name()``'s body is only a docstring, comments and ``pass``."""
     function = _function(revision, name)
     return function is not None and all(
-        isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) for node in function.body
+        isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+        for node in function.body
     )
 
 
@@ -417,3 +431,79 @@ def models_changed(learner, models_file: Path) -> str:
         "\n(Your models.py differs from the one provided; the grader compares the database with models.py as "
         "provided: copy it back from the starter.)"
     )
+
+
+# --------------------------------------------------------------------------- FastAPI (06-fastapi, 08-docchat)
+
+
+def yielding(call) -> bool:
+    """Whether FastAPI runs ``call`` as a dependency with cleanup after the request, as it decides:
+    a generator function or an async one, a functools.partial of one, or an instance whose
+    ``__call__`` is one (a class itself is called to build an instance: no cleanup)."""
+    while isinstance(call, functools.partial):
+        call = call.func
+    if inspect.isclass(call):
+        return False
+    if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
+        return True
+    dunder = getattr(type(call), "__call__", None) if not inspect.isfunction(call) else None  # noqa: B004 (the method itself)
+    return dunder is not None and (inspect.isgeneratorfunction(dunder) or inspect.isasyncgenfunction(dunder))
+
+
+def source_of(call):
+    """The function whose source a dependency is: itself, or its class's ``__call__``."""
+    while isinstance(call, functools.partial):
+        call = call.func
+    if inspect.isfunction(call) or inspect.ismethod(call) or inspect.isclass(call):
+        return call
+    return getattr(type(call), "__call__", call)  # noqa: B004 (the method itself)
+
+
+def where_function(function, learner, default: str = "main.py") -> str:
+    """``main.py:23`` — where a learner function is defined (a callable instance: its ``__call__``);
+    ``default`` when that cannot be told."""
+    function = source_of(function)
+    try:
+        filename = Path(inspect.getsourcefile(function)).resolve()
+        line = inspect.getsourcelines(function)[1]
+        return f"{filename.relative_to(learner.dir.resolve())}:{line}"
+    except (TypeError, OSError, ValueError):
+        return default
+
+
+def shaped(value, keys: tuple[str, ...], what: str) -> dict:
+    """An act's answer, or a failure when it is not the plain data the act returns."""
+    if not isinstance(value, dict) or any(key not in value for key in keys):
+        fail(f"{what}: the answer from your code's process is not what the grader's act returns ({str(value)[:120]})")
+    return value
+
+
+def count(value) -> int:
+    """A number from an act's answer (anything else counts as nothing)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def open_transactions(db, marker: str | None = None) -> int:
+    """Backends of the run's database, other than the judge's, left inside a transaction (a session
+    not closed holds its connection that way); with ``marker``, only those whose last statement
+    was the judge's marker."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND state LIKE 'idle in transaction%'"
+    )
+    with db.connect() as conn:
+        if marker is None:
+            return conn.execute(text(query)).scalar_one()
+        return conn.execute(text(query + " AND query LIKE :marker"), {"marker": f"%{marker}%"}).scalar_one()
+
+
+def held_pool(learner, fresh_pool, release):
+    """The body of an exercise's ``pool`` fixture (``yield from held_pool(learner, fresh_pool, release)``):
+    its act ``fresh_pool`` empties db.engine's pool and turns the collector off, and after the check
+    its act ``release`` lets go of what the check held (a failure there is not the check's)."""
+    learner.run(fresh_pool)
+    yield
+    try:
+        learner.run(release)
+    except Exception:
+        pass
