@@ -166,6 +166,15 @@ def right_answer(session, question):
     return session.grade_recall(question, "good", question.answer)
 
 
+def wrong_answer(session, question):
+    """What a learner who does not know it gives, whatever the card's kind."""
+    if question.kind == "choice":
+        return session.grade_choice(question, ["nope"])
+    if question.kind == "sql":
+        return session.grade_sql(question, "SELECT 1")
+    return session.grade_recall(question, "again", "")
+
+
 def test_an_attempt_at_the_final_section_passes_above_the_threshold(session, bank):
     drawn = session.draw()
     assert {"choice", "recall", "sql"} <= {q.kind for q in bank.for_section("14-check-yourself")}  # not only choices
@@ -173,9 +182,7 @@ def test_an_attempt_at_the_final_section_passes_above_the_threshold(session, ban
         session.record(question, right_answer(session, question))
     assert not session.completes_module()  # one drawn question still unanswered
     first = drawn[0]
-    session.record(
-        first, session.grade_choice(first, ["nope"]) if first.kind == "choice" else session.grade_sql(first, "SELECT 1")
-    )
+    session.record(first, wrong_answer(session, first))  # whichever kind the draw put first (a recall card too)
     assert session.completes_module() is ((len(drawn) - 1) / len(drawn) >= session.gate.pass_share)
     summary = session.finish("14-check-yourself")
     assert not summary.completed_module  # one pass is not enough: recall on a later day completes it
