@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from checker.authoring import act, check, database_reason, fail, fix_or_hint, fixture, step
-from checker.authoring.shared import configured_models
+from checker.authoring.shared import ask, configured_models
 
 HERE = Path(__file__).parent
 INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
@@ -599,28 +599,6 @@ def append_bookmark(ctx, user_id: int, document_id: int, note: str) -> dict:
         user.bookmarks.append(models.Bookmark(document_id=document_id, note=note))
         session.commit()
     return {"why": unsaved_by_cascade(models.User, "bookmarks", "a Bookmark", where) or ""}
-
-
-class Answer(dict):
-    """An act's answer (plain JSON): a key it lacks fails the check, as an answer out of shape."""
-
-    def __missing__(self, key):
-        fail(f"your code's process answered without {key!r}: {OUT_OF_SHAPE}")
-
-
-OUT_OF_SHAPE = (
-    "not the shape of what the grader asked for. The grading code that runs beside your code was changed, "
-    "so no verdict can rest on that answer"
-)
-
-
-def ask(learner, act_function, *args, kind: type | tuple = dict, size: int | None = None):
-    """``learner.run(act_function, *args)``, its answer checked for the act's shape (a dict, a list of
-    ``size`` items...)."""
-    answer = learner.run(act_function, *args)
-    if not isinstance(answer, kind) or (size is not None and len(answer) != size):
-        fail(f"your code's process answered {type(answer).__name__} to `{act_function.__name__}`: {OUT_OF_SHAPE}")
-    return Answer(answer) if isinstance(answer, dict) else answer
 
 
 # --------------------------------------------------------------------------- fixtures: in the judge

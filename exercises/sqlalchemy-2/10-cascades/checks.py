@@ -21,10 +21,12 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from checker.authoring import act, check, database_reason, fail, fix_or_hint, fixture, step
-from checker.authoring.shared import configured_models
+from checker.authoring import act, check, database_reason, fail, fix_or_hint, fixture, module_helpers, step
+from checker.authoring.shared import ask, configured_models
 
 HERE = Path(__file__).parent
+helpers = module_helpers()
+"""The module's shared helpers (``helpers.OUT_OF_SHAPE``: what an answer out of shape means)."""
 INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
 STRING_TYPES = {"VARCHAR", "TEXT"}
 RANDOM = random.SystemRandom()
@@ -215,28 +217,6 @@ def delete_unloaded_document(ctx, document_id: int) -> dict:
     return {"refused": None, "lazy": str(prop.lazy)}
 
 
-class Answer(dict):
-    """An act's answer (plain JSON): a key it lacks fails the check, as an answer out of shape."""
-
-    def __missing__(self, key):
-        fail(f"your code's process answered without {key!r}: {OUT_OF_SHAPE}")
-
-
-OUT_OF_SHAPE = (
-    "not the shape of what the grader asked for. The grading code that runs beside your code was changed, "
-    "so no verdict can rest on that answer"
-)
-
-
-def ask(learner, act_function, *args, kind: type | tuple = dict, size: int | None = None):
-    """``learner.run(act_function, *args)``, its answer checked for the act's shape (a dict, a list of
-    ``size`` items...)."""
-    answer = learner.run(act_function, *args)
-    if not isinstance(answer, kind) or (size is not None and len(answer) != size):
-        fail(f"your code's process answered {type(answer).__name__} to `{act_function.__name__}`: {OUT_OF_SHAPE}")
-    return Answer(answer) if isinstance(answer, dict) else answer
-
-
 # --------------------------------------------------------------------------- fixtures and helpers: in the judge
 
 
@@ -375,7 +355,7 @@ def chunks_relationship(learner, data, sql):
     with sql.capture() as log:
         got = ask(learner, navigate, [doc_id for doc_id, _, _ in documents], probe)
     if not isinstance(got["chunks"], list) or len(got["chunks"]) != len(documents):
-        fail(f"your code's process answered {len(documents)} documents' chunks out of shape: {OUT_OF_SHAPE}")
+        fail(f"your code's process answered {len(documents)} documents' chunks out of shape: {helpers.OUT_OF_SHAPE}")
     for (doc_id, _, chunk_ids), held in zip(documents, got["chunks"], strict=True):
         if held != chunk_ids:
             fail(

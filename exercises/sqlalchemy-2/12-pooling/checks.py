@@ -21,8 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from checker.authoring import act, check, database_reason, fail, fix_or_hint
+from checker.authoring.shared import ask, no_url_literal, session_factory, url_mismatch
 from checker.authoring.shared import learner_engine as docchat_engine
-from checker.authoring.shared import no_url_literal, session_factory, url_mismatch
 
 HERE = Path(__file__).parent
 CONFIG = 'create_engine(os.environ["DATABASE_URL"], pool_size=5, max_overflow=10, pool_pre_ping=True)'
@@ -196,28 +196,6 @@ def burst(ctx, token: str, gate: int) -> dict:
         "errors": len(errors),
         "error": f"{type(errors[0]).__name__}: {database_reason(errors[0])}" if errors else "",
     }
-
-
-class Answer(dict):
-    """An act's answer (plain JSON): a key it lacks fails the check, as an answer out of shape."""
-
-    def __missing__(self, key):
-        fail(f"your code's process answered without {key!r}: {OUT_OF_SHAPE}")
-
-
-OUT_OF_SHAPE = (
-    "not the shape of what the grader asked for. The grading code that runs beside your code was changed, "
-    "so no verdict can rest on that answer"
-)
-
-
-def ask(learner, act_function, *args, kind: type | tuple = dict, size: int | None = None):
-    """``learner.run(act_function, *args)``, its answer checked for the act's shape (a dict, a list of
-    ``size`` items...)."""
-    answer = learner.run(act_function, *args)
-    if not isinstance(answer, kind) or (size is not None and len(answer) != size):
-        fail(f"your code's process answered {type(answer).__name__} to `{act_function.__name__}`: {OUT_OF_SHAPE}")
-    return Answer(answer) if isinstance(answer, dict) else answer
 
 
 # --------------------------------------------------------------------------- checks: in the judge

@@ -507,3 +507,28 @@ def held_pool(learner, fresh_pool, release):
         learner.run(release)
     except Exception:
         pass
+
+
+# --------------------------------------------------------------------------- act answers (09, 10, 12)
+
+
+class Answer(dict):
+    """An act's answer (plain JSON): a key it lacks fails the check, as an answer out of shape."""
+
+    def __missing__(self, key):
+        fail(f"your code's process answered without {key!r}: {OUT_OF_SHAPE}")
+
+
+OUT_OF_SHAPE = (
+    "not the shape of what the grader asked for. The grading code that runs beside your code was changed, "
+    "so no verdict can rest on that answer"
+)
+
+
+def ask(learner, act_function, *args, kind: type | tuple = dict, size: int | None = None):
+    """``learner.run(act_function, *args)``, its answer checked for the act's shape (a dict, a list of
+    ``size`` items...)."""
+    answer = learner.run(act_function, *args)
+    if not isinstance(answer, kind) or (size is not None and len(answer) != size):
+        fail(f"your code's process answered {type(answer).__name__} to `{act_function.__name__}`: {OUT_OF_SHAPE}")
+    return Answer(answer) if isinstance(answer, dict) else answer
