@@ -62,5 +62,17 @@ def submission(root: Path, name: str, source: str, checks: str = CHECKS, timeout
     return GradingJob(f"test/{name}", checks_file, folder, ["mod"], check_timeout_s=timeout)
 
 
+def starter_with(root: Path, exercise, name: str, into: str, code: str) -> Path:
+    """A copy of ``exercise``'s untouched starter in ``root/name/<exercise id>``, with ``code``
+    appended to its file ``into``: what a hostile learner submits."""
+    import shutil
+
+    folder = root / name / exercise.id
+    shutil.copytree(exercise.starter_dir, folder, dirs_exist_ok=True)
+    path = folder / into
+    path.write_text(path.read_text(encoding="utf-8") + "\n\n" + textwrap.dedent(code), encoding="utf-8")
+    return folder
+
+
 def statuses(result) -> dict[str, str]:
     return {c.name: c.status for c in result.checks}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -27,7 +26,7 @@ import pytest
 
 from checker.process.runner import grade
 from course.grading.session import job_for
-from security.conftest import statuses
+from security.conftest import starter_with, statuses
 
 FIND_REGISTRY = """
 import sys as _sys
@@ -186,11 +185,7 @@ SHADOWS = {
 
 
 def hostile_folder(root: Path, exercise, attack: str, *, into: str) -> Path:
-    folder = root / attack / exercise.id
-    shutil.copytree(exercise.starter_dir, folder, dirs_exist_ok=True)
-    path = folder / into
-    path.write_text(path.read_text(encoding="utf-8") + "\n\n" + textwrap.dedent(ATTACKS.get(attack, "")), encoding="utf-8")
-    return folder
+    return starter_with(root, exercise, attack, into, ATTACKS.get(attack, ""))
 
 
 def gained(starter, attacked) -> list[str]:

@@ -13,15 +13,13 @@ over the models' metadata and connected to DATABASE_URL — without doing any of
 
 from __future__ import annotations
 
-import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from checker.process.runner import grade
 from course.grading.session import job_for
-from security.conftest import statuses
+from security.conftest import starter_with, statuses
 from security.test_witness import ATTACKS, FIND_REGISTRY, gained
 
 FIND_REGISTRY_STRICT = FIND_REGISTRY
@@ -59,11 +57,7 @@ EXERCISES = ("07-migrations", "07-rename-migration")
 def hostile_folder(root: Path, exercise, attack: str, into: str = "models.py") -> Path:
     """The untouched starter with ``attack`` appended to ``into`` (models.py is imported when the
     learner's process starts; alembic/env.py runs each time Alembic does, inside the acts)."""
-    folder = root / attack / exercise.id
-    shutil.copytree(exercise.starter_dir, folder, dirs_exist_ok=True)
-    path = folder / into
-    path.write_text(path.read_text(encoding="utf-8") + "\n\n" + textwrap.dedent(OWN_ATTACKS.get(attack, "")), encoding="utf-8")
-    return folder
+    return starter_with(root, exercise, attack, into, OWN_ATTACKS.get(attack, ""))
 
 
 @pytest.fixture(scope="module")

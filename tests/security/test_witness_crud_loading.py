@@ -18,15 +18,13 @@ joined-owner. lazy-raise is testimony (only the learner's process sees the refus
 
 from __future__ import annotations
 
-import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from checker.process.runner import grade
 from course.grading.session import job_for
-from security.conftest import statuses
+from security.conftest import starter_with, statuses
 from security.test_witness import ATTACKS, gained
 
 FIND_REGISTRY_EXACT = """
@@ -108,12 +106,7 @@ CASES = [(exercise_id, attack) for exercise_id, attacks in OWN_ATTACKS.items() f
 
 def hostile_folder(root: Path, exercise, attack: str, into: str | None = None) -> Path:
     """The untouched starter with ``attack`` appended to the file the learner edits (or ``into``)."""
-    folder = root / attack / exercise.id
-    shutil.copytree(exercise.starter_dir, folder, dirs_exist_ok=True)
-    path = folder / (into or TARGETS[exercise.id])
-    code = OWN_ATTACKS[exercise.id].get(attack, "")
-    path.write_text(path.read_text(encoding="utf-8") + "\n\n" + textwrap.dedent(code), encoding="utf-8")
-    return folder
+    return starter_with(root, exercise, attack, into or TARGETS[exercise.id], OWN_ATTACKS[exercise.id].get(attack, ""))
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ import pytest
 
 from checker.process.runner import grade
 from course.grading.session import job_for
-from security.conftest import statuses
+from security.conftest import starter_with, statuses
+from security.test_witness import gained
 
 FIND_REGISTRY = """
 import sys as _sys
@@ -147,27 +148,7 @@ EXERCISES = {"06-fastapi": "main.py", "08-docchat": "main.py"}
 
 
 def hostile_folder(root: Path, exercise, attack: str, text: str, *, into: str) -> Path:
-    folder = root / attack / exercise.id
-    shutil.copytree(exercise.starter_dir, folder, dirs_exist_ok=True)
-    path = folder / into
-    path.write_text(path.read_text(encoding="utf-8") + "\n\n" + textwrap.dedent(text), encoding="utf-8")
-    return folder
-
-
-def gained(starter, attacked) -> list[str]:
-    """Evidence checks the attacked starter passes while the untouched starter does not, and
-    checks whose evidence the attack turned into testimony."""
-    before = {c.name: c for c in starter.checks}
-    wrong = []
-    for check in attacked.checks:
-        baseline = before.get(check.name)
-        if baseline is None or baseline.testimony:
-            continue
-        if check.evidence != "evidence":
-            wrong.append(f"{check.name}: {check.evidence}")
-        elif check.passed and not baseline.passed:
-            wrong.append(f"{check.name}: pass ({check.message[:200]})")
-    return wrong
+    return starter_with(root, exercise, attack, into, text)
 
 
 @pytest.fixture(scope="module")
