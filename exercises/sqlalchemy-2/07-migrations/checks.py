@@ -36,12 +36,14 @@ from sqlalchemy.engine import make_url
 
 from checker.authoring import act, check, fail, fix_or_hint, migrations, url_literals
 from checker.authoring.shared import (
+    alembic_in_witness,
     function_line,
     is_noop,
     models_changed,
     reference_metadata,
     require_readable,
     revision_chain,
+    revisions_in_witness,
     run_alembic_command,
     url_mismatch,
 )
@@ -83,18 +85,7 @@ migrate = migrations.Advised(advice)
 def alembic_command(ctx, verb: str, target: str) -> dict:
     """`alembic <verb> <target>` on the run's database, DATABASE_URL passed to Alembic's config:
     ``{}`` when it ran, ``{"error": explained, "frames": the learner's frames}`` or ``{"exited": ...}``."""
-    from alembic import command
-
-    if verb not in ("upgrade", "downgrade"):
-        return {"error": f"no such command: alembic {verb}", "frames": ""}
-    config = migrations.alembic_config(ctx.learner, ctx.database_url)
-    try:
-        getattr(command, verb)(config, str(target))
-    except SystemExit as error:
-        return {"exited": str(error)}
-    except Exception as error:
-        return {"error": migrate.explain(error, ctx.learner), "frames": migrations.learner_frames(error, ctx.learner)}
-    return {}
+    return alembic_in_witness(ctx, migrate, verb, target)
 
 
 @act
@@ -137,21 +128,7 @@ def run_env(ctx, as_written: bool, nonce: str, build: bool) -> dict:
 @act
 def revision_map(ctx) -> dict:
     """The chain as Alembic reads it, for revisions whose ids are not written as plain strings."""
-    config = migrations.alembic_config(ctx.learner, ctx.database_url)
-    script = migrate.script_directory(ctx.learner, config)
-    try:
-        return {
-            "revisions": [
-                {
-                    "path": migrations.relative(ctx.learner, r.path),
-                    "revision": str(r.revision),
-                    "down": [str(d) for d in r._versioned_down_revisions],
-                }
-                for r in script.walk_revisions()
-            ]
-        }
-    except Exception as error:
-        return {"error": migrate.explain(error, ctx.learner)}
+    return revisions_in_witness(ctx, migrate)
 
 
 # --------------------------------------------------------------------------- the judge: running Alembic

@@ -33,7 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import configure_mappers
 
-from checker.authoring import fail
+from checker.authoring import fail, migrations
 
 
 def learner_engine(learner, what: str = "the Engine, created with create_engine(...)", *, provided: bool = False):
@@ -217,6 +217,45 @@ def close_not_called(learner, filename: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- Alembic (07-migrations, 07-rename-migration)
+
+
+def alembic_in_witness(ctx, migrate, verb: str, target: str) -> dict:
+    """The body of an ``alembic_command`` act (in the learner's process): `alembic <verb> <target>`
+    on the run's database, DATABASE_URL passed to Alembic's config; ``migrate`` is the exercise's
+    ``migrations.Advised``. ``{}`` when it ran, ``{"error": explained, "frames": the learner's
+    frames}`` or ``{"exited": ...}``."""
+    from alembic import command
+
+    if verb not in ("upgrade", "downgrade"):
+        return {"error": f"no such command: alembic {verb}", "frames": ""}
+    config = migrations.alembic_config(ctx.learner, ctx.database_url)
+    try:
+        getattr(command, verb)(config, str(target))
+    except SystemExit as error:
+        return {"exited": str(error)}
+    except Exception as error:
+        return {"error": migrate.explain(error, ctx.learner), "frames": migrations.learner_frames(error, ctx.learner)}
+    return {}
+
+
+def revisions_in_witness(ctx, migrate) -> dict:
+    """The body of a ``revision_map`` act (in the learner's process): the chain as Alembic reads it,
+    for revisions whose ids are not written as plain strings."""
+    config = migrations.alembic_config(ctx.learner, ctx.database_url)
+    script = migrate.script_directory(ctx.learner, config)
+    try:
+        return {
+            "revisions": [
+                {
+                    "path": migrations.relative(ctx.learner, r.path),
+                    "revision": str(r.revision),
+                    "down": [str(d) for d in r._versioned_down_revisions],
+                }
+                for r in script.walk_revisions()
+            ]
+        }
+    except Exception as error:
+        return {"error": migrate.explain(error, ctx.learner)}
 
 
 def shown_target(target: str) -> str:
