@@ -13,6 +13,7 @@ or takes the whole file::
 
 The file is found from the importing ``checks.py`` (``<root>/exercises/<module>/<exercise>/checks.py``
 → ``<root>/exercises/<module>/_shared/helpers.py``), so two modules' helpers never mix, and it is
+compiled once per version (by the warm worker, with the checks) and
 loaded once per process, in every process that runs checks: the warm worker's children, spawned
 interpreters, and confined class runs (``checker.process.sandbox`` reveals the file with the checks).
 The helper file itself imports from ``checker.authoring`` like a ``checks.py``.
@@ -24,12 +25,13 @@ import importlib.util
 import re
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 
 SHARED_DIR = "_shared"
 HELPERS_FILE = "helpers.py"
 
 _loaded: dict[Path, ModuleType] = {}
+_compiled: dict[tuple[str, int, int], CodeType] = {}
 
 
 def helpers_file(checks_file: str | Path) -> Path:
@@ -54,12 +56,29 @@ def module_helpers(checks_file: str | Path | None = None) -> ModuleType:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
-            spec.loader.exec_module(module)
+            exec(code_of(path), module.__dict__)
         except BaseException:
             del sys.modules[name]
             raise
         _loaded[path] = module
     return _loaded[path]
+
+
+def code_of(path: Path) -> CodeType:
+    """The compiled code of the helpers file at ``path``, once per version of the file (its
+    ``__pycache__`` used where there is one): the warm worker compiles it with the checks, so the
+    children it forks, which each load the helpers, only run it."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    code = _compiled.get(key)
+    if code is None:
+        from importlib.machinery import SourceFileLoader
+
+        code = SourceFileLoader(path.stem, str(path)).get_code(path.stem)
+        if code is None:
+            raise ImportError(f"{path} cannot be compiled")
+        _compiled[key] = code
+    return code
 
 
 def _caller_file() -> str:

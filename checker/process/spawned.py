@@ -23,11 +23,13 @@ READY = b"R\n"
 """Written once the imports are done, before the job is read (never part of the signed report)."""
 
 FAMILIES = {
-    "fastapi": ("fastapi", "fastapi.testclient", "httpx"),
-    "alembic": ("alembic.command", "alembic.config", "alembic.autogenerate", "checker.authoring.migrations"),
+    "alembic": ("alembic.command", "alembic.config", "alembic.autogenerate", "checker.authoring.migrations", "logging.config"),
+    "fastapi": ("fastapi", "fastapi.testclient", "httpx", "pydantic.v1"),
 }
 """Libraries only some exercises use (a forking worker imports them while idle): an interpreter
-meant for such an exercise imports its family ahead too (``--also fastapi,alembic``)."""
+meant for such an exercise imports its family ahead too (``--also fastapi,alembic``). Each family
+also names what it imports lazily on every run: FastAPI imports ``pydantic.v1`` at an app's first
+route (to tell v1 models apart), an ``env.py`` calls ``logging.config.fileConfig``."""
 _MENTIONS = {"fastapi": "fastapi", "alembic": "alembic", "migrations": "alembic"}
 
 

@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 from checker.process import sandbox
+from checker.process.spawned import FAMILIES
 
 PRELOAD = (
     "sqlalchemy",
@@ -75,24 +76,19 @@ PRELOAD = (
 )
 """Imported before the worker says it is ready: what every check needs."""
 MAX_PREPARED = 4
-PRELOAD_WHEN_IDLE = (
-    "alembic.command",
-    "alembic.config",
-    "alembic.autogenerate",
-    "checker.authoring.migrations",
-    "fastapi",
-    "fastapi.testclient",
-    "httpx",
-)
+PRELOAD_WHEN_IDLE = tuple(name for family in FAMILIES.values() for name in family)
 """Imported one at a time while no job is waiting: children forked later get them for free."""
 ORPHAN_SCAN_S = 0.5
 
 
 def _import(name: str) -> None:
     import importlib
+    import warnings
 
     try:
-        importlib.import_module(name)
+        with warnings.catch_warnings():  # a library's import-time warning is not the learner's output
+            warnings.simplefilter("ignore")
+            importlib.import_module(name)
     except Exception:  # a missing optional library only costs speed, not correctness
         pass
 
@@ -236,11 +232,16 @@ def _judged(message: dict) -> bool:
 def _compile_checks(message: dict) -> None:
     """Compile the job's checks here, once per version of the file, so that children inherit it
     (a broken file, or a job that cannot be read, is reported by the child)."""
+    from checker.authoring import shared
     from checker.process import harness
     from checker.wire import GradingJob
 
     try:
-        harness.compile_checks(GradingJob.from_json(message.get("job")).checks_file)
+        checks_file = GradingJob.from_json(message.get("job")).checks_file
+        harness.compile_checks(checks_file)
+        helpers = shared.helpers_file(checks_file)
+        if helpers.is_file():
+            shared.code_of(helpers)
     except Exception:
         pass
 
