@@ -33,6 +33,7 @@ from checker.wire import Event, GradingJob
 
 __all__ = [  # learner_traceback lives in checker.tracebacks; still importable from here for older checks
     "compile_checks",
+    "keep_checks",
     "learner_traceback",
     "load_checks",
     "quiet_library_warnings",
@@ -48,18 +49,31 @@ _COMPILED: dict[tuple[str, int, int], object] = {}
 and every child it forks starts with the code (see ``checker.process.warm``)."""
 
 
-def compile_checks(checks_file: Path):
+_KEPT: dict[tuple[str, int, int], tuple[ModuleType, object]] = {}
+"""``checks.py`` files the warm worker ran while idle (:func:`keep_checks`), with what they declared."""
+
+
+def _version(checks_file: Path) -> tuple[str, int, int]:
     stat = checks_file.stat()
-    key = (str(checks_file), stat.st_mtime_ns, stat.st_size)
+    return (str(checks_file), stat.st_mtime_ns, stat.st_size)
+
+
+def compile_checks(checks_file: Path):
+    key = _version(checks_file)
     if key not in _COMPILED:
         _COMPILED[key] = compile(checks_file.read_bytes(), str(checks_file), "exec", dont_inherit=True)
     return _COMPILED[key]
 
 
 def load_checks(checks_file: Path):
-    """Import ``checks.py`` and return what it declared."""
+    """Import ``checks.py`` and return what it declared (what the warm worker kept of this version
+    of the file, if it did: this process is a fork of it, so what a run changes stays in the run)."""
     from checker.api import take_registry
 
+    kept = _KEPT.get(_version(checks_file))
+    if kept is not None:
+        sys.modules["course_checks"] = kept[0]
+        return kept[1]
     take_registry()
     spec = importlib.util.spec_from_file_location("course_checks", checks_file)
     if spec is None:
@@ -68,6 +82,22 @@ def load_checks(checks_file: Path):
     sys.modules["course_checks"] = module
     exec(compile_checks(checks_file), module.__dict__)
     return take_registry()
+
+
+def keep_checks(checks_file: Path) -> None:
+    """In the warm worker, while no job waits: run this version of ``checks.py`` once and keep what
+    it declared, so that the judge and the witness of its later runs, forked from here, do not each
+    run it again. A file that fails to load is not kept (its runs report the failure)."""
+    try:
+        key = _version(checks_file)
+        if key in _KEPT:
+            return
+        registry = load_checks(checks_file)
+        _KEPT[key] = (sys.modules["course_checks"], registry)
+    except BaseException:  # noqa: BLE001 - a broken checks.py is reported by its runs, not here
+        pass
+    finally:
+        sys.modules.pop("course_checks", None)
 
 
 EMPTY_PUBLIC_SCHEMA = """

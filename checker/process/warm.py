@@ -457,10 +457,11 @@ def serve(control_fd: int, *, cold: bool = False, confining: bool = False) -> No
     worker = _Worker(control, confining=confining)
     _send(control, {"ready": os.getpid()})
     idle_imports = [] if cold else list(PRELOAD_WHEN_IDLE)
+    idle_checks: list[Path] = []  # checks.py files to run once here, after the imports (harness.keep_checks)
     scanned = time.monotonic()
     try:
         while True:
-            ready, _, _ = select.select([control], [], [], 0.0 if idle_imports else 0.05)
+            ready, _, _ = select.select([control], [], [], 0.0 if idle_imports or idle_checks else 0.05)
             worker.reap()
             if time.monotonic() - scanned > ORPHAN_SCAN_S:
                 worker.kill_orphans()
@@ -468,6 +469,10 @@ def serve(control_fd: int, *, cold: bool = False, confining: bool = False) -> No
             if not ready:
                 if idle_imports:
                     _import(idle_imports.pop(0))
+                elif idle_checks:
+                    from checker.process import harness
+
+                    harness.keep_checks(idle_checks.pop(0))
                 continue
             data, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 3)
             if not data:
@@ -477,6 +482,8 @@ def serve(control_fd: int, *, cold: bool = False, confining: bool = False) -> No
                 worker.prepare(str(message["prepare"]), fds[0])
             elif "job" in message and len(fds) == 3:
                 worker.run(message, fds)
+                if not cold:
+                    idle_checks.extend(_to_keep(message, idle_checks))
             else:
                 for fd in fds:
                     os.close(fd)
@@ -484,6 +491,18 @@ def serve(control_fd: int, *, cold: bool = False, confining: bool = False) -> No
         for waiting in worker.prepared.values():
             waiting.discard()
         _shutdown(worker)
+
+
+def _to_keep(message: dict, queued: list[Path]) -> list[Path]:
+    """The job's ``checks.py``, if this worker has not run it yet (nor queued it)."""
+    from checker.process import harness
+
+    try:
+        checks_file = Path(str(message["job"]["checks_file"]))
+        known = harness._version(checks_file) in harness._KEPT
+    except (KeyError, TypeError, OSError):
+        return []
+    return [] if known or checks_file in queued else [checks_file]
 
 
 def _shutdown(worker: _Worker) -> None:

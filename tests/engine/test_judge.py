@@ -423,7 +423,7 @@ import sys
 
 from checker.authoring import act, check
 
-# these checks drive alembic (the word is enough: the worker reads it from this file, never runs it)
+# these checks drive alembic (the word is enough: the worker reads it from the file's text)
 
 
 @act
@@ -449,3 +449,51 @@ def test_a_witness_inherits_the_libraries_its_exercise_needs_from_its_judge(tmp_
     finally:
         launcher.close()
     assert result.passed, result.message
+
+
+KEPT = """
+import os
+from pathlib import Path
+
+from checker.authoring import act, check
+
+with open(Path(__file__).with_name("loads.txt"), "a", encoding="utf-8") as loads:
+    loads.write(f"{os.getpid()} {os.getppid()}\\n")
+SEEN = []
+
+
+@act
+def where(ctx):
+    return os.getpid()
+
+
+@check("kept", "what a run changes in the checks module stays in that run")
+def kept(learner):
+    SEEN.append(learner.run(where))
+    assert len(SEEN) == 1, f"an earlier run's state reached this one: {SEEN}"
+"""
+
+
+def test_a_warm_worker_runs_a_checks_file_once_and_each_run_starts_from_it_afresh(tmp_path, databases):
+    """While idle, the worker runs a ``checks.py`` it has graded (``harness.keep_checks``): the judge
+    and the witness of later runs are forks of it and do not run the file again, and what one run
+    changes in the module never reaches the next."""
+    from checker.process.launch import WarmWorker
+
+    job = judged_job(tmp_path, KEPT)
+    loads = job.checks_file.with_name("loads.txt")
+    launcher = WarmWorker()
+    try:
+        (first,) = grade(job, databases, launcher=launcher).checks
+        assert first.passed, first.message
+        deadline = time.monotonic() + 60
+        while not any(line.split()[1] == str(os.getpid()) for line in loads.read_text(encoding="utf-8").splitlines()):
+            assert time.monotonic() < deadline, "the idle worker never ran the checks file"
+            time.sleep(0.05)
+        before = loads.read_text(encoding="utf-8")
+        for _ in range(2):
+            (later,) = grade(job, databases, launcher=launcher).checks
+            assert later.passed, later.message
+    finally:
+        launcher.close()
+    assert loads.read_text(encoding="utf-8") == before, "a run after the worker kept the file ran it again"
