@@ -24,7 +24,7 @@ READY = b"R\n"
 
 FAMILIES = {
     "alembic": ("alembic.command", "alembic.config", "alembic.autogenerate", "checker.authoring.migrations", "logging.config"),
-    "fastapi": ("fastapi", "fastapi.testclient", "httpx", "pydantic.v1"),
+    "fastapi": ("fastapi", "fastapi.testclient", "pydantic.v1"),  # the test client imports its HTTP client
 }
 """Libraries only some exercises use (a forking worker imports them while idle): an interpreter
 meant for such an exercise imports its family ahead too (``--also fastapi,alembic``). Each family
