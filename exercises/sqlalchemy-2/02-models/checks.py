@@ -14,35 +14,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 
 from checker.authoring import act, called_name, check, fail, fix_or_hint, fixture
+from checker.authoring.shared import frozen_default, frozen_message
 
 HERE = Path(__file__).parent
 
 STRING_TYPES = {"VARCHAR", "TEXT", "STRING"}
 TIMESTAMP_TYPES = {"TIMESTAMP", "DATETIME"}
 INTEGER_TYPES = {"INTEGER", "BIGINT"}
-
-
-def frozen_default(conn, table: str, column: str) -> str | None:
-    """The constant ``table.column``'s default is, when Postgres keeps one value for every row
-    (``server_default="now()"``: the quoted text 'now()' is cast once, at CREATE TABLE, and every
-    later row gets that moment); None when the default is evaluated per row (a function call)."""
-    row = conn.execute(
-        text(
-            "SELECT d.adbin::text LIKE '{CONST%', pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d "
-            "JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
-            "WHERE d.adrelid = CAST(:table AS regclass) AND a.attname = :column"
-        ),
-        {"table": table, "column": column},
-    ).first()
-    return row[1] if row is not None and row[0] else None
-
-
-def frozen_message(table: str, column: str, constant: str, fix: str, where: str) -> str:
-    return (
-        f"{table}.{column}'s default is the constant {constant}: one moment, fixed when the table was "
-        "created, given to every row. A quoted server_default=\"now()\" is text, which Postgres turned into "
-        f"a timestamp once, at CREATE TABLE; a default evaluated for each row is the SQL function: {fix} ({where})"
-    )
 
 
 # --------------------------------------------------------------------------- acts: in the learner's process
