@@ -84,19 +84,38 @@ def load_checks(checks_file: Path):
     return take_registry()
 
 
+KEEP_LIMIT_S = 2.0
+"""How long a ``checks.py``'s top level may run in the worker (:func:`keep_checks`)."""
+
+
 def keep_checks(checks_file: Path) -> None:
     """In the warm worker, while no job waits: run this version of ``checks.py`` once and keep what
     it declared, so that the judge and the witness of its later runs, forked from here, do not each
-    run it again. A file that fails to load is not kept (its runs report the failure)."""
+    run it again. A file that fails to load, or whose top level runs past :data:`KEEP_LIMIT_S`
+    (a top level is imports and declarations), is not kept: its runs load it themselves."""
+    import signal
+
+    def too_long(_signal, _frame):
+        raise TimeoutError("checks.py's top level ran too long to be kept")
+
+    alarm = getattr(signal, "SIGALRM", None)
+    previous = signal.signal(alarm, too_long) if alarm is not None else None
     try:
         key = _version(checks_file)
         if key in _KEPT:
             return
+        if alarm is not None:
+            signal.setitimer(signal.ITIMER_REAL, KEEP_LIMIT_S)
         registry = load_checks(checks_file)
+        if alarm is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)  # before the finally: no alarm can escape it
         _KEPT[key] = (sys.modules["course_checks"], registry)
     except BaseException:  # noqa: BLE001 - a broken checks.py is reported by its runs, not here
         pass
     finally:
+        if alarm is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(alarm, previous if previous is not None else signal.SIG_DFL)
         sys.modules.pop("course_checks", None)
 
 

@@ -497,3 +497,30 @@ def test_a_warm_worker_runs_a_checks_file_once_and_each_run_starts_from_it_afres
     finally:
         launcher.close()
     assert loads.read_text(encoding="utf-8") == before, "a run after the worker kept the file ran it again"
+
+
+SLOW_TOP = KEPT.replace("SEEN = []", "import time\n\ntime.sleep(2.5)  # past harness.KEEP_LIMIT_S\nSEEN = []")
+
+
+def test_a_checks_file_whose_top_level_runs_long_is_not_kept_and_the_worker_goes_on(tmp_path, databases):
+    """The worker gives a ``checks.py``'s top level a bound (``harness.KEEP_LIMIT_S``): past it the
+    file is not kept, the worker keeps serving, and each run loads the file itself."""
+    from checker.process.launch import WarmWorker
+
+    job = judged_job(tmp_path, SLOW_TOP)
+    loads = job.checks_file.with_name("loads.txt")
+    launcher = WarmWorker()
+    try:
+        (first,) = grade(job, databases, launcher=launcher).checks
+        assert first.passed, first.message
+        deadline = time.monotonic() + 60
+        while not any(line.split()[1] == str(os.getpid()) for line in loads.read_text(encoding="utf-8").splitlines()):
+            assert time.monotonic() < deadline, "the idle worker never tried the checks file"
+            time.sleep(0.05)
+        time.sleep(2.5)  # the worker's attempt ends at its bound
+        before = len(loads.read_text(encoding="utf-8").splitlines())
+        (later,) = grade(job, databases, launcher=launcher).checks
+        assert later.passed, later.message
+    finally:
+        launcher.close()
+    assert len(loads.read_text(encoding="utf-8").splitlines()) > before, "a file past the bound was kept"
