@@ -474,6 +474,19 @@ def kept(learner):
 """
 
 
+def graded_then_tried_by_the_worker(job, databases, launcher) -> Path:
+    """Grade ``job`` once, then wait until the idle worker has run its checks file (a line of
+    ``loads.txt`` written by a process whose parent is this one: the worker). The file of loads."""
+    loads = job.checks_file.with_name("loads.txt")
+    (first,) = grade(job, databases, launcher=launcher).checks
+    assert first.passed, first.message
+    deadline = time.monotonic() + 60
+    while not any(line.split()[1] == str(os.getpid()) for line in loads.read_text(encoding="utf-8").splitlines()):
+        assert time.monotonic() < deadline, "the idle worker never ran the checks file"
+        time.sleep(0.05)
+    return loads
+
+
 def test_a_warm_worker_runs_a_checks_file_once_and_each_run_starts_from_it_afresh(tmp_path, databases):
     """While idle, the worker runs a ``checks.py`` it has graded (``harness.keep_checks``): the judge
     and the witness of later runs are forks of it and do not run the file again, and what one run
@@ -481,15 +494,9 @@ def test_a_warm_worker_runs_a_checks_file_once_and_each_run_starts_from_it_afres
     from checker.process.launch import WarmWorker
 
     job = judged_job(tmp_path, KEPT)
-    loads = job.checks_file.with_name("loads.txt")
     launcher = WarmWorker()
     try:
-        (first,) = grade(job, databases, launcher=launcher).checks
-        assert first.passed, first.message
-        deadline = time.monotonic() + 60
-        while not any(line.split()[1] == str(os.getpid()) for line in loads.read_text(encoding="utf-8").splitlines()):
-            assert time.monotonic() < deadline, "the idle worker never ran the checks file"
-            time.sleep(0.05)
+        loads = graded_then_tried_by_the_worker(job, databases, launcher)
         before = loads.read_text(encoding="utf-8")
         for _ in range(2):
             (later,) = grade(job, databases, launcher=launcher).checks
@@ -508,15 +515,9 @@ def test_a_checks_file_whose_top_level_runs_long_is_not_kept_and_the_worker_goes
     from checker.process.launch import WarmWorker
 
     job = judged_job(tmp_path, SLOW_TOP)
-    loads = job.checks_file.with_name("loads.txt")
     launcher = WarmWorker()
     try:
-        (first,) = grade(job, databases, launcher=launcher).checks
-        assert first.passed, first.message
-        deadline = time.monotonic() + 60
-        while not any(line.split()[1] == str(os.getpid()) for line in loads.read_text(encoding="utf-8").splitlines()):
-            assert time.monotonic() < deadline, "the idle worker never tried the checks file"
-            time.sleep(0.05)
+        loads = graded_then_tried_by_the_worker(job, databases, launcher)
         time.sleep(2.5)  # the worker's attempt ends at its bound
         before = len(loads.read_text(encoding="utf-8").splitlines())
         (later,) = grade(job, databases, launcher=launcher).checks
