@@ -10,6 +10,28 @@ import contextlib
 import signal
 import sys
 
+
+def _interrupt_where_python_can_raise_it(unraisable) -> None:
+    """A Ctrl-C that lands in a callback Python cannot raise from (an import lock's weakref
+    callback, a finaliser) would print "Exception ignored ... KeyboardInterrupt" with a traceback
+    and then be lost: send it again, to be raised where the command handles it (one line, 130)."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        import _thread
+        import threading
+        import time
+
+        def again() -> None:
+            time.sleep(0.02)  # past this hook's return: raised here, it would be ignored again
+            _thread.interrupt_main()
+
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C meanwhile: lost like the first
+            threading.Thread(target=again, daemon=True).start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+sys.unraisablehook = _interrupt_where_python_can_raise_it
+
 try:  # a Ctrl-C while the command starts up ends it as one later does: one line, exit 130
     import click
 

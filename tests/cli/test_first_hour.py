@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -450,3 +451,32 @@ def test_a_joinedload_without_unique_gets_a_teaching_message(tmp_path, exercises
     assert "The unique() method must be invoked" in out, "the raw error stays (it is what a search finds)"
     assert "fix: a joined eager load of a collection (joinedload)" in out and "needs .unique() on the result" in out, out
     assert "selectinload()" in out
+
+
+def test_a_ctrl_c_that_lands_where_python_cannot_raise_it_still_interrupts_without_a_traceback():
+    """A Ctrl-C inside a callback (an import lock's weakref callback, a finaliser) is "ignored" by
+    Python with a printed traceback; the command's hook sends it again, to be raised where the
+    command ends with its one line."""
+    code = textwrap.dedent(
+        """
+        import time
+
+        import course.cli
+
+
+        class Finaliser:
+            def __del__(self):
+                raise KeyboardInterrupt
+
+
+        try:
+            Finaliser()
+            time.sleep(2)
+            print("not interrupted")
+        except KeyboardInterrupt:
+            print("interrupted")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", timeout=60)
+    assert result.stdout == "interrupted\n", result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
