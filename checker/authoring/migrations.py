@@ -93,21 +93,36 @@ def run_alembic(
     """
     from alembic import command
 
-    shown = "head" if target == "heads" else target  # "heads" also works with two heads: see single-head
     with sql.capture() as log:
         try:
             getattr(command, verb)(config, target)
         except SystemExit as error:
-            fail(f"{doing}`alembic {verb} {shown}` exited ({error}): alembic/env.py must not call sys.exit()")
+            command_exited(verb, target, error, doing=doing)
         except Exception as error:
-            if log:
-                sql.flag(log[-1:], "the statement that failed")
-            if owner:
-                fail(
-                    f"{doing}`alembic {verb} {shown}` fails, so this can't be tested yet "
-                    f"(see the check `{owner}`):\n{learner_frames(error, learner)}"
-                )
-            fail(f"{doing}`alembic {verb} {shown}` failed:\n{explain(error, learner, advice)}")
+            detail = learner_frames(error, learner) if owner else explain(error, learner, advice)
+            command_failed(sql, log, verb, target, detail, doing=doing, owner=owner)
+
+
+def shown_target(target: str) -> str:
+    """``target`` as messages show it: ``heads`` (which also works with two heads, see single-head) as ``head``."""
+    return "head" if target == "heads" else target
+
+
+def command_exited(verb: str, target: str, status: object, *, doing: str = "") -> None:
+    """Fail: ``alembic <verb> <target>`` called ``sys.exit(status)``."""
+    fail(f"{doing}`alembic {verb} {shown_target(target)}` exited ({status}): alembic/env.py must not call sys.exit()")
+
+
+def command_failed(sql, log, verb: str, target: str, detail: str, *, doing: str = "", owner: str = "") -> None:
+    """Fail: ``alembic <verb> <target>`` raised (``detail``: why), the last statement Postgres
+    received in ``log`` flagged. ``owner``: this run only set the stage, the check named there
+    reports the failure in full (``detail``: the learner's frames)."""
+    if log:
+        sql.flag(log[-1:], "the statement that failed")
+    shown = shown_target(target)
+    if owner:
+        fail(f"{doing}`alembic {verb} {shown}` fails, so this can't be tested yet (see the check `{owner}`):\n{detail}")
+    fail(f"{doing}`alembic {verb} {shown}` failed:\n{detail}")
 
 
 class Advised:

@@ -258,10 +258,6 @@ def revisions_in_witness(ctx, migrate) -> dict:
         return {"error": migrate.explain(error, ctx.learner)}
 
 
-def shown_target(target: str) -> str:
-    return "head" if target == "heads" else target  # "heads" also works with two heads: see single-head
-
-
 def run_alembic_command(learner, sql, command, verb: str, target: str, *, doing: str = "", owner: str = "") -> None:
     """``alembic <verb> <target>`` in the learner's process, through the exercise's act ``command``;
     a failure names the command, the learner's line and the cause, and flags the last statement
@@ -272,18 +268,11 @@ def run_alembic_command(learner, sql, command, verb: str, target: str, *, doing:
         outcome = learner.run(command, verb, target)
     if not isinstance(outcome, dict):
         outcome = {"error": f"the process running your code gave an answer the grader cannot read: {str(outcome)[:200]}"}
-    shown = shown_target(target)
     if "exited" in outcome:
-        fail(f"{doing}`alembic {verb} {shown}` exited ({outcome['exited']}): alembic/env.py must not call sys.exit()")
+        migrations.command_exited(verb, target, outcome["exited"], doing=doing)
     if "error" in outcome:
-        if log:
-            sql.flag(log[-1:], "the statement that failed")
-        if owner:
-            fail(
-                f"{doing}`alembic {verb} {shown}` fails, so this can't be tested yet "
-                f"(see the check `{owner}`):\n{outcome.get('frames') or outcome['error']}"
-            )
-        fail(f"{doing}`alembic {verb} {shown}` failed:\n{outcome['error']}")
+        detail = (outcome.get("frames") or outcome["error"]) if owner else outcome["error"]
+        migrations.command_failed(sql, log, verb, target, detail, doing=doing, owner=owner)
 
 
 @dataclass
