@@ -370,6 +370,9 @@ class Environment:
         for engine in self.engines.values():
             engine.dispose()
         self.engines.clear()
+        dispose = getattr(type(self.learner), "dispose", None)  # on the class: a Learner's attributes are modules
+        if dispose is not None:
+            dispose(self.learner)
 
 
 def new_grader_engine(url: str, *, role: str | None = None, pre_ping: bool = True) -> Engine:

@@ -29,6 +29,12 @@ class InProcessLearner(Learner):
             self._engines.append(create_engine(self._database_url, connect_args={"prepare_threshold": None}))
         return self._engines[0]
 
+    def dispose(self) -> None:
+        """Close the acts' connections (an interpreter may serve another run: ``checker.process.reuse``)."""
+        for engine in self._engines:
+            engine.dispose()
+        self._engines.clear()
+
     def run(self, act, *args):
         from checker.capture import log as capture
         from checker.judge.witness import ActContext

@@ -319,4 +319,9 @@ def run_job(job: GradingJob, secret: dict, results_fd: int, engines: dict | None
     except Exception:  # every result is in; show the grader's slip in the output, nothing more
         traceback.print_exc()
     environment.dispose()
+    for stream in (sys.stdout, sys.stderr):  # what the learner printed is in the output file before we end
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a stream the learner's code closed or replaced
+            pass
     send(DONE)

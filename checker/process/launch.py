@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import select
 import signal
 import socket
@@ -54,6 +55,7 @@ class Child:
     _returncode: Callable[[], int | None] = field(repr=False, default=lambda: None)
     _closed: Callable[[], None] = field(repr=False, default=lambda: None)
     _reader: _ThreadReader | None = field(repr=False, default=None)
+    _release: Callable[[], None] | None = field(repr=False, default=None)
 
     def returncode(self) -> int | None:
         return self._returncode()
@@ -76,6 +78,14 @@ class Child:
                 os.killpg(self.pid, signal.SIGKILL)
             return
         kill_tree(self.pid)
+
+    def release(self) -> None:
+        """The run's report ended (its last event came): a process that may serve another run
+        is let go to do so; any other is killed (see :meth:`kill`)."""
+        if self._release is None:
+            self.kill()
+        else:
+            self._release()
 
     def close(self) -> None:
         if self._reader is None:
@@ -316,11 +326,15 @@ class ColdLauncher:
 
 class _Spare:
     """A spawned interpreter, the families it imports ahead (``checker.process.spawned.FAMILIES``),
-    and whether it has said it is ready (its imports done)."""
+    and whether it has said it is ready (its imports done). Once it has served a run it belongs to
+    that run's submission (``submission``) and may serve only its other runs."""
 
     def __init__(self, process: subprocess.Popen, family: frozenset[str] = frozenset()):
         self.process = process
         self.family = family
+        self.submission: str | None = None
+        self.settling = False
+        """Its run is over and it is putting back what the run changed."""
         self.ready = threading.Event()
         self.ok = False
         threading.Thread(target=self._await_ready, name="course-spare-ready", daemon=True).start()
@@ -339,44 +353,141 @@ BASE: frozenset[str] = frozenset()
 """What every run imports (no family)."""
 
 
+def submission_of(job: GradingJob) -> str:
+    """The submission a run is part of: the folder that holds ``<module>/<exercise>`` in the run's
+    path (a learner's workspace, a student's submission in a class run, the course's own
+    solutions), else the exercise's folder itself. A spawned interpreter serves one submission."""
+    parts = job.learner_dir.parts
+    pair = tuple(job.exercise.split("/"))
+    for start in range(len(parts) - len(pair), 0, -1):
+        if parts[start : start + len(pair)] == pair:
+            return str(Path(*parts[:start]))
+    return str(job.learner_dir)
+
+
+class _FramedReader(_ThreadReader):
+    """One run's report off an interpreter that may serve another run: read in a thread up to the
+    line that ends the run (``NUL <end> again|gone``, see ``checker.process.spawned``), which the
+    runner never sees (it reads EOF there), or to EOF. The descriptor stays open, unread past it."""
+
+    def __init__(self, fd: int, end: str):
+        self.outcome = ""
+        """``again`` (the interpreter waits for the next run), else it is gone or going."""
+        self.why = ""
+        """Why it is not reused, as it says (or "")."""
+        self.ended = threading.Event()
+        self._end = b"\0" + end.encode() + b" "
+        super().__init__(fd)
+
+    def _pump(self, fd: int) -> None:
+        held = b""  # the start of what may be the end line
+        at_line_start = True
+        try:
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    if held:
+                        self._chunks.put(held)
+                    return
+                data, held = held + chunk, b""
+                found = self._find_end(data, at_line_start)
+                if found < 0:
+                    tail = data.rfind(b"\n") + 1 if b"\n" in data else (0 if at_line_start else len(data))
+                    if self._end.startswith(data[tail : tail + len(self._end)]) and tail < len(data):
+                        data, held = data[:tail], data[tail:]
+                    if data:
+                        self._chunks.put(data)
+                        at_line_start = data.endswith(b"\n")
+                    continue
+                if found:
+                    self._chunks.put(data[:found])
+                line_end = data.find(b"\n", found)
+                if line_end < 0 and len(data) - found < len(self._end) + 256:
+                    held = data[found:]
+                    at_line_start = True
+                    continue
+                word = data[found + len(self._end) : line_end] if line_end >= 0 else b""
+                clean = word == b"again" and line_end == len(data) - 1  # nothing written past it
+                self.outcome = "again" if clean else "gone"
+                self.why = "" if clean else word.decode("utf-8", "replace").removeprefix("gone ")
+                return
+        finally:
+            self._chunks.put(b"")
+            self.ended.set()
+
+    def _find_end(self, data: bytes, at_line_start: bool) -> int:
+        start = 0
+        while (found := data.find(self._end, start)) >= 0:
+            if (found == 0 and at_line_start) or (found > 0 and data[found - 1] == 0x0A):
+                return found
+            start = found + 1
+        return -1
+
+
 class SpawnLauncher:
-    """The portable way (no fork): each run is a fresh interpreter (``checker.process.spawned``)
-    that has done its imports ahead, while nobody waited; one that ran a job exits, and is never
-    handed another.
+    """The portable way (no fork): each run is an interpreter (``checker.process.spawned``) that has
+    done its imports ahead, while nobody waited.
+
+    An interpreter serves the runs of one submission only (:func:`submission_of`): once a run has
+    ended with its whole report, the interpreter puts back what the run changed and, if nothing is
+    left that a fresh one would not have (``checker.process.reuse``), takes that submission's
+    next run; otherwise, or past ``REUSE_LIMIT`` runs, it exits. A run that times out, is
+    cancelled or whose report is not believed ends its interpreter.
 
     How many are started, and when (``warm``):
 
-    - ``queued``: how many runs this launcher is for (``check --all``, a class run). Interpreters
-      for them start at once, in parallel (while Postgres starts, on a cold path), up to
-      ``MAX_SPARES``; another starts whenever one is taken and more runs are queued than are
-      started; none is kept beyond the queue.
-    - Otherwise (the app, ``watch``, the service) ``SPARES`` are kept ready between runs. The
-      service announces each request's runs (:meth:`expecting`): theirs start at once, and as
-      many as its largest request (up to ``MAX_SPARES``) are kept ready for the next one, made
-      once the runs in flight have ended, so their imports never slow a run down.
+    - ``queued``: how many runs this launcher is for (``check --all``, a class run). As many
+      interpreters as runs go at once (``parallel``) start at once, in parallel (while Postgres
+      starts, on a cold path); another starts whenever one is taken and queued runs of a
+      submission that has no interpreter yet are left; none is kept beyond the queue.
+    - Otherwise (the app, ``watch``, the service) ``parallel`` are kept ready between runs, beside
+      those that served the same learner's runs before. The service announces each request's runs
+      (:meth:`expecting`).
 
     An interpreter meant for a run whose checks use FastAPI or Alembic imports that family ahead
     too (``checker.process.spawned.families``); a run takes one that has what it needs if one
-    is ready, else any ready one (it imports the rest itself).
+    is ready, else any ready one (it imports the rest itself, and keeps it for the next run).
     """
 
     SPARES = 2
     MAX_SPARES = 8
     """Interpreters ready or starting at most (each holds 40-70 MB, PSS, once its imports are done)."""
     READY_TIMEOUT_S = 60.0
+    SETTLE_TIMEOUT_S = 5.0
+    """How long an interpreter may take to put back what a run changed before it is ended."""
 
-    def __init__(self, *, warm: bool = True, clean_environment: bool = False, queued: int | None = None):
+    def __init__(
+        self,
+        *,
+        warm: bool = True,
+        clean_environment: bool = False,
+        queued: int | list[str | None] | None = None,
+        parallel: int = SPARES,
+        families: frozenset[str] | None = None,
+    ):
+        """``families``: what this launcher's runs may import beyond the base (``FAMILIES``; all of
+        them when not said): its interpreters import it ahead, as each may serve several runs."""
         self.warm = warm
         self.confinement = None  # OS-level confinement needs Linux and root: not this way
         self._environment = child_environment(clean_environment)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._spares: list[_Spare] = []
         self._starting: list[frozenset[str]] = []  # families of the interpreters being started
-        self._queue: list[frozenset[str]] = []  # families of the runs announced and not launched yet
+        self._queue: list[tuple[frozenset[str], str | None]] = []  # (families, submission) of runs announced, not launched
+        self._idle: list[_Spare] = []  # served a run, put back, waiting for their submission's next
+        self._busy: list[_Spare] = []  # running a run, or putting back after it
         self._running = 0
         self._batches = 0
-        self._kept = [BASE] * self.SPARES if queued is None else []  # ready between runs
-        self._grows = queued is None  # a long-lived launcher keeps what its largest request needs
+        self._parallel = max(1, min(parallel, self.MAX_SPARES))
+        if families is None:
+            from checker.process.spawned import FAMILIES
+
+            families = frozenset(FAMILIES)
+        self._families = families
+        self._kept = [families] * self._parallel if queued is None else []  # ready between runs
         self._closed = False
         if warm:
             if queued is None:
@@ -406,23 +517,32 @@ class SpawnLauncher:
             if idle and self.warm:
                 self._top_up(self._kept)
 
-    def expect(self, jobs: list[GradingJob] | int) -> None:
-        """These runs (or this many) are about to be launched: start interpreters for them now
-        (not more than ``MAX_SPARES`` ready or starting)."""
-        if isinstance(jobs, int):
-            wanted = [BASE] * jobs
-        else:
-            from checker.process.spawned import families
+    def expect(self, jobs: list[GradingJob] | list[str | None] | int) -> None:
+        """These runs (or runs of these submissions, or this many) are about to be launched: start
+        interpreters for those that will go at once and that no interpreter of their submission
+        will serve."""
+        from checker.process.spawned import families
 
-            wanted = [families(job.checks_file) for job in jobs]
+        runs: list = [None] * jobs if isinstance(jobs, int) else list(jobs)
+        known = [run for run in runs if not (run is None or isinstance(run, str))]
+        # one interpreter may serve all of a request's runs: each imports what any of them needs
+        needed = frozenset().union(*(families(job.checks_file) for job in known)) if known else self._families
+        wanted = [(self._families, run) if run is None or isinstance(run, str) else (needed, submission_of(run)) for run in runs]
         if not self.warm or not wanted:
             return
         with self._lock:
             self._queue += wanted
-            if self._grows and len(wanted) >= len(self._kept):
-                self._kept = wanted[: self.MAX_SPARES]
-            desired = self._queue[: self.MAX_SPARES]
-        self._top_up(desired)
+        self._top_up(self._wanted())
+
+    def _wanted(self) -> list[frozenset[str]]:
+        """The families of the fresh interpreters the queue's next runs need: as many runs as go
+        at once, less those an interpreter of their submission will take."""
+        with self._lock:
+            serving = {spare.submission for spare in self._idle + self._busy}
+            unserved = [family for family, submission in self._queue if submission is not None and submission not in serving]
+            unknown = [family for family, submission in self._queue if submission is None]  # a count of runs
+            room = max(0, self._parallel - len(serving) - len(unserved))
+            return (unserved + unknown[:room])[: self._parallel]
 
     def _top_up(self, desired: list[frozenset[str]]) -> None:
         """Start the interpreters of ``desired`` (families) that are neither ready nor starting."""
@@ -433,7 +553,7 @@ class SpawnLauncher:
                 return
             have = Counter(spare.family for spare in self._spares) + Counter(self._starting)
             missing = list((Counter(desired) - have).elements())
-            room = max(0, self.MAX_SPARES - len(self._spares) - len(self._starting))
+            room = max(0, self.MAX_SPARES - len(self._spares) - len(self._starting) - len(self._idle) - len(self._busy))
             missing = missing[:room]
             self._starting += missing
         if missing:
@@ -450,6 +570,7 @@ class SpawnLauncher:
                 kept = spare is not None and not self._closed
                 if spare is not None and kept:
                     self._spares.append(spare)
+                    self._lock.notify_all()
             if spare is not None and not kept:
                 _discard(spare)
 
@@ -466,45 +587,90 @@ class SpawnLauncher:
         )
         return _Spare(process, family)
 
-    def _take(self, family: frozenset[str]) -> _Spare:
-        """An interpreter for the next run: a ready one with the ``family`` it needs, else any
-        ready one, else one still starting, else a new one; the queue's next runs get theirs
-        started now."""
+    def _take(self, family: frozenset[str], submission: str) -> _Spare:
+        """An interpreter for the next run: one that served this submission and is back (or soon
+        back), else a ready one with the ``family`` it needs, else any ready one, else one still
+        starting, else a new one."""
+        deadline = time.monotonic() + self.SETTLE_TIMEOUT_S
         with self._lock:
-            dead = [s for s in self._spares if s.ready.is_set() and not s.ok]
-            for gone in dead:
-                self._spares.remove(gone)
-            ready = [s for s in self._spares if s.ready.is_set() and s.ok]
-            starting = [s for s in self._spares if not s.ready.is_set()]
-            fitting = [s for s in ready if family <= s.family] or ready or [s for s in starting if family <= s.family] or starting
-            spare: _Spare | None = min(fitting, key=lambda s: len(s.family)) if fitting else None
-            if spare is not None:
-                self._spares.remove(spare)
-            if family in self._queue:
-                self._queue.remove(family)
-            elif self._queue:
-                self._queue.pop(0)
+            while True:
+                ours = [s for s in self._idle if s.submission == submission]
+                putting_back = any(s.submission == submission and s.settling for s in self._busy)
+                if ours or not putting_back or time.monotonic() >= deadline:
+                    break
+                self._lock.wait(0.05)
+            spare: _Spare | None
+            if ours:
+                spare = min(ours, key=lambda s: (not family <= s.family, len(s.family)))
+                self._idle.remove(spare)
+            else:
+                dead = [s for s in self._spares if s.ready.is_set() and not s.ok]
+                for gone in dead:
+                    self._spares.remove(gone)
+                    threading.Thread(target=_discard, args=(gone,), daemon=True).start()
+                ready = [s for s in self._spares if s.ready.is_set() and s.ok]
+                starting = [s for s in self._spares if not s.ready.is_set()]
+                fitting = (
+                    [s for s in ready if family <= s.family] or ready or [s for s in starting if family <= s.family] or starting
+                )
+                spare = min(fitting, key=lambda s: len(s.family)) if fitting else None
+                if spare is not None:
+                    self._spares.remove(spare)
+            self._unqueue(family, submission)
             self._running += 1
-            # the queue's next runs; with none announced, runs at once (a stream of them) keep
-            # their spares coming, and one run alone gets them after it has ended
-            desired = self._queue[: self.MAX_SPARES] if self._queue else (self._kept if self._running > 1 else [])
-        for gone in dead:
-            _discard(gone)
+            # idle interpreters of submissions with no run left in the queue are done with
+            queued = {s for _f, s in self._queue}
+            done = [s for s in self._idle if s.submission not in queued and s.submission != submission] if self._queue else []
+            for gone in done:
+                self._idle.remove(gone)
+        for gone in done:
+            threading.Thread(target=_discard, args=(gone,), daemon=True).start()
         if spare is None or spare.process.poll() is not None:
             if spare is not None:
                 _discard(spare)
             spare = self._start(family)
+        with self._lock:
+            spare.submission = submission if self.warm else None
+            self._busy.append(spare)
         if self.warm:
-            self._top_up(desired)
+            with self._lock:
+                stream = not self._queue and self._running > 1  # runs at once, none announced: keep spares coming
+            self._top_up(self._wanted() if not stream else self._kept)
         return spare
 
-    def _ended(self) -> None:
-        """A run is over: once none is in flight and none queued, refill to what is kept."""
+    def _unqueue(self, family: frozenset[str], submission: str) -> None:
+        for index, (queued_family, queued_submission) in enumerate(self._queue):
+            if family <= queued_family and queued_submission in (submission, None):
+                del self._queue[index]
+                return
+        if self._queue:
+            self._queue.pop(0)
+
+    def _ended(self, spare: _Spare, again: bool) -> None:
+        """A run is over: its interpreter waits for the submission's next run (``again``) or is
+        ended; once none is in flight and none queued, refill to what is kept."""
         with self._lock:
             self._running -= 1
+            keep = again and not self._closed and (self._queue or self._kept)
+            if keep:
+                self._busy.remove(spare)
+                self._idle.append(spare)
+                others = [s for s in self._idle if s.submission != spare.submission]
+                excess = others[: max(0, len(self._idle) - self._parallel)]
+                for gone in excess:
+                    self._idle.remove(gone)
+            else:
+                excess = [spare]
+            self._lock.notify_all()
             idle = self._running == 0 and not self._queue
-        if idle and self.warm:
-            self._top_up(self._kept)
+        for gone in excess:
+            _discard(gone)
+        with self._lock:  # ended: no longer waited for by close()
+            if spare in self._busy:
+                self._busy.remove(spare)
+            self._lock.notify_all()
+        if self.warm:
+            self._top_up(self._kept if idle else self._wanted())
 
     def settle(self, timeout: float = 60.0) -> bool:
         """Wait until every spare kept between runs has done its imports (as they have by a
@@ -523,46 +689,111 @@ class SpawnLauncher:
 
         descriptor, path = tempfile.mkstemp(prefix="course-output-")
         os.close(descriptor)
-        spare = self._take(families(job.checks_file) if self.warm else BASE)
+        spare = self._take(families(job.checks_file) if self.warm else BASE, submission_of(job))
         process = spare.process
         stdin, stdout = _ends(process)
-        ended = threading.Event()
-
-        def end() -> None:
-            if not ended.is_set():
-                ended.set()
-                self._ended()
-
+        end = secrets.token_hex(16) if self.warm else ""
+        run = _SpawnedRun(self, spare, path)
         try:
-            stdin.write(json.dumps({"job": job.to_json(), "secret": secret, "output": path}).encode() + b"\n")
-            stdin.close()
+            stdin.write(
+                json.dumps({"job": job.to_json(), "secret": secret, "output": path, **({"end": end} if end else {})}).encode()
+                + b"\n"
+            )
+            stdin.flush()
+            if not end:
+                stdin.close()
         except OSError as error:
-            _discard(spare)
-            end()
+            run.failed()
             raise WorkerGone(f"the grading process did not start ({error})") from None
         if not spare.ready.wait(self.READY_TIMEOUT_S) or not spare.ok:  # its ready line is not the report's
-            _discard(spare)
-            end()
+            run.failed()
             raise WorkerGone("the grading process did not start")
+        spare.family |= families(job.checks_file)  # what the run imported, it keeps
         output = open(path, "rb")  # noqa: SIM115 - the Child closes it
-        results = os.dup(stdout.fileno())
-        stdout.close()
-
-        def closed() -> None:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
-            end()
-
-        return Child(process.pid, results, output, lambda: _wait(process), closed)
+        if not end:
+            results = os.dup(stdout.fileno())
+            stdout.close()
+            return Child(process.pid, results, output, lambda: _wait(process), run.closed)
+        reader = _FramedReader(stdout.fileno(), end)
+        run.reader = reader
+        return Child(process.pid, -1, output, lambda: _wait(process), run.closed, reader, run.release)
 
     def close(self) -> None:
+        """End every interpreter: those ready or idle now, those putting back after a run once
+        they have (a few seconds at most)."""
         with self._lock:
             self._closed = True
-            spares, self._spares = self._spares, []
+            spares, self._spares = self._spares + self._idle, []
+            self._idle = []
         for spare in spares:
             _discard(spare)
+        deadline = time.monotonic() + self.SETTLE_TIMEOUT_S
+        with self._lock:
+            while self._busy and time.monotonic() < deadline:
+                self._lock.wait(0.05)
+
+
+class _SpawnedRun:
+    """One run on a spawned interpreter: what happens to the interpreter and the output file once
+    the runner is done with it."""
+
+    def __init__(self, launcher: SpawnLauncher, spare: _Spare, output: str):
+        self.launcher = launcher
+        self.spare = spare
+        self.output = output
+        self.reader: _FramedReader | None = None
+        self._lock = threading.Lock()
+        self._parties = 2  # the runner (its copy of the output file) and the interpreter
+        self._over = False
+
+    def release(self) -> None:
+        """The run's report ended: the interpreter finishes putting back (in the background) and,
+        if it says it may, waits for its submission's next run."""
+        self.spare.settling = True
+        threading.Thread(target=self._settle, name="course-run-settle", daemon=True).start()
+
+    def _settle(self) -> None:
+        reader = self.reader
+        again = reader is not None and reader.ended.wait(self.launcher.SETTLE_TIMEOUT_S) and reader.outcome == "again"
+        if not again:
+            kill_tree(self.spare.process.pid)
+        self.over(again)
+
+    def over(self, again: bool) -> None:
+        """The interpreter is back (``again``) or ended: the launcher takes it back."""
+        with self._lock:
+            if self._over:
+                return
+            self._over = True
+        self.spare.settling = False
+        if not again:
+            with contextlib.suppress(OSError):
+                _ends(self.spare.process)[0].close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.spare.process.wait(timeout=5)
+        self.launcher._ended(self.spare, again)
+        self._let_go()
+
+    def failed(self) -> None:
+        """The run did not start: the interpreter is ended, the output file removed."""
+        self.over(again=False)
+        self._let_go()
+
+    def closed(self) -> None:
+        """The runner is done with the run (it has read the output file)."""
+        if self.reader is None:  # an interpreter for one run: it has ended, or ends now
+            self.over(again=False)
+        elif not self.spare.settling and not self._over:  # killed by the runner: its reader sees EOF
+            threading.Thread(target=self._settle, name="course-run-settle", daemon=True).start()
+        self._let_go()
+
+    def _let_go(self) -> None:
+        with self._lock:
+            self._parties -= 1
+            last = self._parties == 0
+        if last:
+            with contextlib.suppress(OSError):
+                os.unlink(self.output)
 
 
 def _wait(process: subprocess.Popen) -> int | None:
@@ -622,13 +853,16 @@ def default_launcher(
     *,
     confinement: sandbox.Confinement | None = None,
     clean_environment: bool = False,
-    queued: int | None = None,
+    queued: int | list[str | None] | None = None,
+    parallel: int = SpawnLauncher.SPARES,
+    families: frozenset[str] | None = None,
 ) -> Launcher:
     """A warm worker where ``fork`` and descriptor passing exist (see ``checker.process.platform``), else
-    a pool of spawned interpreters (``queued``: how many runs it is for, see
-    :class:`SpawnLauncher`); ``warm=False``: a cold one per run."""
+    a pool of spawned interpreters (``queued``: how many runs it is for, ``parallel``: how many go
+    at once, ``families``: what they import, see :class:`SpawnLauncher`); ``warm=False``: a cold
+    one per run."""
     if not platform.can_fork_workers():
-        return SpawnLauncher(warm=warm, clean_environment=clean_environment, queued=queued)
+        return SpawnLauncher(warm=warm, clean_environment=clean_environment, queued=queued, parallel=parallel, families=families)
     if warm:
         try:
             return WarmWorker(confinement=confinement, clean_environment=clean_environment)

@@ -199,12 +199,16 @@ class _Run:
         except WorkerGone:  # the warm worker is gone (or frozen): a cold one of our own
             launcher = cold_launcher(confinement=getattr(self.launcher, "confinement", None))
             child = launcher.launch(job, secret, database=self.database)
+        ended = False
         try:
-            self._read_events(child, key, list(job.only), judges=not isinstance(launcher, SpawnLauncher))
+            ended = self._read_events(child, key, list(job.only), judges=not isinstance(launcher, SpawnLauncher))
         except Tampered as why:
             self.tampered = str(why)
         finally:
-            child.kill()
+            if ended:
+                child.release()  # its report is whole: a spawned interpreter may serve the submission's next run
+            else:
+                child.kill()
             confinement = getattr(launcher, "confinement", None)
             if confinement is not None and not confinement.namespaces:
                 # its worker reports the exit once every process of the run's uid is killed and its
@@ -217,8 +221,9 @@ class _Run:
             self.output += text
             child.close()
 
-    def _read_events(self, child: Child, key: bytes, only: list[str], judges: bool = True) -> None:
-        """Read the child's report until it ends, its deadline passes or a bound is crossed.
+    def _read_events(self, child: Child, key: bytes, only: list[str], judges: bool = True) -> bool:
+        """Read the child's report until it ends, its deadline passes or a bound is crossed;
+        True when it ended with its last event (``done``).
 
         Bounded whatever the child writes: the deadline is checked on every pass, not only when
         the pipe is quiet (an endless stream without a newline cannot hold it off), each byte is
@@ -232,18 +237,18 @@ class _Run:
         while True:
             if self.cancelled():
                 self._stop(current, Status.ERROR, "cancelled")
-                return
+                return False
             now = time.monotonic()
             if now >= deadline:
                 self._stop(current, Status.ERROR, _timeout_message(current, self._limit(current)))
-                return
+                return False
             if now - watched >= WATCH_INTERVAL_S:
                 watched = now
                 if (crossed := self._bound_crossed()) is not None:
                     child.kill()
                     self._stop(current, Status.ERROR, crossed)
                     self.fatal = (Status.ERROR, crossed)
-                    return
+                    return False
             chunk = child.read(min(WATCH_INTERVAL_S, max(0.0, deadline - now)))
             if chunk is None:
                 continue
@@ -253,7 +258,7 @@ class _Run:
                 if current is not None or not self.declared or not self._all_done():
                     alive = getattr(self.databases, "server_alive", lambda: True)()
                     self._stop(current, Status.ERROR, _crash_message(child.returncode(), current, not alive))
-                return
+                return False
             scanned = len(buffer)
             buffer += chunk
             while (end := buffer.find(b"\n", scanned)) >= 0:
@@ -272,14 +277,14 @@ class _Run:
                     deadline = time.monotonic() + IMPORT_TIMEOUT_S
                 elif kind is Event.IMPORT_ERROR:
                     self.fatal = (Status.ERROR, f"cannot import {event['module']}.py:\n{event['message']}")
-                    return
+                    return False
                 elif kind is Event.GRADER_ERROR:
                     self.fatal = (Status.ERROR, event["message"])
-                    return
+                    return False
                 elif kind is Event.TAMPERED:
                     raise Tampered(event["message"])
                 elif kind is Event.DONE:
-                    return
+                    return True
             if len(buffer) > LINE_LIMIT:
                 raise Tampered(f"a line of the report is longer than {LINE_LIMIT >> 20} MiB")
 

@@ -2,10 +2,17 @@
 
 ``checker.process.launch.SpawnLauncher`` keeps a few of these started ahead: each imports what every run
 needs (``--warm``) while nobody waits, says :data:`READY`, then blocks on its standard input for
-its one job, a JSON line ``{"job", "secret", "output"}`` (``job``: :meth:`checker.wire.GradingJob.to_json`;
-one it cannot read is refused with a signed ``grader-error``). Its standard output, as started, is
-the results pipe: before any learner code runs it is moved to a private descriptor, and what the
-learner's code prints goes to the ``output`` file instead, so nothing printed can pass for a result.
+a job, a JSON line ``{"job", "secret", "output"[, "end"]}`` (``job``: :meth:`checker.wire.GradingJob.to_json`;
+one it cannot read is refused with a signed ``grader-error``). Its standard input and output, as
+started, are the job channel and the results pipe: before any learner code runs both are moved to
+private descriptors, and what the learner's code prints goes to the ``output`` file instead, so
+nothing printed can pass for a result.
+
+Without ``end`` it exits after the run. With it (the launcher may give it another run of the same
+submission), once the run is over it puts back what the run changed (:mod:`checker.process.reuse`)
+and ends the run's report with a line ``NUL end again`` (it waits for the next job) or
+``NUL end gone <why>`` (something was left that a fresh interpreter would not have: it exits). It
+serves :data:`REUSE_LIMIT` runs at most.
 
 Usage: ``python -P -m checker.process.spawned [--warm [--also fastapi,alembic]]``
 """
@@ -51,8 +58,13 @@ def _families(path: str, _mtime: int, _size: int) -> frozenset[str]:
     return frozenset(family for word, family in _MENTIONS.items() if re.search(rf"\b{word}\b", text))
 
 
+REUSE_LIMIT = 8
+"""Runs one interpreter serves at most (all of one submission: ``SpawnLauncher`` sees to it)."""
+
+
 def main(warm: bool, also: tuple[str, ...] = ()) -> None:
     results = os.dup(1)  # the pipe to the runner; fd 1 gets the learner's output below
+    jobs = open(os.dup(0), "rb")  # noqa: SIM115 - the job channel, out of the learner's stdin
     if warm:
         import gc
 
@@ -65,19 +77,46 @@ def main(warm: bool, also: tuple[str, ...] = ()) -> None:
                 worker._import(name)
         gc.freeze()  # as a forked child has them (``checker.process.warm``): the run's collections skip them
         gc.enable()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - the learner's code reads nothing
+    baseline = None
+    if warm:
+        from checker.process.reuse import Baseline
+
+        baseline = Baseline()  # taken while nobody waits; compared after each run
     os.write(results, READY)  # the launcher reads this before it hands the pipe to the runner
-    line = sys.stdin.buffer.readline()
-    if not line:
-        return  # the runner gave up on us (a spare never used)
-    message = json.loads(line)
+    for served in range(1, REUSE_LIMIT + 1):
+        line = jobs.readline()
+        if not line:
+            return  # the runner gave up on us (a spare never used), or no run is left for us
+        message = json.loads(line)
+        _run(message, results)
+        end = message.get("end")  # a launcher that may give us another run of this submission
+        if not end or baseline is None:
+            return
+        _flush()
+        try:
+            why = baseline.restore()
+        except Exception as error:  # noqa: BLE001 - whatever the run left that cannot be put back
+            why = f"what the run changed could not be put back ({type(error).__name__}: {error})"
+        again = why is None and served < REUSE_LIMIT
+        word = "again" if again else "gone " + (why or f"served {served} runs").replace("\n", " ")[:200]
+        os.write(results, f"\0{end} {word}\n".encode())
+        if not again:
+            return
+
+
+def _run(message: dict, results: int) -> None:
+    import random
+
+    random.seed()  # as a fresh interpreter: nothing a run before drew or seeded carries over
     secret = message["secret"]
     output = os.open(message["output"], os.O_WRONLY | os.O_APPEND)
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    sys.stdin = open(os.devnull, encoding="utf-8")
     from checker.process import harness
     from checker.wire import GradingJob, WireError
 
@@ -87,6 +126,14 @@ def main(warm: bool, also: tuple[str, ...] = ()) -> None:
         harness.refuse(results, secret, f"the grading process was sent a job it cannot read, so it did not run: {error}")
         return
     harness.run_job(job, secret, results)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a stream the learner's code closed or replaced
+            pass
 
 
 def _end_descendants() -> None:
@@ -112,7 +159,6 @@ if __name__ == "__main__":
     finally:
         try:
             _end_descendants()
-            sys.stdout.flush()
-            sys.stderr.flush()
+            _flush()
         finally:
             os._exit(0)  # do not wait for threads the learner may have left running

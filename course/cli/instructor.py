@@ -273,7 +273,10 @@ def grade(
             lambda: open_session(obj.backend, obj.database_url, isolate=True, spares=max(1, jobs)),
             confinement=confinement,
             clean_environment=True,
-            queued=pairs + len(exercises),  # the portable way: interpreters started ahead for them (the starters too)
+            # the portable way: interpreters started ahead for the submissions' runs (and the starters')
+            queued=[*(str(w.resolve()) for w in workspaces for _ in exercises), *[None] * len(exercises)],
+            parallel=jobs,
+            exercises=exercises,
         )
     except BackendError as error:
         log.close()

@@ -8,9 +8,11 @@ next, the watch policy) is ``course.learner.session.LearnerSession``'s, as in th
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from checker.results import ExerciseResult
@@ -57,7 +59,12 @@ def check_exercises(
     def grade_here() -> GradingSession:
         if not here:
             here.append(
-                GradingSession.start(lambda: open_databases(min(len(exercises), LOCAL_PARALLEL) - 1), queued=len(exercises))
+                GradingSession.start(
+                    lambda: open_databases(min(len(exercises), LOCAL_PARALLEL) - 1),
+                    queued=len(exercises),
+                    parallel=LOCAL_PARALLEL,
+                    exercises=exercises,
+                )
             )
         return here[0]
 
@@ -81,10 +88,16 @@ def _check(exercises, modules, make_workspace, grade_here, use_service, as_json,
             if (missing := learners[exercise.module_id].missing_files_result(exercise)) is not None:
                 incomplete[exercise.full_id] = missing
     with contextlib.ExitStack() as folders:
+        # the solutions, laid out as one learner's workspace (their runs may share an interpreter)
+        solutions = (
+            Path(folders.enter_context(tempfile.TemporaryDirectory(prefix="course-solutions-"))) if workspace is None else None
+        )
         jobs = [
             job_for(
                 exercise,
-                folders.enter_context(materialised(exercise, "solution")) if workspace is None else workspace.folder(exercise),
+                folders.enter_context(materialised(exercise, "solution", solutions))
+                if workspace is None
+                else workspace.folder(exercise),
             )
             for exercise in exercises
             if exercise.full_id not in incomplete

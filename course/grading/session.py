@@ -3,6 +3,7 @@ way every command sets grading up (:class:`GradingSession`)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -37,11 +38,17 @@ def copy_tree(source: Path, target: Path) -> None:
 
 
 @contextmanager
-def materialised(exercise: Exercise, variant: str = "solution") -> Iterator[Path]:
+def materialised(exercise: Exercise, variant: str = "solution", workspace: Path | None = None) -> Iterator[Path]:
     """A temporary folder with the exercise as ``starter``, ``solution``, ``mutants/<name>`` or
-    ``variants/<name>`` (the last two are overlays on the solution)."""
-    with tempfile.TemporaryDirectory(prefix="course-") as scratch:
-        folder = Path(scratch) / exercise.id
+    ``variants/<name>`` (the last two are overlays on the solution). ``workspace``: laid out in it
+    as in a learner's (``<module>/<exercise>``), where the course's solutions are graded as one
+    learner's exercises (``check --all --solution``); else a folder of its own."""
+    with contextlib.ExitStack() as stack:
+        if workspace is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="course-"))) / exercise.id
+        else:
+            folder = workspace / exercise.module_id / exercise.id
+            stack.callback(shutil.rmtree, folder, True)
         if variant == "starter":
             copy_tree(exercise.starter_dir, folder)
         else:
@@ -89,13 +96,25 @@ class GradingSession:
         warm: bool = True,
         confinement: Confinement | None = None,
         clean_environment: bool = False,
-        queued: int | None = None,
+        queued: int | list[str | None] | None = None,
+        parallel: int = 2,
+        exercises: list[Exercise] | None = None,
     ) -> GradingSession:
         """``queued``: how many runs this session is for, when known (``check --all``, a class
-        run): a pool of spawned interpreters starts that many at once (see ``checker.process.launch``)."""
+        run), or the submission of each (``checker.process.launch.submission_of``), ``parallel``: how many of them go at once, ``exercises``: which (what their checks
+        import); a pool of spawned interpreters starts theirs ahead (see ``checker.process.launch``)."""
         from checker.process.launch import default_launcher
+        from checker.process.spawned import families
 
-        launcher = default_launcher(warm, confinement=confinement, clean_environment=clean_environment, queued=queued)
+        needed = None if exercises is None else frozenset().union(*(families(e.checks_file) for e in exercises))
+        launcher = default_launcher(
+            warm,
+            confinement=confinement,
+            clean_environment=clean_environment,
+            queued=queued,
+            parallel=parallel,
+            families=needed,
+        )
         try:
             databases = open_databases()
         except BaseException:

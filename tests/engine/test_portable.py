@@ -119,7 +119,7 @@ def run_pids(result) -> list[int]:
     return [int(line.split("=", 1)[1]) for line in result.output.splitlines() if line.startswith("pid=")]
 
 
-def test_a_pool_sized_to_the_queue_runs_each_job_in_an_interpreter_of_its_own(tmp_path, databases):
+def test_a_pool_sized_to_the_queue_runs_each_submissions_job_in_an_interpreter_of_its_own(tmp_path, databases):
     from concurrent.futures import ThreadPoolExecutor
 
     import psutil
@@ -128,25 +128,35 @@ def test_a_pool_sized_to_the_queue_runs_each_job_in_an_interpreter_of_its_own(tm
     from checker.process.runner import grade
 
     count = SpawnLauncher.MAX_SPARES + 2  # more than the pool holds at once
-    jobs = [pool_job(tmp_path / f"run{number}") for number in range(count)]
-    launcher = SpawnLauncher(queued=count)
+    jobs = [pool_job(tmp_path / f"run{number}") for number in range(count)]  # each a submission of its own
+    launcher = SpawnLauncher(queued=count, parallel=2)
     alive: list[int] = []
     try:
-        with launcher._lock:  # started at once, in parallel: as many as the pool holds, no more
+        with launcher._lock:  # started at once, in parallel: as many as go at once, no more
             started = len(launcher._spares) + len(launcher._starting)
-        assert started == SpawnLauncher.MAX_SPARES
+        assert started == 2
         with ThreadPoolExecutor(max_workers=2) as pool:
             results = list(pool.map(lambda job: grade(job, databases, launcher=launcher), jobs))
         for result in results:
             assert result.status == "pass", [check.message for check in result.checks]
         pids = [pid for result in results for pid in run_pids(result)]
         assert len(pids) == count and len(set(pids)) == count, pids  # never two runs in one interpreter
-        alive = [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        launcher.close()  # interpreters end once their submission has no run left: by the time it has closed
+        alive = [pid for pid in pids if _running(pid)]
         assert not alive, f"interpreters that ran a job are still alive: {alive}"
         with launcher._lock:  # nothing kept beyond the queue by a one-off command
             assert launcher._queued == 0 and len(launcher._spares) + len(launcher._starting) == 0
     finally:
         launcher.close()
+
+
+def _running(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_an_idle_spare_handed_a_job_still_isolates_runs(tmp_path, databases):
@@ -170,22 +180,149 @@ def test_an_idle_spare_handed_a_job_still_isolates_runs(tmp_path, databases):
         launcher.close()
 
 
-def test_a_service_request_starts_its_runs_interpreters_and_keeps_as_many_for_the_next(tmp_path, databases):
+def test_a_service_request_starts_what_its_runs_need_at_once_and_keeps_as_many_for_the_next(tmp_path, databases):
     from checker.process.launch import SpawnLauncher
     from checker.process.runner import grade
 
-    launcher = SpawnLauncher()
+    launcher = SpawnLauncher(parallel=3)
     try:
         assert launcher.settle()
+        with launcher._lock:
+            launcher._spares.pop().process.kill()  # one fewer than the runs that go at once
         with launcher.expecting(4):
             with launcher._lock:
-                assert len(launcher._spares) + len(launcher._starting) == 4  # two more, started at once
+                assert len(launcher._spares) + len(launcher._starting) == 3  # the missing one, started at once
             results = [grade(pool_job(tmp_path / f"run{number}"), databases, launcher=launcher) for number in range(3)]
         # one run of the four was never launched (cancelled): it is no longer waited for
         assert all(result.status == "pass" for result in results)
         assert launcher.settle()
         with launcher._lock:
-            assert launcher._queued == 0 and len(launcher._spares) == 4  # ready for the next request
+            assert launcher._queued == 0 and len(launcher._spares) == 3  # ready for the next request
+    finally:
+        launcher.close()
+
+
+# -- one interpreter for a submission's runs, where nothing is left that a fresh one would not have --
+
+
+def workspace_job(workspace: Path, name: str, source: str):
+    """A run of exercise ``test/<name>`` in ``workspace`` (laid out as a learner's: ``test/<name>``)."""
+    from checker.wire import GradingJob
+
+    learner = workspace / "test" / name
+    learner.mkdir(parents=True)
+    (learner / "mod.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    checks = workspace.parent / f"checks-{workspace.name}-{name}.py"
+    checks.write_text(textwrap.dedent(POOL_CHECKS), encoding="utf-8")
+    return GradingJob(f"test/{name}", checks, learner, ["mod"], check_timeout_s=20)
+
+
+MAPPED = """
+import os, builtins
+from sqlalchemy import ForeignKey, create_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+{extra}
+class Base(DeclarativeBase):
+    pass
+
+class Owner(Base):
+    __tablename__ = "owners"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    items: Mapped[list["Item"]] = relationship({relationship})
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"))
+
+def run():
+    print(f"pid={{os.getpid()}}", flush=True)
+    assert not hasattr(builtins, "course_test_leak"), "a name another run added to the builtins is here"
+    builtins.course_test_leak = True
+    engine = create_engine(os.environ["DATABASE_URL"])
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add(Owner(items=[Item()]))
+        session.commit()
+        assert session.query(Item).count() == 1
+    engine.dispose()
+    {after}
+"""
+
+
+def mapped(extra: str = "", relationship: str = "", after: str = "") -> str:
+    return MAPPED.format(extra=extra, relationship=relationship, after=after)
+
+
+def test_one_learners_runs_share_an_interpreter_and_each_starts_as_a_fresh_one_would(tmp_path, databases):
+    from checker.process.launch import SpawnLauncher
+    from checker.process.runner import grade
+
+    workspace = tmp_path / "alice"
+    broken = mapped(relationship='"Nowhere"')  # its mappers fail to configure
+    sources = [mapped(), broken, mapped(), mapped()]
+    jobs = [workspace_job(workspace, f"ex{number}", source) for number, source in enumerate(sources)]
+    launcher = SpawnLauncher(queued=len(jobs), parallel=1)
+    try:
+        results = [grade(job, databases, launcher=launcher) for job in jobs]
+        assert [r.status for r in results] == ["pass", "fail", "pass", "pass"], [c.message for r in results for c in r.checks]
+        pids = [pid for result in results for pid in run_pids(result)]
+        # one interpreter served them all: the failed mapper configuration and the name added to
+        # the builtins were put back after each run
+        assert len(pids) == 4 and len(set(pids)) == 1, pids
+    finally:
+        launcher.close()
+
+
+@pytest.mark.parametrize(
+    ("leftover", "why"),
+    [
+        ("import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()", "thread"),
+        ("import sqlalchemy.orm\nsqlalchemy.orm.Session.commit = lambda self: None", "changed"),
+        (
+            "from sqlalchemy import event\nfrom sqlalchemy.engine import Engine\n"
+            "event.listen(Engine, 'before_cursor_execute', lambda *a: None)",
+            "listener",
+        ),
+        ("import sqlalchemy\nsqlalchemy.course_test_helper = lambda: 1", "changed"),
+        (
+            "import sqlalchemy.util as u\nu.course_test_kept = [create_engine(os.environ['DATABASE_URL']).connect()]",
+            "connection",
+        ),
+    ],
+    ids=["thread", "monkeypatch", "listener", "added-name", "open-connection"],
+)
+def test_a_run_that_leaves_something_behind_ends_its_interpreter_and_the_next_run_is_unaffected(
+    tmp_path, databases, leftover, why
+):
+    from checker.process.launch import SpawnLauncher
+    from checker.process.runner import grade
+
+    workspace = tmp_path / "bob"
+    first = workspace_job(workspace, "first", mapped(after=leftover.replace("\n", "\n    ")))
+    second = workspace_job(workspace, "second", mapped())
+    launcher = SpawnLauncher(queued=2, parallel=1)
+    try:
+        results = [grade(job, databases, launcher=launcher) for job in (first, second)]
+        # the first may pass or be told it changed the grader's code; the second is as on a fresh interpreter
+        assert results[1].status == "pass", [c.message for r in results for c in r.checks]
+        pids = [pid for result in results for pid in run_pids(result)]
+        assert len(set(pids)) == 2, f"the interpreter was reused after a run that left a {why}: {pids}"
+    finally:
+        launcher.close()
+
+
+def test_two_learners_runs_never_share_an_interpreter(tmp_path, databases):
+    from checker.process.launch import SpawnLauncher
+    from checker.process.runner import grade
+
+    jobs = [workspace_job(tmp_path / learner, "ex", mapped()) for learner in ("carol", "dave", "carol-copy")]
+    launcher = SpawnLauncher(queued=len(jobs), parallel=1)
+    try:
+        results = [grade(job, databases, launcher=launcher) for job in jobs]
+        assert all(r.status == "pass" for r in results), [c.message for r in results for c in r.checks]
+        pids = [pid for result in results for pid in run_pids(result)]
+        assert len(set(pids)) == 3, pids
     finally:
         launcher.close()
 
