@@ -496,6 +496,11 @@ class SpawnLauncher:
                 self.expect(queued)
 
     @property
+    def reuses(self) -> bool:
+        """Whether an interpreter may serve several runs of one submission (a warm pool's may)."""
+        return self.warm
+
+    @property
     def _queued(self) -> int:
         return len(self._queue)
 

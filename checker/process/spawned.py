@@ -97,6 +97,7 @@ def main(warm: bool, also: tuple[str, ...] = ()) -> None:
         if not end or baseline is None:
             return
         _flush()
+        _let_go_of_output()  # the runner removes the run's output file (Windows cannot while it is open)
         try:
             why = baseline.restore()
         except Exception as error:  # noqa: BLE001 - whatever the run left that cannot be put back
@@ -126,6 +127,13 @@ def _run(message: dict, results: int) -> None:
         harness.refuse(results, secret, f"the grading process was sent a job it cannot read, so it did not run: {error}")
         return
     harness.run_job(job, secret, results)
+
+
+def _let_go_of_output() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 def _flush() -> None:

@@ -423,10 +423,9 @@ def grade_workspaces(
     slots = _Slots(databases, launcher, jobs)
     try:
         with _shielded_for(launcher, [s.workspace for s in submissions], exercises):
-            futures = {pool.submit(one, *pair): pair for pair in todo}
-            for future in as_completed(futures):
-                submission, exercise, _, digest = futures[future]
-                results[(str(submission.workspace), exercise.full_id, digest)] = future.result()
+            for group, graded in _in_turns(pool, one, todo, jobs, launcher):
+                for (submission, exercise, _, digest), result in zip(group, graded, strict=True):
+                    results[(str(submission.workspace), exercise.full_id, digest)] = result
     except BaseException:
         stopping.set()
         raise
@@ -438,6 +437,23 @@ def grade_workspaces(
     for submission, exercise, _, digest in pairs:
         submission.results.append(results[(str(submission.workspace), exercise.full_id, digest)])
     return submissions
+
+
+def _in_turns(pool, one, todo: list, jobs: int, launcher):
+    """Grade ``todo`` (submission, exercise, folder, digest) on ``pool``; yield each group of pairs
+    with its results as they finish. Where the launcher lets one interpreter serve a submission's
+    runs (the portable way: ``checker.process.launch.SpawnLauncher.reuses``) and there are as many
+    submissions as jobs, a submission's exercises are graded one after the other (one interpreter
+    serves them); else each pair on its own."""
+    groups: dict[str, list] = {}
+    for pair in todo:
+        groups.setdefault(str(pair[0].workspace), []).append(pair)
+    if getattr(launcher, "reuses", False) and len(groups) >= jobs:
+        futures = {pool.submit(lambda group: [one(*pair) for pair in group], group): group for group in groups.values()}
+    else:
+        futures = {pool.submit(lambda pair: [one(*pair)], pair): [pair] for pair in todo}
+    for future in as_completed(futures):
+        yield futures[future], future.result()
 
 
 def _grade_folder(exercise: Exercise, folder: Path, slots: _Slots, launcher, cancelled) -> ExerciseResult:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -153,18 +154,26 @@ def starter_baseline(
         except (OSError, ValueError):
             known = {}
 
+    # the starters, laid out as one workspace (their runs may share an interpreter: the course's own code)
+    scratch = Path(tempfile.mkdtemp(prefix="course-starters-"))
+
     def passed(exercise: Exercise) -> list[str]:
-        with tempfile.TemporaryDirectory(prefix="course-starter-") as scratch:
-            folder = Path(scratch) / exercise.module_id / exercise.id
+        folder = scratch / exercise.module_id / exercise.id
+        try:
             copy_tree(exercise.starter_dir, folder)
             result = grade(exercise, folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         return [c.name for c in result.checks if c.status == "pass" and not result.tampered]
 
     keyed = [(exercise, fingerprint(exercise.starter_dir, exercise)) for exercise in exercises]
     todo = list({key: exercise for exercise, key in keyed if key not in known}.items())
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo) or 1))) as pool:
-        for (key, _exercise), names in zip(todo, pool.map(lambda item: passed(item[1]), todo), strict=True):
-            known[key] = names
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo) or 1))) as pool:
+            for (key, _exercise), names in zip(todo, pool.map(lambda item: passed(item[1]), todo), strict=True):
+                known[key] = names
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     changed = bool(todo)
     baseline: Baseline = {exercise.full_id: known[key] for exercise, key in keyed}
     if cache is not None and changed:

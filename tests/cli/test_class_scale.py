@@ -230,3 +230,40 @@ def test_the_summary_table_names_every_exercise_apart_and_never_cuts_a_name(monk
     assert " ".join(LEGEND.split()) in " ".join(out.split())  # what ✓ ✗ ! ⚠ mean
     assert "07-m = 07-migrations" in " ".join(out.split())
     assert f"{(len(exercises) // 2) * 2:g}/{len(exercises) * 2:g}" in out  # the points column
+
+
+# -- the portable way: one interpreter may serve a submission's runs, so they go one after the other --
+
+
+@pytest.mark.parametrize(("reuses", "grouped"), [(True, True), (False, False)])
+def test_a_class_run_grades_each_submission_in_turn_where_an_interpreter_serves_its_runs(reuses, grouped):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from course.grading.classgrade import _in_turns
+
+    submissions = [SimpleNamespace(workspace=Path(f"/class/{name}")) for name in ("ann", "ben", "cat")]
+    todo = [(submission, SimpleNamespace(full_id=f"m/{n}"), None, "d") for submission in submissions for n in range(3)]
+    running: dict[str, int] = {}
+    overlapped = []
+    lock = threading.Lock()
+
+    def one(submission, exercise, _folder, _digest):
+        key = str(submission.workspace)
+        with lock:
+            running[key] = running.get(key, 0) + 1
+            if running[key] > 1:
+                overlapped.append(key)
+        time.sleep(0.02)
+        with lock:
+            running[key] -= 1
+        return (key, exercise.full_id)
+
+    launcher = SimpleNamespace(reuses=reuses)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = [result for group, results in _in_turns(pool, one, todo, 2, launcher) for result in results]
+    assert sorted(done) == sorted((str(s.workspace), e.full_id) for s, e, _, _ in todo)  # every pair, once
+    if grouped:
+        assert not overlapped, f"two runs of one submission at once: {overlapped}"

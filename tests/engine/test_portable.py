@@ -122,8 +122,6 @@ def run_pids(result) -> list[int]:
 def test_a_pool_sized_to_the_queue_runs_each_submissions_job_in_an_interpreter_of_its_own(tmp_path, databases):
     from concurrent.futures import ThreadPoolExecutor
 
-    import psutil
-
     from checker.process.launch import SpawnLauncher
     from checker.process.runner import grade
 
