@@ -656,6 +656,7 @@ class SpawnLauncher:
         ended; once none is in flight and none queued, refill to what is kept."""
         with self._lock:
             self._running -= 1
+            spare.settling = False  # under the lock: a run taking an interpreter sees it back or gone
             keep = again and not self._closed and (self._queue or self._kept)
             if keep:
                 self._busy.remove(spare)
@@ -770,7 +771,6 @@ class _SpawnedRun:
             if self._over:
                 return
             self._over = True
-        self.spare.settling = False
         if not again:
             with contextlib.suppress(OSError):
                 _ends(self.spare.process)[0].close()

@@ -27,7 +27,9 @@ verdicts are testimony anyway (the learner's code runs beside the checks).
 
 from __future__ import annotations
 
+import functools
 import gc
+import operator
 import os
 import signal
 import sys
@@ -77,10 +79,18 @@ class Baseline:
         self.loggers = _loggers()
         self.listeners = _listeners()
         self.libraries = _library_roots()
+        self._grown: list = []  # namespaces a library added names to during the last run
+        cached = type(functools.lru_cache(maxsize=None)(len))
+        self.caches = [
+            value
+            for namespace in (*self.modules.values(), *self.classes.values())
+            for value in namespace.values()
+            if isinstance(value, cached)
+        ]
 
-    def restore(self) -> str | None:
-        """After a run: put back what it changed, forget its code; why this interpreter must not
-        serve another run (None: it may)."""
+    def restore(self, learner_dir: str | os.PathLike[str] | None = None) -> str | None:
+        """After a run (in ``learner_dir``): put back what it changed, forget its code; why this
+        interpreter must not serve another run (None: it may)."""
         os.chdir(self.cwd)
         os.environ.clear()
         os.environ.update(self.environ)
@@ -109,7 +119,7 @@ class Baseline:
                     for added in set(current) - set(namespace):
                         del current[added]
                 current.update(namespace)
-        self._forget_new_code()
+        self._forget_new_code(learner_dir)
         self._empty_caches()
         try:
             from sqlalchemy.orm import clear_mappers
@@ -124,13 +134,8 @@ class Baseline:
         """Empty the libraries' ``functools`` caches, as a fresh interpreter has them: their keys
         hold the learner's objects alive (FastAPI's keep each dependency, and through it the
         learner's engine and its connections)."""
-        import functools
-
-        cached = type(functools.lru_cache(maxsize=None)(len))
-        for namespace in (*self.modules.values(), *self.classes.values()):
-            for value in namespace.values():
-                if isinstance(value, cached):
-                    value.cache_clear()
+        for cache in self.caches:
+            cache.cache_clear()
         typing = sys.modules.get("typing")
         for cleanup in getattr(typing, "_cleanups", ()):
             try:
@@ -138,7 +143,8 @@ class Baseline:
             except Exception:  # noqa: BLE001, S112
                 continue
 
-    def _forget_new_code(self) -> None:
+    def _forget_new_code(self, learner_dir) -> None:
+        learner = os.path.normcase(os.path.realpath(learner_dir)) + os.sep if learner_dir else None
         for name, module in list(sys.modules.items()):
             if name in self.modules:
                 continue
@@ -146,7 +152,8 @@ class Baseline:
             if spec is not None and spec.origin in ("built-in", "frozen"):
                 continue
             filename = getattr(module, "__file__", None)
-            if filename and os.path.normcase(os.path.realpath(filename)).startswith(self.libraries):
+            where = os.path.normcase(os.path.realpath(filename)) if filename else ""
+            if where.startswith(self.libraries) and not (learner and where.startswith(learner)):
                 continue  # a library the run imported: a fresh interpreter would import the same
             del sys.modules[name]
 
@@ -165,26 +172,35 @@ class Baseline:
             return "an event listener is left on a class of SQLAlchemy's own (Engine, Session, Pool...)"
         if _open_connections():
             return "a database connection is still open"
-        for name, namespace in self.modules.items():
+        for name in self.modules:
             module = sys.modules.get(name)
             if module is None:
                 return f"module {name} was removed"
-            if (changed := self._changed(namespace, vars(module))) is not None:
+            if (changed := self._changed(self.modules, name, vars(module))) is not None:
                 return f"{name}.{changed} was changed"
-        for cls, namespace in self.classes.items():
-            if (changed := self._changed(namespace, cls.__dict__)) is not None:
+        for cls in self.classes:
+            if (changed := self._changed(self.classes, cls, cls.__dict__)) is not None:
                 return f"{cls.__module__}.{cls.__qualname__}.{changed} was changed"
+        for namespaces, key, now in self._grown:  # what libraries added is part of the picture from now on
+            namespaces[key] = dict(now)
+        self._grown.clear()
         return None
 
-    def _changed(self, before: dict, now) -> str | None:
-        """A name bound otherwise than it was, unless every name ``before`` had is still there, bound to the same object or to one a library
-        made (a lazy import's submodule, a cache filled on first use, Alembic's compilers for
-        SQLAlchemy's DDL: a fresh interpreter would make them too), and no name is bound to an
-        object the learner's code made (a monkeypatch)."""
-        for key, value in before.items():
-            if key not in now or (now[key] is not value and self._learners(now[key])):
-                return str(key)
-        return next((str(key) for key, value in list(now.items()) if key not in before and self._learners(value)), None)
+    def _changed(self, namespaces: dict, key, now) -> str | None:
+        """The first name of ``namespaces[key]`` (as it was) that ``now`` lacks or binds to an object
+        the learner's code made (a monkeypatch); None when there is none. Objects a library made
+        in the meantime are no change (a lazy import's submodule, a cache filled on first use,
+        Alembic's compilers for SQLAlchemy's DDL: a fresh interpreter would make them too)."""
+        before = namespaces[key]
+        if len(now) == len(before) and all(map(operator.is_, before.values(), map(now.get, before))):
+            return None  # the common case, compared in C
+        for name, value in before.items():
+            if name not in now or (now[name] is not value and self._learners(now[name])):
+                return str(name)
+        added = next((str(name) for name, value in list(now.items()) if name not in before and self._learners(value)), None)
+        if added is None:
+            self._grown.append((namespaces, key, now))
+        return added
 
     def _learners(self, value: object) -> bool:
         """Whether ``value`` was made by code outside the libraries (the learner's)."""
@@ -231,8 +247,11 @@ def _restore_loggers(saved: dict) -> None:
     import logging
 
     fresh: tuple = (logging.NOTSET, [], False, True, [])
-    for logger in _loggers():
-        level, handlers, disabled, propagate, filters = saved.get(logger, fresh)
+    for logger, now in _loggers().items():
+        was = saved.get(logger, fresh)
+        if now == was:
+            continue
+        level, handlers, disabled, propagate, filters = was
         logger.setLevel(level)
         logger.handlers[:] = handlers
         logger.disabled = disabled

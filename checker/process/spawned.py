@@ -99,7 +99,7 @@ def main(warm: bool, also: tuple[str, ...] = ()) -> None:
         _flush()
         _let_go_of_output()  # the runner removes the run's output file (Windows cannot while it is open)
         try:
-            why = baseline.restore()
+            why = baseline.restore(message.get("job", {}).get("learner_dir"))
         except Exception as error:  # noqa: BLE001 - whatever the run left that cannot be put back
             why = f"what the run changed could not be put back ({type(error).__name__}: {error})"
         again = why is None and served < REUSE_LIMIT
