@@ -458,6 +458,9 @@ class SpawnLauncher:
     READY_TIMEOUT_S = 60.0
     SETTLE_TIMEOUT_S = 5.0
     """How long an interpreter may take to put back what a run changed before it is ended."""
+    REUSE_WAIT_S = 1.0
+    """How long a run waits for its submission's interpreter to be back (putting back takes tens of
+    milliseconds) before it takes a fresh one."""
 
     def __init__(
         self,
@@ -596,7 +599,7 @@ class SpawnLauncher:
         """An interpreter for the next run: one that served this submission and is back (or soon
         back), else a ready one with the ``family`` it needs, else any ready one, else one still
         starting, else a new one."""
-        deadline = time.monotonic() + self.SETTLE_TIMEOUT_S
+        deadline = time.monotonic() + self.REUSE_WAIT_S
         with self._lock:
             while True:
                 ours = [s for s in self._idle if s.submission == submission]

@@ -4,6 +4,7 @@ folder — and grading works the same (this is how it runs on macOS and Windows)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -465,3 +466,40 @@ def test_a_report_read_by_a_thread_keeps_its_pipe_until_the_end_so_the_next_run_
     assert os.read(next_read, 100) == b"the next run's line\n"
     os.close(next_read)
     os.close(next_write)
+
+
+@pytest.mark.parametrize(
+    ("writes", "report", "outcome"),
+    [
+        ([b"a\n", b"done\n", b"\0tok again\n"], b"a\ndone\n", "again"),
+        ([b"a\ndone\n\0t", b"ok again\n"], b"a\ndone\n", "again"),  # the end line split across reads
+        ([b"\0forged again\n", b"done\n", b"\0tok again\n"], b"\0forged again\ndone\n", "again"),  # not its end
+        ([b"done\n\0tok again\nmore\n"], b"done\n", "gone"),  # written past the end: not reused
+        ([b"done\n\0tok gone a thread it started still runs\n"], b"done\n", "gone"),
+        ([b"done\n"], b"done\n", ""),  # EOF: the interpreter died
+    ],
+    ids=["plain", "split", "forged", "past-the-end", "gone", "eof"],
+)
+def test_a_reused_interpreters_report_ends_at_its_own_end_line(writes, report, outcome):
+    import time
+
+    from checker.process.launch import _FramedReader
+
+    read_end, write_end = os.pipe()
+    reader = _FramedReader(read_end, "tok")
+    try:
+        for chunk in writes:
+            os.write(write_end, chunk)
+            time.sleep(0.02)
+        if not outcome:
+            os.close(write_end)
+        got = b""
+        while (chunk := reader.read(5)) not in (b"", None):
+            got += chunk
+        assert chunk == b"", "the runner never saw the report end"
+        assert got == report
+        assert reader.ended.wait(5) and reader.outcome == outcome
+    finally:
+        for fd in (read_end, write_end):
+            with contextlib.suppress(OSError):
+                os.close(fd)
