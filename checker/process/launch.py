@@ -485,6 +485,7 @@ class SpawnLauncher:
         self._running = 0
         self._batches = 0
         self._parallel = max(1, min(parallel, self.MAX_SPARES))
+        self._in_turns = False
         if families is None:
             from checker.process.spawned import FAMILIES
 
@@ -547,10 +548,22 @@ class SpawnLauncher:
         at once, less those an interpreter of their submission will take."""
         with self._lock:
             serving = {spare.submission for spare in self._idle + self._busy}
-            unserved = [family for family, submission in self._queue if submission is not None and submission not in serving]
+            lanes: dict[str, list[frozenset[str]]] = {}  # a submission's runs that may go at once
+            for family, submission in self._queue:
+                if submission is not None and submission not in serving:
+                    runs = lanes.setdefault(submission, [])
+                    if len(runs) < (1 if self._in_turns else self._parallel):
+                        runs.append(family)
+            unserved = [family for runs in lanes.values() for family in runs]
             unknown = [family for family, submission in self._queue if submission is None]  # a count of runs
             room = max(0, self._parallel - len(serving) - len(unserved))
             return (unserved + unknown[:room])[: self._parallel]
+
+    def in_turns(self) -> None:
+        """Each submission's runs will go one after the other (a class run): one interpreter for
+        each is enough."""
+        with self._lock:
+            self._in_turns = True
 
     def _top_up(self, desired: list[frozenset[str]]) -> None:
         """Start the interpreters of ``desired`` (families) that are neither ready nor starting."""

@@ -449,6 +449,7 @@ def _in_turns(pool, one, todo: list, jobs: int, launcher):
     for pair in todo:
         groups.setdefault(str(pair[0].workspace), []).append(pair)
     if getattr(launcher, "reuses", False) and len(groups) >= jobs:
+        launcher.in_turns()
         futures = {pool.submit(lambda group: [one(*pair) for pair in group], group): group for group in groups.values()}
     else:
         futures = {pool.submit(lambda pair: [one(*pair)], pair): [pair] for pair in todo}

@@ -261,7 +261,7 @@ def test_a_class_run_grades_each_submission_in_turn_where_an_interpreter_serves_
             running[key] -= 1
         return (key, exercise.full_id)
 
-    launcher = SimpleNamespace(reuses=reuses)
+    launcher = SimpleNamespace(reuses=reuses, in_turns=lambda: None)
     with ThreadPoolExecutor(max_workers=2) as pool:
         done = [result for group, results in _in_turns(pool, one, todo, 2, launcher) for result in results]
     assert sorted(done) == sorted((str(s.workspace), e.full_id) for s, e, _, _ in todo)  # every pair, once
