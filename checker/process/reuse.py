@@ -8,13 +8,13 @@ interpreter as a fresh one would be:
 
 - what a run changes on purpose is put back: the working folder, the environment, ``sys.path``
   and the import hooks, the warning filters, the loggers (an Alembic ``env.py`` configures them),
-  the signal handlers, the standard streams; the learner's modules (anything imported from
+  the signal handlers, the standard streams, the umask, the sockets' default timeout; the learner's modules (anything imported from
   outside the standard library, the installed packages and the grader) are forgotten, the
   libraries' ``functools`` caches emptied (their keys would keep the learner's objects), every
   mapper is disposed (``sqlalchemy.orm.clear_mappers``: a mapper that failed to configure cannot
   fail the next run's), and the garbage is collected;
-- what must not be left is looked for, and any of it ends the interpreter: a thread or a process
-  still running, a database connection still open, a listener on SQLAlchemy's own classes
+- what must not be left is looked for, and any of it ends the interpreter: a thread, a process or
+  a timer (``signal.alarm``) still running, a database connection still open, a listener on SQLAlchemy's own classes
   (``Engine``, ``Session``, ``Mapper``...), a name of any module or class loaded before the run
   bound to something else (a monkeypatched library), a hook on ``sys`` (trace, profile,
   excepthook).
@@ -74,6 +74,9 @@ class Baseline:
         self.hooks = {name: getattr(sys, name, None) for name in _HOOKS}
         self.limits = (sys.getrecursionlimit(), sys.getswitchinterval(), sys.dont_write_bytecode)
         self.tempdir = tempfile.tempdir
+        self.umask = os.umask(0o022)
+        os.umask(self.umask)
+        self.timeout = _socket_timeout()
         self.threads = threading.active_count()
         self.signals = {number: signal.getsignal(number) for number in _signals()}
         self.loggers = _loggers()
@@ -106,6 +109,9 @@ class Baseline:
         sys.setswitchinterval(switch)
         sys.dont_write_bytecode = bytecode
         tempfile.tempdir = self.tempdir
+        os.umask(self.umask)
+        if "socket" in sys.modules:
+            sys.modules["socket"].setdefaulttimeout(self.timeout)
         for number, handler in self.signals.items():
             if handler is not None and signal.getsignal(number) is not handler:
                 signal.signal(number, handler)
@@ -162,6 +168,8 @@ class Baseline:
             return "a thread it started still runs"
         if _children():
             return "a process it started still runs"
+        if hasattr(signal, "getitimer") and any(signal.getitimer(timer) != (0.0, 0.0) for timer in _TIMERS):
+            return "a timer it set is still running (signal.setitimer, signal.alarm)"
         if sys.gettrace() is not None or sys.getprofile() is not None:
             return "a trace or profile function is set"
         for name, hook in self.hooks.items():
@@ -222,6 +230,14 @@ class Baseline:
 
     def _library_file(self, filename: str) -> bool:
         return os.path.normcase(os.path.realpath(filename)).startswith(self.libraries)
+
+
+_TIMERS = [getattr(signal, name) for name in ("ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF") if hasattr(signal, name)]
+
+
+def _socket_timeout() -> float | None:
+    socket = sys.modules.get("socket")
+    return socket.getdefaulttimeout() if socket is not None else None
 
 
 def _signals() -> list[signal.Signals]:

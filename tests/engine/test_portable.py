@@ -288,8 +288,9 @@ def test_one_learners_runs_share_an_interpreter_and_each_starts_as_a_fresh_one_w
             "import sqlalchemy.util as u\nu.course_test_kept = [create_engine(os.environ['DATABASE_URL']).connect()]",
             "connection",
         ),
+        ("import signal\nsignal.setitimer(signal.ITIMER_REAL, 60)", "timer"),
     ],
-    ids=["thread", "monkeypatch", "listener", "added-name", "open-connection"],
+    ids=["thread", "monkeypatch", "listener", "added-name", "open-connection", "timer"],
 )
 def test_a_run_that_leaves_something_behind_ends_its_interpreter_and_the_next_run_is_unaffected(
     tmp_path, databases, leftover, why
