@@ -19,7 +19,7 @@ import secrets
 import threading
 from collections import deque
 
-from checker.process import sandbox
+from checker.process import platform, sandbox
 from course import locations
 from course.postgres.base import DATABASE_PREFIX, BackendError, ConnectionParams, PostgresServer, new_password
 from course.postgres.embedded import process_alive
@@ -126,7 +126,10 @@ class DatabaseSession:
         role = name or self.role
         assert role is not None  # without a name only while the session has its role (callers check)
         password = new_password()
-        logged = getattr(self.server, "statement_log", None) is not None
+        # the judge reads what Postgres received (checker.judge.serverlog): only where runs are judged
+        # apart (a forking worker); the portable way checks beside the learner's code, and logging
+        # every statement there would cost the server for nothing
+        logged = getattr(self.server, "statement_log", None) is not None and platform.can_fork_workers()
         try:
             admin = admin or self._admin
             admin.execute(
