@@ -71,7 +71,7 @@ def main(warm: bool, also: tuple[str, ...] = ()) -> None:
         gc.disable()  # the imports make only objects that live on: collecting meanwhile costs 10-15 %
         from checker.process import warm as worker
 
-        worker._preload()
+        worker._preload(judged=False)  # its runs check beside the learner's code (no judge apart)
         for family in also:
             for name in FAMILIES.get(family, ()):
                 worker._import(name)

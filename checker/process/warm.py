@@ -93,14 +93,19 @@ def _import(name: str) -> None:
         pass
 
 
-def _preload() -> None:
+JUDGE_ONLY = ("checker.judge.process", "checker.judge.evidence", "checker.judge.serverlog")
+"""What only a run judged apart imports (never one of a spawned interpreter: ``checker.judge.inprocess``)."""
+
+
+def _preload(judged: bool = True) -> None:
     import warnings
 
     from checker.process.harness import quiet_library_warnings
 
     quiet_library_warnings(warnings)
     for name in PRELOAD:
-        _import(name)
+        if judged or name not in JUDGE_ONLY:
+            _import(name)
     from checker.capture import log as capture
 
     capture.install()
