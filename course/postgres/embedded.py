@@ -56,6 +56,9 @@ SERVER_SETTINGS = {
     "log_min_messages": "warning",
     "log_min_error_statement": "panic",
     "max_wal_size": "256MB",  # WAL is recycled past this: the data directory may sit in RAM
+    # no process a throwaway server does not need: no logical replication launcher waits (and, see
+    # IO_SETTINGS, no I/O workers)
+    "max_logical_replication_workers": "0",
     # the statements learner roles send (log_statement, see course.postgres.session), as JSON lines
     # in one file of the server's user (0600), read by the grader's judge (checker.judge.serverlog)
     "logging_collector": "on",
@@ -65,6 +68,9 @@ SERVER_SETTINGS = {
     "log_rotation_age": "0",
     "log_rotation_size": "0",
 }
+IO_SETTINGS = {"io_method": "sync"}
+"""Postgres 18 and later: each backend does its own I/O instead of handing it to three I/O worker
+processes (with the launcher above, about 20 MB of the server's RSS)."""
 STATEMENT_LOG = Path("log") / "statements.json"
 """The statement log, in the data directory (``jsonlog`` names ``statements.log``'s file so)."""
 
@@ -182,6 +188,14 @@ def _chown_tree(path: Path) -> None:
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
             os.chown(os.path.join(root, name), UNPRIVILEGED_UID, UNPRIVILEGED_UID, follow_symlinks=False)
+
+
+def _major_version(data: Path) -> int:
+    """The major version of the cluster in ``data`` (0 when it cannot be read)."""
+    try:
+        return int((data / "PG_VERSION").read_text(encoding="utf-8").split(".")[0])
+    except (OSError, ValueError):
+        return 0
 
 
 def _template(bindir: Path, *, with_password: bool = False) -> Path:
@@ -485,6 +499,8 @@ def start(*, persistent: bool, secure: bool = True, isolate: bool = False) -> Em
         )
 
     settings = dict(SERVER_SETTINGS)
+    if _major_version(template) >= 18:
+        settings.update(IO_SETTINGS)
     settings["port"] = str(port)
     settings["unix_socket_directories"] = "" if sockets is None else str(sockets)
     if isolate or tcp_only:
