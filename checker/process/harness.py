@@ -33,6 +33,7 @@ from checker.wire import Event, GradingJob
 
 __all__ = [  # learner_traceback lives in checker.tracebacks; still importable from here for older checks
     "compile_checks",
+    "flush_streams",
     "keep_checks",
     "learner_traceback",
     "load_checks",
@@ -319,9 +320,14 @@ def run_job(job: GradingJob, secret: dict, results_fd: int, engines: dict | None
     except Exception:  # every result is in; show the grader's slip in the output, nothing more
         traceback.print_exc()
     environment.dispose()
-    for stream in (sys.stdout, sys.stderr):  # what the learner printed is in the output file before we end
+    flush_streams()  # what the learner printed is in the output file before we end
+    send(DONE)
+
+
+def flush_streams() -> None:
+    """Flush ``sys.stdout`` and ``sys.stderr``, whatever the learner's code made of them."""
+    for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:  # noqa: BLE001 - a stream the learner's code closed or replaced
             pass
-    send(DONE)

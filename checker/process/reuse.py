@@ -8,16 +8,16 @@ interpreter as a fresh one would be:
 
 - what a run changes on purpose is put back: the working folder, the environment, ``sys.path``
   and the import hooks, the warning filters, the loggers (an Alembic ``env.py`` configures them),
-  the signal handlers, the standard streams, the umask, the sockets' default timeout; the learner's modules (anything imported from
-  outside the standard library, the installed packages and the grader) are forgotten, the
-  libraries' ``functools`` caches emptied (their keys would keep the learner's objects), every
-  mapper is disposed (``sqlalchemy.orm.clear_mappers``: a mapper that failed to configure cannot
-  fail the next run's), and the garbage is collected;
-- what must not be left is looked for, and any of it ends the interpreter: a thread, a process or
-  a timer (``signal.alarm``) still running, a database connection still open, a listener on SQLAlchemy's own classes
-  (``Engine``, ``Session``, ``Mapper``...), a name of any module or class loaded before the run
-  bound to something else (a monkeypatched library), a hook on ``sys`` (trace, profile,
-  excepthook).
+  the signal handlers, the standard streams, the umask, the sockets' default timeout; the
+  learner's modules (anything imported from outside the standard library, the installed packages
+  and the grader) are forgotten, the libraries' ``functools`` caches emptied (their keys would
+  keep the learner's objects), every mapper is disposed (``sqlalchemy.orm.clear_mappers``: a
+  mapper that failed to configure cannot fail the next run's), and the garbage is collected;
+- what must not be left is looked for, and any of it ends the interpreter: a thread (as the OS
+  counts them), a process or a timer (``signal.alarm``) still running, a database connection still
+  open, a listener on SQLAlchemy's own classes (``Engine``, ``Session``, ``Mapper``...), a name of
+  any module or class loaded before the run bound to something the learner's code made (a
+  monkeypatched library), a hook on ``sys`` (trace, profile, excepthook).
 
 What is not looked for (documented in docs/security.md): state a library keeps inside an object
 (a psycopg adapter registered globally, a cache), and an audit hook (``sys.addaudithook`` cannot
@@ -78,6 +78,7 @@ class Baseline:
         os.umask(self.umask)
         self.timeout = _socket_timeout()
         self.threads = threading.active_count()
+        self.os_threads = _os_threads()
         self.signals = {number: signal.getsignal(number) for number in _signals()}
         self.loggers = _loggers()
         self.listeners = _listeners()
@@ -164,7 +165,7 @@ class Baseline:
             del sys.modules[name]
 
     def _leftover(self) -> str | None:
-        if threading.active_count() > self.threads:
+        if threading.active_count() > self.threads or _os_threads() > self.os_threads:
             return "a thread it started still runs"
         if _children():
             return "a process it started still runs"
@@ -287,8 +288,19 @@ def _open_connections() -> bool:
     psycopg = sys.modules.get("psycopg")
     if psycopg is None:
         return False
-    connection = psycopg.Connection
+    connection = psycopg.BaseConnection  # an AsyncConnection too
     return any(isinstance(thing, connection) and not thing.closed for thing in gc.get_objects())
+
+
+def _os_threads() -> int:
+    """Threads of this process as the OS counts them (``_thread.start_new_thread`` ones too, which
+    ``threading`` does not list); when it cannot tell, as many as there can be."""
+    try:
+        import psutil
+
+        return psutil.Process().num_threads()
+    except Exception:  # noqa: BLE001 - cannot tell: not reused
+        return sys.maxsize
 
 
 def _children() -> bool:

@@ -137,11 +137,9 @@ def _let_go_of_output() -> None:
 
 
 def _flush() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001 - a stream the learner's code closed or replaced
-            pass
+    from checker.process.harness import flush_streams
+
+    flush_streams()
 
 
 def _end_descendants() -> None:

@@ -289,8 +289,9 @@ def test_one_learners_runs_share_an_interpreter_and_each_starts_as_a_fresh_one_w
             "connection",
         ),
         ("import signal\nsignal.setitimer(signal.ITIMER_REAL, 60)", "timer"),
+        ("import _thread, time\n_thread.start_new_thread(time.sleep, (60,))", "thread threading does not list"),
     ],
-    ids=["thread", "monkeypatch", "listener", "added-name", "open-connection", "timer"],
+    ids=["thread", "monkeypatch", "listener", "added-name", "open-connection", "timer", "raw-thread"],
 )
 def test_a_run_that_leaves_something_behind_ends_its_interpreter_and_the_next_run_is_unaffected(
     tmp_path, databases, leftover, why
