@@ -530,12 +530,12 @@ class SpawnLauncher:
         """These runs (or runs of these submissions, or this many) are about to be launched: start
         interpreters for those that will go at once and that no interpreter of their submission
         will serve."""
-        from checker.process.spawned import families
+        from checker.process.spawned import families_of
 
         runs: list = [None] * jobs if isinstance(jobs, int) else list(jobs)
         known = [run for run in runs if not (run is None or isinstance(run, str))]
         # one interpreter may serve all of a request's runs: each imports what any of them needs
-        needed = frozenset().union(*(families(job.checks_file) for job in known)) if known else self._families
+        needed = families_of(job.checks_file for job in known) if known else self._families
         wanted = [(self._families, run) if run is None or isinstance(run, str) else (needed, submission_of(run)) for run in runs]
         if not self.warm or not wanted:
             return

@@ -49,6 +49,11 @@ def families(checks_file: Path) -> frozenset[str]:
         return frozenset()
 
 
+def families_of(checks_files) -> frozenset[str]:
+    """The families any of ``checks_files`` will import (one interpreter may run them all)."""
+    return frozenset().union(*(families(Path(checks_file)) for checks_file in checks_files))
+
+
 @functools.lru_cache(maxsize=128)
 def _families(path: str, _mtime: int, _size: int) -> frozenset[str]:
     try:

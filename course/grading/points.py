@@ -144,7 +144,7 @@ def starter_baseline(
     from concurrent.futures import ThreadPoolExecutor
 
     from course.grading.classgrade import fingerprint
-    from course.grading.session import copy_tree
+    from course.grading.session import materialised
 
     known: dict[str, list[str]] = {}
     if cache is not None:
@@ -158,12 +158,8 @@ def starter_baseline(
     scratch = Path(tempfile.mkdtemp(prefix="course-starters-"))
 
     def passed(exercise: Exercise) -> list[str]:
-        folder = scratch / exercise.module_id / exercise.id
-        try:
-            copy_tree(exercise.starter_dir, folder)
+        with materialised(exercise, "starter", scratch) as folder:
             result = grade(exercise, folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
         return [c.name for c in result.checks if c.status == "pass" and not result.tampered]
 
     keyed = [(exercise, fingerprint(exercise.starter_dir, exercise)) for exercise in exercises]

@@ -101,12 +101,13 @@ class GradingSession:
         exercises: list[Exercise] | None = None,
     ) -> GradingSession:
         """``queued``: how many runs this session is for, when known (``check --all``, a class
-        run), or the submission of each (``checker.process.launch.submission_of``), ``parallel``: how many of them go at once, ``exercises``: which (what their checks
-        import); a pool of spawned interpreters starts theirs ahead (see ``checker.process.launch``)."""
+        run), or the submission of each (``checker.process.launch.submission_of``); ``parallel``:
+        how many of them go at once; ``exercises``: which (what their checks import). A pool of
+        spawned interpreters starts theirs ahead (see ``checker.process.launch``)."""
         from checker.process.launch import default_launcher
-        from checker.process.spawned import families
+        from checker.process.spawned import families_of
 
-        needed = None if exercises is None else frozenset().union(*(families(e.checks_file) for e in exercises))
+        needed = None if exercises is None else families_of(e.checks_file for e in exercises)
         launcher = default_launcher(
             warm,
             confinement=confinement,
