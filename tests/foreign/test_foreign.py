@@ -28,7 +28,18 @@ FOLDER = ("sqlalchemy-2", "03-engine-session")
 
 
 def solution_of(exercises, workspace: Path) -> None:
-    shutil.copytree(exercises["03-engine-session"].solution_dir, workspace.joinpath(*FOLDER), dirs_exist_ok=True)
+    """The solution saved into the workspace as an editor saves: each file whole, in one step (a
+    copy made beside it, then renamed over it; a copy in place sets a file's time after writing
+    it, which a watcher on a loaded machine can see as a second save)."""
+    target = workspace.joinpath(*FOLDER)
+    staging = workspace / ".solution-staging"
+    shutil.copytree(exercises["03-engine-session"].solution_dir, staging)
+    for source in sorted(staging.rglob("*")):
+        if source.is_file():
+            destination = target / source.relative_to(staging)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, destination)
+    shutil.rmtree(staging)
 
 
 def test_the_view_is_foreign(foreign):
